@@ -1,0 +1,38 @@
+"""The root of the ``anker`` command."""
+
+from __future__ import annotations
+
+import click
+
+from anker._version import __version__
+from anker.cli._lazy import LazyGroup
+
+__all__ = ["cli", "main"]
+
+# One entry per command group: "name": ("module:attribute", "one-line summary").
+# Subsystems add theirs here as they land (config, coord, secrets, health, workflow, ...).
+COMMAND_GROUPS: dict[str, tuple[str, str]] = {
+    "info": ("anker.cli._info:info", "Show anker's version, subsystems, drivers and extras."),
+}
+
+
+@click.group(
+    cls=LazyGroup,
+    lazy_commands={name: target for name, (target, _) in COMMAND_GROUPS.items()},
+    summaries={name: summary for name, (_, summary) in COMMAND_GROUPS.items()},
+    context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
+)
+@click.version_option(
+    __version__, "-V", "--version", prog_name="anker", message="%(prog)s %(version)s"
+)
+def cli() -> None:
+    """anker: the foundation of distributed Python services.
+
+    Configuration, messaging, coordination, secrets, health, workflows and limits, with
+    embedded defaults for one laptop and real engines for production clusters.
+    """
+
+
+def main() -> None:
+    """Entry point of the ``anker`` console script."""
+    cli(prog_name="anker")
