@@ -78,6 +78,6 @@ def require(module: str, *, extra: str, needed_for: str) -> ModuleType:
     try:
         return importlib.import_module(module)
     except ModuleNotFoundError as exc:
-        if exc.name is None or module.split(".")[0] != exc.name.split(".")[0]:
+        if exc.name is None or module.split(".", maxsplit=1)[0] != exc.name.split(".")[0]:
             raise  # the library is there but something it imports is not: not ours to rename
-        raise MissingDependency(module.split(".")[0], extra, needed_for) from exc
+        raise MissingDependency(module.split(".", maxsplit=1)[0], extra, needed_for) from exc

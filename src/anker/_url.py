@@ -30,12 +30,19 @@ MAX_PORT = 65535
 
 @dataclass(frozen=True, slots=True)
 class Endpoint:
-    """One server of a backend URL, with the credentials given for it."""
+    """One server of a backend URL, with the credentials given for it.
+
+    An empty user name is no user name: ``None``.
+    """
 
     host: str
     port: int | None = None
     username: str | None = None
     password: Secret[str] | None = None
+
+    def __post_init__(self) -> None:
+        if self.username == "":
+            object.__setattr__(self, "username", None)
 
     def render(self, *, mask: bool = True) -> str:
         """The endpoint as it appears in a URL; the password masked unless ``mask=False``."""
@@ -167,12 +174,16 @@ def _split_host_port(hostport: str, position: int, shown: str) -> tuple[str, int
             if not after.startswith(":"):
                 raise InvalidURL(shown, f"host {position}: unexpected '{after}' after ']'")
             port_text = after[1:]
+    elif hostport.count(":") > 1:
+        raise InvalidURL(
+            shown, f"host {position}: write an IPv6 address in brackets, as in '[::1]:5672'"
+        )
     else:
         host, colon, port_part = hostport.partition(":")
         port_text = port_part if colon else None
     if not host:
         raise InvalidURL(shown, f"host {position} is empty")
-    if _BAD_HOST_CHARS.search(host) or (":" in host and not hostport.startswith("[")):
+    if _BAD_HOST_CHARS.search(host):
         raise InvalidURL(shown, f"host {position} '{host}' is not a host name or address")
     if port_text is None:
         return host, None

@@ -1,0 +1,33 @@
+"""Test-suite wide settings: server fixtures, and no silent skips where servers are required."""
+
+from __future__ import annotations
+
+import os
+from collections.abc import Generator
+
+import pytest
+
+from servers import (  # noqa: F401 (fixtures, found by pytest through this import)
+    etcd_url,
+    mariadb_url,
+    nats_url,
+    postgres_url,
+    rabbit_url,
+    redis_url,
+    zookeeper_url,
+)
+
+REQUIRE_SERVICES = os.environ.get("ANKER_REQUIRE_SERVICES") == "1"
+
+
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_makereport(
+    item: pytest.Item, call: pytest.CallInfo[None]
+) -> Generator[None, pytest.TestReport, pytest.TestReport]:
+    """With ANKER_REQUIRE_SERVICES=1 (CI), a skipped test is a failed test."""
+    report = yield
+    if REQUIRE_SERVICES and report.skipped and not hasattr(report, "wasxfail"):
+        reason = report.longrepr[2] if isinstance(report.longrepr, tuple) else str(report.longrepr)
+        report.outcome = "failed"
+        report.longrepr = f"skipped, but ANKER_REQUIRE_SERVICES=1 forbids skips: {reason}"
+    return report
