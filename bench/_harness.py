@@ -1,0 +1,199 @@
+"""Run one benchmark's sides interleaved, take medians, print ratios, keep the raw numbers.
+
+A benchmark has one anker side and one or more anchor sides (oslo.*, tooz, taskflow, DBOS, the
+raw client as the floor). Every side is opened once (connections, servers, portals: outside
+the timing), warmed up once, then measured ``reps`` times in rotating order, so that a noisy
+moment of the machine hits every side alike. The table shows the median of each side and the
+ratio anker/side; the JSON under ``bench/results/`` holds every sample.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import datetime as dt
+import json
+import os
+import platform
+import statistics
+import subprocess
+from collections.abc import Callable, Iterator
+from contextlib import AbstractContextManager
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+__all__ = ["Benchmark", "Result", "Side", "render", "run", "save"]
+
+#: A side's measuring function: run the workload ``count`` times, return the metric.
+Measure = Callable[[int], float]
+
+RESULTS_DIR = Path(__file__).parent / "results"
+
+
+@dataclass(frozen=True)
+class Side:
+    """One contestant: anker, or an anchor measured on the same workload."""
+
+    name: str
+    open: Callable[[], AbstractContextManager[Measure]]
+    is_anker: bool = False
+    #: Python modules the side needs; a missing one is reported before anything runs.
+    requires: tuple[str, ...] = ()
+
+
+@dataclass(frozen=True)
+class Benchmark:
+    name: str
+    description: str
+    unit: str
+    higher_is_better: bool
+    sides: tuple[Side, ...]
+    count: int
+    smoke_count: int = 1
+    reps: int = 7
+
+
+@dataclass
+class Result:
+    benchmark: Benchmark
+    reps: int
+    count: int
+    samples: dict[str, list[float]] = field(default_factory=dict)
+
+    def median(self, side: str) -> float:
+        return statistics.median(self.samples[side])
+
+    def ratios(self) -> dict[str, float]:
+        """anker's median over each anchor's median."""
+        anker = next(side.name for side in self.benchmark.sides if side.is_anker)
+        return {
+            side.name: self.median(anker) / self.median(side.name)
+            for side in self.benchmark.sides
+            if not side.is_anker and self.median(side.name) != 0
+        }
+
+
+def fixed(measure: Measure) -> Callable[[], AbstractContextManager[Measure]]:
+    """A side with nothing to open or close."""
+
+    @contextlib.contextmanager
+    def opened() -> Iterator[Measure]:
+        yield measure
+
+    return opened
+
+
+def missing_modules(benchmark: Benchmark) -> dict[str, list[str]]:
+    """The modules each side needs that cannot be imported here."""
+    import importlib.util
+
+    found: dict[str, list[str]] = {}
+    for side in benchmark.sides:
+        for module in side.requires:
+            try:
+                spec = importlib.util.find_spec(module)
+            except ModuleNotFoundError:
+                spec = None
+            if spec is None:
+                found.setdefault(side.name, []).append(module)
+    return found
+
+
+def run(
+    benchmark: Benchmark,
+    *,
+    reps: int | None = None,
+    count: int | None = None,
+    progress: Callable[[str], None] = lambda _: None,
+) -> Result:
+    """Measure every side ``reps`` times, interleaved, after one warm-up each."""
+    reps = reps or benchmark.reps
+    count = count or benchmark.count
+    result = Result(benchmark, reps, count, {side.name: [] for side in benchmark.sides})
+    with contextlib.ExitStack() as stack:
+        measures = [(side, stack.enter_context(side.open())) for side in benchmark.sides]
+        for _, measure in measures:
+            measure(benchmark.smoke_count)
+        for rep in range(reps):
+            shift = rep % len(measures)
+            for side, measure in measures[shift:] + measures[:shift]:
+                result.samples[side.name].append(measure(count))
+            progress(f"  rep {rep + 1}/{reps} done")
+    return result
+
+
+def render(result: Result) -> str:
+    """A table of medians and of the ratio anker/anchor for each anchor."""
+    bench = result.benchmark
+    better = "higher" if bench.higher_is_better else "lower"
+    lines = [
+        f"{bench.name}: {bench.description}",
+        f"  {result.reps} reps of {result.count}, interleaved; {bench.unit}, {better} is better",
+        "",
+        f"  {'side':<26} {'median':>12} {'min':>12} {'max':>12} {'anker/side':>11}",
+    ]
+    ratios = result.ratios()
+    for side in bench.sides:
+        samples = result.samples[side.name]
+        ratio = "" if side.is_anker else f"{ratios.get(side.name, float('nan')):.2f}x"
+        lines.append(
+            f"  {side.name:<26} {_num(result.median(side.name)):>12} {_num(min(samples)):>12} "
+            f"{_num(max(samples)):>12} {ratio:>11}"
+        )
+    for name, ratio in ratios.items():
+        anker_better = ratio > 1 if bench.higher_is_better else ratio < 1
+        factor = ratio if ratio >= 1 else 1 / ratio
+        verdict = "better" if anker_better else "worse"
+        lines.append(f"  anker vs {name}: {factor:.2f}x {verdict}")
+    return "\n".join(lines)
+
+
+def _num(value: float) -> str:
+    return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:,.3g}"
+
+
+def save(result: Result, directory: Path = RESULTS_DIR) -> Path:
+    """Write every sample and the machine's facts as JSON; return the file's path."""
+    bench = result.benchmark
+    now = dt.datetime.now(dt.UTC)
+    document: dict[str, Any] = {
+        "benchmark": bench.name,
+        "description": bench.description,
+        "unit": bench.unit,
+        "higher_is_better": bench.higher_is_better,
+        "reps": result.reps,
+        "count": result.count,
+        "when": now.isoformat(timespec="seconds"),
+        "machine": {
+            "python": platform.python_version(),
+            "implementation": platform.python_implementation(),
+            "platform": platform.platform(),
+            "cpus": os.cpu_count(),
+        },
+        "anker_commit": _git_commit(),
+        "sides": {
+            side.name: {
+                "is_anker": side.is_anker,
+                "samples": result.samples[side.name],
+                "median": result.median(side.name),
+            }
+            for side in bench.sides
+        },
+        "ratios_anker_over_side": result.ratios(),
+    }
+    directory.mkdir(parents=True, exist_ok=True)
+    path = directory / f"{bench.name}-{now:%Y%m%dT%H%M%SZ}.json"
+    path.write_text(json.dumps(document, indent=2) + "\n")
+    return path
+
+
+def _git_commit() -> str | None:
+    with contextlib.suppress(OSError, subprocess.CalledProcessError):
+        return subprocess.run(
+            ["git", "rev-parse", "--short", "HEAD"],
+            capture_output=True,
+            text=True,
+            check=True,
+            cwd=Path(__file__).parent,
+        ).stdout.strip()
+    return None

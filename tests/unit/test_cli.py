@@ -1,0 +1,71 @@
+"""The anker command: version, help, and `anker info`."""
+
+from __future__ import annotations
+
+import json
+import subprocess
+import sys
+
+from click.testing import CliRunner
+
+import anker
+from anker.cli import cli
+
+
+def test_version() -> None:
+    result = CliRunner().invoke(cli, ["--version"])
+    assert result.exit_code == 0
+    assert result.output == f"anker {anker.__version__}\n"
+
+
+def test_help_lists_the_command_groups() -> None:
+    result = CliRunner().invoke(cli, ["--help"])
+    assert result.exit_code == 0
+    assert "info  Show anker's version, subsystems, drivers and extras." in result.output
+
+
+def test_an_unknown_command_is_an_error() -> None:
+    result = CliRunner().invoke(cli, ["nosuchcommand"])
+    assert result.exit_code == 2
+    assert "No such command 'nosuchcommand'" in result.output
+
+
+def test_info_as_json_lists_subsystems_and_extras() -> None:
+    result = CliRunner().invoke(cli, ["info", "--format", "json"])
+    assert result.exit_code == 0, result.output
+    document = json.loads(result.output)
+    assert document["version"] == anker.__version__
+    names = [item["name"] for item in document["subsystems"]]
+    assert names == [
+        "config",
+        "messaging",
+        "coordination",
+        "secrets",
+        "health",
+        "workflow",
+        "limits",
+    ]
+    extras = {item["name"]: item for item in document["extras"]}
+    assert {"rabbit", "nats", "redis", "postgres", "etcd", "zookeeper", "barbican"} <= set(extras)
+    assert extras["redis"]["packages"].keys() == {"redis"}
+
+
+def test_info_as_text() -> None:
+    result = CliRunner().invoke(cli, ["info"])
+    assert result.exit_code == 0, result.output
+    assert result.output.startswith(f"anker {anker.__version__} on Python ")
+    assert "coordination" in result.output
+    assert "Extras (pip install 'anker[NAME]'):" in result.output
+
+
+def test_the_console_script_runs_and_help_imports_no_command_module() -> None:
+    probe = (
+        "import sys; from anker.cli import main; sys.argv = ['anker', '--help']\n"
+        "try:\n    main()\nexcept SystemExit:\n    pass\n"
+        "print('LOADED' if 'anker.cli._info' in sys.modules else 'LAZY')"
+    )
+    output = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=True
+    ).stdout
+    assert "Usage: anker" in output
+    assert output.rstrip().endswith("LAZY"), "--help must not import the command modules"
