@@ -44,7 +44,12 @@ class Server:
 SERVERS: dict[str, Server] = {
     server.name: server
     for server in (
-        Server("postgresql", "ANKER_TEST_POSTGRES_URL", "postgresql://postgres@127.0.0.1:5432/postgres", 5432),
+        Server(
+            "postgresql",
+            "ANKER_TEST_POSTGRES_URL",
+            "postgresql://postgres@127.0.0.1:5432/postgres",
+            5432,
+        ),
         Server("mariadb", "ANKER_TEST_MARIADB_URL", "mysql://root@127.0.0.1:3306/test", 3306),
         Server("redis", "ANKER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0", 6379),
         Server("rabbitmq", "ANKER_TEST_RABBIT_URL", "rabbit://guest:guest@127.0.0.1:5672/", 5672),

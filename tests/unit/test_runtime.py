@@ -1,4 +1,4 @@
-"""The blocking bridge: one background loop per process, safe from many threads, never a deadlock."""
+"""The blocking bridge: one loop per process, safe from many threads, never a deadlock."""
 
 from __future__ import annotations
 

@@ -11,7 +11,8 @@ from anker import Secret
 
 def test_repr_str_and_format_mask_the_value() -> None:
     secret = Secret("hunter2")
-    shown = [repr(secret), str(secret), f"{secret}", f"{secret:>10}", "%s" % secret, f"{[secret]}"]
+    shown = [repr(secret), str(secret), f"{secret}", f"{secret:>10}", f"{secret}"]
+    shown += ["%s" % (secret,), f"{[secret]}"]  # noqa: UP031 (the %-formatting that logging uses)
     assert all("hunter2" not in text for text in shown), shown
     assert str(secret) == "****"
     assert repr(secret) == "Secret('****')"
@@ -23,7 +24,9 @@ def test_reveal_gives_the_value_back() -> None:
 
 def test_logging_a_secret_masks_it(caplog: pytest.LogCaptureFixture) -> None:
     with caplog.at_level(logging.INFO):
-        logging.getLogger("anker.test").info("connecting with %s / %r", Secret("pw1"), Secret("pw2"))
+        logging.getLogger("anker.test").info(
+            "connecting with %s / %r", Secret("pw1"), Secret("pw2")
+        )
     assert "pw1" not in caplog.text
     assert "pw2" not in caplog.text
     assert "****" in caplog.text

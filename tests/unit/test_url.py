@@ -139,11 +139,9 @@ def test_masked_rendering_parses_and_hides_every_password(url: BackendURL) -> No
 @given(st.text(max_size=80))
 def test_any_text_parses_or_raises_invalid_url(text: str) -> None:
     try:
-        url = parse_url(text)
+        parse_url(text)
     except InvalidURL as error:
-        assert error.reason
-    else:
-        assert isinstance(url, BackendURL)
+        assert error.reason, "an InvalidURL must say why"  # noqa: PT017
 
 
 @given(st.text(st.characters(codec="utf-8"), min_size=1, max_size=20))

@@ -1,0 +1,75 @@
+# Everything a developer or CI needs, in a few targets. Each target creates the virtual
+# environment it needs (idempotently: it is rebuilt only when the dependency files change).
+#
+#   make demo        show anker on embedded defaults
+#   make test        quality gates + the whole test suite (what CI runs)
+#   make bench       side-by-side benchmarks against the anchors (NAME=import to pick one)
+#   make services    find or start every server the integration tests use (needs root for apt)
+
+PYTHON ?= python3
+VENV := .venv
+BENCH_VENV := .venv-bench
+STAMP := $(VENV)/.installed
+BENCH_STAMP := $(BENCH_VENV)/.installed
+PIP := python -m pip --disable-pip-version-check --quiet
+PYTEST_ARGS ?=
+NAME ?= --all
+
+.DEFAULT_GOAL := help
+.PHONY: help demo test check unit integration bench bench-env services lock clean
+
+help:
+	@sed -n 's/^#   //p' Makefile
+
+$(STAMP): pyproject.toml constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "anker needs Python 3.11+; run make PYTHON=python3.11 ...")'
+	$(PYTHON) -m venv $(VENV)
+	$(VENV)/bin/$(PIP) install --upgrade 'pip>=25.1'
+	$(VENV)/bin/$(PIP) install --constraint constraints.txt --editable '.[all]' --group dev
+	@touch $@
+
+$(BENCH_STAMP): pyproject.toml bench/requirements.txt bench/constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "anker needs Python 3.11+; run make PYTHON=python3.11 ...")'
+	$(PYTHON) -m venv $(BENCH_VENV)
+	$(BENCH_VENV)/bin/$(PIP) install --upgrade 'pip>=25.1'
+	$(BENCH_VENV)/bin/$(PIP) install --constraint bench/constraints.txt --editable '.[all]' \
+		--requirement bench/requirements.txt
+	@touch $@
+
+demo: $(STAMP)
+	$(VENV)/bin/anker info
+
+check: $(STAMP)
+	$(VENV)/bin/ruff check .
+	$(VENV)/bin/ruff format --check .
+	$(VENV)/bin/mypy --strict src/
+
+# The benchmarks' smoke test runs in the bench environment, so `test` builds it too.
+test: check $(BENCH_STAMP)
+	ANKER_BENCH_PYTHON=$(abspath $(BENCH_VENV))/bin/python $(VENV)/bin/pytest $(PYTEST_ARGS)
+
+unit: $(STAMP)
+	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
+
+integration: $(STAMP)
+	$(VENV)/bin/pytest tests/integration $(PYTEST_ARGS)
+
+bench-env: $(BENCH_STAMP)
+
+bench: $(BENCH_STAMP)
+	$(BENCH_VENV)/bin/python -m bench $(NAME)
+
+services:
+	scripts/services
+
+# Re-pin every dependency to what resolves today (then commit the two constraints files).
+lock:
+	rm -rf $(VENV) $(BENCH_VENV)
+	echo > constraints.txt && echo > bench/constraints.txt
+	$(MAKE) $(STAMP) $(BENCH_STAMP)
+	$(VENV)/bin/$(PIP) freeze --exclude-editable > constraints.txt
+	$(BENCH_VENV)/bin/$(PIP) freeze --exclude-editable > bench/constraints.txt
+	touch $(STAMP) $(BENCH_STAMP)
+
+clean:
+	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist
