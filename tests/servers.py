@@ -12,6 +12,7 @@ from __future__ import annotations
 import os
 import socket
 from dataclasses import dataclass
+from typing import Any
 
 import pytest
 
@@ -72,36 +73,20 @@ def require_server(name: str) -> str:
     return server.url
 
 
-@pytest.fixture(scope="session")
-def postgres_url() -> str:
-    return require_server("postgresql")
+def server_fixture(name: str) -> Any:
+    """A session fixture giving the URL of server ``name`` (or skipping without it)."""
+
+    @pytest.fixture(scope="session")
+    def url() -> str:
+        return require_server(name)
+
+    return url
 
 
-@pytest.fixture(scope="session")
-def mariadb_url() -> str:
-    return require_server("mariadb")
-
-
-@pytest.fixture(scope="session")
-def redis_url() -> str:
-    return require_server("redis")
-
-
-@pytest.fixture(scope="session")
-def rabbit_url() -> str:
-    return require_server("rabbitmq")
-
-
-@pytest.fixture(scope="session")
-def nats_url() -> str:
-    return require_server("nats")
-
-
-@pytest.fixture(scope="session")
-def etcd_url() -> str:
-    return require_server("etcd")
-
-
-@pytest.fixture(scope="session")
-def zookeeper_url() -> str:
-    return require_server("zookeeper")
+postgres_url = server_fixture("postgresql")
+mariadb_url = server_fixture("mariadb")
+redis_url = server_fixture("redis")
+rabbit_url = server_fixture("rabbitmq")
+nats_url = server_fixture("nats")
+etcd_url = server_fixture("etcd")
+zookeeper_url = server_fixture("zookeeper")
