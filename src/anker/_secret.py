@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
-import hmac
-from typing import Generic, TypeVar
+from hmac import compare_digest
+from types import GenericAlias
 
-__all__ = ["Secret"]
+from anker._typing import TYPE_CHECKING, Generic, TypeVar
 
 T = TypeVar("T")
+
+__all__ = ["Secret"]
 
 MASK = "****"
 
@@ -23,6 +25,8 @@ class Secret(Generic[T]):
 
     __slots__ = ("_value",)
     __module__ = "anker"
+    if not TYPE_CHECKING:
+        __class_getitem__ = classmethod(GenericAlias)
 
     def __init__(self, value: T) -> None:
         self._value = value
@@ -45,9 +49,9 @@ class Secret(Generic[T]):
             return NotImplemented
         mine, theirs = self._value, other._value
         if isinstance(mine, str) and isinstance(theirs, str):
-            return hmac.compare_digest(mine.encode(), theirs.encode())
+            return compare_digest(mine.encode(), theirs.encode())
         if isinstance(mine, bytes) and isinstance(theirs, bytes):
-            return hmac.compare_digest(mine, theirs)
+            return compare_digest(mine, theirs)
         return bool(mine == theirs)
 
     def __hash__(self) -> int:

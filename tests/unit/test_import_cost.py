@@ -7,6 +7,10 @@ import subprocess
 import sys
 
 HEAVY = (
+    "typing",
+    "dataclasses",
+    "inspect",
+    "logging",
     "click",
     "asyncio",
     "aio_pika",
