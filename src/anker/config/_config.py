@@ -1,0 +1,301 @@
+"""The root of a service's configuration: loading, reloading, and asking where a value came from."""
+
+from __future__ import annotations
+
+import os
+import threading
+
+from anker._typing import TYPE_CHECKING, TypeVar
+from anker.config._load import Inputs, Outcome, resolve
+from anker.config._problems import ConfigError, Problem
+from anker.config._schema import DEFAULT, Group, Schema, schema_of
+from anker.config._sources import Origin
+from anker.config._types import Kind, OptionalKind, SecretKind
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Iterable, Mapping
+    from typing import Any, Self
+
+__all__ = ["Change", "Config", "ReloadResult"]
+
+_STATE = "_anker_state"
+
+C = TypeVar("C", bound="Config")
+
+
+class Change:
+    """One option whose value differs after a reload: typed ``old`` and ``new`` values."""
+
+    __slots__ = ("new", "old", "option", "section")
+    __module__ = "anker.config"
+
+    def __init__(self, section: str, option: str, old: object, new: object) -> None:
+        self.section, self.option, self.old, self.new = section, option, old, new
+
+    def __repr__(self) -> str:
+        return f"Change([{self.section}] {self.option}: {self.old!r} -> {self.new!r})"
+
+    def __eq__(self, other: object) -> bool:
+        if not isinstance(other, Change):
+            return NotImplemented
+        mine = (self.section, self.option, self.old, self.new)
+        return mine == (other.section, other.option, other.old, other.new)
+
+    __hash__ = None  # type: ignore[assignment]
+
+
+class ReloadResult:
+    """What a reload did: the mutable options it ``changed``, the immutable ones whose new
+    value waits for a restart (``restart_required``), and the load's ``warnings``."""
+
+    __slots__ = ("changed", "restart_required", "warnings")
+    __module__ = "anker.config"
+
+    def __init__(
+        self, changed: list[Change], restart_required: list[Change], warnings: list[Problem]
+    ) -> None:
+        self.changed = changed
+        self.restart_required = restart_required
+        self.warnings = warnings
+
+    def __repr__(self) -> str:
+        return f"ReloadResult(changed={self.changed!r}, restart_required={self.restart_required!r})"
+
+
+class _State:
+    __slots__ = ("hooks", "inputs", "lock", "origins", "schema", "warnings")
+
+    def __init__(self, schema: Schema, inputs: Inputs, outcome: Outcome) -> None:
+        self.schema = schema
+        self.inputs = inputs
+        self.origins = outcome.origins
+        self.warnings = tuple(p for p in outcome.problems if not p.is_error)
+        self.hooks: list[Callable[[list[Change]], object]] = []
+        self.lock = threading.Lock()
+
+
+class Config(Group):
+    """A service's whole configuration: ``[DEFAULT]`` options on the class itself, and one
+    attribute per section, annotated with its :class:`Group`.
+
+    ``class MyConfig(Config, foreign=("keystone_authtoken", "oslo_*"))`` names sections that
+    other libraries read, which are then neither checked nor reported as unknown.
+
+    The names ``load``, ``reload``, ``where``, ``on_change``, ``warnings`` and ``values`` are
+    the API and cannot be options.
+
+    .. versionadded:: 0.1
+    """
+
+    __module__ = "anker.config"
+    __anker_foreign__: tuple[str, ...] = ()
+
+    def __init_subclass__(cls, foreign: Iterable[str] = (), **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        inherited = tuple(getattr(cls, "__anker_foreign__", ()))
+        cls.__anker_foreign__ = inherited + tuple(foreign)
+
+    @classmethod
+    def load(
+        cls,
+        *,
+        files: Iterable[str | os.PathLike[str]] = (),
+        dirs: Iterable[str | os.PathLike[str]] = (),
+        argv: Iterable[str] = (),
+        env_prefix: str | None = None,
+        environ: Mapping[str, str] | None = None,
+        strict: bool = False,
+        secrets: Callable[[str], str] | None = None,
+        overrides: Mapping[str, object] | None = None,
+    ) -> Self:
+        """Read every source, check every value, and return the configuration.
+
+        ``files`` then ``dirs`` are read first, then the ``--config-file``/``--config-dir``
+        arguments of ``argv`` in their order (see :mod:`anker.config` for the precedence).
+        ``env_prefix`` enables ``<PREFIX>_<SECTION>__<OPTION>`` variables from ``environ``
+        (default: ``os.environ``, read again on reload). ``strict`` makes unknown options and
+        sections errors. ``secrets`` resolves ``${secret:NAME}`` references. ``overrides``
+        (``{"section.option": value}``) win over everything, for tests and tools.
+
+        Raises :class:`ConfigError` listing every error; warnings are logged to the
+        ``anker.config`` logger and kept in :attr:`warnings`.
+        """
+        paths = [(os.fspath(path), False) for path in files]
+        paths += [(os.fspath(path), True) for path in dirs]
+        inputs = Inputs(
+            paths=paths,
+            argv=list(argv),
+            env_prefix=env_prefix,
+            environ=environ,
+            strict=strict,
+            secrets=secrets,
+            overrides=overrides or {},
+        )
+        schema = schema_of(cls)
+        outcome = resolve(schema, inputs)
+        if outcome.errors:
+            raise ConfigError(outcome.problems)
+        _log(outcome.problems)
+        return _build(cls, schema, inputs, outcome)
+
+    def where(self, section: str, option: str) -> Origin:
+        """Where the value of ``[section] option`` came from (``section`` may be ``DEFAULT``).
+
+        ``str()`` of the answer reads like ``file /etc/nova/nova.conf:12``.
+        """
+        state = _state(self)
+        found = state.schema.section(section)
+        spec = found.options.get(option) if found else None
+        if spec is None:
+            raise KeyError(f"no option '{option}' in [{section}]")
+        return state.origins[spec]
+
+    @property
+    def warnings(self) -> tuple[Problem, ...]:
+        """The warnings of the last load or reload (unknown names, deprecated names, ...)."""
+        return _state(self).warnings
+
+    def values(self, *, reveal: bool = False) -> dict[str, dict[str, object]]:
+        """Every value by section, as written in a config file (secrets masked, references
+        shown as written), for dumps and debugging."""
+        state = _state(self)
+        dump: dict[str, dict[str, object]] = {}
+        for section in state.schema.sections.values():
+            holder = self if section.attribute is None else self.__dict__[section.attribute]
+            shown: dict[str, object] = {}
+            for name, spec in section.options.items():
+                origin = state.origins.get(spec)
+                if origin is not None and origin.reference is not None and not reveal:
+                    shown[name] = origin.reference
+                else:
+                    shown[name] = _dumped(spec.kind, holder.__dict__[name], reveal)
+            dump[section.name] = shown
+        return dump
+
+    def on_change(self, hook: Callable[[list[Change]], object]) -> Callable[[list[Change]], object]:
+        """Call ``hook(changes)`` after each reload that changes mutable options.
+
+        Usable as a decorator. A hook that raises is logged and does not stop the others.
+        """
+        _state(self).hooks.append(hook)
+        return hook
+
+    def reload(self) -> ReloadResult:
+        """Read every source again and apply the changes to mutable options, atomically.
+
+        The new configuration is checked in full first: if it has errors, nothing changes and
+        :class:`ConfigError` is raised. Otherwise the mutable options take their new values
+        all at once (a reader holding ``conf.database`` keeps a consistent snapshot), and
+        changed immutable options are reported in ``restart_required``.
+        """
+        state = _state(self)
+        with state.lock:
+            outcome = resolve(state.schema, state.inputs)
+            if outcome.errors:
+                raise ConfigError(outcome.problems)
+            _log(outcome.problems)
+            changed, restart = _apply(self, state, outcome)
+        for hook in list(state.hooks) if changed else ():
+            try:
+                hook(changed)
+            except Exception:
+                import logging
+
+                logging.getLogger("anker.config").exception("config change hook %r failed", hook)
+        return ReloadResult(changed, restart, list(state.warnings))
+
+
+def _state(config: Config) -> _State:
+    return config.__dict__[_STATE]  # type: ignore[no-any-return]
+
+
+def _group_values(schema: Schema, outcome: Outcome) -> dict[str, dict[str, object]]:
+    by_section: dict[str, dict[str, object]] = {}
+    for section in schema.sections.values():
+        by_section[section.name] = {
+            name: outcome.values[spec] for name, spec in section.options.items()
+        }
+    return by_section
+
+
+def _new_group(group: type[Group], values: dict[str, object]) -> Group:
+    instance = object.__new__(group)
+    instance.__dict__.update(values)
+    return instance
+
+
+def _build(cls: type[C], schema: Schema, inputs: Inputs, outcome: Outcome) -> C:
+    values = _group_values(schema, outcome)
+    root = object.__new__(cls)
+    fields: dict[str, object] = dict(values[DEFAULT])
+    for section in schema.sections.values():
+        if section.attribute is not None:
+            fields[section.attribute] = _new_group(section.group, values[section.name])
+    fields[_STATE] = _State(schema, inputs, outcome)
+    root.__dict__.update(fields)
+    return root
+
+
+def _apply(root: Config, state: _State, outcome: Outcome) -> tuple[list[Change], list[Change]]:
+    changed: list[Change] = []
+    restart: list[Change] = []
+    new_values = _group_values(state.schema, outcome)
+    updates: dict[str, object] = {}
+    origins = dict(state.origins)
+    for section in state.schema.sections.values():
+        holder = root if section.attribute is None else root.__dict__[section.attribute]
+        merged = {name: holder.__dict__[name] for name in section.options}
+        touched = False
+        for name, spec in section.options.items():
+            old, new = merged[name], new_values[section.name][name]
+            if old == new:
+                origins[spec] = outcome.origins[spec]
+                continue
+            change = Change(section.name, name, old, new)
+            if spec.mutable:
+                merged[name] = new
+                origins[spec] = outcome.origins[spec]
+                changed.append(change)
+                touched = True
+            else:
+                restart.append(change)
+        if not touched:
+            continue
+        if section.attribute is None:
+            updates.update(merged)
+        else:
+            updates[section.attribute] = _new_group(section.group, merged)
+    # One dict update: another thread sees all of the new values or none of them.
+    root.__dict__.update(updates)
+    state.origins = origins
+    state.warnings = tuple(p for p in outcome.problems if not p.is_error)
+    if restart:
+        import logging
+
+        names = ", ".join(f"[{c.section}] {c.option}" for c in restart)
+        logging.getLogger("anker.config").warning(
+            "restart required to apply changed immutable options: %s", names
+        )
+    return changed, restart
+
+
+def _log(problems: list[Problem]) -> None:
+    warnings = [p for p in problems if not p.is_error]
+    if not warnings:
+        return
+    import logging
+
+    logger = logging.getLogger("anker.config")
+    for problem in warnings:
+        logger.warning("%s", problem)
+
+
+def _dumped(kind: Kind | None, value: object, reveal: bool) -> object:
+    assert kind is not None
+    if value is None:
+        return None
+    if isinstance(kind, OptionalKind):
+        return _dumped(kind.inner, value, reveal)
+    if reveal and isinstance(kind, SecretKind):
+        return kind.inner.to_native(value.reveal())  # type: ignore[attr-defined]
+    return kind.to_native(value)

@@ -1,0 +1,184 @@
+"""Reading INI files in oslo.config's dialect.
+
+The dialect, as oslo.config's own parser reads it:
+
+* ``[section]`` starts a section; the line must end with ``]`` and the name must not be empty.
+* ``#`` or ``;`` in the first column starts a comment line.
+* ``key = value`` or ``key: value``; whichever of ``=`` and ``:`` comes first separates them.
+  Key and value are stripped; a value wrapped in matching ``"`` or ``'`` loses them.
+* A line that starts with a space or tab continues the previous value (joined with ``\\n``);
+  a blank line ends it.
+* A key may repeat: every value is kept, in order (multi-valued options take them all; the
+  others the last one).
+
+Unlike the anchor, the reader never stops at the first mistake and never raises a bare parser
+exception: it returns every entry it could read with every problem it found, each with its
+file and line. A UTF-8 byte order mark, a repeated section and an unclosed quote are accepted
+as oslo.config accepts them, and reported as warnings.
+"""
+
+from __future__ import annotations
+
+from anker.config._problems import ERROR, WARNING, Problem
+
+__all__ = ["MAX_FILE_BYTES", "Entry", "IniFile", "parse_ini", "read_config_bytes"]
+
+#: Config files larger than this are refused rather than read into memory.
+MAX_FILE_BYTES = 16 * 1024 * 1024
+
+BOM = "\ufeff"
+
+
+class Entry:
+    """One ``key = value`` assignment read from a file."""
+
+    __slots__ = ("key", "line", "section", "value")
+
+    def __init__(self, section: str, key: str, value: object, line: int | None) -> None:
+        self.section = section
+        self.key = key
+        self.value = value
+        self.line = line
+
+    def __repr__(self) -> str:
+        return f"Entry({self.section!r}, {self.key!r}, {self.value!r}, line={self.line})"
+
+
+class IniFile:
+    """What a config file holds: its entries in order, where each section starts, problems."""
+
+    __slots__ = ("entries", "name", "problems", "sections")
+
+    def __init__(self, name: str) -> None:
+        self.name = name
+        self.entries: list[Entry] = []
+        self.sections: dict[str, int] = {}  # section name -> line of its first header
+        self.problems: list[Problem] = []
+
+    def problem(self, code: str, message: str, line: int, *, severity: str = ERROR) -> None:
+        self.problems.append(Problem(code, message, severity=severity, file=self.name, line=line))
+
+
+def read_config_bytes(path: str, name: str, into: IniFile) -> str | None:
+    """Read a config file as UTF-8 text, or record why it cannot be read and return None."""
+    try:
+        with open(path, "rb") as handle:
+            data = handle.read(MAX_FILE_BYTES + 1)
+    except FileNotFoundError:
+        into.problems.append(Problem("file-missing", "no such file", file=name))
+        return None
+    except IsADirectoryError:
+        into.problems.append(
+            Problem("file-unreadable", "is a directory (use --config-dir for those)", file=name)
+        )
+        return None
+    except OSError as exc:
+        into.problems.append(
+            Problem("file-unreadable", f"cannot be read: {exc.strerror or exc}", file=name)
+        )
+        return None
+    if len(data) > MAX_FILE_BYTES:
+        into.problems.append(
+            Problem("file-too-large", f"is larger than {MAX_FILE_BYTES >> 20} MiB", file=name)
+        )
+        return None
+    try:
+        return data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        line = data.count(b"\n", 0, exc.start) + 1
+        into.problems.append(
+            Problem(
+                "not-utf8",
+                f"byte 0x{data[exc.start]:02x} is not valid UTF-8",
+                file=name,
+                line=line,
+            )
+        )
+        return None
+
+
+def parse_ini(text: str, name: str, into: IniFile | None = None) -> IniFile:
+    """Parse INI text; ``name`` is what problems call the file."""
+    result = into if into is not None else IniFile(name)
+    if text.startswith(BOM):
+        text = text[1:]
+        result.problem("bom", "starts with a UTF-8 byte order mark (ignored)", 1, severity=WARNING)
+    section: str | None = None
+    key: str | None = None
+    parts: list[str] = []
+    key_line = 0
+    entries = result.entries
+
+    def flush() -> None:
+        if section is None:
+            result.problem("no-section", f"'{key}' is set before any [section]", key_line)
+        else:
+            entries.append(Entry(section, key or "", "\n".join(parts), key_line))
+
+    lineno = 0
+    for raw in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
+        lineno += 1
+        line = raw.rstrip()
+        if not line:
+            if key is not None:
+                flush()
+                key = None
+            continue
+        first = line[0]
+        if first in " \t":
+            if key is None:
+                result.problem("continuation", "indented line continues no value", lineno)
+            else:
+                parts.append(line.lstrip())
+            continue
+        if key is not None:
+            flush()
+            key = None
+        if first == "[":
+            if not line.endswith("]"):
+                result.problem(
+                    "section-syntax", f"section header {line!r} must end with ']'", lineno
+                )
+            elif len(line) <= 2:
+                result.problem("section-syntax", "empty section name", lineno)
+            else:
+                section = line[1:-1]
+                if section in result.sections:
+                    result.problem(
+                        "duplicate-section",
+                        f"[{section}] appears again (first at line {result.sections[section]});"
+                        " its entries are merged",
+                        lineno,
+                        severity=WARNING,
+                    )
+                else:
+                    result.sections[section] = lineno
+            continue
+        if first in "#;":
+            continue
+        equal, colon = line.find("="), line.find(":")
+        if equal < 0 and colon < 0:
+            result.problem("assignment-syntax", f"no '=' or ':' in {line!r}", lineno)
+            continue
+        split = equal if colon < 0 or 0 <= equal < colon else colon
+        key = line[:split].strip()
+        value = line[split + 1 :].strip()
+        if not key:
+            result.problem("assignment-syntax", f"empty key in {line!r}", lineno)
+            key = None
+            continue
+        if value and value[0] in "\"'":
+            if value[-1] == value[0]:  # as oslo.config: a lone quote becomes ""
+                value = value[1:-1]
+            else:
+                result.problem(
+                    "unclosed-quote",
+                    f"the value of '{key}' opens a quote it does not close (kept as written)",
+                    lineno,
+                    severity=WARNING,
+                )
+        key_line = lineno
+        parts = [value]
+    if key is not None:
+        flush()
+    return result

@@ -1,0 +1,461 @@
+"""Turning sources into checked values: precedence, deprecated names, unknown names,
+interpolation, references and type checks, with every problem collected before failing."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+
+from anker._typing import TYPE_CHECKING
+from anker.config._interpolate import Substitution, has_reference, substitute
+from anker.config._problems import ERROR, WARNING, Problem
+from anker.config._schema import DEFAULT, MISSING, Option, Schema, normalize_section
+from anker.config._sources import (
+    Origin,
+    argv_assignments,
+    environment_assignments,
+    expand_paths,
+    read_file,
+)
+from anker.config._types import BadValue, BoolKind, OptionalKind
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping, Sequence
+
+__all__ = ["Inputs", "Outcome", "env_name", "resolve"]
+
+# Precedence ranks of the layers, lowest first.
+FILE, ENV, CLI, OVERRIDE = range(4)
+# Problems that strict mode turns into errors.
+STRICT_CODES = frozenset(
+    {
+        "unknown-option",
+        "unknown-section",
+        "unknown-env",
+        "bom",
+        "duplicate-section",
+        "unclosed-quote",
+    }
+)
+MAX_REFERENCE_FILE = 1024 * 1024
+
+
+class Inputs:
+    """Everything one load reads, kept so that a reload reads the same sources again."""
+
+    __slots__ = ("argv", "env_prefix", "environ", "overrides", "paths", "secrets", "strict")
+
+    def __init__(
+        self,
+        *,
+        paths: Sequence[tuple[str, bool]],
+        argv: Sequence[str],
+        env_prefix: str | None,
+        environ: Mapping[str, str] | None,
+        strict: bool,
+        secrets: Callable[[str], str] | None,
+        overrides: Mapping[str, object],
+    ) -> None:
+        self.paths = tuple(paths)
+        self.argv = tuple(argv)
+        self.env_prefix = env_prefix
+        self.environ = environ  # None: os.environ as it is at each (re)load
+        self.strict = strict
+        self.secrets = secrets
+        self.overrides = dict(overrides)
+
+
+class Outcome:
+    """Checked values by option, where each came from, and every problem found."""
+
+    __slots__ = ("files", "origins", "problems", "values")
+
+    def __init__(self) -> None:
+        self.values: dict[Option, object] = {}
+        self.origins: dict[Option, Origin] = {}
+        self.problems: list[Problem] = []
+        self.files: list[str] = []
+
+    @property
+    def errors(self) -> list[Problem]:
+        return [p for p in self.problems if p.is_error]
+
+
+class _Candidate:
+    __slots__ = ("deprecated", "origin", "rank", "value")
+
+    def __init__(self, value: object, origin: Origin, rank: int, deprecated: bool) -> None:
+        self.value, self.origin, self.rank, self.deprecated = value, origin, rank, deprecated
+
+
+class _Resolver:
+    def __init__(self, schema: Schema, inputs: Inputs) -> None:
+        self.schema = schema
+        self.inputs = inputs
+        self.environ: Mapping[str, str] = os.environ if inputs.environ is None else inputs.environ
+        self.outcome = Outcome()
+        self.problems = self.outcome.problems
+        self.candidates: dict[Option, list[_Candidate]] = {}
+        self.raw: dict[Option, tuple[object, Origin]] = {}
+        self.resolving: set[Option] = set()
+        self.failed: set[Option] = set()
+
+    # ------------------------------------------------------------------ gathering
+    def gather(self) -> None:
+        paths, cli = argv_assignments(self.inputs.argv, self._is_flag, self.problems)
+        for path in expand_paths([*self.inputs.paths, *paths], self.problems):
+            self._gather_file(path)
+        if self.inputs.env_prefix:
+            for entry, variable, explicit in environment_assignments(
+                self.environ, self.inputs.env_prefix
+            ):
+                origin = Origin("env", variable, section=entry.section, name=entry.key)
+                self._add(entry.section, entry.key, entry.value, origin, ENV, report=explicit)
+        for entry, argument in cli:
+            origin = Origin("cli", argument, section=entry.section, name=entry.key)
+            self._add(entry.section, entry.key, entry.value, origin, CLI, report=True)
+        for dotted, value in self.inputs.overrides.items():
+            section, dot, key = dotted.rpartition(".")
+            origin = Origin("override", dotted, section=section or DEFAULT, name=key)
+            self._add(section if dot else DEFAULT, key, value, origin, OVERRIDE, report=True)
+
+    def _gather_file(self, path: str) -> None:
+        parsed = read_file(path)
+        self.outcome.files.append(path)
+        self.problems.extend(parsed.problems)
+        reported: set[str] = set()
+        for entry in parsed.entries:
+            origin = Origin(
+                "file",
+                f"{path}:{entry.line}" if entry.line else path,
+                file=path,
+                line=entry.line,
+                section=entry.section,
+                name=entry.key,
+            )
+            section = normalize_section(entry.section)
+            if (
+                self.schema.section(section) is None
+                and (section, entry.key) not in self.schema.deprecated
+            ):
+                if self.schema.is_foreign(section) or section in reported:
+                    continue
+                reported.add(section)
+                self.problems.append(self._unknown_section(entry.section, path, parsed.sections))
+                continue
+            self._add(entry.section, entry.key, entry.value, origin, FILE, report=True)
+
+    def _add(
+        self, section: str, key: str, value: object, origin: Origin, rank: int, *, report: bool
+    ) -> None:
+        found = self.schema.section(section)
+        option = found.options.get(key) if found else None
+        deprecated = False
+        if option is None:
+            option = self.schema.deprecated.get((normalize_section(section), key))
+            deprecated = option is not None
+        if option is None:
+            if report and not (found is None and self.schema.is_foreign(section)):
+                self.problems.append(self._unknown_option(section, key, origin, rank))
+            return
+        self.candidates.setdefault(option, []).append(_Candidate(value, origin, rank, deprecated))
+
+    def _is_flag(self, section: str, key: str) -> bool | None:
+        found = self.schema.section(section)
+        option = found.options.get(key) if found else None
+        if option is None:
+            option = self.schema.deprecated.get((normalize_section(section), key))
+        if option is None:
+            return None
+        kind = option.kind.inner if isinstance(option.kind, OptionalKind) else option.kind
+        return isinstance(kind, BoolKind)
+
+    # ------------------------------------------------------------------ unknown names
+    def _unknown_section(self, name: str, path: str, headers: dict[str, int]) -> Problem:
+        known = [s.name for s in self.schema.sections.values()]
+        suggestion = _closest(normalize_section(name), known)
+        hint = f"; did you mean [{suggestion}]?" if suggestion else ""
+        return Problem(
+            "unknown-section",
+            f"unknown section [{name}]{hint}",
+            severity=WARNING,
+            file=path,
+            line=headers.get(name),
+            section=name,
+            suggestion=suggestion,
+        )
+
+    def _unknown_option(self, section: str, key: str, origin: Origin, rank: int) -> Problem:
+        found = self.schema.section(section)
+        where = f"[{found.name if found else section}]"
+        suggestion = None
+        if found is not None:
+            suggestion = _closest(key, list(found.options))
+        hint = f"; did you mean '{suggestion}'?" if suggestion else ""
+        if suggestion is None:
+            elsewhere = [s.name for s in self.schema.sections.values() if key in s.options]
+            if len(elsewhere) == 1:
+                hint = f"; it is an option of [{elsewhere[0]}]"
+        what = {FILE: "option", ENV: "option", CLI: "command-line option", OVERRIDE: "override"}[
+            rank
+        ]
+        severity = ERROR if rank in (CLI, OVERRIDE) else WARNING
+        code = "unknown-env" if rank == ENV else "unknown-option"
+        return origin.problem(
+            code,
+            f"unknown {what} '{key}' in {where}{hint}",
+            severity=severity,
+            section=section,
+            option=key,
+            suggestion=suggestion,
+        )
+
+    # ------------------------------------------------------------------ choosing values
+    def choose(self) -> None:
+        for section in self.schema.sections.values():
+            for option in section.options.values():
+                self._choose(option)
+
+    def _choose(self, option: Option) -> None:
+        candidates = self.candidates.get(option, [])
+        current = [c for c in candidates if not c.deprecated]
+        for old in (c for c in candidates if c.deprecated):
+            self.problems.append(_deprecated_name(option, old.origin, also_set=bool(current)))
+        chosen = current or [c for c in candidates if c.deprecated]
+        if chosen and option.deprecated_for_removal:
+            reason = f": {option.deprecated_reason}" if option.deprecated_reason else ""
+            self.problems.append(
+                chosen[-1].origin.problem(
+                    "deprecated-for-removal",
+                    f"[{option.section}] {option.name} is deprecated for removal{reason}",
+                    severity=WARNING,
+                    section=option.section,
+                    option=option.name,
+                )
+            )
+        if not chosen:
+            if option.default is MISSING:
+                self.problems.append(_required(option, self.inputs.env_prefix))
+                self.failed.add(option)
+            else:
+                self.raw[option] = (option.default, Origin("default"))
+            return
+        top = chosen[-1]
+        if option.multi:
+            layer = [c for c in chosen if c.rank == top.rank]
+            values: list[object] = []
+            for candidate in layer:
+                values.extend(
+                    candidate.value if isinstance(candidate.value, list) else [candidate.value]
+                )
+            self.raw[option] = (values if top.rank == FILE else top.value, top.origin)
+        else:
+            self.raw[option] = (top.value, top.origin)
+
+    # ------------------------------------------------------------------ resolving values
+    def resolve_all(self) -> None:
+        for option in self.raw:
+            with contextlib.suppress(Substitution):  # reported where the value was written
+                self.value_of(option)
+        for option, (_, origin) in self.raw.items():
+            if option in self.outcome.values:
+                self.outcome.origins[option] = origin
+
+    def value_of(self, option: Option) -> object:
+        """The checked value of ``option``; raises Substitution if it has none."""
+        if option in self.outcome.values:
+            return self.outcome.values[option]
+        if option in self.failed or option not in self.raw:
+            raise Substitution(f"[{option.section}] {option.name} has no valid value")
+        if option in self.resolving:
+            raise Substitution(f"[{option.section}] {option.name} refers back to itself")
+        self.resolving.add(option)
+        raw, origin = self.raw[option]
+        try:
+            text = self._substituted(option, raw, origin)
+            assert option.kind is not None
+            value = option.kind.convert(text)
+        except Substitution as exc:
+            self._fail(option, origin, f"cannot substitute: {exc}", raw)
+            raise
+        except BadValue as exc:
+            self._fail(option, origin, str(exc), raw)
+            raise Substitution(f"[{option.section}] {option.name} has no valid value") from None
+        finally:
+            self.resolving.discard(option)
+        self.outcome.values[option] = value
+        return value
+
+    def _substituted(self, option: Option, raw: object, origin: Origin) -> object:
+        if isinstance(raw, list):
+            return [self._substituted(option, item, origin) for item in raw]
+        if not isinstance(raw, str) or "$" not in raw:
+            return raw
+        if has_reference(raw):
+            origin.reference = raw if origin.reference is None else origin.reference
+            if not option.is_secret and "${secret:" in raw and not _masks_itself(option):
+                self.problems.append(
+                    origin.problem(
+                        "secret-in-plain-option",
+                        f"[{option.section}] {option.name} takes a ${{secret:...}} reference but"
+                        " is not declared Secret[...]; its value may show in logs",
+                        severity=WARNING,
+                        section=option.section,
+                        option=option.name,
+                    )
+                )
+        return substitute(raw, lambda name: self._lookup(option, name), self._reference)
+
+    def _lookup(self, option: Option, name: str) -> str:
+        section_name, dot, key = name.partition(".")
+        if dot:
+            section = self.schema.section(section_name)
+            target = section.options.get(key) if section else None
+        else:
+            own = self.schema.section(option.section)
+            target = own.options.get(name) if own else None
+            if target is None:
+                target = self.schema.sections[DEFAULT].options.get(name)
+        if target is None:
+            where = f"[{section_name}]" if dot else f"[{option.section}] or [DEFAULT]"
+            raise Substitution(f"'${name}' names no option ({where})")
+        value = self.value_of(target)
+        return _as_text(value)
+
+    def _reference(self, kind: str, argument: str) -> str:
+        if kind == "env":
+            if argument not in self.environ:
+                raise Substitution(f"environment variable {argument} is not set")
+            return self.environ[argument]
+        if kind == "file":
+            try:
+                with open(argument, encoding="utf-8") as handle:
+                    text = handle.read(MAX_REFERENCE_FILE + 1)
+            except (OSError, UnicodeDecodeError) as exc:
+                raise Substitution(
+                    f"cannot read {argument}: {getattr(exc, 'strerror', None) or exc}"
+                ) from None
+            if len(text) > MAX_REFERENCE_FILE:
+                raise Substitution(f"{argument} is larger than 1 MiB")
+            return text[:-1] if text.endswith("\n") else text
+        resolver = self.inputs.secrets
+        if resolver is None:
+            raise Substitution(f"no secret store is configured to resolve ${{secret:{argument}}}")
+        try:
+            return resolver(argument)
+        except Exception as exc:  # a store's own error: keep its type and message, not the secret
+            raise Substitution(
+                f"the secret store cannot resolve ${{secret:{argument}}}: "
+                f"{type(exc).__name__}: {exc}"
+            ) from None
+
+    def _fail(self, option: Option, origin: Origin, message: str, raw: object) -> None:
+        self.failed.add(option)
+        shown = "****" if option.is_secret else _as_shown(raw)
+        assert option.kind is not None
+        problem = (origin.problem if origin.kind != "default" else _default_problem(option))(
+            "bad-value",
+            f"[{option.section}] {option.name}: {message}",
+            section=option.section,
+            option=option.name,
+            value=shown,
+            expected=option.kind.describe(),
+        )
+        self.problems.append(problem)
+
+
+def resolve(schema: Schema, inputs: Inputs) -> Outcome:
+    """Read every source and check every value; problems are collected, never raised."""
+    resolver = _Resolver(schema, inputs)
+    resolver.gather()
+    resolver.choose()
+    resolver.resolve_all()
+    outcome = resolver.outcome
+    if inputs.strict:
+        outcome.problems[:] = [
+            p.as_error() if p.code in STRICT_CODES else p for p in outcome.problems
+        ]
+    return outcome
+
+
+def _deprecated_name(option: Option, origin: Origin, *, also_set: bool) -> Problem:
+    old = f"[{origin.section}] {origin.name}"
+    new = f"[{option.section}] {option.name}"
+    if also_set:
+        message = (
+            f"{old} is a deprecated name of {new}, which is also set: the value of {new} is used"
+        )
+    else:
+        message = f"{old} is deprecated; use {new} instead (anker config migrate rewrites it)"
+    return origin.problem(
+        "deprecated-name",
+        message,
+        severity=WARNING,
+        section=origin.section,
+        option=origin.name,
+        suggestion=f"{option.section}.{option.name}",
+    )
+
+
+def _required(option: Option, prefix: str | None) -> Problem:
+    places = [f"a config file ([{option.section}] {option.name})"]
+    if prefix:
+        places.append(env_name(prefix, option))
+    places.append(
+        "--" + (option.name if option.section == DEFAULT else f"{option.section}.{option.name}")
+    )
+    assert option.kind is not None
+    return Problem(
+        "required",
+        f"[{option.section}] {option.name} is required but not set; set it in {', '.join(places)}",
+        section=option.section,
+        option=option.name,
+        expected=option.kind.describe(),
+    )
+
+
+def env_name(prefix: str, option: Option) -> str:
+    head = prefix.upper().rstrip("_")
+    if option.section == DEFAULT:
+        return f"{head}_{option.name.upper()}"
+    return f"{head}_{option.section.upper()}__{option.name.upper()}"
+
+
+def _default_problem(option: Option) -> Callable[..., Problem]:
+    def make(code: str, message: str, **fields: object) -> Problem:
+        return Problem(code, message + " (in its default)", **fields)  # type: ignore[arg-type]
+
+    return make
+
+
+def _masks_itself(option: Option) -> bool:
+    from anker.config._types import URLKind
+
+    kind = option.kind.inner if isinstance(option.kind, OptionalKind) else option.kind
+    return isinstance(kind, URLKind)
+
+
+def _as_text(value: object) -> str:
+    from anker._secret import Secret
+
+    if value is None:
+        return ""
+    if isinstance(value, Secret):
+        value = value.reveal()
+    if isinstance(value, list):
+        return ",".join(_as_text(item) for item in value)
+    return str(value)
+
+
+def _as_shown(raw: object) -> str:
+    return raw if isinstance(raw, str) else repr(raw)
+
+
+def _closest(word: str, candidates: list[str]) -> str | None:
+    import difflib
+
+    matches = difflib.get_close_matches(word, candidates, n=1, cutoff=0.7)
+    if not matches:
+        lowered = {c.lower(): c for c in candidates}
+        return lowered.get(word.lower())
+    return matches[0]

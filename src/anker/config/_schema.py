@@ -1,0 +1,364 @@
+"""Declaring options: typed attributes of :class:`Group` classes, and the schema built from them.
+
+::
+
+    class Database(Group):
+        \"\"\"Database access.\"\"\"
+
+        connection: Secret[str] = option(help="SQLAlchemy URL of the database.")
+        max_pool_size: int = option(5, min=1, help="Connections kept open.")
+
+    class NovaConfig(Config, foreign=("keystone_authtoken",)):
+        debug: bool = option(False, mutable=True, help="Log at debug level.")
+        database: Database  # the [database] section
+
+The annotation is the option's type, so ``conf.database.max_pool_size`` is an ``int`` to mypy.
+Options of the root class live in ``[DEFAULT]``; each attribute annotated with a
+:class:`Group` subclass is a section named like the attribute. Annotations are resolved on
+first use (so groups may be declared in any order); a declaration mistake raises ``TypeError``
+naming the class and option.
+"""
+
+from __future__ import annotations
+
+import sys
+
+from anker._typing import TYPE_CHECKING
+from anker.config._types import BadValue, Kind, kind_for
+
+if TYPE_CHECKING:
+    from collections.abc import Iterable
+    from typing import Any
+
+__all__ = ["DEFAULT", "MISSING", "Group", "Option", "Schema", "Section", "option", "schema_of"]
+
+DEFAULT = "DEFAULT"
+
+
+class _Missing:
+    __slots__ = ()
+
+    def __repr__(self) -> str:
+        return "MISSING"
+
+    def __bool__(self) -> bool:
+        return False
+
+
+#: The default of an option that has none: it must be set (it is required).
+MISSING: Any = _Missing()
+
+
+class Option:
+    """The declaration of one option (made by :func:`option`)."""
+
+    __slots__ = (
+        "advanced",
+        "constraints",
+        "default",
+        "deprecated_for_removal",
+        "deprecated_names",
+        "deprecated_reason",
+        "help",
+        "kind",
+        "multi",
+        "mutable",
+        "name",
+        "sample_default",
+        "section",
+    )
+    __module__ = "anker.config"
+
+    def __init__(
+        self,
+        default: object,
+        help: str,
+        *,
+        mutable: bool,
+        deprecated_names: Iterable[str],
+        deprecated_for_removal: bool,
+        deprecated_reason: str | None,
+        advanced: bool,
+        sample_default: str | None,
+        multi: bool,
+        constraints: dict[str, Any],
+    ) -> None:
+        self.default = default
+        self.help = help
+        self.mutable = mutable
+        self.deprecated_names = tuple(deprecated_names)
+        self.deprecated_for_removal = deprecated_for_removal
+        self.deprecated_reason = deprecated_reason
+        self.advanced = advanced
+        self.sample_default = sample_default
+        self.multi = multi
+        self.constraints = constraints
+        self.name = ""  # set when its class is resolved
+        self.section = ""
+        self.kind: Kind | None = None
+
+    @property
+    def required(self) -> bool:
+        return self.default is MISSING
+
+    @property
+    def is_secret(self) -> bool:
+        from anker.config._types import OptionalKind, SecretKind
+
+        kind = self.kind.inner if isinstance(self.kind, OptionalKind) else self.kind
+        return isinstance(kind, SecretKind)
+
+    def copy(self) -> Option:
+        clone = Option.__new__(Option)
+        for slot in Option.__slots__:
+            setattr(clone, slot, getattr(self, slot))
+        return clone
+
+    def __repr__(self) -> str:
+        return f"<option [{self.section}] {self.name}>"
+
+
+def option(
+    default: Any = MISSING,
+    *,
+    help: str = "",
+    mutable: bool = False,
+    deprecated_names: Iterable[str] = (),
+    deprecated_for_removal: bool = False,
+    deprecated_reason: str | None = None,
+    advanced: bool = False,
+    sample_default: str | None = None,
+    multi: bool = False,
+    choices: Iterable[Any] | None = None,
+    regex: str | None = None,
+    max_length: int | None = None,
+    min: Any = None,
+    max: Any = None,
+    schemes: Iterable[str] | None = None,
+) -> Any:
+    """Declare an option; the attribute's annotation gives its type.
+
+    ``default``: the value when no source sets it; without one the option is required.
+    ``help``: one or more sentences for samples and docs. ``mutable``: :meth:`Config.reload`
+    may change it while the service runs. ``deprecated_names``: earlier names, ``"old"`` (same
+    section) or ``"group.old"`` (``"DEFAULT.old"`` for the DEFAULT section).
+    ``deprecated_for_removal`` and ``deprecated_reason``: setting it draws a warning.
+    ``advanced``: samples list it last. ``sample_default``: what samples show instead of the
+    default (for defaults computed on the build machine). ``multi``: a repeated key gives all
+    its values (``list[...]`` options only). Constraints: ``choices``, ``regex``,
+    ``max_length`` (str), ``min``/``max`` (numbers, durations, sizes), ``schemes`` (URLs).
+
+    .. versionadded:: 0.1
+    """
+    constraints = {
+        "choices": choices,
+        "regex": regex,
+        "max_length": max_length,
+        "min": min,
+        "max": max,
+        "schemes": schemes,
+    }
+    return Option(
+        default,
+        help,
+        mutable=mutable,
+        deprecated_names=deprecated_names,
+        deprecated_for_removal=deprecated_for_removal,
+        deprecated_reason=deprecated_reason,
+        advanced=advanced,
+        sample_default=sample_default,
+        multi=multi,
+        constraints=constraints,
+    )
+
+
+class Group:
+    """A set of options; as a section of a :class:`~anker.config.Config`, one INI section.
+
+    Instances are read-only snapshots: their values change only through
+    :meth:`~anker.config.Config.reload`, which swaps in new snapshots.
+
+    .. versionadded:: 0.1
+    """
+
+    __module__ = "anker.config"
+    __anker_declared__: dict[str, Option | type[Group] | object] = {}  # noqa: RUF012
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        declared: dict[str, Option | type[Group] | object] = {}
+        for base in reversed(cls.__mro__[1:]):
+            declared.update(base.__dict__.get("__anker_declared__", {}))
+        # The class's own annotations (Python <= 3.13 keeps them in its __dict__).
+        for name in cls.__dict__.get("__annotations__", {}):  # noqa: RUF063
+            if name.startswith("_"):
+                continue
+            value = cls.__dict__.get(name, MISSING)
+            declared[name] = value
+            if name in cls.__dict__:
+                delattr(cls, name)  # reads find the instance's value, never a class attribute
+        cls.__anker_declared__ = declared
+
+    def __setattr__(self, name: str, value: object) -> None:
+        raise AttributeError(
+            f"configuration values are read-only ({type(self).__qualname__}.{name}); "
+            "change the sources and call reload()"
+        )
+
+    def __delattr__(self, name: str) -> None:
+        raise AttributeError(f"configuration values are read-only ({name})")
+
+    def __repr__(self) -> str:
+        shown = ", ".join(
+            f"{name}={value!r}"
+            for name, value in self.__dict__.items()
+            if not name.startswith("_") and not isinstance(value, Group)
+        )
+        return f"{type(self).__qualname__}({shown})"
+
+
+class Section:
+    """One section of a schema: its INI name, the attribute that holds it, its options."""
+
+    __slots__ = ("attribute", "group", "help", "name", "options", "renamed_from")
+
+    def __init__(self, name: str, attribute: str | None, group: type[Group]) -> None:
+        self.name = name
+        self.attribute = attribute  # None for DEFAULT, whose options sit on the root
+        self.group = group
+        self.options: dict[str, Option] = {}
+        self.help = _first_paragraph(group.__doc__)
+        self.renamed_from: tuple[str, ...] = ()
+
+
+class Schema:
+    """Every section and option a :class:`~anker.config.Config` class declares."""
+
+    __slots__ = ("deprecated", "foreign", "root", "sections")
+
+    def __init__(self, root: type[Group], foreign: tuple[str, ...]) -> None:
+        self.root = root
+        self.foreign = foreign
+        self.sections: dict[str, Section] = {}  # by normalized name
+        # (normalized section, key) of a deprecated name -> the option it now is
+        self.deprecated: dict[tuple[str, str], Option] = {}
+
+    def section(self, name: str) -> Section | None:
+        return self.sections.get(normalize_section(name))
+
+    def options(self) -> Iterable[Option]:
+        for section in self.sections.values():
+            yield from section.options.values()
+
+    def is_foreign(self, section: str) -> bool:
+        from fnmatch import fnmatchcase
+
+        name = normalize_section(section)
+        return any(fnmatchcase(name, normalize_section(pattern)) for pattern in self.foreign)
+
+
+def normalize_section(name: str) -> str:
+    """Section names match case-insensitively, as in oslo.config (``DEFAULT`` is kept)."""
+    return name if name == DEFAULT else name.lower()
+
+
+RESERVED = frozenset({"load", "reload", "where", "on_change", "warnings", "values"})
+
+
+def schema_of(root: type[Group]) -> Schema:
+    """The schema of a Config class, built (and checked) on first use and then cached."""
+    cached = root.__dict__.get("__anker_schema__")
+    if isinstance(cached, Schema):
+        return cached
+    schema = Schema(root, tuple(getattr(root, "__anker_foreign__", ())))
+    hints = _resolve_annotations(root)
+    default = Section(DEFAULT, None, root)
+    schema.sections[DEFAULT] = default
+    for name, declared in root.__anker_declared__.items():
+        hint = hints[name]
+        if isinstance(hint, type) and issubclass(hint, Group):
+            if name in RESERVED:
+                raise TypeError(f"{root.__qualname__}.{name}: '{name}' is reserved by Config")
+            section = Section(name, name, hint)
+            schema.sections[normalize_section(name)] = section
+            _add_options(section, hint, _resolve_annotations(hint))
+        else:
+            if name in RESERVED:
+                raise TypeError(f"{root.__qualname__}.{name}: '{name}' is reserved by Config")
+            default.options[name] = _make_option(root, DEFAULT, name, declared, hint)
+    for option in schema.options():
+        for old in option.deprecated_names:
+            old_section, dot, old_name = old.rpartition(".")
+            key = (
+                normalize_section(old_section) if dot else normalize_section(option.section),
+                old_name,
+            )
+            schema.deprecated[key] = option
+    type.__setattr__(root, "__anker_schema__", schema)
+    return schema
+
+
+def _add_options(section: Section, group: type[Group], hints: dict[str, Any]) -> None:
+    for name, declared in group.__anker_declared__.items():
+        hint = hints[name]
+        if isinstance(hint, type) and issubclass(hint, Group):
+            raise TypeError(
+                f"{group.__qualname__}.{name}: sections do not nest; "
+                "declare it on the Config class instead"
+            )
+        section.options[name] = _make_option(group, section.name, name, declared, hint)
+
+
+def _make_option(owner: type, section: str, name: str, declared: object, hint: object) -> Option:
+    where = f"{owner.__qualname__}.{name}"
+    spec = declared.copy() if isinstance(declared, Option) else option(declared)
+    spec.name, spec.section = name, section
+    try:
+        spec.kind = kind_for(hint, spec.constraints)
+    except TypeError as exc:
+        raise TypeError(f"{where}: {exc}") from None
+    from anker.config._types import ListKind, OptionalKind
+
+    if spec.multi and not isinstance(spec.kind, ListKind | OptionalKind):
+        raise TypeError(f"{where}: multi=True needs a list[...] type")
+    default = spec.default
+    if default is not MISSING and default is not None and not isinstance(default, str):
+        try:
+            spec.default = spec.kind.convert(default)
+        except BadValue as exc:
+            raise TypeError(f"{where}: the default {default!r} does not fit: {exc}") from None
+    return spec
+
+
+def _resolve_annotations(cls: type) -> dict[str, Any]:
+    """Evaluate the annotations of ``cls`` and its bases in their modules' namespaces."""
+    hints: dict[str, Any] = {}
+    for klass in reversed(cls.__mro__):
+        annotations = klass.__dict__.get("__annotations__", {})  # noqa: RUF063
+        if not annotations:
+            continue
+        module = sys.modules.get(klass.__module__)
+        namespace = dict(vars(module)) if module else {}
+        for name, annotation in annotations.items():
+            if name.startswith("_"):
+                continue
+            hints[name] = annotation
+            if isinstance(annotation, str):
+                try:
+                    hints[name] = eval(annotation, namespace, dict(vars(klass)))
+                except Exception as exc:
+                    raise TypeError(
+                        f"{klass.__qualname__}.{name}: cannot resolve the annotation "
+                        f"{annotation!r}: {exc}"
+                    ) from None
+    return hints
+
+
+def _first_paragraph(doc: str | None) -> str:
+    """The first paragraph of a docstring, on one line."""
+    paragraph: list[str] = []
+    for line in (doc or "").strip().splitlines():
+        if not line.strip():
+            break
+        paragraph.append(line.strip())
+    return " ".join(paragraph)
