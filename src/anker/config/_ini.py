@@ -103,82 +103,89 @@ def parse_ini(text: str, name: str, into: IniFile | None = None) -> IniFile:
     if text.startswith(BOM):
         text = text[1:]
         result.problem("bom", "starts with a UTF-8 byte order mark (ignored)", 1, severity=WARNING)
-    section: str | None = None
-    key: str | None = None
-    parts: list[str] = []
-    key_line = 0
-    entries = result.entries
+    parser = _Parser(result)
+    for lineno, raw in enumerate(text.replace("\r\n", "\n").replace("\r", "\n").split("\n"), 1):
+        parser.feed(raw.rstrip(), lineno)
+    parser.flush()
+    return result
 
-    def flush() -> None:
-        if section is None:
-            result.problem("no-section", f"'{key}' is set before any [section]", key_line)
-        else:
-            entries.append(Entry(section, key or "", "\n".join(parts), key_line))
 
-    lineno = 0
-    for raw in text.replace("\r\n", "\n").replace("\r", "\n").split("\n"):
-        lineno += 1
-        line = raw.rstrip()
+class _Parser:
+    """Line by line, as oslo.config reads: the state is the section and the open value."""
+
+    __slots__ = ("key", "key_line", "parts", "result", "section")
+
+    def __init__(self, result: IniFile) -> None:
+        self.result = result
+        self.section: str | None = None
+        self.key: str | None = None  # the key whose value may continue on the next lines
+        self.key_line = 0
+        self.parts: list[str] = []
+
+    def feed(self, line: str, lineno: int) -> None:
         if not line:
-            if key is not None:
-                flush()
-                key = None
-            continue
-        first = line[0]
-        if first in " \t":
-            if key is None:
-                result.problem("continuation", "indented line continues no value", lineno)
+            self.flush()  # a blank line ends a multi-line value
+        elif line[0] in " \t":
+            if self.key is None:
+                self.result.problem("continuation", "indented line continues no value", lineno)
             else:
-                parts.append(line.lstrip())
-            continue
-        if key is not None:
-            flush()
-            key = None
-        if first == "[":
-            if not line.endswith("]"):
-                result.problem(
-                    "section-syntax", f"section header {line!r} must end with ']'", lineno
-                )
-            elif len(line) <= 2:
-                result.problem("section-syntax", "empty section name", lineno)
-            else:
-                section = line[1:-1]
-                if section in result.sections:
-                    result.problem(
-                        "duplicate-section",
-                        f"[{section}] appears again (first at line {result.sections[section]});"
-                        " its entries are merged",
-                        lineno,
-                        severity=WARNING,
-                    )
-                else:
-                    result.sections[section] = lineno
-            continue
-        if first in "#;":
-            continue
+                self.parts.append(line.lstrip())
+        else:
+            self.flush()
+            if line[0] == "[":
+                self.header(line, lineno)
+            elif line[0] not in "#;":
+                self.assignment(line, lineno)
+
+    def flush(self) -> None:
+        if self.key is None:
+            return
+        if self.section is None:
+            self.result.problem(
+                "no-section", f"'{self.key}' is set before any [section]", self.key_line
+            )
+        else:
+            value = "\n".join(self.parts)
+            self.result.entries.append(Entry(self.section, self.key, value, self.key_line))
+        self.key = None
+
+    def header(self, line: str, lineno: int) -> None:
+        if not line.endswith("]"):
+            self.result.problem(
+                "section-syntax", f"section header {line!r} must end with ']'", lineno
+            )
+            return
+        if len(line) <= 2:
+            self.result.problem("section-syntax", "empty section name", lineno)
+            return
+        self.section = line[1:-1]
+        first = self.result.sections.setdefault(self.section, lineno)
+        if first != lineno:
+            self.result.problem(
+                "duplicate-section",
+                f"[{self.section}] appears again (first at line {first}); its entries are merged",
+                lineno,
+                severity=WARNING,
+            )
+
+    def assignment(self, line: str, lineno: int) -> None:
         equal, colon = line.find("="), line.find(":")
         if equal < 0 and colon < 0:
-            result.problem("assignment-syntax", f"no '=' or ':' in {line!r}", lineno)
-            continue
+            self.result.problem("assignment-syntax", f"no '=' or ':' in {line!r}", lineno)
+            return
         split = equal if colon < 0 or 0 <= equal < colon else colon
-        key = line[:split].strip()
-        value = line[split + 1 :].strip()
+        key, value = line[:split].strip(), line[split + 1 :].strip()
         if not key:
-            result.problem("assignment-syntax", f"empty key in {line!r}", lineno)
-            key = None
-            continue
+            self.result.problem("assignment-syntax", f"empty key in {line!r}", lineno)
+            return
         if value and value[0] in "\"'":
             if value[-1] == value[0]:  # as oslo.config: a lone quote becomes ""
                 value = value[1:-1]
             else:
-                result.problem(
+                self.result.problem(
                     "unclosed-quote",
                     f"the value of '{key}' opens a quote it does not close (kept as written)",
                     lineno,
                     severity=WARNING,
                 )
-        key_line = lineno
-        parts = [value]
-    if key is not None:
-        flush()
-    return result
+        self.key, self.key_line, self.parts = key, lineno, [value]

@@ -405,9 +405,10 @@ def _required(option: Option, prefix: str | None) -> Problem:
         "--" + (option.name if option.section == DEFAULT else f"{option.section}.{option.name}")
     )
     assert option.kind is not None
+    listed = ", ".join(places[:-1]) + " or " + places[-1]
     return Problem(
         "required",
-        f"[{option.section}] {option.name} is required but not set; set it in {', '.join(places)}",
+        f"[{option.section}] {option.name} is required but not set; set it in {listed}",
         section=option.section,
         option=option.name,
         expected=option.kind.describe(),

@@ -183,6 +183,7 @@ class Group:
 
     __module__ = "anker.config"
     __anker_declared__: dict[str, Option | type[Group] | object] = {}  # noqa: RUF012
+    __anker_localns__: dict[str, object] = {}  # noqa: RUF012
 
     def __init_subclass__(cls, **kwargs: Any) -> None:
         super().__init_subclass__(**kwargs)
@@ -198,6 +199,7 @@ class Group:
             if name in cls.__dict__:
                 delattr(cls, name)  # reads find the instance's value, never a class attribute
         cls.__anker_declared__ = declared
+        cls.__anker_localns__ = _defining_scope()
 
     def __setattr__(self, name: str, value: object) -> None:
         raise AttributeError(
@@ -338,7 +340,10 @@ def _resolve_annotations(cls: type) -> dict[str, Any]:
         if not annotations:
             continue
         module = sys.modules.get(klass.__module__)
-        namespace = dict(vars(module)) if module else {}
+        namespace = {
+            **klass.__dict__.get("__anker_localns__", {}),
+            **(vars(module) if module else {}),
+        }
         for name, annotation in annotations.items():
             if name.startswith("_"):
                 continue
@@ -352,6 +357,20 @@ def _resolve_annotations(cls: type) -> dict[str, Any]:
                         f"{annotation!r}: {exc}"
                     ) from None
     return hints
+
+
+def _defining_scope() -> dict[str, object]:
+    """The local names of the function that defines a Group class, if a function does.
+
+    Annotations are strings under ``from __future__ import annotations``; a group declared
+    inside a function (a test, a factory) may name classes that only that function knows.
+    """
+    frame = sys._getframe(2)
+    while frame is not None and frame.f_code.co_name == "__init_subclass__":
+        frame = frame.f_back  # type: ignore[assignment]
+    if frame is None or frame.f_code.co_name == "<module>":
+        return {}
+    return dict(frame.f_locals)
 
 
 def _first_paragraph(doc: str | None) -> str:

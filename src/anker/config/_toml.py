@@ -1,5 +1,8 @@
 """Reading TOML config files: top-level keys are ``[DEFAULT]``, each table a section.
 
+A table inside a section is the value of a ``dict[str, ...]`` option; a dict option of
+``[DEFAULT]`` is written under an explicit ``[DEFAULT]`` table.
+
 Values keep their TOML types (``workers = 4``, ``hosts = ["a", "b"]``) and are checked
 against the option types like any other value. ``tomllib`` reports no positions for values,
 so each entry is located by finding its key under its table header.
@@ -32,14 +35,9 @@ def parse_toml(text: str, name: str, into: IniFile) -> IniFile:
         if isinstance(value, dict):
             into.sections[key] = _find_header(lines, key)
             for option, item in value.items():
-                if isinstance(item, dict):
-                    into.problem(
-                        "toml-nesting",
-                        f"[{key}.{option}]: sections do not nest",
-                        _find_header(lines, f"{key}.{option}"),
-                    )
-                    continue
-                into.entries.append(Entry(key, option, item, _find_key(lines, key, option)))
+                # a table here is the value of a dict option (or an unknown name, reported so)
+                line = _find_key(lines, key, option) or _find_header(lines, f"{key}.{option}")
+                into.entries.append(Entry(key, option, item, line))
         else:
             into.entries.append(Entry(DEFAULT, key, value, _find_key(lines, None, key)))
     return into
