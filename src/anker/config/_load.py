@@ -248,7 +248,8 @@ class _Resolver:
                 values.extend(
                     candidate.value if isinstance(candidate.value, list) else [candidate.value]
                 )
-            self.raw[option] = (values if top.rank == FILE else top.value, top.origin)
+            accumulates = top.rank in (FILE, CLI)  # repeated keys and flags; env gives a list
+            self.raw[option] = (values if accumulates else top.value, top.origin)
         else:
             self.raw[option] = (top.value, top.origin)
 
