@@ -63,6 +63,8 @@ class Kind:
     __slots__ = ()
     #: JSON Schema type of the written form.
     json_type = "string"
+    #: Whether an empty text is a value of this kind ("" for strings) rather than unset.
+    accepts_empty = False
 
     def describe(self) -> str:
         raise NotImplementedError
@@ -103,6 +105,7 @@ def _check_bounds(kind: Kind, value: Any, low: Any, high: Any, raw: object) -> N
 
 class StrKind(Kind):
     __slots__ = ("choices", "max_length", "pattern")
+    accepts_empty = True
 
     def __init__(
         self, choices: tuple[str, ...] | None, regex: str | None, max_length: int | None
@@ -619,10 +622,11 @@ class URLKind(Kind):
 class SecretKind(Kind):
     """Any kind, held as :class:`~anker.Secret`; errors never show the value."""
 
-    __slots__ = ("inner",)
+    __slots__ = ("accepts_empty", "inner")
 
     def __init__(self, inner: Kind) -> None:
         self.inner = inner
+        self.accepts_empty = inner.accepts_empty
 
     def describe(self) -> str:
         return self.inner.describe()
@@ -643,7 +647,8 @@ class SecretKind(Kind):
 
 
 class OptionalKind(Kind):
-    """Any kind, or unset: ``None`` (an empty value in a file means unset)."""
+    """Any kind, or unset: ``None``. An empty value in a file means unset, except for
+    strings, where it is ``""`` (as oslo.config reads it)."""
 
     __slots__ = ("inner",)
 
@@ -654,7 +659,9 @@ class OptionalKind(Kind):
         return f"{self.inner.describe()}, or empty"
 
     def convert(self, raw: object) -> object:
-        if raw is None or (isinstance(raw, str) and not raw.strip()):
+        if raw is None:
+            return None
+        if isinstance(raw, str) and not raw.strip() and not self.inner.accepts_empty:
             return None
         return self.inner.convert(raw)
 
