@@ -43,6 +43,12 @@ def test_import_anker_pulls_in_nothing_heavy() -> None:
     assert heavy == []
 
 
+def test_import_anker_config_pulls_in_nothing_heavy() -> None:
+    loaded = imported_by("import anker.config")
+    heavy = (*HEAVY, "threading", "re", "enum", "pathlib", "tomllib", "difflib", "ipaddress")
+    assert sorted(name for name in loaded if name.split(".")[0] in heavy or name in heavy) == []
+
+
 def test_parsing_a_url_and_finding_drivers_needs_no_client_library() -> None:
     loaded = imported_by(
         "from anker._drivers import available_drivers; from anker._url import parse_url; "

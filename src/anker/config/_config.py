@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-import threading
+from _thread import allocate_lock  # `threading` costs 8 ms to import; a lock is all we need
 
 from anker._typing import TYPE_CHECKING, TypeVar
 from anker.config._load import Inputs, Outcome, resolve
@@ -71,7 +71,7 @@ class _State:
         self.origins = outcome.origins
         self.warnings = tuple(p for p in outcome.problems if not p.is_error)
         self.hooks: list[Callable[[list[Change]], object]] = []
-        self.lock = threading.Lock()
+        self.lock = allocate_lock()
 
 
 class Config(Group):

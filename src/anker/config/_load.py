@@ -3,7 +3,6 @@ interpolation, references and type checks, with every problem collected before f
 
 from __future__ import annotations
 
-import contextlib
 import os
 
 from anker._typing import TYPE_CHECKING
@@ -256,8 +255,10 @@ class _Resolver:
     # ------------------------------------------------------------------ resolving values
     def resolve_all(self) -> None:
         for option in self.raw:
-            with contextlib.suppress(Substitution):  # reported where the value was written
+            try:
                 self.value_of(option)
+            except Substitution:
+                continue  # already reported where the value was written
         for option, (_, origin) in self.raw.items():
             if option in self.outcome.values:
                 self.outcome.origins[option] = origin
