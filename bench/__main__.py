@@ -20,6 +20,8 @@ from bench._harness import Benchmark, missing_modules, render, run, save
 def discover() -> dict[str, Benchmark]:
     found = {}
     for module in pkgutil.iter_modules(suites.__path__):
+        if module.name.startswith("_"):
+            continue  # helpers shared by several benchmarks
         benchmark = importlib.import_module(f"bench.suites.{module.name}").BENCHMARK
         found[benchmark.name] = benchmark
     return found

@@ -8,7 +8,7 @@ import os
 from anker._typing import TYPE_CHECKING
 from anker.config._interpolate import Substitution, has_reference, substitute
 from anker.config._problems import ERROR, WARNING, Problem
-from anker.config._schema import DEFAULT, MISSING, Option, Schema, normalize_section
+from anker.config._schema import DEFAULT, MISSING, NOT_READY, Option, Schema, normalize_section
 from anker.config._sources import (
     Origin,
     argv_assignments,
@@ -37,6 +37,7 @@ STRICT_CODES = frozenset(
     }
 )
 MAX_REFERENCE_FILE = 1024 * 1024
+DEFAULT_ORIGIN = Origin("default")
 
 
 class Inputs:
@@ -216,7 +217,10 @@ class _Resolver:
                 self._choose(option)
 
     def _choose(self, option: Option) -> None:
-        candidates = self.candidates.get(option, [])
+        candidates = self.candidates.get(option)
+        if not candidates:
+            self._default(option)
+            return
         current = [c for c in candidates if not c.deprecated]
         for old in (c for c in candidates if c.deprecated):
             self.problems.append(_deprecated_name(option, old.origin, also_set=bool(current)))
@@ -236,6 +240,12 @@ class _Resolver:
             if option.default is MISSING:
                 self.problems.append(_required(option, self.inputs.env_prefix))
                 self.failed.add(option)
+            elif option.ready_default is not NOT_READY:
+                ready = option.ready_default  # converted when declared; copied if mutable
+                self.outcome.values[option] = (
+                    ready.copy() if isinstance(ready, list | dict) else ready
+                )
+                self.outcome.origins[option] = DEFAULT_ORIGIN
             else:
                 self.raw[option] = (option.default, Origin("default"))
             return
@@ -251,6 +261,17 @@ class _Resolver:
             self.raw[option] = (values if accumulates else top.value, top.origin)
         else:
             self.raw[option] = (top.value, top.origin)
+
+    def _default(self, option: Option) -> None:
+        if option.default is MISSING:
+            self.problems.append(_required(option, self.inputs.env_prefix))
+            self.failed.add(option)
+        elif option.ready_default is not NOT_READY:
+            ready = option.ready_default  # converted when declared; copied if mutable
+            self.outcome.values[option] = ready.copy() if isinstance(ready, list | dict) else ready
+            self.outcome.origins[option] = DEFAULT_ORIGIN
+        else:
+            self.raw[option] = (option.default, Origin("default"))
 
     # ------------------------------------------------------------------ resolving values
     def resolve_all(self) -> None:

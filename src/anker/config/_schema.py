@@ -24,7 +24,7 @@ from __future__ import annotations
 import sys
 
 from anker._typing import TYPE_CHECKING
-from anker.config._types import BadValue, Kind, kind_for
+from anker.config._types import BadValue, Kind, ListKind, OptionalKind, kind_for
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -47,6 +47,7 @@ class _Missing:
 
 #: The default of an option that has none: it must be set (it is required).
 MISSING: Any = _Missing()
+NOT_READY: Any = object()
 
 
 class Option:
@@ -64,6 +65,7 @@ class Option:
         "multi",
         "mutable",
         "name",
+        "ready_default",
         "sample_default",
         "section",
     )
@@ -96,6 +98,8 @@ class Option:
         self.name = ""  # set when its class is resolved
         self.section = ""
         self.kind: Kind | None = None
+        # the default converted once, when the schema is built (NOT_READY: it needs $-substitution)
+        self.ready_default: object = NOT_READY
 
     @property
     def required(self) -> bool:
@@ -312,24 +316,47 @@ def _add_options(section: Section, group: type[Group], hints: dict[str, Any]) ->
 
 
 def _make_option(owner: type, section: str, name: str, declared: object, hint: object) -> Option:
-    where = f"{owner.__qualname__}.{name}"
-    spec = declared.copy() if isinstance(declared, Option) else option(declared)
+    spec = declared if isinstance(declared, Option) else option(declared)
+    if spec.name:  # bound already (a group class used twice, or by another Config): copy it
+        spec = spec.copy()
     spec.name, spec.section = name, section
     try:
-        spec.kind = kind_for(hint, spec.constraints)
+        spec.kind = _kind(hint, spec.constraints)
     except TypeError as exc:
-        raise TypeError(f"{where}: {exc}") from None
-    from anker.config._types import ListKind, OptionalKind
-
+        raise TypeError(f"{owner.__qualname__}.{name}: {exc}") from None
     if spec.multi and not isinstance(spec.kind, ListKind | OptionalKind):
-        raise TypeError(f"{where}: multi=True needs a list[...] type")
+        raise TypeError(f"{owner.__qualname__}.{name}: multi=True needs a list[...] type")
     default = spec.default
-    if default is not MISSING and default is not None and not isinstance(default, str):
+    spec.ready_default = NOT_READY
+    if default is None or default is MISSING:
+        spec.ready_default = default
+    elif not (isinstance(default, str) and "$" in default):
         try:
-            spec.default = spec.kind.convert(default)
+            spec.ready_default = spec.kind.convert(default)
         except BadValue as exc:
-            raise TypeError(f"{where}: the default {default!r} does not fit: {exc}") from None
+            raise TypeError(
+                f"{owner.__qualname__}.{name}: the default {default!r} does not fit: {exc}"
+            ) from None
     return spec
+
+
+_KINDS: dict[object, Kind] = {}
+
+
+def _kind(hint: object, constraints: dict[str, Any]) -> Kind:
+    """The Kind of an annotation and constraints; kinds are immutable, so alike ones are shared."""
+    try:
+        key = (hint, *((k, _frozen(v)) for k, v in constraints.items() if v is not None))
+        found = _KINDS.get(key)
+    except TypeError:  # something unhashable: build it afresh
+        return kind_for(hint, constraints)
+    if found is None:
+        found = _KINDS[key] = kind_for(hint, constraints)
+    return found
+
+
+def _frozen(value: object) -> object:
+    return tuple(value) if isinstance(value, list | set | tuple) else value
 
 
 def _resolve_annotations(cls: type) -> dict[str, Any]:
@@ -339,23 +366,27 @@ def _resolve_annotations(cls: type) -> dict[str, Any]:
         annotations = klass.__dict__.get("__annotations__", {})  # noqa: RUF063
         if not annotations:
             continue
-        module = sys.modules.get(klass.__module__)
-        namespace = {
-            **klass.__dict__.get("__anker_localns__", {}),
-            **(vars(module) if module else {}),
-        }
+        namespace: dict[str, Any] | None = None
         for name, annotation in annotations.items():
             if name.startswith("_"):
                 continue
             hints[name] = annotation
-            if isinstance(annotation, str):
-                try:
-                    hints[name] = eval(annotation, namespace, dict(vars(klass)))
-                except Exception as exc:
-                    raise TypeError(
-                        f"{klass.__qualname__}.{name}: cannot resolve the annotation "
-                        f"{annotation!r}: {exc}"
-                    ) from None
+            if not isinstance(annotation, str):
+                continue
+            if namespace is None:
+                module = sys.modules.get(klass.__module__)
+                namespace = {
+                    **(vars(module) if module else {}),
+                    **klass.__dict__.get("__anker_localns__", {}),
+                    **vars(klass),
+                }
+            try:
+                hints[name] = eval(annotation, namespace)
+            except Exception as exc:
+                raise TypeError(
+                    f"{klass.__qualname__}.{name}: cannot resolve the annotation "
+                    f"{annotation!r}: {exc}"
+                ) from None
     return hints
 
 

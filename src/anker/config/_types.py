@@ -416,19 +416,25 @@ class DurationKind(Kind):
 def _as_timedelta(raw: object) -> timedelta:
     if isinstance(raw, timedelta):
         return raw
-    if isinstance(raw, bool):
+    if isinstance(raw, bool) or not isinstance(raw, int | float | str):
         raise BadValue(raw)
-    if isinstance(raw, int | float):
-        return timedelta(seconds=raw)
-    if not isinstance(raw, str) or not raw.strip():
+    seconds = _duration_seconds(raw) if isinstance(raw, str) else float(raw)
+    if not math.isfinite(seconds):
         raise BadValue(raw)
+    try:
+        return timedelta(seconds=seconds)
+    except OverflowError:
+        raise BadValue(raw) from None
+
+
+def _duration_seconds(raw: str) -> float:
+    """Seconds in ``90``, ``1.5``, ``250ms``, ``1h30m``, ``2d``: numbers each with a unit."""
     text = raw.strip().lower().replace(" ", "")
     try:
-        return timedelta(seconds=float(text))
+        return float(text)
     except ValueError:
         pass
-    total, number = 0.0, ""
-    index = 0
+    total, number, index = 0.0, "", 0
     while index < len(text):
         char = text[index]
         if char.isdigit() or char == ".":
@@ -436,17 +442,14 @@ def _as_timedelta(raw: object) -> timedelta:
             index += 1
             continue
         unit = "ms" if text.startswith("ms", index) else char
-        if unit not in _DURATION_UNITS or not number:
+        if unit not in _DURATION_UNITS or not number or number.count(".") > 1:
             raise BadValue(raw)
-        try:
-            total += float(number) * _DURATION_UNITS[unit]
-        except ValueError:
-            raise BadValue(raw) from None
+        total += float(number) * _DURATION_UNITS[unit]
         number = ""
         index += len(unit)
-    if number:
+    if number or not text:
         raise BadValue(raw)
-    return timedelta(seconds=total)
+    return total
 
 
 def format_duration(value: timedelta) -> str:
@@ -510,7 +513,7 @@ def _as_bytes(raw: object) -> int:
         value = float(number) * _BYTE_UNITS[unit]
     except ValueError:
         raise BadValue(raw) from None
-    if value != int(value):
+    if not math.isfinite(value) or value != int(value):
         raise BadValue(raw)
     return int(value)
 
