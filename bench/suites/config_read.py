@@ -1,4 +1,7 @@
-"""Reading one option value in a hot loop: ``conf.group3.opt42``."""
+"""Reading one option value in a hot loop: ``conf.group3.opt42``.
+
+The floor is the same two attribute reads on plain Python objects.
+"""
 
 from __future__ import annotations
 
@@ -6,6 +9,7 @@ import contextlib
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from types import SimpleNamespace
 
 from bench._harness import Benchmark, Measure, Side
 from bench.suites._config_workload import anker_config_class, oslo_config, write_file
@@ -39,6 +43,11 @@ def oslo_side() -> Iterator[Measure]:
         path.unlink()
 
 
+@contextlib.contextmanager
+def plain_object_side() -> Iterator[Measure]:
+    yield ns_per_read(SimpleNamespace(group3=SimpleNamespace(opt42=42)))
+
+
 BENCHMARK = Benchmark(
     name="config-read",
     description="read one option value, in a hot loop",
@@ -47,6 +56,7 @@ BENCHMARK = Benchmark(
     sides=(
         Side("anker.config", anker_side, is_anker=True),
         Side("oslo.config", oslo_side, requires=("oslo_config",)),
+        Side("plain object (floor)", plain_object_side),
     ),
     count=20000,
     smoke_count=10,

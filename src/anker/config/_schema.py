@@ -154,14 +154,15 @@ def option(
 
     .. versionadded:: 0.1
     """
-    constraints = {
-        "choices": choices,
-        "regex": regex,
-        "max_length": max_length,
-        "min": min,
-        "max": max,
-        "schemes": schemes,
-    }
+    given = (
+        ("choices", choices),
+        ("regex", regex),
+        ("max_length", max_length),
+        ("min", min),
+        ("max", max),
+        ("schemes", schemes),
+    )
+    constraints = {name: value for name, value in given if value is not None}
     return Option(
         default,
         help,
@@ -346,7 +347,7 @@ _KINDS: dict[object, Kind] = {}
 def _kind(hint: object, constraints: dict[str, Any]) -> Kind:
     """The Kind of an annotation and constraints; kinds are immutable, so alike ones are shared."""
     try:
-        key = (hint, *((k, _frozen(v)) for k, v in constraints.items() if v is not None))
+        key = (hint, *((k, _frozen(v)) for k, v in constraints.items())) if constraints else hint
         found = _KINDS.get(key)
     except TypeError:  # something unhashable: build it afresh
         return kind_for(hint, constraints)
