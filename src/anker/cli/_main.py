@@ -12,6 +12,10 @@ __all__ = ["cli", "main"]
 # One entry per command group: "name": ("module:attribute", "one-line summary").
 # Subsystems add theirs here as they land (config, coord, secrets, health, workflow, ...).
 COMMAND_GROUPS: dict[str, tuple[str, str]] = {
+    "config": (
+        "anker.cli._config:config",
+        "Validate configuration files, generate samples, migrate deprecated names.",
+    ),
     "info": ("anker.cli._info:info", "Show anker's version, subsystems, drivers and extras."),
 }
 

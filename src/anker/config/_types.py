@@ -269,7 +269,7 @@ class ListKind(Kind):
         self.item = item
 
     def describe(self) -> str:
-        return f"a comma-separated list of {self.item.describe()}"
+        return f"a comma-separated list, each {self.item.describe()}"
 
     def convert(self, raw: object) -> object:
         if isinstance(raw, str):

@@ -1,0 +1,196 @@
+"""``anker config``: validate config files, generate samples and references, migrate old names."""
+
+from __future__ import annotations
+
+import importlib
+import json
+import os
+import sys
+import tempfile
+from importlib.metadata import entry_points
+
+import click
+
+from anker.config import Config, ConfigError, Problem
+from anker.config._sample import FORMATS, render_sample
+from anker.config._schema import Schema, schema_of
+from anker.config._sources import expand_paths, read_file
+
+__all__ = ["config"]
+
+SCHEMA_GROUP = "anker.config.schemas"
+
+
+def load_schema(spec: str) -> Schema:
+    """A schema named by an entry point of ``anker.config.schemas``, or by ``module:Class``."""
+    target = spec
+    if ":" not in spec:
+        found = {ep.name: ep for ep in entry_points(group=SCHEMA_GROUP)}
+        if spec not in found:
+            known = ", ".join(sorted(found)) or "none are installed"
+            raise click.BadParameter(
+                f"no schema named '{spec}' (known: {known}); or give module:Class",
+                param_hint="--schema",
+            )
+        target = found[spec].value
+    module_name, _, attribute = target.partition(":")
+    try:
+        cls = getattr(importlib.import_module(module_name), attribute)
+    except (ImportError, AttributeError) as exc:
+        raise click.BadParameter(f"cannot load {target}: {exc}", param_hint="--schema") from exc
+    if not (isinstance(cls, type) and issubclass(cls, Config)):
+        raise click.BadParameter(f"{target} is not an anker.config.Config", param_hint="--schema")
+    try:
+        return schema_of(cls)
+    except TypeError as exc:
+        raise click.ClickException(f"the schema {target} is not valid: {exc}") from exc
+
+
+schema_option = click.option(
+    "--schema",
+    "schema_spec",
+    metavar="NAME|MODULE:CLASS",
+    help=f"The service's options: an entry point of {SCHEMA_GROUP}, or module:Class.",
+)
+
+
+@click.group()
+def config() -> None:
+    """Validate configuration files, generate samples, migrate deprecated names."""
+
+
+@config.command()
+@schema_option
+@click.option(
+    "--config-file", "files", multiple=True, metavar="PATH", help="A config file (repeatable)."
+)
+@click.option(
+    "--config-dir", "dirs", multiple=True, metavar="DIR", help="A config directory (repeatable)."
+)
+@click.option("--env-prefix", metavar="PREFIX", help="Also check <PREFIX>_* environment variables.")
+@click.option("--strict", is_flag=True, help="Unknown options and sections are errors.")
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(["text", "json"]),
+    default="text",
+    show_default=True,
+)
+def validate(
+    *,
+    schema_spec: str | None,
+    files: tuple[str, ...],
+    dirs: tuple[str, ...],
+    env_prefix: str | None,
+    strict: bool,
+    output_format: str,
+) -> None:
+    """Check config files: every value against the schema's types, every name known.
+
+    Without --schema, only the syntax is checked. Exits 1 if there is any error.
+    """
+    if not files and not dirs:
+        raise click.UsageError("give at least one --config-file or --config-dir")
+    problems: list[Problem] = []
+    paths = expand_paths([(f, False) for f in files] + [(d, True) for d in dirs], problems)
+    if schema_spec is None:
+        for path in paths:
+            problems += read_file(path).problems
+        if strict:
+            problems = [p.as_error() for p in problems]
+    else:
+        root: type[Config] = load_schema(schema_spec).root  # type: ignore[assignment]
+        try:
+            loaded = root.load(files=files, dirs=dirs, env_prefix=env_prefix, strict=strict)
+        except ConfigError as exc:
+            problems = list(exc.problems)
+        else:
+            problems = list(loaded.warnings)
+    problems.sort(key=lambda p: (p.file or "", p.line or 0))
+    errors = [p for p in problems if p.is_error]
+    if output_format == "json":
+        report = {
+            "valid": not errors,
+            "errors": len(errors),
+            "warnings": len(problems) - len(errors),
+            "files": paths,
+            "schema": schema_spec,
+            "problems": [p.as_dict() for p in problems],
+        }
+        click.echo(json.dumps(report, indent=2))
+    else:
+        for problem in problems:
+            click.echo(str(problem), err=problem.is_error)
+        checked = "values and names" if schema_spec else "syntax only (no --schema)"
+        click.echo(
+            f"{len(errors)} error(s), {len(problems) - len(errors)} warning(s) in "
+            f"{len(paths)} file(s); checked {checked}"
+        )
+    if errors:
+        sys.exit(1)
+
+
+@config.command()
+@schema_option
+@click.option(
+    "--format",
+    "output_format",
+    type=click.Choice(sorted(FORMATS)),
+    default="ini",
+    show_default=True,
+)
+@click.option(
+    "--output", type=click.Path(dir_okay=False, writable=True), help="Write here, not to stdout."
+)
+def sample(schema_spec: str | None, output_format: str, output: str | None) -> None:
+    """Generate a sample config file, a JSON Schema or a Markdown reference."""
+    if schema_spec is None:
+        raise click.UsageError("--schema is required")
+    text = render_sample(load_schema(schema_spec), output_format)
+    if output is None:
+        click.echo(text, nl=False)
+    else:
+        _write_atomically(output, text)
+
+
+@config.command()
+@schema_option
+@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.option("--in-place", is_flag=True, help="Rewrite FILE (atomically) instead of printing.")
+def migrate(schema_spec: str | None, file: str, in_place: bool) -> None:
+    """Rename deprecated options in FILE to their new names and sections.
+
+    Comments and order are kept. Prints what changed, and what needs a human.
+    """
+    from anker.config._migrate import migrate_text
+
+    if schema_spec is None:
+        raise click.UsageError("--schema is required")
+    schema = load_schema(schema_spec)
+    with open(file, encoding="utf-8") as handle:
+        result = migrate_text(handle.read(), schema, file)
+    if in_place:
+        if result.changed:
+            _write_atomically(file, result.text)
+    else:
+        click.echo(result.text, nl=False)
+    report = click.echo if in_place else lambda line: click.echo(line, err=True)
+    for line in result.changed:
+        report(f"changed: {line}")
+    for line in result.manual:
+        report(f"needs a human: {line}")
+    report(f"{len(result.changed)} change(s), {len(result.manual)} left for a human")
+
+
+def _write_atomically(path: str, text: str) -> None:
+    directory = os.path.dirname(os.path.abspath(path))
+    mode = os.stat(path).st_mode & 0o7777 if os.path.exists(path) else 0o644
+    handle, temporary = tempfile.mkstemp(dir=directory, prefix=".anker-")
+    try:
+        with os.fdopen(handle, "w", encoding="utf-8") as out:
+            out.write(text)
+        os.chmod(temporary, mode)
+        os.replace(temporary, path)
+    except BaseException:
+        os.unlink(temporary)
+        raise
