@@ -68,6 +68,7 @@ def migrate_text(text: str, schema: Schema, name: str = "<config>") -> Migration
         if line.key is not None and line.section is not None:
             current[(normalize_section(line.section), line.key)] = line.value
     moves: dict[str, list[str]] = {}  # target section -> lines to add there
+    migrated: set[tuple[str, str]] = set()  # targets this migration wrote (repeats follow them)
     drop: set[int] = set()
     for index, line in enumerate(lines):
         if line.key is None or line.section is None:
@@ -83,14 +84,15 @@ def migrate_text(text: str, schema: Schema, name: str = "<config>") -> Migration
                 manual.append(f"{where} is deprecated for removal{reason}; remove it by hand")
             continue
         target = (normalize_section(option.section), option.name)
-        if target in current and current[target] != line.value:
+        set_by_file = target in current and target not in migrated
+        if set_by_file and current[target] != line.value:
             manual.append(
                 f"{where} is a deprecated name of [{option.section}] {option.name}, which is also"
                 f" set to another value; keep one of them by hand"
             )
             continue
         end = _extent(lines, index)
-        if target in current:
+        if set_by_file:
             drop.update(range(index, end))
             changed.append(f"{where}: removed (same value as [{option.section}] {option.name})")
         elif normalize_section(option.section) == section:
@@ -102,7 +104,7 @@ def migrate_text(text: str, schema: Schema, name: str = "<config>") -> Migration
             moves.setdefault(option.section, []).extend(moved)
             drop.update(range(index, end))
             changed.append(f"{where} -> [{option.section}] {option.name}")
-        current[target] = line.value
+        migrated.add(target)
     kept = [line for index, line in enumerate(lines) if index not in drop]
     return Migration(_insert(kept, moves), changed, manual)
 

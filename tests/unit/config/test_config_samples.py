@@ -1,0 +1,93 @@
+"""Samples: the INI sample loads back to the defaults, TOML parses, the schema is complete."""
+
+from __future__ import annotations
+
+import json
+import re
+import tomllib
+from pathlib import Path
+
+from config_schemas import ServiceConfig
+
+from anker.config._sample import render_sample
+from anker.config._schema import MISSING, schema_of
+
+SCHEMA = schema_of(ServiceConfig)
+REQUIRED = {"database.connection": "sqlite://"}
+
+
+def uncommented(sample: str) -> str:
+    """The sample with every commented-out ``#name = value`` line switched on."""
+    return re.sub(r"^#(\w+ = )", r"\1", sample, flags=re.MULTILINE)
+
+
+def test_the_ini_sample_loads_as_is_to_the_defaults(tmp_path: Path) -> None:
+    sample = tmp_path / "sample.conf"
+    sample.write_text(render_sample(SCHEMA, "ini"))
+    as_is = ServiceConfig.load(files=[sample], overrides=REQUIRED)
+    defaults = ServiceConfig.load(overrides=REQUIRED)
+    assert as_is.values() == defaults.values()
+    assert as_is.warnings == ()
+
+
+def test_the_ini_sample_switched_on_gives_the_same_values(tmp_path: Path) -> None:
+    text = uncommented(render_sample(SCHEMA, "ini"))
+    text = text.replace("\nconnection = <secret>", "\nconnection = sqlite://")
+    text = text.replace("\nslave_connection = <secret>", "")
+    sample = tmp_path / "on.conf"
+    sample.write_text(text)
+    switched_on = ServiceConfig.load(files=[sample]).values(reveal=True)
+    defaults = ServiceConfig.load(overrides=REQUIRED).values(reveal=True)
+    # the one default a sample must not show as it is: the password inside a URL
+    assert "guest:guest" not in text
+    assert switched_on["messaging"].pop("transport_url") == "rabbit://guest:****@localhost:5672/"
+    assert defaults["messaging"].pop("transport_url") == "rabbit://guest:****@localhost:5672/"
+    assert switched_on == defaults
+
+
+def test_every_option_is_documented_in_every_format() -> None:
+    outputs = {
+        fmt: render_sample(SCHEMA, fmt) for fmt in ("ini", "toml", "json-schema", "markdown")
+    }
+    for option in SCHEMA.options():
+        for fmt, text in outputs.items():
+            assert option.name in text, (fmt, option.name)
+        if option.help:
+            assert option.help in outputs["markdown"]
+
+
+def test_secrets_never_show_a_value() -> None:
+    class_sample = render_sample(SCHEMA, "ini")
+    assert "#connection = <secret>" in class_sample
+    document = json.loads(render_sample(SCHEMA, "json-schema"))
+    connection = document["properties"]["database"]["properties"]["connection"]
+    assert connection["writeOnly"] is True
+    assert "default" not in connection
+    assert document["properties"]["database"]["required"] == ["connection"]
+
+
+def test_the_toml_sample_switched_on_parses_to_the_defaults() -> None:
+    text = re.sub(r"^# (\w+ = )", r"\1", render_sample(SCHEMA, "toml"), flags=re.MULTILINE)
+    parsed = tomllib.loads(text)
+    assert parsed["DEFAULT"]["workers"] == 4
+    assert parsed["database"]["timeout"] == "30s"
+    assert parsed["messaging"]["topics"] == ["notifications"]
+    assert parsed["limits"]["cache"] == "64MiB"
+
+
+def test_the_json_schema_holds_types_bounds_and_defaults() -> None:
+    document = json.loads(render_sample(SCHEMA, "json-schema"))
+    pool = document["properties"]["database"]["properties"]["max_pool_size"]
+    assert pool == {
+        "type": "integer",
+        "minimum": 1,
+        "maximum": 100,
+        "description": "Connections kept open.",
+        "default": 5,
+    }
+    level = document["properties"]["limits"]["properties"]["level"]
+    assert level["enum"] == ["low", "high"]
+    legacy = document["properties"]["limits"]["properties"]["legacy"]
+    assert legacy["deprecated"] is True
+    required = [o for o in SCHEMA.options() if o.default is MISSING]
+    assert [o.name for o in required] == ["connection"]
