@@ -375,6 +375,10 @@ class _Resolver:
     def _fail(self, option: Option, origin: Origin, message: str, raw: object) -> None:
         self.failed.add(option)
         shown = "****" if option.is_secret else _as_shown(raw)
+        if _masks_itself(option):  # a URL: its password stays out of the report
+            from anker._url import _mask_for_error
+
+            shown = _mask_for_error(shown)
         assert option.kind is not None
         problem = (origin.problem if origin.kind != "default" else _default_problem(option))(
             "bad-value",

@@ -102,3 +102,21 @@ def test_migrate_prints_the_new_file_without_touching_the_old(tmp_path: Path) ->
     assert out == "[DEFAULT]\n\n[database]\nconnection = sqlite://\n"
     assert "1 change(s)" in err
     assert path.read_text() == "[DEFAULT]\nsql_connection = sqlite://\n"
+
+
+def test_a_schema_is_found_by_its_entry_point_name(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    dist_info = tmp_path / "demo_service-1.0.dist-info"
+    dist_info.mkdir()
+    (dist_info / "METADATA").write_text("Metadata-Version: 2.1\nName: demo-service\nVersion: 1.0\n")
+    (dist_info / "entry_points.txt").write_text(
+        f"[anker.config.schemas]\ndemo-service = {SCHEMA}\n"
+    )
+    monkeypatch.syspath_prepend(str(tmp_path))
+    code, out, err = run("config", "sample", "--schema", "demo-service", "--format", "markdown")
+    assert code == 0, err
+    assert out.startswith("# Configuration reference: ServiceConfig")
+    code, _, err = run("config", "sample", "--schema", "demo-servce")
+    assert code == 2
+    assert "known: demo-service" in err

@@ -9,6 +9,8 @@ from pathlib import Path
 
 import pytest
 from config_schemas import Level, ServiceConfig
+from hypothesis import HealthCheck, given, settings
+from hypothesis import strategies as st
 
 from anker import Secret
 from anker.config import ByteSize, Config, ConfigError, Group, option
@@ -417,3 +419,26 @@ def test_declaration_mistakes_name_the_class_and_option() -> None:
 
     with pytest.raises(TypeError, match=r"NotAType\.thing: object cannot be the type of an option"):
         NotAType.load()
+
+
+def test_a_bad_url_value_never_shows_its_password(tmp_path: Path) -> None:
+    path = write(tmp_path / "u.conf", "[messaging]\ntransport_url = kafka://svc:pa55word@h:9092/\n")
+    with pytest.raises(ConfigError) as caught:
+        ServiceConfig.load(files=[path], overrides=REQUIRED)
+    [problem] = caught.value.errors
+    assert problem.value == "kafka://svc:****@h:9092/"
+    assert "pa55word" not in str(caught.value)
+    assert "pa55word" not in repr(problem.as_dict())
+
+
+@given(st.text(max_size=200))
+@settings(max_examples=150, suppress_health_check=[HealthCheck.function_scoped_fixture])
+def test_any_file_loads_or_raises_config_error(tmp_path: Path, text: str) -> None:
+    path = tmp_path / "fuzz.conf"
+    path.write_text("[DEFAULT]\n" + text, encoding="utf-8")
+    try:
+        conf = ServiceConfig.load(files=[path], overrides=REQUIRED)
+    except ConfigError as error:
+        assert error.errors, "a ConfigError lists at least one error"  # noqa: PT017
+    else:
+        assert conf.workers >= 1
