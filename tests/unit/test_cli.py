@@ -21,7 +21,9 @@ def test_version() -> None:
 def test_help_lists_the_command_groups() -> None:
     result = CliRunner().invoke(cli, ["--help"])
     assert result.exit_code == 0
-    assert "info  Show anker's version, subsystems, drivers and extras." in result.output
+    lines = [" ".join(line.split()) for line in result.output.splitlines()]
+    assert "info Show anker's version, subsystems, drivers and extras." in lines
+    assert any(line.startswith("config Validate configuration files") for line in lines)
 
 
 def test_an_unknown_command_is_an_error() -> None:
