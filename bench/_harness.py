@@ -16,13 +16,14 @@ import os
 import platform
 import statistics
 import subprocess
+import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Benchmark", "Result", "Side", "render", "run", "save"]
+__all__ = ["Benchmark", "Result", "Side", "fixed", "mean_time_of", "render", "run", "save"]
 
 #: A side's measuring function: run the workload ``count`` times, return the metric.
 Measure = Callable[[int], float]
@@ -81,6 +82,19 @@ def fixed(measure: Measure) -> Callable[[], AbstractContextManager[Measure]]:
         yield measure
 
     return opened
+
+
+def mean_time_of(run: Callable[[], object], scale: float) -> Measure:
+    """A measure that calls ``run`` ``count`` times and gives the mean time of one call,
+    times ``scale`` (1e3 for ms, 1e6 for µs)."""
+
+    def measure(count: int) -> float:
+        began = time.perf_counter()
+        for _ in range(count):
+            run()
+        return (time.perf_counter() - began) / count * scale
+
+    return measure
 
 
 def missing_modules(benchmark: Benchmark) -> dict[str, list[str]]:

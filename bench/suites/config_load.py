@@ -9,10 +9,9 @@ from __future__ import annotations
 
 import configparser
 import contextlib
-import time
 from collections.abc import Iterator
 
-from bench._harness import Benchmark, Measure, Side
+from bench._harness import Benchmark, Measure, Side, mean_time_of
 from bench.suites._config_workload import anker_config_class, layout, oslo_config, write_file
 
 
@@ -23,16 +22,6 @@ def workload_file() -> Iterator[str]:
         yield str(path)
     finally:
         path.unlink()
-
-
-def per_run_ms(run: object) -> Measure:
-    def measure(count: int) -> float:
-        began = time.perf_counter()
-        for _ in range(count):
-            run()  # type: ignore[operator]
-        return (time.perf_counter() - began) / count * 1000
-
-    return measure
 
 
 @contextlib.contextmanager
@@ -46,7 +35,7 @@ def anker_side() -> Iterator[Measure]:
                 for name, _ in options:
                     getattr(group, name)
 
-        yield per_run_ms(run)
+        yield mean_time_of(run, 1e3)
 
 
 @contextlib.contextmanager
@@ -63,7 +52,7 @@ def oslo_side() -> Iterator[Measure]:
                     getattr(group, name)
             conf.reset()
 
-        yield per_run_ms(run)
+        yield mean_time_of(run, 1e3)
 
 
 @contextlib.contextmanager
@@ -77,7 +66,7 @@ def configparser_side() -> Iterator[Measure]:
                 for name in parser[section]:
                     parser[section][name]
 
-        yield per_run_ms(run)
+        yield mean_time_of(run, 1e3)
 
 
 BENCHMARK = Benchmark(

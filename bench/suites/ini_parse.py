@@ -8,10 +8,9 @@ from __future__ import annotations
 
 import configparser
 import contextlib
-import time
 from collections.abc import Iterator
 
-from bench._harness import Benchmark, Measure, Side
+from bench._harness import Benchmark, Measure, Side, mean_time_of
 from bench.suites._config_workload import write_file
 
 
@@ -24,28 +23,18 @@ def workload_text() -> Iterator[str]:
         path.unlink()
 
 
-def per_parse_us(parse: object) -> Measure:
-    def measure(count: int) -> float:
-        began = time.perf_counter()
-        for _ in range(count):
-            parse()  # type: ignore[operator]
-        return (time.perf_counter() - began) / count * 1e6
-
-    return measure
-
-
 @contextlib.contextmanager
 def anker_side() -> Iterator[Measure]:
     from anker.config._ini import parse_ini
 
     with workload_text() as text:
-        yield per_parse_us(lambda: parse_ini(text, "bench.conf"))
+        yield mean_time_of(lambda: parse_ini(text, "bench.conf"), 1e6)
 
 
 @contextlib.contextmanager
 def configparser_side() -> Iterator[Measure]:
     with workload_text() as text:
-        yield per_parse_us(lambda: configparser.ConfigParser().read_string(text))
+        yield mean_time_of(lambda: configparser.ConfigParser().read_string(text), 1e6)
 
 
 BENCHMARK = Benchmark(

@@ -11,6 +11,7 @@ from importlib.metadata import entry_points
 
 import click
 
+from anker.cli._options import output_format_option
 from anker.config import Config, ConfigError, Problem
 from anker.config._sample import FORMATS, render_sample
 from anker.config._schema import Schema, schema_of
@@ -69,13 +70,7 @@ def config() -> None:
 )
 @click.option("--env-prefix", metavar="PREFIX", help="Also check <PREFIX>_* environment variables.")
 @click.option("--strict", is_flag=True, help="Unknown options and sections are errors.")
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-)
+@output_format_option("text", "json")
 def validate(
     *,
     schema_spec: str | None,
@@ -132,13 +127,7 @@ def validate(
 
 @config.command()
 @schema_option
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(sorted(FORMATS)),
-    default="ini",
-    show_default=True,
-)
+@output_format_option(*FORMATS)
 @click.option(
     "--output", type=click.Path(dir_okay=False, writable=True), help="Write here, not to stdout."
 )

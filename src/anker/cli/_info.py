@@ -14,6 +14,7 @@ import click
 
 from anker._drivers import GROUPS, available_drivers
 from anker._version import __version__
+from anker.cli._options import output_format_option
 
 __all__ = ["info"]
 
@@ -72,14 +73,7 @@ def _installed_version(distribution: str) -> str | None:
 
 
 @click.command()
-@click.option(
-    "--format",
-    "output_format",
-    type=click.Choice(["text", "json"]),
-    default="text",
-    show_default=True,
-    help="Output format.",
-)
+@output_format_option("text", "json")
 def info(output_format: str) -> None:
     """Show anker's version, subsystems, registered drivers and installed extras."""
     found_subsystems, found_extras = subsystems(), extras()

@@ -25,10 +25,12 @@ problem is reported at once in one :class:`ConfigError`. See ``docs/config.md``.
 """
 
 from anker.config._config import Change, Config, ReloadResult
+from anker.config._kinds import Port
+from anker.config._network import HostAddress
 from anker.config._problems import ConfigError, Problem
 from anker.config._schema import MISSING, Group, Option, option
 from anker.config._sources import Origin
-from anker.config._types import ByteSize, HostAddress, Port
+from anker.config._units import ByteSize
 
 __all__ = [
     "MISSING",

@@ -6,11 +6,11 @@ import os
 from _thread import allocate_lock  # `threading` costs 8 ms to import; a lock is all we need
 
 from anker._typing import TYPE_CHECKING, TypeVar
+from anker.config._kinds import Kind, OptionalKind, SecretKind
 from anker.config._load import Inputs, Outcome, resolve
 from anker.config._problems import ConfigError, Problem
 from anker.config._schema import DEFAULT, Group, Schema, schema_of
 from anker.config._sources import Origin
-from anker.config._types import Kind, OptionalKind, SecretKind
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Iterable, Mapping

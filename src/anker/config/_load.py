@@ -7,6 +7,7 @@ import os
 
 from anker._typing import TYPE_CHECKING
 from anker.config._interpolate import Substitution, has_reference, substitute
+from anker.config._kinds import BadValue, BoolKind, OptionalKind
 from anker.config._problems import ERROR, WARNING, Problem
 from anker.config._schema import DEFAULT, MISSING, NOT_READY, Option, Schema, normalize_section
 from anker.config._sources import (
@@ -16,7 +17,6 @@ from anker.config._sources import (
     expand_paths,
     read_file,
 )
-from anker.config._types import BadValue, BoolKind, OptionalKind
 
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
@@ -457,7 +457,7 @@ def _default_problem(option: Option) -> Callable[..., Problem]:
 
 
 def _masks_itself(option: Option) -> bool:
-    from anker.config._types import URLKind
+    from anker.config._network import URLKind
 
     kind = option.kind.inner if isinstance(option.kind, OptionalKind) else option.kind
     return isinstance(kind, URLKind)

@@ -12,8 +12,8 @@ import json
 import textwrap
 
 from anker._typing import TYPE_CHECKING
+from anker.config._kinds import Kind, OptionalKind, SecretKind
 from anker.config._schema import DEFAULT, MISSING, NOT_READY, Option, Schema, Section
-from anker.config._types import Kind, OptionalKind, SecretKind
 
 if TYPE_CHECKING:
     from collections.abc import Iterator

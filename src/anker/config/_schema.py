@@ -24,7 +24,8 @@ from __future__ import annotations
 import sys
 
 from anker._typing import TYPE_CHECKING
-from anker.config._types import BadValue, Kind, ListKind, OptionalKind, kind_for
+from anker.config._kinds import BadValue, Kind, ListKind, OptionalKind
+from anker.config._types import kind_for
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
@@ -107,7 +108,7 @@ class Option:
 
     @property
     def is_secret(self) -> bool:
-        from anker.config._types import OptionalKind, SecretKind
+        from anker.config._kinds import OptionalKind, SecretKind
 
         kind = self.kind.inner if isinstance(self.kind, OptionalKind) else self.kind
         return isinstance(kind, SecretKind)

@@ -16,7 +16,8 @@ from hypothesis import strategies as st
 from anker import Secret
 from anker._url import BackendURL
 from anker.config import ByteSize, HostAddress, Port
-from anker.config._types import BadValue, Kind, kind_for
+from anker.config._kinds import BadValue, Kind
+from anker.config._types import kind_for
 
 
 class Color(enum.Enum):
