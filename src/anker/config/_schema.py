@@ -22,6 +22,7 @@ naming the class and option.
 from __future__ import annotations
 
 import sys
+from types import ModuleType
 
 from anker._typing import TYPE_CHECKING
 from anker.config._kinds import BadValue, Kind, ListKind, OptionalKind
@@ -403,7 +404,12 @@ def _defining_scope() -> dict[str, object]:
         frame = frame.f_back  # type: ignore[assignment]
     if frame is None or frame.f_code.co_name == "<module>":
         return {}
-    return dict(frame.f_locals)
+    # Keep only what an annotation can name (classes, modules, aliases), not every local.
+    return {
+        name: value
+        for name, value in frame.f_locals.items()
+        if isinstance(value, type | ModuleType) or hasattr(value, "__origin__")
+    }
 
 
 def _first_paragraph(doc: str | None) -> str:
