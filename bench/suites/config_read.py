@@ -1,6 +1,6 @@
 """Reading one option value in a hot loop: ``conf.group3.opt42``.
 
-The floor is the same two attribute reads on plain Python objects.
+The floor is the same two attribute reads on plain Python objects of the same shape.
 """
 
 from __future__ import annotations
@@ -12,7 +12,7 @@ from pathlib import Path
 from types import SimpleNamespace
 
 from bench._harness import Benchmark, Measure, Side
-from bench.suites._config_workload import anker_config_class, oslo_config, write_file
+from bench.suites._config_workload import anker_config_class, layout, oslo_config, write_file
 
 
 def ns_per_read(conf: object) -> Measure:
@@ -45,7 +45,15 @@ def oslo_side() -> Iterator[Measure]:
 
 @contextlib.contextmanager
 def plain_object_side() -> Iterator[Measure]:
-    yield ns_per_read(SimpleNamespace(group3=SimpleNamespace(opt42=42)))
+    # the same shape as the configuration: sections of 100 attributes each
+    yield ns_per_read(
+        SimpleNamespace(
+            **{
+                section: SimpleNamespace(**{name: 0 for name, _ in options})
+                for section, options in layout()
+            }
+        )
+    )
 
 
 BENCHMARK = Benchmark(
