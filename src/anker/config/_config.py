@@ -7,7 +7,7 @@ from _thread import allocate_lock  # `threading` costs 8 ms to import; a lock is
 
 from anker._typing import TYPE_CHECKING, TypeVar
 from anker.config._kinds import Kind, OptionalKind, SecretKind
-from anker.config._load import Inputs, Outcome, resolve
+from anker.config._load import DEFAULT_ORIGIN, Inputs, Outcome, resolve
 from anker.config._problems import ConfigError, Problem
 from anker.config._schema import DEFAULT, Group, Schema, schema_of
 from anker.config._sources import Origin
@@ -148,7 +148,7 @@ class Config(Group):
         spec = found.options.get(option) if found else None
         if spec is None:
             raise KeyError(f"no option '{option}' in [{section}]")
-        return state.origins[spec]
+        return state.origins.get(spec, DEFAULT_ORIGIN)
 
     @property
     def warnings(self) -> tuple[Problem, ...]:
@@ -209,15 +209,6 @@ def _state(config: Config) -> _State:
     return config.__dict__[_STATE]  # type: ignore[no-any-return]
 
 
-def _group_values(schema: Schema, outcome: Outcome) -> dict[str, dict[str, object]]:
-    by_section: dict[str, dict[str, object]] = {}
-    for section in schema.sections.values():
-        by_section[section.name] = {
-            name: outcome.values[spec] for name, spec in section.options.items()
-        }
-    return by_section
-
-
 def _new_group(group: type[Group], values: dict[str, object]) -> Group:
     instance = object.__new__(group)
     instance.__dict__.update(values)
@@ -225,7 +216,7 @@ def _new_group(group: type[Group], values: dict[str, object]) -> Group:
 
 
 def _build(cls: type[C], schema: Schema, inputs: Inputs, outcome: Outcome) -> C:
-    values = _group_values(schema, outcome)
+    values = outcome.values
     root = object.__new__(cls)
     fields: dict[str, object] = dict(values[DEFAULT])
     for section in schema.sections.values():
@@ -239,7 +230,7 @@ def _build(cls: type[C], schema: Schema, inputs: Inputs, outcome: Outcome) -> C:
 def _apply(root: Config, state: _State, outcome: Outcome) -> tuple[list[Change], list[Change]]:
     changed: list[Change] = []
     restart: list[Change] = []
-    new_values = _group_values(state.schema, outcome)
+    new_values = outcome.values
     updates: dict[str, object] = {}
     origins = dict(state.origins)
     for section in state.schema.sections.values():
@@ -249,12 +240,12 @@ def _apply(root: Config, state: _State, outcome: Outcome) -> tuple[list[Change],
         for name, spec in section.options.items():
             old, new = merged[name], new_values[section.name][name]
             if old == new:
-                origins[spec] = outcome.origins[spec]
+                origins[spec] = outcome.origins.get(spec, DEFAULT_ORIGIN)
                 continue
             change = Change(section.name, name, old, new)
             if spec.mutable:
                 merged[name] = new
-                origins[spec] = outcome.origins[spec]
+                origins[spec] = outcome.origins.get(spec, DEFAULT_ORIGIN)
                 changed.append(change)
                 touched = True
             else:

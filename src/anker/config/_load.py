@@ -37,6 +37,7 @@ STRICT_CODES = frozenset(
     }
 )
 MAX_REFERENCE_FILE = 1024 * 1024
+#: The origin of every value that no source set.
 DEFAULT_ORIGIN = Origin("default")
 
 
@@ -71,7 +72,8 @@ class Outcome:
     __slots__ = ("files", "origins", "problems", "values")
 
     def __init__(self) -> None:
-        self.values: dict[Option, object] = {}
+        # values[section name][option name]; an option missing from ``origins`` has its default
+        self.values: dict[str, dict[str, object]] = {}
         self.origins: dict[Option, Origin] = {}
         self.problems: list[Problem] = []
         self.files: list[str] = []
@@ -212,15 +214,20 @@ class _Resolver:
 
     # ------------------------------------------------------------------ choosing values
     def choose(self) -> None:
+        # Defaults first, in bulk: most options of a large service are never set.
         for section in self.schema.sections.values():
-            for option in section.options.values():
-                self._choose(option)
+            values = dict(section.ready_defaults)
+            for option in section.copied_defaults:
+                values[option.name] = option.ready_default.copy()  # type: ignore[attr-defined]
+            self.outcome.values[section.name] = values
+            for option in section.deferred_defaults:
+                if option not in self.candidates:
+                    self._default(option)
+        for option, candidates in self.candidates.items():
+            self.outcome.values[option.section].pop(option.name, None)
+            self._choose(option, candidates)
 
-    def _choose(self, option: Option) -> None:
-        candidates = self.candidates.get(option)
-        if not candidates:
-            self._default(option)
-            return
+    def _choose(self, option: Option, candidates: list[_Candidate]) -> None:
         current = [c for c in candidates if not c.deprecated]
         for old in (c for c in candidates if c.deprecated):
             self.problems.append(_deprecated_name(option, old.origin, also_set=bool(current)))
@@ -237,17 +244,7 @@ class _Resolver:
                 )
             )
         if not chosen:
-            if option.default is MISSING:
-                self.problems.append(_required(option, self.inputs.env_prefix))
-                self.failed.add(option)
-            elif option.ready_default is not NOT_READY:
-                ready = option.ready_default  # converted when declared; copied if mutable
-                self.outcome.values[option] = (
-                    ready.copy() if isinstance(ready, list | dict) else ready
-                )
-                self.outcome.origins[option] = DEFAULT_ORIGIN
-            else:
-                self.raw[option] = (option.default, Origin("default"))
+            self._default(option)
             return
         top = chosen[-1]
         if option.multi:
@@ -268,8 +265,8 @@ class _Resolver:
             self.failed.add(option)
         elif option.ready_default is not NOT_READY:
             ready = option.ready_default  # converted when declared; copied if mutable
-            self.outcome.values[option] = ready.copy() if isinstance(ready, list | dict) else ready
-            self.outcome.origins[option] = DEFAULT_ORIGIN
+            value = ready.copy() if isinstance(ready, list | dict) else ready
+            self.outcome.values[option.section][option.name] = value
         else:
             self.raw[option] = (option.default, Origin("default"))
 
@@ -281,13 +278,14 @@ class _Resolver:
             except Substitution:
                 continue  # already reported where the value was written
         for option, (_, origin) in self.raw.items():
-            if option in self.outcome.values:
+            if option.name in self.outcome.values[option.section]:
                 self.outcome.origins[option] = origin
 
     def value_of(self, option: Option) -> object:
         """The checked value of ``option``; raises Substitution if it has none."""
-        if option in self.outcome.values:
-            return self.outcome.values[option]
+        section_values = self.outcome.values[option.section]
+        if option.name in section_values:
+            return section_values[option.name]
         if option in self.failed or option not in self.raw:
             raise Substitution(f"[{option.section}] {option.name} has no valid value")
         if option in self.resolving:
@@ -306,7 +304,7 @@ class _Resolver:
             raise Substitution(f"[{option.section}] {option.name} has no valid value") from None
         finally:
             self.resolving.discard(option)
-        self.outcome.values[option] = value
+        section_values[option.name] = value
         return value
 
     def _substituted(self, option: Option, raw: object, origin: Origin) -> object:

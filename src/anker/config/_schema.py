@@ -201,10 +201,9 @@ class Group:
         for name in cls.__dict__.get("__annotations__", {}):  # noqa: RUF063
             if name.startswith("_"):
                 continue
-            value = cls.__dict__.get(name, MISSING)
-            declared[name] = value
-            if name in cls.__dict__:
-                delattr(cls, name)  # reads find the instance's value, never a class attribute
+            # The declaration stays a class attribute; an instance's value shadows it (an
+            # Option is no descriptor), so reads cost one instance-dict lookup.
+            declared[name] = cls.__dict__.get(name, MISSING)
         cls.__anker_declared__ = declared
         cls.__anker_localns__ = _defining_scope()
 
@@ -229,7 +228,16 @@ class Group:
 class Section:
     """One section of a schema: its INI name, the attribute that holds it, its options."""
 
-    __slots__ = ("attribute", "group", "help", "name", "options", "renamed_from")
+    __slots__ = (
+        "attribute",
+        "copied_defaults",
+        "deferred_defaults",
+        "group",
+        "help",
+        "name",
+        "options",
+        "ready_defaults",
+    )
 
     def __init__(self, name: str, attribute: str | None, group: type[Group]) -> None:
         self.name = name
@@ -237,7 +245,21 @@ class Section:
         self.group = group
         self.options: dict[str, Option] = {}
         self.help = _first_paragraph(group.__doc__)
-        self.renamed_from: tuple[str, ...] = ()
+        # Defaults by how a load takes them: shared as they are (immutable values), copied
+        # (lists, dicts), or worked out each time (required, or with $references).
+        self.ready_defaults: dict[str, object] = {}
+        self.copied_defaults: list[Option] = []
+        self.deferred_defaults: list[Option] = []
+
+    def sort_defaults(self) -> None:
+        for option in self.options.values():
+            ready = option.ready_default
+            if ready is NOT_READY or ready is MISSING:
+                self.deferred_defaults.append(option)
+            elif isinstance(ready, list | dict):
+                self.copied_defaults.append(option)
+            else:
+                self.ready_defaults[option.name] = ready
 
 
 class Schema:
@@ -303,6 +325,8 @@ def schema_of(root: type[Group]) -> Schema:
                 old_name,
             )
             schema.deprecated[key] = option
+    for section in schema.sections.values():
+        section.sort_defaults()
     type.__setattr__(root, "__anker_schema__", schema)
     return schema
 
