@@ -1,0 +1,323 @@
+"""The key manager: makes keys, stores and finds secrets, rotates them, tracks their consumers."""
+
+from __future__ import annotations
+
+import secrets as random
+from typing import TYPE_CHECKING, Any, Self
+
+from anker._secret import Secret
+from anker.secrets._errors import SecretNotFound, SecretsError
+from anker.secrets._objects import KINDS, Consumer, Kind, ManagedObject, new_id, utcnow
+from anker.secrets._store import Store
+
+if TYPE_CHECKING:
+    from collections.abc import Callable, Mapping
+
+__all__ = ["BlockingKeyManager", "KeyManager"]
+
+STORE_GROUP = "anker.secrets.stores"
+SYMMETRIC_ALGORITHMS = {"AES": (128, 192, 256), "HMAC": (256, 384, 512)}
+EC_CURVES = {256: "SECP256R1", 384: "SECP384R1", 521: "SECP521R1"}
+
+
+class KeyManager:
+    """Keys and secrets over one store (``local:///dir``, ``barbican://host:port``, ...).
+
+    ::
+
+        url = "local:///var/lib/svc/secrets?master_key_file=/etc/svc/master.key"
+        async with await KeyManager.open(url) as km:
+            key_id = await km.create_key(name="volume-key")
+            key = await km.get(key_id)
+
+    .. versionadded:: 0.1
+    """
+
+    __module__ = "anker.secrets"
+
+    def __init__(self, store: Store) -> None:
+        self.backend = store
+
+    @classmethod
+    async def open(cls, url: str, **options: str) -> Self:
+        """Open the store a URL names; ``options`` add to (and win over) its query parameters."""
+        from anker._drivers import load_driver
+
+        driver, parsed = load_driver(STORE_GROUP, url, Store)  # type: ignore[type-abstract]
+        merged = {key: values[-1] for key, values in parsed.query.items()} | options
+        return cls(await driver.open(parsed, merged))
+
+    async def aclose(self) -> None:
+        await self.backend.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def blocking(self) -> BlockingKeyManager:
+        """The same manager for threaded code: every method blocks until done."""
+        return BlockingKeyManager(self)
+
+    # ------------------------------------------------------------------ making and storing
+    async def create_key(
+        self,
+        *,
+        name: str | None = None,
+        algorithm: str = "AES",
+        bit_length: int = 256,
+        metadata: Mapping[str, str] | None = None,
+    ) -> str:
+        """Generate a symmetric key; return its id."""
+        _check_symmetric(algorithm, bit_length)
+        value = random.token_bytes(bit_length // 8)
+        return await self._create(
+            "symmetric",
+            value,
+            name=name,
+            algorithm=algorithm,
+            bit_length=bit_length,
+            metadata=metadata,
+        )
+
+    async def create_key_pair(
+        self,
+        *,
+        name: str | None = None,
+        algorithm: str = "RSA",
+        bit_length: int = 2048,
+        metadata: Mapping[str, str] | None = None,
+    ) -> tuple[str, str]:
+        """Generate an RSA or EC key pair; return ``(private_id, public_id)``.
+
+        The two halves name each other in their metadata (``public_key`` / ``private_key``).
+        """
+        private, public = _generate_pair(algorithm, bit_length)
+        base = dict(metadata or {})
+        private_id, public_id = new_id(), new_id()
+        await self._create(
+            "private",
+            private,
+            name=name,
+            algorithm=algorithm,
+            bit_length=bit_length,
+            metadata={**base, "public_key": public_id},
+            object_id=private_id,
+        )
+        await self._create(
+            "public",
+            public,
+            name=name,
+            algorithm=algorithm,
+            bit_length=bit_length,
+            metadata={**base, "private_key": private_id},
+            object_id=public_id,
+        )
+        return private_id, public_id
+
+    async def store(
+        self,
+        kind: Kind,
+        value: bytes | str | Secret[bytes] | Secret[str],
+        *,
+        name: str | None = None,
+        algorithm: str | None = None,
+        bit_length: int | None = None,
+        metadata: Mapping[str, str] | None = None,
+    ) -> str:
+        """Keep a value made elsewhere (a passphrase, a certificate, an imported key)."""
+        if kind not in KINDS:
+            raise SecretsError(f"unknown kind {kind!r}; one of {', '.join(KINDS)}")
+        raw = value.reveal() if isinstance(value, Secret) else value
+        data = raw.encode("utf-8") if isinstance(raw, str) else raw
+        if kind == "certificate":
+            _check_certificate(data)
+        return await self._create(
+            kind, data, name=name, algorithm=algorithm, bit_length=bit_length, metadata=metadata
+        )
+
+    async def _create(
+        self,
+        kind: Kind,
+        value: bytes,
+        *,
+        name: str | None,
+        algorithm: str | None,
+        bit_length: int | None,
+        metadata: Mapping[str, str] | None,
+        object_id: str | None = None,
+    ) -> str:
+        obj = ManagedObject(
+            id=object_id or new_id(),
+            kind=kind,
+            value=Secret(value),
+            name=name,
+            algorithm=algorithm,
+            bit_length=bit_length,
+            metadata=dict(metadata or {}),
+        )
+        await self.backend.create(obj)
+        return obj.id
+
+    # ------------------------------------------------------------------ reading
+    async def get(
+        self, object_id: str, *, version: int | None = None, metadata_only: bool = False
+    ) -> ManagedObject:
+        """One object (its newest version unless ``version`` is given)."""
+        return await self.backend.get(object_id, version=version, metadata_only=metadata_only)
+
+    async def find(self, name: str) -> ManagedObject:
+        """The one object called ``name`` (or with that id), at its newest version."""
+        try:
+            return await self.get(name)
+        except SecretNotFound:
+            pass
+        found = await self.backend.find(name=name)
+        if not found:
+            raise SecretNotFound(f"no secret named {name!r}")
+        if len(found) > 1:
+            ids = ", ".join(o.id for o in found)
+            raise SecretsError(f"{len(found)} secrets are named {name!r} ({ids}); use an id")
+        return await self.get(found[0].id)
+
+    async def list(
+        self, *, kind: Kind | None = None, name: str | None = None
+    ) -> list[ManagedObject]:
+        """Objects of that kind and name (either None: any), without their values."""
+        return await self.backend.find(kind=kind, name=name)
+
+    # ------------------------------------------------------------------ changing
+    async def rotate(self, object_id: str, value: bytes | str | None = None) -> int:
+        """Add a new version: fresh key material for keys, ``value`` for anything else.
+
+        Returns the new version's number; earlier versions stay readable, so data encrypted
+        under them still decrypts.
+        """
+        current = await self.get(object_id, metadata_only=True)
+        if value is None:
+            if current.kind != "symmetric":
+                raise SecretsError(f"rotating a {current.kind} needs its new value")
+            assert current.bit_length is not None
+            new_value = random.token_bytes(current.bit_length // 8)
+        else:
+            new_value = value.encode("utf-8") if isinstance(value, str) else value
+        return await self.backend.add_version(object_id, new_value, utcnow())
+
+    async def delete(self, object_id: str, *, force: bool = False) -> None:
+        """Delete an object; refused (SecretInUse) while it has consumers, unless forced."""
+        await self.backend.delete(object_id, force=force)
+
+    async def add_consumer(self, object_id: str, consumer: Consumer) -> None:
+        await self.backend.add_consumer(object_id, consumer)
+
+    async def remove_consumer(self, object_id: str, consumer: Consumer) -> None:
+        await self.backend.remove_consumer(object_id, consumer)
+
+    # ------------------------------------------------------------------ for anker.config
+    def resolver(self) -> Callable[[str], str]:
+        """A resolver for ``Config.load(secrets=...)``: ``${secret:NAME}`` becomes the text of
+        the secret called NAME (or with that id).
+
+        It blocks (through anker's background loop), so load and reload configuration outside
+        the event loop's thread, e.g. ``await asyncio.to_thread(conf.reload)``.
+        """
+        from anker._runtime import run_blocking
+
+        def resolve(name: str) -> str:
+            return run_blocking(self.find(name)).text()
+
+        return resolve
+
+
+class BlockingKeyManager:
+    """:class:`KeyManager` for threaded code: the same coroutines, run to completion."""
+
+    __module__ = "anker.secrets"
+
+    def __init__(self, manager: KeyManager) -> None:
+        self.manager = manager
+
+    def _run(self, coroutine: Any) -> Any:
+        from anker._runtime import run_blocking
+
+        return run_blocking(coroutine)
+
+    def create_key(self, **options: Any) -> str:
+        return self._run(self.manager.create_key(**options))  # type: ignore[no-any-return]
+
+    def create_key_pair(self, **options: Any) -> tuple[str, str]:
+        return self._run(self.manager.create_key_pair(**options))  # type: ignore[no-any-return]
+
+    def store(self, kind: Kind, value: bytes | str, **options: Any) -> str:
+        return self._run(self.manager.store(kind, value, **options))  # type: ignore[no-any-return]
+
+    def get(self, object_id: str, **options: Any) -> ManagedObject:
+        return self._run(self.manager.get(object_id, **options))  # type: ignore[no-any-return]
+
+    def find(self, name: str) -> ManagedObject:
+        return self._run(self.manager.find(name))  # type: ignore[no-any-return]
+
+    def list(self, **filters: Any) -> list[ManagedObject]:
+        return self._run(self.manager.list(**filters))  # type: ignore[no-any-return]
+
+    def rotate(self, object_id: str, value: bytes | str | None = None) -> int:
+        return self._run(self.manager.rotate(object_id, value))  # type: ignore[no-any-return]
+
+    def delete(self, object_id: str, *, force: bool = False) -> None:
+        self._run(self.manager.delete(object_id, force=force))
+
+    def add_consumer(self, object_id: str, consumer: Consumer) -> None:
+        self._run(self.manager.add_consumer(object_id, consumer))
+
+    def remove_consumer(self, object_id: str, consumer: Consumer) -> None:
+        self._run(self.manager.remove_consumer(object_id, consumer))
+
+    def close(self) -> None:
+        self._run(self.manager.aclose())
+
+
+def _check_symmetric(algorithm: str, bit_length: int) -> None:
+    allowed = SYMMETRIC_ALGORITHMS.get(algorithm)
+    if allowed is None:
+        raise SecretsError(f"unknown symmetric algorithm {algorithm!r}; one of AES, HMAC")
+    if bit_length not in allowed:
+        raise SecretsError(
+            f"{algorithm} keys have {', '.join(map(str, allowed))} bits, not {bit_length}"
+        )
+
+
+def _generate_pair(algorithm: str, bit_length: int) -> tuple[bytes, bytes]:
+    from cryptography.hazmat.primitives import serialization
+    from cryptography.hazmat.primitives.asymmetric import ec, rsa
+
+    private_key: rsa.RSAPrivateKey | ec.EllipticCurvePrivateKey
+    if algorithm == "RSA":
+        if bit_length < 2048 or bit_length % 1024:
+            raise SecretsError(f"RSA keys have 2048, 3072, 4096... bits, not {bit_length}")
+        private_key = rsa.generate_private_key(public_exponent=65537, key_size=bit_length)
+    elif algorithm == "EC":
+        curve = EC_CURVES.get(bit_length)
+        if curve is None:
+            raise SecretsError(f"EC keys have 256, 384 or 521 bits, not {bit_length}")
+        private_key = ec.generate_private_key(getattr(ec, curve)())
+    else:
+        raise SecretsError(f"unknown key pair algorithm {algorithm!r}; one of RSA, EC")
+    private = private_key.private_bytes(
+        serialization.Encoding.DER,
+        serialization.PrivateFormat.PKCS8,
+        serialization.NoEncryption(),
+    )
+    public = private_key.public_key().public_bytes(
+        serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
+    )
+    return private, public
+
+
+def _check_certificate(data: bytes) -> None:
+    from cryptography import x509
+
+    try:
+        x509.load_der_x509_certificate(data)
+    except ValueError as exc:
+        raise SecretsError(f"a certificate must be X.509 in DER: {exc}") from None

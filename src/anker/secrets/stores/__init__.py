@@ -1,0 +1,1 @@
+"""Secret store drivers, one module each, found by URL scheme (``anker.secrets.stores``)."""

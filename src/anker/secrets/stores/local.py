@@ -1,0 +1,292 @@
+"""``local:///dir``: the embedded store. Every object is a file, encrypted at rest.
+
+Layout: ``dir/store.json`` proves the master key (an AES-GCM encryption of a known text), and
+``dir/objects/<id>.json`` holds one object with all its versions and consumers, encrypted as a
+whole with AES-256-GCM under the master key (random 96-bit nonce, the object id as associated
+data, so a file cannot be swapped for another's). Files are written to a temporary name, synced
+and renamed, mode 0600, in a 0700 directory: a crash leaves the old file or the new one, never
+half of one. A file that fails authentication is reported as tampered and never returned.
+
+URL options (one master key source): ``master_key_file=PATH`` (raw or base64),
+``master_key_env=NAME`` (base64), ``master_key_tang=PATH`` (a JWE bound to Tang servers).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import fcntl
+import json
+import os
+import secrets as random
+import uuid
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Any, ClassVar, Self
+
+from anker._secret import Secret
+from anker.secrets._errors import (
+    SecretInUse,
+    SecretNotFound,
+    SecretsError,
+    SecretTampered,
+    StoreUnavailable,
+    WrongMasterKey,
+)
+from anker.secrets._master import MASTER_KEY_BYTES, read_master_key
+from anker.secrets._objects import Consumer, Kind, ManagedObject, b64, unb64
+from anker.secrets._store import Store
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from anker._url import BackendURL
+
+__all__ = ["LocalStore"]
+
+FORMAT = "anker-local/1"
+CHECK_TEXT = b"anker local secret store"
+NONCE_BYTES = 12
+
+
+class LocalStore(Store):
+    """Secrets in a local directory, each file encrypted with AES-256-GCM under a master key."""
+
+    __module__ = "anker.secrets"
+    capabilities: ClassVar[frozenset[str]] = frozenset({"versions", "consumers"})
+
+    def __init__(self, directory: str, master_key: bytes) -> None:
+        if len(master_key) != MASTER_KEY_BYTES:
+            raise SecretsError(f"a master key has {MASTER_KEY_BYTES} bytes, not {len(master_key)}")
+        from cryptography.hazmat.primitives.ciphers.aead import AESGCM
+
+        self.directory = directory
+        self._objects = os.path.join(directory, "objects")
+        self._aead = AESGCM(master_key)
+        self._prepare()
+
+    @classmethod
+    async def open(cls, url: BackendURL, options: Mapping[str, str]) -> Self:
+        if url.endpoints or not url.path:
+            raise SecretsError(f"a local store URL is local:///absolute/dir, not {url}")
+        key = await read_master_key(
+            file=options.get("master_key_file"),
+            env=options.get("master_key_env"),
+            tang=options.get("master_key_tang"),
+        )
+        return await asyncio.to_thread(cls, url.path, key)
+
+    def __repr__(self) -> str:
+        return f"LocalStore({self.directory!r})"
+
+    # ------------------------------------------------------------------ the interface
+    async def create(self, obj: ManagedObject) -> None:
+        await asyncio.to_thread(self._create, obj)
+
+    async def add_version(self, object_id: str, value: bytes, created: dt.datetime) -> int:
+        return await asyncio.to_thread(self._add_version, object_id, value, created)
+
+    async def get(
+        self, object_id: str, *, version: int | None = None, metadata_only: bool = False
+    ) -> ManagedObject:
+        record = await asyncio.to_thread(self._read, object_id)
+        return _to_object(record, version, metadata_only)
+
+    async def find(
+        self, *, kind: Kind | None = None, name: str | None = None
+    ) -> list[ManagedObject]:
+        records = await asyncio.to_thread(self._read_all)
+        found = [_to_object(r, None, True) for r in records]
+        return [
+            o
+            for o in found
+            if (kind is None or o.kind == kind) and (name is None or o.name == name)
+        ]
+
+    async def delete(self, object_id: str, *, force: bool = False) -> None:
+        await asyncio.to_thread(self._delete, object_id, force)
+
+    async def add_consumer(self, object_id: str, consumer: Consumer) -> None:
+        await asyncio.to_thread(self._update_consumers, object_id, consumer, True)
+
+    async def remove_consumer(self, object_id: str, consumer: Consumer) -> None:
+        await asyncio.to_thread(self._update_consumers, object_id, consumer, False)
+
+    # ------------------------------------------------------------------ files
+    def _prepare(self) -> None:
+        try:
+            os.makedirs(self._objects, mode=0o700, exist_ok=True)
+            for path in (self.directory, self._objects):  # makedirs' mode obeys the umask
+                os.chmod(path, 0o700)
+        except OSError as exc:
+            raise StoreUnavailable(f"cannot use {self.directory}: {exc.strerror}") from None
+        check = os.path.join(self.directory, "store.json")
+        with self._locked():
+            if not os.path.exists(check):
+                self._write(check, {"format": FORMAT, "check": self._seal(CHECK_TEXT, "store")})
+        try:
+            with open(check, encoding="utf-8") as handle:
+                sealed = json.load(handle)["check"]
+            opened = self._open(sealed, "store", check)
+        except SecretTampered:
+            raise WrongMasterKey(
+                f"the master key does not open the store in {self.directory}"
+            ) from None
+        except (OSError, ValueError, KeyError, TypeError) as exc:
+            raise SecretTampered(f"{check} is damaged: {exc}") from None
+        if opened != CHECK_TEXT:
+            raise WrongMasterKey(f"the master key does not open the store in {self.directory}")
+
+    @contextlib.contextmanager
+    def _locked(self) -> Iterator[None]:
+        """One writer at a time, across processes (reads need no lock: files are replaced whole)."""
+        handle = os.open(os.path.join(self.directory, ".lock"), os.O_RDWR | os.O_CREAT, 0o600)
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(handle)
+
+    def _path(self, object_id: str) -> str:
+        try:
+            canonical = str(uuid.UUID(object_id))
+        except ValueError:
+            raise SecretNotFound(
+                f"no object {object_id!r} in {self.directory}: not an id"
+            ) from None
+        return os.path.join(self._objects, f"{canonical}.json")
+
+    def _seal(self, plaintext: bytes, object_id: str) -> dict[str, str]:
+        nonce = random.token_bytes(NONCE_BYTES)
+        sealed = self._aead.encrypt(nonce, plaintext, f"{FORMAT}:{object_id}".encode())
+        return {"nonce": b64(nonce), "ciphertext": b64(sealed)}
+
+    def _open(self, sealed: dict[str, str], object_id: str, path: str) -> bytes:
+        from cryptography.exceptions import InvalidTag
+
+        try:
+            nonce, ciphertext = unb64(sealed["nonce"]), unb64(sealed["ciphertext"])
+            return self._aead.decrypt(nonce, ciphertext, f"{FORMAT}:{object_id}".encode())
+        except (InvalidTag, KeyError, ValueError, TypeError):
+            raise SecretTampered(
+                f"{path} failed authentication: modified, truncated or moved"
+            ) from None
+
+    def _write(self, path: str, document: dict[str, Any]) -> None:
+        data = json.dumps(document).encode()
+        temporary = f"{path}.{random.token_hex(4)}.tmp"
+        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+        try:
+            with os.fdopen(handle, "wb") as out:
+                out.write(data)
+                out.flush()
+                os.fsync(out.fileno())
+            os.replace(temporary, path)
+        except BaseException:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(temporary)
+            raise
+        directory = os.open(os.path.dirname(path), os.O_RDONLY)
+        try:
+            os.fsync(directory)
+        finally:
+            os.close(directory)
+
+    def _save(self, record: dict[str, Any]) -> None:
+        sealed = self._seal(json.dumps(record).encode(), record["id"])
+        self._write(self._path(record["id"]), {"format": FORMAT, **sealed})
+
+    def _read(self, object_id: str) -> dict[str, Any]:
+        path = self._path(object_id)
+        try:
+            with open(path, encoding="utf-8") as handle:
+                document = json.load(handle)
+        except FileNotFoundError:
+            raise SecretNotFound(f"no object {object_id} in {self.directory}") from None
+        except (OSError, ValueError) as exc:
+            raise SecretTampered(f"{path} is damaged: {exc}") from None
+        if not isinstance(document, dict) or document.get("format") != FORMAT:
+            raise SecretTampered(f"{path} is not a {FORMAT} file")
+        record: dict[str, Any] = json.loads(self._open(document, object_id, path))
+        return record
+
+    def _read_all(self) -> list[dict[str, Any]]:
+        names = sorted(n for n in os.listdir(self._objects) if n.endswith(".json"))
+        return [self._read(name[: -len(".json")]) for name in names]
+
+    def _create(self, obj: ManagedObject) -> None:
+        record = {
+            "id": obj.id,
+            "kind": obj.kind,
+            "name": obj.name,
+            "algorithm": obj.algorithm,
+            "bit_length": obj.bit_length,
+            "metadata": obj.metadata,
+            "created": obj.created.isoformat(),
+            "consumers": [c.as_dict() for c in obj.consumers],
+            "versions": [
+                {"version": 1, "created": obj.created.isoformat(), "value": b64(obj.reveal())}
+            ],
+        }
+        with self._locked():
+            if os.path.exists(self._path(obj.id)):
+                raise SecretsError(f"an object {obj.id} exists already in {self.directory}")
+            self._save(record)
+
+    def _add_version(self, object_id: str, value: bytes, created: dt.datetime) -> int:
+        with self._locked():
+            record = self._read(object_id)
+            number = record["versions"][-1]["version"] + 1
+            record["versions"].append(
+                {"version": number, "created": created.isoformat(), "value": b64(value)}
+            )
+            self._save(record)
+        return int(number)
+
+    def _delete(self, object_id: str, force: bool) -> None:
+        with self._locked():
+            record = self._read(object_id)
+            if record["consumers"] and not force:
+                users = ", ".join(
+                    f"{c['service']}/{c['resource_type']}/{c['resource_id']}"
+                    for c in record["consumers"]
+                )
+                raise SecretInUse(f"{object_id} is used by {users}; delete it with force=True")
+            os.unlink(self._path(object_id))
+
+    def _update_consumers(self, object_id: str, consumer: Consumer, add: bool) -> None:
+        with self._locked():
+            record = self._read(object_id)
+            entry = consumer.as_dict()
+            consumers = [c for c in record["consumers"] if c != entry]
+            if add:
+                consumers.append(entry)
+            if consumers != record["consumers"]:
+                record["consumers"] = consumers
+                self._save(record)
+
+
+def _to_object(record: dict[str, Any], version: int | None, metadata_only: bool) -> ManagedObject:
+    versions = record["versions"]
+    if version is None:
+        chosen = versions[-1]
+    else:
+        matching = [v for v in versions if v["version"] == version]
+        if not matching:
+            numbers = ", ".join(str(v["version"]) for v in versions)
+            raise SecretNotFound(f"{record['id']} has no version {version} (it has {numbers})")
+        chosen = matching[0]
+    value = None if metadata_only else Secret(unb64(chosen["value"]))
+    return ManagedObject(
+        id=record["id"],
+        kind=record["kind"],
+        value=value,
+        name=record["name"],
+        algorithm=record["algorithm"],
+        bit_length=record["bit_length"],
+        metadata=dict(record["metadata"]),
+        created=dt.datetime.fromisoformat(record["created"]),
+        version=chosen["version"],
+        versions=tuple(v["version"] for v in versions),
+        consumers=tuple(Consumer(**c) for c in record["consumers"]),
+    )

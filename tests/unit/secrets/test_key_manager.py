@@ -1,0 +1,290 @@
+"""The key manager over the local store: keys, pairs, secrets, versions, consumers, integrity."""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import os
+import stat
+from pathlib import Path
+
+import pytest
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import ec, padding
+from cryptography.x509.oid import NameOID
+
+from anker.config import Config, ConfigError, option
+from anker.errors import DriverNotFound
+from anker.secrets import (
+    Consumer,
+    KeyManager,
+    Secret,
+    SecretInUse,
+    SecretNotFound,
+    SecretsError,
+    SecretTampered,
+    WrongMasterKey,
+)
+from anker.secrets._master import generate_master_key_file
+from anker.secrets.stores.local import LocalStore
+
+MASTER = bytes(range(32))
+
+
+@pytest.fixture
+def store_dir(tmp_path: Path) -> Path:
+    return tmp_path / "secrets"
+
+
+@pytest.fixture
+async def manager(store_dir: Path) -> KeyManager:
+    return KeyManager(LocalStore(str(store_dir), MASTER))
+
+
+def object_files(store_dir: Path) -> list[Path]:
+    return sorted((store_dir / "objects").glob("*.json"))
+
+
+async def test_symmetric_keys(manager: KeyManager) -> None:
+    key_id = await manager.create_key(name="volumes", metadata={"owner": "cinder"})
+    key = await manager.get(key_id)
+    assert key.kind == "symmetric"
+    assert (key.algorithm, key.bit_length) == ("AES", 256)
+    assert len(key.reveal()) == 32
+    assert key.name == "volumes"
+    assert key.metadata == {"owner": "cinder"}
+    assert key.created.tzinfo is dt.UTC
+    assert repr(key.value) == "Secret('****')"
+    assert key.reveal().hex() not in repr(key)
+    with pytest.raises(SecretsError, match="AES keys have 128, 192, 256 bits, not 100"):
+        await manager.create_key(bit_length=100)
+
+
+@pytest.mark.parametrize(("algorithm", "bits"), [("RSA", 2048), ("EC", 256), ("EC", 521)])
+async def test_key_pairs_are_real_and_linked(
+    manager: KeyManager, algorithm: str, bits: int
+) -> None:
+    private_id, public_id = await manager.create_key_pair(algorithm=algorithm, bit_length=bits)
+    private = await manager.get(private_id)
+    public = await manager.get(public_id)
+    assert (private.kind, public.kind) == ("private", "public")
+    assert private.metadata["public_key"] == public_id
+    assert public.metadata["private_key"] == private_id
+    private_key = serialization.load_der_private_key(private.reveal(), password=None)
+    public_key = serialization.load_der_public_key(public.reveal())
+    message = b"signed by anker"
+    if algorithm == "RSA":
+        signature = private_key.sign(message, padding.PKCS1v15(), hashes.SHA256())  # type: ignore[union-attr, call-arg]
+        public_key.verify(signature, message, padding.PKCS1v15(), hashes.SHA256())  # type: ignore[union-attr, call-arg]
+    else:
+        signature = private_key.sign(message, ec.ECDSA(hashes.SHA256()))  # type: ignore[union-attr, call-arg]
+        public_key.verify(signature, message, ec.ECDSA(hashes.SHA256()))  # type: ignore[union-attr, call-arg]
+
+
+def self_signed_certificate() -> bytes:
+    key = ec.generate_private_key(ec.SECP256R1())
+    name = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, "anker.test")])
+    now = dt.datetime.now(dt.UTC)
+    certificate = (
+        x509.CertificateBuilder()
+        .subject_name(name)
+        .issuer_name(name)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now)
+        .not_valid_after(now + dt.timedelta(days=1))
+        .sign(key, hashes.SHA256())
+    )
+    return certificate.public_bytes(serialization.Encoding.DER)
+
+
+async def test_passphrases_opaque_data_and_certificates(manager: KeyManager) -> None:
+    password_id = await manager.store("passphrase", "rabbit s3cret", name="rabbit-password")
+    blob_id = await manager.store("opaque", b"\x00\x01binary", name="blob")
+    cert = self_signed_certificate()
+    cert_id = await manager.store("certificate", cert, name="api-cert")
+    assert (await manager.get(password_id)).text() == "rabbit s3cret"
+    assert (await manager.get(blob_id)).reveal() == b"\x00\x01binary"
+    assert (await manager.get(cert_id)).reveal() == cert
+    with pytest.raises(SecretsError, match=r"a certificate must be X\.509 in DER"):
+        await manager.store("certificate", b"not a certificate")
+    with pytest.raises(SecretsError, match="unknown kind 'token'"):
+        await manager.store("token", b"x")  # type: ignore[arg-type]
+
+
+async def test_metadata_only_and_listing(manager: KeyManager) -> None:
+    key_id = await manager.create_key(name="a")
+    await manager.store("passphrase", "p", name="a")
+    await manager.store("passphrase", "q", name="b")
+    meta = await manager.get(key_id, metadata_only=True)
+    assert meta.value is None
+    with pytest.raises(ValueError, match="metadata_only"):
+        meta.reveal()
+    everything = await manager.list()
+    assert len(everything) == 3
+    assert all(o.value is None for o in everything)
+    assert sorted(o.kind for o in await manager.list(name="a")) == ["passphrase", "symmetric"]
+    assert sorted(o.name or "" for o in await manager.list(kind="passphrase")) == ["a", "b"]
+
+
+async def test_rotation_keeps_old_versions(manager: KeyManager) -> None:
+    key_id = await manager.create_key()
+    first = (await manager.get(key_id)).reveal()
+    assert await manager.rotate(key_id) == 2
+    newest = await manager.get(key_id)
+    assert newest.version == 2
+    assert newest.versions == (1, 2)
+    assert newest.reveal() != first
+    assert (await manager.get(key_id, version=1)).reveal() == first
+    with pytest.raises(SecretNotFound, match="has no version 3 \\(it has 1, 2\\)"):
+        await manager.get(key_id, version=3)
+    password_id = await manager.store("passphrase", "old")
+    with pytest.raises(SecretsError, match="rotating a passphrase needs its new value"):
+        await manager.rotate(password_id)
+    await manager.rotate(password_id, "new")
+    assert (await manager.get(password_id)).text() == "new"
+
+
+async def test_consumers_guard_deletion(manager: KeyManager) -> None:
+    key_id = await manager.create_key()
+    volume = Consumer("cinder", "volume", "vol-1")
+    await manager.add_consumer(key_id, volume)
+    await manager.add_consumer(key_id, volume)  # idempotent
+    assert (await manager.get(key_id)).consumers == (volume,)
+    with pytest.raises(SecretInUse, match="used by cinder/volume/vol-1; delete it with force=True"):
+        await manager.delete(key_id)
+    await manager.remove_consumer(key_id, volume)
+    await manager.delete(key_id)
+    with pytest.raises(SecretNotFound):
+        await manager.get(key_id)
+    other = await manager.create_key()
+    await manager.add_consumer(other, volume)
+    await manager.delete(other, force=True)
+    assert await manager.list() == []
+
+
+async def test_files_are_private_and_hold_no_plaintext(
+    manager: KeyManager, store_dir: Path
+) -> None:
+    await manager.store("passphrase", "plain-text-password", name="visible-name")
+    key_id = await manager.create_key()
+    raw = (await manager.get(key_id)).reveal()
+    assert_private_without(
+        store_dir, [b"plain-text-password", b"visible-name", raw, base64.b64encode(raw)]
+    )
+
+
+def assert_private_without(store_dir: Path, needles: list[bytes]) -> None:
+    assert stat.S_IMODE(store_dir.stat().st_mode) == 0o700
+    assert stat.S_IMODE((store_dir / "objects").stat().st_mode) == 0o700
+    files = object_files(store_dir)
+    assert len(files) == 2
+    for path in files:
+        assert stat.S_IMODE(path.stat().st_mode) == 0o600
+        data = path.read_bytes()
+        for needle in needles:
+            assert needle not in data
+
+
+async def test_tampered_truncated_or_swapped_files_are_refused(
+    manager: KeyManager, store_dir: Path
+) -> None:
+    first = await manager.store("passphrase", "one")
+    second = await manager.store("passphrase", "two")
+    path_one, path_two = (store_dir / "objects" / f"{i}.json" for i in (first, second))
+    original = path_one.read_bytes()
+
+    flipped = bytearray(original)
+    flipped[len(flipped) // 2] ^= 0x01
+    path_one.write_bytes(bytes(flipped))
+    with pytest.raises(SecretTampered):
+        await manager.get(first)
+    path_one.write_bytes(original[: len(original) // 2])
+    with pytest.raises(SecretTampered, match="is damaged"):
+        await manager.get(first)
+    path_one.write_bytes(path_two.read_bytes())  # a valid file of another object
+    with pytest.raises(SecretTampered, match="failed authentication"):
+        await manager.get(first)
+    path_one.write_bytes(original)
+    assert (await manager.get(first)).text() == "one"
+
+
+async def test_wrong_master_key_and_unknown_ids(store_dir: Path, manager: KeyManager) -> None:
+    await manager.create_key()
+    with pytest.raises(WrongMasterKey, match="does not open the store"):
+        LocalStore(str(store_dir), bytes(32))
+    with pytest.raises(SecretNotFound, match="not an id"):
+        await manager.get("../../etc/passwd")
+    with pytest.raises(SecretNotFound, match="no object 00000000-0000-0000-0000-000000000000"):
+        await manager.get("00000000-0000-0000-0000-000000000000")
+
+
+async def test_a_failed_write_leaves_nothing_behind(
+    manager: KeyManager, store_dir: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    def disk_full(fd: int) -> None:
+        raise OSError(28, "No space left on device")
+
+    monkeypatch.setattr(os, "fsync", disk_full)
+    with pytest.raises(OSError, match="No space left"):
+        await manager.store("passphrase", "never stored")
+    monkeypatch.undo()
+    assert list((store_dir / "objects").iterdir()) == []
+    assert await manager.list() == []
+
+
+async def test_open_by_url_with_master_key_file_or_env(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    key_file = tmp_path / "master.key"
+    generate_master_key_file(str(key_file))
+    assert stat.S_IMODE(key_file.stat().st_mode) == 0o600
+    with pytest.raises(SecretsError, match="never overwritten"):
+        generate_master_key_file(str(key_file))
+    url = f"local://{tmp_path}/store?master_key_file={key_file}"
+    async with await KeyManager.open(url) as km:
+        key_id = await km.create_key()
+    monkeypatch.setenv("SVC_MASTER_KEY", key_file.read_text().strip())
+    async with await KeyManager.open(
+        f"local://{tmp_path}/store", master_key_env="SVC_MASTER_KEY"
+    ) as km:
+        assert (await km.get(key_id)).kind == "symmetric"
+    with pytest.raises(SecretsError, match="give exactly one master key source"):
+        await KeyManager.open(f"local://{tmp_path}/store")
+    with pytest.raises(DriverNotFound, match="did you mean 'local://'"):
+        await KeyManager.open("locall:///x")
+
+
+def test_the_blocking_manager_from_threads(store_dir: Path) -> None:
+    from concurrent.futures import ThreadPoolExecutor
+
+    km = KeyManager(LocalStore(str(store_dir), MASTER)).blocking()
+    with ThreadPoolExecutor(8) as pool:
+        ids = list(pool.map(lambda i: km.store("passphrase", f"p{i}", name=f"n{i}"), range(16)))
+    assert sorted(km.get(i).text() for i in ids) == sorted(f"p{i}" for i in range(16))
+    assert km.find("n3").text() == "p3"
+
+
+def test_config_resolves_secret_references_through_the_store(
+    store_dir: Path, tmp_path: Path
+) -> None:
+    km = KeyManager(LocalStore(str(store_dir), MASTER))
+    km.blocking().store("passphrase", "mq-pass", name="rabbit-password")
+
+    class Conf(Config):
+        rabbit_password: Secret[str] = option(help="RabbitMQ password.")
+        other: Secret[str] | None = option(None)
+
+    path = tmp_path / "svc.conf"
+    path.write_text("[DEFAULT]\nrabbit_password = ${secret:rabbit-password}\n")
+    conf = Conf.load(files=[path], secrets=km.resolver())
+    assert conf.rabbit_password == Secret("mq-pass")
+    assert conf.values()["DEFAULT"]["rabbit_password"] == "${secret:rabbit-password}"
+    path.write_text("[DEFAULT]\nrabbit_password = x\nother = ${secret:missing}\n")
+    with pytest.raises(ConfigError) as caught:
+        Conf.load(files=[path], secrets=km.resolver())
+    assert str(caught.value.errors[0]) == (
+        f"{path}:3: error: [DEFAULT] other: cannot substitute: the secret store cannot resolve"
+        " ${secret:missing}: SecretNotFound: no secret named 'missing'"
+    )
