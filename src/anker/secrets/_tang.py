@@ -1,0 +1,477 @@
+"""Network-bound keys with Tang, wire-compatible with clevis.
+
+:func:`bind` encrypts a (small) secret so that only the Tang servers it names can help decrypt
+it; :func:`recover` gets it back by asking them. The JWE is exactly what ``clevis encrypt tang``
+(one server) or ``clevis encrypt sss`` over tang pins (several, with a threshold) produces, so
+clevis can decrypt what anker binds and anker recovers what clevis binds.
+
+Binding is ECDH-ES to the exchange key a server advertises, after checking the advertisement's
+ES512 signature: no secret ever leaves this process. Recovery is the McCallum-Relyea exchange:
+the server multiplies a blinded point by its private key and never learns the secret or the key.
+Several servers are combined by Shamir's secret sharing, so any ``threshold`` of them suffice.
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+from anker._typing import TYPE_CHECKING
+from anker.errors import AnkerError
+
+if TYPE_CHECKING:
+    from collections.abc import Sequence
+
+    import httpx
+
+    from anker.secrets._jwe import JSON, CompactJWE
+
+__all__ = ["Advertisement", "TangError", "bind", "bind_to", "fetch_advertisement", "recover"]
+
+#: A Tang reply is a few kilobytes; anything much larger is not Tang.
+MAX_REPLY_BYTES = 1 << 20
+
+
+class TangError(AnkerError):
+    """A Tang server could not be used, or a JWE bound to Tang could not be opened.
+
+    ``url`` names the server when one is to blame; ``reason`` says what failed. When several
+    servers were tried, ``failures`` holds one :class:`TangError` per server that failed, and
+    the message lists them all. Never contains the secret.
+    """
+
+    def __init__(
+        self, reason: str, *, url: str | None = None, failures: Sequence[TangError] = ()
+    ) -> None:
+        self.reason = reason
+        self.url = url
+        self.failures = tuple(failures)
+        message = f"Tang server {url}: {reason}" if url else reason
+        if self.failures:
+            message += " (" + "; ".join(str(failure) for failure in self.failures) + ")"
+        super().__init__(message)
+
+
+class Advertisement:
+    """A Tang server's verified advertisement: its signing and exchange public keys.
+
+    ``payload`` is the signed JSON object (``{"keys": [...]}``) as served; a binding embeds it
+    so that recovery needs nothing but the JWE.
+    """
+
+    __slots__ = ("exchange_keys", "payload", "signing_keys", "url")
+
+    def __init__(
+        self, url: str, payload: JSON, signing_keys: Sequence[JSON], exchange_keys: Sequence[JSON]
+    ) -> None:
+        self.url = url
+        self.payload = payload
+        self.signing_keys = tuple(signing_keys)
+        self.exchange_keys = tuple(exchange_keys)
+
+    @property
+    def exchange_key(self) -> JSON:
+        """The key new bindings use: the first advertised for ``deriveKey``, as in clevis."""
+        return self.exchange_keys[0]
+
+    @property
+    def kid(self) -> str:
+        """The SHA-256 thumbprint of :attr:`exchange_key`, the ``kid`` of new bindings."""
+        from anker.secrets._jwe import thumbprint
+
+        return thumbprint(self.exchange_key)
+
+    def __repr__(self) -> str:
+        return f"Advertisement(url={self.url!r}, kid={self.kid!r})"
+
+
+async def fetch_advertisement(
+    url: str,
+    *,
+    timeout: float = 10.0,  # noqa: ASYNC109 (bounds each request, not the call)
+) -> Advertisement:
+    """Fetch ``url``/adv and verify it: P-521 keys only, at least one signing and one
+    exchange key, and an ES512 signature by every signing key."""
+    async with _client(timeout) as client:
+        return await _fetch(client, url, timeout)
+
+
+def parse_advertisement(url: str, body: bytes) -> Advertisement:
+    """Check a JWS served at ``url``/adv (flattened or general form) and take its keys."""
+    from anker.secrets._jwe import JOSEError
+
+    try:
+        return _parse_advertisement(url, body)
+    except JOSEError as exc:
+        raise TangError(f"bad advertisement: {exc}", url=_shown(url)) from None
+
+
+def bind_to(secret: bytes, advertisement: Advertisement) -> str:
+    """The compact JWE ``clevis encrypt tang`` makes of ``secret`` for a trusted advertisement
+    (no network: it takes the advertisement's exchange key)."""
+    from anker.secrets._jwe import ecdh_es_encrypt, point_from_jwk
+
+    header = {
+        "clevis": {"pin": "tang", "tang": {"adv": advertisement.payload, "url": advertisement.url}},
+        "kid": advertisement.kid,
+    }
+    recipient = point_from_jwk(advertisement.exchange_key, "the exchange key")
+    return ecdh_es_encrypt(header, recipient, secret)
+
+
+async def bind(
+    secret: bytes,
+    servers: Sequence[str],
+    *,
+    threshold: int = 1,
+    timeout: float = 10.0,  # noqa: ASYNC109 (bounds each request, not the call)
+) -> str:
+    """Encrypt ``secret`` so that any ``threshold`` of the Tang ``servers`` can recover it.
+
+    One server gives clevis's tang pin; several give its sss pin over tang pins. Every server
+    must answer now (with its advertisement); ``timeout`` bounds each request in seconds.
+    """
+    import asyncio
+
+    if isinstance(servers, str):
+        raise TypeError("servers is a sequence of URLs, not one URL string")
+    if not servers:
+        raise ValueError("bind needs at least one Tang server")
+    if not 1 <= threshold <= len(servers):
+        raise ValueError(f"threshold must be in 1..{len(servers)}, got {threshold}")
+    async with _client(timeout) as client:
+        found = await asyncio.gather(
+            *(_fetch(client, url, timeout) for url in servers), return_exceptions=True
+        )
+    failures = [result for result in found if isinstance(result, TangError)]
+    if failures:
+        raise TangError(
+            f"cannot bind: {len(failures)} of {len(servers)} Tang servers failed",
+            failures=failures,
+        )
+    advertisements = []
+    for result in found:
+        if isinstance(result, BaseException):
+            raise result
+        advertisements.append(result)
+    if len(advertisements) == 1:
+        return bind_to(secret, advertisements[0])
+    return _bind_shares(secret, advertisements, threshold)
+
+
+async def recover(
+    jwe: str,
+    *,
+    timeout: float = 10.0,  # noqa: ASYNC109 (bounds each server's exchange)
+) -> bytes:
+    """The secret of a JWE made by :func:`bind` or by clevis (tang pin, or sss over tang pins).
+
+    Asks the servers named in it (all at once for sss, stopping as soon as ``threshold`` have
+    answered). ``timeout`` bounds each server's exchange, in seconds. Raises
+    :class:`TangError` naming every server that failed and why, or saying that the JWE is
+    malformed or was modified; never returns bytes that did not authenticate.
+    """
+    parsed = _parse_jwe(jwe, "the JWE")
+    async with _client(timeout) as client:
+        return await _open(parsed, client, timeout)
+
+
+# ---------------------------------------------------------------------------- binding
+def _bind_shares(secret: bytes, advertisements: Sequence[Advertisement], threshold: int) -> str:
+    from anker.secrets import _sss
+    from anker.secrets._jwe import b64url_encode, encrypt_compact
+
+    prime = _sss.generate_prime()
+    key, shares = _sss.split(threshold, len(advertisements), prime)
+    inner = [
+        bind_to(_sss.encode_share(share), advertisement)
+        for share, advertisement in zip(shares, advertisements, strict=True)
+    ]
+    sss = {"jwe": inner, "p": b64url_encode(prime.to_bytes(_sss.KEY_BYTES, "big")), "t": threshold}
+    header = {"alg": "dir", "enc": "A256GCM", "clevis": {"pin": "sss", "sss": sss}}
+    return encrypt_compact(header, key.to_bytes(_sss.KEY_BYTES, "big"), secret)
+
+
+# ---------------------------------------------------------------------------- recovery
+async def _open(jwe: CompactJWE, client: httpx.AsyncClient, seconds: float) -> bytes:
+    """Get the content key from the pin named in the header, then decrypt."""
+    from anker.secrets._jwe import JOSEError
+
+    clevis = jwe.header.get("clevis")
+    if not isinstance(clevis, dict):
+        clevis = {}
+    pin = clevis.get("pin")
+    where: str | None = None
+    if pin == "tang" and jwe.header["alg"] == "ECDH-ES":
+        key, where = await _tang_key(jwe, clevis["tang"], client, seconds)
+    elif pin == "sss" and jwe.header["alg"] == "dir":
+        key = await _sss_key(jwe, clevis["sss"], client, seconds)
+    else:
+        raise TangError(f"the JWE is not a clevis tang or sss binding (pin {pin!r})")
+    try:
+        return jwe.decrypt(key)
+    except JOSEError as exc:
+        raise TangError(f"cannot decrypt the JWE: {exc}", url=where) from None
+
+
+async def _tang_key(
+    jwe: CompactJWE, tang: object, client: httpx.AsyncClient, t: float
+) -> tuple[bytes, str]:
+    """The content key and the server's URL (for messages), by the McCallum-Relyea exchange:
+    send X = epk + e·G, get Y = s·X, and K = Y - e·S = s·epk gives the ECDH-ES secret."""
+    from cryptography.hazmat.primitives.asymmetric import ec
+
+    from anker.secrets import _p521
+    from anker.secrets._jwe import JOSEError, concat_kdf, dumps, jwk_from_point, point_from_jwk
+
+    url, server_key, kid = _tang_fields(jwe.header, tang)
+    try:
+        epk = point_from_jwk(jwe.header.get("epk"), "the JWE's epk")
+        server_point = point_from_jwk(server_key, f"the advertised key {kid}")
+    except JOSEError as exc:
+        raise TangError(f"the JWE is malformed: {exc}", url=_shown(url)) from None
+    ephemeral = ec.generate_private_key(ec.SECP521R1())
+    numbers = ephemeral.public_key().public_numbers()
+    blinded = _p521.add(epk, (numbers.x, numbers.y))
+    if blinded is None:  # epk == -e·G: astronomically unlikely, or a crafted epk
+        raise TangError("the JWE's epk cannot be blinded", url=_shown(url))
+    body = dumps(jwk_from_point(blinded)).encode()
+    reply = await _request(client, "POST", url, f"/rec/{kid}", t, body=body)
+    try:
+        answer = point_from_jwk(_loads(reply, "the /rec reply"), "the /rec reply")
+    except JOSEError as exc:
+        raise TangError(f"bad reply to POST /rec/{kid}: {exc}", url=_shown(url)) from None
+    unblinding = _p521.multiply(ephemeral.private_numbers().private_value, server_point)
+    shared = _p521.subtract(answer, unblinding)
+    if shared is None:
+        raise TangError(f"bad reply to POST /rec/{kid}: the point at infinity", url=_shown(url))
+    key = concat_kdf(shared[0].to_bytes(_p521.FIELD_BYTES, "big"), jwe.header["enc"])
+    return key, _shown(url)
+
+
+def _tang_fields(header: JSON, tang: object) -> tuple[str, JSON, str]:
+    """The server URL, the advertised key named by ``kid``, and ``kid``, all checked."""
+    import re
+
+    from anker.secrets._jwe import thumbprint
+
+    url = tang.get("url") if isinstance(tang, dict) else None
+    if not isinstance(url, str) or not re.match(r"https?://[^\s]+$", url):
+        raise TangError("the JWE names no http(s) Tang server URL (clevis.tang.url)")
+    kid = header.get("kid")
+    if not isinstance(kid, str) or not re.fullmatch(r"[A-Za-z0-9_-]{16,128}", kid):
+        raise TangError("the JWE has no valid 'kid'", url=_shown(url))
+    adv = tang.get("adv") if isinstance(tang, dict) else None
+    keys = adv.get("keys") if isinstance(adv, dict) else None
+    if not isinstance(keys, list):
+        raise TangError("the JWE has no advertisement (clevis.tang.adv.keys)", url=_shown(url))
+    for key in keys:
+        if isinstance(key, dict) and kid in (thumbprint(key, "S256"), thumbprint(key, "S1")):
+            return url, key, kid
+    raise TangError(f"the JWE's kid {kid} is not in its advertisement", url=_shown(url))
+
+
+async def _sss_key(jwe: CompactJWE, sss: object, client: httpx.AsyncClient, t: float) -> bytes:
+    """Open the inner bindings concurrently until ``t`` shares are in, then interpolate."""
+    import asyncio
+
+    from anker.secrets import _sss
+    from anker.secrets._jwe import JOSEError, b64url_decode
+
+    inner = sss.get("jwe") if isinstance(sss, dict) else None
+    threshold = sss.get("t") if isinstance(sss, dict) else None
+    try:
+        raw_prime = b64url_decode(sss.get("p") if isinstance(sss, dict) else None, "sss 'p'")  # type: ignore[arg-type]
+    except JOSEError as exc:
+        raise TangError(f"the JWE is malformed: {exc}") from None
+    prime, size = int.from_bytes(raw_prime, "big"), len(raw_prime)
+    if not isinstance(inner, list) or not all(isinstance(item, str) for item in inner):
+        raise TangError("the JWE has no list of inner bindings (clevis.sss.jwe)")
+    if type(threshold) is not int or not 1 <= threshold <= len(inner):
+        raise TangError(f"the JWE's threshold {threshold!r} does not fit its {len(inner)} pins")
+    if size == 0 or size > 64 or not _sss.is_probable_prime(prime):
+        raise TangError("the JWE's sss 'p' is not a prime of at most 64 bytes")
+
+    async def share(number: int, text: str) -> _sss.Share:
+        data = await _open(_parse_jwe(text, f"inner binding #{number + 1}"), client, t)
+        try:
+            return _sss.decode_share(data, prime, size)
+        except ValueError as exc:
+            raise TangError(f"inner binding #{number + 1} holds no share: {exc}") from None
+
+    tasks = [asyncio.ensure_future(share(number, text)) for number, text in enumerate(inner)]
+    shares: list[_sss.Share] = []
+    failures: list[TangError] = []
+    try:
+        for done in asyncio.as_completed(tasks):
+            try:
+                shares.append(await done)
+            except TangError as exc:
+                failures.append(exc)
+            if len(shares) == threshold or len(inner) - len(failures) < threshold:
+                break
+    finally:
+        for task in tasks:
+            task.cancel()
+        await asyncio.gather(*tasks, return_exceptions=True)
+    if len(shares) < threshold:
+        raise TangError(
+            f"cannot recover: {threshold} of {len(inner)} Tang servers needed,"
+            f" {len(failures)} failed",
+            failures=failures,
+        )
+    try:
+        return _sss.combine(shares, prime).to_bytes(size, "big")
+    except ValueError as exc:
+        raise TangError(f"the shares do not combine: {exc}") from None
+
+
+# ---------------------------------------------------------------------------- the network
+def _client(timeout: float) -> httpx.AsyncClient:
+    try:
+        import httpx
+    except ImportError:  # pragma: no cover - httpx comes with the secrets' users
+        from anker.errors import MissingDependency
+
+        raise MissingDependency("httpx", None, "binding keys to Tang servers") from None
+    return httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+
+
+async def _fetch(client: httpx.AsyncClient, url: str, seconds: float) -> Advertisement:
+    return parse_advertisement(url, await _request(client, "GET", url, "/adv", seconds))
+
+
+async def _request(
+    client: httpx.AsyncClient,
+    method: str,
+    url: str,
+    path: str,
+    seconds: float,
+    *,
+    body: bytes | None = None,
+) -> bytes:
+    """One request with an overall deadline, a size cap, and every failure as TangError."""
+    import asyncio
+
+    import httpx
+
+    shown = _shown(url)
+    if not isinstance(url, str) or not url.startswith(("http://", "https://")):
+        raise TangError("not an http:// or https:// URL", url=shown)
+    headers = {"Content-Type": "application/jwk+json"} if body is not None else {}
+    try:
+        async with asyncio.timeout(seconds):
+            request = client.build_request(
+                method, url.rstrip("/") + path, content=body, headers=headers
+            )
+            response = await client.send(request, stream=True)
+            try:
+                if response.status_code != 200:
+                    raise TangError(
+                        f"{method} {path} answered HTTP {response.status_code}"
+                        f"{_STATUS_HINTS.get((method, response.status_code), '')}",
+                        url=shown,
+                    )
+                data = bytearray()
+                async for chunk in response.aiter_bytes():
+                    data += chunk
+                    if len(data) > MAX_REPLY_BYTES:
+                        raise TangError(f"{method} {path} answered more than 1 MiB", url=shown)
+                return bytes(data)
+            finally:
+                await response.aclose()
+    except TimeoutError:
+        raise TangError(f"{method} {path} got no answer within {seconds:g} s", url=shown) from None
+    except (httpx.HTTPError, httpx.InvalidURL) as exc:
+        problem = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+        raise TangError(f"{method} {path} failed: {problem}", url=shown) from None
+
+
+_STATUS_HINTS = {
+    ("POST", 404): " (the server no longer has the binding's key: deleted after rotation?)",
+    ("POST", 403): " (the binding names the server's signing key, not an exchange key)",
+    ("POST", 400): " (the server rejected the exchange point)",
+}
+
+
+# ---------------------------------------------------------------------------- parsing
+def _parse_jwe(text: object, what: str) -> CompactJWE:
+    from anker.secrets._jwe import JOSEError, parse_compact
+
+    if not isinstance(text, str):
+        raise TypeError(f"{what} must be a str (a compact JWE), not {type(text).__name__}")
+    try:
+        return parse_compact(text)
+    except JOSEError as exc:
+        raise TangError(f"{what} is malformed: {exc}") from None
+
+
+def _loads(data: bytes, what: str) -> JSON:
+    from anker.secrets._jwe import loads_object
+
+    return loads_object(data, what)
+
+
+def _parse_advertisement(url: str, body: bytes) -> Advertisement:
+    from anker.secrets._jwe import (
+        JOSEError,
+        b64url_decode,
+        point_from_jwk,
+        thumbprint,
+        verify_es512,
+    )
+
+    jws = _loads(body, "the /adv reply")
+    payload_text = jws.get("payload")
+    if not isinstance(payload_text, str):
+        raise JOSEError("it is not a JWS (no 'payload')")
+    signatures = jws.get("signatures", [jws])
+    if not isinstance(signatures, list) or not signatures:
+        raise JOSEError("it has no signatures")
+    payload = _loads(b64url_decode(payload_text, "the payload"), "the payload")
+    keys = payload.get("keys")
+    if not isinstance(keys, list) or not keys:
+        raise JOSEError("its payload has no 'keys'")
+    for number, key in enumerate(keys):
+        point_from_jwk(key, f"key #{number + 1}")
+    signing = [key for key in keys if _allows(key, "verify", "sig", "ES512")]
+    exchange = [key for key in keys if _allows(key, "deriveKey", "enc", "ECMR")]
+    if not signing or not exchange:
+        raise JOSEError("it needs at least one signing (verify) and one exchange (deriveKey) key")
+    checked = []
+    for signature in signatures:
+        if not isinstance(signature, dict):
+            raise JOSEError("a signature is not a JSON object")
+        protected = signature.get("protected")
+        header = _loads(b64url_decode(protected, "a signature's header"), "a signature's header")  # type: ignore[arg-type]
+        raw = b64url_decode(signature.get("signature"), "a signature")  # type: ignore[arg-type]
+        if header.get("alg") == "ES512":
+            checked.append((f"{protected}.{payload_text}".encode("ascii"), raw))
+    for key in signing:
+        if not any(verify_es512(key, message, raw) for message, raw in checked):
+            raise JOSEError(f"it is not signed by its signing key {thumbprint(key)}")
+    return Advertisement(url, payload, signing, exchange)
+
+
+def _allows(key: JSON, operation: str, use: str, alg: str) -> bool:
+    """Whether a JWK is meant for ``operation``: by key_ops, else by use (jose's rule)."""
+    if key.get("alg", alg) != alg:
+        return False
+    ops = key.get("key_ops")
+    if isinstance(ops, list):
+        return operation in ops
+    return key.get("use") == use
+
+
+def _shown(url: object) -> str:
+    """The URL for messages, with any password masked."""
+    from urllib.parse import urlsplit
+
+    text = str(url)
+    try:
+        parts = urlsplit(text)
+        if parts.password is None:
+            return text
+        netloc = parts.netloc.replace(f":{parts.password}@", ":****@", 1)
+        return parts._replace(netloc=netloc).geturl()
+    except ValueError:
+        return text
