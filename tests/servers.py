@@ -1,7 +1,8 @@
 """The one place that knows where the test servers are.
 
 Each server has a default URL on loopback (as ``scripts/services`` starts it) that an
-environment variable overrides, e.g. ``ANKER_TEST_REDIS_URL=redis://127.0.0.1:6380/0``.
+environment variable overrides, e.g. ``ANKER_TEST_REDIS_URL=redis://127.0.0.1:6380/0``. The two
+Tang servers share one comma-separated variable, ``ANKER_TEST_TANG_URLS``.
 A test asks for a server through its fixture (``redis_url``, ...). When the server does not
 answer, the test is skipped with a reason naming the server and how to start it; with
 ``ANKER_REQUIRE_SERVICES=1`` (as in CI) every skip fails instead (see ``conftest.py``).
@@ -10,15 +11,21 @@ answer, the test is skipped with a reason naming the server and how to start it;
 from __future__ import annotations
 
 import os
+import shutil
 import socket
+import subprocess
+import time
+import urllib.request
+from collections.abc import Iterator
 from dataclasses import dataclass
+from pathlib import Path
 from typing import Any
 
 import pytest
 
 from anker._url import parse_url
 
-__all__ = ["SERVERS", "Server", "require_server"]
+__all__ = ["SERVERS", "PrivateTang", "Server", "require_server"]
 
 CONNECT_TIMEOUT = 2.0
 
@@ -42,6 +49,26 @@ class Server:
         return f"start it with 'scripts/services --only {self.name}' or set {self.env_var}"
 
 
+@dataclass(frozen=True)
+class ListedServer(Server):
+    """One of several servers of a kind whose URLs share one comma-separated variable."""
+
+    index: int = 0
+    service: str = ""  # the name `scripts/services --only` knows them by
+
+    @property
+    def url(self) -> str:
+        listed = [url.strip() for url in os.environ.get(self.env_var, "").split(",") if url.strip()]
+        if not listed:
+            return self.default_url
+        if self.index >= len(listed):
+            pytest.skip(f"{self.env_var} names {len(listed)} server(s); tests need {self.name}")
+        return listed[self.index]
+
+    def start_hint(self) -> str:
+        return f"start it with 'scripts/services --only {self.service}' or set {self.env_var}"
+
+
 SERVERS: dict[str, Server] = {
     server.name: server
     for server in (
@@ -57,6 +84,12 @@ SERVERS: dict[str, Server] = {
         Server("nats", "ANKER_TEST_NATS_URL", "nats://127.0.0.1:4222", 4222),
         Server("etcd", "ANKER_TEST_ETCD_URL", "etcd://127.0.0.1:2379", 2379),
         Server("zookeeper", "ANKER_TEST_ZOOKEEPER_URL", "zookeeper://127.0.0.1:2181", 2181),
+        *(
+            ListedServer(f"tang{index + 1}", "ANKER_TEST_TANG_URLS", url, port, index, "tang")
+            for index, (url, port) in enumerate(
+                (("http://127.0.0.1:8561", 8561), ("http://127.0.0.1:8562", 8562))
+            )
+        ),
     )
 }
 
@@ -90,3 +123,91 @@ rabbit_url = server_fixture("rabbitmq")
 nats_url = server_fixture("nats")
 etcd_url = server_fixture("etcd")
 zookeeper_url = server_fixture("zookeeper")
+tang_url = server_fixture("tang1")
+tang2_url = server_fixture("tang2")
+
+
+@pytest.fixture(scope="session")
+def tang_urls(tang_url: str, tang2_url: str) -> list[str]:
+    """Both shared Tang servers (for threshold bindings)."""
+    return [tang_url, tang2_url]
+
+
+@pytest.fixture(scope="session")
+def clevis() -> str:
+    """The path of the ``clevis`` command, the independent peer for Tang bindings."""
+    found = shutil.which("clevis")
+    if found is None:
+        pytest.skip(
+            "clevis is not installed; 'scripts/services --only tang' installs Debian's clevis"
+        )
+    return found
+
+
+TANGD = Path("/usr/libexec/tangd")
+TANGD_KEYGEN = Path("/usr/libexec/tangd-keygen")
+
+
+class PrivateTang:
+    """A Tang server of one test's own (tangd behind socat), which the test may stop.
+
+    Never stop the shared servers: other tests run against them.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        if " " in str(directory):
+            pytest.skip(f"socat cannot pass a key directory with spaces ({directory})")
+        self.keys = directory / "tang-keys"
+        self.keys.mkdir(parents=True)
+        subprocess.run([str(TANGD_KEYGEN), str(self.keys)], capture_output=True, check=True)
+        self.port = _free_port()
+        self.url = f"http://127.0.0.1:{self.port}"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        listen = f"TCP-LISTEN:{self.port},bind=127.0.0.1,reuseaddr,fork"
+        self._process = subprocess.Popen(
+            ["socat", listen, f"EXEC:{TANGD} {self.keys}"],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with urllib.request.urlopen(f"{self.url}/adv", timeout=1):
+                    return
+            except OSError:
+                time.sleep(0.02)
+        self.stop()
+        raise RuntimeError(f"a private tangd on port {self.port} did not answer within 10 s")
+
+    def stop(self) -> None:
+        if self._process is not None:
+            self._process.terminate()
+            self._process.wait(timeout=10)
+            self._process = None
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:  # socat cannot bind port 0 itself
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+@pytest.fixture
+def private_tang(tmp_path: Path) -> Iterator[PrivateTang]:
+    """A started Tang server that only this test uses; stopped (if still running) after it."""
+    missing = [str(path) for path in (TANGD, TANGD_KEYGEN) if not path.exists()]
+    if missing or shutil.which("socat") is None:
+        pytest.skip(
+            f"tang or socat is not installed ({', '.join(missing) or 'socat'});"
+            " 'scripts/services --only tang' installs them"
+        )
+    server = PrivateTang(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.stop()

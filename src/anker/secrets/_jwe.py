@@ -39,6 +39,7 @@ JSON = dict[str, Any]
 #: Content encryption algorithms understood on decryption, with their key sizes in bytes.
 GCM_KEY_BYTES = {"A128GCM": 16, "A192GCM": 24, "A256GCM": 32}
 _THUMBPRINT_HASHES = {"S256": "sha256", "S1": "sha1"}
+_BASE64URL = frozenset("ABCDEFGHIJKLMNOPQRSTUVWXYZabcdefghijklmnopqrstuvwxyz0123456789-_")
 
 
 class JOSEError(ValueError):
@@ -52,7 +53,7 @@ def b64url_encode(data: bytes) -> str:
 
 def b64url_decode(text: str, what: str) -> bytes:
     """The inverse of :func:`b64url_encode`; ``what`` names the field in the error."""
-    if not isinstance(text, str) or "=" in text or len(text) % 4 == 1:
+    if not isinstance(text, str) or not _BASE64URL.issuperset(text) or len(text) % 4 == 1:
         raise JOSEError(f"{what} is not base64url text")
     try:
         return base64.b64decode(text + "=" * (-len(text) % 4), altchars=b"-_", validate=True)
