@@ -17,6 +17,10 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
         "Validate configuration files, generate samples, migrate deprecated names.",
     ),
     "info": ("anker.cli._info:info", "Show anker's version, subsystems, drivers and extras."),
+    "secrets": (
+        "anker.cli._secrets:secrets",
+        "Keys and secrets in a store; Tang binding; envelope encryption of files.",
+    ),
 }
 
 

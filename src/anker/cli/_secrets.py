@@ -1,0 +1,261 @@
+"""``anker secrets``: keys and secrets in a store, Tang binding, envelope encryption of files."""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import json
+import sys
+from collections.abc import Awaitable, Callable, Iterator
+from contextlib import contextmanager
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from anker.cli._options import output_format_option
+from anker.errors import AnkerError
+
+if TYPE_CHECKING:
+    from anker.secrets import KeyManager, ManagedObject
+
+__all__ = ["secrets"]
+
+T = TypeVar("T")
+TEXT_KINDS = ("passphrase",)
+
+
+@contextmanager
+def _reported() -> Iterator[None]:
+    """anker's own errors become a one-line message and exit status 1, never a traceback."""
+    try:
+        yield
+    except AnkerError as exc:
+        raise click.ClickException(str(exc)) from exc
+
+
+def _run(ctx: click.Context, use: Callable[[KeyManager], Awaitable[T]]) -> T:
+    from anker.secrets import KeyManager
+
+    url = ctx.obj
+    if not url:
+        raise click.UsageError("name the store with --store URL or ANKER_SECRETS_URL")
+
+    async def main() -> T:
+        async with await KeyManager.open(url) as manager:
+            return await use(manager)
+
+    with _reported():
+        return asyncio.run(main())
+
+
+@click.group()
+@click.option(
+    "--store",
+    envvar="ANKER_SECRETS_URL",
+    metavar="URL",
+    help="The store, e.g. local:///var/lib/svc/secrets?master_key_file=/etc/svc/master.key "
+    "(default: $ANKER_SECRETS_URL).",
+)
+@click.pass_context
+def secrets(ctx: click.Context, store: str | None) -> None:
+    """Keys and secrets in a store; Tang binding; envelope encryption of files."""
+    ctx.obj = store
+
+
+@secrets.command("init")
+@click.argument("master_key_file", type=click.Path(dir_okay=False))
+def init(master_key_file: str) -> None:
+    """Write a new random master key to MASTER_KEY_FILE (mode 0600; never overwrites)."""
+    from anker.secrets._master import generate_master_key_file
+
+    with _reported():
+        generate_master_key_file(master_key_file)
+    click.echo(f"wrote a new master key to {master_key_file}")
+
+
+@secrets.command("create-key")
+@click.option("--name", help="A name to find the key by.")
+@click.option(
+    "--algorithm",
+    type=click.Choice(["AES", "HMAC", "RSA", "EC"]),
+    default="AES",
+    show_default=True,
+    help="RSA and EC make a key pair.",
+)
+@click.option("--bits", type=int, help="Key size (AES 256, HMAC 256, RSA 2048, EC 256 by default).")
+@output_format_option("text", "json")
+@click.pass_context
+def create_key(
+    ctx: click.Context, name: str | None, algorithm: str, bits: int | None, output_format: str
+) -> None:
+    """Generate a symmetric key, or an RSA/EC key pair."""
+
+    async def use(manager: KeyManager) -> dict[str, str]:
+        if algorithm in ("RSA", "EC"):
+            size = bits or (2048 if algorithm == "RSA" else 256)
+            private_id, public_id = await manager.create_key_pair(
+                name=name, algorithm=algorithm, bit_length=size
+            )
+            return {"private": private_id, "public": public_id}
+        key_id = await manager.create_key(name=name, algorithm=algorithm, bit_length=bits or 256)
+        return {"id": key_id}
+
+    created = _run(ctx, use)
+    if output_format == "json":
+        click.echo(json.dumps(created))
+    else:
+        for role, object_id in created.items():
+            click.echo(f"{role}: {object_id}" if len(created) > 1 else object_id)
+
+
+@secrets.command("put")
+@click.argument(
+    "kind",
+    type=click.Choice(["passphrase", "opaque", "certificate", "symmetric", "private", "public"]),
+)
+@click.option("--name", help="A name to find it by (e.g. the one ${secret:NAME} uses).")
+@click.option(
+    "--file",
+    "path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="Read the value from a file.",
+)
+@output_format_option("text", "json")
+@click.pass_context
+def put(
+    ctx: click.Context, kind: Any, name: str | None, path: str | None, output_format: str
+) -> None:
+    """Store a value read from --file or standard input (never from the command line)."""
+    if path is not None:
+        with open(path, "rb") as handle:
+            value = handle.read()
+    else:
+        value = sys.stdin.buffer.read()
+        if kind in TEXT_KINDS:
+            value = value.rstrip(b"\r\n")
+    object_id = _run(ctx, lambda manager: manager.store(kind, value, name=name))
+    click.echo(json.dumps({"id": object_id}) if output_format == "json" else object_id)
+
+
+@secrets.command("get")
+@click.argument("ref", metavar="ID|NAME")
+@click.option("--version", type=int, help="An earlier version.")
+@click.option("--reveal", is_flag=True, help="Print the secret itself, not only what it is.")
+@output_format_option("text", "json")
+@click.pass_context
+def get(
+    ctx: click.Context, ref: str, version: int | None, reveal: bool, output_format: str
+) -> None:
+    """Show an object; its value only with --reveal."""
+
+    async def use(manager: KeyManager) -> ManagedObject:
+        found = (
+            await manager.find(ref) if version is None else await manager.get(ref, version=version)
+        )
+        return found if reveal else found.without_value()
+
+    obj = _run(ctx, use)
+    described = obj.describe()
+    if reveal:
+        raw = obj.reveal()
+        described["value"] = (
+            raw.decode() if obj.kind in TEXT_KINDS else base64.b64encode(raw).decode()
+        )
+    if output_format == "json":
+        click.echo(json.dumps(described, indent=2))
+        return
+    for key, value in described.items():
+        click.echo(f"{key}: {value}")
+
+
+@secrets.command("list")
+@click.option("--kind", help="Only objects of this kind.")
+@click.option("--name", help="Only objects with this name.")
+@output_format_option("text", "json")
+@click.pass_context
+def list_(ctx: click.Context, kind: Any, name: str | None, output_format: str) -> None:
+    """List objects (never their values)."""
+    found = _run(ctx, lambda manager: manager.list(kind=kind, name=name))
+    if output_format == "json":
+        click.echo(json.dumps([o.describe() for o in found], indent=2))
+        return
+    for obj in found:
+        click.echo(f"{obj.id}  {obj.kind:<11} v{obj.version}  {obj.name or ''}".rstrip())
+
+
+@secrets.command("rm")
+@click.argument("object_id", metavar="ID")
+@click.option("--force", is_flag=True, help="Delete even while consumers use it.")
+@click.pass_context
+def rm(ctx: click.Context, object_id: str, force: bool) -> None:
+    """Delete an object and all its versions."""
+    _run(ctx, lambda manager: manager.delete(object_id, force=force))
+    click.echo(f"deleted {object_id}")
+
+
+@secrets.command("rotate")
+@click.argument("object_id", metavar="ID")
+@click.option(
+    "--file",
+    "path",
+    type=click.Path(exists=True, dir_okay=False),
+    help="The new value (not for keys).",
+)
+@click.pass_context
+def rotate(ctx: click.Context, object_id: str, path: str | None) -> None:
+    """Add a new version: fresh key material, or a value from --file."""
+    value = None
+    if path is not None:
+        with open(path, "rb") as handle:
+            value = handle.read()
+    version = _run(ctx, lambda manager: manager.rotate(object_id, value))
+    click.echo(f"{object_id} is now at version {version}")
+
+
+@secrets.command("encrypt")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False))
+@click.option("--key", "key_ref", required=True, metavar="ID|NAME", help="The key-encryption key.")
+@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Default: SOURCE.ake")
+@click.pass_context
+def encrypt(ctx: click.Context, source: str, key_ref: str, output: str | None) -> None:
+    """Encrypt a file (envelope format: a fresh data key wrapped by the named key)."""
+    from anker.secrets.envelope import encrypt_file
+
+    target = output or f"{source}.ake"
+
+    async def use(manager: KeyManager) -> None:
+        key = await manager.find(key_ref)
+        if key.kind != "symmetric":
+            raise click.UsageError(f"{key_ref} is a {key.kind}, not a symmetric key")
+        await asyncio.to_thread(
+            encrypt_file, source, target, key.reveal(), kek_id=key.id, kek_version=key.version
+        )
+
+    _run(ctx, use)
+    click.echo(f"encrypted {source} -> {target}")
+
+
+@secrets.command("decrypt")
+@click.argument("source", type=click.Path(exists=True, dir_okay=False))
+@click.option(
+    "-o", "--output", type=click.Path(dir_okay=False), help="Default: SOURCE without .ake"
+)
+@click.pass_context
+def decrypt(ctx: click.Context, source: str, output: str | None) -> None:
+    """Decrypt a file; the key (and its version) named in its header comes from the store."""
+    from anker.secrets.envelope import decrypt_file, read_header
+
+    if output is None:
+        if not source.endswith(".ake"):
+            raise click.UsageError("give --output (SOURCE does not end in .ake)")
+        output = source[: -len(".ake")]
+    target = output
+    with _reported(), open(source, "rb") as handle:
+        header = read_header(handle)
+
+    async def use(manager: KeyManager) -> None:
+        key = await manager.get(header.kek_id, version=header.kek_version)
+        await asyncio.to_thread(decrypt_file, source, target, key.reveal())
+
+    _run(ctx, use)
+    click.echo(f"decrypted {source} -> {target}")
