@@ -212,6 +212,47 @@ def rotate(ctx: click.Context, object_id: str, path: str | None) -> None:
     click.echo(f"{object_id} is now at version {version}")
 
 
+@secrets.command("bind-tang")
+@click.option(
+    "--master-key-file",
+    required=True,
+    type=click.Path(exists=True, dir_okay=False),
+    help="The key to bind (raw or base64).",
+)
+@click.option("--url", "urls", multiple=True, required=True, help="A Tang server (repeatable).")
+@click.option(
+    "--threshold", type=int, default=1, show_default=True, help="Servers needed to recover."
+)
+@click.option(
+    "-o", "--output", required=True, type=click.Path(dir_okay=False), help="The JWE to write."
+)
+def bind_tang(master_key_file: str, urls: tuple[str, ...], threshold: int, output: str) -> None:
+    """Bind a master key to Tang servers; the store then opens with ?master_key_tang=OUTPUT.
+
+    The JWE is the one clevis writes: `clevis decrypt < OUTPUT` recovers the key too.
+    """
+    from anker.secrets._master import decode_master_key
+    from anker.secrets._tang import bind
+
+    with _reported():
+        with open(master_key_file, "rb") as handle:
+            key = decode_master_key(handle.read(), master_key_file)
+        jwe = asyncio.run(bind(key, list(urls), threshold=threshold))
+        _write_new(output, jwe.encode("ascii"))
+    click.echo(f"bound the key in {master_key_file} to {len(urls)} Tang server(s): {output}")
+
+
+def _write_new(path: str, data: bytes) -> None:
+    import os
+
+    try:
+        handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
+    except FileExistsError:
+        raise click.ClickException(f"{path} exists already; it is never overwritten") from None
+    with os.fdopen(handle, "wb") as out:
+        out.write(data)
+
+
 @secrets.command("encrypt")
 @click.argument("source", type=click.Path(exists=True, dir_okay=False))
 @click.option("--key", "key_ref", required=True, metavar="ID|NAME", help="The key-encryption key.")
