@@ -35,8 +35,10 @@ from anker.secrets._tang import (
     TangError,
     _bind_shares,
     _shown,
+    bind,
     bind_to,
     parse_advertisement,
+    recover,
 )
 
 URL_A, URL_B = "http://127.0.0.1:18771", "http://127.0.0.1:18772"
@@ -391,3 +393,52 @@ def test_errors_name_the_server_and_list_failures() -> None:
 def test_urls_in_messages_hide_passwords() -> None:
     assert _shown("https://user:hunter2@tang.example/x") == "https://user:****@tang.example/x"
     assert _shown("http://tang.example") == "http://tang.example"
+
+
+# ---------------------------------------------------------------------------- arguments
+async def test_bind_checks_its_arguments_before_any_request() -> None:
+    with pytest.raises(TypeError, match="not one URL string"):
+        await bind(b"k", "http://127.0.0.1:1")
+    with pytest.raises(ValueError, match="at least one"):
+        await bind(b"k", [])
+    for threshold in (0, 3):
+        with pytest.raises(ValueError, match=r"threshold must be in 1\.\.2"):
+            await bind(b"k", ["http://127.0.0.1:1", "http://127.0.0.1:2"], threshold=threshold)
+
+
+async def test_recover_rejects_what_is_not_a_clevis_binding() -> None:
+    with pytest.raises(TypeError, match="must be a str"):
+        await recover(b"a.b.c.d.e")  # type: ignore[arg-type]
+    with pytest.raises(TangError, match="5 dot-separated parts"):
+        await recover("not a jwe")
+    plain = encrypt_compact({"alg": "dir", "enc": "A256GCM"}, os.urandom(32), b"x")
+    with pytest.raises(TangError, match="not a clevis tang or sss binding"):
+        await recover(plain)
+    tpm = encrypt_compact(
+        {"alg": "dir", "enc": "A256GCM", "clevis": {"pin": "tpm2"}}, os.urandom(32), b"x"
+    )
+    with pytest.raises(TangError, match="pin 'tpm2'"):
+        await recover(tpm)
+
+
+@pytest.mark.parametrize(
+    ("sss", "reason"),
+    [
+        ({"t": 1, "p": b64url_encode(bytes(32))}, "no list of inner bindings"),
+        (
+            {"t": 2, "p": b64url_encode((2**255 - 19).to_bytes(32, "big")), "jwe": ["x"]},
+            "threshold",
+        ),
+        ({"t": "1", "p": b64url_encode((2**255 - 19).to_bytes(32, "big")), "jwe": ["x"]}, "thresh"),
+        ({"t": 1, "p": b64url_encode((2**255 - 21).to_bytes(32, "big")), "jwe": ["x"]}, "prime"),
+        ({"t": 1, "p": "*", "jwe": ["x"]}, "sss 'p' is not base64url"),
+        (
+            {"t": 1, "p": b64url_encode((2**255 - 19).to_bytes(32, "big")), "jwe": ["x"]},
+            "inner binding #1 is malformed",
+        ),
+    ],
+)
+async def test_malformed_sss_headers_are_rejected(sss: dict[str, object], reason: str) -> None:
+    header = {"alg": "dir", "enc": "A256GCM", "clevis": {"pin": "sss", "sss": sss}}
+    with pytest.raises(TangError, match=reason):
+        await recover(encrypt_compact(header, os.urandom(32), b"x"))
