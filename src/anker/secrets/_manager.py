@@ -95,25 +95,18 @@ class KeyManager:
         """
         private, public = _generate_pair(algorithm, bit_length)
         base = dict(metadata or {})
-        private_id, public_id = new_id(), new_id()
-        await self._create(
-            "private",
-            private,
-            name=name,
-            algorithm=algorithm,
-            bit_length=bit_length,
-            metadata={**base, "public_key": public_id},
-            object_id=private_id,
+        private_id = await self._create(
+            "private", private, name=name, algorithm=algorithm, bit_length=bit_length, metadata=base
         )
-        await self._create(
+        public_id = await self._create(
             "public",
             public,
             name=name,
             algorithm=algorithm,
             bit_length=bit_length,
             metadata={**base, "private_key": private_id},
-            object_id=public_id,
         )
+        await self.backend.update_metadata(private_id, {**base, "public_key": public_id})
         return private_id, public_id
 
     async def store(
@@ -146,10 +139,9 @@ class KeyManager:
         algorithm: str | None,
         bit_length: int | None,
         metadata: Mapping[str, str] | None,
-        object_id: str | None = None,
     ) -> str:
         obj = ManagedObject(
-            id=object_id or new_id(),
+            id=new_id(),
             kind=kind,
             value=Secret(value),
             name=name,
@@ -157,8 +149,7 @@ class KeyManager:
             bit_length=bit_length,
             metadata=dict(metadata or {}),
         )
-        await self.backend.create(obj)
-        return obj.id
+        return await self.backend.create(obj)
 
     # ------------------------------------------------------------------ reading
     async def get(

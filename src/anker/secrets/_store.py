@@ -34,8 +34,15 @@ class Store(abc.ABC):
         """Open the store a URL names; ``options`` are the URL's query parameters and overrides."""
 
     @abc.abstractmethod
-    async def create(self, obj: ManagedObject) -> None:
-        """Keep a new object (its version 1, with its value)."""
+    async def create(self, obj: ManagedObject) -> str:
+        """Keep a new object (its version 1, with its value); return its id.
+
+        A store may choose its own id (Barbican does) instead of ``obj.id``.
+        """
+
+    @abc.abstractmethod
+    async def update_metadata(self, object_id: str, metadata: Mapping[str, str]) -> None:
+        """Replace an object's metadata."""
 
     @abc.abstractmethod
     async def add_version(self, object_id: str, value: bytes, created: dt.datetime) -> int:

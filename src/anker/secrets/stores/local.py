@@ -80,8 +80,12 @@ class LocalStore(Store):
         return f"LocalStore({self.directory!r})"
 
     # ------------------------------------------------------------------ the interface
-    async def create(self, obj: ManagedObject) -> None:
+    async def create(self, obj: ManagedObject) -> str:
         await asyncio.to_thread(self._create, obj)
+        return obj.id
+
+    async def update_metadata(self, object_id: str, metadata: Mapping[str, str]) -> None:
+        await asyncio.to_thread(self._update_metadata, object_id, dict(metadata))
 
     async def add_version(self, object_id: str, value: bytes, created: dt.datetime) -> int:
         return await asyncio.to_thread(self._add_version, object_id, value, created)
@@ -253,6 +257,12 @@ class LocalStore(Store):
                 )
                 raise SecretInUse(f"{object_id} is used by {users}; delete it with force=True")
             os.unlink(self._path(object_id))
+
+    def _update_metadata(self, object_id: str, metadata: dict[str, str]) -> None:
+        with self._locked():
+            record = self._read(object_id)
+            record["metadata"] = metadata
+            self._save(record)
 
     def _update_consumers(self, object_id: str, consumer: Consumer, add: bool) -> None:
         with self._locked():
