@@ -283,7 +283,7 @@ def _versions(metadata: dict[str, str], object_id: str) -> dict[int, str]:
 
 def _kind(secret: dict[str, Any]) -> Kind:
     kind = secret.get("secret_type")
-    return kind if kind in KINDS else "opaque"  # type: ignore[no-any-return]
+    return kind if kind in KINDS else "opaque"
 
 
 def _to_object(
