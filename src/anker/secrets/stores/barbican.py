@@ -16,6 +16,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import os
+from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from anker._secret import Secret
@@ -126,7 +127,8 @@ class BarbicanStore(Store):
         value = None
         if not metadata_only:
             value = Secret(await self._payload(versions[chosen]))
-        return _to_object(root, metadata, value, chosen, tuple(sorted(versions)))
+        found = _to_object(root, metadata, value, chosen, tuple(sorted(versions)))
+        return replace(found, consumers=tuple(await self._consumers(object_id)))
 
     async def find(
         self, *, kind: Kind | None = None, name: str | None = None
