@@ -8,6 +8,7 @@ from collections.abc import Generator
 import pytest
 
 from servers import (  # noqa: F401 (fixtures, found by pytest through this import)
+    barbican_url,
     etcd_url,
     mariadb_url,
     nats_url,

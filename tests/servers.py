@@ -84,6 +84,7 @@ SERVERS: dict[str, Server] = {
         Server("nats", "ANKER_TEST_NATS_URL", "nats://127.0.0.1:4222", 4222),
         Server("etcd", "ANKER_TEST_ETCD_URL", "etcd://127.0.0.1:2379", 2379),
         Server("zookeeper", "ANKER_TEST_ZOOKEEPER_URL", "zookeeper://127.0.0.1:2181", 2181),
+        Server("barbican", "ANKER_TEST_BARBICAN_URL", "barbican://127.0.0.1:9311", 9311),
         *(
             ListedServer(f"tang{index + 1}", "ANKER_TEST_TANG_URLS", url, port, index, "tang")
             for index, (url, port) in enumerate(
@@ -123,6 +124,7 @@ rabbit_url = server_fixture("rabbitmq")
 nats_url = server_fixture("nats")
 etcd_url = server_fixture("etcd")
 zookeeper_url = server_fixture("zookeeper")
+barbican_url = server_fixture("barbican")
 tang_url = server_fixture("tang1")
 tang2_url = server_fixture("tang2")
 

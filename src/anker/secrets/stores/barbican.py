@@ -196,7 +196,7 @@ class BarbicanStore(Store):
         if name:
             body["name"] = name
         if algorithm:
-            body["algorithm"] = algorithm.lower()
+            body["algorithm"] = algorithm
         if bit_length:
             body["bit_length"] = bit_length
         answer = await self._request("POST", "/secrets", json=body)
