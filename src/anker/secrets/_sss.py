@@ -10,6 +10,8 @@ clevis draws a safe prime; interpolation only needs a prime, so any prime in the
 
 from __future__ import annotations
 
+import functools
+import math
 import secrets
 from collections.abc import Sequence
 
@@ -29,20 +31,22 @@ KEY_BYTES = 32
 
 Share = tuple[int, int]
 
-_MILLER_RABIN_ROUNDS = 64  # error probability below 2**-128
 
-
-def is_probable_prime(candidate: int) -> bool:
-    """Miller-Rabin with random bases; composites pass with probability < 4**-64."""
+def is_probable_prime(candidate: int, rounds: int = 64) -> bool:
+    """Miller-Rabin with random bases: any composite passes with probability < 4**-rounds."""
     if candidate < 5:
         return candidate in (2, 3)
-    if candidate % 2 == 0 or pow(2, candidate - 1, candidate) != 1:  # cheap Fermat filter first
+    if candidate < 1000:
+        return all(candidate % d for d in range(2, int(candidate**0.5) + 1))
+    if math.gcd(candidate, _small_primes_product()) != 1:
+        return False
+    if pow(2, candidate - 1, candidate) != 1:  # a cheap Fermat test rejects most of the rest
         return False
     odd, twos = candidate - 1, 0
     while odd % 2 == 0:
         odd //= 2
         twos += 1
-    for _ in range(_MILLER_RABIN_ROUNDS):
+    for _ in range(rounds):
         witness = pow(2 + secrets.randbelow(candidate - 3), odd, candidate)
         if witness in (1, candidate - 1):
             continue
@@ -59,7 +63,8 @@ def generate_prime(bits: int = 8 * KEY_BYTES) -> int:
     """A random prime of exactly ``bits`` bits."""
     while True:
         candidate = secrets.randbits(bits) | (1 << (bits - 1)) | 1
-        if is_probable_prime(candidate):
+        # 32 rounds: < 2**-64 even for the worst composite, far less for random candidates
+        if is_probable_prime(candidate, rounds=32):
             return candidate
 
 
@@ -106,6 +111,16 @@ def decode_share(data: bytes, prime: int, size: int = KEY_BYTES) -> Share:
     if not (0 < x < prime and 0 <= y < prime):
         raise ValueError("a share's coordinates are out of range for its prime")
     return x, y
+
+
+@functools.cache
+def _small_primes_product() -> int:
+    """The product of the primes below 1000, to sieve candidates with one gcd."""
+    product = 1
+    for n in range(2, 1000):
+        if all(n % d for d in range(2, int(n**0.5) + 1)):
+            product *= n
+    return product
 
 
 def _evaluate(coefficients: Sequence[int], x: int, prime: int) -> int:

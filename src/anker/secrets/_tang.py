@@ -91,8 +91,8 @@ async def fetch_advertisement(
 ) -> Advertisement:
     """Fetch ``url``/adv and verify it: P-521 keys only, at least one signing and one
     exchange key, and an ES512 signature by every signing key."""
-    async with _client(timeout) as client:
-        return await _fetch(client, url, timeout)
+    async with _Session(timeout) as session:
+        return await _fetch(session, url)
 
 
 def parse_advertisement(url: str, body: bytes) -> Advertisement:
@@ -138,9 +138,9 @@ async def bind(
         raise ValueError("bind needs at least one Tang server")
     if not 1 <= threshold <= len(servers):
         raise ValueError(f"threshold must be in 1..{len(servers)}, got {threshold}")
-    async with _client(timeout) as client:
+    async with _Session(timeout) as session:
         found = await asyncio.gather(
-            *(_fetch(client, url, timeout) for url in servers), return_exceptions=True
+            *(_fetch(session, url) for url in servers), return_exceptions=True
         )
     failures = [result for result in found if isinstance(result, TangError)]
     if failures:
@@ -171,8 +171,8 @@ async def recover(
     malformed or was modified; never returns bytes that did not authenticate.
     """
     parsed = _parse_jwe(jwe, "the JWE")
-    async with _client(timeout) as client:
-        return await _open(parsed, client, timeout)
+    async with _Session(timeout) as session:
+        return await _open(parsed, session)
 
 
 # ---------------------------------------------------------------------------- binding
@@ -192,7 +192,7 @@ def _bind_shares(secret: bytes, advertisements: Sequence[Advertisement], thresho
 
 
 # ---------------------------------------------------------------------------- recovery
-async def _open(jwe: CompactJWE, client: httpx.AsyncClient, seconds: float) -> bytes:
+async def _open(jwe: CompactJWE, session: _Session) -> bytes:
     """Get the content key from the pin named in the header, then decrypt."""
     from anker.secrets._jwe import JOSEError
 
@@ -202,9 +202,9 @@ async def _open(jwe: CompactJWE, client: httpx.AsyncClient, seconds: float) -> b
     pin = clevis.get("pin")
     where: str | None = None
     if pin == "tang" and jwe.header["alg"] == "ECDH-ES":
-        key, where = await _tang_key(jwe, clevis["tang"], client, seconds)
+        key, where = await _tang_key(jwe, clevis["tang"], session)
     elif pin == "sss" and jwe.header["alg"] == "dir":
-        key = await _sss_key(jwe, clevis["sss"], client, seconds)
+        key = await _sss_key(jwe, clevis["sss"], session)
     else:
         raise TangError(f"the JWE is not a clevis tang or sss binding (pin {pin!r})")
     try:
@@ -213,9 +213,7 @@ async def _open(jwe: CompactJWE, client: httpx.AsyncClient, seconds: float) -> b
         raise TangError(f"cannot decrypt the JWE: {exc}", url=where) from None
 
 
-async def _tang_key(
-    jwe: CompactJWE, tang: object, client: httpx.AsyncClient, t: float
-) -> tuple[bytes, str]:
+async def _tang_key(jwe: CompactJWE, tang: object, session: _Session) -> tuple[bytes, str]:
     """The content key and the server's URL (for messages), by the McCallum-Relyea exchange:
     send X = epk + e·G, get Y = s·X, and K = Y - e·S = s·epk gives the ECDH-ES secret."""
     from cryptography.hazmat.primitives.asymmetric import ec
@@ -235,7 +233,7 @@ async def _tang_key(
     if blinded is None:  # epk == -e·G: astronomically unlikely, or a crafted epk
         raise TangError("the JWE's epk cannot be blinded", url=_shown(url))
     body = dumps(jwk_from_point(blinded)).encode()
-    reply = await _request(client, "POST", url, f"/rec/{kid}", t, body=body)
+    reply = await _request(session, "POST", url, f"/rec/{kid}", body=body)
     try:
         answer = point_from_jwk(_loads(reply, "the /rec reply"), "the /rec reply")
     except JOSEError as exc:
@@ -270,7 +268,7 @@ def _tang_fields(header: JSON, tang: object) -> tuple[str, JSON, str]:
     raise TangError(f"the JWE's kid {kid} is not in its advertisement", url=_shown(url))
 
 
-async def _sss_key(jwe: CompactJWE, sss: object, client: httpx.AsyncClient, t: float) -> bytes:
+async def _sss_key(jwe: CompactJWE, sss: object, session: _Session) -> bytes:
     """Open the inner bindings concurrently until ``t`` shares are in, then interpolate."""
     import asyncio
 
@@ -288,11 +286,12 @@ async def _sss_key(jwe: CompactJWE, sss: object, client: httpx.AsyncClient, t: f
         raise TangError("the JWE has no list of inner bindings (clevis.sss.jwe)")
     if type(threshold) is not int or not 1 <= threshold <= len(inner):
         raise TangError(f"the JWE's threshold {threshold!r} does not fit its {len(inner)} pins")
-    if size == 0 or size > 64 or not _sss.is_probable_prime(prime):
+    # a sanity check for a clear message; AES-GCM is what detects a modified JWE
+    if size == 0 or size > 64 or not _sss.is_probable_prime(prime, rounds=16):
         raise TangError("the JWE's sss 'p' is not a prime of at most 64 bytes")
 
     async def share(number: int, text: str) -> _sss.Share:
-        data = await _open(_parse_jwe(text, f"inner binding #{number + 1}"), client, t)
+        data = await _open(_parse_jwe(text, f"inner binding #{number + 1}"), session)
         try:
             return _sss.decode_share(data, prime, size)
         except ValueError as exc:
@@ -326,37 +325,62 @@ async def _sss_key(jwe: CompactJWE, sss: object, client: httpx.AsyncClient, t: f
 
 
 # ---------------------------------------------------------------------------- the network
-def _client(timeout: float) -> httpx.AsyncClient:
-    try:
-        import httpx
-    except ImportError:  # pragma: no cover - httpx comes with the secrets' users
-        from anker.errors import MissingDependency
+class _Session:
+    """The HTTP clients of one call, and the time each request may take.
 
-        raise MissingDependency("httpx", None, "binding keys to Tang servers") from None
-    return httpx.AsyncClient(timeout=timeout, follow_redirects=False)
+    TLS is set up (loading CA certificates costs tens of milliseconds) only when an https://
+    server is asked: plain http:// servers get a client that never makes a TLS connection.
+    """
+
+    def __init__(self, timeout: float) -> None:
+        self.timeout = timeout
+        self._clients: dict[bool, httpx.AsyncClient] = {}
+
+    def client(self, url: str) -> httpx.AsyncClient:
+        try:
+            import httpx
+        except ImportError:  # pragma: no cover - httpx comes with the secrets' users
+            from anker.errors import MissingDependency
+
+            raise MissingDependency("httpx", None, "binding keys to Tang servers") from None
+        tls = url.startswith("https://")
+        if tls not in self._clients:
+            # redirects are not followed, so an http:// client never needs certificates
+            self._clients[tls] = httpx.AsyncClient(
+                timeout=self.timeout, follow_redirects=False, verify=tls
+            )
+        return self._clients[tls]
+
+    async def __aenter__(self) -> _Session:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        for client in self._clients.values():
+            await client.aclose()
 
 
-async def _fetch(client: httpx.AsyncClient, url: str, seconds: float) -> Advertisement:
-    return parse_advertisement(url, await _request(client, "GET", url, "/adv", seconds))
+async def _fetch(session: _Session, url: str) -> Advertisement:
+    return parse_advertisement(url, await _request(session, "GET", url, "/adv"))
 
 
 async def _request(
-    client: httpx.AsyncClient,
+    session: _Session,
     method: str,
     url: str,
     path: str,
-    seconds: float,
     *,
     body: bytes | None = None,
 ) -> bytes:
     """One request with an overall deadline, a size cap, and every failure as TangError."""
     import asyncio
 
-    import httpx
-
     shown = _shown(url)
     if not isinstance(url, str) or not url.startswith(("http://", "https://")):
         raise TangError("not an http:// or https:// URL", url=shown)
+    client, seconds = session.client(url), session.timeout
+
+    import httpx
+
     headers = {"Content-Type": "application/jwk+json"} if body is not None else {}
     try:
         async with asyncio.timeout(seconds):
