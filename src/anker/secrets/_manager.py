@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import secrets as random
 from typing import TYPE_CHECKING, Any, Self
 
@@ -95,18 +96,32 @@ class KeyManager:
         """
         private, public = _generate_pair(algorithm, bit_length)
         base = dict(metadata or {})
-        private_id = await self._create(
-            "private", private, name=name, algorithm=algorithm, bit_length=bit_length, metadata=base
-        )
-        public_id = await self._create(
-            "public",
-            public,
-            name=name,
-            algorithm=algorithm,
-            bit_length=bit_length,
-            metadata={**base, "private_key": private_id},
-        )
-        await self.backend.update_metadata(private_id, {**base, "public_key": public_id})
+        made: list[str] = []
+        try:
+            private_id = await self._create(
+                "private",
+                private,
+                name=name,
+                algorithm=algorithm,
+                bit_length=bit_length,
+                metadata=base,
+            )
+            made.append(private_id)
+            public_id = await self._create(
+                "public",
+                public,
+                name=name,
+                algorithm=algorithm,
+                bit_length=bit_length,
+                metadata={**base, "private_key": private_id},
+            )
+            made.append(public_id)
+            await self.backend.update_metadata(private_id, {**base, "public_key": public_id})
+        except BaseException:  # no half of a pair is left behind
+            for object_id in made:
+                with contextlib.suppress(Exception):
+                    await self.backend.delete(object_id, force=True)
+            raise
         return private_id, public_id
 
     async def store(

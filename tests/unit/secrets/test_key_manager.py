@@ -6,6 +6,7 @@ import base64
 import datetime as dt
 import os
 import stat
+from collections.abc import Mapping
 from pathlib import Path
 
 import pytest
@@ -288,3 +289,14 @@ def test_config_resolves_secret_references_through_the_store(
         f"{path}:3: error: [DEFAULT] other: cannot substitute: the secret store cannot resolve"
         " ${secret:missing}: SecretNotFound: no secret named 'missing'"
     )
+
+
+async def test_a_failed_key_pair_leaves_no_half_behind(store_dir: Path) -> None:
+    class FailingMetadata(LocalStore):
+        async def update_metadata(self, object_id: str, metadata: Mapping[str, str]) -> None:
+            raise OSError(5, "Input/output error")
+
+    manager = KeyManager(FailingMetadata(str(store_dir), MASTER))
+    with pytest.raises(OSError, match="Input/output error"):
+        await manager.create_key_pair(algorithm="EC", bit_length=256)
+    assert await manager.list() == []

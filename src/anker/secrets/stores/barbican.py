@@ -14,6 +14,7 @@ URL options: ``project=ID`` (sent as ``X-Project-Id``, for Barbican without Keys
 from __future__ import annotations
 
 import base64
+import contextlib
 import datetime as dt
 import os
 from dataclasses import replace
@@ -30,7 +31,7 @@ from anker.secrets._objects import KINDS, Consumer, Kind, ManagedObject
 from anker.secrets._store import Store
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
+    from collections.abc import AsyncIterator, Mapping
 
     import httpx
 
@@ -88,7 +89,8 @@ class BarbicanStore(Store):
             obj.reveal(), obj.kind, obj.name, obj.algorithm, obj.bit_length
         )
         if obj.metadata:
-            await self._put_metadata(secret_id, dict(obj.metadata))
+            async with self._undone_on_failure(secret_id):
+                await self._put_metadata(secret_id, dict(obj.metadata))
         return secret_id
 
     async def update_metadata(self, object_id: str, metadata: Mapping[str, str]) -> None:
@@ -111,7 +113,8 @@ class BarbicanStore(Store):
         )
         versions[number] = version_id
         metadata[VERSIONS_KEY] = ",".join(f"{n}:{i}" for n, i in sorted(versions.items()) if n > 1)
-        await self._put_metadata(object_id, metadata)
+        async with self._undone_on_failure(version_id):
+            await self._put_metadata(object_id, metadata)
         return number
 
     async def get(
@@ -177,6 +180,16 @@ class BarbicanStore(Store):
         await self._request(
             "DELETE", f"/secrets/{object_id}/consumers", json=consumer.as_dict(), missing_ok=True
         )
+
+    @contextlib.asynccontextmanager
+    async def _undone_on_failure(self, secret_id: str) -> AsyncIterator[None]:
+        """Delete a secret just made if what completes it fails: no half-made objects."""
+        try:
+            yield
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await self._request("DELETE", f"/secrets/{secret_id}", missing_ok=True)
+            raise
 
     # ------------------------------------------------------------------ Barbican calls
     async def _post_secret(
