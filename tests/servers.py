@@ -168,8 +168,10 @@ class PrivateTang:
 
     def start(self) -> None:
         listen = f"TCP-LISTEN:{self.port},bind=127.0.0.1,reuseaddr,fork"
+        # setpriv: a test run that is killed leaves no listener behind
+        guard = ["setpriv", "--pdeathsig", "TERM"] if shutil.which("setpriv") else []
         self._process = subprocess.Popen(
-            ["socat", listen, f"EXEC:{TANGD} {self.keys}"],
+            [*guard, "socat", listen, f"EXEC:{TANGD} {self.keys}"],
             stdin=subprocess.DEVNULL,
             stdout=subprocess.DEVNULL,
             stderr=subprocess.DEVNULL,
