@@ -9,12 +9,17 @@ import pytest
 
 from servers import (  # noqa: F401 (fixtures, found by pytest through this import)
     barbican_url,
+    clevis,
     etcd_url,
     mariadb_url,
     nats_url,
     postgres_url,
+    private_tang,
     rabbit_url,
     redis_url,
+    tang2_url,
+    tang_url,
+    tang_urls,
     zookeeper_url,
 )
 

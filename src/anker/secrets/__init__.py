@@ -10,7 +10,8 @@
         password_id = await km.store("passphrase", "s3cret", name="rabbit-password")
 
 Stores: ``local:///dir`` (embedded: every object encrypted at rest under a master key from a
-file, an environment variable, or Tang servers). The streaming envelope format lives in
+file, an environment variable, or Tang servers) and ``barbican://host:port``. The streaming
+envelope format lives in
 :mod:`anker.secrets.envelope`, which needs only ``cryptography``. See ``docs/secrets.md``.
 
 .. versionadded:: 0.1
@@ -28,6 +29,7 @@ from anker.secrets._errors import (
 from anker.secrets._manager import BlockingKeyManager, KeyManager
 from anker.secrets._objects import Consumer, ManagedObject
 from anker.secrets._store import Store
+from anker.secrets._tang import TangError
 
 __all__ = [
     "BlockingKeyManager",
@@ -41,5 +43,6 @@ __all__ = [
     "SecretsError",
     "Store",
     "StoreUnavailable",
+    "TangError",
     "WrongMasterKey",
 ]

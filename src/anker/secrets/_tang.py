@@ -39,6 +39,8 @@ class TangError(AnkerError):
     the message lists them all. Never contains the secret.
     """
 
+    __module__ = "anker.secrets"
+
     def __init__(
         self, reason: str, *, url: str | None = None, failures: Sequence[TangError] = ()
     ) -> None:
@@ -342,7 +344,7 @@ class _Session:
         except ImportError:  # pragma: no cover - httpx comes with the secrets' users
             from anker.errors import MissingDependency
 
-            raise MissingDependency("httpx", None, "binding keys to Tang servers") from None
+            raise MissingDependency("httpx", "tang", "binding keys to Tang servers") from None
         tls = url.startswith("https://")
         if tls not in self._clients:
             # redirects are not followed, so an http:// client never needs certificates

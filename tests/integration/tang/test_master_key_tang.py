@@ -10,15 +10,11 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 
-import servers
 from anker.cli import cli
 from anker.secrets import KeyManager
 from anker.secrets._master import decode_master_key
 from anker.secrets._tang import TangError
 from servers import PrivateTang
-
-clevis, private_tang = servers.clevis, servers.private_tang
-tang_url, tang2_url, tang_urls = servers.tang_url, servers.tang2_url, servers.tang_urls
 
 pytestmark = pytest.mark.integration
 

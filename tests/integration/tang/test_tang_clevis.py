@@ -14,15 +14,9 @@ from pathlib import Path
 
 import pytest
 
-import servers
 from anker.secrets._jwe import b64url_decode, b64url_encode, dumps, thumbprint
 from anker.secrets._tang import TangError, bind, fetch_advertisement, recover
 from servers import PrivateTang
-
-# The fixtures this module uses (tests/conftest.py imports only the older servers' fixtures).
-clevis = servers.clevis
-private_tang = servers.private_tang
-tang_url, tang2_url, tang_urls = servers.tang_url, servers.tang2_url, servers.tang_urls
 
 pytestmark = pytest.mark.integration
 
