@@ -7,6 +7,7 @@ import json
 import os
 import sys
 import tempfile
+from collections.abc import Callable
 from importlib.metadata import entry_points
 
 import click
@@ -70,6 +71,13 @@ def config() -> None:
 )
 @click.option("--env-prefix", metavar="PREFIX", help="Also check <PREFIX>_* environment variables.")
 @click.option("--strict", is_flag=True, help="Unknown options and sections are errors.")
+@click.option(
+    "--secrets",
+    "secrets_url",
+    envvar="ANKER_SECRETS_URL",
+    metavar="URL",
+    help="The secret store that resolves ${secret:NAME} (default: $ANKER_SECRETS_URL).",
+)
 @output_format_option("text", "json")
 def validate(
     *,
@@ -78,6 +86,7 @@ def validate(
     dirs: tuple[str, ...],
     env_prefix: str | None,
     strict: bool,
+    secrets_url: str | None,
     output_format: str,
 ) -> None:
     """Check config files: every value against the schema's types, every name known.
@@ -96,7 +105,13 @@ def validate(
     else:
         root: type[Config] = load_schema(schema_spec).root  # type: ignore[assignment]
         try:
-            loaded = root.load(files=files, dirs=dirs, env_prefix=env_prefix, strict=strict)
+            loaded = root.load(
+                files=files,
+                dirs=dirs,
+                env_prefix=env_prefix,
+                strict=strict,
+                secrets=_secret_resolver(secrets_url),
+            )
         except ConfigError as exc:
             problems = list(exc.problems)
         else:
@@ -169,6 +184,21 @@ def migrate(schema_spec: str | None, file: str, in_place: bool) -> None:
     for line in result.manual:
         report(f"needs a human: {line}")
     report(f"{len(result.changed)} change(s), {len(result.manual)} left for a human")
+
+
+def _secret_resolver(url: str | None) -> Callable[[str], str] | None:
+    """A resolver over the store at ``url``, opened on anker's background loop (where the
+    resolver's calls run too)."""
+    if not url:
+        return None
+    from anker._runtime import run_blocking
+    from anker.errors import AnkerError
+    from anker.secrets import KeyManager
+
+    try:
+        return run_blocking(KeyManager.open(url)).resolver()
+    except AnkerError as exc:
+        raise click.ClickException(f"cannot open the secret store: {exc}") from exc
 
 
 def _write_atomically(path: str, text: str) -> None:

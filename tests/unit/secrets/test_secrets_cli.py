@@ -10,6 +10,8 @@ import pytest
 from click.testing import CliRunner
 
 from anker.cli import cli
+from anker.config import Config, option
+from anker.secrets import Secret
 
 
 @pytest.fixture
@@ -89,3 +91,26 @@ def test_a_missing_store_url_or_bad_master_key_is_a_clear_error(
     code, _, err = run("--store", f"local://{tmp_path}/s?master_key_file={bad}", "list")
     assert code == 1
     assert "is not 32 bytes" in err
+
+
+class SecretsConf(Config):
+    """A schema whose one option comes from the secret store."""
+
+    db_password: Secret[str] = option(help="The database password.")
+
+
+def test_config_validate_resolves_references_through_the_store(store: Path) -> None:
+    run("put", "passphrase", "--name", "db", stdin=b"pw\n")
+    conf = store / "svc.conf"
+    conf.write_text("[DEFAULT]\ndb_password = ${secret:db}\n")
+    schema = "test_secrets_cli:SecretsConf"
+    result = CliRunner().invoke(
+        cli, ["config", "validate", "--schema", schema, "--config-file", str(conf)]
+    )
+    assert result.exit_code == 0, result.output
+    conf.write_text("[DEFAULT]\ndb_password = ${secret:nope}\n")
+    result = CliRunner().invoke(
+        cli, ["config", "validate", "--schema", schema, "--config-file", str(conf)]
+    )
+    assert result.exit_code == 1
+    assert "cannot resolve ${secret:nope}: SecretNotFound: no secret named 'nope'" in result.stderr
