@@ -171,8 +171,13 @@ def migrate(schema_spec: str | None, file: str, in_place: bool) -> None:
     if schema_spec is None:
         raise click.UsageError("--schema is required")
     schema = load_schema(schema_spec)
-    with open(file, encoding="utf-8") as handle:
-        result = migrate_text(handle.read(), schema, file)
+    try:
+        with open(file, encoding="utf-8") as handle:
+            result = migrate_text(handle.read(), schema, file)
+    except UnicodeDecodeError as exc:
+        raise click.ClickException(
+            f"{file}: byte {exc.start} is not UTF-8; nothing changed"
+        ) from None
     if in_place:
         if result.changed:
             _write_atomically(file, result.text)

@@ -3,7 +3,8 @@
 As in oslo.config: ``$opt`` and ``${opt}`` name an option of the same section, then of
 ``[DEFAULT]``; ``${section.opt}`` names one in another section (and, unlike oslo.config,
 ``${DEFAULT.opt}`` works); ``$$`` and ``\\$`` give a literal ``$``; a ``$`` that starts no name
-stays as it is. References fetch a value from elsewhere at load time:
+stays as it is, and so does a ``${`` that names nothing (an unclosed ``${``, ``${}``,
+``${a-b}``). References fetch a value from elsewhere at load time:
 ``${secret:NAME}`` from the secret store, ``${file:/path}`` from a file (one trailing newline
 dropped), ``${env:NAME}`` from the environment.
 """
@@ -31,7 +32,7 @@ def has_reference(text: str) -> bool:
     return any(f"${{{kind}:" in text for kind in REFERENCE_KINDS)
 
 
-def substitute(  # noqa: PLR0912 (one branch per kind of '$')
+def substitute(
     text: str,
     lookup: Callable[[str], str],
     reference: Callable[[str, str], str],
@@ -58,16 +59,16 @@ def substitute(  # noqa: PLR0912 (one branch per kind of '$')
             index = dollar + 2
         elif following == "{":
             close = text.find("}", dollar + 2)
-            if close < 0:
-                raise Substitution(f"'${{' at position {dollar} is never closed with '}}'")
-            inner = text[dollar + 2 : close]
+            inner = text[dollar + 2 : close] if close >= 0 else ""
             kind, colon, argument = inner.partition(":")
-            if colon and kind in REFERENCE_KINDS:
+            if close >= 0 and colon and kind in REFERENCE_KINDS:
                 out.append(reference(kind, argument))
-            elif inner and inner[0] in _NAME_START and set(inner) <= _NAME_CHARS:
+            elif close >= 0 and inner and inner[0] in _NAME_START and set(inner) <= _NAME_CHARS:
                 out.append(lookup(inner))
-            else:
-                raise Substitution(f"'${{{inner}}}' names no option and no reference")
+            else:  # as oslo.config: what names nothing stays as written
+                out.append("${")
+                index = dollar + 2
+                continue
             index = close + 1
         elif following in _NAME_START:
             end = dollar + 1

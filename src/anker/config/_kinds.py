@@ -30,6 +30,7 @@ __all__ = [
     "Port",
     "SecretKind",
     "StrKind",
+    "contains",
 ]
 
 _TRUE = frozenset({"1", "true", "yes", "on"})
@@ -205,9 +206,9 @@ class FloatKind(Kind):
             raise self.fail(raw)
         try:
             value = float(raw)
-        except ValueError:
+        except (ValueError, OverflowError):
             raise self.fail(raw) from None
-        if math.isnan(value):
+        if not math.isfinite(value):  # nan compares with nothing; inf is never meant
             raise self.fail(raw)
         check_bounds(self, value, self.low, self.high, raw)
         return value
@@ -428,3 +429,13 @@ class OptionalKind(Kind):
 
     def json_schema(self) -> dict[str, object]:
         return {"anyOf": [self.inner.json_schema(), {"type": "null"}]}
+
+
+def contains(kind: Kind, wanted: type[Kind]) -> bool:
+    """Whether ``kind`` is, or wraps (in a list, dict, optional or secret), a ``wanted``."""
+    if isinstance(kind, wanted):
+        return True
+    inner = (
+        getattr(kind, "inner", None) or getattr(kind, "item", None) or getattr(kind, "value", None)
+    )
+    return isinstance(inner, Kind) and contains(inner, wanted)

@@ -5,9 +5,10 @@ from __future__ import annotations
 
 import os
 
+from anker._secret import Secret
 from anker._typing import TYPE_CHECKING
 from anker.config._interpolate import Substitution, has_reference, substitute
-from anker.config._kinds import BadValue, BoolKind, OptionalKind
+from anker.config._kinds import BadValue, BoolKind, Kind, OptionalKind
 from anker.config._problems import ERROR, WARNING, Problem
 from anker.config._schema import DEFAULT, MISSING, NOT_READY, Option, Schema, normalize_section
 from anker.config._sources import (
@@ -37,6 +38,7 @@ STRICT_CODES = frozenset(
     }
 )
 MAX_REFERENCE_FILE = 1024 * 1024
+MAX_NESTING = 32  # $a -> $b -> ... chains; deeper is a mistake (and would exhaust the stack)
 #: The origin of every value that no source set.
 DEFAULT_ORIGIN = Origin("default")
 
@@ -101,6 +103,7 @@ class _Resolver:
         self.raw: dict[Option, tuple[object, Origin]] = {}
         self.resolving: set[Option] = set()
         self.failed: set[Option] = set()
+        self.sensitive: set[Option] = set()  # not Secret, but holding secret material
 
     # ------------------------------------------------------------------ gathering
     def gather(self) -> None:
@@ -290,6 +293,8 @@ class _Resolver:
             raise Substitution(f"[{option.section}] {option.name} has no valid value")
         if option in self.resolving:
             raise Substitution(f"[{option.section}] {option.name} refers back to itself")
+        if len(self.resolving) >= MAX_NESTING:
+            raise Substitution(f"$references nest deeper than {MAX_NESTING} options")
         self.resolving.add(option)
         raw, origin = self.raw[option]
         try:
@@ -314,20 +319,30 @@ class _Resolver:
             return raw
         if has_reference(raw):
             origin.reference = raw if origin.reference is None else origin.reference
-            if not option.is_secret and "${secret:" in raw and not _masks_itself(option):
-                self.problems.append(
-                    origin.problem(
-                        "secret-in-plain-option",
-                        f"[{option.section}] {option.name} takes a ${{secret:...}} reference but"
-                        " is not declared Secret[...]; its value may show in logs",
-                        severity=WARNING,
-                        section=option.section,
-                        option=option.name,
-                    )
-                )
-        return substitute(raw, lambda name: self._lookup(option, name), self._reference)
+            if "${secret:" in raw:
+                self._tainted(option, origin, raw)
+        return substitute(
+            raw, lambda name: self._lookup(option, origin, raw, name), self._reference
+        )
 
-    def _lookup(self, option: Option, name: str) -> str:
+    def _tainted(self, option: Option, origin: Origin, raw: str) -> None:
+        """Secret material went into ``option``: dumps show ``raw``, and a plain option warns."""
+        self.sensitive.add(option)
+        origin.reference = raw if origin.reference is None else origin.reference
+        if option.is_secret or _masks_itself(option):
+            return
+        self.problems.append(
+            origin.problem(
+                "secret-in-plain-option",
+                f"[{option.section}] {option.name} takes a secret (through a reference) but is not"
+                " declared Secret[...]; its value may show in logs",
+                severity=WARNING,
+                section=option.section,
+                option=option.name,
+            )
+        )
+
+    def _lookup(self, option: Option, origin: Origin, raw: str, name: str) -> str:
         section_name, dot, key = name.partition(".")
         if dot:
             section = self.schema.section(section_name)
@@ -338,10 +353,15 @@ class _Resolver:
             if target is None:
                 target = self.schema.sections[DEFAULT].options.get(name)
         if target is None:
+            if option.is_secret:  # the text around the '$' is part of the secret: quote none
+                raise Substitution("a '$' in the value names no option (write $$ for a literal $)")
             where = f"[{section_name}]" if dot else f"[{option.section}] or [DEFAULT]"
             raise Substitution(f"'${name}' names no option ({where})")
         value = self.value_of(target)
-        return _as_text(value)
+        if target.is_secret or target in self.sensitive:
+            self._tainted(option, origin, raw)
+        assert target.kind is not None
+        return _as_text(target.kind, value)
 
     def _reference(self, kind: str, argument: str) -> str:
         if kind == "env":
@@ -363,20 +383,37 @@ class _Resolver:
         if resolver is None:
             raise Substitution(f"no secret store is configured to resolve ${{secret:{argument}}}")
         try:
-            return resolver(argument)
+            found: object = resolver(argument)
         except Exception as exc:  # a store's own error: keep its type and message, not the secret
             raise Substitution(
                 f"the secret store cannot resolve ${{secret:{argument}}}: "
                 f"{type(exc).__name__}: {exc}"
             ) from None
+        if isinstance(found, Secret):
+            found = found.reveal()
+        if isinstance(found, bytes):
+            try:
+                found = found.decode("utf-8")
+            except UnicodeDecodeError:
+                raise Substitution(f"${{secret:{argument}}} is not UTF-8 text") from None
+        if not isinstance(found, str):
+            raise Substitution(
+                f"the secret store gave a {type(found).__name__}, not text,"
+                f" for ${{secret:{argument}}}"
+            )
+        return found
 
     def _fail(self, option: Option, origin: Origin, message: str, raw: object) -> None:
         self.failed.add(option)
-        shown = "****" if option.is_secret else _as_shown(raw)
-        if _masks_itself(option):  # a URL: its password stays out of the report
-            from anker._url import _mask_for_error
-
-            shown = _mask_for_error(shown)
+        shown = _as_shown(raw)
+        assert option.kind is not None
+        if option.is_secret or option in self.sensitive:
+            # Neither the value nor the parts a message may quote: only what was expected.
+            shown = "****" if origin.reference is None else origin.reference
+            if not message.startswith("cannot substitute"):
+                message = f"expected {option.kind.describe()}, got '****'"
+        elif _masks_itself(option):  # URLs: their passwords stay out of the report
+            shown, message = _mask_urls(shown), _mask_urls(message)
         assert option.kind is not None
         problem = (origin.problem if origin.kind != "default" else _default_problem(option))(
             "bad-value",
@@ -455,22 +492,38 @@ def _default_problem(option: Option) -> Callable[..., Problem]:
 
 
 def _masks_itself(option: Option) -> bool:
+    """Whether the value holds URLs, which mask their own passwords when shown."""
+    from anker.config._kinds import contains
     from anker.config._network import URLKind
 
-    kind = option.kind.inner if isinstance(option.kind, OptionalKind) else option.kind
-    return isinstance(kind, URLKind)
+    return option.kind is not None and contains(option.kind, URLKind)
 
 
-def _as_text(value: object) -> str:
-    from anker._secret import Secret
+def _as_text(kind: Kind, value: object) -> str:  # noqa: PLR0911 (one return per kind)
+    """A value as ``$name`` substitutes it: as a config file would write it, secrets revealed."""
+    from anker.config._kinds import ListKind, SecretKind
+    from anker.config._network import URLKind
 
     if value is None:
         return ""
-    if isinstance(value, Secret):
-        value = value.reveal()
-    if isinstance(value, list):
-        return ",".join(_as_text(item) for item in value)
-    return str(value)
+    if isinstance(kind, OptionalKind):
+        return _as_text(kind.inner, value)
+    if isinstance(kind, SecretKind):
+        return _as_text(kind.inner, value.reveal())  # type: ignore[attr-defined]
+    if isinstance(kind, URLKind):
+        return value.render(mask=False)  # type: ignore[attr-defined, no-any-return]
+    if isinstance(kind, ListKind):
+        return ",".join(_as_text(kind.item, item) for item in value)  # type: ignore[attr-defined]
+    if isinstance(kind, BoolKind):
+        return str(value)  # True / False, as oslo.config substitutes them
+    return kind.to_text(value)
+
+
+def _mask_urls(text: str) -> str:
+    """Mask the credentials of every URL in a message."""
+    import re
+
+    return re.sub(r"((?:://|,)[^:/@,\s'\"]*):[^@\s'\"]*@", r"\1:****@", text)
 
 
 def _as_shown(raw: object) -> str:

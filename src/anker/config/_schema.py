@@ -109,10 +109,9 @@ class Option:
 
     @property
     def is_secret(self) -> bool:
-        from anker.config._kinds import OptionalKind, SecretKind
+        from anker.config._kinds import SecretKind, contains
 
-        kind = self.kind.inner if isinstance(self.kind, OptionalKind) else self.kind
-        return isinstance(kind, SecretKind)
+        return self.kind is not None and contains(self.kind, SecretKind)
 
     def copy(self) -> Option:
         clone = Option.__new__(Option)

@@ -21,44 +21,40 @@ def parse_toml(text: str, name: str, into: IniFile) -> IniFile:
 
     try:
         document = tomllib.loads(text)
-    except tomllib.TOMLDecodeError as exc:
+    except (ValueError, RecursionError) as exc:  # TOMLDecodeError, huge integers, deep nesting
         message = str(exc)
         line = None
         if "(at line " in message:
             position = message.rsplit("(at line ", 1)[1]
             line = int(position.split(",", 1)[0])
             message = message.rsplit(" (at line ", 1)[0]
+        if isinstance(exc, RecursionError):
+            message = "values nest too deeply"
         into.problem("toml-syntax", f"not valid TOML: {message}", line or 1)
         return into
-    lines = text.splitlines()
+    where = _key_lines(text)
     for key, value in document.items():
         if isinstance(value, dict):
-            into.sections[key] = _find_header(lines, key)
+            into.sections[key] = where.get((key, None), 1)
             for option, item in value.items():
                 # a table here is the value of a dict option (or an unknown name, reported so)
-                line = _find_key(lines, key, option) or _find_header(lines, f"{key}.{option}")
+                line = where.get((key, option)) or where.get((f"{key}.{option}", None))
                 into.entries.append(Entry(key, option, item, line))
         else:
-            into.entries.append(Entry(DEFAULT, key, value, _find_key(lines, None, key)))
+            into.entries.append(Entry(DEFAULT, key, value, where.get((None, key))))
     return into
 
 
-def _find_header(lines: list[str], table: str) -> int:
-    for number, line in enumerate(lines, start=1):
-        if line.strip().replace(" ", "") in (f"[{table}]", f'["{table}"]'):
-            return number
-    return 1
-
-
-def _find_key(lines: list[str], table: str | None, key: str) -> int | None:
-    start = 0 if table is None else _find_header(lines, table)
-    for number in range(start, len(lines)):
-        stripped = lines[number].strip()
-        if table is None and stripped.startswith("["):
-            break
-        head = stripped.split("=", 1)[0].strip().strip("\"'")
-        if "=" in stripped and head == key:
-            return number + 1
-        if table is not None and stripped.startswith("[") and number + 1 != start:
-            break
-    return None
+def _key_lines(text: str) -> dict[tuple[str | None, str | None], int]:
+    """Where each ``[table]`` header and each ``key =`` line is, in one pass over the text."""
+    found: dict[tuple[str | None, str | None], int] = {}
+    table: str | None = None
+    for number, line in enumerate(text.splitlines(), start=1):
+        stripped = line.strip()
+        if stripped.startswith("[") and not stripped.startswith("[["):
+            table = stripped.strip("[]").replace(" ", "").replace('"', "")
+            found.setdefault((table, None), number)
+        elif "=" in stripped and not stripped.startswith("#"):
+            key = stripped.split("=", 1)[0].strip().strip("\"'")
+            found.setdefault((table, key), number)
+    return found

@@ -54,7 +54,10 @@ def _as_timedelta(raw: object) -> timedelta:
         return raw
     if isinstance(raw, bool) or not isinstance(raw, int | float | str):
         raise BadValue(raw)
-    seconds = _duration_seconds(raw) if isinstance(raw, str) else float(raw)
+    try:
+        seconds = _duration_seconds(raw) if isinstance(raw, str) else float(raw)
+    except OverflowError:
+        raise BadValue(raw) from None
     if not math.isfinite(seconds):
         raise BadValue(raw)
     try:
@@ -147,7 +150,7 @@ def _as_bytes(raw: object) -> int:
         raise BadValue(raw)
     try:
         value = float(number) * _BYTE_UNITS[unit]
-    except ValueError:
+    except (ValueError, OverflowError):
         raise BadValue(raw) from None
     if not math.isfinite(value) or value != int(value):
         raise BadValue(raw)
