@@ -181,7 +181,7 @@ class _Parser:
         if value and value[0] in "\"'":
             if value[-1] == value[0]:  # as oslo.config: a lone quote becomes ""
                 value = value[1:-1]
-            else:
+            elif value[0] not in value[1:]:  # "a,b",c closes its quote: no warning for that
                 self.result.problem(
                     "unclosed-quote",
                     f"the value of '{key}' opens a quote it does not close (kept as written)",

@@ -251,7 +251,7 @@ class BoolKind(Kind):
 
 
 class ListKind(Kind):
-    """Comma-separated in text (``a, b, c``); a list natively."""
+    """Comma-separated in text (``a, b, c``; a trailing comma adds nothing); a list natively."""
 
     __slots__ = ("item",)
     json_type = "array"
@@ -265,9 +265,9 @@ class ListKind(Kind):
     def convert(self, raw: object) -> object:
         if isinstance(raw, str):
             text = raw.strip()
-            if text.startswith("[") and text.endswith("]"):  # oslo.config accepts [a, b]
-                text = text[1:-1]
-            items: list[object] = [part.strip() for part in text.split(",")] if text.strip() else []
+            items: list[object] = [part.strip() for part in text.split(",")] if text else []
+            if items and items[-1] == "":  # a trailing comma adds nothing, as in oslo.config
+                items.pop()
         elif isinstance(raw, list | tuple):
             items = list(raw)
         else:

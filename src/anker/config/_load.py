@@ -231,10 +231,15 @@ class _Resolver:
             self._choose(option, candidates)
 
     def _choose(self, option: Option, candidates: list[_Candidate]) -> None:
-        current = [c for c in candidates if not c.deprecated]
+        # Precedence first (files < env < command line); within the winning layer, a current
+        # name beats a deprecated one.
+        top_rank = max(c.rank for c in candidates)
+        layer = [c for c in candidates if c.rank == top_rank]
+        current = [c for c in layer if not c.deprecated]
         for old in (c for c in candidates if c.deprecated):
-            self.problems.append(_deprecated_name(option, old.origin, also_set=bool(current)))
-        chosen = current or [c for c in candidates if c.deprecated]
+            also_set = any(not c.deprecated for c in candidates)
+            self.problems.append(_deprecated_name(option, old.origin, also_set=also_set))
+        chosen = [c for c in candidates if c.rank < top_rank] + (current or layer)
         if chosen and option.deprecated_for_removal:
             reason = f": {option.deprecated_reason}" if option.deprecated_reason else ""
             self.problems.append(

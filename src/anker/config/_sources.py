@@ -3,12 +3,12 @@
 Precedence, lowest first: option defaults < config files < environment < command line.
 
 * Config files are read in the order given; a config directory stands for its ``*.conf`` and
-  ``*.toml`` files in sorted name order, at the place the directory was given. A later file
-  wins over an earlier one; within a file the last assignment of a key wins. Multi-valued
-  options take every value of every file, in order.
+  ``*.toml`` files (not hidden ones) in sorted name order, at the place the directory was
+  given. A later file wins over an earlier one; within a file the last assignment of a key
+  wins. Multi-valued options take every value of every file, in order.
 * Environment variables: ``<PREFIX>_<SECTION>__<OPTION>`` (``NOVA_DATABASE__CONNECTION``);
   ``<PREFIX>_<OPTION>`` or ``<PREFIX>_DEFAULT__<OPTION>`` for ``[DEFAULT]``. With the prefix
-  ``OS`` this is oslo.config's own ``OS_<GROUP>__<OPT>`` form.
+  ``OS`` it is exactly oslo.config's form, ``OS_<GROUP>__<OPT>`` (no short form).
 * Command line: ``--config-file PATH`` and ``--config-dir DIR`` (repeatable, in order), and
   ``--option VALUE`` / ``--section.option=VALUE`` for any option (``--flag`` / ``--no-flag``
   for booleans; dashes and underscores are alike).
@@ -94,7 +94,9 @@ def expand_paths(files: Iterable[tuple[str, bool]], problems: list[Problem]) -> 
             expanded.append(path)
             continue
         try:
-            names = sorted(n for n in os.listdir(path) if n.endswith(CONFIG_SUFFIXES))
+            names = sorted(
+                n for n in os.listdir(path) if n.endswith(CONFIG_SUFFIXES) and not n.startswith(".")
+            )
         except FileNotFoundError:
             problems.append(Problem("dir-missing", "no such config directory", file=path))
             continue
@@ -139,7 +141,7 @@ def environment_assignments(
         if sep:
             section = "DEFAULT" if section.upper() == "DEFAULT" else section.lower()
             found.append((Entry(section, key.lower(), value, None), name, True))
-        else:
+        elif head != "OS_":  # oslo.config's own form has no short one (OS_DEBUG is oslotest's)
             found.append((Entry("DEFAULT", rest.lower(), value, None), name, False))
     return found
 
@@ -180,6 +182,11 @@ def argv_assignments(
         flag = is_flag(section, key)
         if flag is None and key.startswith("no_") and is_flag(section, key[3:]):
             key, negated, flag = key[3:], True, True
+            if has_value:
+                problems.append(
+                    Problem("cli-syntax", f"{arg}: --no-{key} takes no value", source=arg)
+                )
+                continue
         if flag and not has_value:
             value = "false" if negated else "true"
         elif not has_value:

@@ -134,3 +134,43 @@ def test_substitution_writes_values_as_a_file_would_and_keeps_what_names_nothing
     assert conf.t2 == timedelta(seconds=30)
     assert conf.url2.password == Secret("pw")
     assert (conf.odd1, conf.odd2, conf.odd3) == ("x${y", "p${a-b}q", "p${}q")
+
+
+class Renamed(Config):
+    connection: str = option("none", deprecated_names=["sql_connection"])
+    debug: bool = option(False)
+
+
+def test_precedence_beats_names_and_names_break_ties_within_a_layer(tmp_path: Path) -> None:
+    path = tmp_path / "r.conf"
+    path.write_text("[DEFAULT]\nconnection = from-file\n")
+    conf = Renamed.load(files=[path], argv=["--sql-connection", "from-cli"])
+    assert conf.connection == "from-cli", "the command line wins, whatever name it uses"
+    path.write_text("[DEFAULT]\nsql_connection = old\nconnection = new\n")
+    assert Renamed.load(files=[path]).connection == "new"
+
+
+def test_no_flag_takes_no_value() -> None:
+    with pytest.raises(ConfigError, match="--no-debug takes no value"):
+        Renamed.load(argv=["--no-debug=true"])
+
+
+def test_config_dirs_skip_hidden_files(tmp_path: Path) -> None:
+    conf_d = tmp_path / "conf.d"
+    conf_d.mkdir()
+    (conf_d / "10-a.conf").write_text("[DEFAULT]\nconnection = visible\n")
+    (conf_d / ".#10-a.conf").symlink_to("/nonexistent/editor-lock")
+    assert Renamed.load(dirs=[conf_d]).connection == "visible"
+
+
+def test_os_prefix_has_only_oslo_form() -> None:
+    conf = Renamed.load(env_prefix="OS", environ={"OS_DEBUG": "1"})
+    assert conf.debug is False, "OS_DEBUG belongs to oslotest, not to [DEFAULT] debug"
+    assert Renamed.load(env_prefix="OS", environ={"OS_DEFAULT__DEBUG": "1"}).debug is True
+
+
+def test_a_quote_closed_inside_the_value_draws_no_warning(tmp_path: Path) -> None:
+    path = tmp_path / "q.conf"
+    path.write_text('[DEFAULT]\nconnection = "a,b",c\n')
+    conf = Renamed.load(files=[path], strict=True)
+    assert conf.connection == '"a,b",c'

@@ -42,7 +42,8 @@ def kind(annotation: object, **constraints: Any) -> Kind:
         (str, {"choices": ["a", "b"]}, "b", "b"),
         (str, {"regex": "[0-9]+", "max_length": 3}, "123", "123"),
         (list[int], {}, "1, 2,3", [1, 2, 3]),
-        (list[int], {}, "[1, 2]", [1, 2]),
+        (list[str], {}, "[a, b]", ["[a", "b]"]),  # as oslo.config: no brackets
+        (list[int], {}, "1, 2,", [1, 2]),  # a trailing comma adds nothing
         (list[str], {}, "", []),
         (list[str], {}, ["x", "y"], ["x", "y"]),
         (dict[str, int], {}, "a:1, b : 2", {"a": 1, "b": 2}),
