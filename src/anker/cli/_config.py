@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import json
 import os
@@ -207,13 +208,19 @@ def _secret_resolver(url: str | None) -> Callable[[str], str] | None:
 
 
 def _write_atomically(path: str, text: str) -> None:
-    directory = os.path.dirname(os.path.abspath(path))
-    mode = os.stat(path).st_mode & 0o7777 if os.path.exists(path) else 0o644
+    """Replace a file's content at once, keeping its mode and owner (and a symlink, by
+    writing where it points)."""
+    path = os.path.realpath(path)
+    directory = os.path.dirname(path)
+    existing = os.stat(path) if os.path.exists(path) else None
     handle, temporary = tempfile.mkstemp(dir=directory, prefix=".anker-")
     try:
         with os.fdopen(handle, "w", encoding="utf-8") as out:
             out.write(text)
-        os.chmod(temporary, mode)
+        os.chmod(temporary, existing.st_mode & 0o7777 if existing else 0o644)
+        if existing is not None:
+            with contextlib.suppress(PermissionError):  # only root may give files away
+                os.chown(temporary, existing.st_uid, existing.st_gid)
         os.replace(temporary, path)
     except BaseException:
         os.unlink(temporary)

@@ -60,53 +60,115 @@ def _extent(lines: list[_Line], index: int) -> int:
 
 
 def migrate_text(text: str, schema: Schema, name: str = "<config>") -> Migration:
-    lines = _scan(text)
-    changed: list[str] = []
-    manual: list[str] = []
-    current: dict[tuple[str, str], str | None] = {}
-    for line in lines:
-        if line.key is not None and line.section is not None:
-            current[(normalize_section(line.section), line.key)] = line.value
-    moves: dict[str, list[str]] = {}  # target section -> lines to add there
-    migrated: set[tuple[str, str]] = set()  # targets this migration wrote (repeats follow them)
-    drop: set[int] = set()
-    for index, line in enumerate(lines):
-        if line.key is None or line.section is None:
-            continue
-        section = normalize_section(line.section)
-        where = f"{name}:{index + 1}: [{line.section}] {line.key}"
-        option = schema.deprecated.get((section, line.key))
-        if option is None:
-            own = schema.section(section)
+    bom = "\ufeff" if text.startswith("\ufeff") else ""
+    migrator = _Migrator(_scan(text[len(bom) :]), schema, name)
+    migrator.survey()
+    for target, indexes in migrator.olds.items():
+        migrator.migrate(target, indexes)
+    kept = [line for index, line in enumerate(migrator.lines) if index not in migrator.drop]
+    changed = sorted(migrator.changed, key=_line_number)
+    manual = sorted(migrator.manual, key=_line_number)
+    return Migration(bom + _insert(kept, migrator.moves), changed, manual)
+
+
+class _Migrator:
+    def __init__(self, lines: list[_Line], schema: Schema, name: str) -> None:
+        self.lines, self.schema, self.name = lines, schema, name
+        self.changed: list[str] = []
+        self.manual: list[str] = []
+        self.current: dict[tuple[str, str], str] = {}  # (section, key) -> its whole value
+        self.olds: dict[tuple[str, str], list[int]] = {}  # current name -> its old-name lines
+        self.moves: dict[str, list[str]] = {}  # target section -> lines to add at its end
+        self.drop: set[int] = set()
+
+    def where(self, index: int) -> str:
+        line = self.lines[index]
+        return f"{self.name}:{index + 1}: [{line.section}] {line.key}"
+
+    def survey(self) -> None:
+        for index, line in enumerate(self.lines):
+            if line.key is None or line.section is None:
+                continue
+            section = normalize_section(line.section)
+            self.current[(section, line.key)] = _full_value(self.lines, index)
+            option = self.schema.deprecated.get((section, line.key))
+            if option is not None:
+                target = (normalize_section(option.section), option.name)
+                self.olds.setdefault(target, []).append(index)
+                continue
+            own = self.schema.section(section)
             found = own.options.get(line.key) if own else None
             if found is not None and found.deprecated_for_removal:
                 reason = f": {found.deprecated_reason}" if found.deprecated_reason else ""
-                manual.append(f"{where} is deprecated for removal{reason}; remove it by hand")
-            continue
-        target = (normalize_section(option.section), option.name)
-        set_by_file = target in current and target not in migrated
-        if set_by_file and current[target] != line.value:
-            manual.append(
-                f"{where} is a deprecated name of [{option.section}] {option.name}, which is also"
-                f" set to another value; keep one of them by hand"
-            )
-            continue
-        end = _extent(lines, index)
-        if set_by_file:
-            drop.update(range(index, end))
-            changed.append(f"{where}: removed (same value as [{option.section}] {option.name})")
-        elif normalize_section(option.section) == section:
-            line.text = _renamed(line.text, line.key, option.name)
-            changed.append(f"{where} -> {option.name}")
-        else:
-            moved = [_renamed(line.text, line.key, option.name)]
-            moved += [lines[i].text for i in range(index + 1, end)]
-            moves.setdefault(option.section, []).extend(moved)
-            drop.update(range(index, end))
-            changed.append(f"{where} -> [{option.section}] {option.name}")
-        migrated.add(target)
-    kept = [line for index, line in enumerate(lines) if index not in drop]
-    return Migration(_insert(kept, moves), changed, manual)
+                self.manual.append(
+                    f"{self.where(index)} is deprecated for removal{reason}; remove it by hand"
+                )
+
+    def migrate(self, target: tuple[str, str], indexes: list[int]) -> None:
+        option = self.schema.sections[target[0]].options[target[1]]
+        new = f"[{option.section}] {option.name}"
+        values = {_full_value(self.lines, i) for i in indexes}
+        in_place = {
+            i for i in indexes if normalize_section(self.lines[i].section or "") == target[0]
+        }
+        if target in self.current:
+            if values == {self.current[target]}:
+                for index in indexes:
+                    self.remove(index, f"removed (same value as {new})")
+            else:
+                self.manual += [
+                    f"{self.where(i)} is a deprecated name of {new}, which is also set to"
+                    " another value; keep one of them by hand"
+                    for i in indexes
+                ]
+            return
+        if len(indexes) > 1 and (
+            (not option.multi and len(values) > 1) or (option.multi and in_place)
+        ):
+            # Which value wins depends on where each line is; moving lines could change that.
+            self.manual += [
+                f"{self.where(i)} is one of {len(indexes)} old names of {new}; merge them by hand"
+                for i in indexes
+            ]
+            return
+        keep = indexes if option.multi else indexes[:1]
+        for index in indexes[len(keep) :]:
+            self.remove(index, "removed (the same value is migrated once)")
+        for index in keep:
+            if index in in_place:
+                line = self.lines[index]
+                assert line.key is not None
+                line.text = _renamed(line.text, line.key, option.name)
+                self.changed.append(f"{self.where(index)} -> {option.name}")
+            else:
+                self.move(index, option.section, option.name)
+                self.changed.append(f"{self.where(index)} -> {new}")
+
+    def remove(self, index: int, why: str) -> None:
+        self.drop.update(range(index, _extent(self.lines, index)))
+        self.changed.append(f"{self.where(index)}: {why}")
+
+    def move(self, index: int, section: str, key: str) -> None:
+        line, end = self.lines[index], _extent(self.lines, index)
+        assert line.key is not None
+        moved = [_renamed(line.text, line.key, key)]
+        moved += [self.lines[i].text for i in range(index + 1, end)]
+        self.moves.setdefault(section, []).extend(moved)
+        self.drop.update(range(index, end))
+
+
+def _line_number(report: str) -> int:
+    try:
+        return int(report.split(":", 2)[1])
+    except (IndexError, ValueError):
+        return 0
+
+
+def _full_value(lines: list[_Line], index: int) -> str:
+    """A key's value with its continuation lines, as the reader joins them."""
+    parts = [lines[index].value or ""]
+    parts += [lines[i].text.strip() for i in range(index + 1, _extent(lines, index))]
+    return "\n".join(parts)
 
 
 def _renamed(text: str, old: str, new: str) -> str:

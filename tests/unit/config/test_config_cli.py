@@ -120,3 +120,22 @@ def test_a_schema_is_found_by_its_entry_point_name(
     code, _, err = run("config", "sample", "--schema", "demo-servce")
     assert code == 2
     assert "known: demo-service" in err
+
+
+def test_migrate_in_place_writes_through_a_symlink(tmp_path: Path) -> None:
+    real = tmp_path / "real.conf"
+    real.write_text("[DEFAULT]\nsql_connection = sqlite://\n")
+    link = tmp_path / "link.conf"
+    link.symlink_to(real)
+    assert run("config", "migrate", "--schema", SCHEMA, str(link), "--in-place")[0] == 0
+    assert link.is_symlink(), "the link stays a link"
+    assert "[database]\nconnection = sqlite://" in real.read_text()
+
+
+def test_migrate_of_a_file_that_is_not_utf8_changes_nothing(tmp_path: Path) -> None:
+    path = tmp_path / "latin1.conf"
+    path.write_bytes(b"[DEFAULT]\nsql_connection = caf\xe9\n")
+    code, _, err = run("config", "migrate", "--schema", SCHEMA, str(path), "--in-place")
+    assert code == 1
+    assert "is not UTF-8; nothing changed" in err
+    assert path.read_bytes() == b"[DEFAULT]\nsql_connection = caf\xe9\n"

@@ -122,3 +122,27 @@ def test_old_and_new_both_set_need_a_human_unless_they_agree() -> None:
 @pytest.mark.parametrize("text", ["", "[DEFAULT]\n", "no section = here\n", "[s]\n  stray\n"])
 def test_files_with_nothing_to_migrate_stay_byte_for_byte(text: str) -> None:
     assert migrate_text(text, SCHEMA).text == text
+
+
+def test_old_names_that_disagree_are_left_to_a_human() -> None:
+    text = (
+        "[DEFAULT]\nsql_connection = A\n[database]\n\n[other]\nk = v\n"
+        "[DEFAULT]\nsql_connection = B\n"
+    )
+    result = migrate_text(text, SCHEMA, "n.conf")
+    assert result.text == text
+    assert result.changed == []
+    assert len(result.manual) == 2
+    assert "is one of 2 old names of [database] connection" in result.manual[0]
+
+
+def test_values_are_compared_with_their_continuation_lines() -> None:
+    text = "[DEFAULT]\nsql_connection = a\n  ?x=1\n[database]\nconnection = a\n  ?x=2\n"
+    result = migrate_text(text, SCHEMA, "n.conf")
+    assert result.text == text
+    assert "also set to another value" in result.manual[0]
+
+
+def test_a_byte_order_mark_is_kept_and_does_not_stop_migration() -> None:
+    result = migrate_text("\ufeff[DEFAULT]\nsql_connection = a\n", SCHEMA)
+    assert result.text == "\ufeff[DEFAULT]\n\n[database]\nconnection = a\n"
