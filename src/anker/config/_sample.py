@@ -21,6 +21,7 @@ if TYPE_CHECKING:
 __all__ = ["FORMATS", "render_sample"]
 
 SECRET_PLACEHOLDER = "<secret>"
+NONE_PLACEHOLDER = "<None>"  # as oslo-config-generator writes an unset default
 WIDTH = 79
 
 
@@ -46,8 +47,10 @@ def _default_text(option: Option) -> str:
         return option.sample_default
     if option.is_secret:
         return SECRET_PLACEHOLDER
-    if option.default is MISSING or option.default is None:
+    if option.default is MISSING:
         return ""
+    if option.default is None:
+        return NONE_PLACEHOLDER
     if option.ready_default is NOT_READY:  # a default with $references: shown as written
         return str(option.default)
     return _kind(option).to_text(option.ready_default)  # URLs show their passwords masked
@@ -91,7 +94,9 @@ def ini_sample(schema: Schema) -> str:
             if option.help:
                 out += _comment(option.help)
             out += [f"# {note}" for note in _notes(option)]
-            out.append(f"#{option.name} = {_default_text(option)}".rstrip())
+            first, *rest = _default_text(option).split("\n")
+            out.append(f"#{option.name} = {first}".rstrip())
+            out += [f"#    {line}" for line in rest]  # continuation lines, once uncommented
             out.append("")
     return "\n".join(out).rstrip() + "\n"
 
@@ -160,6 +165,8 @@ def json_schema(schema: Schema) -> str:
 
 
 def _json_default(option: Option) -> object:
+    if option.sample_default is not None:
+        return option.sample_default
     if option.default is None or option.ready_default is NOT_READY:
         return option.default
     return _kind(option).to_native(option.ready_default)

@@ -9,6 +9,7 @@ from pathlib import Path
 
 from config_schemas import ServiceConfig
 
+from anker.config import Config, option
 from anker.config._sample import render_sample
 from anker.config._schema import MISSING, schema_of
 
@@ -33,7 +34,8 @@ def test_the_ini_sample_loads_as_is_to_the_defaults(tmp_path: Path) -> None:
 def test_the_ini_sample_switched_on_gives_the_same_values(tmp_path: Path) -> None:
     text = uncommented(render_sample(SCHEMA, "ini"))
     text = text.replace("\nconnection = <secret>", "\nconnection = sqlite://")
-    text = text.replace("\nslave_connection = <secret>", "")
+    text = text.replace("\nslave_connection = <secret>", "")  # placeholders, as in oslo
+    text = re.sub(r"\n\w+ = <None>", "", text)
     sample = tmp_path / "on.conf"
     sample.write_text(text)
     switched_on = ServiceConfig.load(files=[sample]).values(reveal=True)
@@ -49,11 +51,15 @@ def test_every_option_is_documented_in_every_format() -> None:
     outputs = {
         fmt: render_sample(SCHEMA, fmt) for fmt in ("ini", "toml", "json-schema", "markdown")
     }
-    for option in SCHEMA.options():
-        for fmt, text in outputs.items():
-            assert option.name in text, (fmt, option.name)
-        if option.help:
-            assert option.help in outputs["markdown"]
+    document = json.loads(outputs["json-schema"])
+    for spec in SCHEMA.options():
+        name = re.escape(spec.name)
+        assert re.search(rf"^#{name} =", outputs["ini"], re.MULTILINE), spec.name
+        assert re.search(rf"^# {name} = ", outputs["toml"], re.MULTILINE), spec.name
+        assert spec.name in document["properties"][spec.section]["properties"]
+        assert f"| `{spec.name}` |" in outputs["markdown"]
+        if spec.help:
+            assert spec.help in outputs["markdown"]
 
 
 def test_secrets_never_show_a_value() -> None:
@@ -66,13 +72,32 @@ def test_secrets_never_show_a_value() -> None:
     assert document["properties"]["database"]["required"] == ["connection"]
 
 
-def test_the_toml_sample_switched_on_parses_to_the_defaults() -> None:
+def test_the_toml_sample_switched_on_loads_to_the_defaults(tmp_path: Path) -> None:
     text = re.sub(r"^# (\w+ = )", r"\1", render_sample(SCHEMA, "toml"), flags=re.MULTILINE)
-    parsed = tomllib.loads(text)
-    assert parsed["DEFAULT"]["workers"] == 4
-    assert parsed["database"]["timeout"] == "30s"
-    assert parsed["messaging"]["topics"] == ["notifications"]
-    assert parsed["limits"]["cache"] == "64MiB"
+    text = re.sub(r'^connection = "<secret>"', 'connection = "sqlite://"', text, flags=re.M)
+    text = re.sub(r'^slave_connection = "<secret>"', "", text, flags=re.M)
+    text = re.sub(r'\n\w+ = ""', "", text)  # unset defaults
+    assert tomllib.loads(text)["DEFAULT"]["workers"] == 4
+    sample = tmp_path / "sample.toml"
+    sample.write_text(text)
+    switched_on = ServiceConfig.load(files=[sample]).values(reveal=True)
+    defaults = ServiceConfig.load(overrides=REQUIRED).values(reveal=True)
+    assert switched_on["messaging"].pop("transport_url") == "rabbit://guest:****@localhost:5672/"
+    assert defaults["messaging"].pop("transport_url") == "rabbit://guest:****@localhost:5672/"
+    assert switched_on == defaults
+
+
+def test_multi_line_defaults_and_sample_defaults() -> None:
+    class Conf(Config):
+        banner: str = option("line one\nline two")
+        my_ip: str = option("10.1.2.3", sample_default="<this host's address>")
+
+    schema = schema_of(Conf)
+    assert "#banner = line one\n#    line two\n" in render_sample(schema, "ini")
+    document = json.loads(render_sample(schema, "json-schema"))
+    assert document["properties"]["DEFAULT"]["properties"]["my_ip"]["default"] == (
+        "<this host's address>"
+    )
 
 
 def test_the_json_schema_holds_types_bounds_and_defaults() -> None:
