@@ -127,6 +127,7 @@ def option(
     default: Any = MISSING,
     *,
     help: str = "",
+    required: bool = False,
     mutable: bool = False,
     deprecated_names: Iterable[str] = (),
     deprecated_for_removal: bool = False,
@@ -144,7 +145,8 @@ def option(
     """Declare an option; the attribute's annotation gives its type.
 
     ``default``: the value when no source sets it; without one the option is required.
-    ``help``: one or more sentences for samples and docs. ``mutable``: :meth:`Config.reload`
+    ``required``: say so explicitly (it then takes no default). ``help``: one or more
+    sentences for samples and docs. ``mutable``: :meth:`Config.reload`
     may change it while the service runs. ``deprecated_names``: earlier names, ``"old"`` (same
     section) or ``"group.old"`` (``"DEFAULT.old"`` for the DEFAULT section).
     ``deprecated_for_removal`` and ``deprecated_reason``: setting it draws a warning.
@@ -164,6 +166,8 @@ def option(
         ("schemes", schemes),
     )
     constraints = {name: value for name, value in given if value is not None}
+    if required and default is not MISSING:
+        raise TypeError(f"a required option takes no default (got {default!r})")
     return Option(
         default,
         help,

@@ -146,3 +146,28 @@ def test_readers_never_see_a_mix_of_old_and_new(tmp_path: Path) -> None:
     assert conf.pool.low == conf.pool.high == 20
     assert reads > 0
     assert mixed == []
+
+
+def test_a_reload_lists_config_directories_again(tmp_path: Path) -> None:
+    conf_d = tmp_path / "conf.d"
+    conf_d.mkdir()
+    conf = Conf.load(dirs=[conf_d])
+    (conf_d / "50-debug.conf").write_text("[DEFAULT]\ndebug = true\n")
+    assert conf.reload().changed == [Change("DEFAULT", "debug", False, True)]
+    assert conf.debug is True
+
+
+def test_changes_of_secrets_show_no_value(tmp_path: Path, caplog: pytest.LogCaptureFixture) -> None:
+    from anker import Secret
+
+    class Creds(Config):
+        password: Secret[str] = option("old-s3cret", mutable=True)
+
+    path = write(tmp_path / "c.conf", "")
+    conf = Creds.load(files=[path])
+    write(path, "[DEFAULT]\npassword = new-s3cret\n")
+    with caplog.at_level(logging.DEBUG):
+        result = conf.reload()
+    shown = repr(result) + repr(result.changed) + caplog.text + repr(conf)
+    assert "s3cret" not in shown
+    assert conf.password == Secret("new-s3cret")
