@@ -300,3 +300,26 @@ async def test_a_failed_key_pair_leaves_no_half_behind(store_dir: Path) -> None:
     with pytest.raises(OSError, match="Input/output error"):
         await manager.create_key_pair(algorithm="EC", bit_length=256)
     assert await manager.list() == []
+
+
+async def test_any_spelling_of_an_id_names_the_same_object(manager: KeyManager) -> None:
+    key_id = await manager.create_key()
+    for spelling in (key_id.upper(), key_id.replace("-", ""), "{" + key_id + "}"):
+        assert (await manager.get(spelling)).id == key_id
+
+
+async def test_a_missing_check_file_with_objects_is_refused(
+    store_dir: Path, manager: KeyManager
+) -> None:
+    await manager.create_key()
+    (store_dir / "store.json").unlink()
+    with pytest.raises(SecretTampered, match="store.json is missing"):
+        LocalStore(str(store_dir), bytes(32))
+
+
+async def test_listing_ignores_strays_and_objects_deleted_meanwhile(
+    manager: KeyManager, store_dir: Path
+) -> None:
+    await manager.create_key()
+    (store_dir / "objects" / "notes.json").write_text("{}")
+    assert len(await manager.list()) == 1

@@ -329,7 +329,9 @@ def test_compact_jwes_round_trip(extra: dict[str, object], plaintext: bytes) -> 
     assert parsed.header == header
     assert parsed.decrypt(key) == plaintext
     assert "A256GCM" in repr(parsed)
-    assert plaintext.hex() not in repr(parsed) or not plaintext
+    # the repr names the algorithms and nothing of the content (a short plaintext's hex could
+    # occur in any text by chance, so look for long ones only)
+    assert len(plaintext) < 4 or plaintext.hex() not in repr(parsed)
 
 
 def flip(text: str, part: int) -> str:

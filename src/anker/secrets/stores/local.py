@@ -68,7 +68,8 @@ class LocalStore(Store):
     @classmethod
     async def open(cls, url: BackendURL, options: Mapping[str, str]) -> Self:
         if url.endpoints or not url.path:
-            raise SecretsError(f"a local store URL is local:///absolute/dir, not {url}")
+            hosts = ",".join(e.host for e in url.endpoints)
+            raise SecretsError(f"a local store URL is local:///absolute/dir, not local://{hosts}")
         key = await read_master_key(
             file=options.get("master_key_file"),
             env=options.get("master_key_env"),
@@ -127,6 +128,11 @@ class LocalStore(Store):
         check = os.path.join(self.directory, "store.json")
         with self._locked():
             if not os.path.exists(check):
+                if any(n.endswith(".json") for n in os.listdir(self._objects)):
+                    raise SecretTampered(
+                        f"{check} is missing but {self._objects} holds objects: restore it"
+                        " from a backup (without it a wrong master key cannot be told apart)"
+                    )
                 self._write(check, {"format": FORMAT, "check": self._seal(CHECK_TEXT, "store")})
         try:
             with open(check, encoding="utf-8") as handle:
@@ -152,13 +158,16 @@ class LocalStore(Store):
             os.close(handle)
 
     def _path(self, object_id: str) -> str:
+        return os.path.join(self._objects, f"{self._canonical(object_id)}.json")
+
+    def _canonical(self, object_id: str) -> str:
+        """Ids in any spelling of a UUID name the same object; anything else names none."""
         try:
-            canonical = str(uuid.UUID(object_id))
-        except ValueError:
+            return str(uuid.UUID(object_id))
+        except (ValueError, TypeError, AttributeError):
             raise SecretNotFound(
                 f"no object {object_id!r} in {self.directory}: not an id"
             ) from None
-        return os.path.join(self._objects, f"{canonical}.json")
 
     def _seal(self, plaintext: bytes, object_id: str) -> dict[str, str]:
         nonce = random.token_bytes(NONCE_BYTES)
@@ -171,7 +180,7 @@ class LocalStore(Store):
         try:
             nonce, ciphertext = unb64(sealed["nonce"]), unb64(sealed["ciphertext"])
             return self._aead.decrypt(nonce, ciphertext, f"{FORMAT}:{object_id}".encode())
-        except (InvalidTag, KeyError, ValueError, TypeError):
+        except (InvalidTag, KeyError, ValueError, TypeError, AttributeError):
             raise SecretTampered(
                 f"{path} failed authentication: modified, truncated or moved"
             ) from None
@@ -201,13 +210,14 @@ class LocalStore(Store):
         self._write(self._path(record["id"]), {"format": FORMAT, **sealed})
 
     def _read(self, object_id: str) -> dict[str, Any]:
+        object_id = self._canonical(object_id)
         path = self._path(object_id)
         try:
             with open(path, encoding="utf-8") as handle:
                 document = json.load(handle)
         except FileNotFoundError:
             raise SecretNotFound(f"no object {object_id} in {self.directory}") from None
-        except (OSError, ValueError) as exc:
+        except (OSError, ValueError, RecursionError) as exc:
             raise SecretTampered(f"{path} is damaged: {exc}") from None
         if not isinstance(document, dict) or document.get("format") != FORMAT:
             raise SecretTampered(f"{path} is not a {FORMAT} file")
@@ -215,8 +225,16 @@ class LocalStore(Store):
         return record
 
     def _read_all(self) -> list[dict[str, Any]]:
-        names = sorted(n for n in os.listdir(self._objects) if n.endswith(".json"))
-        return [self._read(name[: -len(".json")]) for name in names]
+        records = []
+        for name in sorted(os.listdir(self._objects)):
+            stem, _, suffix = name.partition(".")
+            if suffix != "json":
+                continue  # temporary files of a write under way, or not ours
+            try:
+                records.append(self._read(stem))
+            except SecretNotFound:
+                continue  # deleted since it was listed, or not an object file
+        return records
 
     def _create(self, obj: ManagedObject) -> None:
         record = {
