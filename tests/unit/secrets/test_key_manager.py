@@ -313,7 +313,7 @@ async def test_a_missing_check_file_with_objects_is_refused(
 ) -> None:
     await manager.create_key()
     (store_dir / "store.json").unlink()
-    with pytest.raises(SecretTampered, match="store.json is missing"):
+    with pytest.raises(SecretTampered, match=r"store\.json is missing"):
         LocalStore(str(store_dir), bytes(32))
 
 
