@@ -149,6 +149,7 @@ def encrypt_stream(
     """Encrypt everything ``source`` yields into ``sink`` under a fresh data key."""
     if not 0 < chunk_size <= MAX_CHUNK:
         raise EnvelopeError(f"chunk_size must be from 1 to {MAX_CHUNK} bytes, not {chunk_size}")
+    _check_kek_name(kek_id, kek_version)
     data_key = AESGCM.generate_key(bit_length=256)
     header = EnvelopeHeader(
         kek_id=kek_id,
@@ -185,6 +186,8 @@ def read_header(source: BinaryIO) -> EnvelopeHeader:
     body = source.read(length)
     try:
         document = json.loads(body)
+        if not isinstance(document, dict) or not isinstance(document.get("kek"), dict):
+            raise ValueError("not a header object")
         kek = document["kek"]
         header = EnvelopeHeader(
             kek_id=str(kek["id"]),
@@ -194,8 +197,8 @@ def read_header(source: BinaryIO) -> EnvelopeHeader:
             chunk_size=int(document["chunk"]),
         )
         algorithms = (document["alg"], kek["alg"])
-    except (ValueError, KeyError, TypeError) as exc:
-        raise EnvelopeError(f"the envelope header is damaged: {exc}") from None
+    except (ValueError, KeyError, TypeError, RecursionError) as exc:
+        raise EnvelopeError(f"the envelope header is damaged: {type(exc).__name__}") from None
     if algorithms != (ALGORITHM, WRAP_ALGORITHM):
         raise EnvelopeError(f"unsupported algorithms {algorithms}")
     if len(header.nonce_prefix) != PREFIX or not 0 < header.chunk_size <= MAX_CHUNK:
@@ -248,6 +251,7 @@ def rewrap_stream(
 ) -> EnvelopeHeader:
     """Copy an envelope with its data key wrapped under ``new_kek``; the chunks are copied
     byte for byte, never decrypted or re-encrypted."""
+    _check_kek_name(kek_id, kek_version)
     header = read_header(source)
     key = old_kek(header.kek_id, header.kek_version) if callable(old_kek) else old_kek
     data_key = unwrap_key(key, header.wrapped_key)
@@ -282,15 +286,25 @@ def rewrap_file(
     path: str, old_kek: bytes | Callable[[str, int], bytes], new_kek: bytes, **options: object
 ) -> EnvelopeHeader:
     """Re-wrap a file's data key in place (atomically), without re-encrypting its data."""
+    mode = os.stat(path).st_mode & 0o7777  # the envelope keeps its mode
     with open(path, "rb") as src:
-        return _atomically(path, lambda out: rewrap_stream(src, out, old_kek, new_kek, **options))  # type: ignore[arg-type]
+        return _atomically(
+            path,
+            lambda out: rewrap_stream(src, out, old_kek, new_kek, **options),  # type: ignore[arg-type]
+            mode,
+        )
 
 
-def _atomically(target: str, write: Callable[[BinaryIO], EnvelopeHeader]) -> EnvelopeHeader:
+def _atomically(
+    target: str, write: Callable[[BinaryIO], EnvelopeHeader], mode: int = 0o600
+) -> EnvelopeHeader:
+    """Write ``target`` whole or not at all: a temporary file (``mode``, 0600 by default: it
+    may hold plaintext), synced, renamed over the target, and the directory synced."""
     directory = os.path.dirname(os.path.abspath(target))
     temporary = os.path.join(directory, f".{os.path.basename(target)}.{random.token_hex(4)}.tmp")
     try:
-        with open(temporary, "xb") as out:
+        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        with os.fdopen(handle, "wb") as out:
             header = write(out)
             out.flush()
             os.fsync(out.fileno())
@@ -299,7 +313,19 @@ def _atomically(target: str, write: Callable[[BinaryIO], EnvelopeHeader]) -> Env
         if os.path.exists(temporary):
             os.unlink(temporary)
         raise
+    directory_handle = os.open(directory, os.O_RDONLY)
+    try:
+        os.fsync(directory_handle)
+    finally:
+        os.close(directory_handle)
     return header
+
+
+def _check_kek_name(kek_id: object, kek_version: object) -> None:
+    if not isinstance(kek_id, str) or not kek_id:
+        raise EnvelopeError(f"kek_id must be a non-empty string, not {kek_id!r}")
+    if isinstance(kek_version, bool) or not isinstance(kek_version, int) or kek_version < 0:
+        raise EnvelopeError(f"kek_version must be a whole number, not {kek_version!r}")
 
 
 def _read_full(source: BinaryIO, buffer: bytearray) -> int:

@@ -261,3 +261,29 @@ def test_a_2_gib_stream_in_constant_memory(tmp_path: Path) -> None:
     assert done.returncode == 0, done.stderr
     growth_mib = float(done.stdout)
     assert growth_mib < 64, f"peak RSS grew by {growth_mib} MiB"
+
+
+def test_output_files_are_private_and_rewrapping_keeps_the_mode(tmp_path: Path) -> None:
+    plain, sealed, out = tmp_path / "plain", tmp_path / "sealed", tmp_path / "out"
+    plain.write_bytes(b"secret data")
+    encrypt_file(str(plain), str(sealed), KEK, kek_id="k")
+    decrypt_file(str(sealed), str(out), KEK)
+    assert out.stat().st_mode & 0o777 == 0o600, "decrypted data is private"
+    assert sealed.stat().st_mode & 0o777 == 0o600
+    sealed.chmod(0o640)
+    rewrap_file(str(sealed), KEK, secrets.token_bytes(32), kek_id="k2")
+    assert sealed.stat().st_mode & 0o777 == 0o640
+
+
+@pytest.mark.parametrize(
+    ("kek_id", "version"), [("k", "2"), ("k", 1.5), ("k", True), (123, 1), ("", 1)]
+)
+def test_key_names_that_could_not_be_read_back_are_refused(kek_id: object, version: object) -> None:
+    with pytest.raises(EnvelopeError, match="must be"):
+        encrypt_stream(io.BytesIO(b"x"), io.BytesIO(), KEK, kek_id=kek_id, kek_version=version)  # type: ignore[arg-type]
+
+
+def test_a_deeply_nested_header_is_damaged_not_a_crash() -> None:
+    body = b"[" * 60_000
+    with pytest.raises(EnvelopeError, match="damaged"):
+        read_header(io.BytesIO(b"AKE1" + len(body).to_bytes(4, "big") + body))
