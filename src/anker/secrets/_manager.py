@@ -72,6 +72,7 @@ class KeyManager:
     ) -> str:
         """Generate a symmetric key; return its id."""
         _check_symmetric(algorithm, bit_length)
+        _check_metadata(metadata)
         value = random.token_bytes(bit_length // 8)
         return await self._create(
             "symmetric",
@@ -94,6 +95,7 @@ class KeyManager:
 
         The two halves name each other in their metadata (``public_key`` / ``private_key``).
         """
+        _check_metadata(metadata)
         private, public = _generate_pair(algorithm, bit_length)
         base = dict(metadata or {})
         made: list[str] = []
@@ -137,7 +139,10 @@ class KeyManager:
         """Keep a value made elsewhere (a passphrase, a certificate, an imported key)."""
         if kind not in KINDS:
             raise SecretsError(f"unknown kind {kind!r}; one of {', '.join(KINDS)}")
+        _check_metadata(metadata)
         raw = value.reveal() if isinstance(value, Secret) else value
+        if not isinstance(raw, str | bytes):
+            raise SecretsError(f"a value is bytes or text, not {type(raw).__name__}")
         data = raw.encode("utf-8") if isinstance(raw, str) else raw
         if kind == "certificate":
             _check_certificate(data)
@@ -200,14 +205,21 @@ class KeyManager:
         Returns the new version's number; earlier versions stay readable, so data encrypted
         under them still decrypts.
         """
-        current = await self.get(object_id, metadata_only=True)
+        current = await self.get(object_id)
+        size = len(current.reveal())
         if value is None:
             if current.kind != "symmetric":
                 raise SecretsError(f"rotating a {current.kind} needs its new value")
-            assert current.bit_length is not None
-            new_value = random.token_bytes(current.bit_length // 8)
+            new_value = random.token_bytes(size)
         else:
             new_value = value.encode("utf-8") if isinstance(value, str) else value
+            if current.kind == "symmetric" and len(new_value) != size:
+                raise SecretsError(
+                    f"{object_id} is a {size * 8}-bit key; its new version must be too,"
+                    f" not {len(new_value) * 8} bits"
+                )
+            if current.kind == "certificate":
+                _check_certificate(new_value)
         return await self.backend.add_version(object_id, new_value, utcnow())
 
     async def delete(self, object_id: str, *, force: bool = False) -> None:
@@ -318,6 +330,14 @@ def _generate_pair(algorithm: str, bit_length: int) -> tuple[bytes, bytes]:
         serialization.Encoding.DER, serialization.PublicFormat.SubjectPublicKeyInfo
     )
     return private, public
+
+
+def _check_metadata(metadata: Mapping[str, str] | None) -> None:
+    for key, value in (metadata or {}).items():
+        if not isinstance(key, str) or not isinstance(value, str):
+            raise SecretsError(f"metadata maps text to text, not {key!r}: {value!r}")
+        if key.startswith("anker-"):
+            raise SecretsError(f"metadata key {key!r}: keys starting with anker- are anker's own")
 
 
 def _check_certificate(data: bytes) -> None:

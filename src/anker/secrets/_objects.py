@@ -74,8 +74,13 @@ class ManagedObject:
         return self.value.reveal()
 
     def text(self) -> str:
-        """The value as text (passphrases, opaque text)."""
-        return self.reveal().decode("utf-8")
+        """The value as text (passphrases, opaque text); SecretsError if it is not UTF-8."""
+        try:
+            return self.reveal().decode("utf-8")
+        except UnicodeDecodeError:
+            from anker.secrets._errors import SecretsError
+
+            raise SecretsError(f"{self.kind} {self.id} is not UTF-8 text") from None
 
     def without_value(self) -> ManagedObject:
         return replace(self, value=None)

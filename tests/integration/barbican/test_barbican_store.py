@@ -138,3 +138,23 @@ async def test_castellan_and_anker_read_each_others_secrets(barbican_url: str) -
     assert type(got_key).__name__ == "SymmetricKey"
     assert (got_key.algorithm, got_key.bit_length) == ("AES", 256)
     assert got_key.get_encoded() == anker_key_bytes
+
+
+async def test_bad_ids_metadata_and_options_are_clear_errors(
+    barbican_url: str, manager: KeyManager
+) -> None:
+    from anker.secrets import SecretsError
+
+    with pytest.raises(SecretNotFound, match=r"no object '\.\./orders'"):
+        await manager.get("../orders")
+    with pytest.raises(SecretsError, match="keeps metadata keys in lower case; Owner"):
+        await manager.create_key(metadata={"Owner": "cinder"})
+    assert await manager.list() == [], "the half-made key was undone"
+    with pytest.raises(SecretsError, match="are anker's own"):
+        await manager.create_key(metadata={"anker-versions": "x"})
+    with pytest.raises(SecretsError, match="timeout='abc' is not a number") as caught:
+        await KeyManager.open(f"{barbican_url}?project=p&timeout=abc&token=SEKRET")
+    assert "SEKRET" not in str(caught.value)
+    with pytest.raises(SecretsError) as caught:
+        await KeyManager.open("barbican://h1:1,h2:2?token=SEKRET")
+    assert "SEKRET" not in str(caught.value)

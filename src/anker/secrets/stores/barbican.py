@@ -17,6 +17,7 @@ import base64
 import contextlib
 import datetime as dt
 import os
+import uuid
 from dataclasses import replace
 from typing import TYPE_CHECKING, Any, ClassVar, Self
 
@@ -60,7 +61,10 @@ class BarbicanStore(Store):
 
         httpx = require("httpx", extra="barbican", needed_for="the barbican:// secret store")
         if len(url.endpoints) != 1:
-            raise SecretsError(f"a Barbican URL names one server: barbican://host:port, not {url}")
+            hosts = ",".join(e.host for e in url.endpoints) or "no host"
+            raise SecretsError(
+                f"a Barbican URL names one server: barbican://host:port, not {hosts}"
+            )
         endpoint = url.endpoints[0]
         scheme = "https" if options.get("tls") in ("1", "true", "yes") else "http"
         host = f"[{endpoint.host}]" if ":" in endpoint.host else endpoint.host
@@ -71,7 +75,12 @@ class BarbicanStore(Store):
         token = options.get("token") or os.environ.get(options.get("token_env", ""), "")
         if token:
             headers["X-Auth-Token"] = token
-        timeout = float(options.get("timeout", "10"))
+        try:
+            timeout = float(options.get("timeout", "10"))
+        except ValueError:
+            raise SecretsError(
+                f"timeout={options['timeout']!r} is not a number of seconds"
+            ) from None
         client = httpx.AsyncClient(base_url=f"{base}/v1", headers=headers, timeout=timeout)
         store = cls(client, base)
         await store._request("GET", "/secrets", params={"limit": 1})  # reachable and allowed
@@ -94,12 +103,14 @@ class BarbicanStore(Store):
         return secret_id
 
     async def update_metadata(self, object_id: str, metadata: Mapping[str, str]) -> None:
+        object_id = self._id(object_id)
         kept = {
             k: v for k, v in (await self._metadata(object_id)).items() if k.startswith("anker-")
         }
         await self._put_metadata(object_id, {**dict(metadata), **kept})
 
     async def add_version(self, object_id: str, value: bytes, created: dt.datetime) -> int:
+        object_id = self._id(object_id)
         root = await self._secret(object_id)
         metadata = await self._metadata(object_id)
         versions = _versions(metadata, object_id)
@@ -120,6 +131,7 @@ class BarbicanStore(Store):
     async def get(
         self, object_id: str, *, version: int | None = None, metadata_only: bool = False
     ) -> ManagedObject:
+        object_id = self._id(object_id)
         root = await self._secret(object_id)
         metadata = await self._metadata(object_id)
         versions = _versions(metadata, object_id)
@@ -160,6 +172,7 @@ class BarbicanStore(Store):
                 return found
 
     async def delete(self, object_id: str, *, force: bool = False) -> None:
+        object_id = self._id(object_id)
         await self._secret(object_id)
         consumers = await self._consumers(object_id)
         if consumers and not force:
@@ -174,9 +187,11 @@ class BarbicanStore(Store):
         await self._request("DELETE", f"/secrets/{object_id}")
 
     async def add_consumer(self, object_id: str, consumer: Consumer) -> None:
+        object_id = self._id(object_id)
         await self._request("POST", f"/secrets/{object_id}/consumers", json=consumer.as_dict())
 
     async def remove_consumer(self, object_id: str, consumer: Consumer) -> None:
+        object_id = self._id(object_id)
         await self._request(
             "DELETE", f"/secrets/{object_id}/consumers", json=consumer.as_dict(), missing_ok=True
         )
@@ -215,6 +230,13 @@ class BarbicanStore(Store):
         answer = await self._request("POST", "/secrets", json=body)
         return _id_of(answer.json()["secret_ref"])
 
+    def _id(self, object_id: str) -> str:
+        """A Barbican secret id; anything else names nothing (and never reaches a URL)."""
+        try:
+            return str(uuid.UUID(object_id))
+        except (ValueError, TypeError, AttributeError):
+            raise SecretNotFound(f"no object {object_id!r} in Barbican at {self._where}") from None
+
     async def _secret(self, object_id: str) -> dict[str, Any]:
         data: dict[str, Any] = (await self._request("GET", f"/secrets/{object_id}")).json()
         if (data.get("name") or "").startswith(VERSION_NAME):
@@ -232,6 +254,10 @@ class BarbicanStore(Store):
         return dict(answer.json().get("metadata") or {})
 
     async def _put_metadata(self, object_id: str, metadata: dict[str, str]) -> None:
+        if changed := [key for key in metadata if key != key.lower()]:
+            raise SecretsError(
+                f"Barbican keeps metadata keys in lower case; {', '.join(changed)} would change"
+            )
         await self._request("PUT", f"/secrets/{object_id}/metadata", json={"metadata": metadata})
 
     async def _consumers(self, object_id: str) -> list[Consumer]:
@@ -292,6 +318,10 @@ def _versions(metadata: dict[str, str], object_id: str) -> dict[int, str]:
     versions: dict[int, str] = {1: object_id}
     for item in filter(None, metadata.get(VERSIONS_KEY, "").split(",")):
         number, _, secret_id = item.partition(":")
+        if not number.isdigit() or not secret_id:
+            raise SecretsError(
+                f"the {VERSIONS_KEY} metadata of {object_id} was changed by hand: {item!r}"
+            )
         versions[int(number)] = secret_id
     return versions
 
