@@ -14,6 +14,7 @@ import click
 
 from anker.cli._options import output_format_option
 from anker.errors import AnkerError
+from anker.secrets._objects import KINDS
 
 if TYPE_CHECKING:
     from anker.secrets import KeyManager, ManagedObject
@@ -31,6 +32,9 @@ def _reported() -> Iterator[None]:
         yield
     except AnkerError as exc:
         raise click.ClickException(str(exc)) from exc
+    except OSError as exc:  # a file named on the command line
+        where = f"{exc.filename}: " if exc.filename else ""
+        raise click.ClickException(f"{where}{exc.strerror or exc}") from exc
 
 
 def _run(ctx: click.Context, use: Callable[[KeyManager], Awaitable[T]]) -> T:
@@ -149,18 +153,22 @@ def get(
     """Show an object; its value only with --reveal."""
 
     async def use(manager: KeyManager) -> ManagedObject:
-        found = (
-            await manager.find(ref) if version is None else await manager.get(ref, version=version)
-        )
+        found = await manager.find(ref)
+        if version is not None:
+            found = await manager.get(found.id, version=version)
         return found if reveal else found.without_value()
 
     obj = _run(ctx, use)
     described = obj.describe()
     if reveal:
         raw = obj.reveal()
-        described["value"] = (
-            raw.decode() if obj.kind in TEXT_KINDS else base64.b64encode(raw).decode()
-        )
+        try:
+            described["value"] = raw.decode() if obj.kind in TEXT_KINDS else None
+        except UnicodeDecodeError:
+            described["value"] = None
+        if described["value"] is None:
+            described["value"] = base64.b64encode(raw).decode()
+            described["value_encoding"] = "base64"
     if output_format == "json":
         click.echo(json.dumps(described, indent=2))
         return
@@ -169,7 +177,7 @@ def get(
 
 
 @secrets.command("list")
-@click.option("--kind", help="Only objects of this kind.")
+@click.option("--kind", type=click.Choice(KINDS), help="Only objects of this kind.")
 @click.option("--name", help="Only objects with this name.")
 @output_format_option("text", "json")
 @click.pass_context
@@ -234,6 +242,8 @@ def bind_tang(master_key_file: str, urls: tuple[str, ...], threshold: int, outpu
     from anker.secrets._master import decode_master_key
     from anker.secrets._tang import bind
 
+    if not 1 <= threshold <= len(urls):
+        raise click.UsageError(f"--threshold must be from 1 to {len(urls)} (the number of --url)")
     with _reported():
         with open(master_key_file, "rb") as handle:
             key = decode_master_key(handle.read(), master_key_file)
@@ -257,12 +267,17 @@ def _write_new(path: str, data: bytes) -> None:
 @click.argument("source", type=click.Path(exists=True, dir_okay=False))
 @click.option("--key", "key_ref", required=True, metavar="ID|NAME", help="The key-encryption key.")
 @click.option("-o", "--output", type=click.Path(dir_okay=False), help="Default: SOURCE.ake")
+@click.option("--force", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.pass_context
-def encrypt(ctx: click.Context, source: str, key_ref: str, output: str | None) -> None:
+def encrypt(ctx: click.Context, source: str, key_ref: str, output: str | None, force: bool) -> None:
     """Encrypt a file (envelope format: a fresh data key wrapped by the named key)."""
+    import os
+
     from anker.secrets.envelope import encrypt_file
 
     target = output or f"{source}.ake"
+    if os.path.exists(target) and not force:
+        raise click.UsageError(f"{target} exists; pass --force to replace it")
 
     async def use(manager: KeyManager) -> None:
         key = await manager.find(key_ref)

@@ -114,3 +114,45 @@ def test_config_validate_resolves_references_through_the_store(store: Path) -> N
     )
     assert result.exit_code == 1
     assert "cannot resolve ${secret:nope}: SecretNotFound: no secret named 'nope'" in result.stderr
+
+
+def test_cli_misuse_is_an_error_message_not_a_traceback(store: Path) -> None:
+    key_id = run("create-key", "--name", "k")[1].strip()
+    plain = store / "plain"
+    plain.write_bytes(b"data")
+    code, _, err = run("encrypt", str(plain), "--key", "k", "-o", str(store / "missing" / "x"))
+    assert code == 1
+    assert "No such file or directory" in err
+    assert run("encrypt", str(plain), "--key", "k")[0] == 0
+    code, _, err = run("encrypt", str(plain), "--key", "k")
+    assert code == 2
+    assert "exists; pass --force" in err
+    code, _, err = run("list", "--kind", "bogus")
+    assert code == 2
+    code, _, err = run(
+        "bind-tang",
+        "--master-key-file",
+        str(plain),
+        "--url",
+        "http://h",
+        "--threshold",
+        "3",
+        "-o",
+        "x",
+    )
+    assert code == 2
+    assert "--threshold must be from 1 to 1" in err
+    run("rotate", key_id)
+    code, out, _ = run("get", "k", "--version", "1", "--format", "json")
+    assert code == 0
+    assert json.loads(out)["version"] == 1
+
+
+def test_a_binary_passphrase_is_revealed_as_base64(store: Path) -> None:
+    path = store / "binary"
+    path.write_bytes(b"\xff\xfe")
+    run("put", "passphrase", "--name", "bin", "--file", str(path))
+    code, out, _ = run("get", "bin", "--reveal", "--format", "json")
+    assert code == 0
+    shown = json.loads(out)
+    assert (shown["value"], shown["value_encoding"]) == ("//4=", "base64")
