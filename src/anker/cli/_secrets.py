@@ -261,6 +261,8 @@ def _write_new(path: str, data: bytes) -> None:
         raise click.ClickException(f"{path} exists already; it is never overwritten") from None
     with os.fdopen(handle, "wb") as out:
         out.write(data)
+        out.flush()
+        os.fsync(out.fileno())
 
 
 @secrets.command("encrypt")
