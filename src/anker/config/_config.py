@@ -166,7 +166,7 @@ class Config(Group):
             for name, spec in section.options.items():
                 origin = state.origins.get(spec)
                 if origin is not None and origin.reference is not None and not reveal:
-                    shown[name] = origin.reference
+                    shown[name] = origin.written if origin.written is not None else origin.reference
                 else:
                     shown[name] = _dumped(spec.kind, holder.__dict__[name], reveal)
             dump[section.name] = shown

@@ -304,6 +304,8 @@ class _Resolver:
         raw, origin = self.raw[option]
         try:
             text = self._substituted(option, raw, origin)
+            if origin.reference is not None:
+                origin.written = raw  # what dumps show: every item of a list, as written
             assert option.kind is not None
             value = option.kind.convert(text)
         except Substitution as exc:

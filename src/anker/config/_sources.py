@@ -45,7 +45,7 @@ class Origin:
     .. versionadded:: 0.1
     """
 
-    __slots__ = ("file", "kind", "line", "location", "name", "reference", "section")
+    __slots__ = ("file", "kind", "line", "location", "name", "reference", "section", "written")
     __module__ = "anker.config"
 
     def __init__(
@@ -65,6 +65,7 @@ class Origin:
         self.section = section  # the section and key it was written under (maybe a
         self.name = name  # deprecated name)
         self.reference: str | None = None
+        self.written: object = None  # the whole value as written, when it holds references
 
     def __str__(self) -> str:
         text = {

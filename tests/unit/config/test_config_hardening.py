@@ -174,3 +174,14 @@ def test_a_quote_closed_inside_the_value_draws_no_warning(tmp_path: Path) -> Non
     path.write_text('[DEFAULT]\nconnection = "a,b",c\n')
     conf = Renamed.load(files=[path], strict=True)
     assert conf.connection == '"a,b",c'
+
+
+def test_dumps_show_every_item_of_a_list_as_written(tmp_path: Path) -> None:
+    class Drivers(Config):
+        driver: list[str] = option([], multi=True)
+
+    path = tmp_path / "d.conf"
+    path.write_text("[DEFAULT]\ndriver = log\ndriver = ${env:DRV}\n")
+    conf = Drivers.load(files=[path], environ={"DRV": "messaging"})
+    assert conf.driver == ["log", "messaging"]
+    assert conf.values()["DEFAULT"]["driver"] == ["log", "${env:DRV}"]
