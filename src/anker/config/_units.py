@@ -76,7 +76,7 @@ def _duration_seconds(raw: str) -> float:
     total, number, index = 0.0, "", 0
     while index < len(text):
         char = text[index]
-        if char.isdigit() or char == ".":
+        if char in "0123456789.":  # ASCII only: str.isdigit() also accepts '²'
             number += char
             index += 1
             continue
@@ -143,7 +143,7 @@ def _as_bytes(raw: object) -> int:
         raise BadValue(raw)
     text = raw.strip().lower().replace(" ", "")
     split = len(text)
-    while split and not (text[split - 1].isdigit() or text[split - 1] == "."):
+    while split and text[split - 1] not in "0123456789.":
         split -= 1
     number, unit = text[:split], text[split:]
     if unit not in _BYTE_UNITS or not number:
