@@ -6,6 +6,7 @@ import os
 from collections.abc import Generator
 
 import pytest
+from hypothesis import settings
 
 from servers import (  # noqa: F401 (fixtures, found by pytest through this import)
     barbican_url,
@@ -24,6 +25,12 @@ from servers import (  # noqa: F401 (fixtures, found by pytest through this impo
 )
 
 REQUIRE_SERVICES = os.environ.get("ANKER_REQUIRE_SERVICES") == "1"
+
+# CI runs the same property-test examples every time (no flaky red from a lucky draw); runs on
+# a developer's machine draw new ones, which is where fuzzing finds things.
+settings.register_profile("ci", derandomize=True, deadline=None)
+if os.environ.get("CI"):
+    settings.load_profile("ci")
 
 
 @pytest.hookimpl(wrapper=True)
