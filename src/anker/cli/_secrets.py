@@ -37,6 +37,12 @@ def _reported() -> Iterator[None]:
         raise click.ClickException(f"{where}{exc.strerror or exc}") from exc
 
 
+def _read_value(path: str) -> bytes:
+    """A value given as a file (never on the command line, where shells and ps would keep it)."""
+    with _reported(), open(path, "rb") as handle:
+        return handle.read()
+
+
 def _run(ctx: click.Context, use: Callable[[KeyManager], Awaitable[T]]) -> T:
     from anker.secrets import KeyManager
 
@@ -115,7 +121,7 @@ def create_key(
 @secrets.command("put")
 @click.argument(
     "kind",
-    type=click.Choice(["passphrase", "opaque", "certificate", "symmetric", "private", "public"]),
+    type=click.Choice(KINDS),
 )
 @click.option("--name", help="A name to find it by (e.g. the one ${secret:NAME} uses).")
 @click.option(
@@ -131,8 +137,7 @@ def put(
 ) -> None:
     """Store a value read from --file or standard input (never from the command line)."""
     if path is not None:
-        with open(path, "rb") as handle:
-            value = handle.read()
+        value = _read_value(path)
     else:
         value = sys.stdin.buffer.read()
         if kind in TEXT_KINDS:
@@ -214,8 +219,7 @@ def rotate(ctx: click.Context, object_id: str, path: str | None) -> None:
     """Add a new version: fresh key material, or a value from --file."""
     value = None
     if path is not None:
-        with open(path, "rb") as handle:
-            value = handle.read()
+        value = _read_value(path)
     version = _run(ctx, lambda manager: manager.rotate(object_id, value))
     click.echo(f"{object_id} is now at version {version}")
 

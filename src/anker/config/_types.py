@@ -36,10 +36,7 @@ from anker.config._units import ByteSize, ByteSizeKind, DurationKind
 if TYPE_CHECKING:
     from typing import Any
 
-__all__ = ["CONSTRAINTS", "kind_for"]
-
-
-CONSTRAINTS = ("choices", "regex", "max_length", "min", "max", "schemes")
+__all__ = ["kind_for"]
 
 
 def kind_for(annotation: object, constraints: dict[str, Any]) -> Kind:
