@@ -1,0 +1,166 @@
+"""The interface a coordination backend implements; the coordinator does the rest.
+
+Every primitive (locks, semaphores, read/write locks, groups, elections) is built by the
+coordinator from one small model that every backend provides:
+
+* a **session** with a lease: created by :meth:`Backend.create_session`, kept alive by
+  :meth:`Backend.renew_session`, ended by :meth:`Backend.end_session`. A session whose lease runs
+  out is dead, and so is everything it owns.
+* **entries** in **namespaces**: an entry is a key (unique in its namespace), an opaque value, the
+  session that owns it, and a **token** the backend assigns when it is created. Tokens strictly
+  increase within a namespace, forever: across sessions, clients and restarts of the client. A
+  lock is the namespace ``lock/<name>``; its holder is the entry with the smallest token, and that
+  token is the holder's fencing token.
+* **watches**: a waiter opens a watch on a namespace *before* reading it, so a change between the
+  read and the wait is never missed.
+
+Backends whose server deletes a dead session's entries and tells watchers by itself (etcd,
+ZooKeeper) declare :data:`SERVER_EXPIRY`. The others report, with each entry, how long its
+session's lease has left (``Entry.expires_in``), and the coordinator wakes up when that runs out.
+
+Drivers are found by URL scheme in the ``anker.coordination.backends`` entry point group. They
+raise :class:`SessionExpired` and :class:`EntryExists` where this module says so; any other
+exception is turned into :class:`~anker.coordination.BackendUnavailable` by the coordinator, which
+also puts a timeout around every call.
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+import abc
+import contextlib
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from anker.coordination._errors import CoordinationError
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from anker._url import BackendURL
+
+__all__ = [
+    "SERVER_EXPIRY",
+    "Backend",
+    "Entry",
+    "EntryExists",
+    "SessionExpired",
+    "Watch",
+]
+
+#: The server removes a dead session's entries itself and tells watchers (etcd, ZooKeeper).
+SERVER_EXPIRY = "server-expiry"
+
+
+class SessionExpired(CoordinationError):
+    """The session's lease ran out (or the server forgot it): everything it owned is gone."""
+
+    __module__ = "anker.coordination"
+
+
+class EntryExists(CoordinationError):
+    """A live entry with this key is already in the namespace."""
+
+    __module__ = "anker.coordination"
+
+
+@dataclass(frozen=True, slots=True)
+class Entry:
+    """One live entry of a namespace, as the backend reports it."""
+
+    __module__ = "anker.coordination"
+
+    key: str
+    value: bytes
+    #: strictly increasing within the namespace, in creation order; the fencing token of locks
+    token: int
+    session: str
+    #: when the backend created it, in seconds since the epoch (the server's clock if it has one)
+    created: float
+    #: seconds until the owning session's lease runs out, as the server sees it; None on
+    #: backends with SERVER_EXPIRY, whose watchers hear of the expiry from the server
+    expires_in: float | None = None
+
+
+class Watch(abc.ABC):
+    """Changes to one namespace since the watch was opened."""
+
+    __module__ = "anker.coordination"
+
+    @abc.abstractmethod
+    async def wait(self, timeout: float) -> bool:
+        """Wait until the namespace changed, at most ``timeout`` seconds.
+
+        Returns True as soon as an entry was created or deleted since the watch was opened (or
+        since ``wait`` last returned True), and False on timeout. A spurious True is allowed; a
+        missed change is not.
+        """
+
+
+class Backend(abc.ABC):
+    """Sessions, entries and watches on one coordination service.
+
+    ``lease`` is the session lease in seconds and ``timeout`` the time one call may take; both
+    come from the coordinator. The constructor does no I/O: :meth:`connect` does.
+    """
+
+    __module__ = "anker.coordination"
+
+    #: e.g. {SERVER_EXPIRY}
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(
+        self, url: BackendURL, options: Mapping[str, str], *, lease: float, timeout: float
+    ) -> None:
+        self.url = url
+        self.options = options
+        self.lease = lease
+        self.timeout = timeout
+
+    @abc.abstractmethod
+    async def connect(self) -> None:
+        """Open connections and create what the backend needs (tables, root nodes)."""
+
+    @abc.abstractmethod
+    async def aclose(self) -> None:
+        """Close connections. Sessions are ended by the coordinator before this is called."""
+
+    @abc.abstractmethod
+    async def create_session(self) -> str:
+        """Start a session with a lease of ``self.lease`` seconds; return its id."""
+
+    @abc.abstractmethod
+    async def renew_session(self, session: str) -> None:
+        """Extend the session's lease to ``self.lease`` seconds from now.
+
+        Raises :class:`SessionExpired` when the session is already gone.
+        """
+
+    @abc.abstractmethod
+    async def end_session(self, session: str) -> None:
+        """End a session and delete its entries at once. Ending a dead session is not an error."""
+
+    @abc.abstractmethod
+    async def put(self, session: str, namespace: str, key: str, value: bytes) -> int:
+        """Create an entry owned by ``session``; return its token.
+
+        Raises :class:`EntryExists` when a live entry has ``key`` in ``namespace``, and
+        :class:`SessionExpired` when the session is gone (then nothing is created).
+        """
+
+    @abc.abstractmethod
+    async def delete(self, namespace: str, key: str) -> None:
+        """Delete an entry; deleting one that is not there is not an error."""
+
+    @abc.abstractmethod
+    async def entries(self, namespace: str) -> list[Entry]:
+        """The live entries of a namespace, ordered by token."""
+
+    @abc.abstractmethod
+    def watch(self, namespace: str) -> contextlib.AbstractAsyncContextManager[Watch]:
+        """Watch a namespace for changes; open it before reading the namespace."""
+
+    @abc.abstractmethod
+    async def namespaces(self, prefix: str) -> list[str]:
+        """The namespaces starting with ``prefix`` that hold at least one live entry, sorted."""

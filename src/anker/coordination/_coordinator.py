@@ -1,0 +1,316 @@
+"""The coordinator: one session on one backend, and the primitives built on it."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import os
+import socket
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import TYPE_CHECKING, Any, Self, TypeVar
+
+from anker.coordination._backend import Backend, EntryExists, SessionExpired, Watch
+from anker.coordination._errors import BackendUnavailable, CoordinationError, InvalidName
+from anker.coordination._lock import Lock, LockInfo, LostCallback, ReadWriteLock, Semaphore, infos
+from anker.coordination._names import check_name
+from anker.coordination._session import SessionKeeper
+
+if TYPE_CHECKING:
+    from anker._url import BackendURL
+    from anker.coordination._blocking import BlockingCoordinator
+    from anker.coordination._election import Election
+    from anker.coordination._group import Group, Member
+    from anker.coordination._lock import _QueuedLock
+    from anker.coordination._partition import Partitioner
+
+__all__ = ["Coordinator"]
+
+T = TypeVar("T")
+BACKEND_GROUP = "anker.coordination.backends"
+DEFAULT_LEASE = 2.0
+DEFAULT_TIMEOUT = 5.0
+#: namespace kinds, as they appear in backend namespaces ("lock/volume-42")
+KINDS = ("lock", "semaphore", "rwlock", "group", "election")
+
+
+def _seconds(what: str, value: float | dt.timedelta) -> float:
+    seconds = value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
+    if not seconds > 0 or seconds == float("inf"):
+        raise ValueError(f"{what} must be a positive number of seconds, got {value!r}")
+    return seconds
+
+
+def default_member_id() -> str:
+    """``host-pid``, unique among the live processes of a deployment."""
+    host = (
+        "".join(
+            c if c.isascii() and (c.isalnum() or c in "_.-") else "_" for c in socket.gethostname()
+        )
+        or "host"
+    )
+    return f"{host}-{os.getpid()}"
+
+
+class Coordinator:
+    """Locks, semaphores, groups and elections through one backend, on one leased session::
+
+        async with await Coordinator.connect("redis://127.0.0.1:6379") as coordinator:
+            async with coordinator.lock("volume-42") as lock:
+                ...
+
+    Everything the coordinator holds rides on its session, renewed every ``lease / 3``
+    seconds; if renewal fails for a whole ``lease``, every holding is reported lost at once.
+    ``timeout`` bounds every call to the backend. Closing the coordinator releases what it
+    holds and ends its session.
+
+    .. versionadded:: 0.1
+    """
+
+    __module__ = "anker.coordination"
+
+    def __init__(
+        self,
+        backend: Backend,
+        *,
+        member_id: str | None = None,
+        prefix: str = "",
+    ) -> None:
+        self._backend = backend
+        self.url: BackendURL = backend.url
+        self.lease = backend.lease
+        self.timeout = backend.timeout
+        self.member_id = check_name("member", member_id or default_member_id())
+        if prefix:
+            check_name("prefix", prefix)
+        self._prefix = f"{prefix}/" if prefix else ""
+        self._keeper = SessionKeeper(backend, self._call, self.lease)
+        self._holds: set[_QueuedLock] = set()
+        self._tasks: set[asyncio.Task[Any]] = set()
+        self._keeper.on_lost.append(self._session_lost)
+        #: called with each new session after a lost one (groups rejoin, elections re-run)
+        self._on_new_session = self._keeper.on_new
+        self._closed = False
+
+    @classmethod
+    async def connect(
+        cls,
+        url: str | BackendURL,
+        *,
+        member_id: str | None = None,
+        lease: float | dt.timedelta = DEFAULT_LEASE,
+        timeout: float | dt.timedelta = DEFAULT_TIMEOUT,
+        **options: str,
+    ) -> Self:
+        """Connect to the backend a URL names and start a session.
+
+        ``options`` add to (and win over) the URL's query parameters; ``prefix`` among them
+        keeps this coordinator's names apart from others' on a shared backend.
+        """
+        from anker._drivers import load_driver
+
+        driver, parsed = load_driver(BACKEND_GROUP, url, Backend)  # type: ignore[type-abstract]
+        merged = {key: values[-1] for key, values in parsed.query.items()} | options
+        prefix = merged.pop("prefix", "")
+        backend = driver(
+            parsed, merged, lease=_seconds("lease", lease), timeout=_seconds("timeout", timeout)
+        )
+        coordinator = cls(backend, member_id=member_id, prefix=prefix)
+        try:
+            await coordinator._call("connect", backend.connect())
+            await coordinator._keeper.start()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await backend.aclose()
+            raise
+        return coordinator
+
+    async def aclose(self) -> None:
+        """Release everything, end the session (and its lease) and close the backend."""
+        if self._closed:
+            return
+        self._closed = True
+        for task in list(self._tasks):
+            task.cancel()
+        for task in list(self._tasks):
+            with contextlib.suppress(BaseException):
+                await task
+        self._holds.clear()
+        try:
+            await self._keeper.close()
+        finally:
+            await self._backend.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()
+
+    def blocking(self) -> BlockingCoordinator:
+        """The same coordinator for threaded code: every method blocks until done."""
+        from anker.coordination._blocking import BlockingCoordinator
+
+        return BlockingCoordinator(self)
+
+    @property
+    def capabilities(self) -> frozenset[str]:
+        """What the backend declares it can do (e.g. ``server-expiry``)."""
+        return self._backend.capabilities
+
+    # ------------------------------------------------------------------ primitives
+    def lock(
+        self, name: str, *, timeout: float | None = None, on_lost: LostCallback | None = None
+    ) -> Lock:
+        """An exclusive lock; ``timeout`` applies to ``async with`` (None: wait for ever)."""
+        return Lock(self, check_name("lock", name), timeout=timeout, on_lost=on_lost)
+
+    def semaphore(
+        self,
+        name: str,
+        limit: int,
+        *,
+        timeout: float | None = None,
+        on_lost: LostCallback | None = None,
+    ) -> Semaphore:
+        """A semaphore with ``limit`` slots (every user of one name must give the same limit)."""
+        if not isinstance(limit, int) or isinstance(limit, bool) or limit < 1:
+            raise ValueError(f"semaphore {name!r}: limit must be a positive int, got {limit!r}")
+        return Semaphore(
+            self, check_name("semaphore", name), limit=limit, timeout=timeout, on_lost=on_lost
+        )
+
+    def rwlock(
+        self, name: str, *, timeout: float | None = None, on_lost: LostCallback | None = None
+    ) -> ReadWriteLock:
+        """A read/write lock: ``.read`` is shared, ``.write`` exclusive."""
+        return ReadWriteLock(self, check_name("rwlock", name), timeout=timeout, on_lost=on_lost)
+
+    def group(self, name: str) -> Group:
+        """A group to join, leave, list and watch."""
+        from anker.coordination._group import Group
+
+        return Group(self, check_name("group", name))
+
+    def election(self, name: str) -> Election:
+        """A leader election to campaign in or to look up the leader of."""
+        from anker.coordination._election import Election
+
+        return Election(self, check_name("election", name))
+
+    def partitioner(self, group: str, *, weight: float = 1.0) -> Partitioner:
+        """Spread keys over the members of ``group`` by weighted rendezvous hashing."""
+        from anker.coordination._partition import Partitioner
+
+        return Partitioner(self.group(group), weight=weight)
+
+    # ------------------------------------------------------------------ introspection
+    async def locks(self) -> list[LockInfo]:
+        """Every lock, semaphore and read/write lock with live entries, holders first."""
+        found: list[LockInfo] = []
+        for kind in ("lock", "semaphore", "rwlock"):
+            for namespace in await self._call(
+                "list locks", self._backend.namespaces(self._namespace(kind, ""))
+            ):
+                name = namespace.rpartition("/")[2]
+                entries = await self._call("read lock", self._backend.entries(namespace))
+                found.extend(infos(kind, name, entries))
+        return found
+
+    async def groups(self) -> dict[str, list[Member]]:
+        """Every group with live members."""
+        found = {}
+        for namespace in await self._call(
+            "list groups", self._backend.namespaces(self._namespace("group", ""))
+        ):
+            name = namespace.rpartition("/")[2]
+            found[name] = await self.group(name).members()
+        return found
+
+    async def leaders(self) -> dict[str, str]:
+        """The current leader of every election with candidates."""
+        found = {}
+        for namespace in await self._call(
+            "list elections", self._backend.namespaces(self._namespace("election", ""))
+        ):
+            name = namespace.rpartition("/")[2]
+            leader = await self.election(name).leader()
+            if leader is not None:
+                found[name] = leader
+        return found
+
+    # ------------------------------------------------------------------ for the primitives
+    def _namespace(self, kind: str, name: str) -> str:
+        return f"{self._prefix}{kind}/{name}"
+
+    async def _call(self, operation: str, awaitable: Awaitable[T]) -> T:
+        """Run one backend call with the timeout, turning client errors into ours."""
+        if self._closed and operation not in ("end session", "delete"):
+            if asyncio.iscoroutine(awaitable):
+                awaitable.close()
+            raise CoordinationError("the coordinator is closed")
+        try:
+            async with asyncio.timeout(self.timeout):
+                return await awaitable
+        except (SessionExpired, EntryExists, InvalidName):
+            raise
+        except TimeoutError as exc:
+            raise BackendUnavailable(
+                str(self.url), operation, f"no answer within {self.timeout:g} s"
+            ) from exc
+        except CoordinationError:
+            raise
+        except Exception as exc:
+            raise BackendUnavailable(str(self.url), operation, self._describe(exc)) from exc
+
+    def _describe(self, exc: Exception) -> str:
+        text = f"{type(exc).__name__}: {exc}"
+        for endpoint in self.url.endpoints:
+            if endpoint.password is not None:
+                text = text.replace(endpoint.password.reveal(), "****")
+        return text
+
+    @contextlib.asynccontextmanager
+    async def _watch(self, namespace: str) -> AsyncIterator[Watch]:
+        try:
+            async with asyncio.timeout(self.timeout):
+                manager = self._backend.watch(namespace)
+                watch = await manager.__aenter__()
+        except TimeoutError as exc:
+            raise BackendUnavailable(
+                str(self.url), "watch", f"no answer within {self.timeout:g} s"
+            ) from exc
+        except CoordinationError:
+            raise
+        except Exception as exc:
+            raise BackendUnavailable(str(self.url), "watch", self._describe(exc)) from exc
+        try:
+            yield watch
+        finally:
+            with contextlib.suppress(Exception):
+                await manager.__aexit__(None, None, None)
+
+    async def _forget(self, namespace: str, key: str, *, raise_errors: bool = False) -> None:
+        """Delete an entry; if the backend cannot be reached, the keeper retries later."""
+        try:
+            await asyncio.shield(self._call("delete", self._backend.delete(namespace, key)))
+        except (CoordinationError, asyncio.CancelledError):
+            self._keeper.orphans.add((namespace, key))
+            if raise_errors:
+                raise
+
+    def _session_lost(self, session: str, reason: str) -> None:
+        for hold in list(self._holds):
+            hold._mark_lost(session, reason)
+
+    def _spawn(self, awaitable: Awaitable[Any]) -> asyncio.Task[Any]:
+        async def run() -> Any:
+            return await awaitable
+
+        task = asyncio.get_running_loop().create_task(run())
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    def _on_session(self, callback: Callable[[str], Awaitable[None]]) -> None:
+        self._on_new_session.append(callback)

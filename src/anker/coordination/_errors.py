@@ -1,0 +1,105 @@
+"""The errors of anker.coordination; each names the lock, group or backend it is about.
+
+::
+
+    CoordinationError
+     ├── InvalidName          (also ValueError)  a lock, group or member name a backend cannot hold
+     ├── BackendUnavailable                      the backend did not answer within the timeout
+     ├── LockTimeout          (also TimeoutError) a lock was not acquired within ``timeout``
+     ├── LockLost                                 the lease behind a held lock ran out
+     ├── MemberExists                             a member id is already in a group
+     └── CapabilityMissing                        the backend cannot do what was asked
+"""
+
+from __future__ import annotations
+
+from anker.errors import AnkerError
+
+__all__ = [
+    "BackendUnavailable",
+    "CapabilityMissing",
+    "CoordinationError",
+    "InvalidName",
+    "LockLost",
+    "LockTimeout",
+    "MemberExists",
+]
+
+
+class CoordinationError(AnkerError):
+    """Something went wrong coordinating through a backend."""
+
+    __module__ = "anker.coordination"
+
+
+class InvalidName(CoordinationError, ValueError):
+    """A name that cannot be used: empty, too long, or with characters a backend cannot hold."""
+
+    __module__ = "anker.coordination"
+
+    def __init__(self, what: str, name: object, reason: str) -> None:
+        self.what = what
+        self.name = name
+        super().__init__(f"invalid {what} name {name!r}: {reason}")
+
+
+class BackendUnavailable(CoordinationError):
+    """The backend did not answer (or refused) within the operation timeout.
+
+    ``url`` is the backend's URL with its password masked.
+    """
+
+    __module__ = "anker.coordination"
+
+    def __init__(self, url: str, operation: str, reason: str) -> None:
+        self.url = url
+        self.operation = operation
+        super().__init__(f"coordination backend {url}: {operation} failed: {reason}")
+
+
+class LockTimeout(CoordinationError, TimeoutError):
+    """A lock (or semaphore slot) was not acquired within the time allowed."""
+
+    __module__ = "anker.coordination"
+
+    def __init__(self, name: str, timeout: float | None) -> None:
+        self.lock_name = name
+        self.timeout = timeout
+        waited = "at once (blocking=False)" if timeout == 0 else f"within {timeout:g} s"
+        super().__init__(f"lock {name!r} was not acquired {waited}")
+
+
+class LockLost(CoordinationError):
+    """The lease behind a held lock ran out: another holder may have it now.
+
+    ``token`` is the fencing token that became stale.
+    """
+
+    __module__ = "anker.coordination"
+
+    def __init__(self, name: str, token: int | None, reason: str) -> None:
+        self.lock_name = name
+        self.token = token
+        super().__init__(f"lock {name!r} (token {token}) was lost: {reason}")
+
+
+class MemberExists(CoordinationError):
+    """Another live session already joined the group under this member id."""
+
+    __module__ = "anker.coordination"
+
+    def __init__(self, group: str, member: str) -> None:
+        self.group = group
+        self.member = member
+        super().__init__(f"member {member!r} is already in group {group!r}")
+
+
+class CapabilityMissing(CoordinationError):
+    """The backend does not declare a capability the caller needs."""
+
+    __module__ = "anker.coordination"
+
+    def __init__(self, scheme: str, capability: str) -> None:
+        self.scheme = scheme
+        self.capability = capability
+        super().__init__(f"the '{scheme}://' coordination backend cannot do {capability}")

@@ -1,0 +1,364 @@
+"""Locks, semaphores and read/write locks: first-come-first-served queues of leased entries.
+
+Acquiring appends an entry to the namespace of the lock; the backend gives it a token larger
+than every token before it. An entry is granted when the entries ahead of it allow it: none
+for a lock or a writer, fewer than ``limit`` for a semaphore, no writer for a reader. A waiter
+re-reads the queue only when its watch says the queue changed (or when the lease of an entry
+ahead of it runs out, on backends that do not announce expiries), so waiters never poll, and
+they are served in the order they arrived.
+
+The token of a lock's holder is its **fencing token**: every later holder's is larger, so a
+store that remembers the largest token it has seen can refuse a write from a holder whose lease
+ran out while it was paused (see :mod:`anker.coordination.fencing`).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import inspect
+import json
+import logging
+import time
+import uuid
+from collections.abc import Callable
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, Literal, Self
+
+from anker.coordination._backend import SERVER_EXPIRY, Entry, SessionExpired
+from anker.coordination._errors import CoordinationError, LockLost, LockTimeout
+
+if TYPE_CHECKING:
+    from anker.coordination._coordinator import Coordinator
+
+__all__ = ["Lock", "LockInfo", "ReadWriteLock", "Semaphore"]
+
+log = logging.getLogger("anker.coordination")
+
+Mode = Literal["exclusive", "shared"]
+#: how much later than an entry's lease a waiter looks again (clock skew, server housekeeping)
+EXPIRY_MARGIN = 0.02
+
+LostCallback = Callable[[LockLost], object]
+
+
+@dataclass(frozen=True, slots=True)
+class LockInfo:
+    """One entry of a lock's queue, as :meth:`Coordinator.locks` lists it."""
+
+    __module__ = "anker.coordination"
+
+    kind: str  # "lock", "semaphore" or "rwlock"
+    name: str
+    member: str
+    token: int
+    held: bool
+    mode: Mode
+    since: float  # seconds since the epoch
+    expires_in: float | None
+
+
+def decode(entry: Entry) -> dict[str, Any]:
+    try:
+        value = json.loads(entry.value)
+    except ValueError:
+        return {}
+    return value if isinstance(value, dict) else {}
+
+
+def granted(entries: list[Entry], index: int, limit: int, mode: Mode) -> bool:
+    """Whether the entry at ``index`` may hold, given the entries ahead of it."""
+    ahead = entries[:index]
+    if mode == "shared":
+        return all(decode(entry).get("mode") == "shared" for entry in ahead)
+    return len(ahead) < limit
+
+
+class _QueuedLock:
+    """What Lock, Semaphore and the two sides of ReadWriteLock share."""
+
+    __module__ = "anker.coordination"
+    kind = "lock"
+
+    def __init__(
+        self,
+        coordinator: Coordinator,
+        name: str,
+        *,
+        limit: int = 1,
+        mode: Mode = "exclusive",
+        timeout: float | None = None,
+        on_lost: LostCallback | None = None,
+    ) -> None:
+        self.coordinator = coordinator
+        self.name = name
+        self.limit = limit
+        self.mode = mode
+        self.timeout = timeout
+        self.on_lost = on_lost
+        self.namespace = coordinator._namespace(self.kind, name)
+        self._key: str | None = None
+        self._session: str | None = None
+        self._token: int | None = None
+        self._lost: LockLost | None = None
+        self._lost_event = asyncio.Event()
+
+    def __repr__(self) -> str:
+        state = "held" if self.held else "lost" if self._lost else "not held"
+        return f"<{type(self).__qualname__} {self.name!r} {state} token={self._token}>"
+
+    # ------------------------------------------------------------------ state
+    @property
+    def held(self) -> bool:
+        """Whether this object holds the lock and its lease is known to be alive."""
+        return (
+            self._session is not None
+            and self._lost is None
+            and self.coordinator._keeper.alive(self._session)
+        )
+
+    @property
+    def token(self) -> int:
+        """The fencing token of the current holding; raises LockLost if the lease ran out."""
+        self.check()
+        assert self._token is not None
+        return self._token
+
+    @property
+    def lost(self) -> bool:
+        """Whether the last holding was lost (its lease ran out before it was released)."""
+        self._notice_expiry()
+        return self._lost is not None
+
+    def check(self) -> None:
+        """Raise :class:`LockLost` unless the lock is held with a live lease.
+
+        Call it right before acting on the lock; then pass :attr:`token` to the store, which
+        is the only check that also holds against pauses *after* this one.
+        """
+        self._notice_expiry()
+        if self._lost is not None:
+            raise self._lost
+        if self._session is None:
+            raise CoordinationError(f"{self.kind} {self.name!r} is not held")
+
+    async def wait_lost(self) -> LockLost:
+        """Wait until the current holding is lost; return the LockLost that says why."""
+        await self._lost_event.wait()
+        assert self._lost is not None
+        return self._lost
+
+    def _notice_expiry(self) -> None:
+        # The keeper's task may not have run yet (a paused process, a busy loop): the clock
+        # alone says the lease is over.
+        session = self._session
+        if (
+            session is not None
+            and self._lost is None
+            and not self.coordinator._keeper.alive(session)
+        ):
+            self._mark_lost(session, "the lease ran out before it was renewed")
+
+    def _mark_lost(self, session: str, reason: str) -> None:
+        if session != self._session or self._lost is not None:
+            return
+        self._lost = LockLost(self.name, self._token, reason)
+        self._lost_event.set()
+        self.coordinator._holds.discard(self)
+        if self.on_lost is not None:
+            try:
+                result = self.on_lost(self._lost)
+                if inspect.isawaitable(result):
+                    self.coordinator._spawn(result)
+            except Exception:
+                log.exception("on_lost callback of %s %r failed", self.kind, self.name)
+
+    # ------------------------------------------------------------------ acquire and release
+    async def acquire(self, *, blocking: bool = True, timeout: float | None = None) -> bool:
+        """Wait for the lock; True once held, False if ``timeout`` passed (or, with
+        ``blocking=False``, if it is not free right now).
+
+        ``timeout`` counts from the call, on every backend; None waits for as long as it takes.
+        """
+        if self._session is not None and self._lost is None:
+            raise CoordinationError(f"{self.kind} {self.name!r} is already held by this object")
+        if not blocking:
+            timeout = 0.0
+        deadline = None if timeout is None else time.monotonic() + timeout
+        coordinator = self.coordinator
+        backend = coordinator._backend
+        value = json.dumps(
+            {
+                "member": coordinator.member_id,
+                "limit": self.limit,
+                "mode": self.mode,
+                "lease": coordinator.lease,
+            }
+        ).encode()
+        key = uuid.uuid4().hex
+        async with coordinator._watch(self.namespace) as watch:
+            while True:  # once per session: a session lost while waiting costs the place
+                session = await coordinator._keeper.current()
+                try:
+                    token = await coordinator._call(
+                        "acquire", backend.put(session, self.namespace, key, value)
+                    )
+                except SessionExpired:
+                    continue
+                except BaseException:
+                    await coordinator._forget(self.namespace, key)
+                    raise
+                try:
+                    outcome = await self._wait_turn(watch, session, key, deadline)
+                except BaseException:
+                    await coordinator._forget(self.namespace, key)
+                    raise
+                if outcome is None:  # our entry vanished with the session: queue again
+                    continue
+                if not outcome:
+                    await coordinator._forget(self.namespace, key)
+                    return False
+                break
+        self._key, self._session, self._token, self._lost = key, session, token, None
+        self._lost_event.clear()
+        coordinator._holds.add(self)
+        return True
+
+    async def _wait_turn(
+        self, watch: Any, session: str, key: str, deadline: float | None
+    ) -> bool | None:
+        coordinator = self.coordinator
+        backend = coordinator._backend
+        server_expiry = SERVER_EXPIRY in backend.capabilities
+        while True:
+            entries = await coordinator._call("read lock", backend.entries(self.namespace))
+            index = next((i for i, entry in enumerate(entries) if entry.key == key), None)
+            if index is None or not coordinator._keeper.alive(session):
+                return None
+            self._check_limit(entries[:index])
+            if granted(entries, index, self.limit, self.mode):
+                return True
+            now = time.monotonic()
+            if deadline is not None and now >= deadline:
+                return False
+            # Re-read when something changes, or when an entry ahead may have expired, or
+            # after a lease at the latest (a watch on a dropped connection may never fire).
+            wait = max(coordinator.lease, 1.0)
+            if deadline is not None:
+                wait = min(wait, deadline - now)
+            if not server_expiry:
+                expiries = [e.expires_in for e in entries[:index] if e.expires_in is not None]
+                if expiries:
+                    wait = min(wait, min(expiries) + EXPIRY_MARGIN)
+            await watch.wait(max(wait, 0.0))
+
+    def _check_limit(self, ahead: list[Entry]) -> None:
+        for entry in ahead:
+            other = decode(entry).get("limit", self.limit)
+            if other != self.limit:
+                member = decode(entry).get("member")
+                raise CoordinationError(
+                    f"{self.kind} {self.name!r} is used with limit {other} by member "
+                    f"{member!r}, and with limit {self.limit} here; every user must agree"
+                )
+
+    async def release(self) -> None:
+        """Give the lock up. Releasing a lost lock only forgets it (its lease is over)."""
+        key, session = self._key, self._session
+        if key is None or session is None:
+            raise CoordinationError(f"{self.kind} {self.name!r} is not held")
+        self._key = self._session = None
+        self.coordinator._holds.discard(self)
+        if self._lost is None:
+            await self.coordinator._forget(self.namespace, key, raise_errors=True)
+
+    async def __aenter__(self) -> Self:
+        if not await self.acquire(timeout=self.timeout):
+            raise LockTimeout(self.name, self.timeout)
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        if self._key is not None:
+            await self.release()
+
+    def blocking(self) -> Any:
+        """This lock for threaded code (see :class:`BlockingLock`)."""
+        from anker.coordination._blocking import BlockingLock
+
+        return BlockingLock(self)
+
+
+class Lock(_QueuedLock):
+    """A leased exclusive lock with a fencing token::
+
+        async with coordinator.lock("volume-42", timeout=10) as lock:
+            await storage.write(data, fencing_token=lock.token)
+
+    .. versionadded:: 0.1
+    """
+
+    kind = "lock"
+
+
+class Semaphore(_QueuedLock):
+    """At most ``limit`` holders at once, served first come first served.
+
+    .. versionadded:: 0.1
+    """
+
+    kind = "semaphore"
+
+
+class _RWSide(_QueuedLock):
+    kind = "rwlock"
+
+
+class ReadWriteLock:
+    """Many readers or one writer, in arrival order (a writer waits for the readers ahead of
+    it; readers behind a waiting writer wait for it)::
+
+        rw = coordinator.rwlock("catalog")
+        async with rw.read:
+            ...
+
+    .. versionadded:: 0.1
+    """
+
+    __module__ = "anker.coordination"
+
+    def __init__(
+        self,
+        coordinator: Coordinator,
+        name: str,
+        *,
+        timeout: float | None = None,
+        on_lost: LostCallback | None = None,
+    ) -> None:
+        self.name = name
+        self.read: _QueuedLock = _RWSide(
+            coordinator, name, mode="shared", timeout=timeout, on_lost=on_lost
+        )
+        self.write: _QueuedLock = _RWSide(
+            coordinator, name, mode="exclusive", timeout=timeout, on_lost=on_lost
+        )
+
+
+def infos(kind: str, name: str, entries: list[Entry]) -> list[LockInfo]:
+    """Describe a lock's queue for introspection."""
+    found = []
+    for index, entry in enumerate(entries):
+        value = decode(entry)
+        mode: Mode = "shared" if value.get("mode") == "shared" else "exclusive"
+        limit = value.get("limit", 1)
+        found.append(
+            LockInfo(
+                kind=kind,
+                name=name,
+                member=str(value.get("member", "?")),
+                token=entry.token,
+                held=granted(entries, index, limit if isinstance(limit, int) else 1, mode),
+                mode=mode,
+                since=entry.created,
+                expires_in=entry.expires_in,
+            )
+        )
+    return found

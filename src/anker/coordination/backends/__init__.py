@@ -1,0 +1,1 @@
+"""The coordination backends shipped with anker, one module each, loaded by URL scheme."""
