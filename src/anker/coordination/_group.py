@@ -147,7 +147,9 @@ class Group:
     async def events(self) -> AsyncIterator[GroupEvent]:
         """Joins and leaves from now on (members present at the start are not reported).
 
-        A member that dies is reported as leaving when its lease runs out.
+        A member that dies is reported as leaving when its lease runs out. Events are the
+        differences between successive reads of the group, so a member that joins and leaves
+        again between two reads may go unreported; the member list itself is always current.
         """
         async for event in self._events(None):
             yield event
