@@ -16,6 +16,10 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
         "anker.cli._config:config",
         "Validate configuration files, generate samples, migrate deprecated names.",
     ),
+    "coord": (
+        "anker.cli._coord:coord",
+        "Locks, groups and leaders held on a coordination backend.",
+    ),
     "info": ("anker.cli._info:info", "Show anker's version, subsystems, drivers and extras."),
     "secrets": (
         "anker.cli._secrets:secrets",

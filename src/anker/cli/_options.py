@@ -2,12 +2,27 @@
 
 from __future__ import annotations
 
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from typing import Any
 
 import click
 
-__all__ = ["output_format_option"]
+from anker.errors import AnkerError
+
+__all__ = ["output_format_option", "reported_errors"]
+
+
+@contextmanager
+def reported_errors() -> Iterator[None]:
+    """anker's own errors become a one-line message and exit status 1, never a traceback."""
+    try:
+        yield
+    except AnkerError as exc:
+        raise click.ClickException(str(exc)) from exc
+    except OSError as exc:  # a file named on the command line
+        where = f"{exc.filename}: " if exc.filename else ""
+        raise click.ClickException(f"{where}{exc.strerror or exc}") from exc
 
 
 def output_format_option(*choices: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:

@@ -6,14 +6,13 @@ import asyncio
 import base64
 import json
 import sys
-from collections.abc import Awaitable, Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from anker.cli._options import output_format_option
-from anker.errors import AnkerError
+from anker.cli._options import reported_errors as _reported
 from anker.secrets._objects import KINDS
 
 if TYPE_CHECKING:
@@ -23,18 +22,6 @@ __all__ = ["secrets"]
 
 T = TypeVar("T")
 TEXT_KINDS = ("passphrase",)
-
-
-@contextmanager
-def _reported() -> Iterator[None]:
-    """anker's own errors become a one-line message and exit status 1, never a traceback."""
-    try:
-        yield
-    except AnkerError as exc:
-        raise click.ClickException(str(exc)) from exc
-    except OSError as exc:  # a file named on the command line
-        where = f"{exc.filename}: " if exc.filename else ""
-        raise click.ClickException(f"{where}{exc.strerror or exc}") from exc
 
 
 def _read_value(path: str) -> bytes:

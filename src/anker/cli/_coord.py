@@ -1,0 +1,133 @@
+"""``anker coord``: what a coordination backend holds right now (locks, groups, leaders)."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+from collections.abc import Awaitable, Callable
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from anker.cli._options import output_format_option, reported_errors
+
+if TYPE_CHECKING:
+    from anker.coordination import Coordinator
+
+__all__ = ["coord"]
+
+T = TypeVar("T")
+
+
+def _run(ctx: click.Context, use: Callable[[Coordinator], Awaitable[T]]) -> T:
+    from anker.coordination import Coordinator
+
+    url, prefix, timeout = ctx.obj
+    if not url:
+        raise click.UsageError("name the backend with --url URL or ANKER_COORDINATION_URL")
+
+    async def main() -> T:
+        options = {"prefix": prefix} if prefix else {}
+        coordinator = await Coordinator.connect(
+            url, member_id="anker-cli", timeout=timeout, **options
+        )
+        async with coordinator:
+            return await use(coordinator)
+
+    with reported_errors():
+        return asyncio.run(main())
+
+
+def _since(timestamp: float) -> str:
+    return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
+def _emit(output_format: str, rows: list[dict[str, Any]], columns: list[str]) -> None:
+    if output_format == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("(none)")
+        return
+    table = [columns]
+    table += [
+        ["-" if row[column] is None else str(row[column]) for column in columns] for row in rows
+    ]
+    widths = [max(len(line[index]) for line in table) for index in range(len(columns))]
+    for line in table:
+        click.echo(
+            "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
+        )
+
+
+@click.group()
+@click.option(
+    "--url",
+    envvar="ANKER_COORDINATION_URL",
+    metavar="URL",
+    help="The backend, e.g. etcd://127.0.0.1:2379 (default: $ANKER_COORDINATION_URL).",
+)
+@click.option("--prefix", default="", help="The prefix the services use, if any.")
+@click.option("--timeout", default=5.0, show_default=True, help="Seconds per backend call.")
+@click.pass_context
+def coord(ctx: click.Context, url: str | None, prefix: str, timeout: float) -> None:
+    """Locks, groups and leaders held on a coordination backend."""
+    ctx.obj = (url, prefix, timeout)
+
+
+@coord.command("locks")
+@output_format_option("text", "json")
+@click.pass_context
+def locks(ctx: click.Context, output_format: str) -> None:
+    """Every lock, semaphore and read/write lock: holders and waiters."""
+    infos = _run(ctx, lambda coordinator: coordinator.locks())
+    rows = [
+        {
+            "kind": info.kind,
+            "name": info.name,
+            "member": info.member,
+            "state": "held" if info.held else "waiting",
+            "mode": info.mode,
+            "token": info.token,
+            "since": _since(info.since),
+            "expires_in": None if info.expires_in is None else round(info.expires_in, 3),
+        }
+        for info in infos
+    ]
+    _emit(
+        output_format,
+        rows,
+        ["kind", "name", "member", "state", "mode", "token", "since", "expires_in"],
+    )
+
+
+@coord.command("groups")
+@output_format_option("text", "json")
+@click.pass_context
+def groups(ctx: click.Context, output_format: str) -> None:
+    """Every group and its live members."""
+    found = _run(ctx, lambda coordinator: coordinator.groups())
+    rows = [
+        {
+            "group": group,
+            "member": member.id,
+            "capabilities": json.dumps(dict(member.capabilities), sort_keys=True)
+            if output_format == "text"
+            else dict(member.capabilities),
+            "since": _since(member.since),
+        }
+        for group, members in found.items()
+        for member in members
+    ]
+    _emit(output_format, rows, ["group", "member", "capabilities", "since"])
+
+
+@coord.command("leaders")
+@output_format_option("text", "json")
+@click.pass_context
+def leaders(ctx: click.Context, output_format: str) -> None:
+    """The leader of every election."""
+    found = _run(ctx, lambda coordinator: coordinator.leaders())
+    rows = [{"election": name, "leader": leader} for name, leader in found.items()]
+    _emit(output_format, rows, ["election", "leader"])

@@ -1,0 +1,209 @@
+"""anker.coordination's public surface, names, options and the pure parts (no server)."""
+
+from __future__ import annotations
+
+import datetime as dt
+import json
+import threading
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner
+from hypothesis import given
+from hypothesis import strategies as st
+
+import anker.coordination
+from anker.cli import cli
+from anker.coordination import (
+    BlockingCoordinator,
+    CoordinationError,
+    Coordinator,
+    InvalidName,
+    LockTimeout,
+    fencing,
+)
+from anker.coordination._names import MAX_NAME, check_name
+from anker.coordination._partition import owner_of
+from anker.errors import DriverNotFound
+
+
+def test_exports_are_sorted_documented_and_show_public_paths() -> None:
+    names = anker.coordination.__all__
+    assert names == sorted(names, key=lambda name: (not name.isupper(), name))  # constants first
+    for name in names:
+        obj = getattr(anker.coordination, name)
+        if isinstance(obj, type):
+            assert obj.__module__ == "anker.coordination", name
+            assert obj.__doc__, name
+
+
+@pytest.mark.parametrize(
+    ("name", "reason"),
+    [
+        ("", "it is empty"),
+        ("a" * (MAX_NAME + 1), f"at most {MAX_NAME}"),
+        ("has/slash", "'/'"),
+        ("spa ce", "' '"),
+        ("ünïcode", "'ïü'"),
+        (".hidden", "it starts with '.'"),
+        ("..", "it starts with '.'"),
+        (42, "expected a string"),
+    ],
+)
+def test_bad_names_are_refused_at_the_call_saying_why(name: object, reason: str) -> None:
+    with pytest.raises(InvalidName) as raised:
+        check_name("lock", name)
+    assert reason in str(raised.value)
+    assert "invalid lock name" in str(raised.value)
+
+
+@given(st.text(max_size=200))
+def test_a_name_is_either_accepted_unchanged_or_refused_with_invalid_name(text: str) -> None:
+    try:
+        result = check_name("group", text)
+    except InvalidName as error:
+        result = error.name
+    assert result == text
+
+
+async def test_names_are_checked_before_any_backend_call(tmp_path: Path) -> None:
+    async with await Coordinator.connect(f"file://{tmp_path}") as coordinator:
+        for make in (
+            lambda: coordinator.lock("a/b"),
+            lambda: coordinator.semaphore("", 2),
+            lambda: coordinator.group("x y"),
+            lambda: coordinator.election("-lead"),
+        ):
+            with pytest.raises(InvalidName):
+                make()
+        with pytest.raises(ValueError, match="limit must be a positive int"):
+            coordinator.semaphore("s", 0)
+
+
+async def test_options_are_checked(tmp_path: Path) -> None:
+    with pytest.raises(ValueError, match="lease must be a positive number"):
+        await Coordinator.connect(f"file://{tmp_path}", lease=0)
+    with pytest.raises(InvalidName, match="invalid member name"):
+        await Coordinator.connect(f"file://{tmp_path}", member_id="a b")
+    with pytest.raises(DriverNotFound, match="did you mean 'redis://'"):
+        await Coordinator.connect("rdis://127.0.0.1")
+    async with await Coordinator.connect(
+        f"file://{tmp_path}", lease=dt.timedelta(milliseconds=1500), member_id="m"
+    ) as coordinator:
+        assert coordinator.lease == 1.5
+        assert coordinator.member_id == "m"
+
+
+def test_weighted_rendezvous_is_stable_and_moves_few_keys() -> None:
+    keys = [f"k{i}" for i in range(3000)]
+    two = {"a": 1.0, "b": 1.0}
+    three = {**two, "c": 1.0}
+    before = {key: owner_of(key, two) for key in keys}
+    after = {key: owner_of(key, three) for key in keys}
+    moved = [key for key in keys if before[key] != after[key]]
+    assert all(after[key] == "c" for key in moved)  # only to the newcomer
+    assert 0.25 < len(moved) / len(keys) < 0.42  # about a third
+    heavy = {key: owner_of(key, {"a": 1.0, "b": 3.0}) for key in keys}
+    share = sum(1 for owner in heavy.values() if owner == "b") / len(keys)
+    assert 0.70 < share < 0.80
+    assert owner_of("k", {}) is None
+
+
+def test_the_memory_fence_refuses_older_tokens_only() -> None:
+    fence = fencing.Fence()
+    fence.claim("r", 5)
+    fence.claim("r", 5)  # one holder writes many times
+    fence.claim("r", 7)
+    with pytest.raises(fencing.StaleToken, match="fencing token 6 is stale"):
+        fence.claim("r", 6)
+    fence.claim("other", 1)
+    create, claim = fencing.postgres_statements("my_fence")
+    assert "my_fence" in create
+    assert "fence.token <= EXCLUDED.token" in claim
+    with pytest.raises(ValueError, match="not a plain SQL identifier"):
+        fencing.postgres_statements("x; DROP TABLE y")
+
+
+def test_the_blocking_coordinator_works_from_threads(tmp_path: Path) -> None:
+    url = f"file://{tmp_path}"
+    with (
+        BlockingCoordinator.connect(url, member_id="a") as a,
+        BlockingCoordinator.connect(url, member_id="b") as b,
+    ):
+        inside, most = 0, 0
+        guard = threading.Lock()
+
+        def work(coordinator: BlockingCoordinator) -> None:
+            nonlocal inside, most
+            for _ in range(5):
+                with coordinator.lock("x") as lock:
+                    assert lock.held
+                    assert lock.token > 0
+                    with guard:
+                        inside += 1
+                        most = max(most, inside)
+                    with guard:
+                        inside -= 1
+
+        threads = [threading.Thread(target=work, args=(c,)) for c in (a, b, a, b)]
+        for thread in threads:
+            thread.start()
+        for thread in threads:
+            thread.join()
+        assert most == 1
+        with a.lock("held"):
+            with pytest.raises(LockTimeout), b.lock("held", timeout=0.2):
+                pass
+            assert [(i.name, i.member) for i in b.locks()] == [("held", "a")]
+
+
+def test_the_cli_lists_locks_groups_and_leaders(tmp_path: Path) -> None:
+    url = f"file://{tmp_path}"
+    with BlockingCoordinator.connect(url, member_id="svc-1", prefix="p") as holder:
+        lock = holder.lock("volume-42")
+        lock.acquire()
+        from anker._runtime import run_blocking
+
+        run_blocking(holder.coordinator.group("workers").join({"zone": "z1"}))
+        election = holder.coordinator.election("scheduler")
+        run_blocking(election.campaign())
+        assert run_blocking(election.wait_elected(5))
+        runner = CliRunner()
+        base = ["coord", "--url", url, "--prefix", "p"]
+        result = runner.invoke(cli, [*base, "locks", "--format", "json"])
+        assert result.exit_code == 0, result.output
+        (row,) = json.loads(result.output)
+        assert (row["kind"], row["name"], row["member"], row["state"]) == (
+            "lock",
+            "volume-42",
+            "svc-1",
+            "held",
+        )
+        assert row["token"] == lock.token
+        result = runner.invoke(cli, [*base, "groups"])
+        assert result.exit_code == 0, result.output
+        assert "workers" in result.output
+        assert '{"zone": "z1"}' in result.output
+        result = runner.invoke(cli, [*base, "leaders", "--format", "json"])
+        assert json.loads(result.output) == [{"election": "scheduler", "leader": "svc-1"}]
+        run_blocking(election.resign())
+        lock.release()
+    result = runner.invoke(cli, ["coord", "--url", url, "locks"])
+    assert result.output.strip() == "(none)"
+
+
+def test_the_cli_reports_errors_in_one_line() -> None:
+    result = CliRunner().invoke(cli, ["coord", "locks"], env={"ANKER_COORDINATION_URL": ""})
+    assert result.exit_code == 2
+    assert "--url" in result.output
+    result = CliRunner().invoke(cli, ["coord", "--url", "nope://x", "locks"])
+    assert result.exit_code == 1
+    assert "no anker.coordination.backends driver for 'nope://'" in result.output
+    assert "Traceback" not in result.output
+
+
+def test_coordination_errors_share_the_root() -> None:
+    for name in anker.coordination.__all__:
+        obj = getattr(anker.coordination, name)
+        if isinstance(obj, type) and issubclass(obj, Exception):
+            assert issubclass(obj, CoordinationError), name
