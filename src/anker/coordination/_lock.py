@@ -296,6 +296,7 @@ class Lock(_QueuedLock):
     .. versionadded:: 0.1
     """
 
+    __module__ = "anker.coordination"
     kind = "lock"
 
 
@@ -305,6 +306,7 @@ class Semaphore(_QueuedLock):
     .. versionadded:: 0.1
     """
 
+    __module__ = "anker.coordination"
     kind = "semaphore"
 
 
