@@ -89,7 +89,7 @@ class Advertisement:
 async def fetch_advertisement(
     url: str,
     *,
-    timeout: float = 10.0,  # noqa: ASYNC109 (bounds each request, not the call)
+    timeout: float = 10.0,
 ) -> Advertisement:
     """Fetch ``url``/adv and verify it: P-521 keys only, at least one signing and one
     exchange key, and an ES512 signature by every signing key."""
@@ -125,7 +125,7 @@ async def bind(
     servers: Sequence[str],
     *,
     threshold: int = 1,
-    timeout: float = 10.0,  # noqa: ASYNC109 (bounds each request, not the call)
+    timeout: float = 10.0,
 ) -> str:
     """Encrypt ``secret`` so that any ``threshold`` of the Tang ``servers`` can recover it.
 
@@ -163,7 +163,7 @@ async def bind(
 async def recover(
     jwe: str,
     *,
-    timeout: float = 10.0,  # noqa: ASYNC109 (bounds each server's exchange)
+    timeout: float = 10.0,
 ) -> bytes:
     """The secret of a JWE made by :func:`bind` or by clevis (tang pin, or sss over tang pins).
 
