@@ -15,6 +15,7 @@ ran out while it was paused (see :mod:`anker.coordination.fencing`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
 import logging
@@ -24,7 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Self
 
-from anker.coordination._backend import SERVER_EXPIRY, Entry, SessionExpired
+from anker.coordination._backend import SERVER_EXPIRY, Entry, SessionExpired, Watch
 from anker.coordination._errors import CoordinationError, LockLost, LockTimeout
 
 if TYPE_CHECKING:
@@ -195,7 +196,10 @@ class _QueuedLock:
             }
         ).encode()
         key = uuid.uuid4().hex
-        async with coordinator._watch(self.namespace) as watch:
+        # The watch is opened only if the lock is not free at once, so an uncontended
+        # acquisition costs two round trips (put, read) and no subscription.
+        async with contextlib.AsyncExitStack() as watching:
+            watch: list[Watch] = []
             while True:  # once per session: a session lost while waiting costs the place
                 session = await coordinator._keeper.current()
                 try:
@@ -208,7 +212,7 @@ class _QueuedLock:
                     await coordinator._forget(self.namespace, key)
                     raise
                 try:
-                    outcome = await self._wait_turn(watch, session, key, deadline)
+                    outcome = await self._wait_turn(watching, watch, session, key, deadline)
                 except BaseException:
                     await coordinator._forget(self.namespace, key)
                     raise
@@ -224,7 +228,12 @@ class _QueuedLock:
         return True
 
     async def _wait_turn(
-        self, watch: Any, session: str, key: str, deadline: float | None
+        self,
+        watching: contextlib.AsyncExitStack,
+        watch: list[Watch],
+        session: str,
+        key: str,
+        deadline: float | None,
     ) -> bool | None:
         coordinator = self.coordinator
         backend = coordinator._backend
@@ -240,6 +249,10 @@ class _QueuedLock:
             now = time.monotonic()
             if deadline is not None and now >= deadline:
                 return False
+            if not watch:
+                # Watch first, then read again: a change after the read is never missed.
+                watch.append(await watching.enter_async_context(coordinator._watch(self.namespace)))
+                continue
             # Re-read when something changes, or when an entry ahead may have expired, or
             # after a lease at the latest (a watch on a dropped connection may never fire).
             wait = max(coordinator.lease, 1.0)
@@ -249,7 +262,7 @@ class _QueuedLock:
                 expiries = [e.expires_in for e in entries[:index] if e.expires_in is not None]
                 if expiries:
                     wait = min(wait, min(expiries) + EXPIRY_MARGIN)
-            await watch.wait(max(wait, 0.0))
+            await watch[0].wait(max(wait, 0.0))
 
     def _check_limit(self, ahead: list[Entry]) -> None:
         for entry in ahead:
