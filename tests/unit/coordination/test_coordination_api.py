@@ -207,3 +207,28 @@ def test_coordination_errors_share_the_root() -> None:
         obj = getattr(anker.coordination, name)
         if isinstance(obj, type) and issubclass(obj, Exception):
             assert issubclass(obj, CoordinationError), name
+
+
+@given(
+    st.lists(st.sampled_from(["shared", "exclusive"]), max_size=12),
+    st.integers(min_value=1, max_value=4),
+)
+def test_the_queue_grants_what_each_primitive_promises(modes: list[str], limit: int) -> None:
+    from anker.coordination._backend import Entry
+    from anker.coordination._lock import granted
+
+    entries = [
+        Entry(f"k{i}", json.dumps({"mode": mode}).encode(), i, "s", 0.0)
+        for i, mode in enumerate(modes)
+    ]
+    # read/write lock: readers up to the first writer, or the first writer alone
+    rw = [granted(entries, i, 1, mode) for i, mode in enumerate(modes)]  # type: ignore[arg-type]
+    held = [mode for mode, ok in zip(modes, rw, strict=True) if ok]
+    assert held in ([], ["exclusive"]) or set(held) == {"shared"}
+    if modes:
+        assert rw[0]  # the head always holds
+    first_writer = modes.index("exclusive") if "exclusive" in modes else len(modes)
+    assert sum(rw) == (first_writer or 1) if modes else sum(rw) == 0
+    # semaphore: exactly the first `limit`
+    sem = [granted(entries, i, limit, "exclusive") for i in range(len(entries))]
+    assert sem == [i < limit for i in range(len(entries))]
