@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import datetime as dt
+import logging
 import os
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
@@ -25,6 +26,8 @@ if TYPE_CHECKING:
     from anker.coordination._partition import Partitioner
 
 __all__ = ["Coordinator"]
+
+log = logging.getLogger("anker.coordination")
 
 T = TypeVar("T")
 BACKEND_GROUP = "anker.coordination.backends"
@@ -138,6 +141,14 @@ class Coordinator:
         self._holds.clear()
         try:
             await self._keeper.close()
+        except CoordinationError as exc:
+            # Nothing is lost: the lease frees what the session held, a little later.
+            log.warning(
+                "closing the coordination session failed (%s); what it held is freed when "
+                "its %g s lease runs out",
+                exc,
+                self.lease,
+            )
         finally:
             await self._backend.aclose()
 

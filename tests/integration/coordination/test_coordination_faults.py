@@ -173,6 +173,12 @@ async def test_a_partitioned_holder_is_told_it_lost_the_lock_and_nothing_hangs(
         await replacement.release()
         assert await waiting
         assert lock.token > replacement._token  # type: ignore[operator]
+        # closing while cut off neither raises nor hangs: the lease frees what it held
+        await proxy.cut()
+        started = time.monotonic()
+        await partitioned.aclose()
+        assert time.monotonic() - started < 2.0 + 1.5
+        assert await other.lock("l").acquire(timeout=WITHIN_LEASE + 5)
     finally:
         await proxy.cut()
         for coordinator in (partitioned, other):
