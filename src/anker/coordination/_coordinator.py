@@ -94,6 +94,8 @@ class Coordinator:
         #: called with each new session after a lost one (groups rejoin, elections re-run)
         self._on_new_session = self._keeper.on_new
         self._closed = False
+        #: the loop the coordinator runs on (set by connect); other threads hand work to it
+        self._loop: asyncio.AbstractEventLoop | None = None
 
     @classmethod
     async def connect(
@@ -119,6 +121,7 @@ class Coordinator:
             parsed, merged, lease=_seconds("lease", lease), timeout=_seconds("timeout", timeout)
         )
         coordinator = cls(backend, member_id=member_id, prefix=prefix)
+        coordinator._loop = asyncio.get_running_loop()
         try:
             await coordinator._call("connect", backend.connect())
             await coordinator._keeper.start()
@@ -305,7 +308,10 @@ class Coordinator:
         """Delete an entry; if the backend cannot be reached, the keeper retries later."""
         try:
             await asyncio.shield(self._call("delete", self._backend.delete(namespace, key)))
-        except (CoordinationError, asyncio.CancelledError):
+        except asyncio.CancelledError:
+            self._keeper.orphans.add((namespace, key))  # the shielded delete may still land
+            raise
+        except CoordinationError:
             self._keeper.orphans.add((namespace, key))
             if raise_errors:
                 raise
@@ -314,14 +320,30 @@ class Coordinator:
         for hold in list(self._holds):
             hold._mark_lost(session, reason)
 
+    def _call_soon(self, function: Callable[..., object], *args: object) -> None:
+        """Run ``function`` on the coordinator's loop: now if this is that loop's thread."""
+        try:
+            running = asyncio.get_running_loop()
+        except RuntimeError:
+            running = None
+        if running is self._loop or self._loop is None:
+            function(*args)
+        else:
+            self._loop.call_soon_threadsafe(function, *args)
+
     def _spawn(self, awaitable: Awaitable[Any]) -> asyncio.Task[Any]:
         async def run() -> Any:
             return await awaitable
 
         task = asyncio.get_running_loop().create_task(run())
         self._tasks.add(task)
-        task.add_done_callback(self._tasks.discard)
+        task.add_done_callback(self._task_done)
         return task
+
+    def _task_done(self, task: asyncio.Task[Any]) -> None:
+        self._tasks.discard(task)
+        if not task.cancelled() and task.exception() is not None:
+            log.error("a coordination background task failed", exc_info=task.exception())
 
     def _on_session(self, callback: Callable[[str], Awaitable[None]]) -> None:
         self._on_new_session.append(callback)

@@ -127,16 +127,18 @@ class _QueuedLock:
     @property
     def lost(self) -> bool:
         """Whether the last holding was lost (its lease ran out before it was released)."""
-        self._notice_expiry()
-        return self._lost is not None
+        return self._expired() is not None or self._lost is not None
 
     def check(self) -> None:
         """Raise :class:`LockLost` unless the lock is held with a live lease.
 
         Call it right before acting on the lock; then pass :attr:`token` to the store, which
-        is the only check that also holds against pauses *after* this one.
+        is the only check that also holds against pauses *after* this one. Safe to call from
+        any thread.
         """
-        self._notice_expiry()
+        expired = self._expired()
+        if expired is not None:
+            raise expired
         if self._lost is not None:
             raise self._lost
         if self._session is None:
@@ -148,16 +150,16 @@ class _QueuedLock:
         assert self._lost is not None
         return self._lost
 
-    def _notice_expiry(self) -> None:
-        # The keeper's task may not have run yet (a paused process, a busy loop): the clock
-        # alone says the lease is over.
+    def _expired(self) -> LockLost | None:
+        """The loss the clock alone shows, before the keeper's task has had a chance to run
+        (a paused process, a busy loop); the loss is then reported on the coordinator's loop.
+        """
         session = self._session
-        if (
-            session is not None
-            and self._lost is None
-            and not self.coordinator._keeper.alive(session)
-        ):
-            self._mark_lost(session, "the lease ran out before it was renewed")
+        if session is None or self._lost is not None or self.coordinator._keeper.alive(session):
+            return None
+        reason = "the lease ran out before it was renewed"
+        self.coordinator._call_soon(self._mark_lost, session, reason)
+        return LockLost(self.name, self._token, reason)
 
     def _mark_lost(self, session: str, reason: str) -> None:
         if session != self._session or self._lost is not None:
@@ -165,6 +167,10 @@ class _QueuedLock:
         self._lost = LockLost(self.name, self._token, reason)
         self._lost_event.set()
         self.coordinator._holds.discard(self)
+        if self._key is not None and not self.coordinator._closed:
+            # The session may still be alive (the clock said "lost" before the server did):
+            # our entry must not stay at the head of the queue.
+            self.coordinator._spawn(self.coordinator._forget(self.namespace, self._key))
         if self.on_lost is not None:
             try:
                 result = self.on_lost(self._lost)
@@ -275,14 +281,15 @@ class _QueuedLock:
                 )
 
     async def release(self) -> None:
-        """Give the lock up. Releasing a lost lock only forgets it (its lease is over)."""
+        """Give the lock up. Releasing a lost lock does not raise: it is already gone, or
+        going (its entry is deleted in case the session outlived the local clock's verdict).
+        """
         key, session = self._key, self._session
         if key is None or session is None:
             raise CoordinationError(f"{self.kind} {self.name!r} is not held")
         self._key = self._session = None
         self.coordinator._holds.discard(self)
-        if self._lost is None:
-            await self.coordinator._forget(self.namespace, key, raise_errors=True)
+        await self.coordinator._forget(self.namespace, key, raise_errors=self._lost is None)
 
     async def __aenter__(self) -> Self:
         if not await self.acquire(timeout=self.timeout):

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import asyncio
 import datetime as dt
 import json
 import threading
@@ -232,3 +233,31 @@ def test_the_queue_grants_what_each_primitive_promises(modes: list[str], limit: 
     # semaphore: exactly the first `limit`
     sem = [granted(entries, i, limit, "exclusive") for i in range(len(entries))]
     assert sem == [i < limit for i in range(len(entries))]
+
+
+async def test_a_lease_the_clock_says_is_over_is_lost_even_before_the_server_says_so(
+    tmp_path: Path,
+) -> None:
+    """A process that was paused past its lease must not act on its lock, and must not keep
+    the queue blocked if its session turns out to be alive after all."""
+    url = f"file://{tmp_path}"
+    async with (
+        await Coordinator.connect(url, member_id="a") as a,
+        await Coordinator.connect(url, member_id="b") as b,
+    ):
+        lock = a.lock("x")
+        await lock.acquire()
+        token = lock.token
+        a._keeper.valid_until = 0.0  # as if the process had been paused for a lease
+        assert lock.lost
+        assert not lock.held
+        with pytest.raises(anker.coordination.LockLost) as raised:
+            lock.check()
+        assert raised.value.token == token
+        lost = await asyncio.wait_for(lock.wait_lost(), 5)
+        assert lost.token == token
+        # the session is alive on the server, yet the entry is gone: b is not blocked
+        other = b.lock("x")
+        assert await other.acquire(timeout=5)
+        assert other.token > token
+        await lock.release()  # releasing a lost lock does not raise
