@@ -139,7 +139,12 @@ class Backend(abc.ABC):
 
     @abc.abstractmethod
     async def end_session(self, session: str) -> None:
-        """End a session and delete its entries at once. Ending a dead session is not an error."""
+        """End a session and delete its entries at once. Ending a dead session is not an error.
+
+        Only sessions this process created are guaranteed to end at once (ZooKeeper lets
+        only the holder of a session's password close it); another process's session may
+        be left to its lease.
+        """
 
     @abc.abstractmethod
     async def put(self, session: str, namespace: str, key: str, value: bytes) -> int:

@@ -16,7 +16,7 @@ from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
 
-from anker.coordination._backend import SERVER_EXPIRY, Entry, EntryExists
+from anker.coordination._backend import SERVER_EXPIRY, Entry, EntryExists, SessionExpired
 from anker.coordination._errors import MemberExists
 
 if TYPE_CHECKING:
@@ -89,8 +89,16 @@ class Group:
         value = json.dumps(dict(capabilities or {}), sort_keys=True).encode()
         first = self._capabilities is None
         self._capabilities = value
+        keeper = self.coordinator._keeper
         try:
-            await self._put(await self.coordinator._keeper.current())
+            while True:
+                session = await keeper.current()
+                try:
+                    await self._put(session)
+                except SessionExpired:
+                    keeper.expired(session)  # and join on the next session
+                    continue
+                break
         except BaseException:
             if first:
                 self._capabilities = None

@@ -213,6 +213,7 @@ class _QueuedLock:
                         "acquire", backend.put(session, self.namespace, key, value)
                     )
                 except SessionExpired:
+                    coordinator._keeper.expired(session)
                     continue
                 except BaseException:
                     await coordinator._forget(self.namespace, key)
@@ -222,7 +223,11 @@ class _QueuedLock:
                 except BaseException:
                     await coordinator._forget(self.namespace, key)
                     raise
-                if outcome is None:  # our entry vanished with the session: queue again
+                if outcome is None:
+                    # Our entry vanished with the session, or the clock says the session is
+                    # over: queue again, under a new key in case the old entry lingers.
+                    await coordinator._forget(self.namespace, key)
+                    key = uuid.uuid4().hex
                     continue
                 if not outcome:
                     await coordinator._forget(self.namespace, key)

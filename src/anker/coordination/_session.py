@@ -94,6 +94,12 @@ class SessionKeeper:
         self.valid_until = sent + self.lease
         self._ready.set()
 
+    def expired(self, session: str) -> None:
+        """A call was told ``session`` expired: lose it now rather than at the next renewal
+        (so that callers waiting in :meth:`current` get a new one, instead of spinning)."""
+        if session == self.session:
+            self._lose("the backend reports the session expired")
+
     def _lose(self, reason: str) -> None:
         session = self.session
         if session is None or not self._ready.is_set():

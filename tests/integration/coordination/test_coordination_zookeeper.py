@@ -1,0 +1,225 @@
+"""What is particular to the zookeeper:// coordination backend: URL options, where nodes live,
+ending sessions across backend objects, disconnections, and kazoo's threads."""
+
+from __future__ import annotations
+
+import asyncio
+import threading
+import time
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from typing import Any
+
+import pytest
+
+from anker._drivers import load_driver
+from anker._url import parse_url
+from anker.coordination import (
+    Backend,
+    BackendUnavailable,
+    Coordinator,
+    SessionExpired,
+)
+from anker.coordination.backends.zookeeper import ZooKeeperBackend
+from coordination_support import TCPProxy, through
+
+pytestmark = pytest.mark.integration
+
+OpenZK = Callable[..., Awaitable[ZooKeeperBackend]]
+
+
+@pytest.fixture
+async def open_zk(zookeeper_url: str) -> AsyncIterator[OpenZK]:
+    opened: list[Backend] = []
+
+    async def open_(url: str = zookeeper_url, lease: float = 1.0, **options: str) -> Any:
+        driver, parsed = load_driver("anker.coordination.backends", url, Backend)  # type: ignore[type-abstract]
+        backend = driver(parsed, options, lease=lease, timeout=5.0)
+        await backend.connect()
+        opened.append(backend)
+        return backend
+
+    yield open_
+    for backend in opened:
+        await backend.aclose()
+
+
+@pytest.fixture
+def kazoo(zookeeper_url: str) -> Iterator[Any]:
+    """A plain kazoo client, to look at the nodes behind the driver's back."""
+    from kazoo.client import KazooClient
+
+    hosts = ",".join(f"{e.host}:{e.port or 2181}" for e in parse_url(zookeeper_url).endpoints)
+    client = KazooClient(hosts=hosts, timeout=5)
+    client.start(timeout=5)
+    yield client
+    client.stop()
+    client.close()
+
+
+def ns() -> str:
+    return f"t{uuid.uuid4().hex[:12]}/lock/x"
+
+
+def test_the_url_gives_hosts_and_the_root_node() -> None:
+    url = parse_url("zookeeper://h1,h2:2182,[::1]:2183?root=/svc/coord/")
+    backend = ZooKeeperBackend(url, {}, lease=1.0, timeout=1.0)
+    assert backend.hosts == "h1:2181,h2:2182,[::1]:2183"
+    assert backend.root == "/svc/coord"
+    assert ZooKeeperBackend(url, {"root": "other"}, lease=1, timeout=1).root == "/other"
+    assert ZooKeeperBackend(parse_url("zookeeper://h"), {}, lease=1, timeout=1).root == (
+        "/anker/coord"
+    )
+    with pytest.raises(ValueError, match="takes no path"):
+        ZooKeeperBackend(parse_url("zookeeper://h/chroot"), {}, lease=1, timeout=1)
+    with pytest.raises(ValueError, match="needs a host"):
+        ZooKeeperBackend(parse_url("zookeeper:///x"), {}, lease=1, timeout=1)
+    with pytest.raises(ValueError, match="root must be"):
+        ZooKeeperBackend(url, {"root": "/"}, lease=1, timeout=1)
+
+
+async def test_entries_are_ephemeral_nodes_under_the_root_with_the_czxid_as_token(
+    zookeeper_url: str, open_zk: OpenZK, kazoo: Any
+) -> None:
+    root = f"/anker-test/{uuid.uuid4().hex[:12]}"
+    backend = await open_zk(f"{zookeeper_url}?root={root}")
+    session = await backend.create_session()
+    token = await backend.put(session, "lock/a b", "k/1", b"value")
+    path = f"{root}/lock%2Fa%20b/k%2F1"
+    value, stat = await asyncio.to_thread(kazoo.get, path)
+    assert value == b"value"
+    assert stat.czxid == token
+    assert f"0x{stat.ephemeralOwner:016x}" == session
+    (entry,) = await backend.entries("lock/a b")
+    assert (entry.key, entry.token, entry.session) == ("k/1", token, session)
+    assert await backend.namespaces("lock/") == ["lock/a b"]
+    await backend.end_session(session)
+    assert await asyncio.to_thread(kazoo.exists, path) is None
+    await asyncio.to_thread(kazoo.delete, "/anker-test", recursive=True)
+
+
+async def test_another_backend_object_ends_a_session_at_once(open_zk: OpenZK) -> None:
+    owner, other = await open_zk(), await open_zk()
+    session = await owner.create_session()
+    namespace = ns()
+    await owner.put(session, namespace, "k", b"")
+    await other.end_session(session)
+    assert await other.entries(namespace) == []
+    with pytest.raises(SessionExpired):
+        await owner.renew_session(session)
+    with pytest.raises(SessionExpired):
+        await owner.put(session, namespace, "k2", b"")
+
+
+async def test_a_disconnection_is_not_an_expiry_and_the_session_survives_a_short_one(
+    zookeeper_url: str, open_zk: OpenZK
+) -> None:
+    from kazoo.exceptions import KazooException
+
+    address = parse_url(zookeeper_url).endpoints[0]
+    proxy = TCPProxy((address.host, address.port or 2181))
+    await proxy.start()
+    try:
+        backend = await open_zk(through(zookeeper_url, proxy.port), lease=3.0)
+        observer = await open_zk()
+        session = await backend.create_session()
+        namespace = ns()
+        await backend.put(session, namespace, "k", b"")
+        await proxy.cut()
+        with pytest.raises((ConnectionError, KazooException)) as raised:
+            await backend.renew_session(session)
+        assert not isinstance(raised.value, SessionExpired)
+        await proxy.restore()
+        deadline = time.monotonic() + 2.0
+        while True:  # kazoo reconnects on its own, well within the 3 s session timeout
+            try:
+                await backend.renew_session(session)
+                break
+            except (ConnectionError, KazooException):
+                assert time.monotonic() < deadline, "no reconnection"
+                await asyncio.sleep(0.05)
+        assert [e.session for e in await observer.entries(namespace)] == [session]
+    finally:
+        await proxy.cut()
+
+
+async def test_a_watch_outlives_the_deletion_of_its_namespace_node(
+    open_zk: OpenZK, kazoo: Any
+) -> None:
+    watcher, writer = await open_zk(), await open_zk()
+    session = await writer.create_session()
+    namespace = ns()
+    async with watcher.watch(namespace) as watch:
+        path = watcher._path(namespace)
+        await asyncio.to_thread(kazoo.delete, path)  # empty: anybody may tidy it away
+        assert await watch.wait(5)  # a spurious wake-up is allowed
+        while await watch.wait(0.3):  # until the watch is back on the re-made node
+            pass
+        assert await asyncio.to_thread(kazoo.exists, path) is not None
+        await writer.put(session, namespace, "k", b"")
+        assert await watch.wait(5)
+    assert [e.key for e in await watcher.entries(namespace)] == ["k"]
+
+
+async def test_a_watch_is_registered_again_after_the_connection_drops(
+    zookeeper_url: str, open_zk: OpenZK
+) -> None:
+    address = parse_url(zookeeper_url).endpoints[0]
+    proxy = TCPProxy((address.host, address.port or 2181))
+    await proxy.start()
+    try:
+        watcher = await open_zk(through(zookeeper_url, proxy.port))
+        writer = await open_zk()
+        session = await writer.create_session()
+        namespace = ns()
+        async with watcher.watch(namespace) as watch:
+            await proxy.cut()
+            assert await watch.wait(5)  # woken: changes may go unseen while disconnected
+            await writer.put(session, namespace, "during", b"")
+            await proxy.restore()
+            assert await watch.wait(5)  # and again once the watch is back
+            assert [e.key for e in await watcher.entries(namespace)] == ["during"]
+            while await watch.wait(0.3):
+                pass
+            await writer.delete(namespace, "during")
+            assert await watch.wait(5)
+    finally:
+        await proxy.cut()
+
+
+def _our_threads() -> set[threading.Thread]:
+    # asyncio's default executor keeps its worker threads until the loop closes
+    return {t for t in threading.enumerate() if not t.name.startswith("asyncio_")}
+
+
+async def test_closing_leaves_no_threads_behind(zookeeper_url: str) -> None:
+    before = _our_threads()
+    coordinator = await Coordinator.connect(zookeeper_url, lease=1.0)
+    async with coordinator.lock("x"):
+        await coordinator.group("g").join()
+    backend = coordinator._backend
+    extra = await backend.create_session()  # a second session, left to aclose
+    await backend.put(extra, ns(), "k", b"")
+    assert len(_our_threads() - before) >= 7  # two kazoo clients and the lease watchdog
+    await coordinator.aclose()
+    for thread in _our_threads() - before:
+        thread.join(timeout=5)
+        assert not thread.is_alive(), thread
+
+
+async def test_an_unreachable_server_fails_in_time_without_leaking_threads_or_the_password() -> (
+    None
+):
+    proxy = TCPProxy(("127.0.0.1", 9))
+    await proxy.start()
+    port = proxy.port
+    await proxy.cut()  # nothing listens there now
+    before = _our_threads()
+    started = time.monotonic()
+    with pytest.raises(BackendUnavailable) as raised:
+        await Coordinator.connect(f"zookeeper://anker:s3cr3t-pw@127.0.0.1:{port}", timeout=1.0)
+    assert time.monotonic() - started < 2.5
+    assert "s3cr3t-pw" not in str(raised.value)
+    for thread in _our_threads() - before:
+        thread.join(timeout=5)
+        assert not thread.is_alive(), thread
