@@ -1,0 +1,482 @@
+"""``etcd://host:2379[,host:2379...]``: coordination on etcd v3, through its JSON gateway.
+
+**Layout.** An entry is the key ``<root>/<namespace>/<quote(key)>`` (``root`` defaults to
+``/anker/coord``; the key is percent-quoted, so it has no ``/`` and a namespace's entries are
+exactly the keys one segment below ``<root>/<namespace>/``). Its value is a small envelope, the
+creation time on the client's clock (etcd keeps none) as text, a newline, then the entry's
+value, so ``etcdctl get`` stays readable. The token is the key's ``create_revision``, the
+session the key's lease (as 16 hex digits, like ``etcdctl lease list``).
+
+**Sessions.** A session is one etcd lease of ``ceil(lease)`` seconds, granted once and renewed
+by ``/v3/lease/keepalive``; every entry of the session is put with it, so ending the session is
+one revoke, and etcd deletes a dead lease's keys itself and tells watchers (``server-expiry``).
+etcd grants at least its minimum TTL (about 2 s with the default election timeout), so with a
+shorter ``lease`` the server holds an entry a little longer than the coordinator counts on,
+never shorter: the safe side. A keepalive answered with no TTL means the lease is gone.
+
+**Order and atomicity.** ``put`` is one transaction: *if* the key's ``create_revision`` is 0
+(it does not exist) *then* put it with the lease. etcd applies every write through one Raft log
+and numbers the store's revisions in that order, cluster-wide and never reused (not after a
+restart, not after a compaction), so ``create_revision`` is assigned at commit and tokens
+strictly increase in commit order. ``entries`` is one linearizable range read over the
+namespace's prefix, which returns the store at a single revision: every write committed up to
+it and none after. An entry that is visible therefore has every older live entry visible with
+it, and an entry that is not yet visible has not committed, so its token, when it commits, will
+be larger than every token the reader saw. A put naming a dead lease fails as a whole ("lease
+not found"): a dead session never creates an entry.
+
+**Watches.** One streaming ``/v3/watch`` per watch, over the namespace's prefix, read by a task
+the watch owns. ``watch()`` returns once etcd confirmed the watch (``created``), so a read made
+after it is followed by every later change. If the stream breaks, the task opens it again from
+the revision after the last one it saw (etcd replays what was missed; if that history was
+compacted meanwhile, from now) and wakes the waiter either way: a spurious wake at worst, never
+a missed change. A stream cut silently (no reset) is not noticed, so waiters also re-read after
+a while, as the coordinator's do.
+
+URL: ``etcd://[user:password@]host[:port][,host[:port]...][?root=/anker/coord]``. Requests go
+to one host and move on to the next when it refuses the connection (only then is a request
+known not to have been sent: nothing that may have happened is sent again). ``user:password``
+(of the first host) log in with etcd's auth; the token is replaced when a host does not take it
+(expired, or issued by another member). ``tls=true`` uses HTTPS verified against the system's
+CAs, or against ``cafile=PATH``; ``certfile=PATH&keyfile=PATH`` present a client certificate
+(any of the three implies TLS). Environment proxies are ignored. Every call waits at most
+``timeout`` seconds. Restoring etcd from a snapshot rewinds its revisions, and so the tokens:
+restore with a revision bump (``etcdutl snapshot restore --bump-revision``).
+"""
+
+from __future__ import annotations
+
+import asyncio
+import base64
+import contextlib
+import json
+import logging
+import math
+import ssl
+import time
+from collections.abc import AsyncIterator, Mapping
+from typing import TYPE_CHECKING, Any, ClassVar
+from urllib.parse import quote, unquote
+
+from anker._drivers import require
+from anker.coordination._backend import (
+    SERVER_EXPIRY,
+    Backend,
+    Entry,
+    EntryExists,
+    SessionExpired,
+    Watch,
+)
+
+if TYPE_CHECKING:
+    import httpx
+
+    from anker._url import BackendURL
+
+__all__ = ["EtcdBackend"]
+
+log = logging.getLogger("anker.coordination")
+
+DEFAULT_ROOT = "/anker/coord"
+DEFAULT_PORT = 2379
+NEEDED_FOR = "the etcd:// coordination backend"
+#: gRPC status codes etcd answers with
+NOT_FOUND, UNAUTHENTICATED = 5, 16
+#: a broken watch stream is reconnected after this delay, doubling up to MAX_RETRY
+RETRY, MAX_RETRY = 0.05, 1.0
+
+Json = dict[str, Any]
+
+
+class EtcdError(Exception):
+    """An error answer from etcd (``code`` is the gRPC status code)."""
+
+    def __init__(self, code: int, message: str) -> None:
+        super().__init__(f"etcd: {message} (code {code})")
+        self.code = code
+        self.message = message
+
+    @classmethod
+    def of(cls, answer: Json, status: int) -> EtcdError:
+        error = answer.get("error")
+        if isinstance(error, dict):  # an error inside a stream
+            return cls(int(error.get("grpc_code", 0)), str(error.get("message", error)))
+        return cls(int(answer.get("code", 0)), str(answer.get("message") or error or status))
+
+    @property
+    def lease_gone(self) -> bool:
+        return self.code == NOT_FOUND and "lease not found" in self.message
+
+
+def _b64(data: bytes) -> str:
+    return base64.b64encode(data).decode("ascii")
+
+
+def _unb64(text: str) -> bytes:
+    return base64.b64decode(text)
+
+
+def _range_end(prefix: bytes) -> bytes:
+    """The end of the key range of every key starting with ``prefix`` (exclusive)."""
+    stripped = prefix.rstrip(b"\xff")
+    if not stripped:
+        return b"\0"  # every key
+    return stripped[:-1] + bytes([stripped[-1] + 1])
+
+
+def _lease(session: str) -> str:
+    return str(int(session, 16))
+
+
+def _session(lease: str | int) -> str:
+    return f"{int(lease):016x}"
+
+
+def _wrap(value: bytes, created: float) -> bytes:
+    return b"%.6f\n" % created + value
+
+
+def _unwrap(data: bytes) -> tuple[float, bytes]:
+    head, newline, value = data.partition(b"\n")
+    try:
+        if newline:
+            return float(head), value
+    except ValueError:
+        pass
+    return 0.0, data  # not written by anker: all value, no time
+
+
+def _answer(response: httpx.Response) -> Json:
+    """The JSON of an answer (a keepalive's single stream message is unwrapped too)."""
+    try:
+        answer = json.loads(response.content)
+    except ValueError:
+        text = response.text.strip()[:200] or "(empty)"
+        raise EtcdError(0, f"HTTP {response.status_code}, not JSON: {text}") from None
+    if not isinstance(answer, dict):
+        raise EtcdError(0, f"HTTP {response.status_code} with unexpected JSON")
+    if "error" in answer or response.status_code != 200:
+        raise EtcdError.of(answer, response.status_code)
+    result = answer.get("result", answer)
+    return result if isinstance(result, dict) else answer
+
+
+class EtcdBackend(Backend):
+    """Coordination through etcd's v3 JSON gateway; see the module docstring."""
+
+    __module__ = "anker.coordination.backends.etcd"
+    capabilities: ClassVar[frozenset[str]] = frozenset({SERVER_EXPIRY})
+
+    def __init__(
+        self, url: BackendURL, options: Mapping[str, str], *, lease: float, timeout: float
+    ) -> None:
+        super().__init__(url, options, lease=lease, timeout=timeout)
+        if not url.endpoints:
+            raise ValueError(f"etcd:// needs a host, e.g. etcd://127.0.0.1:2379: {url}")
+        if url.path not in ("", "/"):
+            raise ValueError(f"etcd:// takes no path; give the key prefix as ?root=...: {url}")
+
+        def option(name: str) -> str | None:
+            return options.get(name, url.param(name))
+
+        self.root = (option("root") or DEFAULT_ROOT).rstrip("/")
+        self._files = {name: option(name) for name in ("cafile", "certfile", "keyfile")}
+        tls = (option("tls") or "").lower() in ("1", "true", "yes", "on")
+        self._tls = tls or any(self._files.values())
+        scheme = "https" if self._tls else "http"
+        self._bases = [
+            f"{scheme}://{f'[{e.host}]' if ':' in e.host else e.host}:{e.port or DEFAULT_PORT}/v3"
+            for e in url.endpoints
+        ]
+        self._current = 0
+        self._token: str | None = None
+        self._auth_lock = asyncio.Lock()
+        self._client: httpx.AsyncClient | None = None
+        self._watches: set[asyncio.Task[None]] = set()
+
+    # ------------------------------------------------------------------ plumbing
+    async def _send(self, path: str, body: Json, *, stream: bool = False) -> httpx.Response:
+        """POST to the current host, moving on to the next ones while they refuse to connect."""
+        import httpx
+
+        if self._client is None:
+            raise RuntimeError("the backend is not connected")
+        headers = {"Authorization": self._token} if self._token else None
+        # a stream may be silent for a long time: only its opening is bounded
+        timeout = httpx.Timeout(self.timeout, read=None) if stream else httpx.USE_CLIENT_DEFAULT
+        for attempt in range(len(self._bases)):
+            request = self._client.build_request(
+                "POST",
+                self._bases[self._current] + path,
+                json=body,
+                headers=headers,
+                timeout=timeout,
+            )
+            try:
+                return await self._client.send(request, stream=stream)
+            except (httpx.ConnectError, httpx.ConnectTimeout):
+                # nothing was sent: the next host may take it
+                self._current = (self._current + 1) % len(self._bases)
+                if attempt == len(self._bases) - 1:
+                    raise
+            except BaseException:
+                # it may have been sent: never resend, but use another host next time
+                self._current = (self._current + 1) % len(self._bases)
+                raise
+        raise AssertionError("unreachable")
+
+    async def _call(self, path: str, body: Json) -> Json:
+        """One request and its answer, within ``timeout``; raises EtcdError for an error."""
+        async with asyncio.timeout(self.timeout):
+            token = self._token
+            try:
+                return _answer(await self._send(path, body))
+            except EtcdError as exc:
+                if exc.code != UNAUTHENTICATED or self.url.password is None:
+                    raise
+            await self._authenticate(token)  # the token expired, or this host never issued it
+            return _answer(await self._send(path, body))
+
+    async def _authenticate(self, stale: str | None = None) -> None:
+        """Get a token, unless another task replaced ``stale`` meanwhile."""
+        async with self._auth_lock:
+            if self._token != stale or self.url.password is None:
+                return
+            self._token = None
+            credentials = {"name": self.url.username or "", "password": self.url.password.reveal()}
+            self._token = str(_answer(await self._send("/auth/authenticate", credentials))["token"])
+
+    def _prefix(self, namespace: str) -> bytes:
+        return f"{self.root}/{namespace}/".encode()
+
+    def _key(self, namespace: str, key: str) -> bytes:
+        return self._prefix(namespace) + quote(key, safe="").encode("ascii")
+
+    async def _range(self, prefix: bytes, **options: object) -> list[Json]:
+        body = {"key": _b64(prefix), "range_end": _b64(_range_end(prefix)), **options}
+        kvs = (await self._call("/kv/range", body)).get("kvs", [])
+        return list(kvs)
+
+    # ------------------------------------------------------------------ the interface
+    async def connect(self) -> None:
+        httpx = require("httpx", extra="etcd", needed_for=NEEDED_FOR)
+        verify: ssl.SSLContext | bool = True
+        if self._tls:
+            verify = ssl.create_default_context(cafile=self._files["cafile"])
+            if self._files["certfile"]:
+                verify.load_cert_chain(self._files["certfile"], self._files["keyfile"])
+        self._client = httpx.AsyncClient(
+            timeout=httpx.Timeout(self.timeout, connect=self.timeout / len(self._bases)),
+            # every open watch holds a connection of its own
+            limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
+            verify=verify,
+            trust_env=False,
+        )
+        if self.url.password is not None:
+            async with asyncio.timeout(self.timeout):
+                await self._authenticate()
+
+    async def aclose(self) -> None:
+        for task in list(self._watches):
+            task.cancel()
+        for task in list(self._watches):
+            with contextlib.suppress(BaseException):
+                await task
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    async def create_session(self) -> str:
+        answer = await self._call("/lease/grant", {"TTL": max(1, math.ceil(self.lease))})
+        return _session(answer["ID"])
+
+    async def renew_session(self, session: str) -> None:
+        answer = await self._call("/lease/keepalive", {"ID": _lease(session)})
+        if int(answer.get("TTL", 0)) <= 0:
+            raise SessionExpired(f"session {session} expired")
+
+    async def end_session(self, session: str) -> None:
+        try:
+            await self._call("/lease/revoke", {"ID": _lease(session)})
+        except EtcdError as exc:
+            if not exc.lease_gone:
+                raise
+
+    async def put(self, session: str, namespace: str, key: str, value: bytes) -> int:
+        path = _b64(self._key(namespace, key))
+        txn = {
+            "compare": [{"key": path, "target": "CREATE", "result": "EQUAL", "create_revision": 0}],
+            "success": [
+                {
+                    "request_put": {
+                        "key": path,
+                        "value": _b64(_wrap(value, time.time())),
+                        "lease": _lease(session),
+                    }
+                }
+            ],
+        }
+        try:
+            answer = await self._call("/kv/txn", txn)
+        except EtcdError as exc:
+            if exc.lease_gone:
+                raise SessionExpired(f"session {session} expired") from None
+            raise
+        if not answer.get("succeeded"):
+            raise EntryExists(f"{namespace}/{key} exists")
+        # the revision of the transaction is the one it created the key at
+        return int(answer["header"]["revision"])
+
+    async def delete(self, namespace: str, key: str) -> None:
+        await self._call("/kv/deleterange", {"key": _b64(self._key(namespace, key))})
+
+    async def entries(self, namespace: str) -> list[Entry]:
+        prefix = self._prefix(namespace)
+        found = []
+        for kv in await self._range(prefix):
+            name = _unb64(kv["key"])[len(prefix) :]
+            if b"/" in name:  # an entry of a namespace below this one
+                continue
+            created, value = _unwrap(_unb64(kv.get("value", "")))
+            found.append(
+                Entry(
+                    key=unquote(name.decode(errors="replace")),
+                    value=value,
+                    token=int(kv["create_revision"]),
+                    session=_session(kv.get("lease", 0)),
+                    created=created,
+                )
+            )
+        found.sort(key=lambda entry: entry.token)
+        return found
+
+    @contextlib.asynccontextmanager
+    async def watch(self, namespace: str) -> AsyncIterator[Watch]:
+        watch = _EtcdWatch(self, self._prefix(namespace))
+        task = asyncio.create_task(watch.run(), name=f"anker-etcd-watch {namespace}")
+        self._watches.add(task)
+        try:
+            async with asyncio.timeout(self.timeout):
+                await watch.created
+            yield watch
+        finally:
+            task.cancel()
+            with contextlib.suppress(BaseException):
+                await task
+            self._watches.discard(task)
+
+    async def namespaces(self, prefix: str) -> list[str]:
+        start = len(self.root) + 1
+        found = set()
+        for kv in await self._range(f"{self.root}/{prefix}".encode(), keys_only=True):
+            key = _unb64(kv["key"])[start:].decode(errors="replace")
+            namespace, slash, _ = key.rpartition("/")
+            if slash:
+                found.add(namespace)
+        return sorted(found)
+
+
+class _EtcdWatch(Watch):
+    """One watch stream over a prefix, kept open (and reopened) by ``run``."""
+
+    def __init__(self, backend: EtcdBackend, prefix: bytes) -> None:
+        self.backend = backend
+        self.prefix = prefix
+        #: resolved once etcd confirmed the watch (or with the error that prevented it)
+        self.created: asyncio.Future[None] = asyncio.get_running_loop().create_future()
+        self._changed = asyncio.Event()
+        #: the revision up to which every change was seen (0: none yet)
+        self._revision = 0
+        self._delay = RETRY
+        self._reauthenticated = False
+
+    async def wait(self, timeout: float) -> bool:
+        if not self._changed.is_set():
+            try:
+                async with asyncio.timeout(timeout):
+                    await self._changed.wait()
+            except TimeoutError:
+                return False
+        self._changed.clear()
+        return True
+
+    async def run(self) -> None:
+        """Keep the stream open until cancelled; failing to open it the first time is final."""
+        while True:
+            token = self.backend._token
+            try:
+                await self._stream()
+            except asyncio.CancelledError:
+                raise
+            except Exception as exc:
+                if (
+                    isinstance(exc, EtcdError)
+                    and exc.code == UNAUTHENTICATED
+                    and not self._reauthenticated
+                    and self.backend.url.password is not None
+                ):
+                    self._reauthenticated = True  # once per opening: the token had expired
+                    with contextlib.suppress(Exception):
+                        async with asyncio.timeout(self.backend.timeout):
+                            await self.backend._authenticate(token)
+                    continue
+                if not self.created.done():
+                    self.created.set_exception(exc)
+                    return
+                log.debug("etcd watch on %r broke (%r); reopening it", self.prefix, exc)
+            await asyncio.sleep(self._delay)
+            self._delay = min(self._delay * 2, MAX_RETRY)
+
+    async def _stream(self) -> None:
+        create: Json = {"key": _b64(self.prefix), "range_end": _b64(_range_end(self.prefix))}
+        if self._revision:
+            create["start_revision"] = self._revision + 1
+        async with asyncio.timeout(self.backend.timeout):
+            response = await self.backend._send("/watch", {"create_request": create}, stream=True)
+        try:
+            if response.status_code != 200:
+                await response.aread()
+                _answer(response)  # raises the error it reports
+            opened = False
+            async with asyncio.timeout(self.backend.timeout) as opening:
+                async for line in response.aiter_lines():
+                    if not line.strip():
+                        continue
+                    self._handle(line, opening=not opened)
+                    if not opened:
+                        opened = True
+                        opening.reschedule(None)  # from now on the stream may be silent
+                        self._delay, self._reauthenticated = RETRY, False
+                        if self.created.done():
+                            self._changed.set()  # reopened: look again at what happened since
+                        else:
+                            self.created.set_result(None)
+            raise EtcdError(0, "etcd ended the watch stream")
+        finally:
+            await response.aclose()
+
+    def _handle(self, line: str, *, opening: bool) -> None:
+        try:
+            message = json.loads(line)
+        except ValueError:
+            raise EtcdError(0, "the watch stream sent something that is not JSON") from None
+        if "error" in message:
+            raise EtcdError.of(message, 200)
+        result: Json = message.get("result", {})
+        if result.get("canceled"):
+            reason = str(result.get("cancel_reason") or "etcd canceled the watch")
+            if int(result.get("compact_revision", 0)):
+                # the history since _revision is gone: start from now (and wake the waiter)
+                self._revision = 0
+                reason = "the history to resume the watch from was compacted"
+            code = UNAUTHENTICATED if "Unauthenticated" in reason else 0
+            raise EtcdError(code, reason)
+        if opening != bool(result.get("created")):
+            raise EtcdError(0, "unexpected message on the watch stream")
+        events = result.get("events")
+        if events:
+            self._revision = max(int(event["kv"]["mod_revision"]) for event in events)
+            self._changed.set()
+        elif not (opening and self._revision):
+            # created from now, or a progress report: every change up to it was seen
+            self._revision = max(self._revision, int(result["header"]["revision"]))
