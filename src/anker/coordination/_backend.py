@@ -154,6 +154,18 @@ class Backend(abc.ABC):
         :class:`SessionExpired` when the session is gone (then nothing is created).
         """
 
+    async def put_and_read(
+        self, session: str, namespace: str, key: str, value: bytes
+    ) -> tuple[int, list[Entry]]:
+        """:meth:`put`, then :meth:`entries` of the namespace, as one call.
+
+        This is what acquiring a lock does first. A backend that can do both in one round
+        trip (one script, one transaction) overrides it; the entries must be read after the
+        put, with the same guarantees as :meth:`entries`.
+        """
+        token = await self.put(session, namespace, key, value)
+        return token, await self.entries(namespace)
+
     @abc.abstractmethod
     async def delete(self, namespace: str, key: str) -> None:
         """Delete an entry; deleting one that is not there is not an error."""

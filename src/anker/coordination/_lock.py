@@ -209,8 +209,8 @@ class _QueuedLock:
             while True:  # once per session: a session lost while waiting costs the place
                 session = await coordinator._keeper.current()
                 try:
-                    token = await coordinator._call(
-                        "acquire", backend.put(session, self.namespace, key, value)
+                    token, entries = await coordinator._call(
+                        "acquire", backend.put_and_read(session, self.namespace, key, value)
                     )
                 except SessionExpired:
                     coordinator._keeper.expired(session)
@@ -219,7 +219,14 @@ class _QueuedLock:
                     await coordinator._forget(self.namespace, key)
                     raise
                 try:
-                    outcome = await self._wait_turn(watching, watch, session, key, deadline)
+                    outcome = await self._wait_turn(
+                        watching=watching,
+                        watch=watch,
+                        session=session,
+                        key=key,
+                        deadline=deadline,
+                        entries=entries,
+                    )
                 except BaseException:
                     await coordinator._forget(self.namespace, key)
                     raise
@@ -240,17 +247,18 @@ class _QueuedLock:
 
     async def _wait_turn(
         self,
+        *,
         watching: contextlib.AsyncExitStack,
         watch: list[Watch],
         session: str,
         key: str,
         deadline: float | None,
+        entries: list[Entry],
     ) -> bool | None:
         coordinator = self.coordinator
         backend = coordinator._backend
         server_expiry = SERVER_EXPIRY in backend.capabilities
         while True:
-            entries = await coordinator._call("read lock", backend.entries(self.namespace))
             index = next((i for i, entry in enumerate(entries) if entry.key == key), None)
             if index is None or not coordinator._keeper.alive(session):
                 return None
@@ -263,17 +271,18 @@ class _QueuedLock:
             if not watch:
                 # Watch first, then read again: a change after the read is never missed.
                 watch.append(await watching.enter_async_context(coordinator._watch(self.namespace)))
-                continue
-            # Re-read when something changes, or when an entry ahead may have expired, or
-            # after a lease at the latest (a watch on a dropped connection may never fire).
-            wait = max(coordinator.lease, 1.0)
-            if deadline is not None:
-                wait = min(wait, deadline - now)
-            if not server_expiry:
-                expiries = [e.expires_in for e in entries[:index] if e.expires_in is not None]
-                if expiries:
-                    wait = min(wait, min(expiries) + EXPIRY_MARGIN)
-            await watch[0].wait(max(wait, 0.0))
+            else:
+                # Re-read when something changes, or when an entry ahead may have expired, or
+                # after a lease at the latest (a watch on a dropped connection may never fire).
+                wait = max(coordinator.lease, 1.0)
+                if deadline is not None:
+                    wait = min(wait, deadline - now)
+                if not server_expiry:
+                    expiries = [e.expires_in for e in entries[:index] if e.expires_in is not None]
+                    if expiries:
+                        wait = min(wait, min(expiries) + EXPIRY_MARGIN)
+                await watch[0].wait(max(wait, 0.0))
+            entries = await coordinator._call("read lock", backend.entries(self.namespace))
 
     def _check_limit(self, ahead: list[Entry]) -> None:
         for entry in ahead:

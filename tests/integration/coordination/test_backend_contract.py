@@ -39,6 +39,23 @@ async def test_tokens_increase_in_creation_order_and_entries_come_back_in_that_o
     assert all(abs(e.created - time.time()) < 60 for e in entries)
 
 
+async def test_put_and_read_returns_the_new_token_and_the_queue_including_it(
+    open_backend: OpenBackend,
+) -> None:
+    backend = await open_backend()
+    session = await backend.create_session()
+    namespace = ns()
+    first = await backend.put(session, namespace, "a", b"1")
+    token, entries = await backend.put_and_read(session, namespace, "b", b"2")
+    assert token > first
+    assert [(e.key, e.token, e.value) for e in entries] == [("a", first, b"1"), ("b", token, b"2")]
+    with pytest.raises(EntryExists):
+        await backend.put_and_read(session, namespace, "b", b"3")
+    await backend.end_session(session)
+    with pytest.raises(SessionExpired):
+        await backend.put_and_read(session, namespace, "c", b"")
+
+
 async def test_values_are_bytes_and_come_back_unchanged(open_backend: OpenBackend) -> None:
     backend = await open_backend()
     session = await backend.create_session()

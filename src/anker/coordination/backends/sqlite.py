@@ -215,7 +215,17 @@ class SQLiteBackend(Backend):
         self._notify(await self._write(end))
 
     async def put(self, session: str, namespace: str, key: str, value: bytes) -> int:
-        def put(db: sqlite3.Connection) -> tuple[int, set[str]]:
+        return (await self._put(session, namespace, key, value, read=False))[0]
+
+    async def put_and_read(
+        self, session: str, namespace: str, key: str, value: bytes
+    ) -> tuple[int, list[Entry]]:
+        return await self._put(session, namespace, key, value, read=True)
+
+    async def _put(
+        self, session: str, namespace: str, key: str, value: bytes, *, read: bool
+    ) -> tuple[int, list[Entry]]:
+        def put(db: sqlite3.Connection) -> tuple[int, list[Entry], set[str]]:
             changed = self._purge(db)
             alive = db.execute("SELECT 1 FROM sessions WHERE id = ?", (session,)).fetchone()
             if alive is None:
@@ -231,11 +241,11 @@ class SQLiteBackend(Backend):
             changed.add(namespace)
             self._touch(db, {namespace})
             assert cursor.lastrowid is not None
-            return cursor.lastrowid, changed
+            return cursor.lastrowid, self._read(db, namespace) if read else [], changed
 
-        token, changed = await self._write(put)
+        token, found, changed = await self._write(put)
         self._notify(changed)
-        return token
+        return token, found
 
     async def delete(self, namespace: str, key: str) -> None:
         def delete(db: sqlite3.Connection) -> bool:
@@ -249,21 +259,24 @@ class SQLiteBackend(Backend):
         if await self._write(delete):
             self._notify({namespace})
 
+    @staticmethod
+    def _read(db: sqlite3.Connection, namespace: str) -> list[Entry]:
+        now = time.monotonic()
+        rows = db.execute(
+            "SELECT e.key, e.value, e.token, e.session, e.created, s.expires "
+            "FROM entries e JOIN sessions s ON s.id = e.session "
+            "WHERE e.namespace = ? ORDER BY e.token",
+            (namespace,),
+        ).fetchall()
+        return [
+            Entry(key, bytes(value), token, session, created, max(0.0, expires - now))
+            for key, value, token, session, created, expires in rows
+        ]
+
     async def entries(self, namespace: str) -> list[Entry]:
         def read(db: sqlite3.Connection) -> tuple[list[Entry], set[str]]:
             changed = self._purge(db)
-            now = time.monotonic()
-            rows = db.execute(
-                "SELECT e.key, e.value, e.token, e.session, e.created, s.expires "
-                "FROM entries e JOIN sessions s ON s.id = e.session "
-                "WHERE e.namespace = ? ORDER BY e.token",
-                (namespace,),
-            ).fetchall()
-            found = [
-                Entry(key, bytes(value), token, session, created, max(0.0, expires - now))
-                for key, value, token, session, created, expires in rows
-            ]
-            return found, changed
+            return self._read(db, namespace), changed
 
         found, changed = await self._write(read)
         self._notify(changed)
