@@ -303,18 +303,35 @@ class EtcdBackend(Backend):
                 raise
 
     async def put(self, session: str, namespace: str, key: str, value: bytes) -> int:
+        return (await self._put(session, namespace, key, value, read=False))[0]
+
+    async def put_and_read(
+        self, session: str, namespace: str, key: str, value: bytes
+    ) -> tuple[int, list[Entry]]:
+        # One transaction: the put, then a range read of the namespace at its revision.
+        return await self._put(session, namespace, key, value, read=True)
+
+    async def _put(
+        self, session: str, namespace: str, key: str, value: bytes, *, read: bool
+    ) -> tuple[int, list[Entry]]:
         path = _b64(self._key(namespace, key))
+        prefix = self._prefix(namespace)
+        success: list[Json] = [
+            {
+                "request_put": {
+                    "key": path,
+                    "value": _b64(_wrap(value, time.time())),
+                    "lease": _lease(session),
+                }
+            }
+        ]
+        if read:
+            success.append(
+                {"request_range": {"key": _b64(prefix), "range_end": _b64(_range_end(prefix))}}
+            )
         txn = {
             "compare": [{"key": path, "target": "CREATE", "result": "EQUAL", "create_revision": 0}],
-            "success": [
-                {
-                    "request_put": {
-                        "key": path,
-                        "value": _b64(_wrap(value, time.time())),
-                        "lease": _lease(session),
-                    }
-                }
-            ],
+            "success": success,
         }
         try:
             answer = await self._call("/kv/txn", txn)
@@ -324,16 +341,25 @@ class EtcdBackend(Backend):
             raise
         if not answer.get("succeeded"):
             raise EntryExists(f"{namespace}/{key} exists")
+        found: list[Entry] = []
+        if read:
+            responses = answer.get("responses", [])
+            kvs = responses[1].get("response_range", {}).get("kvs", []) if responses[1:] else []
+            found = self._entries_from(prefix, kvs)
         # the revision of the transaction is the one it created the key at
-        return int(answer["header"]["revision"])
+        return int(answer["header"]["revision"]), found
 
     async def delete(self, namespace: str, key: str) -> None:
         await self._call("/kv/deleterange", {"key": _b64(self._key(namespace, key))})
 
     async def entries(self, namespace: str) -> list[Entry]:
         prefix = self._prefix(namespace)
+        return self._entries_from(prefix, await self._range(prefix))
+
+    @staticmethod
+    def _entries_from(prefix: bytes, kvs: list[Json]) -> list[Entry]:
         found = []
-        for kv in await self._range(prefix):
+        for kv in kvs:
             name = _unb64(kv["key"])[len(prefix) :]
             if b"/" in name:  # an entry of a namespace below this one
                 continue
