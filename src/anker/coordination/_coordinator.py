@@ -316,6 +316,19 @@ class Coordinator:
             if raise_errors:
                 raise
 
+    def _forget_later(self, namespace: str, key: str) -> None:
+        """Delete an entry again once a call that may have created it can no longer land.
+
+        A put that timed out or was cancelled may still reach the server after the delete
+        that followed it; its entry would then block the queue until the session ends.
+        """
+
+        async def again() -> None:
+            await asyncio.sleep(self.timeout)
+            await self._forget(namespace, key)
+
+        self._spawn(again())
+
     def _session_lost(self, session: str, reason: str) -> None:
         for hold in list(self._holds):
             hold._mark_lost(session, reason)

@@ -216,6 +216,8 @@ class _QueuedLock:
                     coordinator._keeper.expired(session)
                     continue
                 except BaseException:
+                    # the put may have landed, or may still land
+                    coordinator._forget_later(self.namespace, key)
                     await coordinator._forget(self.namespace, key)
                     raise
                 try:

@@ -21,4 +21,6 @@ async def test_round_trip_a_value(postgres_url: str) -> None:
         cursor = await conn.execute("SELECT current_setting('server_version_num')::int")
         row = await cursor.fetchone()
     assert row is not None
-    assert row[0] >= 120000, "anker needs PostgreSQL 12 or newer"
+    assert row[0] >= 140000, (
+        "anker needs PostgreSQL 14 or newer (coordination waits on pg_terminate_backend)"
+    )

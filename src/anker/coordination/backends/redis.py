@@ -1,0 +1,455 @@
+"""``redis://[[user]:password@]host[:port][/db]``: coordination on one Redis server.
+
+**Layout.** Every key starts with ``key_prefix`` (default ``anker:coord:``, written ``P`` here),
+so deployments can share a server:
+
+* ``P s:<session>``: the session, a set with a ``PX`` lease (``PEXPIRE`` renews it). Its members
+  are the empty string (so it exists while it has no entries) and ``msgpack([namespace, key])``
+  of each entry it owns, so that ending it deletes them at once.
+* ``P e:<namespace>``: a hash, entry key -> ``msgpack([token, session, created_us, value])``.
+* ``P namespaces``: a sorted set (all scores 0) of the namespaces that may hold entries, for
+  ``namespaces(prefix)`` by lexical range; a namespace found empty is dropped from it.
+* ``P token``: the last token given out, for every namespace.
+* channel ``P c:<namespace>``: a message is published on it whenever the namespace changes.
+
+**Atomicity and order.** Every operation is one Lua script, so one round trip, and Redis runs
+scripts one at a time, each to completion. ``put`` checks the session key exists (else
+SessionExpired) and that no live entry has the key (else EntryExists), takes the next token
+from ``P token`` and stores the entry, all in one script: tokens are handed out in the order
+entries become visible, so token order is commit order (across namespaces, too). ``entries``
+is one script as well and sees exactly the scripts that ran before it: if it shows an entry, it
+shows every older live entry of the namespace, and an entry it does not show never appears
+later with a smaller token. An entry is live while its session key exists; a session key that
+is gone never comes back (renewal is ``PEXPIRE``, which does not create keys, and session ids
+are random), so an entry that was dead stays dead. Readers delete the dead entries they find
+(and publish that), then report each live entry with its session's ``PTTL`` as
+``expires_in``: Redis tells nobody when a key expires, so this backend has no
+``server-expiry``.
+
+**Tokens across restarts.** A token is ``max(P token + 1, the server's TIME in microseconds)``,
+so tokens keep increasing when a server without persistence restarts empty (or a replica
+without the last writes is promoted), as long as its clock did not go back. Tokens stay below
+2**53 (Lua's numbers are doubles) until the year 2255.
+
+**Watches.** One pub/sub connection per backend, opened with the first watch, carries every
+watch: a namespace's channel is subscribed while a watch on it is open, and a watch is handed
+out only once Redis confirmed its subscription, so every change committed after that reaches
+it. The connection is PINGed when idle; when it drops, every watch is woken once the channels
+are subscribed again on a new one, since messages sent in between are lost.
+
+**Caveats.** One primary only (no Cluster, no Sentinel). Replication is asynchronous: a
+failover can lose the last entries, so two holders can believe they hold a lock; the fencing
+tokens still increase, so a fenced store refuses the older one. Entries of a dead session stay
+in memory until their namespace is next read or listed.
+
+**URL.** ``redis://[[user]:password@]host[:port][/db][?key_prefix=anker:coord:]``; other query
+parameters (``health_check_interval``, ``client_name``...) go to redis-py as they are. Every
+call waits at most ``timeout`` seconds and is not retried.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import dataclasses
+import logging
+import random
+import uuid
+from collections import deque
+from collections.abc import AsyncIterator
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, ClassVar
+
+from anker._drivers import require
+from anker.coordination._backend import Backend, Entry, EntryExists, SessionExpired, Watch
+
+if TYPE_CHECKING:
+    from collections.abc import Mapping
+
+    from anker._url import BackendURL
+
+__all__ = ["RedisBackend"]
+
+log = logging.getLogger("anker.coordination")
+
+DEFAULT_KEY_PREFIX = "anker:coord:"
+NEEDED_FOR = "the redis:// coordination backend"
+#: query parameters that are anker's, not redis-py's
+OWN_OPTIONS = frozenset({"key_prefix", "prefix"})
+#: what the put script returns instead of a token (tokens are positive)
+EXPIRED, EXISTS = -1, -2
+
+# Every script gets the key prefix as ARGV[1]; the layout is in the module docstring.
+PRELUDE = r"""
+local P = ARGV[1]
+local INDEX, COUNTER = P .. 'namespaces', P .. 'token'
+local function session_key(id) return P .. 's:' .. id end
+local function entries_key(ns) return P .. 'e:' .. ns end
+local function channel(ns) return P .. 'c:' .. ns end
+local function ref(ns, key) return cmsgpack.pack({ns, key}) end
+
+-- Delete the entries of dead sessions; return the live ones with their session's PTTL.
+local function live_entries(ns)
+  local hash, ttl, live, dead = entries_key(ns), {}, {}, false
+  local fields = redis.call('HGETALL', hash)
+  for i = 1, #fields, 2 do
+    local e = cmsgpack.unpack(fields[i + 1])
+    local left = ttl[e[2]] or redis.call('PTTL', session_key(e[2]))
+    ttl[e[2]] = left
+    if left == -2 then
+      redis.call('HDEL', hash, fields[i])
+      dead = true
+    else
+      live[#live + 1] = {fields[i], e[4], e[1], e[2], e[3], left}
+    end
+  end
+  if dead then redis.call('PUBLISH', channel(ns), 'expired') end
+  if #live == 0 then redis.call('ZREM', INDEX, ns) end
+  return live
+end
+"""
+
+SCRIPTS = {
+    # ARGV: prefix, session, lease in ms
+    "create": """
+redis.call('SADD', session_key(ARGV[2]), '')
+return redis.call('PEXPIRE', session_key(ARGV[2]), ARGV[3])
+""",
+    "renew": "return redis.call('PEXPIRE', session_key(ARGV[2]), ARGV[3])",
+    # ARGV: prefix, session, namespace, key, value
+    "put": f"""
+local owner = session_key(ARGV[2])
+if redis.call('EXISTS', owner) == 0 then return {EXPIRED} end
+local hash = entries_key(ARGV[3])
+local old = redis.call('HGET', hash, ARGV[4])
+if old and redis.call('EXISTS', session_key(cmsgpack.unpack(old)[2])) == 1 then
+  return {EXISTS}
+end
+local now = redis.call('TIME')
+local micros = tonumber(now[1]) * 1000000 + tonumber(now[2])
+local token = math.max((tonumber(redis.call('GET', COUNTER)) or 0) + 1, micros)
+redis.call('SET', COUNTER, string.format('%.0f', token))
+redis.call('HSET', hash, ARGV[4], cmsgpack.pack({{token, ARGV[2], micros, ARGV[5]}}))
+redis.call('SADD', owner, ref(ARGV[3], ARGV[4]))
+redis.call('ZADD', INDEX, 0, ARGV[3])
+redis.call('PUBLISH', channel(ARGV[3]), 'put')
+return token
+""",
+    # ARGV: prefix, namespace, key
+    "delete": """
+local hash = entries_key(ARGV[2])
+local old = redis.call('HGET', hash, ARGV[3])
+if not old then return 0 end
+redis.call('HDEL', hash, ARGV[3])
+redis.call('SREM', session_key(cmsgpack.unpack(old)[2]), ref(ARGV[2], ARGV[3]))
+if redis.call('EXISTS', hash) == 0 then redis.call('ZREM', INDEX, ARGV[2]) end
+redis.call('PUBLISH', channel(ARGV[2]), 'delete')
+return 1
+""",
+    # ARGV: prefix, session
+    "end": """
+local refs = redis.call('SMEMBERS', session_key(ARGV[2]))
+redis.call('DEL', session_key(ARGV[2]))
+local changed = {}
+for _, r in ipairs(refs) do
+  if r ~= '' then
+    local ns, key = unpack(cmsgpack.unpack(r))
+    local hash = entries_key(ns)
+    local old = redis.call('HGET', hash, key)
+    if old and cmsgpack.unpack(old)[2] == ARGV[2] then
+      redis.call('HDEL', hash, key)
+      if redis.call('EXISTS', hash) == 0 then redis.call('ZREM', INDEX, ns) end
+      changed[ns] = true
+    end
+  end
+end
+for ns in pairs(changed) do redis.call('PUBLISH', channel(ns), 'end') end
+""",
+    # ARGV: prefix, namespace
+    "entries": "return live_entries(ARGV[2])",
+    # ARGV: prefix, prefix of the namespaces ('\\255' never occurs in UTF-8)
+    "namespaces": r"""
+local found = {}
+for _, ns in ipairs(redis.call('ZRANGEBYLEX', INDEX, '[' .. ARGV[2], '(' .. ARGV[2] .. '\255')) do
+  if #live_entries(ns) > 0 then found[#found + 1] = ns end
+end
+return found
+""",
+}
+
+
+class RedisBackend(Backend):
+    """Coordination through Redis; see the module docstring."""
+
+    __module__ = "anker.coordination.backends.redis"
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(
+        self, url: BackendURL, options: Mapping[str, str], *, lease: float, timeout: float
+    ) -> None:
+        super().__init__(url, options, lease=lease, timeout=timeout)
+        if len(url.endpoints) != 1:
+            raise ValueError(f"{url.scheme}:// needs exactly one host, e.g. redis://127.0.0.1:6379")
+        if url.param("protocol", "2") != "2":
+            raise ValueError(f"{url.scheme}:// speaks RESP2 only; leave out ?protocol=")
+        self.key_prefix = options.get("key_prefix") or url.param("key_prefix") or DEFAULT_KEY_PREFIX
+        self.lease_ms = max(1, round(lease * 1000))
+        self._client: Any = None
+        self._scripts: dict[str, Any] = {}
+        self._hub = _Hub(self)
+
+    def _client_url(self) -> str:
+        """The URL for redis-py: with the password, without anker's own options."""
+        query = {k: v for k, v in self.url.query.items() if k not in OWN_OPTIONS}
+        return dataclasses.replace(self.url, query=MappingProxyType(query)).render(mask=False)
+
+    async def _run(self, script: str, *args: str | bytes | int) -> Any:
+        async with asyncio.timeout(self.timeout):
+            return await self._scripts[script](args=[self.key_prefix, *args])
+
+    def channel(self, namespace: str) -> bytes:
+        """The pub/sub channel of a namespace."""
+        return f"{self.key_prefix}c:{namespace}".encode()
+
+    # ------------------------------------------------------------------ the interface
+    async def connect(self) -> None:
+        redis = require("redis.asyncio", extra="redis", needed_for=NEEDED_FOR)
+        retry = require("redis.asyncio.retry", extra="redis", needed_for=NEEDED_FOR)
+        backoff = require("redis.backoff", extra="redis", needed_for=NEEDED_FOR)
+        client = redis.Redis.from_url(
+            self._client_url(),
+            socket_timeout=self.timeout,
+            socket_connect_timeout=self.timeout,
+            # a put whose answer was lost must not run twice: the coordinator decides on retries
+            retry=retry.Retry(backoff.NoBackoff(), 0),
+        )
+        try:
+            sources = {name: PRELUDE + body for name, body in SCRIPTS.items()}
+            async with asyncio.timeout(self.timeout):
+                # load the scripts (checking the server is there) in one round trip, so the
+                # first calls need not fall back from EVALSHA to EVAL
+                pipeline = client.pipeline(transaction=False)
+                for source in sources.values():
+                    pipeline.script_load(source)
+                await pipeline.execute()
+        except BaseException:
+            await client.aclose()
+            raise
+        self._client = client
+        self._scripts = {name: client.register_script(source) for name, source in sources.items()}
+
+    async def aclose(self) -> None:
+        await self._hub.aclose()
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
+
+    async def create_session(self) -> str:
+        session = uuid.uuid4().hex
+        await self._run("create", session, self.lease_ms)
+        return session
+
+    async def renew_session(self, session: str) -> None:
+        if not await self._run("renew", session, self.lease_ms):
+            raise SessionExpired(f"session {session} expired")
+
+    async def end_session(self, session: str) -> None:
+        await self._run("end", session)
+
+    async def put(self, session: str, namespace: str, key: str, value: bytes) -> int:
+        token = int(await self._run("put", session, namespace, key, value))
+        if token == EXPIRED:
+            raise SessionExpired(f"session {session} expired")
+        if token == EXISTS:
+            raise EntryExists(f"{namespace}/{key} exists")
+        return token
+
+    async def delete(self, namespace: str, key: str) -> None:
+        await self._run("delete", namespace, key)
+
+    async def entries(self, namespace: str) -> list[Entry]:
+        rows = await self._run("entries", namespace)
+        found = [
+            Entry(
+                key=key.decode(),
+                value=bytes(value),
+                token=int(token),
+                session=session.decode(),
+                created=created / 1e6,
+                expires_in=max(0.0, left / 1000) if left >= 0 else None,
+            )
+            for key, value, token, session, created, left in rows
+        ]
+        return sorted(found, key=lambda entry: entry.token)
+
+    @contextlib.asynccontextmanager
+    async def watch(self, namespace: str) -> AsyncIterator[Watch]:
+        channel, watch = self.channel(namespace), _RedisWatch()
+        await self._hub.subscribe(channel, watch)
+        try:
+            yield watch
+        finally:
+            await self._hub.unsubscribe(channel, watch)
+
+    async def namespaces(self, prefix: str) -> list[str]:
+        return sorted(name.decode() for name in await self._run("namespaces", prefix))
+
+
+class _RedisWatch(Watch):
+    def __init__(self) -> None:
+        self.changed = asyncio.Event()
+
+    async def wait(self, timeout: float) -> bool:
+        if not self.changed.is_set():
+            try:
+                async with asyncio.timeout(timeout):
+                    await self.changed.wait()
+            except TimeoutError:
+                return False
+        self.changed.clear()
+        return True
+
+
+class _Hub:
+    """The backend's one pub/sub connection, shared by all its watches.
+
+    Redis answers the commands of a connection in order, so the confirmations of the
+    SUBSCRIBEs of one channel arrive in the order they were sent: each waits in a queue.
+    """
+
+    def __init__(self, backend: RedisBackend) -> None:
+        self.backend = backend
+        self.watches: dict[bytes, set[_RedisWatch]] = {}
+        #: per channel, its latest SUBSCRIBE on the current connection (True once confirmed,
+        #: False if the connection dropped first)
+        self.subscribed: dict[bytes, asyncio.Future[bool]] = {}
+        self.unconfirmed: dict[bytes, deque[asyncio.Future[bool]]] = {}
+        #: channels whose watches are woken once subscribed again (messages may have been lost)
+        self.missed: set[bytes] = set()
+        self.connection: Any = None
+        self.up = asyncio.Event()
+        self.task: asyncio.Task[None] | None = None
+        self.sending = asyncio.Lock()  # commands go out in the order they were decided on
+
+    async def subscribe(self, channel: bytes, watch: _RedisWatch) -> None:
+        self.watches.setdefault(channel, set()).add(watch)
+        try:
+            async with asyncio.timeout(self.backend.timeout):
+                while True:
+                    if self.task is None:
+                        self.task = asyncio.create_task(self._run(), name="anker-redis-pubsub")
+                    await self.up.wait()
+                    confirmed = self.subscribed.get(channel)
+                    if confirmed is None:
+                        confirmed = self._expect(channel)
+                        with contextlib.suppress(Exception):  # then the connection is lost
+                            await self._send(self.connection, "SUBSCRIBE", channel)
+                    if await asyncio.shield(confirmed):
+                        return
+        except BaseException:
+            await self.unsubscribe(channel, watch)
+            raise
+
+    async def unsubscribe(self, channel: bytes, watch: _RedisWatch) -> None:
+        watches = self.watches.get(channel, set())
+        watches.discard(watch)
+        if watches:
+            return
+        self.watches.pop(channel, None)
+        if self.subscribed.pop(channel, None) is not None and self.up.is_set():
+            with contextlib.suppress(Exception):
+                await self._send(self.connection, "UNSUBSCRIBE", channel)
+
+    async def aclose(self) -> None:
+        task, self.task = self.task, None
+        if task is not None:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+
+    def _expect(self, channel: bytes) -> asyncio.Future[bool]:
+        future = asyncio.get_running_loop().create_future()
+        self.subscribed[channel] = future
+        self.unconfirmed.setdefault(channel, deque()).append(future)
+        return future
+
+    async def _send(self, connection: Any, *command: str | bytes) -> None:
+        async with self.sending, asyncio.timeout(self.backend.timeout):
+            if connection is not self.connection:
+                raise ConnectionError("the pub/sub connection was replaced")
+            await connection.send_command(*command, check_health=False)
+
+    async def _run(self) -> None:
+        """Keep a connection up while watches are open; a new one after each failure."""
+        delay = 0.05
+        try:
+            while True:
+                try:
+                    await self._serve()
+                except Exception as exc:
+                    log.warning("redis pub/sub connection lost (%s); reconnecting", exc)
+                finally:
+                    await self._drop()
+                if not self.watches:
+                    return
+                await asyncio.sleep(delay * (0.5 + random.random()))
+                delay = min(delay * 2, 1.0)
+        finally:
+            if self.task is asyncio.current_task():
+                self.task = None
+
+    async def _serve(self) -> None:
+        client = self.backend._client
+        if client is None:
+            raise ConnectionError("the backend is closed")
+        connection = client.connection_pool.make_connection()
+        self.connection = connection
+        async with asyncio.timeout(self.backend.timeout):
+            await connection.connect()
+        if self.watches:
+            channels = list(self.watches)
+            for channel in channels:
+                self._expect(channel)
+            await self._send(connection, "SUBSCRIBE", *channels)
+        self.up.set()
+        pinged = False
+        while True:
+            # None after ``timeout`` seconds of silence: PING, and give up after another
+            reply = await connection.read_response(timeout=self.backend.timeout)
+            if reply is None:
+                if pinged:
+                    raise ConnectionError("no answer to PING")
+                await self._send(connection, "PING")
+                pinged = True
+                continue
+            pinged = False
+            if not isinstance(reply, list) or len(reply) < 2:
+                continue
+            kind, channel = reply[0], reply[1]
+            if kind == b"message":
+                self._wake(channel)
+            elif kind == b"subscribe" and self.unconfirmed.get(channel):
+                future = self.unconfirmed[channel].popleft()
+                if not future.done():
+                    future.set_result(True)
+                if channel in self.missed:
+                    self.missed.discard(channel)
+                    self._wake(channel)
+
+    def _wake(self, channel: bytes) -> None:
+        for watch in self.watches.get(channel, ()):
+            watch.changed.set()
+
+    async def _drop(self) -> None:
+        connection, self.connection = self.connection, None
+        self.up.clear()
+        self.missed.update(self.watches)
+        for futures in self.unconfirmed.values():
+            for future in futures:
+                if not future.done():
+                    future.set_result(False)
+        self.unconfirmed.clear()
+        self.subscribed.clear()
+        if connection is not None:
+            with contextlib.suppress(Exception):
+                await connection.disconnect(nowait=True)
