@@ -109,6 +109,9 @@ class Backend(abc.ABC):
 
     #: e.g. {SERVER_EXPIRY}
     capabilities: ClassVar[frozenset[str]] = frozenset()
+    #: the URL options the driver understands; the coordinator refuses any other (None: the
+    #: driver checks its options itself)
+    known_options: ClassVar[frozenset[str] | None] = None
 
     def __init__(
         self, url: BackendURL, options: Mapping[str, str], *, lease: float, timeout: float

@@ -117,6 +117,12 @@ class Coordinator:
         driver, parsed = load_driver(BACKEND_GROUP, url, Backend)  # type: ignore[type-abstract]
         merged = {key: values[-1] for key, values in parsed.query.items()} | options
         prefix = merged.pop("prefix", "")
+        if driver.known_options is not None and (unknown := set(merged) - driver.known_options):
+            known = ", ".join(sorted({"prefix", *driver.known_options}))
+            raise ValueError(
+                f"unknown option(s) {', '.join(sorted(unknown))} for the "
+                f"'{parsed.scheme}://' coordination backend (known: {known})"
+            )
         backend = driver(
             parsed, merged, lease=_seconds("lease", lease), timeout=_seconds("timeout", timeout)
         )

@@ -86,6 +86,8 @@ async def test_options_are_checked(tmp_path: Path) -> None:
         await Coordinator.connect(f"file://{tmp_path}", lease=0)
     with pytest.raises(InvalidName, match="invalid member name"):
         await Coordinator.connect(f"file://{tmp_path}", member_id="a b")
+    with pytest.raises(ValueError, match=r"unknown option\(s\) pol for the 'file://'.*poll"):
+        await Coordinator.connect(f"file://{tmp_path}?pol=0.5")
     with pytest.raises(DriverNotFound, match="did you mean 'redis://'"):
         await Coordinator.connect("rdis://127.0.0.1")
     async with await Coordinator.connect(

@@ -166,6 +166,9 @@ class EtcdBackend(Backend):
 
     __module__ = "anker.coordination.backends.etcd"
     capabilities: ClassVar[frozenset[str]] = frozenset({SERVER_EXPIRY})
+    known_options: ClassVar[frozenset[str] | None] = frozenset(
+        {"root", "tls", "cafile", "certfile", "keyfile"}
+    )
 
     def __init__(
         self, url: BackendURL, options: Mapping[str, str], *, lease: float, timeout: float

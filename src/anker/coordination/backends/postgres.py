@@ -262,6 +262,7 @@ class PostgresBackend(Backend):
 
     __module__ = "anker.coordination.backends.postgres"
     capabilities: ClassVar[frozenset[str]] = frozenset()
+    known_options: ClassVar[frozenset[str] | None] = LIBPQ_OPTIONS | {"table_prefix"}
 
     def __init__(
         self, url: BackendURL, options: Mapping[str, str], *, lease: float, timeout: float

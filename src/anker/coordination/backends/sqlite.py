@@ -73,6 +73,7 @@ class SQLiteBackend(Backend):
 
     __module__ = "anker.coordination.backends.sqlite"
     capabilities: ClassVar[frozenset[str]] = frozenset()
+    known_options: ClassVar[frozenset[str] | None] = frozenset({"poll"})
 
     def __init__(
         self, url: BackendURL, options: Mapping[str, str], *, lease: float, timeout: float

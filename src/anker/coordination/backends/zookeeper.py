@@ -179,6 +179,7 @@ class ZooKeeperBackend(Backend):
 
     __module__ = "anker.coordination.backends.zookeeper"
     capabilities: ClassVar[frozenset[str]] = frozenset({SERVER_EXPIRY})
+    known_options: ClassVar[frozenset[str] | None] = frozenset({"root"})
 
     def __init__(
         self, url: BackendURL, options: Mapping[str, str], *, lease: float, timeout: float
