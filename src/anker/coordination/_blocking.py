@@ -13,10 +13,28 @@ if TYPE_CHECKING:
 __all__ = ["BlockingCoordinator", "BlockingLock"]
 
 
-def _run(coroutine: Any) -> Any:
-    from anker._runtime import run_blocking
+def _run(coordinator: Coordinator, coroutine: Any) -> Any:
+    """Run a coroutine of ``coordinator`` on the loop the coordinator lives on, and wait.
 
-    return run_blocking(coroutine)
+    A coordinator belongs to the loop it was connected on (its connections and tasks do), so
+    its coroutines run there, whichever thread calls.
+    """
+    import asyncio
+
+    from anker.errors import BlockingCallInEventLoop
+
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        coroutine.close()
+        raise BlockingCallInEventLoop("a blocking coordination call")
+    loop = coordinator._loop
+    if loop is None or loop.is_closed():
+        coroutine.close()
+        raise RuntimeError("the coordinator's event loop is not running")
+    return asyncio.run_coroutine_threadsafe(coroutine, loop).result()
 
 
 class BlockingLock:
@@ -32,10 +50,10 @@ class BlockingLock:
         self.lock = lock
 
     def acquire(self, *, blocking: bool = True, timeout: float | None = None) -> bool:
-        return _run(self.lock.acquire(blocking=blocking, timeout=timeout))  # type: ignore[no-any-return]
+        return _run(self.lock.coordinator, self.lock.acquire(blocking=blocking, timeout=timeout))  # type: ignore[no-any-return]
 
     def release(self) -> None:
-        _run(self.lock.release())
+        _run(self.lock.coordinator, self.lock.release())
 
     @property
     def held(self) -> bool:
@@ -63,8 +81,9 @@ class BlockingLock:
 
 
 class BlockingCoordinator:
-    """:class:`Coordinator` for threaded code. The coordinator itself must have been created
-    on anker's background loop: use :meth:`BlockingCoordinator.connect`."""
+    """:class:`Coordinator` for threaded code: :meth:`connect` makes one on anker's background
+    loop; ``coordinator.blocking()`` wraps one made on a loop of yours, which must keep
+    running (calls are handed to it)."""
 
     __module__ = "anker.coordination"
 
@@ -73,12 +92,13 @@ class BlockingCoordinator:
 
     @classmethod
     def connect(cls, url: str, **options: Any) -> BlockingCoordinator:
+        from anker._runtime import run_blocking
         from anker.coordination._coordinator import Coordinator
 
-        return cls(_run(Coordinator.connect(url, **options)))
+        return cls(run_blocking(Coordinator.connect(url, **options)))
 
     def close(self) -> None:
-        _run(self.coordinator.aclose())
+        _run(self.coordinator, self.coordinator.aclose())
 
     def __enter__(self) -> Self:
         return self
@@ -93,7 +113,7 @@ class BlockingCoordinator:
         return BlockingLock(self.coordinator.semaphore(name, limit, **options))
 
     def locks(self) -> list[LockInfo]:
-        return _run(self.coordinator.locks())  # type: ignore[no-any-return]
+        return _run(self.coordinator, self.coordinator.locks())  # type: ignore[no-any-return]
 
     def leaders(self) -> dict[str, str]:
-        return _run(self.coordinator.leaders())  # type: ignore[no-any-return]
+        return _run(self.coordinator, self.coordinator.leaders())  # type: ignore[no-any-return]

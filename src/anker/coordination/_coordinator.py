@@ -7,6 +7,7 @@ import contextlib
 import datetime as dt
 import logging
 import os
+import random
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Self, TypeVar
@@ -33,14 +34,17 @@ T = TypeVar("T")
 BACKEND_GROUP = "anker.coordination.backends"
 DEFAULT_LEASE = 2.0
 DEFAULT_TIMEOUT = 5.0
+#: shorter leases renew so often that a busy event loop alone could lose them
+MIN_LEASE = 0.5
+MIN_TIMEOUT = 0.1
 #: namespace kinds, as they appear in backend namespaces ("lock/volume-42")
 KINDS = ("lock", "semaphore", "rwlock", "group", "election")
 
 
-def _seconds(what: str, value: float | dt.timedelta) -> float:
+def _seconds(what: str, value: float | dt.timedelta, least: float) -> float:
     seconds = value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
-    if not seconds > 0 or seconds == float("inf"):
-        raise ValueError(f"{what} must be a positive number of seconds, got {value!r}")
+    if not seconds >= least or seconds == float("inf"):
+        raise ValueError(f"{what} must be at least {least:g} seconds, got {value!r}")
     return seconds
 
 
@@ -87,12 +91,14 @@ class Coordinator:
         if prefix:
             check_name("prefix", prefix)
         self._prefix = f"{prefix}/" if prefix else ""
-        self._keeper = SessionKeeper(backend, self._call, self.lease)
+        self._keeper = SessionKeeper(backend, self._call, self._spawn, self.lease)
         self._holds: set[_QueuedLock] = set()
         self._tasks: set[asyncio.Task[Any]] = set()
         self._keeper.on_lost.append(self._session_lost)
-        #: called with each new session after a lost one (groups rejoin, elections re-run)
-        self._on_new_session = self._keeper.on_new
+        #: the groups this coordinator's member is in, with its capabilities: joined again
+        #: on every new session
+        self._memberships: dict[str, bytes] = {}
+        self._keeper.on_new.append(self._rejoin)
         self._closed = False
         #: the loop the coordinator runs on (set by connect); other threads hand work to it
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -124,7 +130,10 @@ class Coordinator:
                 f"'{parsed.scheme}://' coordination backend (known: {known})"
             )
         backend = driver(
-            parsed, merged, lease=_seconds("lease", lease), timeout=_seconds("timeout", timeout)
+            parsed,
+            merged,
+            lease=_seconds("lease", lease, MIN_LEASE),
+            timeout=_seconds("timeout", timeout, MIN_TIMEOUT),
         )
         coordinator = cls(backend, member_id=member_id, prefix=prefix)
         coordinator._loop = asyncio.get_running_loop()
@@ -322,6 +331,35 @@ class Coordinator:
             if raise_errors:
                 raise
 
+    def _forget_soon(self, namespace: str, key: str) -> None:
+        """Delete an entry in the background (a cancelled caller must not wait for it)."""
+        self._keeper.orphans.add((namespace, key))
+
+        async def delete() -> None:
+            with contextlib.suppress(CoordinationError):
+                await self._forget(namespace, key)
+                self._keeper.orphans.discard((namespace, key))
+
+        self._spawn(delete())
+
+    async def _rejoin(self, session: str) -> None:
+        """Join every group again on a new session, until it works or the session changes."""
+        from anker.coordination._group import Group
+
+        delay = 0.05
+        for name in list(self._memberships):
+            while name in self._memberships and self._keeper.session == session:
+                try:
+                    await Group(self, name)._put(session, self._memberships[name])
+                    break
+                except SessionExpired:
+                    self._keeper.expired(session)
+                    return  # the next session joins again
+                except CoordinationError as exc:
+                    log.warning("joining group %r again failed (%s); retrying", name, exc)
+                    await asyncio.sleep(delay * (0.5 + random.random()))
+                    delay = min(delay * 2, self.lease)
+
     def _forget_later(self, namespace: str, key: str) -> None:
         """Delete an entry again once a call that may have created it can no longer land.
 
@@ -363,6 +401,3 @@ class Coordinator:
         self._tasks.discard(task)
         if not task.cancelled() and task.exception() is not None:
             log.error("a coordination background task failed", exc_info=task.exception())
-
-    def _on_session(self, callback: Callable[[str], Awaitable[None]]) -> None:
-        self._on_new_session.append(callback)

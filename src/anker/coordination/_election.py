@@ -11,7 +11,7 @@ import asyncio
 import contextlib
 import inspect
 import logging
-from collections.abc import Callable
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING
 
 from anker.coordination._errors import CoordinationError, LockLost
@@ -55,7 +55,7 @@ class Election:
     @property
     def is_leader(self) -> bool:
         """Whether this member leads now, with a live lease."""
-        return self._candidacy.held
+        return self._elected.is_set() and self._candidacy.held
 
     @property
     def token(self) -> int:
@@ -70,9 +70,10 @@ class Election:
     ) -> None:
         """Stand for election in the background, until :meth:`resign` or the coordinator closes.
 
-        ``on_elected()`` is called on becoming leader, and ``on_lost(error)`` when leadership
-        ends: with the LockLost if the lease ran out (the candidate then queues again), or None
-        on :meth:`resign`. Both may be plain or async functions.
+        ``on_elected()`` runs as a task of its own on becoming leader (it may run the leader's
+        job for as long as it likes), and is cancelled when leadership ends. ``on_lost(error)``
+        is called at once when leadership ends: with the LockLost if the lease ran out (the
+        candidate then queues again), or None on :meth:`resign`. Both may be plain or async.
         """
         if self._task is not None and not self._task.done():
             raise CoordinationError(f"already campaigning in election {self.name!r}")
@@ -85,8 +86,9 @@ class Election:
     ) -> None:
         retry = 0.05
         while True:
+            self._candidacy = candidacy = _Candidacy(self.coordinator, self.name)
             try:
-                await self._candidacy.acquire()
+                await candidacy.acquire()
             except CoordinationError as exc:
                 log.warning("election %r: campaigning failed (%s); retrying", self.name, exc)
                 await asyncio.sleep(retry)
@@ -94,18 +96,19 @@ class Election:
                 continue
             retry = 0.05
             self._elected.set()
+            job = self.coordinator._spawn(_call(on_elected))
             try:
-                await _call(on_elected)
-                lost = await self._candidacy.wait_lost()
-            except asyncio.CancelledError:
+                lost = await candidacy.wait_lost()
+            except asyncio.CancelledError:  # resign() or the coordinator closes
                 self._elected.clear()
-                with contextlib.suppress(Exception):
-                    await _call(on_lost, None)
+                job.cancel()
+                await _call(on_lost, None)
                 raise
             self._elected.clear()
-            with contextlib.suppress(CoordinationError):
-                await self._candidacy.release()
+            job.cancel()
             await _call(on_lost, lost)
+            # its entry is being deleted already (see _QueuedLock._mark_lost)
+            self.coordinator._spawn(_quietly(candidacy.release()))
 
     async def wait_elected(self, timeout: float | None = None) -> bool:
         """Wait until this member leads; False if ``timeout`` passed first."""
@@ -136,6 +139,11 @@ class Election:
             return None
         member = decode(entries[0]).get("member")
         return str(member) if member is not None else None
+
+
+async def _quietly(awaitable: Awaitable[None]) -> None:
+    with contextlib.suppress(CoordinationError):
+        await awaitable
 
 
 async def _call(callback: Callable[..., object] | None, *args: object) -> None:

@@ -12,6 +12,7 @@ import contextlib
 import inspect
 import json
 import logging
+import time
 from collections.abc import AsyncIterator, Callable, Mapping
 from dataclasses import dataclass, field
 from typing import TYPE_CHECKING, Any, Literal
@@ -71,7 +72,6 @@ class Group:
         self.coordinator = coordinator
         self.name = name
         self.namespace = coordinator._namespace("group", name)
-        self._capabilities: bytes | None = None
 
     def __repr__(self) -> str:
         return f"<Group {self.name!r}>"
@@ -79,67 +79,55 @@ class Group:
     @property
     def joined(self) -> bool:
         """Whether this coordinator's member is in the group (as far as it knows)."""
-        return self._capabilities is not None
+        return self.name in self.coordinator._memberships
 
     async def join(self, capabilities: Mapping[str, Any] | None = None) -> None:
         """Join as the coordinator's member id, with JSON-serializable ``capabilities``.
 
-        Raises :class:`MemberExists` if another live session joined under the same id.
+        The coordinator joins again by itself whenever it has to start a new session.
+        Raises :class:`MemberExists` if another live session joined under the same id, and
+        :class:`BackendUnavailable` if the backend does not answer within the timeout.
         """
-        value = json.dumps(dict(capabilities or {}), sort_keys=True).encode()
-        first = self._capabilities is None
-        self._capabilities = value
-        keeper = self.coordinator._keeper
-        try:
-            while True:
-                session = await keeper.current()
-                try:
-                    await self._put(session)
-                except SessionExpired:
-                    keeper.expired(session)  # and join on the next session
-                    continue
-                break
-        except BaseException:
-            if first:
-                self._capabilities = None
-            raise
-        if first:
-            self.coordinator._on_session(self._rejoin)
-
-    async def _put(self, session: str) -> None:
         coordinator = self.coordinator
+        value = json.dumps(dict(capabilities or {}), sort_keys=True).encode()
+        keeper = coordinator._keeper
+        deadline = time.monotonic() + coordinator.timeout
+        while True:
+            session = await keeper.current(deadline)
+            try:
+                await self._put(session, value)
+            except SessionExpired:
+                keeper.expired(session)  # and join on the next session
+                continue
+            break
+        coordinator._memberships[self.name] = value
+
+    async def _put(self, session: str, value: bytes) -> None:
+        coordinator = self.coordinator
+        backend = coordinator._backend
         member = coordinator.member_id
-        assert self._capabilities is not None
         try:
             await coordinator._call(
-                "join group",
-                coordinator._backend.put(session, self.namespace, member, self._capabilities),
+                "join group", backend.put(session, self.namespace, member, value)
             )
         except EntryExists:
-            entries = await coordinator._call(
-                "read group", coordinator._backend.entries(self.namespace)
-            )
+            entries = await coordinator._call("read group", backend.entries(self.namespace))
             mine = next((e for e in entries if e.key == member), None)
-            if mine is not None and mine.session != session:
+            ours = (
+                mine is None or mine.session == session or mine.session in coordinator._keeper.past
+            )
+            if not ours:
                 raise MemberExists(self.name, member) from None
-            # our own earlier join: replace it, so new capabilities take effect
+            # our own earlier join (this session's, or a lost one's that the server still
+            # has): replace it, so new capabilities take effect
+            await coordinator._call("leave group", backend.delete(self.namespace, member))
             await coordinator._call(
-                "leave group", coordinator._backend.delete(self.namespace, member)
+                "join group", backend.put(session, self.namespace, member, value)
             )
-            await coordinator._call(
-                "join group",
-                coordinator._backend.put(session, self.namespace, member, self._capabilities),
-            )
-
-    async def _rejoin(self, session: str) -> None:
-        if self._capabilities is not None:
-            await self._put(session)
 
     async def leave(self) -> None:
         """Leave the group (leaving a group one is not in is not an error)."""
-        self._capabilities = None
-        with contextlib.suppress(ValueError):
-            self.coordinator._on_new_session.remove(self._rejoin)
+        self.coordinator._memberships.pop(self.name, None)
         await self.coordinator._call(
             "leave group",
             self.coordinator._backend.delete(self.namespace, self.coordinator.member_id),

@@ -102,6 +102,7 @@ class _QueuedLock:
         self._token: int | None = None
         self._lost: LockLost | None = None
         self._lost_event = asyncio.Event()
+        self._busy = False
 
     def __repr__(self) -> str:
         state = "held" if self.held else "lost" if self._lost else "not held"
@@ -186,8 +187,18 @@ class _QueuedLock:
 
         ``timeout`` counts from the call, on every backend; None waits for as long as it takes.
         """
-        if self._session is not None and self._lost is None:
-            raise CoordinationError(f"{self.kind} {self.name!r} is already held by this object")
+        if self._busy or (self._session is not None and self._lost is None):
+            raise CoordinationError(
+                f"{self.kind} {self.name!r} is already held (or being acquired) by this object; "
+                "give each task its own lock object"
+            )
+        self._busy = True
+        try:
+            return await self._acquire(blocking=blocking, timeout=timeout)
+        finally:
+            self._busy = False
+
+    async def _acquire(self, *, blocking: bool, timeout: float | None) -> bool:
         if not blocking:
             timeout = 0.0
         deadline = None if timeout is None else time.monotonic() + timeout
@@ -207,7 +218,7 @@ class _QueuedLock:
         async with contextlib.AsyncExitStack() as watching:
             watch: list[Watch] = []
             while True:  # once per session: a session lost while waiting costs the place
-                session = await coordinator._keeper.current()
+                session = await coordinator._keeper.current(deadline)
                 try:
                     token, entries = await coordinator._call(
                         "acquire", backend.put_and_read(session, self.namespace, key, value)
@@ -216,9 +227,10 @@ class _QueuedLock:
                     coordinator._keeper.expired(session)
                     continue
                 except BaseException:
-                    # the put may have landed, or may still land
+                    # the put may have landed, or may still land: delete now and later, in
+                    # the background (a cancelled caller must not wait for a slow backend)
+                    coordinator._forget_soon(self.namespace, key)
                     coordinator._forget_later(self.namespace, key)
-                    await coordinator._forget(self.namespace, key)
                     raise
                 try:
                     outcome = await self._wait_turn(
@@ -230,7 +242,7 @@ class _QueuedLock:
                         entries=entries,
                     )
                 except BaseException:
-                    await coordinator._forget(self.namespace, key)
+                    coordinator._forget_soon(self.namespace, key)
                     raise
                 if outcome is None:
                     # Our entry vanished with the session, or the clock says the session is
@@ -358,6 +370,9 @@ class ReadWriteLock:
         async with rw.read:
             ...
 
+    Each access to :attr:`read` or :attr:`write` makes a new lock object, so that tasks
+    sharing ``rw`` each hold their own.
+
     .. versionadded:: 0.1
     """
 
@@ -371,12 +386,27 @@ class ReadWriteLock:
         timeout: float | None = None,
         on_lost: LostCallback | None = None,
     ) -> None:
+        self.coordinator = coordinator
         self.name = name
-        self.read: _QueuedLock = _RWSide(
-            coordinator, name, mode="shared", timeout=timeout, on_lost=on_lost
+        self.timeout = timeout
+        self.on_lost = on_lost
+
+    @property
+    def read(self) -> _QueuedLock:
+        """A new shared (reader's) side."""
+        return _RWSide(
+            self.coordinator, self.name, mode="shared", timeout=self.timeout, on_lost=self.on_lost
         )
-        self.write: _QueuedLock = _RWSide(
-            coordinator, name, mode="exclusive", timeout=timeout, on_lost=on_lost
+
+    @property
+    def write(self) -> _QueuedLock:
+        """A new exclusive (writer's) side."""
+        return _RWSide(
+            self.coordinator,
+            self.name,
+            mode="exclusive",
+            timeout=self.timeout,
+            on_lost=self.on_lost,
         )
 
 

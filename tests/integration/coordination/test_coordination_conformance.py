@@ -439,3 +439,92 @@ async def test_locks_lists_holders_and_waiters(coordinator: OpenCoordinator) -> 
             await waiter
     # a cancelled waiter leaves no entry behind
     assert [(i.name, i.member) for i in await b.locks()] == [("x", "a")]
+
+
+# ---------------------------------------------------------------------- found in review
+async def test_tasks_sharing_a_read_write_lock_each_hold_their_own_side(
+    coordinator: OpenCoordinator,
+) -> None:
+    a, b = await coordinator("a"), await coordinator("b")
+    rw = a.rwlock("doc")
+    both_in = asyncio.Barrier(2)
+
+    async def reader() -> None:
+        async with rw.read:
+            await both_in.wait()
+
+    await asyncio.wait_for(asyncio.gather(reader(), reader()), WITHIN_LEASE)
+    assert await b.locks() == []  # nothing left behind
+    assert await b.rwlock("doc").write.acquire(blocking=False)
+
+
+async def test_one_lock_object_cannot_be_acquired_by_two_tasks(
+    coordinator: OpenCoordinator,
+) -> None:
+    a = await coordinator("a")
+    lock = a.lock("x")
+    first = asyncio.create_task(lock.acquire())
+    await asyncio.sleep(0)  # first is now under way
+    with pytest.raises(CoordinationError, match="give each task its own lock object"):
+        await lock.acquire()
+    assert await first
+    await lock.release()
+
+
+async def test_a_long_leader_job_is_cancelled_and_told_at_once_when_leadership_ends(
+    coordinator: OpenCoordinator,
+) -> None:
+    a, b = await coordinator("a"), await coordinator("b")
+    job_running, job_cancelled = asyncio.Event(), asyncio.Event()
+    told: list[object] = []
+
+    async def leader_job() -> None:
+        job_running.set()
+        try:
+            await asyncio.Event().wait()  # a periodic job's loop
+        except asyncio.CancelledError:
+            job_cancelled.set()
+            raise
+
+    first = a.election("e")
+    await first.campaign(on_elected=leader_job, on_lost=told.append)
+    await asyncio.wait_for(job_running.wait(), WITHIN_LEASE)
+    second = b.election("e")
+    await second.campaign()
+    await end_session_behind_its_back(coordinator, a)
+    await asyncio.wait_for(job_cancelled.wait(), WITHIN_LEASE)
+    assert isinstance(told[0], LockLost)
+    assert not first.is_leader
+    assert await second.wait_elected(WITHIN_LEASE)
+    await first.resign()
+    await second.resign()
+
+
+async def test_leaving_through_another_group_object_is_final(
+    coordinator: OpenCoordinator,
+) -> None:
+    a, observer = await coordinator("a"), await coordinator("o")
+    await a.group("g").join({"zone": "z1"})
+    await a.group("g").leave()  # a different Group object
+    a._keeper._lose("test: the client gives up on its session")
+    await asyncio.sleep(WITHIN_LEASE / 3)
+    assert await observer.group("g").members() == []
+
+
+async def test_a_member_that_gave_up_on_its_session_first_is_back_on_a_new_one(
+    coordinator: OpenCoordinator,
+) -> None:
+    """The client declares its session lost while the server still holds it (a partition
+    that heals quickly): the old session must not keep the new one out of its groups."""
+    a, observer = await coordinator("a"), await coordinator("o")
+    group = a.group("g")
+    await group.join({"v": 1})
+    old = a._keeper.session
+    a._keeper._lose("test: the client gives up on its session")
+
+    async def back_on_a_new_session() -> bool:
+        members = await observer.group("g").members()
+        return bool(members) and members[0].id == "a" and a._keeper.session != old
+
+    await _until(back_on_a_new_session)
+    assert group.joined

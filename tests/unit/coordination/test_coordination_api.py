@@ -6,6 +6,7 @@ import asyncio
 import datetime as dt
 import json
 import threading
+import time
 from pathlib import Path
 
 import pytest
@@ -14,6 +15,7 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 import anker.coordination
+import anker.errors
 from anker.cli import cli
 from anker.coordination import (
     BlockingCoordinator,
@@ -82,8 +84,10 @@ async def test_names_are_checked_before_any_backend_call(tmp_path: Path) -> None
 
 
 async def test_options_are_checked(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match="lease must be a positive number"):
-        await Coordinator.connect(f"file://{tmp_path}", lease=0)
+    with pytest.raises(ValueError, match=r"lease must be at least 0\.5 seconds"):
+        await Coordinator.connect(f"file://{tmp_path}", lease=0.001)
+    with pytest.raises(ValueError, match="poll must be between"):
+        await Coordinator.connect(f"file://{tmp_path}?poll=0")
     with pytest.raises(InvalidName, match="invalid member name"):
         await Coordinator.connect(f"file://{tmp_path}", member_id="a b")
     with pytest.raises(ValueError, match=r"unknown option\(s\) pol for the 'file://'.*poll"):
@@ -145,6 +149,7 @@ def test_the_blocking_coordinator_works_from_threads(tmp_path: Path) -> None:
                     with guard:
                         inside += 1
                         most = max(most, inside)
+                    time.sleep(0.002)  # long enough for an unguarded overlap to show
                     with guard:
                         inside -= 1
 
@@ -263,3 +268,20 @@ async def test_a_lease_the_clock_says_is_over_is_lost_even_before_the_server_say
         assert await other.acquire(timeout=5)
         assert other.token > token
         await lock.release()  # releasing a lost lock does not raise
+
+
+async def test_the_blocking_face_of_an_asyncio_coordinator_runs_on_its_loop(
+    tmp_path: Path,
+) -> None:
+    async with await Coordinator.connect(f"file://{tmp_path}", member_id="a") as coordinator:
+        blocking = coordinator.blocking()
+
+        def in_a_thread() -> int:
+            with blocking.lock("x") as lock:
+                return lock.token
+
+        token = await asyncio.to_thread(in_a_thread)
+        assert token > 0
+        assert await coordinator.locks() == []
+        with pytest.raises(anker.errors.BlockingCallInEventLoop):
+            blocking.locks()  # from the loop's own thread: would deadlock

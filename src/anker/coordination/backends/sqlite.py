@@ -86,6 +86,8 @@ class SQLiteBackend(Backend):
         path = Path(url.path)
         self.path = path / "coordination.db" if url.scheme == "file" else path
         self.poll = float(options.get("poll", "0.02"))
+        if not 0.001 <= self.poll <= 10:
+            raise ValueError(f"poll must be between 0.001 and 10 seconds, got {self.poll!r}")
         self._db: sqlite3.Connection | None = None
         self._lock = threading.Lock()
         # namespace -> events of this process's open watches
