@@ -223,3 +223,12 @@ async def test_an_unreachable_server_fails_in_time_without_leaking_threads_or_th
     for thread in _our_threads() - before:
         thread.join(timeout=5)
         assert not thread.is_alive(), thread
+
+
+async def test_a_lease_longer_than_the_server_grants_is_refused(zookeeper_url: str) -> None:
+    """ZooKeeper shortens a session timeout above its maxSessionTimeout: with a session
+    shorter than the lease, a holder could outlive its own entries (two holders)."""
+    from anker.coordination import CoordinationError, Coordinator
+
+    with pytest.raises(CoordinationError, match=r"granted a \d+ s session for a 3600 s lease"):
+        await Coordinator.connect(zookeeper_url, lease=3600, timeout=5)

@@ -66,6 +66,7 @@ from anker.coordination._backend import (
     SessionExpired,
     Watch,
 )
+from anker.coordination._errors import CoordinationError
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -220,9 +221,21 @@ class ZooKeeperBackend(Backend):
         retry = self._kazoo.KazooRetry(
             max_tries=-1, delay=0.05, backoff=2, max_delay=min(max(self.lease / 3, 0.1), 2.0)
         )
-        return self._kazoo.KazooClient(
+        client = self._kazoo.KazooClient(
             hosts=self.hosts, timeout=self.lease, connection_retry=retry, auth_data=self._auth
         )
+        # kazoo keeps the session timeout the server granted to itself; the coordinator must
+        # know it, since a shorter one than the lease would let a holder outlive its entries.
+        handler = client._connection
+        connect = handler._connect
+
+        def connect_and_note(*address: Any) -> Any:  # on kazoo's connection thread
+            read_timeout, connect_timeout = connect(*address)
+            client.anker_granted = read_timeout * 3 / 2 / 1000  # kazoo reads for 2/3 of it
+            return read_timeout, connect_timeout
+
+        handler._connect = connect_and_note
+        return client
 
     def _post(self, callback: Callable[..., None], *args: Any) -> None:
         """Run ``callback`` on the backend's event loop (from any thread)."""
@@ -426,6 +439,13 @@ class ZooKeeperBackend(Backend):
             client_id = client.client_id
             if client_id is None:
                 raise ConnectionError(f"the connection to ZooKeeper at {self.hosts} dropped")
+            granted = getattr(client, "anker_granted", None)
+            if granted is not None and granted < self.lease - 0.001:
+                raise CoordinationError(
+                    f"ZooKeeper at {self.hosts} granted a {granted:g} s session for a "
+                    f"{self.lease:g} s lease; a holder could outlive its entries. Lower the "
+                    "lease, or raise the server's maxSessionTimeout"
+                )
         except BaseException:
             await asyncio.to_thread(_stop, client)
             raise
