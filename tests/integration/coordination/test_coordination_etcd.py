@@ -276,9 +276,15 @@ async def test_a_broken_watch_stream_is_reopened_and_misses_nothing(
         namespace = f"t{uuid.uuid4().hex[:12]}/lock/x"
         async with watcher.watch(namespace) as watch:
             await proxy.cut()
-            await writer.put(session, namespace, "during-the-cut", b"")
+            revision = await writer.put(session, namespace, "during-the-cut", b"")
             await proxy.restore()
             assert await watch.wait(10) is True
+            # the wake-up alone would come from the reopening; the replay shows in the
+            # revision the stream has seen, which includes the change made during the cut
+            deadline = asyncio.get_running_loop().time() + 10
+            while watch._revision < revision:  # type: ignore[attr-defined]
+                assert asyncio.get_running_loop().time() < deadline, "the change was not replayed"
+                await asyncio.sleep(0.02)
             await drained(watch)
             await writer.put(session, namespace, "after", b"")  # the reopened stream works
             assert await watch.wait(5) is True
