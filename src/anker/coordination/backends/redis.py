@@ -42,9 +42,9 @@ failover can lose the last entries, so two holders can believe they hold a lock;
 tokens still increase, so a fenced store refuses the older one. Entries of a dead session stay
 in memory until their namespace is next read or listed.
 
-**URL.** ``redis://[[user]:password@]host[:port][/db][?key_prefix=anker:coord:]``; other query
-parameters (``health_check_interval``, ``client_name``...) go to redis-py as they are. Every
-call waits at most ``timeout`` seconds and is not retried.
+**URL.** ``redis://[[user]:password@]host[:port][/db][?key_prefix=anker:coord:]``. Every call
+waits at most ``timeout`` seconds and is not retried (a put whose answer was lost must not run
+twice); the coordinator decides what to try again.
 """
 
 from __future__ import annotations
@@ -74,14 +74,13 @@ log = logging.getLogger("anker.coordination")
 
 DEFAULT_KEY_PREFIX = "anker:coord:"
 NEEDED_FOR = "the redis:// coordination backend"
-#: query parameters that are anker's, not redis-py's
-OWN_OPTIONS = frozenset({"key_prefix", "prefix"})
 #: what the put script returns instead of a token (tokens are positive)
 EXPIRED, EXISTS = -1, -2
 
 # Every script gets the key prefix as ARGV[1]; the layout is in the module docstring.
-PRELUDE = r"""
-local P = ARGV[1]
+PRELUDE = (
+    f"local P, EXPIRED, EXISTS = ARGV[1], {EXPIRED}, {EXISTS}"
+    + r"""
 local INDEX, COUNTER = P .. 'namespaces', P .. 'token'
 local function session_key(id) return P .. 's:' .. id end
 local function entries_key(ns) return P .. 'e:' .. ns end
@@ -107,7 +106,27 @@ local function live_entries(ns)
   if #live == 0 then redis.call('ZREM', INDEX, ns) end
   return live
 end
+
+-- Create an entry; return its token, or EXPIRED or EXISTS (negative).
+local function put(session, ns, key, value)
+  local owner, hash = session_key(session), entries_key(ns)
+  if redis.call('EXISTS', owner) == 0 then return EXPIRED end
+  local old = redis.call('HGET', hash, key)
+  if old and redis.call('EXISTS', session_key(cmsgpack.unpack(old)[2])) == 1 then
+    return EXISTS
+  end
+  local now = redis.call('TIME')
+  local micros = tonumber(now[1]) * 1000000 + tonumber(now[2])
+  local token = math.max((tonumber(redis.call('GET', COUNTER)) or 0) + 1, micros)
+  redis.call('SET', COUNTER, string.format('%.0f', token))
+  redis.call('HSET', hash, key, cmsgpack.pack({token, session, micros, value}))
+  redis.call('SADD', owner, ref(ns, key))
+  redis.call('ZADD', INDEX, 0, ns)
+  redis.call('PUBLISH', channel(ns), 'put')
+  return token
+end
 """
+)
 
 SCRIPTS = {
     # ARGV: prefix, session, lease in ms
@@ -117,23 +136,11 @@ return redis.call('PEXPIRE', session_key(ARGV[2]), ARGV[3])
 """,
     "renew": "return redis.call('PEXPIRE', session_key(ARGV[2]), ARGV[3])",
     # ARGV: prefix, session, namespace, key, value
-    "put": f"""
-local owner = session_key(ARGV[2])
-if redis.call('EXISTS', owner) == 0 then return {EXPIRED} end
-local hash = entries_key(ARGV[3])
-local old = redis.call('HGET', hash, ARGV[4])
-if old and redis.call('EXISTS', session_key(cmsgpack.unpack(old)[2])) == 1 then
-  return {EXISTS}
-end
-local now = redis.call('TIME')
-local micros = tonumber(now[1]) * 1000000 + tonumber(now[2])
-local token = math.max((tonumber(redis.call('GET', COUNTER)) or 0) + 1, micros)
-redis.call('SET', COUNTER, string.format('%.0f', token))
-redis.call('HSET', hash, ARGV[4], cmsgpack.pack({{token, ARGV[2], micros, ARGV[5]}}))
-redis.call('SADD', owner, ref(ARGV[3], ARGV[4]))
-redis.call('ZADD', INDEX, 0, ARGV[3])
-redis.call('PUBLISH', channel(ARGV[3]), 'put')
-return token
+    "put": "return put(ARGV[2], ARGV[3], ARGV[4], ARGV[5])",
+    "put_and_read": """
+local token = put(ARGV[2], ARGV[3], ARGV[4], ARGV[5])
+if token < 0 then return {token} end
+return {token, live_entries(ARGV[3])}
 """,
     # ARGV: prefix, namespace, key
     "delete": """
@@ -183,6 +190,7 @@ class RedisBackend(Backend):
 
     __module__ = "anker.coordination.backends.redis"
     capabilities: ClassVar[frozenset[str]] = frozenset()
+    known_options: ClassVar[frozenset[str] | None] = frozenset({"key_prefix"})
 
     def __init__(
         self, url: BackendURL, options: Mapping[str, str], *, lease: float, timeout: float
@@ -190,18 +198,13 @@ class RedisBackend(Backend):
         super().__init__(url, options, lease=lease, timeout=timeout)
         if len(url.endpoints) != 1:
             raise ValueError(f"{url.scheme}:// needs exactly one host, e.g. redis://127.0.0.1:6379")
-        if url.param("protocol", "2") != "2":
-            raise ValueError(f"{url.scheme}:// speaks RESP2 only; leave out ?protocol=")
+        if not url.path.strip("/").isdigit() and url.path not in ("", "/"):
+            raise ValueError(f"{url.scheme}:// takes a database number as path, e.g. /0: {url}")
         self.key_prefix = options.get("key_prefix") or url.param("key_prefix") or DEFAULT_KEY_PREFIX
         self.lease_ms = max(1, round(lease * 1000))
         self._client: Any = None
         self._scripts: dict[str, Any] = {}
         self._hub = _Hub(self)
-
-    def _client_url(self) -> str:
-        """The URL for redis-py: with the password, without anker's own options."""
-        query = {k: v for k, v in self.url.query.items() if k not in OWN_OPTIONS}
-        return dataclasses.replace(self.url, query=MappingProxyType(query)).render(mask=False)
 
     async def _run(self, script: str, *args: str | bytes | int) -> Any:
         async with asyncio.timeout(self.timeout):
@@ -216,18 +219,22 @@ class RedisBackend(Backend):
         redis = require("redis.asyncio", extra="redis", needed_for=NEEDED_FOR)
         retry = require("redis.asyncio.retry", extra="redis", needed_for=NEEDED_FOR)
         backoff = require("redis.backoff", extra="redis", needed_for=NEEDED_FOR)
+        # the one place that sees the password; anker's options stay out of redis-py's way
+        client_url = dataclasses.replace(self.url, query=MappingProxyType({})).render(mask=False)
         client = redis.Redis.from_url(
-            self._client_url(),
-            socket_timeout=self.timeout,
+            client_url,
+            # Calls are bounded by asyncio.timeout in the calling task. No socket_timeout: with
+            # it, redis-py sends through asyncio.wait_for, which before Python 3.12 can swallow
+            # a cancellation (the caller then hangs on, and the connection is left half-used).
+            socket_timeout=None,
             socket_connect_timeout=self.timeout,
-            # a put whose answer was lost must not run twice: the coordinator decides on retries
             retry=retry.Retry(backoff.NoBackoff(), 0),
         )
+        sources = {name: PRELUDE + body for name, body in SCRIPTS.items()}
         try:
-            sources = {name: PRELUDE + body for name, body in SCRIPTS.items()}
+            # Load the scripts (and see the server answers) in one round trip, so that the
+            # first calls need not fall back from EVALSHA to EVAL.
             async with asyncio.timeout(self.timeout):
-                # load the scripts (checking the server is there) in one round trip, so the
-                # first calls need not fall back from EVALSHA to EVAL
                 pipeline = client.pipeline(transaction=False)
                 for source in sources.values():
                     pipeline.script_load(source)
@@ -257,30 +264,22 @@ class RedisBackend(Backend):
         await self._run("end", session)
 
     async def put(self, session: str, namespace: str, key: str, value: bytes) -> int:
-        token = int(await self._run("put", session, namespace, key, value))
-        if token == EXPIRED:
-            raise SessionExpired(f"session {session} expired")
-        if token == EXISTS:
-            raise EntryExists(f"{namespace}/{key} exists")
-        return token
+        return _token(
+            await self._run("put", session, namespace, key, value), session, namespace, key
+        )
+
+    async def put_and_read(
+        self, session: str, namespace: str, key: str, value: bytes
+    ) -> tuple[int, list[Entry]]:
+        result = await self._run("put_and_read", session, namespace, key, value)
+        token = _token(result[0], session, namespace, key)  # raises unless it is a token
+        return token, _entries(result[1])
 
     async def delete(self, namespace: str, key: str) -> None:
         await self._run("delete", namespace, key)
 
     async def entries(self, namespace: str) -> list[Entry]:
-        rows = await self._run("entries", namespace)
-        found = [
-            Entry(
-                key=key.decode(),
-                value=bytes(value),
-                token=int(token),
-                session=session.decode(),
-                created=created / 1e6,
-                expires_in=max(0.0, left / 1000) if left >= 0 else None,
-            )
-            for key, value, token, session, created, left in rows
-        ]
-        return sorted(found, key=lambda entry: entry.token)
+        return _entries(await self._run("entries", namespace))
 
     @contextlib.asynccontextmanager
     async def watch(self, namespace: str) -> AsyncIterator[Watch]:
@@ -293,6 +292,31 @@ class RedisBackend(Backend):
 
     async def namespaces(self, prefix: str) -> list[str]:
         return sorted(name.decode() for name in await self._run("namespaces", prefix))
+
+
+def _token(result: int, session: str, namespace: str, key: str) -> int:
+    """The token a put script returned, or the error it stands for."""
+    if result == EXPIRED:
+        raise SessionExpired(f"session {session} expired")
+    if result == EXISTS:
+        raise EntryExists(f"{namespace}/{key} exists")
+    return int(result)
+
+
+def _entries(rows: list[list[Any]]) -> list[Entry]:
+    """Entries from the rows of ``live_entries``, in token order."""
+    found = [
+        Entry(
+            key=key.decode(),
+            value=bytes(value),
+            token=int(token),
+            session=session.decode(),
+            created=created / 1e6,
+            expires_in=left / 1000 if left >= 0 else None,
+        )
+        for key, value, token, session, created, left in rows
+    ]
+    return sorted(found, key=lambda entry: entry.token)
 
 
 class _RedisWatch(Watch):
@@ -415,7 +439,8 @@ class _Hub:
         pinged = False
         while True:
             # None after ``timeout`` seconds of silence: PING, and give up after another
-            reply = await connection.read_response(timeout=self.backend.timeout)
+            # (push_request: on RESP3, messages are pushes, which the parser would swallow)
+            reply = await connection.read_response(timeout=self.backend.timeout, push_request=True)
             if reply is None:
                 if pinged:
                     raise ConnectionError("no answer to PING")
@@ -428,8 +453,11 @@ class _Hub:
             kind, channel = reply[0], reply[1]
             if kind == b"message":
                 self._wake(channel)
-            elif kind == b"subscribe" and self.unconfirmed.get(channel):
-                future = self.unconfirmed[channel].popleft()
+            elif kind == b"subscribe" and channel in self.unconfirmed:
+                queue = self.unconfirmed[channel]
+                future = queue.popleft()
+                if not queue:
+                    del self.unconfirmed[channel]
                 if not future.done():
                     future.set_result(True)
                 if channel in self.missed:
