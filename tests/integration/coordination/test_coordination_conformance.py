@@ -437,6 +437,7 @@ async def test_locks_lists_holders_and_waiters(coordinator: OpenCoordinator) -> 
         waiter.cancel()
         with pytest.raises(asyncio.CancelledError):
             await waiter
+
     # a cancelled waiter leaves no entry behind (deleted in the background: a cancelled
     # caller does not wait for the backend)
     async def only_the_holder() -> bool:
