@@ -3,18 +3,20 @@
 Runs each named benchmark (all with --all) for anker and its anchors side by side, prints a
 table of medians with the ratio anker/anchor, and writes the raw samples to bench/results/.
 --smoke runs each once with a tiny count and saves nothing: it proves the benchmark still
-works, and measures nothing worth quoting.
+works, and measures nothing worth quoting. A benchmark whose server is not reachable is
+skipped by --smoke (unless ANKER_REQUIRE_SERVICES is set, as in CI) and fails otherwise.
 """
 
 from __future__ import annotations
 
 import argparse
 import importlib
+import os
 import pkgutil
 import sys
 
 from bench import suites
-from bench._harness import Benchmark, missing_modules, render, run, save
+from bench._harness import Benchmark, Unavailable, missing_modules, render, run, save
 
 
 def discover() -> dict[str, Benchmark]:
@@ -59,9 +61,20 @@ def main(argv: list[str] | None = None) -> int:
             return 1
         reps = 1 if args.smoke else args.reps
         count = benchmark.smoke_count if args.smoke else args.count
-        result = run(
-            benchmark, reps=reps, count=count, progress=lambda line: print(line, flush=True)
-        )
+        try:
+            result = run(
+                benchmark,
+                reps=reps,
+                count=count,
+                progress=lambda line: print(line, flush=True),
+                smoke=args.smoke,
+            )
+        except Unavailable as exc:
+            if args.smoke and not os.environ.get("ANKER_REQUIRE_SERVICES"):
+                print(f"{name}: skipped ({exc})\n", flush=True)
+                continue
+            print(f"{name}: cannot run here ({exc})", file=sys.stderr)
+            return 1
         print(render(result), flush=True)
         if not args.smoke:
             print(f"  raw results: {save(result)}")

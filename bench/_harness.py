@@ -12,6 +12,7 @@ from __future__ import annotations
 import contextlib
 import datetime as dt
 import json
+import math
 import os
 import platform
 import statistics
@@ -23,12 +24,39 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
-__all__ = ["Benchmark", "Result", "Side", "fixed", "mean_time_of", "render", "run", "save"]
+__all__ = [
+    "Benchmark",
+    "Measured",
+    "Result",
+    "Side",
+    "Unavailable",
+    "fixed",
+    "mean_time_of",
+    "render",
+    "run",
+    "save",
+]
 
 #: A side's measuring function: run the workload ``count`` times, return the metric.
 Measure = Callable[[int], float]
 
 RESULTS_DIR = Path(__file__).parent / "results"
+
+
+class Measured(float):
+    """A measure's metric with extra figures besides it (e.g. fairness next to a rate): the
+    harness keeps each extra's samples per side, and prints their medians under the table."""
+
+    extras: dict[str, float]
+
+    def __new__(cls, value: float, extras: dict[str, float]) -> Measured:
+        measured = super().__new__(cls, value)
+        measured.extras = dict(extras)
+        return measured
+
+
+class Unavailable(Exception):
+    """Raised by a side's ``open`` when what it needs is not here (e.g. a server is down)."""
 
 
 @dataclass(frozen=True)
@@ -40,6 +68,9 @@ class Side:
     is_anker: bool = False
     #: Python modules the side needs; a missing one is reported before anything runs.
     requires: tuple[str, ...] = ()
+    #: False leaves the side out of --smoke runs: for a side whose every sample takes long
+    #: (an anchor with 30 s default timeouts) when another side runs the same code faster.
+    smoke: bool = True
 
 
 @dataclass(frozen=True)
@@ -60,18 +91,30 @@ class Result:
     reps: int
     count: int
     samples: dict[str, list[float]] = field(default_factory=dict)
+    #: side -> extra figure -> samples, for measures that return :class:`Measured`
+    extras: dict[str, dict[str, list[float]]] = field(default_factory=dict)
+
+    @property
+    def sides(self) -> list[Side]:
+        """The sides that ran (a smoke run leaves out those marked ``smoke=False``)."""
+        return [side for side in self.benchmark.sides if side.name in self.samples]
 
     def median(self, side: str) -> float:
         return statistics.median(self.samples[side])
 
     def ratios(self) -> dict[str, float]:
         """anker's median over each anchor's median."""
-        anker = next(side.name for side in self.benchmark.sides if side.is_anker)
+        anker = next(side.name for side in self.sides if side.is_anker)
         return {
             side.name: self.median(anker) / self.median(side.name)
-            for side in self.benchmark.sides
+            for side in self.sides
             if not side.is_anker and self.median(side.name) != 0
         }
+
+    def record(self, side: str, value: float) -> None:
+        self.samples[side].append(float(value))
+        for key, extra in getattr(value, "extras", {}).items():
+            self.extras.setdefault(side, {}).setdefault(key, []).append(extra)
 
 
 def fixed(measure: Measure) -> Callable[[], AbstractContextManager[Measure]]:
@@ -119,19 +162,21 @@ def run(
     reps: int | None = None,
     count: int | None = None,
     progress: Callable[[str], None] = lambda _: None,
+    smoke: bool = False,
 ) -> Result:
     """Measure every side ``reps`` times, interleaved, after one warm-up each."""
     reps = reps or benchmark.reps
     count = count or benchmark.count
-    result = Result(benchmark, reps, count, {side.name: [] for side in benchmark.sides})
+    sides = [side for side in benchmark.sides if side.smoke or not smoke]
+    result = Result(benchmark, reps, count, {side.name: [] for side in sides})
     with contextlib.ExitStack() as stack:
-        measures = [(side, stack.enter_context(side.open())) for side in benchmark.sides]
+        measures = [(side, stack.enter_context(side.open())) for side in sides]
         for _, measure in measures:
             measure(benchmark.smoke_count)
         for rep in range(reps):
             shift = rep % len(measures)
             for side, measure in measures[shift:] + measures[:shift]:
-                result.samples[side.name].append(measure(count))
+                result.record(side.name, measure(count))
             progress(f"  rep {rep + 1}/{reps} done")
     return result
 
@@ -147,7 +192,7 @@ def render(result: Result) -> str:
         f"  {'side':<26} {'median':>12} {'min':>12} {'max':>12} {'anker/side':>11}",
     ]
     ratios = result.ratios()
-    for side in bench.sides:
+    for side in result.sides:
         samples = result.samples[side.name]
         ratio = "" if side.is_anker else f"{ratios.get(side.name, float('nan')):.2f}x"
         lines.append(
@@ -159,10 +204,33 @@ def render(result: Result) -> str:
         factor = ratio if ratio >= 1 else 1 / ratio
         verdict = "better" if anker_better else "worse"
         lines.append(f"  anker vs {name}: {factor:.2f}x {verdict}")
+    lines.extend(_render_extras(result))
     return "\n".join(lines)
 
 
+def _render_extras(result: Result) -> list[str]:
+    """One line per side with the median of each extra figure (and anker/side for it)."""
+    if not result.extras:
+        return []
+    anker = next(side.name for side in result.sides if side.is_anker)
+    mine = result.extras.get(anker, {})
+    lines = ["", "  extras (medians; anker/side in brackets):"]
+    for side in result.sides:
+        figures = []
+        for key, samples in result.extras.get(side.name, {}).items():
+            median = statistics.median(samples)
+            text = f"{key} {_num(median)}"
+            if side.name != anker and key in mine and median not in (0, float("inf")):
+                text += f" [{statistics.median(mine[key]) / median:.2f}x]"
+            figures.append(text)
+        if figures:
+            lines.append(f"  {side.name:<26} {', '.join(figures)}")
+    return lines
+
+
 def _num(value: float) -> str:
+    if not math.isfinite(value):
+        return str(value)
     return f"{value:,.0f}" if abs(value) >= 1000 else f"{value:,.3g}"
 
 
@@ -190,8 +258,18 @@ def save(result: Result, directory: Path = RESULTS_DIR) -> Path:
                 "is_anker": side.is_anker,
                 "samples": result.samples[side.name],
                 "median": result.median(side.name),
+                **(
+                    {
+                        "extras": {
+                            key: {"samples": samples, "median": statistics.median(samples)}
+                            for key, samples in result.extras[side.name].items()
+                        }
+                    }
+                    if side.name in result.extras
+                    else {}
+                ),
             }
-            for side in bench.sides
+            for side in result.sides
         },
         "ratios_anker_over_side": result.ratios(),
     }

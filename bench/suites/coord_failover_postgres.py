@@ -1,0 +1,7 @@
+"""A SIGKILLed member leaving its group and its leadership, on PostgreSQL (see ``_failover``)."""
+
+from __future__ import annotations
+
+from bench.suites._failover import failover_benchmark
+
+BENCHMARK = failover_benchmark("postgresql")
