@@ -19,7 +19,8 @@ from ``P token`` and stores the entry, all in one script: tokens are handed out 
 entries become visible, so token order is commit order (across namespaces, too). ``entries``
 is one script as well and sees exactly the scripts that ran before it: if it shows an entry, it
 shows every older live entry of the namespace, and an entry it does not show never appears
-later with a smaller token. An entry is live while its session key exists; a session key that
+later with a smaller token. ``put_and_read`` runs both in one script (a lock is put+read,
+then delete: two round trips). An entry is live while its session key exists; a session key that
 is gone never comes back (renewal is ``PEXPIRE``, which does not create keys, and session ids
 are random), so an entry that was dead stays dead. Readers delete the dead entries they find
 (and publish that), then report each live entry with its session's ``PTTL`` as
@@ -44,7 +45,8 @@ in memory until their namespace is next read or listed.
 
 **URL.** ``redis://[[user]:password@]host[:port][/db][?key_prefix=anker:coord:]``. Every call
 waits at most ``timeout`` seconds and is not retried (a put whose answer was lost must not run
-twice); the coordinator decides what to try again.
+twice); the coordinator decides what to try again. A call that is cancelled or times out closes
+its connection, so no late answer is read by the next call.
 """
 
 from __future__ import annotations
@@ -388,8 +390,7 @@ class _Hub:
         task, self.task = self.task, None
         if task is not None:
             task.cancel()
-            with contextlib.suppress(asyncio.CancelledError):
-                await task
+            await asyncio.wait({task}, timeout=self.backend.timeout)
 
     def _expect(self, channel: bytes) -> asyncio.Future[bool]:
         future = asyncio.get_running_loop().create_future()
@@ -411,7 +412,9 @@ class _Hub:
                 try:
                     await self._serve()
                 except Exception as exc:
-                    log.warning("redis pub/sub connection lost (%s); reconnecting", exc)
+                    # once per outage: failed reconnections are not news
+                    level = logging.WARNING if self.up.is_set() else logging.DEBUG
+                    log.log(level, "redis pub/sub connection lost (%s); reconnecting", exc)
                 finally:
                     await self._drop()
                 if not self.watches:
