@@ -21,6 +21,7 @@ from anker.coordination._backend import (
     Backend,
     Entry,
     EntryExists,
+    EventWatch,
     SessionExpired,
     Watch,
 )
@@ -52,6 +53,7 @@ __all__ = [
     "Election",
     "Entry",
     "EntryExists",
+    "EventWatch",
     "Group",
     "GroupEvent",
     "GroupWatch",

@@ -29,6 +29,7 @@ also puts a timeout around every call.
 from __future__ import annotations
 
 import abc
+import asyncio
 import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
@@ -45,6 +46,7 @@ __all__ = [
     "Backend",
     "Entry",
     "EntryExists",
+    "EventWatch",
     "SessionExpired",
     "Watch",
 ]
@@ -96,6 +98,25 @@ class Watch(abc.ABC):
         since ``wait`` last returned True), and False on timeout. A spurious True is allowed; a
         missed change is not.
         """
+
+
+class EventWatch(Watch):
+    """A watch that its driver wakes by setting :attr:`changed` (from its reader task)."""
+
+    __module__ = "anker.coordination"
+
+    def __init__(self) -> None:
+        self.changed = asyncio.Event()
+
+    async def wait(self, timeout: float) -> bool:
+        if not self.changed.is_set():
+            try:
+                async with asyncio.timeout(timeout):
+                    await self.changed.wait()
+            except TimeoutError:
+                return False
+        self.changed.clear()
+        return True
 
 
 class Backend(abc.ABC):

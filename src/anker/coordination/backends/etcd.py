@@ -64,6 +64,7 @@ from anker.coordination._backend import (
     Backend,
     Entry,
     EntryExists,
+    EventWatch,
     SessionExpired,
     Watch,
 )
@@ -405,7 +406,7 @@ class EtcdBackend(Backend):
         return sorted(found)
 
 
-class _EtcdWatch(Watch):
+class _EtcdWatch(EventWatch):
     """One watch stream over a prefix, kept open (and reopened) by ``run``."""
 
     def __init__(self, backend: EtcdBackend, prefix: bytes) -> None:
@@ -413,21 +414,11 @@ class _EtcdWatch(Watch):
         self.prefix = prefix
         #: resolved once etcd confirmed the watch (or with the error that prevented it)
         self.created: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        self._changed = asyncio.Event()
+        super().__init__()
         #: the revision up to which every change was seen (0: none yet)
         self._revision = 0
         self._delay = RETRY
         self._reauthenticated = False
-
-    async def wait(self, timeout: float) -> bool:
-        if not self._changed.is_set():
-            try:
-                async with asyncio.timeout(timeout):
-                    await self._changed.wait()
-            except TimeoutError:
-                return False
-        self._changed.clear()
-        return True
 
     async def run(self) -> None:
         """Keep the stream open until cancelled; failing to open it the first time is final."""
@@ -477,7 +468,7 @@ class _EtcdWatch(Watch):
                         opening.reschedule(None)  # from now on the stream may be silent
                         self._delay, self._reauthenticated = RETRY, False
                         if self.created.done():
-                            self._changed.set()  # reopened: look again at what happened since
+                            self.changed.set()  # reopened: look again at what happened since
                         else:
                             self.created.set_result(None)
             raise EtcdError(0, "etcd ended the watch stream")
@@ -505,7 +496,7 @@ class _EtcdWatch(Watch):
         events = result.get("events")
         if events:
             self._revision = max(int(event["kv"]["mod_revision"]) for event in events)
-            self._changed.set()
+            self.changed.set()
         elif not (opening and self._revision):
             # created from now, or a progress report: every change up to it was seen
             self._revision = max(self._revision, int(result["header"]["revision"]))

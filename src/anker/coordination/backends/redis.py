@@ -63,7 +63,14 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from anker._drivers import require
-from anker.coordination._backend import Backend, Entry, EntryExists, SessionExpired, Watch
+from anker.coordination._backend import (
+    Backend,
+    Entry,
+    EntryExists,
+    EventWatch,
+    SessionExpired,
+    Watch,
+)
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -321,19 +328,8 @@ def _entries(rows: list[list[Any]]) -> list[Entry]:
     return sorted(found, key=lambda entry: entry.token)
 
 
-class _RedisWatch(Watch):
-    def __init__(self) -> None:
-        self.changed = asyncio.Event()
-
-    async def wait(self, timeout: float) -> bool:
-        if not self.changed.is_set():
-            try:
-                async with asyncio.timeout(timeout):
-                    await self.changed.wait()
-            except TimeoutError:
-                return False
-        self.changed.clear()
-        return True
+class _RedisWatch(EventWatch):
+    """Woken by the redis driver's reader."""
 
 
 class _Hub:

@@ -63,6 +63,7 @@ from anker.coordination._backend import (
     Backend,
     Entry,
     EntryExists,
+    EventWatch,
     SessionExpired,
     Watch,
 )
@@ -160,19 +161,8 @@ class _Watched:
             watch.changed.set()
 
 
-class _ZooKeeperWatch(Watch):
-    def __init__(self) -> None:
-        self.changed = asyncio.Event()
-
-    async def wait(self, timeout: float) -> bool:
-        if not self.changed.is_set():
-            try:
-                async with asyncio.timeout(timeout):
-                    await self.changed.wait()
-            except TimeoutError:
-                return False
-        self.changed.clear()
-        return True
+class _ZooKeeperWatch(EventWatch):
+    """Woken by the zookeeper driver's reader."""
 
 
 class ZooKeeperBackend(Backend):
