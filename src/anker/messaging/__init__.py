@@ -1,0 +1,91 @@
+"""anker.messaging: RPC and notifications, wire-compatible with oslo.messaging.
+
+::
+
+    from anker.messaging import RPCClient, RPCServer, Target, connect
+
+    async with await connect("rabbit://guest:guest@127.0.0.1:5672/") as transport:
+        server = RPCServer(transport, Target(topic="compute", server="node-1"), [ComputeAPI()])
+        async with server:
+            client = RPCClient(transport, Target(topic="compute"), timeout=30)
+            print(await client.call(None, "get_host", name="vm-1"))
+
+Transports, by URL scheme: ``memory://`` (in-process, the embedded default) and
+``rabbit://`` (RabbitMQ, speaking oslo.messaging's wire format). See ``docs/messaging.md``
+for the delivery guarantees of each pattern.
+
+.. versionadded:: 0.1
+"""
+
+from anker.messaging._client import RPCClient, VersionCapError
+from anker.messaging._context import RequestContext
+from anker.messaging._errors import (
+    DeliveryFailure,
+    InvalidMessage,
+    InvalidTarget,
+    MessageTooLarge,
+    MessagingError,
+    MessagingTimeout,
+    NoSuchMethod,
+    RemoteError,
+    SerializationError,
+    ServerStopped,
+    ServerUnresponsive,
+    TransportClosed,
+    TransportUnavailable,
+    UnsupportedVersion,
+)
+from anker.messaging._notify import (
+    BatchNotificationListener,
+    Notification,
+    NotificationFilter,
+    NotificationListener,
+    NotificationResult,
+    Notifier,
+)
+from anker.messaging._serializer import JsonSerializer, RichSerializer, Serializer
+from anker.messaging._server import RPCServer
+from anker.messaging._target import Target
+from anker.messaging._transport import (
+    Incoming,
+    Subscription,
+    Transport,
+    TransportOptions,
+    connect,
+)
+
+__all__ = [
+    "BatchNotificationListener",
+    "DeliveryFailure",
+    "Incoming",
+    "InvalidMessage",
+    "InvalidTarget",
+    "JsonSerializer",
+    "MessageTooLarge",
+    "MessagingError",
+    "MessagingTimeout",
+    "NoSuchMethod",
+    "Notification",
+    "NotificationFilter",
+    "NotificationListener",
+    "NotificationResult",
+    "Notifier",
+    "RPCClient",
+    "RPCServer",
+    "RemoteError",
+    "RequestContext",
+    "RichSerializer",
+    "SerializationError",
+    "Serializer",
+    "ServerStopped",
+    "ServerUnresponsive",
+    "Subscription",
+    "Target",
+    "Transport",
+    "TransportClosed",
+    "TransportOptions",
+    "TransportUnavailable",
+    "UnsupportedVersion",
+    "VersionCapError",
+    "connect",
+]

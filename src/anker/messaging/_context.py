@@ -1,0 +1,147 @@
+"""The request context that travels with every message: :class:`RequestContext`.
+
+On the wire it is flattened into ``_context_<key>`` entries of the message, with the key
+names oslo.context uses (``user``, ``project``, ``request_id``, ``roles``, ``auth_token``...),
+so an OpenStack service reads anker's context and anker reads theirs. Keys anker does not
+model (a service's own extras, such as nova's ``user_name``) are kept in ``extras`` and
+sent back as they came.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import Mapping
+from dataclasses import dataclass, field, fields
+from typing import Any
+
+from anker._secret import Secret
+
+__all__ = ["CONTEXT_PREFIX", "RequestContext", "new_request_id"]
+
+#: The prefix of context keys in an oslo.messaging message.
+CONTEXT_PREFIX = "_context_"
+
+# anker's field name -> the key oslo.context writes; a field absent here keeps its name.
+_WIRE_NAMES = {
+    "user_id": "user",
+    "project_id": "project",
+    "domain_id": "domain",
+    "user_domain_id": "user_domain",
+    "project_domain_id": "project_domain",
+}
+# Other keys peers use for the same fields (older oslo.context, some services).
+_ALIASES = {
+    "user_id": "user_id",
+    "project_id": "project_id",
+    "tenant": "project_id",
+    "tenant_id": "project_id",
+}
+
+
+def new_request_id() -> str:
+    """A request id in OpenStack's form, ``req-<uuid4>``."""
+    return f"req-{uuid.uuid4()}"
+
+
+@dataclass(frozen=True, slots=True)
+class RequestContext:
+    """Who asked, and for which request: carried in every RPC call and notification.
+
+    ``auth_token`` is a :class:`~anker.Secret`, so a context can be logged safely; it is
+    revealed only onto the wire. ``extras`` holds the keys a service adds of its own; they
+    must be JSON values.
+
+    .. versionadded:: 0.1
+    """
+
+    request_id: str = field(default_factory=new_request_id)
+    global_request_id: str | None = None
+    user_id: str | None = None
+    project_id: str | None = None
+    domain_id: str | None = None
+    user_domain_id: str | None = None
+    project_domain_id: str | None = None
+    system_scope: str | None = None
+    roles: tuple[str, ...] = ()
+    is_admin: bool = False
+    read_only: bool = False
+    show_deleted: bool = False
+    auth_token: Secret[str] | None = None
+    extras: Mapping[str, Any] = field(default_factory=dict)
+
+    __module__ = "anker.messaging"
+
+    def to_dict(self) -> dict[str, Any]:
+        """The context as oslo.context's ``to_dict`` writes it (the token revealed)."""
+        out: dict[str, Any] = dict(self.extras)
+        for f in fields(self):
+            if f.name == "extras":
+                continue
+            value = getattr(self, f.name)
+            if f.name == "auth_token":
+                value = value.reveal() if value is not None else None
+            elif f.name == "roles":
+                value = list(value)
+            out[_WIRE_NAMES.get(f.name, f.name)] = value
+        # oslo.context writes both spellings of the ids; older peers read the *_id ones.
+        out["user_id"] = self.user_id
+        out["project_id"] = self.project_id
+        out.setdefault("tenant", self.project_id)
+        out.setdefault(
+            "user_identity",
+            " ".join(
+                str(part or "-")
+                for part in (
+                    self.user_id,
+                    self.project_id,
+                    self.domain_id,
+                    self.user_domain_id,
+                    self.project_domain_id,
+                )
+            ),
+        )
+        return out
+
+    @classmethod
+    def from_dict(cls, values: Mapping[str, Any]) -> RequestContext:
+        """Read a context from oslo.context's dict form (or anker's); unknown keys go to
+        ``extras``."""
+        known = {f.name for f in fields(cls)} - {"extras"}
+        wire_to_field = {wire: name for name, wire in _WIRE_NAMES.items()}
+        kwargs: dict[str, Any] = {}
+        extras: dict[str, Any] = {}
+        for key, value in values.items():
+            name = wire_to_field.get(key) or (key if key in known else None)
+            if name is None and key in _ALIASES:
+                # an alias only fills a field the canonical key did not
+                if values.get(_WIRE_NAMES.get(_ALIASES[key], "")) is None:
+                    name = _ALIASES[key]
+                else:
+                    continue
+            if name is None:
+                if key not in ("user_identity",):
+                    extras[key] = value
+                continue
+            if value is None and name in kwargs:
+                continue
+            kwargs[name] = value
+        if kwargs.get("request_id") is None:
+            kwargs.pop("request_id", None)
+        token = kwargs.get("auth_token")
+        kwargs["auth_token"] = Secret(str(token)) if token is not None else None
+        kwargs["roles"] = tuple(str(role) for role in kwargs.get("roles") or ())
+        for flag in ("is_admin", "read_only", "show_deleted"):
+            kwargs[flag] = bool(kwargs.get(flag) or False)
+        return cls(**kwargs, extras=extras)
+
+    def to_message(self) -> dict[str, Any]:
+        """The ``_context_<key>`` entries for a message."""
+        return {CONTEXT_PREFIX + key: value for key, value in self.to_dict().items()}
+
+    @classmethod
+    def from_message(cls, message: Mapping[str, Any]) -> RequestContext:
+        """The context carried in a message's ``_context_<key>`` entries."""
+        start = len(CONTEXT_PREFIX)
+        return cls.from_dict(
+            {key[start:]: value for key, value in message.items() if key.startswith(CONTEXT_PREFIX)}
+        )

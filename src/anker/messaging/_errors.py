@@ -1,0 +1,211 @@
+"""The errors of anker.messaging; each names the target, method or message it is about.
+
+::
+
+    MessagingError
+     ├── InvalidTarget         (also ValueError)   a target that cannot be sent to or served
+     ├── MessageTooLarge       (also ValueError)   an encoded message over the size limit
+     ├── InvalidMessage        (also ValueError)   a received message that cannot be read
+     ├── SerializationError    (also TypeError)    a value the serializer cannot put on the wire
+     ├── TransportUnavailable                      the broker did not answer within the timeout
+     ├── TransportClosed       (also RuntimeError) the transport was closed
+     ├── DeliveryFailure                           the broker refused or lost a message
+     ├── MessagingTimeout      (also TimeoutError) no reply within the call's timeout
+     │    └── ServerUnresponsive                   no reply or heartbeat within call_monitor_timeout
+     ├── RemoteError                               the remote method raised an exception
+     ├── NoSuchMethod          (also AttributeError) no endpoint has the method (raised remotely)
+     ├── UnsupportedVersion                        no endpoint serves the requested version
+     └── ServerStopped         (also RuntimeError) a stopped server was asked to serve again
+"""
+
+from __future__ import annotations
+
+from collections.abc import Sequence
+
+from anker.errors import AnkerError
+
+__all__ = [
+    "DeliveryFailure",
+    "InvalidMessage",
+    "InvalidTarget",
+    "MessageTooLarge",
+    "MessagingError",
+    "MessagingTimeout",
+    "NoSuchMethod",
+    "RemoteError",
+    "SerializationError",
+    "ServerStopped",
+    "ServerUnresponsive",
+    "TransportClosed",
+    "TransportUnavailable",
+    "UnsupportedVersion",
+]
+
+
+class MessagingError(AnkerError):
+    """Something went wrong sending, receiving or serving a message."""
+
+    __module__ = "anker.messaging"
+
+
+class InvalidTarget(MessagingError, ValueError):
+    """A target lacks what the operation needs (a topic to send to, a server to serve on)."""
+
+    __module__ = "anker.messaging"
+
+    def __init__(self, target: object, reason: str) -> None:
+        self.target = target
+        super().__init__(f"invalid target {target}: {reason}")
+
+
+class MessageTooLarge(MessagingError, ValueError):
+    """An encoded message is larger than the transport's ``max_message_size``."""
+
+    __module__ = "anker.messaging"
+
+    def __init__(self, what: str, size: int, limit: int) -> None:
+        self.what = what
+        self.size = size
+        self.limit = limit
+        super().__init__(
+            f"{what} is {size} bytes encoded, over the limit of {limit} bytes "
+            "(max_message_size); send a reference to the data instead",
+        )
+
+
+class InvalidMessage(MessagingError, ValueError):
+    """A received message is not one anker can read (not JSON, no method, a bad envelope).
+
+    ``where`` names the queue or subject it came from, ``message_id`` its id if it had one.
+    """
+
+    __module__ = "anker.messaging"
+
+    def __init__(self, where: str, reason: str, message_id: str | None = None) -> None:
+        self.where = where
+        self.message_id = message_id
+        which = f" {message_id}" if message_id else ""
+        super().__init__(f"message{which} from {where} cannot be read: {reason}")
+
+
+class SerializationError(MessagingError, TypeError):
+    """A value cannot be put on the wire by the serializer in use."""
+
+    __module__ = "anker.messaging"
+
+    def __init__(self, what: str, reason: str) -> None:
+        self.what = what
+        super().__init__(f"cannot serialize {what}: {reason}")
+
+
+class TransportUnavailable(MessagingError):
+    """The broker did not answer (or refused) within the timeout.
+
+    ``url`` is the transport URL with passwords masked.
+    """
+
+    __module__ = "anker.messaging"
+
+    def __init__(self, url: str, operation: str, reason: str) -> None:
+        self.url = url
+        self.operation = operation
+        super().__init__(f"messaging transport {url}: {operation} failed: {reason}")
+
+
+class TransportClosed(MessagingError, RuntimeError):
+    """The transport was closed; nothing more can be sent or received on it."""
+
+    __module__ = "anker.messaging"
+
+    def __init__(self, url: str) -> None:
+        self.url = url
+        super().__init__(f"messaging transport {url} is closed")
+
+
+class DeliveryFailure(MessagingError):
+    """The broker refused a message, or lost it before confirming it."""
+
+    __module__ = "anker.messaging"
+
+    def __init__(self, what: str, reason: str) -> None:
+        self.what = what
+        super().__init__(f"{what} was not delivered: {reason}")
+
+
+class MessagingTimeout(MessagingError, TimeoutError):
+    """A call got no reply within its timeout."""
+
+    __module__ = "anker.messaging"
+
+    def __init__(self, method: str, target: object, timeout: float, detail: str = "") -> None:
+        self.method = method
+        self.target = target
+        self.timeout = timeout
+        more = f"; {detail}" if detail else ""
+        super().__init__(f"no reply to {method!r} on {target} within {timeout:g} s{more}")
+
+
+class ServerUnresponsive(MessagingTimeout):
+    """A call saw neither a reply nor a heartbeat within ``call_monitor_timeout``.
+
+    The server that took the call is gone (or stuck); unlike a plain timeout this arrives
+    as soon as the heartbeats stop, not at the end of the overall timeout.
+    """
+
+    __module__ = "anker.messaging"
+
+
+class RemoteError(MessagingError):
+    """The remote method raised an exception that is not re-raised as itself.
+
+    ``exc_type`` is the remote class as ``module.Class``, ``value`` its message and
+    ``traceback`` the remote traceback lines.
+    """
+
+    __module__ = "anker.messaging"
+
+    def __init__(self, exc_type: str, value: str, traceback: Sequence[str] = ()) -> None:
+        self.exc_type = exc_type
+        self.value = value
+        self.traceback = list(traceback)
+        super().__init__(f"remote {exc_type}: {value}")
+
+
+class NoSuchMethod(MessagingError, AttributeError):
+    """No endpoint of the server has the requested method (in that namespace)."""
+
+    __module__ = "anker.messaging"
+
+    def __init__(self, method: str) -> None:
+        self.method = method
+        super().__init__(f"Endpoint does not support RPC method {method}")
+        self.args = (method,)  # so the error is rebuilt from its failure as itself
+
+    def __str__(self) -> str:
+        return f"Endpoint does not support RPC method {self.method}"
+
+
+class UnsupportedVersion(MessagingError):
+    """No endpoint serves the requested version of the API (same major, minor at most)."""
+
+    __module__ = "anker.messaging"
+
+    def __init__(self, version: str, method: str | None = None) -> None:
+        self.version = version
+        self.method = method
+        super().__init__(
+            f"Endpoint does not support RPC version {version}. Attempted method: {method}"
+        )
+        self.args = (version, method)
+
+    def __str__(self) -> str:
+        return (
+            f"Endpoint does not support RPC version {self.version}. "
+            f"Attempted method: {self.method}"
+        )
+
+
+class ServerStopped(MessagingError, RuntimeError):
+    """A server that was stopped cannot be started again: make a new one."""
+
+    __module__ = "anker.messaging"

@@ -1,0 +1,364 @@
+"""The driver interface of anker.messaging: :class:`Transport`, :class:`Incoming`,
+:class:`Subscription`, and :func:`connect`, which picks the driver a URL names.
+
+A transport moves oslo-format messages (dicts; see ``_wire``) between processes. It knows
+four routes, named by :class:`~anker.messaging.Target` exactly as oslo.messaging names its
+queues, so that drivers for different brokers mean the same thing:
+
+- a request to ``topic`` goes to one of the servers listening on the topic, to
+  ``topic.server`` to that server, and with ``fanout`` to every server of the topic;
+- a reply goes to the caller's reply queue (one per transport, named in ``_reply_q``);
+- a notification to ``topic.priority`` goes to one listener of each pool (the default pool
+  is the queue ``topic.priority`` itself, which exists before any listener does).
+
+Delivery is at least once: a consumer settles every :class:`Incoming` with ``ack``,
+``requeue`` or ``reject``; what it never settles goes back to the queue when the
+subscription or the connection ends.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import datetime as dt
+import logging
+import time
+from abc import ABC, abstractmethod
+from collections.abc import Callable, Mapping, Sequence
+from dataclasses import dataclass
+from types import TracebackType
+from typing import Any, ClassVar, Self
+
+from anker._url import BackendURL
+from anker.messaging._target import Target
+
+__all__ = [
+    "TRANSPORT_GROUP",
+    "Handler",
+    "Incoming",
+    "ReplyHandler",
+    "Subscription",
+    "Transport",
+    "TransportOptions",
+    "connect",
+]
+
+log = logging.getLogger("anker.messaging")
+
+TRANSPORT_GROUP = "anker.messaging.transports"
+DEFAULT_EXCHANGE = "openstack"
+
+
+class Incoming(ABC):
+    """A message delivered to a consumer, to be settled exactly once.
+
+    ``message`` is the inner oslo message; ``where`` names the queue it came from (for
+    errors and logs); ``deadline`` is the :func:`time.monotonic` time after which the
+    message has expired and must not be acted on (``None``: it does not expire).
+    """
+
+    __slots__ = ("_settled", "deadline", "message", "redelivered", "where")
+
+    def __init__(
+        self,
+        message: dict[str, Any],
+        *,
+        where: str,
+        redelivered: bool = False,
+        ttl: float | None = None,
+    ) -> None:
+        self.message = message
+        self.where = where
+        self.redelivered = redelivered
+        self.deadline = None if ttl is None else time.monotonic() + ttl
+        self._settled = False
+
+    @property
+    def expired(self) -> bool:
+        """Whether the message's time to live ran out since it was delivered."""
+        return self.deadline is not None and time.monotonic() >= self.deadline
+
+    @property
+    def settled(self) -> bool:
+        return self._settled
+
+    async def ack(self) -> None:
+        """Done with it: the broker forgets the message."""
+        if not self._settle():
+            await self._ack()
+
+    async def requeue(self) -> None:
+        """Give it back, for this or another consumer to take."""
+        if not self._settle():
+            await self._requeue()
+
+    async def reject(self) -> None:
+        """Refuse it for good: dead-lettered where the queue has a dead-letter route."""
+        if not self._settle():
+            await self._reject()
+
+    def _settle(self) -> bool:
+        settled, self._settled = self._settled, True
+        return settled
+
+    @abstractmethod
+    async def _ack(self) -> None: ...
+
+    @abstractmethod
+    async def _requeue(self) -> None: ...
+
+    @abstractmethod
+    async def _reject(self) -> None: ...
+
+
+#: Called on the event loop for each delivered message; must not block (queue it).
+Handler = Callable[[Incoming], None]
+#: Called on the event loop for each reply that reaches the transport's reply queue.
+ReplyHandler = Callable[[dict[str, Any]], None]
+
+
+class Subscription(ABC):
+    """A consumer of one or more queues, from :meth:`Transport.listen` and friends."""
+
+    @abstractmethod
+    async def cancel(self) -> None:
+        """Stop deliveries; when this returns, the handler is not called again.
+
+        Messages delivered but not settled stay with their :class:`Incoming` objects:
+        settle them (``requeue`` hands them to another consumer at once).
+        """
+
+
+def _seconds(name: str, value: Any) -> float:
+    if isinstance(value, dt.timedelta):
+        value = value.total_seconds()
+    try:
+        seconds = float(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"option {name}: expected seconds, got {value!r}") from None
+    if not seconds > 0:
+        raise ValueError(f"option {name}: must be more than 0 seconds, got {value!r}")
+    return seconds
+
+
+def _count(name: str, value: Any, least: int = 1) -> int:
+    try:
+        number = int(value)
+    except (TypeError, ValueError):
+        raise ValueError(f"option {name}: expected a whole number, got {value!r}") from None
+    if number < least:
+        raise ValueError(f"option {name}: must be at least {least}, got {value!r}")
+    return number
+
+
+def _flag(name: str, value: Any) -> bool:
+    if isinstance(value, bool):
+        return value
+    text = str(value).strip().lower()
+    if text in ("1", "true", "yes", "on"):
+        return True
+    if text in ("0", "false", "no", "off"):
+        return False
+    raise ValueError(f"option {name}: expected true or false, got {value!r}")
+
+
+@dataclass(frozen=True, slots=True)
+class TransportOptions:
+    """The options every transport takes, from the URL's query or :func:`connect`'s keywords.
+
+    .. versionadded:: 0.1
+    """
+
+    #: seconds to connect, and to wait for the broker to confirm a message
+    timeout: float = 10.0
+    #: the control exchange of targets that name none (oslo's ``control_exchange``)
+    exchange: str = DEFAULT_EXCHANGE
+    #: the largest encoded message, in bytes, sent or accepted
+    max_message_size: int = 16 * 1024 * 1024
+    #: unacknowledged messages per consumer (the broker's prefetch)
+    prefetch: int = 64
+    #: queues survive a broker restart (oslo's ``amqp_durable_queues``)
+    durable: bool = False
+    #: quorum queues (replicated; with ``delivery_limit`` and a dead-letter queue)
+    quorum: bool = False
+    #: deliveries of one message before it is dead-lettered (quorum queues)
+    delivery_limit: int | None = None
+    #: seconds an unused reply or fanout queue lives after its process is gone
+    queue_expiry: float = 60.0
+
+    __module__ = "anker.messaging"
+
+    @classmethod
+    def parse(cls, values: Mapping[str, Any]) -> TransportOptions:
+        """Options from strings (a URL query) or typed values; unknown keys are the caller's."""
+        kwargs: dict[str, Any] = {}
+        for name, value in values.items():
+            if name in ("timeout", "queue_expiry"):
+                kwargs[name] = _seconds(name, value)
+            elif name in ("max_message_size", "prefetch"):
+                kwargs[name] = _count(name, value)
+            elif name == "delivery_limit":
+                kwargs[name] = None if value in (None, "") else _count(name, value)
+            elif name in ("durable", "quorum"):
+                kwargs[name] = _flag(name, value)
+            elif name == "exchange":
+                if not value or not isinstance(value, str):
+                    raise ValueError(f"option exchange: expected a name, got {value!r}")
+                kwargs[name] = value
+        return cls(**kwargs)
+
+    @classmethod
+    def names(cls) -> frozenset[str]:
+        return frozenset(f.name for f in dataclasses.fields(cls))
+
+
+class Transport(ABC):
+    """A connection to a message broker (or the in-process one), shared by clients,
+    servers, notifiers and listeners of one process.
+
+    Drivers implement the abstract methods; :func:`connect` makes one from a URL. A driver
+    declares the URL options of its own in ``driver_options``.
+
+    .. versionadded:: 0.1
+    """
+
+    #: options this driver reads besides :class:`TransportOptions`
+    driver_options: ClassVar[frozenset[str]] = frozenset()
+
+    def __init__(
+        self, url: BackendURL, options: TransportOptions, extra: Mapping[str, str]
+    ) -> None:
+        self.url = url
+        self.options = options
+        self.extra = dict(extra)
+        self._reply_router: Any = None  # the RPC layer's pending calls, made on first call
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__qualname__} {self.url}>"
+
+    @property
+    def exchange(self) -> str:
+        return self.options.exchange
+
+    def exchange_of(self, target: Target) -> str:
+        return target.exchange or self.options.exchange
+
+    # -- life cycle ---------------------------------------------------------------------
+
+    @abstractmethod
+    async def open(self) -> None:
+        """Connect (within ``options.timeout``); raise ``TransportUnavailable`` if not."""
+
+    @abstractmethod
+    async def aclose(self) -> None:
+        """Cancel every subscription, delete the reply queue, and disconnect."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    # -- sending: each returns once the broker has taken the message (confirmed) ---------------
+
+    @abstractmethod
+    async def send(
+        self, target: Target, message: Mapping[str, Any], *, ttl: float | None = None
+    ) -> None:
+        """Send a request to ``topic``, ``topic.server`` or (with ``fanout``) every server.
+
+        Raises ``DeliveryFailure`` if the broker refuses it, ``MessageTooLarge`` if it is
+        over ``max_message_size``.
+        """
+
+    @abstractmethod
+    async def send_reply(self, reply_queue: str, message: Mapping[str, Any]) -> bool:
+        """Send a reply; False when the reply queue does not exist (the caller is gone)."""
+
+    @abstractmethod
+    async def notify(
+        self,
+        target: Target,
+        priority: str,
+        message: Mapping[str, Any],
+        *,
+        ttl: float | None = None,
+        envelope: bool = True,
+    ) -> None:
+        """Send a notification to ``topic.priority`` (``envelope=False``: oslo's v1 form)."""
+
+    # -- receiving ----------------------------------------------------------------------
+
+    @abstractmethod
+    async def listen(
+        self, target: Target, handler: Handler, *, prefetch: int | None = None
+    ) -> Subscription:
+        """Consume the requests of an RPC server: ``topic``, ``topic.server`` and fanout."""
+
+    @abstractmethod
+    async def listen_notifications(
+        self,
+        targets: Sequence[Target],
+        priorities: Sequence[str],
+        handler: Handler,
+        *,
+        pool: str | None = None,
+        prefetch: int | None = None,
+    ) -> Subscription:
+        """Consume notifications of the targets' topics at the given priorities.
+
+        Each pool gets a copy of every notification; the listeners of one pool share them.
+        """
+
+    @abstractmethod
+    async def consume_replies(self, handler: ReplyHandler) -> str:
+        """Start consuming this transport's reply queue; return its name.
+
+        Called once per transport, by the first RPC call.
+        """
+
+
+async def connect(url: str | BackendURL, **options: Any) -> Transport:
+    """Connect to the transport a URL names: ``memory://``, ``rabbit://host/vhost``, ...
+
+    ``options`` (see :class:`TransportOptions` and the driver's own) add to and win over the
+    URL's query parameters. An unknown option is an error naming the known ones.
+
+    .. versionadded:: 0.1
+    """
+    from anker._drivers import load_driver
+
+    driver, parsed = load_driver(TRANSPORT_GROUP, url, Transport)  # type: ignore[type-abstract]
+    merged: dict[str, Any] = {key: values[-1] for key, values in parsed.query.items()} | options
+    common = TransportOptions.names()
+    unknown = set(merged) - common - driver.driver_options
+    if unknown:
+        known = ", ".join(sorted(common | driver.driver_options))
+        raise ValueError(
+            f"unknown option(s) {', '.join(sorted(unknown))} for the '{parsed.scheme}://' "
+            f"messaging transport (known: {known})"
+        )
+    settings = TransportOptions.parse({k: v for k, v in merged.items() if k in common})
+    extra = {k: str(v) for k, v in merged.items() if k not in common}
+    transport = driver(parsed, settings, extra)
+    try:
+        await transport.open()
+    except BaseException:
+        await asyncio.shield(transport.aclose())
+        raise
+    return transport
+
+
+def describe(target: Target, method: str | None = None) -> str:
+    """A short text naming a target (and method) for logs and errors."""
+    where = target.topic or "?"
+    if target.server:
+        where += f".{target.server}"
+    if target.fanout:
+        where += " (fanout)"
+    return f"{method} on {where}" if method else where

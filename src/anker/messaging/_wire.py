@@ -1,0 +1,242 @@
+"""oslo.messaging's wire format: the envelope, requests, replies, failures, notifications.
+
+Pure functions from dicts to bytes and back, shared by every transport, so that what the
+memory transport carries is byte for byte what RabbitMQ carries. The facts are in
+``docs/messaging.md`` (OpenStack interop): the body is ``{"oslo.version": "2.0",
+"oslo.message": "<JSON>"}``, and the inner message holds ``method``, ``args``, ``version``,
+``namespace``, ``_unique_id``, ``_context_*`` and, for calls, ``_msg_id``, ``_reply_q`` and
+``_timeout``.
+"""
+
+from __future__ import annotations
+
+import datetime as dt
+import importlib
+import re
+import traceback
+import uuid
+from collections.abc import Collection, Mapping
+from typing import Any, Final
+
+import orjson
+
+from anker.messaging._errors import (
+    InvalidMessage,
+    MessageTooLarge,
+    NoSuchMethod,
+    RemoteError,
+    SerializationError,
+    UnsupportedVersion,
+)
+
+__all__ = [
+    "ENVELOPE_VERSION",
+    "PRIORITIES",
+    "decode",
+    "encode",
+    "exception_from_failure",
+    "failure_from_exception",
+    "new_id",
+    "notification",
+    "reply",
+    "request",
+    "unwrap",
+    "wrap",
+]
+
+ENVELOPE_VERSION: Final = "2.0"
+#: Notification priorities, in oslo.messaging's spelling (lower case on the routing key).
+PRIORITIES: Final = ("audit", "debug", "info", "warn", "error", "critical", "sample")
+_TIMESTAMP = "%Y-%m-%d %H:%M:%S.%f"
+
+_OSLO_DISPATCHER = "oslo_messaging.rpc.dispatcher"
+_OSLO_VERSION_MESSAGE = re.compile(r".*RPC version (\S+)\. Attempted method: (\S+)")
+
+
+def new_id() -> str:
+    """A message, reply or unique id as oslo.messaging makes them (uuid4, hex)."""
+    return uuid.uuid4().hex
+
+
+def _default(value: Any) -> Any:
+    """What orjson cannot write by itself, written as OpenStack's JSON would have it."""
+    if isinstance(value, (set, frozenset)):
+        return list(value)
+    if isinstance(value, (bytes, bytearray, memoryview)):
+        try:
+            return bytes(value).decode("utf-8")
+        except UnicodeDecodeError:
+            raise TypeError("bytes that are not UTF-8 (use RichSerializer for binary)") from None
+    raise TypeError(f"type {type(value).__qualname__} is not JSON serializable")
+
+
+_OPTIONS: Final = orjson.OPT_NON_STR_KEYS
+
+
+def encode(value: Any, what: str = "message") -> bytes:
+    """``value`` as JSON bytes; a :class:`SerializationError` names ``what`` on failure."""
+    try:
+        return orjson.dumps(value, default=_default, option=_OPTIONS)
+    except orjson.JSONEncodeError as exc:
+        reason = str(exc.__cause__) if exc.__cause__ is not None else str(exc)
+        raise SerializationError(what, reason) from None
+
+
+def decode(data: bytes | str, where: str) -> Any:
+    """JSON bytes as a value; an :class:`InvalidMessage` names ``where`` on failure."""
+    try:
+        return orjson.loads(data)
+    except orjson.JSONDecodeError as exc:
+        raise InvalidMessage(where, f"not JSON ({exc})") from None
+
+
+def wrap(message: Mapping[str, Any], *, what: str, limit: int | None = None) -> bytes:
+    """The message in oslo's version 2.0 envelope, as the bytes of an AMQP body."""
+    inner = encode(message, what).decode("utf-8")
+    body = orjson.dumps({"oslo.version": ENVELOPE_VERSION, "oslo.message": inner})
+    if limit is not None and len(body) > limit:
+        raise MessageTooLarge(what, len(body), limit)
+    return body
+
+
+def unwrap(body: bytes | str, where: str) -> dict[str, Any]:
+    """The inner message of a body: from the 2.0 envelope, or a bare (version 1) dict."""
+    outer = decode(body, where)
+    if not isinstance(outer, dict):
+        raise InvalidMessage(where, f"expected a JSON object, got {type(outer).__name__}")
+    if "oslo.message" not in outer:
+        return outer  # oslo's "messaging" (v1) notification driver sends the bare dict
+    version = str(outer.get("oslo.version", ""))
+    if version.split(".", 1)[0] != ENVELOPE_VERSION.split(".", 1)[0]:
+        raise InvalidMessage(where, f"unsupported envelope version {version!r}")
+    inner = outer["oslo.message"]
+    if not isinstance(inner, str):
+        raise InvalidMessage(where, "the envelope's 'oslo.message' is not a string")
+    message = decode(inner, where)
+    if not isinstance(message, dict):
+        raise InvalidMessage(where, "the envelope's message is not a JSON object")
+    return message
+
+
+def request(
+    method: str,
+    args: Mapping[str, Any],
+    context: Mapping[str, Any],
+    *,
+    version: str | None = None,
+    namespace: str | None = None,
+    msg_id: str | None = None,
+    reply_q: str | None = None,
+    call_monitor_timeout: float | None = None,
+) -> dict[str, Any]:
+    """An RPC request: a cast without ``msg_id``, a call with ``msg_id`` and ``reply_q``."""
+    message: dict[str, Any] = {"method": method, "args": dict(args)}
+    if version is not None:
+        message["version"] = version
+    if namespace is not None:
+        message["namespace"] = namespace
+    message["_unique_id"] = new_id()
+    message.update(context)
+    if msg_id is not None:
+        message["_msg_id"] = msg_id
+        message["_reply_q"] = reply_q
+        message["_timeout"] = call_monitor_timeout
+    return message
+
+
+def reply(
+    msg_id: str, *, result: Any = None, failure: str | None = None, ending: bool = True
+) -> dict[str, Any]:
+    """A reply to a call; ``ending=False`` is a call-monitor heartbeat."""
+    return {
+        "result": result,
+        "failure": failure,
+        "ending": ending,
+        "_msg_id": msg_id,
+        "_unique_id": new_id(),
+    }
+
+
+def failure_from_exception(exc: BaseException) -> str:
+    """An exception as oslo's failure JSON: class, module, message, traceback, args."""
+    kind = type(exc)
+    data = {
+        "class": kind.__name__,
+        "module": kind.__module__,
+        "message": str(exc),
+        "tb": traceback.format_exception(kind, exc, exc.__traceback__),
+        "args": list(exc.args),
+        "kwargs": getattr(exc, "kwargs", None) or {},
+    }
+    try:
+        return encode(data, "failure").decode("utf-8")
+    except SerializationError:  # arguments that JSON cannot carry: send their text instead
+        data["args"] = [str(arg) for arg in exc.args]
+        data["kwargs"] = {}
+        return orjson.dumps(data, default=str).decode("utf-8")
+
+
+def exception_from_failure(failure: str, allowed_modules: Collection[str]) -> Exception:
+    """The exception a failure describes.
+
+    A class from a module in ``allowed_modules`` (or ``builtins``) is rebuilt and raised as
+    itself, with the remote traceback in ``remote_traceback``; anything else, or a class that
+    cannot be rebuilt from its arguments, becomes a :class:`RemoteError`.
+    """
+    try:
+        data = orjson.loads(failure)
+    except orjson.JSONDecodeError:
+        return RemoteError("unknown", failure)
+    if not isinstance(data, dict):
+        return RemoteError("unknown", str(data))
+    name = str(data.get("class", "Exception"))
+    module = str(data.get("module", ""))
+    message = str(data.get("message", ""))
+    tb = data.get("tb") or []
+    args = data.get("args") or []
+    kwargs = data.get("kwargs") or {}
+    if module == _OSLO_DISPATCHER:  # an oslo.messaging server's dispatch errors, as anker's
+        if name == "NoSuchMethod":
+            return NoSuchMethod(message.rsplit(" ", 1)[-1])
+        version = _OSLO_VERSION_MESSAGE.match(message)
+        if name == "UnsupportedVersion" and version is not None:
+            return UnsupportedVersion(version.group(1), version.group(2))
+    kind: type[Exception] | None = None
+    if module == "builtins" or module in allowed_modules:
+        try:
+            found = getattr(importlib.import_module(module), name, None)
+        except ImportError:
+            found = None
+        if isinstance(found, type) and issubclass(found, Exception):
+            kind = found
+    if kind is not None:
+        try:
+            exc = kind(*args, **kwargs) if isinstance(kwargs, dict) else kind(*args)
+        except Exception:
+            exc = None
+        if exc is not None:
+            exc.remote_traceback = list(tb)  # type: ignore[attr-defined]
+            return exc
+    remote_name = f"{module}.{name}" if module and module != "builtins" else name
+    return RemoteError(remote_name, message, [str(line) for line in tb])
+
+
+def notification(
+    publisher_id: str,
+    event_type: str,
+    priority: str,
+    payload: Any,
+    context: Mapping[str, Any],
+) -> dict[str, Any]:
+    """A notification as oslo's ``messagingv2`` driver sends it (inside the envelope)."""
+    message: dict[str, Any] = {
+        "message_id": str(uuid.uuid4()),
+        "publisher_id": publisher_id,
+        "event_type": event_type,
+        "priority": priority.upper(),
+        "payload": payload,
+        "timestamp": dt.datetime.now(dt.UTC).strftime(_TIMESTAMP),
+        "_unique_id": new_id(),
+    }
+    message.update(context)
+    return message

@@ -1,0 +1,1 @@
+"""The transports anker ships: ``memory://`` and ``rabbit://`` (loaded by URL scheme)."""
