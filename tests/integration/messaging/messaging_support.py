@@ -1,0 +1,53 @@
+"""Every messaging transport, for the conformance suite.
+
+Each test that takes ``transport_url`` runs once per transport (ids: memory, rabbit). Each test
+gets its own control exchange and topic names, so tests can share a broker.
+"""
+
+from __future__ import annotations
+
+import uuid
+from collections.abc import AsyncIterator, Awaitable, Callable
+from typing import Any
+
+import pytest
+
+from anker.messaging import Transport, connect
+from servers import require_server
+
+pytestmark = pytest.mark.integration
+
+TRANSPORTS = ("memory", "rabbit")
+
+
+@pytest.fixture(params=TRANSPORTS)
+def transport_url(request: pytest.FixtureRequest) -> str:
+    """The URL of one transport (the test runs once for each)."""
+    if request.param == "memory":
+        return f"memory://t{uuid.uuid4().hex[:8]}"
+    return require_server("rabbitmq")
+
+
+@pytest.fixture
+def names() -> str:
+    """A prefix for this test's exchange, topics and pools."""
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+OpenTransport = Callable[..., Awaitable[Transport]]
+
+
+@pytest.fixture
+async def open_transport(transport_url: str, names: str) -> AsyncIterator[OpenTransport]:
+    """Open transports on the test's own exchange; all closed at the end."""
+    opened: list[Transport] = []
+
+    async def open_(**options: Any) -> Transport:
+        options.setdefault("exchange", f"{names}-x")
+        transport = await connect(transport_url, **options)
+        opened.append(transport)
+        return transport
+
+    yield open_
+    for transport in reversed(opened):
+        await transport.aclose()
