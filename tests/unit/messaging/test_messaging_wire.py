@@ -1,0 +1,319 @@
+"""oslo.messaging's wire format, target rules, contexts and serializers, without a broker."""
+
+from __future__ import annotations
+
+import datetime as dt
+import uuid
+from decimal import Decimal
+from typing import Any
+
+import orjson
+import pytest
+from hypothesis import given
+from hypothesis import strategies as st
+
+from anker import Secret
+from anker.messaging import (
+    InvalidMessage,
+    InvalidTarget,
+    MessageTooLarge,
+    NoSuchMethod,
+    RemoteError,
+    RequestContext,
+    RichSerializer,
+    SerializationError,
+    Target,
+    UnsupportedVersion,
+    _wire,
+)
+from anker.messaging._target import version_is_compatible
+
+json_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers(-(2**63), 2**63 - 1)
+    | st.text()
+    | st.floats(allow_nan=False, allow_infinity=False),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+def unwrap_or_error(data: bytes) -> dict[str, Any] | InvalidMessage:
+    try:
+        return _wire.unwrap(data, "queue-7")
+    except InvalidMessage as exc:
+        return exc
+
+
+# -- envelope -------------------------------------------------------------------------------
+
+
+def test_a_request_in_the_oslo_envelope() -> None:
+    message = _wire.request(
+        "get_host",
+        {"name": "vm-1"},
+        RequestContext(request_id="req-1").to_message(),
+        version="5.1",
+        namespace="compute",
+        msg_id="m1",
+        reply_q="reply_q1",
+        call_monitor_timeout=30,
+    )
+    body = orjson.loads(_wire.wrap(message, what="request"))
+    assert body["oslo.version"] == "2.0"
+    inner = orjson.loads(body["oslo.message"])  # JSON inside JSON, as oslo writes it
+    assert inner["method"] == "get_host"
+    assert inner["args"] == {"name": "vm-1"}
+    assert (inner["version"], inner["namespace"]) == ("5.1", "compute")
+    assert (inner["_msg_id"], inner["_reply_q"], inner["_timeout"]) == ("m1", "reply_q1", 30)
+    assert inner["_context_request_id"] == "req-1"
+    assert len(inner["_unique_id"]) == 32
+
+
+def test_a_cast_has_no_reply_fields_and_no_version_unless_given() -> None:
+    inner = _wire.request("refresh", {}, {})
+    assert not {"_msg_id", "_reply_q", "_timeout", "version", "namespace"} & set(inner)
+
+
+@given(json_values)
+def test_wrap_and_unwrap_round_trip(value: Any) -> None:
+    message = {"method": "m", "args": {"value": value}}
+    assert _wire.unwrap(_wire.wrap(message, what="x"), "q") == message
+
+
+@given(st.binary(max_size=200))
+def test_unwrap_of_any_bytes_gives_a_dict_or_a_clear_error(data: bytes) -> None:
+    result = unwrap_or_error(data)
+    if isinstance(result, InvalidMessage):
+        assert "queue-7" in str(result)
+    else:
+        assert isinstance(result, dict)
+
+
+@given(st.text(max_size=100))
+def test_unwrap_of_any_inner_text_gives_a_dict_or_a_clear_error(inner: str) -> None:
+    body = orjson.dumps({"oslo.version": "2.0", "oslo.message": inner})
+    result = unwrap_or_error(body)
+    if isinstance(result, InvalidMessage):
+        assert "queue-7" in str(result)
+    else:
+        assert isinstance(result, dict)
+
+
+def test_unwrap_errors_name_the_problem() -> None:
+    with pytest.raises(InvalidMessage, match="not JSON"):
+        _wire.unwrap(b"{", "q")
+    with pytest.raises(InvalidMessage, match="envelope version"):
+        _wire.unwrap(b'{"oslo.version": "3.0", "oslo.message": "{}"}', "q")
+    with pytest.raises(InvalidMessage, match="not a string"):
+        _wire.unwrap(b'{"oslo.version": "2.0", "oslo.message": 1}', "q")
+    # oslo's v1 notification driver sends the bare dict: taken as it is
+    assert _wire.unwrap(b'{"event_type": "x"}', "q") == {"event_type": "x"}
+
+
+def test_size_limit() -> None:
+    with pytest.raises(MessageTooLarge) as error:
+        _wire.wrap({"args": {"blob": "x" * 2000}}, what="request to compute", limit=1000)
+    assert "request to compute" in str(error.value)
+    assert error.value.size > 2000
+
+
+def test_values_json_cannot_carry_are_named() -> None:
+    with pytest.raises(SerializationError, match="object"):
+        _wire.wrap({"args": {"x": object()}}, what="request")
+    with pytest.raises(SerializationError, match="UTF-8"):
+        _wire.wrap({"args": {"x": b"\xff"}}, what="request")
+    # what OpenStack's JSON carries: sets as lists, UTF-8 bytes as text, datetimes, UUIDs
+    ident = uuid.UUID(int=1)
+    inner = _wire.unwrap(
+        _wire.wrap({"s": {1}, "b": b"ok", "u": ident, "d": dt.date(2026, 1, 2)}, what="x"), "q"
+    )
+    assert inner == {"s": [1], "b": "ok", "u": str(ident), "d": "2026-01-02"}
+
+
+# -- failures -------------------------------------------------------------------------------
+
+
+class LocalError(Exception):
+    pass
+
+
+def _failure(exc: Exception) -> str:
+    try:
+        raise exc
+    except Exception as raised:
+        return _wire.failure_from_exception(raised)
+
+
+def test_failure_format_is_oslos() -> None:
+    data = orjson.loads(_failure(ValueError("bad", 3)))
+    assert data["class"] == "ValueError"
+    assert data["module"] == "builtins"
+    assert data["args"] == ["bad", 3]
+    assert any("ValueError" in line for line in data["tb"])
+
+
+def test_failures_become_exceptions() -> None:
+    builtin = _wire.exception_from_failure(_failure(KeyError("k")), allowed_modules=())
+    assert isinstance(builtin, KeyError)
+    assert builtin.remote_traceback  # type: ignore[attr-defined]
+    local = _wire.exception_from_failure(_failure(LocalError("x")), allowed_modules=())
+    assert isinstance(local, RemoteError)
+    assert local.exc_type == f"{__name__}.LocalError"
+    allowed = _wire.exception_from_failure(_failure(LocalError("x")), allowed_modules=[__name__])
+    assert isinstance(allowed, LocalError)
+    # anker's own dispatch errors keep their facts across the wire
+    error = _wire.exception_from_failure(
+        _failure(UnsupportedVersion("2.1", "m")), ["anker.messaging"]
+    )
+    assert isinstance(error, UnsupportedVersion)
+    assert (error.version, error.method) == ("2.1", "m")
+    assert _wire.exception_from_failure("not json", ()).__class__ is RemoteError
+
+
+def test_oslo_servers_dispatch_errors_become_ankers() -> None:
+    failure = orjson.dumps(
+        {
+            "class": "NoSuchMethod",
+            "module": "oslo_messaging.rpc.dispatcher",
+            "message": "Endpoint does not support RPC method frobnicate",
+            "tb": [],
+            "args": [],
+            "kwargs": {},
+        }
+    ).decode()
+    error = _wire.exception_from_failure(failure, ())
+    assert isinstance(error, NoSuchMethod)
+    assert error.method == "frobnicate"
+
+
+# -- targets --------------------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    ("served", "requested", "ok"),
+    [
+        ("1.3", "1.0", True),
+        ("1.3", "1.3", True),
+        ("1.3", "1.4", False),
+        ("1.3", "2.0", False),
+        ("2.0", "1.9", False),
+        ("1.3.2", "1.3.1", True),
+        ("1.3", "1.3.1", False),
+        ("1", "1.0", True),
+    ],
+)
+def test_version_rule(served: str, requested: str, ok: bool) -> None:
+    assert version_is_compatible(served, requested) is ok
+
+
+def test_targets_check_their_fields() -> None:
+    with pytest.raises(InvalidTarget, match="version"):
+        Target(topic="t", version="one")
+    with pytest.raises(InvalidTarget, match="topic"):
+        Target(topic="")
+    with pytest.raises(InvalidTarget, match="spaces"):
+        Target(topic="a b")
+    assert str(Target(topic="compute", server="n1")) == "Target(topic='compute', server='n1')"
+    assert Target(topic="a").but(server="s") == Target(topic="a", server="s")
+
+
+# -- context --------------------------------------------------------------------------------
+
+
+def test_context_round_trips_and_hides_the_token() -> None:
+    context = RequestContext(
+        user_id="u",
+        project_id="p",
+        roles=("reader",),
+        auth_token=Secret("s3cr3t-token"),
+        is_admin=True,
+        extras={"user_name": "alice", "quota_class": None},
+    )
+    wire = context.to_message()
+    assert wire["_context_user"] == "u"
+    assert wire["_context_project"] == "p"
+    assert wire["_context_auth_token"] == "s3cr3t-token"
+    back = RequestContext.from_message(wire)
+    assert back == context
+    assert "s3cr3t-token" not in repr(back)
+    assert "s3cr3t-token" not in str(back)
+
+
+def test_context_from_oslo_context() -> None:
+    oslo_context = pytest.importorskip("oslo_context.context")
+    theirs = oslo_context.RequestContext(
+        user_id="u", project_id="p", roles=["admin"], auth_token="t", request_id="req-9"
+    )
+    ours = RequestContext.from_dict(theirs.to_dict())
+    assert (ours.user_id, ours.project_id, ours.roles, ours.request_id) == (
+        "u",
+        "p",
+        ("admin",),
+        "req-9",
+    )
+    again = oslo_context.RequestContext.from_dict(ours.to_dict())
+    assert (again.user_id, again.project_id, again.roles, again.request_id) == (
+        "u",
+        "p",
+        ["admin"],
+        "req-9",
+    )
+
+
+# -- serializers ----------------------------------------------------------------------------
+
+
+rich_values = st.recursive(
+    st.none()
+    | st.booleans()
+    | st.integers()
+    | st.text()
+    | st.binary(max_size=20)
+    | st.datetimes(timezones=st.just(dt.UTC))
+    | st.uuids()
+    | st.decimals(allow_nan=False, allow_infinity=False)
+    | st.frozensets(st.integers(), max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=3)
+        | st.tuples(inner, inner)
+        | st.dictionaries(st.sampled_from(["__anker__", "v", "k"]), inner, max_size=3)
+    ),
+    max_leaves=15,
+)
+
+
+@given(rich_values)
+def test_rich_serializer_round_trips(value: Any) -> None:
+    serializer = RichSerializer()
+    encoded = _wire.unwrap(_wire.wrap({"v": serializer.serialize(value)}, what="x"), "q")["v"]
+    assert serializer.deserialize(encoded) == value
+
+
+def test_rich_serializer_user_types_and_errors() -> None:
+    class Money:
+        def __init__(self, amount: Decimal, currency: str) -> None:
+            self.amount, self.currency = amount, currency
+
+        def __eq__(self, other: object) -> bool:
+            return isinstance(other, Money) and (self.amount, self.currency) == (
+                other.amount,
+                other.currency,
+            )
+
+        __hash__ = None  # type: ignore[assignment]
+
+    serializer = RichSerializer()
+    with pytest.raises(SerializationError, match="Money"):
+        serializer.serialize(Money(Decimal(1), "EUR"))
+    serializer.register(
+        Money, "money", lambda m: [str(m.amount), m.currency], lambda v: Money(Decimal(v[0]), v[1])
+    )
+    assert serializer.deserialize(serializer.serialize(Money(Decimal("1.5"), "EUR"))) == Money(
+        Decimal("1.5"), "EUR"
+    )
+    with pytest.raises(SerializationError, match="nothing"):
+        serializer.deserialize({"__anker__": "nothing", "v": 1})
