@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import datetime as dt
 import importlib
+import json
 import re
 import traceback
 import uuid
@@ -71,6 +72,10 @@ def _default(value: Any) -> Any:
 
 
 _OPTIONS: Final = orjson.OPT_NON_STR_KEYS
+# orjson reads integers past 64 bits as floats (losing digits) and refuses NaN and Infinity,
+# which Python peers send; such texts are read by the standard library instead.
+_LONG_NUMBER: Final = re.compile(rb"[0-9]{19}")
+_LONG_NUMBER_TEXT: Final = re.compile(r"[0-9]{19}")
 
 
 def encode(value: Any, what: str = "message") -> bytes:
@@ -79,14 +84,27 @@ def encode(value: Any, what: str = "message") -> bytes:
         return orjson.dumps(value, default=_default, option=_OPTIONS)
     except orjson.JSONEncodeError as exc:
         reason = str(exc.__cause__) if exc.__cause__ is not None else str(exc)
-        raise SerializationError(what, reason) from None
+        if "64-bit" not in reason:
+            raise SerializationError(what, reason) from None
+    try:  # integers past 64 bits: what Python's json writes
+        return json.dumps(value, default=_default, ensure_ascii=False).encode("utf-8")
+    except (TypeError, ValueError) as exc:
+        raise SerializationError(what, str(exc)) from None
 
 
 def decode(data: bytes | str, where: str) -> Any:
     """JSON bytes as a value; an :class:`InvalidMessage` names ``where`` on failure."""
+    long_number = (
+        _LONG_NUMBER.search(data) if isinstance(data, bytes) else _LONG_NUMBER_TEXT.search(data)
+    )
+    if long_number is None:
+        try:
+            return orjson.loads(data)
+        except orjson.JSONDecodeError:
+            pass  # NaN, Infinity, or not JSON at all: the standard library decides
     try:
-        return orjson.loads(data)
-    except orjson.JSONDecodeError as exc:
+        return json.loads(data)
+    except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidMessage(where, f"not JSON ({exc})") from None
 
 
