@@ -200,8 +200,7 @@ class UnsupportedVersion(MessagingError):
 
     def __str__(self) -> str:
         return (
-            f"Endpoint does not support RPC version {self.version}. "
-            f"Attempted method: {self.method}"
+            f"Endpoint does not support RPC version {self.version}. Attempted method: {self.method}"
         )
 
 
