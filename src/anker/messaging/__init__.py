@@ -17,6 +17,12 @@ for the delivery guarantees of each pattern.
 .. versionadded:: 0.1
 """
 
+from anker.messaging._blocking import (
+    BlockingNotifier,
+    BlockingRPCClient,
+    BlockingRPCServer,
+    BlockingTransport,
+)
 from anker.messaging._client import RPCClient, VersionCapError
 from anker.messaging._context import RequestContext
 from anker.messaging._errors import (
@@ -56,6 +62,10 @@ from anker.messaging._transport import (
 
 __all__ = [
     "BatchNotificationListener",
+    "BlockingNotifier",
+    "BlockingRPCClient",
+    "BlockingRPCServer",
+    "BlockingTransport",
     "DeliveryFailure",
     "Incoming",
     "InvalidMessage",

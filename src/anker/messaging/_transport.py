@@ -232,6 +232,8 @@ class Transport(ABC):
         self.options = options
         self.extra = dict(extra)
         self._reply_router: Any = None  # the RPC layer's pending calls, made on first call
+        #: the event loop the transport was connected on; blocking wrappers hand work to it
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     def __repr__(self) -> str:
         return f"<{type(self).__qualname__} {self.url}>"
@@ -346,6 +348,7 @@ async def connect(url: str | BackendURL, **options: Any) -> Transport:
     settings = TransportOptions.parse({k: v for k, v in merged.items() if k in common})
     extra = {k: str(v) for k, v in merged.items() if k not in common}
     transport = driver(parsed, settings, extra)
+    transport.loop = asyncio.get_running_loop()
     try:
         await transport.open()
     except BaseException:

@@ -1,0 +1,177 @@
+"""Messaging for threaded code: the same coroutines, run on the transport's event loop.
+
+::
+
+    transport = BlockingTransport.connect("rabbit://guest:guest@mq1:5672/")
+    client = transport.rpc_client(Target(topic="compute"), timeout=30)
+    host = client.call(None, "get_host", name="vm-1")   # blocks this thread only
+    transport.close()
+
+:meth:`BlockingTransport.connect` runs the transport on anker's background loop (one per
+process); ``BlockingTransport(transport)`` wraps one made on a loop of yours, which must keep
+running. Calls from a thread that runs an event loop are refused
+(:class:`~anker.errors.BlockingCallInEventLoop`): await the async API there.
+"""
+
+from __future__ import annotations
+
+import asyncio
+from collections.abc import Coroutine, Mapping, Sequence
+from typing import Any, Self, TypeVar
+
+from anker.errors import BlockingCallInEventLoop
+from anker.messaging._client import RPCClient
+from anker.messaging._context import RequestContext
+from anker.messaging._notify import Notifier
+from anker.messaging._server import RPCServer
+from anker.messaging._target import Target
+from anker.messaging._transport import Transport, connect
+
+__all__ = ["BlockingNotifier", "BlockingRPCClient", "BlockingRPCServer", "BlockingTransport"]
+
+T = TypeVar("T")
+Context = RequestContext | Mapping[str, Any] | None
+
+
+def _run(transport: Transport, coroutine: Coroutine[Any, Any, T]) -> T:
+    try:
+        asyncio.get_running_loop()
+    except RuntimeError:
+        pass
+    else:
+        coroutine.close()
+        raise BlockingCallInEventLoop("a blocking messaging call")
+    loop = transport.loop
+    if loop is None or loop.is_closed() or not loop.is_running():
+        coroutine.close()
+        raise RuntimeError(f"the event loop of {transport!r} is not running")
+    return asyncio.run_coroutine_threadsafe(coroutine, loop).result()
+
+
+class BlockingRPCClient:
+    """:class:`~anker.messaging.RPCClient` for threaded code (``call`` and ``cast`` block).
+
+    .. versionadded:: 0.1
+    """
+
+    __module__ = "anker.messaging"
+
+    def __init__(self, client: RPCClient) -> None:
+        self.client = client
+
+    def prepare(self, **changes: Any) -> BlockingRPCClient:
+        return BlockingRPCClient(self.client.prepare(**changes))
+
+    def call(self, context: Context, method: str, /, **kwargs: Any) -> Any:
+        return _run(self.client.transport, self.client.call(context, method, **kwargs))
+
+    def cast(self, context: Context, method: str, /, **kwargs: Any) -> None:
+        _run(self.client.transport, self.client.cast(context, method, **kwargs))
+
+    def can_send_version(self, version: str) -> bool:
+        return self.client.can_send_version(version)
+
+
+class BlockingNotifier:
+    """:class:`~anker.messaging.Notifier` for threaded code.
+
+    .. versionadded:: 0.1
+    """
+
+    __module__ = "anker.messaging"
+
+    def __init__(self, notifier: Notifier) -> None:
+        self.notifier = notifier
+
+    def notify(self, context: Context, event_type: str, payload: Any, priority: str) -> None:
+        coroutine = self.notifier.notify(context, event_type, payload, priority)
+        _run(self.notifier.transport, coroutine)
+
+    def audit(self, context: Context, event_type: str, payload: Any) -> None:
+        self.notify(context, event_type, payload, "audit")
+
+    def debug(self, context: Context, event_type: str, payload: Any) -> None:
+        self.notify(context, event_type, payload, "debug")
+
+    def info(self, context: Context, event_type: str, payload: Any) -> None:
+        self.notify(context, event_type, payload, "info")
+
+    def warn(self, context: Context, event_type: str, payload: Any) -> None:
+        self.notify(context, event_type, payload, "warn")
+
+    warning = warn
+
+    def error(self, context: Context, event_type: str, payload: Any) -> None:
+        self.notify(context, event_type, payload, "error")
+
+    def critical(self, context: Context, event_type: str, payload: Any) -> None:
+        self.notify(context, event_type, payload, "critical")
+
+    def sample(self, context: Context, event_type: str, payload: Any) -> None:
+        self.notify(context, event_type, payload, "sample")
+
+
+class BlockingRPCServer:
+    """:class:`~anker.messaging.RPCServer` for threaded code: ``start`` and ``stop`` block.
+
+    Sync endpoint methods run in the server's thread pool, async ones on the transport's loop.
+
+    .. versionadded:: 0.1
+    """
+
+    __module__ = "anker.messaging"
+
+    def __init__(self, server: RPCServer) -> None:
+        self.server = server
+
+    def start(self) -> None:
+        _run(self.server.transport, self.server.start())
+
+    def stop(self, deadline: float = 30.0) -> None:
+        _run(self.server.transport, self.server.stop(deadline))
+
+    def __enter__(self) -> Self:
+        self.start()
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.stop()
+
+
+class BlockingTransport:
+    """A transport for threaded code, and the factory of its blocking clients and servers.
+
+    .. versionadded:: 0.1
+    """
+
+    __module__ = "anker.messaging"
+
+    def __init__(self, transport: Transport) -> None:
+        self.transport = transport
+
+    @classmethod
+    def connect(cls, url: str, **options: Any) -> BlockingTransport:
+        """Connect on anker's background event loop."""
+        from anker._runtime import run_blocking
+
+        return cls(run_blocking(connect(url, **options)))
+
+    def close(self) -> None:
+        _run(self.transport, self.transport.aclose())
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def rpc_client(self, target: Target, **options: Any) -> BlockingRPCClient:
+        return BlockingRPCClient(RPCClient(self.transport, target, **options))
+
+    def notifier(self, publisher_id: str, **options: Any) -> BlockingNotifier:
+        return BlockingNotifier(Notifier(self.transport, publisher_id, **options))
+
+    def rpc_server(
+        self, target: Target, endpoints: Sequence[object], **options: Any
+    ) -> BlockingRPCServer:
+        return BlockingRPCServer(RPCServer(self.transport, target, endpoints, **options))

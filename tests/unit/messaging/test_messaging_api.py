@@ -1,0 +1,124 @@
+"""The messaging API on the in-process transport: options, life cycle, blocking wrappers."""
+
+from __future__ import annotations
+
+import asyncio
+import uuid
+from typing import Any
+
+import pytest
+
+from anker.errors import BlockingCallInEventLoop, DriverNotFound
+from anker.messaging import (
+    BlockingTransport,
+    InvalidTarget,
+    MessagingTimeout,
+    Notifier,
+    RequestContext,
+    RPCClient,
+    RPCServer,
+    ServerStopped,
+    Target,
+    TransportClosed,
+    TransportOptions,
+    VersionCapError,
+    connect,
+)
+
+
+class Echo:
+    def echo(self, context: RequestContext, value: Any) -> Any:
+        return value
+
+
+def memory_url() -> str:
+    return f"memory://u{uuid.uuid4().hex[:8]}"
+
+
+async def test_options_come_from_the_url_and_keywords() -> None:
+    transport = await connect(memory_url() + "?prefetch=7&durable=yes", timeout="2.5")
+    async with transport:
+        assert transport.options == TransportOptions(prefetch=7, durable=True, timeout=2.5)
+
+
+@pytest.mark.parametrize(
+    ("options", "message"),
+    [
+        ({"prefetsh": "1"}, r"unknown option\(s\) prefetsh .*known: .*prefetch"),
+        ({"prefetch": "0"}, "prefetch: must be at least 1"),
+        ({"timeout": "soon"}, "timeout: expected seconds"),
+        ({"durable": "maybe"}, "durable: expected true or false"),
+    ],
+)
+async def test_bad_options_are_named(options: dict[str, str], message: str) -> None:
+    with pytest.raises(ValueError, match=message):
+        await connect(memory_url(), **options)
+
+
+async def test_an_unknown_scheme_suggests_one() -> None:
+    with pytest.raises(DriverNotFound, match="rabbit"):
+        await connect("rabit://localhost/")
+
+
+async def test_brokers_are_kept_apart_by_name() -> None:
+    async with (
+        await connect(memory_url()) as one,
+        await connect(memory_url()) as other,
+        RPCServer(one, Target(topic="t", server="s"), [Echo()]),
+    ):
+        with pytest.raises(MessagingTimeout):
+            await RPCClient(other, Target(topic="t"), timeout=0.3).call(None, "echo", value=1)
+        assert await RPCClient(one, Target(topic="t")).call(None, "echo", value=1) == 1
+
+
+async def test_a_closed_transport_refuses_work() -> None:
+    transport = await connect(memory_url())
+    await transport.aclose()
+    await transport.aclose()  # closing twice is fine
+    with pytest.raises(TransportClosed):
+        await RPCClient(transport, Target(topic="t")).cast(None, "echo", value=1)
+
+
+async def test_a_stopped_server_is_not_started_again() -> None:
+    async with await connect(memory_url()) as transport:
+        server = RPCServer(transport, Target(topic="t", server="s"), [Echo()])
+        await server.start()
+        await server.stop()
+        await server.stop()  # stopping twice is fine
+        with pytest.raises(ServerStopped):
+            await server.start()
+
+
+async def test_targets_are_checked_where_they_are_used() -> None:
+    async with await connect(memory_url()) as transport:
+        with pytest.raises(InvalidTarget, match="topic"):
+            RPCServer(transport, Target(), [Echo()])
+        with pytest.raises(InvalidTarget, match="fanout"):
+            await RPCClient(transport, Target(topic="t", fanout=True)).call(None, "echo", value=1)
+        capped = RPCClient(transport, Target(topic="t", version="2.1"), version_cap="2.0")
+        assert not capped.can_send_version("2.1")
+        with pytest.raises(VersionCapError, match="version cap"):
+            await capped.cast(None, "echo", value=1)
+        with pytest.raises(ValueError, match="priority"):
+            await Notifier(transport, "p").notify(None, "e", {}, "loud")
+
+
+def test_blocking_wrappers_from_threads() -> None:
+    with (
+        BlockingTransport.connect(memory_url()) as transport,
+        transport.rpc_server(Target(topic="t", server="s"), [Echo()]),
+    ):
+        client = transport.rpc_client(Target(topic="t"), timeout=5)
+        assert client.call(None, "echo", value={"a": [1]}) == {"a": [1]}
+        client.prepare(server="s").cast(None, "echo", value=2)
+        transport.notifier("me").info(None, "thing.done", {"ok": True})
+
+
+async def test_blocking_wrappers_refuse_to_block_an_event_loop() -> None:
+    transport = await asyncio.to_thread(BlockingTransport.connect, memory_url())
+    try:
+        client = transport.rpc_client(Target(topic="t"))
+        with pytest.raises(BlockingCallInEventLoop):
+            client.cast(None, "echo", value=1)
+    finally:
+        await asyncio.to_thread(transport.close)
