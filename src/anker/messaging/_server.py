@@ -32,7 +32,7 @@ _DEFAULT_ENDPOINT_TARGET: Final = Target()
 #: How long a finished request's reply is kept to answer a redelivery of it.
 DEDUP_SECONDS: Final = 300.0
 DEDUP_ENTRIES: Final = 10_000
-#: How long a reply queue that was found gone is remembered as gone.
+#: How long a reply queue found gone is not logged as gone again (replies are still sent).
 GONE_SECONDS: Final = 60.0
 
 
@@ -237,21 +237,21 @@ class RPCServer(Consumer):
                 await self._send_reply(reply_q, _wire.reply(msg_id, ending=False), method)
 
     async def _send_reply(self, reply_q: str, reply: dict[str, Any], method: Any) -> None:
-        gone_since = self._gone.get(reply_q)
-        if gone_since is not None and time.monotonic() - gone_since < GONE_SECONDS:
-            return
-        if not await self.transport.send_reply(reply_q, reply):
-            # The caller is gone (or its broker lost the queue): say so once, not per reply.
-            if reply_q not in self._gone:
-                log.warning(
-                    "the reply to %r was dropped: reply queue %s no longer exists (the caller "
-                    "is gone)",
-                    method,
-                    reply_q,
-                )
-            self._gone[reply_q] = time.monotonic()
-        else:
+        # Always sent: a queue found gone may be back (its caller redeclares it after a broker
+        # restart), and skipping it would time that caller's next calls out silently.
+        if await self.transport.send_reply(reply_q, reply):
             self._gone.pop(reply_q, None)
+            return
+        # The caller is gone (or its broker lost the queue): say so once, not per reply.
+        now = time.monotonic()
+        gone_since = self._gone.get(reply_q)
+        if gone_since is None or now - gone_since >= GONE_SECONDS:
+            log.warning(
+                "the reply to %r was dropped: reply queue %s no longer exists (the caller is gone)",
+                method,
+                reply_q,
+            )
+            self._gone[reply_q] = now
 
 
 def _heartbeat_interval(timeout: Any) -> float | None:

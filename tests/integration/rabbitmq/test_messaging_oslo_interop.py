@@ -99,20 +99,23 @@ def topic() -> str:
     return f"interop{uuid.uuid4().hex[:10]}"
 
 
+def oslo_conf() -> Any:
+    # oslo.messaging 18 registers some of its options (metrics, tracing) on the global
+    # CONF only, so a private ConfigOpts fails there: use the global one, as services do.
+    cfg.CONF([], project="anker-interop")
+    return cfg.CONF
+
+
 @pytest.fixture
 def oslo_transport(rabbit_url: str) -> Iterator[Any]:
-    conf = cfg.ConfigOpts()
-    conf([], project="anker-interop")
-    transport = oslo_messaging.get_rpc_transport(conf, url=rabbit_url)
+    transport = oslo_messaging.get_rpc_transport(oslo_conf(), url=rabbit_url)
     yield transport
     transport.cleanup()
 
 
 @pytest.fixture
 def oslo_notification_transport(rabbit_url: str) -> Iterator[Any]:
-    conf = cfg.ConfigOpts()
-    conf([], project="anker-interop")
-    transport = oslo_messaging.get_notification_transport(conf, url=rabbit_url)
+    transport = oslo_messaging.get_notification_transport(oslo_conf(), url=rabbit_url)
     yield transport
     transport.cleanup()
 

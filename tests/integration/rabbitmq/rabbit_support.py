@@ -1,0 +1,245 @@
+"""Helpers of the RabbitMQ transport tests: raw AMQP access, a TCP proxy that can be cut, and a
+private RabbitMQ node that a test may stop and start (never the shared one on 5672)."""
+
+from __future__ import annotations
+
+import asyncio
+import os
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Awaitable, Callable, Iterator
+from pathlib import Path
+
+import pytest
+
+from anker._url import parse_url
+
+__all__ = ["PrivateRabbit", "TCPProxy", "amqp_url", "eventually", "private_node", "through"]
+
+RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
+START_SECONDS = 40.0
+
+
+def amqp_url(rabbit_url: str) -> str:
+    """The AMQP URL (for aio-pika) of the first broker of an oslo-style ``rabbit://`` URL."""
+    url = parse_url(rabbit_url)
+    endpoint = url.endpoints[0]
+    return f"amqp://{endpoint.render(mask=False)}/" + (
+        "%2F" if url.path in ("", "/") else url.path.lstrip("/")
+    )
+
+
+def through(url: str, port: int) -> str:
+    """``url`` with its (first) host and port replaced by 127.0.0.1:``port``."""
+    parsed = parse_url(url)
+    endpoint = parsed.endpoints[0]
+    old = endpoint.render(mask=False)
+    userinfo = old.rpartition("@")[0]
+    new = f"{userinfo}@127.0.0.1:{port}" if userinfo else f"127.0.0.1:{port}"
+    return url.replace(old, new, 1)
+
+
+async def eventually(
+    condition: Callable[[], bool | Awaitable[bool]], timeout: float = 10.0, what: str = ""
+) -> None:
+    """Wait until ``condition()`` holds (polling, for states no event announces)."""
+    deadline = time.monotonic() + timeout
+    while True:
+        result = condition()
+        if not isinstance(result, bool):
+            result = await result
+        if result:
+            return
+        if time.monotonic() > deadline:
+            raise AssertionError(f"not within {timeout} s: {what or condition}")
+        await asyncio.sleep(0.02)
+
+
+class TCPProxy:
+    """A TCP proxy on loopback that a test can cut (drop every connection, refuse new ones)
+    and restore, to partition a client from its broker without touching the broker."""
+
+    def __init__(self, target: tuple[str, int]) -> None:
+        self.target = target
+        self.port = 0
+        self._server: asyncio.Server | None = None
+        self._writers: set[asyncio.StreamWriter] = set()
+        self._tasks: set[asyncio.Task[None]] = set()
+
+    async def start(self) -> None:
+        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
+        self.port = self._server.sockets[0].getsockname()[1]
+
+    async def cut(self) -> None:
+        if self._server is not None:
+            self._server.close()
+            await self._server.wait_closed()
+            self._server = None
+        for writer in list(self._writers):
+            writer.transport.abort()
+        self._writers.clear()
+
+    async def restore(self) -> None:
+        await self.start()
+
+    async def aclose(self) -> None:
+        await self.cut()
+        for task in list(self._tasks):
+            task.cancel()
+        await asyncio.gather(*self._tasks, return_exceptions=True)
+
+    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        try:
+            up_reader, up_writer = await asyncio.open_connection(*self.target)
+        except OSError:
+            writer.transport.abort()
+            return
+        self._writers.update((writer, up_writer))
+
+        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
+            try:
+                while data := await source.read(65536):
+                    sink.write(data)
+                    await sink.drain()
+            except (OSError, asyncio.IncompleteReadError):
+                pass
+            finally:
+                sink.transport.abort()
+                self._writers.discard(sink)
+
+        task = asyncio.current_task()
+        if task is not None:
+            self._tasks.add(task)
+        try:
+            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
+        finally:
+            if task is not None:
+                self._tasks.discard(task)
+
+
+def _free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class PrivateRabbit:
+    """A RabbitMQ node of the test session's own, on its own ports, node name, Erlang cookie
+    (its own HOME) and data directory, which tests may stop and start.
+
+    The machine's shared RabbitMQ (5672) is never touched: CI runs against it afterwards.
+    """
+
+    def __init__(self, directory: Path) -> None:
+        self.directory = directory
+        self.port = _free_port()
+        self.dist_port = _free_port()
+        self.node = f"anker-test-{self.port}@localhost"
+        self.url = f"rabbit://guest:guest@127.0.0.1:{self.port}/"
+        self._process: subprocess.Popen[bytes] | None = None
+        (directory / "rabbitmq.conf").write_text(
+            f"listeners.tcp.1 = 127.0.0.1:{self.port}\nloopback_users = none\n"
+        )
+        (directory / "enabled_plugins").write_text("[].\n")
+        self.env = {
+            **os.environ,
+            "HOME": str(directory),  # its own Erlang cookie, for rabbitmqctl too
+            "RABBITMQ_NODENAME": self.node,
+            "RABBITMQ_NODE_IP_ADDRESS": "127.0.0.1",
+            "RABBITMQ_NODE_PORT": str(self.port),
+            "RABBITMQ_DIST_PORT": str(self.dist_port),
+            "RABBITMQ_MNESIA_BASE": str(directory / "mnesia"),
+            "RABBITMQ_LOG_BASE": str(directory / "log"),
+            "RABBITMQ_CONFIG_FILE": str(directory / "rabbitmq.conf"),
+            "RABBITMQ_ENABLED_PLUGINS_FILE": str(directory / "enabled_plugins"),
+            "RABBITMQ_PID_FILE": str(directory / "rabbitmq.pid"),
+            "RABBITMQ_CONF_ENV_FILE": str(directory / "rabbitmq-env.conf"),  # not the machine's
+        }
+
+    def start(self) -> None:
+        guard = ["setpriv", "--pdeathsig", "TERM"] if shutil.which("setpriv") else []
+        with (self.directory / "server.out").open("ab") as out:
+            self._process = subprocess.Popen(
+                [*guard, str(RABBIT_BIN / "rabbitmq-server")],
+                env=self.env,
+                stdin=subprocess.DEVNULL,
+                stdout=out,
+                stderr=subprocess.STDOUT,
+            )
+        deadline = time.monotonic() + START_SECONDS
+        while time.monotonic() < deadline:
+            if self._process.poll() is not None:
+                break
+            if self._answers():
+                return
+            time.sleep(0.1)
+        self.stop()
+        raise RuntimeError(
+            f"a private RabbitMQ on port {self.port} did not start within {START_SECONDS:g} s: "
+            + self.log_tail()
+        )
+
+    def _answers(self) -> bool:
+        """Whether the broker speaks AMQP yet (the port opens a little before it does)."""
+        try:
+            with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                sock.sendall(b"AMQP\x00\x00\x09\x01")
+                sock.settimeout(2)
+                return sock.recv(1) == b"\x01"  # a Connection.Start method frame
+        except OSError:
+            return False
+
+    def stop(self) -> None:
+        process, self._process = self._process, None
+        if process is None:
+            return
+        subprocess.run(
+            [str(RABBIT_BIN / "rabbitmqctl"), "-n", self.node, "stop"],
+            env=self.env,
+            capture_output=True,
+            timeout=30,
+            check=False,
+        )
+        try:
+            process.wait(timeout=30)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(timeout=10)
+
+    def restart(self) -> None:
+        self.stop()
+        self.start()
+
+    def log_tail(self) -> str:
+        text = ""
+        for path in (self.directory / "server.out", *self.directory.glob("log/*.log")):
+            if path.exists():
+                text += path.read_text(errors="replace")[-1500:]
+        return text or "(no log)"
+
+
+def private_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateRabbit]:
+    """A started private RabbitMQ node, for a session fixture (tests may restart it); a
+    skip, with the reason, if it cannot start."""
+    missing = [
+        str(RABBIT_BIN / name)
+        for name in ("rabbitmq-server", "rabbitmqctl")
+        if not (RABBIT_BIN / name).exists()
+    ]
+    if missing:
+        pytest.skip(
+            f"RabbitMQ is not installed ({', '.join(missing)} missing); install Debian's "
+            "rabbitmq-server package"
+        )
+    node = PrivateRabbit(tmp_path_factory.mktemp("rabbit"))
+    try:
+        node.start()
+    except (OSError, RuntimeError, subprocess.SubprocessError) as exc:
+        pytest.skip(f"could not start a private RabbitMQ node: {exc}")
+    try:
+        yield node
+    finally:
+        node.stop()
