@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 import time
 from collections.abc import Iterable, Mapping
@@ -260,6 +261,18 @@ class RPCClient:
     async def _wait(self, pending: _Pending, method: str, start: float) -> tuple[Any, str | None]:
         deadline = start + self.timeout
         monitor = self.call_monitor_timeout
+        if monitor is None:
+            # No heartbeats to watch: await the reply itself (asyncio.wait would cost every
+            # call another turn of the event loop between the reply and the caller).
+            remaining = deadline - time.monotonic()
+            if remaining > 0:
+                with contextlib.suppress(TimeoutError):
+                    async with asyncio.timeout(remaining):
+                        return await pending.future
+            # the reply may have come in the same turn as the timeout
+            if pending.future.done() and not pending.future.cancelled():
+                return pending.future.result()
+            raise MessagingTimeout(method, describe(self.target), self.timeout)
         while True:
             now = time.monotonic()
             limit = deadline if monitor is None else min(deadline, pending.last_seen + monitor)

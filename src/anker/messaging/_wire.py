@@ -73,9 +73,18 @@ def _default(value: Any) -> Any:
 
 _OPTIONS: Final = orjson.OPT_NON_STR_KEYS
 # orjson reads integers past 64 bits as floats (losing digits) and refuses NaN and Infinity,
-# which Python peers send; such texts are read by the standard library instead.
-_LONG_NUMBER: Final = re.compile(rb"[0-9]{19}")
-_LONG_NUMBER_TEXT: Final = re.compile(r"[0-9]{19}")
+# which Python peers send; such texts are read by the standard library instead. A text may hold
+# such an integer if it has a run of 19 digits: found by mapping each digit to "0" and every
+# other byte to a space, then searching for 19 zeros (a regular expression takes 6 times as
+# long, and this runs twice on every message received).
+_DIGITS: Final = bytes(0x30 if 0x30 <= byte <= 0x39 else 0x20 for byte in range(256))
+_LONG_RUN: Final = b"0" * 19
+
+
+def _may_hold_long_number(data: bytes | str) -> bool:
+    # UTF-8 never has an ASCII digit inside a multi-byte character: the runs are the same
+    raw = data.encode("utf-8", "surrogatepass") if isinstance(data, str) else data
+    return _LONG_RUN in raw.translate(_DIGITS)
 
 
 def encode(value: Any, what: str = "message") -> bytes:
@@ -94,10 +103,7 @@ def encode(value: Any, what: str = "message") -> bytes:
 
 def decode(data: bytes | str, where: str) -> Any:
     """JSON bytes as a value; an :class:`InvalidMessage` names ``where`` on failure."""
-    long_number = (
-        _LONG_NUMBER.search(data) if isinstance(data, bytes) else _LONG_NUMBER_TEXT.search(data)
-    )
-    if long_number is None:
+    if not _may_hold_long_number(data):
         try:
             return orjson.loads(data)
         except orjson.JSONDecodeError:
@@ -108,10 +114,16 @@ def decode(data: bytes | str, where: str) -> Any:
         raise InvalidMessage(where, f"not JSON ({exc})") from None
 
 
-def wrap(message: Mapping[str, Any], *, what: str, limit: int | None = None) -> bytes:
-    """The message in oslo's version 2.0 envelope, as the bytes of an AMQP body."""
-    inner = encode(message, what).decode("utf-8")
-    body = orjson.dumps({"oslo.version": ENVELOPE_VERSION, "oslo.message": inner})
+def wrap(
+    message: Mapping[str, Any], *, what: str, limit: int | None = None, envelope: bool = True
+) -> bytes:
+    """The message in oslo's version 2.0 envelope (or bare, ``envelope=False``: oslo's v1
+    notifications), as the bytes of a message body, no longer than ``limit``."""
+    if envelope:
+        inner = encode(message, what).decode("utf-8")
+        body = orjson.dumps({"oslo.version": ENVELOPE_VERSION, "oslo.message": inner})
+    else:
+        body = encode(message, what)
     if limit is not None and len(body) > limit:
         raise MessageTooLarge(what, len(body), limit)
     return body

@@ -294,10 +294,9 @@ class MemoryTransport(Transport):
         topic = target.require_topic("sending a notification")
         key = f"{topic}.{priority}"
         what = f"notification to {key}"
-        if envelope:
-            body = _wire.wrap(message, what=what, limit=self.options.max_message_size)
-        else:
-            body = _wire.encode(message, what)
+        body = _wire.wrap(
+            message, what=what, limit=self.options.max_message_size, envelope=envelope
+        )
         broker = self.broker
         exchange = self.exchange_of(target)
         broker.bind(key, exchange, key)  # the default pool's queue keeps it until a listener comes

@@ -87,7 +87,6 @@ from anker.messaging._client import reply_queue_lost
 from anker.messaging._errors import (
     DeliveryFailure,
     InvalidMessage,
-    MessageTooLarge,
     TransportClosed,
     TransportUnavailable,
 )
@@ -930,13 +929,9 @@ class RabbitTransport(Transport):
         topic = target.require_topic("sending a notification")
         key = f"{topic}.{priority}"
         what = f"notification to {key}"
-        limit = self.options.max_message_size
-        if envelope:
-            body = _wire.wrap(message, what=what, limit=limit)
-        else:
-            body = _wire.encode(message, what)
-            if len(body) > limit:
-                raise MessageTooLarge(what, len(body), limit)
+        body = _wire.wrap(
+            message, what=what, limit=self.options.max_message_size, envelope=envelope
+        )
         exchange = self._exchange_of(target)
         unique = message.get("_unique_id")
         await self._publish(
