@@ -21,7 +21,7 @@ session's lease has left (``Entry.expires_in``), and the coordinator wakes up wh
 Drivers are found by URL scheme in the ``anker.coordination.backends`` entry point group. They
 raise :class:`SessionExpired` and :class:`EntryExists` where this module says so; any other
 exception is turned into :class:`~anker.coordination.BackendUnavailable` by the coordinator, which
-also puts a timeout around every call.
+also puts a timeout around every call (unless the driver declares :attr:`Backend.bounds_calls`).
 
 .. versionadded:: 0.1
 """
@@ -90,6 +90,13 @@ class Watch(abc.ABC):
 
     __module__ = "anker.coordination"
 
+    #: After :meth:`wait` returned True: the keys of the entries removed since the wait
+    #: before, if the driver can say exactly what changed and everything else was a new entry;
+    #: None if it cannot (then the namespace must be read again). New entries are never
+    #: listed: their tokens are larger than every token a reader saw before, so they queue
+    #: behind every waiter.
+    removed: frozenset[str] | None = None
+
     @abc.abstractmethod
     async def wait(self, timeout: float) -> bool:
         """Wait until the namespace changed, at most ``timeout`` seconds.
@@ -100,13 +107,38 @@ class Watch(abc.ABC):
         """
 
 
+class _ChangeEvent(asyncio.Event):
+    """``EventWatch.changed``: a bare ``set()`` is a change the driver does not describe."""
+
+    def __init__(self, watch: EventWatch) -> None:
+        super().__init__()
+        self._watch = watch
+
+    def set(self) -> None:
+        self._watch._removed = None
+        super().set()
+
+
 class EventWatch(Watch):
-    """A watch that its driver wakes by setting :attr:`changed` (from its reader task)."""
+    """A watch that its driver wakes from its reader task: with :meth:`added` or
+    :meth:`removed_entry` when it knows what changed, by setting :attr:`changed` otherwise."""
 
     __module__ = "anker.coordination"
 
     def __init__(self) -> None:
-        self.changed = asyncio.Event()
+        self.changed: asyncio.Event = _ChangeEvent(self)
+        #: what changed since the last wait, as far as described (None: not described)
+        self._removed: set[str] | None = set()
+
+    def added(self) -> None:
+        """An entry was created (and nothing else happened)."""
+        asyncio.Event.set(self.changed)
+
+    def removed_entry(self, key: str) -> None:
+        """The entry ``key`` was deleted (or its session ended)."""
+        if self._removed is not None:
+            self._removed.add(key)
+        asyncio.Event.set(self.changed)
 
     async def wait(self, timeout: float) -> bool:
         if not self.changed.is_set():
@@ -116,6 +148,8 @@ class EventWatch(Watch):
             except TimeoutError:
                 return False
         self.changed.clear()
+        removed, self._removed = self._removed, set()
+        self.removed = None if removed is None else frozenset(removed)
         return True
 
 
@@ -133,6 +167,10 @@ class Backend(abc.ABC):
     #: the URL options the driver understands; the coordinator refuses any other (None: the
     #: driver checks its options itself)
     known_options: ClassVar[frozenset[str] | None] = None
+    #: True if every call of the driver gives up by itself (raising TimeoutError) after
+    #: ``timeout`` seconds; the coordinator then adds no timeout of its own (one timer less
+    #: per call). Watches are bounded by the coordinator either way.
+    bounds_calls: ClassVar[bool] = False
 
     def __init__(
         self, url: BackendURL, options: Mapping[str, str], *, lease: float, timeout: float

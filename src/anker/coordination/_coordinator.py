@@ -87,6 +87,8 @@ class Coordinator:
         self.url: BackendURL = backend.url
         self.lease = backend.lease
         self.timeout = backend.timeout
+        #: the driver times its calls out itself (see Backend.bounds_calls)
+        self._bounded = backend.bounds_calls
         self.member_id = check_name("member", member_id or default_member_id())
         if prefix:
             check_name("prefix", prefix)
@@ -279,6 +281,8 @@ class Coordinator:
                 awaitable.close()
             raise CoordinationError("the coordinator is closed")
         try:
+            if self._bounded:
+                return await awaitable
             async with asyncio.timeout(self.timeout):
                 return await awaitable
         except (SessionExpired, EntryExists, InvalidName):
@@ -322,9 +326,14 @@ class Coordinator:
     async def _forget(self, namespace: str, key: str, *, raise_errors: bool = False) -> None:
         """Delete an entry; if the backend cannot be reached, the keeper retries later."""
         try:
-            await asyncio.shield(self._call("delete", self._backend.delete(namespace, key)))
+            await self._call("delete", self._backend.delete(namespace, key))
         except asyncio.CancelledError:
-            self._keeper.orphans.add((namespace, key))  # the shielded delete may still land
+            # The delete may or may not have landed: send it again in the background (no
+            # shield around every delete: that would cost a task per release).
+            if self._closed:
+                self._keeper.orphans.add((namespace, key))  # the session's end deletes it
+            else:
+                self._forget_soon(namespace, key)
             raise
         except CoordinationError:
             self._keeper.orphans.add((namespace, key))
@@ -395,6 +404,11 @@ class Coordinator:
         task = asyncio.get_running_loop().create_task(run())
         self._tasks.add(task)
         task.add_done_callback(self._task_done)
+        if asyncio.iscoroutine(awaitable):
+            # a task cancelled before it ran never started the coroutine: close it, or
+            # Python warns that it was never awaited (closing a finished one does nothing)
+            coroutine = awaitable
+            task.add_done_callback(lambda _: coroutine.close())
         return task
 
     def _task_done(self, task: asyncio.Task[Any]) -> None:

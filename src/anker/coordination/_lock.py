@@ -15,17 +15,16 @@ ran out while it was paused (see :mod:`anker.coordination.fencing`).
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import inspect
 import json
 import logging
+import os
 import time
-import uuid
 from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Self
 
-from anker.coordination._backend import SERVER_EXPIRY, Entry, SessionExpired, Watch
+from anker.coordination._backend import SERVER_EXPIRY, Entry, SessionExpired
 from anker.coordination._errors import CoordinationError, LockLost, LockTimeout
 
 if TYPE_CHECKING:
@@ -66,6 +65,11 @@ def decode(entry: Entry) -> dict[str, Any]:
     return value if isinstance(value, dict) else {}
 
 
+def new_key() -> str:
+    """A fresh entry key: 128 random bits (cheaper than uuid4, as unique)."""
+    return os.urandom(16).hex()
+
+
 def granted(entries: list[Entry], index: int, limit: int, mode: Mode) -> bool:
     """Whether the entry at ``index`` may hold, given the entries ahead of it."""
     ahead = entries[:index]
@@ -103,6 +107,8 @@ class _QueuedLock:
         self._lost: LockLost | None = None
         self._lost_event = asyncio.Event()
         self._busy = False
+        #: the value of our entries (the same for every acquisition)
+        self._value: bytes | None = None
 
     def __repr__(self) -> str:
         state = "held" if self.held else "lost" if self._lost else "not held"
@@ -204,99 +210,110 @@ class _QueuedLock:
         deadline = None if timeout is None else time.monotonic() + timeout
         coordinator = self.coordinator
         backend = coordinator._backend
-        value = json.dumps(
-            {
-                "member": coordinator.member_id,
-                "limit": self.limit,
-                "mode": self.mode,
-                "lease": coordinator.lease,
-            }
-        ).encode()
-        key = uuid.uuid4().hex
-        # The watch is opened only if the lock is not free at once, so an uncontended
-        # acquisition costs two round trips (put, read) and no subscription.
-        async with contextlib.AsyncExitStack() as watching:
-            watch: list[Watch] = []
-            while True:  # once per session: a session lost while waiting costs the place
-                session = await coordinator._keeper.current(deadline)
-                try:
-                    token, entries = await coordinator._call(
-                        "acquire", backend.put_and_read(session, self.namespace, key, value)
-                    )
-                except SessionExpired:
-                    coordinator._keeper.expired(session)
-                    continue
-                except BaseException:
-                    # the put may have landed, or may still land: delete now and later, in
-                    # the background (a cancelled caller must not wait for a slow backend)
-                    coordinator._forget_soon(self.namespace, key)
-                    coordinator._forget_later(self.namespace, key)
-                    raise
-                try:
-                    outcome = await self._wait_turn(
-                        watching=watching,
-                        watch=watch,
-                        session=session,
-                        key=key,
-                        deadline=deadline,
-                        entries=entries,
-                    )
-                except BaseException:
-                    coordinator._forget_soon(self.namespace, key)
-                    raise
-                if outcome is None:
-                    # Our entry vanished with the session, or the clock says the session is
-                    # over: queue again, under a new key in case the old entry lingers.
-                    await coordinator._forget(self.namespace, key)
-                    key = uuid.uuid4().hex
-                    continue
-                if not outcome:
-                    await coordinator._forget(self.namespace, key)
-                    return False
-                break
+        if self._value is None:
+            self._value = json.dumps(
+                {
+                    "member": coordinator.member_id,
+                    "limit": self.limit,
+                    "mode": self.mode,
+                    "lease": coordinator.lease,
+                }
+            ).encode()
+        value = self._value
+        key = new_key()
+        while True:  # once per session: a session lost while waiting costs the place
+            session = await coordinator._keeper.current(deadline)
+            try:
+                token, entries = await coordinator._call(
+                    "acquire", backend.put_and_read(session, self.namespace, key, value)
+                )
+            except SessionExpired:
+                coordinator._keeper.expired(session)
+                continue
+            except BaseException:
+                # the put may have landed, or may still land: delete now and later, in
+                # the background (a cancelled caller must not wait for a slow backend)
+                coordinator._forget_soon(self.namespace, key)
+                coordinator._forget_later(self.namespace, key)
+                raise
+            try:
+                outcome = self._turn(session, key, deadline, entries)
+                if isinstance(outcome, list):
+                    # Only now is a watch opened, so an uncontended acquisition costs two
+                    # round trips (put+read, delete) and no subscription.
+                    outcome = await self._wait_turn(session=session, key=key, deadline=deadline)
+            except BaseException:
+                coordinator._forget_soon(self.namespace, key)
+                raise
+            if outcome is None:
+                # Our entry vanished with the session, or the clock says the session is
+                # over: queue again, under a new key in case the old entry lingers.
+                await coordinator._forget(self.namespace, key)
+                key = new_key()
+                continue
+            if not outcome:
+                await coordinator._forget(self.namespace, key)
+                return False
+            break
         self._key, self._session, self._token, self._lost = key, session, token, None
         self._lost_event.clear()
         coordinator._holds.add(self)
         return True
 
-    async def _wait_turn(
-        self,
-        *,
-        watching: contextlib.AsyncExitStack,
-        watch: list[Watch],
-        session: str,
-        key: str,
-        deadline: float | None,
-        entries: list[Entry],
-    ) -> bool | None:
+    def _turn(
+        self, session: str, key: str, deadline: float | None, entries: list[Entry]
+    ) -> bool | list[Entry] | None:
+        """What a read of the queue says: True (ours), False (too late), None (our entry or
+        session is gone), or the entries ahead of ours, to wait for."""
+        # ours is usually the last entry: look from the end
+        index = next((i for i in range(len(entries) - 1, -1, -1) if entries[i].key == key), None)
+        if index is None or not self.coordinator._keeper.alive(session):
+            return None
+        if index:
+            self._check_limit(entries[:index])
+        if granted(entries, index, self.limit, self.mode):
+            return True
+        if deadline is not None and time.monotonic() >= deadline:
+            return False
+        return entries[:index]
+
+    async def _wait_turn(self, *, session: str, key: str, deadline: float | None) -> bool | None:
         coordinator = self.coordinator
         backend = coordinator._backend
         server_expiry = SERVER_EXPIRY in backend.capabilities
-        while True:
-            index = next((i for i, entry in enumerate(entries) if entry.key == key), None)
-            if index is None or not coordinator._keeper.alive(session):
-                return None
-            self._check_limit(entries[:index])
-            if granted(entries, index, self.limit, self.mode):
-                return True
-            now = time.monotonic()
-            if deadline is not None and now >= deadline:
-                return False
-            if not watch:
-                # Watch first, then read again: a change after the read is never missed.
-                watch.append(await watching.enter_async_context(coordinator._watch(self.namespace)))
-            else:
-                # Re-read when something changes, or when an entry ahead may have expired, or
-                # after a lease at the latest (a watch on a dropped connection may never fire).
-                wait = max(coordinator.lease, 1.0)
-                if deadline is not None:
-                    wait = min(wait, deadline - now)
+        # Watch first, then read again: a change after the read is never missed.
+        async with coordinator._watch(self.namespace) as watch:
+            while True:
+                entries = await coordinator._call("read lock", backend.entries(self.namespace))
+                read_at = time.monotonic()
+                ahead = self._turn(session, key, deadline, entries)
+                if not isinstance(ahead, list):
+                    return ahead
+                # Re-read when an entry ahead may have expired, or after a lease at the latest
+                # (a watch on a dropped connection may never fire).
+                wake_at = read_at + max(coordinator.lease, 1.0)
                 if not server_expiry:
-                    expiries = [e.expires_in for e in entries[:index] if e.expires_in is not None]
+                    expiries = [e.expires_in for e in ahead if e.expires_in is not None]
                     if expiries:
-                        wait = min(wait, min(expiries) + EXPIRY_MARGIN)
-                await watch[0].wait(max(wait, 0.0))
-            entries = await coordinator._call("read lock", backend.entries(self.namespace))
+                        wake_at = min(wake_at, read_at + min(expiries) + EXPIRY_MARGIN)
+                while True:
+                    limit = wake_at if deadline is None else min(wake_at, deadline)
+                    if not await watch.wait(max(limit - time.monotonic(), 0.0)):
+                        break  # an entry ahead may have expired, or time is up: read again
+                    removed = watch.removed
+                    if removed is None:
+                        break  # the driver cannot say what changed: read again
+                    if key in removed:
+                        return None
+                    # Only entries ahead matter (new ones queue behind us), and an entry that
+                    # was ahead at the read never comes back: the queue ahead of us is known
+                    # without a read, and the waiter whose turn it is goes ahead at once.
+                    if any(entry.key in removed for entry in ahead):
+                        ahead = [entry for entry in ahead if entry.key not in removed]
+                        if not coordinator._keeper.alive(session):
+                            return None
+                        if granted(ahead, len(ahead), self.limit, self.mode):
+                            return True
 
     def _check_limit(self, ahead: list[Entry]) -> None:
         for entry in ahead:

@@ -191,6 +191,33 @@ async def test_a_watch_ignores_other_namespaces(open_backend: OpenBackend) -> No
         assert await watch.wait(0.5) is False
 
 
+async def test_a_watch_that_says_what_was_removed_misses_no_removal(
+    open_backend: OpenBackend,
+) -> None:
+    """Waiters go ahead on ``watch.removed`` without reading the queue, so a driver that
+    describes its changes must list every removed entry (deleted, or ended with its session)
+    and may leave out only new ones; one that cannot tell says None."""
+    watcher, writer = await open_backend(), await open_backend()
+    session, other = await writer.create_session(), await writer.create_session()
+    namespace = ns()
+    await writer.put(session, namespace, "a", b"")
+    await writer.put(other, namespace, "b", b"")
+    async with watcher.watch(namespace) as watch:
+        removed: set[str] = set()
+        described = True
+        await writer.put(session, namespace, "c", b"")
+        await writer.delete(namespace, "a")
+        await writer.end_session(other)  # takes "b" with it
+        deadline = time.monotonic() + 10
+        while described and not {"a", "b"} <= removed and time.monotonic() < deadline:
+            if await watch.wait(0.5):
+                if watch.removed is None:
+                    described = False
+                else:
+                    removed |= watch.removed
+        assert not described or removed == {"a", "b"}
+
+
 async def test_watchers_learn_of_an_expiry_from_the_server_or_from_expires_in(
     open_backend: OpenBackend,
 ) -> None:

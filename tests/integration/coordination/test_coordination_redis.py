@@ -219,3 +219,20 @@ async def test_a_cancelled_call_is_cancelled_and_leaves_the_backend_usable(
         assert task.cancelled()
     await backend.put(session, namespace, "k", b"")
     assert [e.key for e in await backend.entries(namespace)] == ["k"]
+
+
+async def test_a_call_after_the_server_closed_an_idle_connection_opens_a_new_one(
+    open_redis: OpenRedis, raw: Any
+) -> None:
+    """The driver keeps its own idle connections; one the server closed meanwhile (a restart,
+    a client timeout) is not used for the next call."""
+    backend = await open_redis()
+    session = await backend.create_session()
+    (idle,) = backend._idle
+    host, port = idle._writer.get_extra_info("sockname")[:2]
+    await raw.execute_command("CLIENT", "KILL", "ADDR", f"{host}:{port}")
+    await asyncio.sleep(0.2)  # the EOF reaches the idle connection's reader
+    namespace = ns()
+    await backend.put(session, namespace, "k", b"")
+    assert [e.key for e in await backend.entries(namespace)] == ["k"]
+    assert idle not in backend._idle

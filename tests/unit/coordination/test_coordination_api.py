@@ -285,3 +285,28 @@ async def test_the_blocking_face_of_an_asyncio_coordinator_runs_on_its_loop(
         assert await coordinator.locks() == []
         with pytest.raises(anker.errors.BlockingCallInEventLoop):
             blocking.locks()  # from the loop's own thread: would deadlock
+
+
+async def test_an_event_watch_tells_what_was_removed_only_when_every_change_was_described() -> None:
+    from anker.coordination import EventWatch
+
+    watch = EventWatch()
+    assert await watch.wait(0) is False
+    watch.added()
+    watch.removed_entry("a")
+    watch.removed_entry("b")
+    assert await watch.wait(1) is True
+    assert watch.removed == {"a", "b"}
+    watch.added()
+    assert await watch.wait(1) is True
+    assert watch.removed == frozenset()  # new entries are never listed
+    # a bare set() is a change the driver cannot describe: the waiter must read again
+    watch.removed_entry("c")
+    watch.changed.set()
+    watch.removed_entry("d")
+    assert await watch.wait(1) is True
+    assert watch.removed is None
+    watch.removed_entry("e")  # and the next wait starts afresh
+    assert await watch.wait(1) is True
+    assert watch.removed == {"e"}
+    assert await watch.wait(0) is False

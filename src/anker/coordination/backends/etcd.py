@@ -475,6 +475,19 @@ class _EtcdWatch(EventWatch):
         finally:
             await response.aclose()
 
+    def _tell(self, event: Json) -> None:
+        """Wake the waiter, saying what changed where the event says it exactly."""
+        kv = event["kv"]
+        name = _unb64(kv["key"])[len(self.prefix) :]
+        if b"/" in name:  # not an entry of this namespace: let the waiter read again
+            self.changed.set()
+        elif event.get("type") == "DELETE":  # deleted, or its lease ran out
+            self.removed_entry(unquote(name.decode(errors="replace")))
+        elif kv.get("create_revision") == kv.get("mod_revision"):  # PUT (the default) of a new key
+            self.added()
+        else:
+            self.changed.set()
+
     def _handle(self, line: str, *, opening: bool) -> None:
         try:
             message = json.loads(line)
@@ -496,7 +509,8 @@ class _EtcdWatch(EventWatch):
         events = result.get("events")
         if events:
             self._revision = max(int(event["kv"]["mod_revision"]) for event in events)
-            self.changed.set()
+            for event in events:
+                self._tell(event)
         elif not (opening and self._revision):
             # created from now, or a progress report: every change up to it was seen
             self._revision = max(self._revision, int(result["header"]["revision"]))

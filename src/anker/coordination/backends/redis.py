@@ -10,7 +10,10 @@ so deployments can share a server:
 * ``P namespaces``: a sorted set (all scores 0) of the namespaces that may hold entries, for
   ``namespaces(prefix)`` by lexical range; a namespace found empty is dropped from it.
 * ``P token``: the last token given out, for every namespace.
-* channel ``P c:<namespace>``: a message is published on it whenever the namespace changes.
+* channel ``P c:<namespace>``: a message is published on it whenever the namespace changes:
+  ``+`` when an entry was added, ``-<key>`` when entry ``key`` was removed (deleted, purged
+  or ended with its session), so a waiter reads the queue again only when an entry ahead of
+  it left.
 
 **Atomicity and order.** Every operation is one Lua script, so one round trip, and Redis runs
 scripts one at a time, each to completion. ``put`` checks the session key exists (else
@@ -85,10 +88,13 @@ DEFAULT_KEY_PREFIX = "anker:coord:"
 NEEDED_FOR = "the redis:// coordination backend"
 #: what the put script returns instead of a token (tokens are positive)
 EXPIRED, EXISTS = -1, -2
+#: the messages on a namespace's channel: an entry was added; REMOVED + key: it was removed
+ADDED, REMOVED = b"+", b"-"
 
 # Every script gets the key prefix as ARGV[1]; the layout is in the module docstring.
 PRELUDE = (
-    f"local P, EXPIRED, EXISTS = ARGV[1], {EXPIRED}, {EXISTS}"
+    f"local P, EXPIRED, EXISTS = ARGV[1], {EXPIRED}, {EXISTS}\n"
+    f"local ADDED, REMOVED = '{ADDED.decode()}', '{REMOVED.decode()}'"
     + r"""
 local INDEX, COUNTER = P .. 'namespaces', P .. 'token'
 local function session_key(id) return P .. 's:' .. id end
@@ -98,7 +104,7 @@ local function ref(ns, key) return cmsgpack.pack({ns, key}) end
 
 -- Delete the entries of dead sessions; return the live ones with their session's PTTL.
 local function live_entries(ns)
-  local hash, ttl, live, dead = entries_key(ns), {}, {}, false
+  local hash, ttl, live = entries_key(ns), {}, {}
   local fields = redis.call('HGETALL', hash)
   for i = 1, #fields, 2 do
     local e = cmsgpack.unpack(fields[i + 1])
@@ -106,12 +112,11 @@ local function live_entries(ns)
     ttl[e[2]] = left
     if left == -2 then
       redis.call('HDEL', hash, fields[i])
-      dead = true
+      redis.call('PUBLISH', channel(ns), REMOVED .. fields[i])
     else
       live[#live + 1] = {fields[i], e[4], e[1], e[2], e[3], left}
     end
   end
-  if dead then redis.call('PUBLISH', channel(ns), 'expired') end
   if #live == 0 then redis.call('ZREM', INDEX, ns) end
   return live
 end
@@ -131,7 +136,7 @@ local function put(session, ns, key, value)
   redis.call('HSET', hash, key, cmsgpack.pack({token, session, micros, value}))
   redis.call('SADD', owner, ref(ns, key))
   redis.call('ZADD', INDEX, 0, ns)
-  redis.call('PUBLISH', channel(ns), 'put')
+  redis.call('PUBLISH', channel(ns), ADDED)
   return token
 end
 """
@@ -146,10 +151,20 @@ return redis.call('PEXPIRE', session_key(ARGV[2]), ARGV[3])
     "renew": "return redis.call('PEXPIRE', session_key(ARGV[2]), ARGV[3])",
     # ARGV: prefix, session, namespace, key, value
     "put": "return put(ARGV[2], ARGV[3], ARGV[4], ARGV[5])",
+    # Returns one flat array, cheap to parse: {token, created, own lease left, then six
+    # fields per other live entry}; the caller has the rest of its own entry already.
     "put_and_read": """
 local token = put(ARGV[2], ARGV[3], ARGV[4], ARGV[5])
 if token < 0 then return {token} end
-return {token, live_entries(ARGV[3])}
+local out = {token, 0, 0}
+for _, e in ipairs(live_entries(ARGV[3])) do
+  if e[1] == ARGV[4] then
+    out[2], out[3] = e[5], e[6]
+  else
+    for j = 1, 6 do out[#out + 1] = e[j] end
+  end
+end
+return out
 """,
     # ARGV: prefix, namespace, key
     "delete": """
@@ -159,14 +174,13 @@ if not old then return 0 end
 redis.call('HDEL', hash, ARGV[3])
 redis.call('SREM', session_key(cmsgpack.unpack(old)[2]), ref(ARGV[2], ARGV[3]))
 if redis.call('EXISTS', hash) == 0 then redis.call('ZREM', INDEX, ARGV[2]) end
-redis.call('PUBLISH', channel(ARGV[2]), 'delete')
+redis.call('PUBLISH', channel(ARGV[2]), REMOVED .. ARGV[3])
 return 1
 """,
     # ARGV: prefix, session
     "end": """
 local refs = redis.call('SMEMBERS', session_key(ARGV[2]))
 redis.call('DEL', session_key(ARGV[2]))
-local changed = {}
 for _, r in ipairs(refs) do
   if r ~= '' then
     local ns, key = unpack(cmsgpack.unpack(r))
@@ -175,11 +189,10 @@ for _, r in ipairs(refs) do
     if old and cmsgpack.unpack(old)[2] == ARGV[2] then
       redis.call('HDEL', hash, key)
       if redis.call('EXISTS', hash) == 0 then redis.call('ZREM', INDEX, ns) end
-      changed[ns] = true
+      redis.call('PUBLISH', channel(ns), REMOVED .. key)
     end
   end
 end
-for ns in pairs(changed) do redis.call('PUBLISH', channel(ns), 'end') end
 """,
     # ARGV: prefix, namespace
     "entries": "return live_entries(ARGV[2])",
@@ -200,6 +213,7 @@ class RedisBackend(Backend):
     __module__ = "anker.coordination.backends.redis"
     capabilities: ClassVar[frozenset[str]] = frozenset()
     known_options: ClassVar[frozenset[str] | None] = frozenset({"key_prefix"})
+    bounds_calls: ClassVar[bool] = True  # every call is one _run, under asyncio.timeout
 
     def __init__(
         self, url: BackendURL, options: Mapping[str, str], *, lease: float, timeout: float
@@ -212,12 +226,64 @@ class RedisBackend(Backend):
         self.key_prefix = options.get("key_prefix") or url.param("key_prefix") or DEFAULT_KEY_PREFIX
         self.lease_ms = max(1, round(lease * 1000))
         self._client: Any = None
-        self._scripts: dict[str, Any] = {}
+        #: script name -> (its EVALSHA command up to the arguments, packed; its source)
+        self._scripts: dict[str, tuple[bytes, str]] = {}
+        #: connections with no call in flight, and every connection not yet dropped
+        self._idle: list[Any] = []
+        self._connections: set[Any] = set()
+        self._no_script: type[Exception] = Exception
         self._hub = _Hub(self)
 
     async def _run(self, script: str, *args: str | bytes | int) -> Any:
+        """Run a script on a connection of our own; one round trip.
+
+        This bypasses redis-py's client and pool (retries, events, metrics: most of the cost
+        of a call), keeping only its connection and parser. A connection goes back to the idle
+        list only after a complete answer; on any error or cancellation it is closed and
+        dropped, so no late answer can be read by the next call.
+        """
         async with asyncio.timeout(self.timeout):
-            return await self._scripts[script](args=[self.key_prefix, *args])
+            connection = await self._connection()
+            head, source = self._scripts[script]
+            try:
+                try:
+                    await connection.send_packed_command(_pack(head, args), check_health=False)
+                    reply = await connection.read_response()
+                except self._no_script:
+                    # The server forgot its scripts (restart, SCRIPT FLUSH); a script it
+                    # refused did not run, so it is safe to send it again.
+                    await connection.send_packed_command(
+                        connection.pack_command("EVAL", source, 0, self.key_prefix, *args),
+                        check_health=False,
+                    )
+                    reply = await connection.read_response()
+            except BaseException:
+                self._connections.discard(connection)
+                with contextlib.suppress(Exception):
+                    await connection.disconnect(nowait=True)
+                raise
+        self._idle.append(connection)
+        return reply
+
+    async def _connection(self) -> Any:
+        """An idle connection, or a new one (connected on its first command)."""
+        while self._idle:
+            connection = self._idle.pop()
+            try:
+                # data or EOF waiting on an idle connection: the server closed it (a restart)
+                stale = await connection.can_read()
+            except Exception:
+                stale = True
+            if not stale:
+                return connection
+            self._connections.discard(connection)
+            with contextlib.suppress(Exception):
+                await connection.disconnect(nowait=True)
+        if self._client is None:
+            raise ConnectionError("the backend is closed")
+        connection = self._client.connection_pool.make_connection()
+        self._connections.add(connection)
+        return connection
 
     def channel(self, namespace: str) -> bytes:
         """The pub/sub channel of a namespace."""
@@ -247,16 +313,26 @@ class RedisBackend(Backend):
                 pipeline = client.pipeline(transaction=False)
                 for source in sources.values():
                     pipeline.script_load(source)
-                await pipeline.execute()
+                shas = await pipeline.execute()
         except BaseException:
             await client.aclose()
             raise
         self._client = client
-        self._scripts = {name: client.register_script(source) for name, source in sources.items()}
+        exceptions = require("redis.exceptions", extra="redis", needed_for=NEEDED_FOR)
+        self._no_script = exceptions.NoScriptError
+        self._scripts = {
+            name: (_pack_arguments(b"EVALSHA", sha, b"0", self.key_prefix), source)
+            for (name, source), sha in zip(sources.items(), shas, strict=True)
+        }
 
     async def aclose(self) -> None:
         await self._hub.aclose()
         client, self._client = self._client, None
+        connections, self._connections = self._connections, set()
+        self._idle.clear()
+        for connection in connections:
+            with contextlib.suppress(Exception):
+                await connection.disconnect(nowait=True)
         if client is not None:
             await client.aclose()
 
@@ -282,7 +358,20 @@ class RedisBackend(Backend):
     ) -> tuple[int, list[Entry]]:
         result = await self._run("put_and_read", session, namespace, key, value)
         token = _token(result[0], session, namespace, key)  # raises unless it is a token
-        return token, _entries(result[1])
+        _, created, left, *rest = result
+        entries = _entries([rest[i : i + 6] for i in range(0, len(rest), 6)])
+        # ours is the newest: the script handed out its token after every other one
+        entries.append(
+            Entry(
+                key=key,
+                value=value,
+                token=token,
+                session=session,
+                created=created / 1e6,
+                expires_in=left / 1000 if left >= 0 else None,
+            )
+        )
+        return token, entries
 
     async def delete(self, namespace: str, key: str) -> None:
         await self._run("delete", namespace, key)
@@ -301,6 +390,20 @@ class RedisBackend(Backend):
 
     async def namespaces(self, prefix: str) -> list[str]:
         return sorted(name.decode() for name in await self._run("namespaces", prefix))
+
+
+def _pack_arguments(*args: str | bytes | int) -> bytes:
+    """Arguments in the Redis protocol: ``$<length>\\r\\n<bytes>\\r\\n`` each."""
+    parts = []
+    for arg in args:
+        data = arg if isinstance(arg, bytes) else str(arg).encode()
+        parts.append(b"$%d\r\n%b\r\n" % (len(data), data))
+    return b"".join(parts)
+
+
+def _pack(head: bytes, args: tuple[str | bytes | int, ...]) -> bytes:
+    """A script's command: ``head`` holds its first four arguments (EVALSHA, sha, 0, prefix)."""
+    return b"*%d\r\n%b%b" % (4 + len(args), head, _pack_arguments(*args))
 
 
 def _token(result: int, session: str, namespace: str, key: str) -> int:
@@ -451,7 +554,7 @@ class _Hub:
                 continue
             kind, channel = reply[0], reply[1]
             if kind == b"message":
-                self._wake(channel)
+                self._wake(channel, reply[2] if len(reply) > 2 else None)
             elif kind == b"subscribe" and channel in self.unconfirmed:
                 queue = self.unconfirmed[channel]
                 future = queue.popleft()
@@ -463,9 +566,14 @@ class _Hub:
                     self.missed.discard(channel)
                     self._wake(channel)
 
-    def _wake(self, channel: bytes) -> None:
+    def _wake(self, channel: bytes, message: bytes | None = None) -> None:
         for watch in self.watches.get(channel, ()):
-            watch.changed.set()
+            if message == ADDED:
+                watch.added()
+            elif message is not None and message.startswith(REMOVED):
+                watch.removed_entry(message[1:].decode(errors="surrogateescape"))
+            else:
+                watch.changed.set()  # not described (a lost connection): read again
 
     async def _drop(self) -> None:
         connection, self.connection = self.connection, None
