@@ -24,7 +24,7 @@ import pytest
 from anker._url import parse_url
 from anker.coordination import BackendUnavailable, Coordinator
 from anker.coordination.backends.etcd import EtcdBackend
-from coordination_support import TCPProxy, through
+from tcp_proxy import TCPProxy, through
 
 pytestmark = pytest.mark.integration
 

@@ -22,8 +22,9 @@ from typing import Any
 import pytest
 
 from anker.coordination import BackendUnavailable, Coordinator, fencing
-from coordination_support import LEASE, NETWORK_BACKENDS, OpenCoordinator, TCPProxy, through
+from coordination_support import LEASE, NETWORK_BACKENDS, OpenCoordinator
 from servers import SERVERS, require_server
+from tcp_proxy import TCPProxy, through
 
 pytestmark = pytest.mark.integration
 

@@ -19,8 +19,8 @@ import pytest
 from anker._url import parse_url
 from anker.coordination import Coordinator, SessionExpired
 from anker.coordination.backends.redis import RedisBackend
-from coordination_support import TCPProxy, through
 from servers import SERVERS
+from tcp_proxy import TCPProxy, through
 
 pytestmark = pytest.mark.integration
 

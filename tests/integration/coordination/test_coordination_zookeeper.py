@@ -21,7 +21,7 @@ from anker.coordination import (
     SessionExpired,
 )
 from anker.coordination.backends.zookeeper import ZooKeeperBackend
-from coordination_support import TCPProxy, through
+from tcp_proxy import TCPProxy, through
 
 pytestmark = pytest.mark.integration
 

@@ -15,6 +15,7 @@ from pathlib import Path
 import pytest
 
 from anker._url import parse_url
+from tcp_proxy import TCPProxy, through
 
 __all__ = ["PrivateRabbit", "TCPProxy", "amqp_url", "eventually", "private_node", "through"]
 
@@ -31,16 +32,6 @@ def amqp_url(rabbit_url: str) -> str:
     )
 
 
-def through(url: str, port: int) -> str:
-    """``url`` with its (first) host and port replaced by 127.0.0.1:``port``."""
-    parsed = parse_url(url)
-    endpoint = parsed.endpoints[0]
-    old = endpoint.render(mask=False)
-    userinfo = old.rpartition("@")[0]
-    new = f"{userinfo}@127.0.0.1:{port}" if userinfo else f"127.0.0.1:{port}"
-    return url.replace(old, new, 1)
-
-
 async def eventually(
     condition: Callable[[], bool | Awaitable[bool]], timeout: float = 10.0, what: str = ""
 ) -> None:
@@ -55,68 +46,6 @@ async def eventually(
         if time.monotonic() > deadline:
             raise AssertionError(f"not within {timeout} s: {what or condition}")
         await asyncio.sleep(0.02)
-
-
-class TCPProxy:
-    """A TCP proxy on loopback that a test can cut (drop every connection, refuse new ones)
-    and restore, to partition a client from its broker without touching the broker."""
-
-    def __init__(self, target: tuple[str, int]) -> None:
-        self.target = target
-        self.port = 0
-        self._server: asyncio.Server | None = None
-        self._writers: set[asyncio.StreamWriter] = set()
-        self._tasks: set[asyncio.Task[None]] = set()
-
-    async def start(self) -> None:
-        self._server = await asyncio.start_server(self._serve, "127.0.0.1", self.port)
-        self.port = self._server.sockets[0].getsockname()[1]
-
-    async def cut(self) -> None:
-        if self._server is not None:
-            self._server.close()
-            await self._server.wait_closed()
-            self._server = None
-        for writer in list(self._writers):
-            writer.transport.abort()
-        self._writers.clear()
-
-    async def restore(self) -> None:
-        await self.start()
-
-    async def aclose(self) -> None:
-        await self.cut()
-        for task in list(self._tasks):
-            task.cancel()
-        await asyncio.gather(*self._tasks, return_exceptions=True)
-
-    async def _serve(self, reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
-        try:
-            up_reader, up_writer = await asyncio.open_connection(*self.target)
-        except OSError:
-            writer.transport.abort()
-            return
-        self._writers.update((writer, up_writer))
-
-        async def pipe(source: asyncio.StreamReader, sink: asyncio.StreamWriter) -> None:
-            try:
-                while data := await source.read(65536):
-                    sink.write(data)
-                    await sink.drain()
-            except (OSError, asyncio.IncompleteReadError):
-                pass
-            finally:
-                sink.transport.abort()
-                self._writers.discard(sink)
-
-        task = asyncio.current_task()
-        if task is not None:
-            self._tasks.add(task)
-        try:
-            await asyncio.gather(pipe(reader, up_writer), pipe(up_reader, writer))
-        finally:
-            if task is not None:
-                self._tasks.discard(task)
 
 
 def _free_port() -> int:
