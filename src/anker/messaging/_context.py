@@ -9,12 +9,12 @@ sent back as they came.
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import Any
 
 from anker._secret import Secret
+from anker.messaging._wire import new_uuid
 
 __all__ = ["CONTEXT_PREFIX", "RequestContext", "new_request_id"]
 
@@ -40,7 +40,7 @@ _ALIASES = {
 
 def new_request_id() -> str:
     """A request id in OpenStack's form, ``req-<uuid4>``."""
-    return f"req-{uuid.uuid4()}"
+    return f"req-{new_uuid()}"
 
 
 @dataclass(frozen=True, slots=True)
@@ -74,15 +74,13 @@ class RequestContext:
     def to_dict(self) -> dict[str, Any]:
         """The context as oslo.context's ``to_dict`` writes it (the token revealed)."""
         out: dict[str, Any] = dict(self.extras)
-        for f in fields(self):
-            if f.name == "extras":
-                continue
-            value = getattr(self, f.name)
-            if f.name == "auth_token":
+        for name, wire_name in _FIELDS:
+            value = getattr(self, name)
+            if name == "auth_token":
                 value = value.reveal() if value is not None else None
-            elif f.name == "roles":
+            elif name == "roles":
                 value = list(value)
-            out[_WIRE_NAMES.get(f.name, f.name)] = value
+            out[wire_name] = value
         # oslo.context writes both spellings of the ids; older peers read the *_id ones.
         out["user_id"] = self.user_id
         out["project_id"] = self.project_id
@@ -106,8 +104,8 @@ class RequestContext:
     def from_dict(cls, values: Mapping[str, Any]) -> RequestContext:
         """Read a context from oslo.context's dict form (or anker's); unknown keys go to
         ``extras``."""
-        known = {f.name for f in fields(cls)} - {"extras"}
-        wire_to_field = {wire: name for name, wire in _WIRE_NAMES.items()}
+        known = _KNOWN
+        wire_to_field = _WIRE_TO_FIELD
         kwargs: dict[str, Any] = {}
         extras: dict[str, Any] = {}
         for key, value in values.items():
@@ -145,3 +143,11 @@ class RequestContext:
         return cls.from_dict(
             {key[start:]: value for key, value in message.items() if key.startswith(CONTEXT_PREFIX)}
         )
+
+
+# (field, key on the wire) of every field but extras, and the reverse lookups, computed once
+_FIELDS: tuple[tuple[str, str], ...] = tuple(
+    (f.name, _WIRE_NAMES.get(f.name, f.name)) for f in fields(RequestContext) if f.name != "extras"
+)
+_KNOWN: frozenset[str] = frozenset(name for name, _ in _FIELDS)
+_WIRE_TO_FIELD: dict[str, str] = {wire: name for name, wire in _WIRE_NAMES.items()}

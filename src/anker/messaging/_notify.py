@@ -127,12 +127,14 @@ class Notifier:
             self.publisher_id, event_type, priority, self.serializer.serialize(payload), entries
         )
         envelope = self.driver == "messagingv2"
-        await asyncio.gather(
-            *(
-                self.transport.notify(target, priority, message, ttl=self.ttl, envelope=envelope)
-                for target in self.targets
-            )
-        )
+        sends = [
+            self.transport.notify(target, priority, message, ttl=self.ttl, envelope=envelope)
+            for target in self.targets
+        ]
+        if len(sends) == 1:
+            await sends[0]  # the usual case: no tasks, no extra turns of the loop
+        else:
+            await asyncio.gather(*sends)
 
     async def audit(self, context: Any, event_type: str, payload: Any) -> None:
         await self.notify(context, event_type, payload, "audit")

@@ -49,7 +49,13 @@ class Consumer(ABC):
             raise ValueError(f"executor_threads must be at least 1, got {executor_threads}")
         self.transport = transport
         self.max_concurrency = max_concurrency
-        self.prefetch = prefetch if prefetch is not None else max(max_concurrency, 1) * 2
+        # Unsettled deliveries allowed: at least the transport's prefetch, so that messages
+        # keep flowing while the running ones finish, and room for twice the concurrency.
+        self.prefetch = (
+            prefetch
+            if prefetch is not None
+            else max(transport.options.prefetch, 2 * max_concurrency)
+        )
         self._executor_threads = executor_threads
         self._executor: ThreadPoolExecutor | None = None
         self._waiting: deque[Incoming] = deque()

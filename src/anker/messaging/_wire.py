@@ -13,6 +13,7 @@ from __future__ import annotations
 import datetime as dt
 import importlib
 import json
+import random
 import re
 import traceback
 import uuid
@@ -48,15 +49,32 @@ __all__ = [
 ENVELOPE_VERSION: Final = "2.0"
 #: Notification priorities, in oslo.messaging's spelling (lower case on the routing key).
 PRIORITIES: Final = ("audit", "debug", "info", "warn", "error", "critical", "sample")
-_TIMESTAMP = "%Y-%m-%d %H:%M:%S.%f"
 
 _OSLO_DISPATCHER = "oslo_messaging.rpc.dispatcher"
 _OSLO_VERSION_MESSAGE = re.compile(r".*RPC version (\S+)\. Attempted method: (\S+)")
 
 
 def new_id() -> str:
-    """A message, reply or unique id as oslo.messaging makes them (uuid4, hex)."""
-    return uuid.uuid4().hex
+    """A message, reply or unique id in oslo.messaging's form (32 hex digits, a UUID 4).
+
+    Ids only need to be unique, not unpredictable (anyone on the bus can send anything), so
+    they come from :mod:`random` (reseeded after a fork) rather than a system call per id.
+    """
+    return f"{_random_uuid4():032x}"
+
+
+def new_uuid() -> str:
+    """A UUID 4 with dashes, as oslo writes a notification's ``message_id``."""
+    return str(uuid.UUID(int=_random_uuid4()))
+
+
+def _random_uuid4() -> int:
+    # 128 random bits with the version (4) and variant (RFC 4122) bits set, as uuid.uuid4
+    return (random.getrandbits(128) & _UUID4_CLEAR) | _UUID4_SET
+
+
+_UUID4_CLEAR: Final = ~((0xF000 << 64) | (0xC000 << 48)) & ((1 << 128) - 1)
+_UUID4_SET: Final = (0x4000 << 64) | (0x8000 << 48)
 
 
 def _default(value: Any) -> Any:
@@ -260,12 +278,13 @@ def notification(
 ) -> dict[str, Any]:
     """A notification as oslo's ``messagingv2`` driver sends it (inside the envelope)."""
     message: dict[str, Any] = {
-        "message_id": str(uuid.uuid4()),
+        "message_id": new_uuid(),
         "publisher_id": publisher_id,
         "event_type": event_type,
         "priority": priority.upper(),
         "payload": payload,
-        "timestamp": dt.datetime.now(dt.UTC).strftime(_TIMESTAMP),
+        # str() of a naive UTC datetime, as oslo writes it (no ".000000" at a whole second)
+        "timestamp": str(dt.datetime.now(dt.UTC).replace(tzinfo=None)),
         "_unique_id": new_id(),
     }
     message.update(context)
