@@ -116,10 +116,12 @@ class Notifier:
             )
         if self.driver == "noop":
             return
-        if context is None:
-            context = RequestContext()
+        # No context, no context keys: as oslo's notifier sends it (a listener reads a fresh
+        # context with a new request id).
         entries = (
-            context.to_message()
+            {}
+            if context is None
+            else context.to_message()
             if isinstance(context, RequestContext)
             else {f"_context_{key}": value for key, value in context.items()}
         )
