@@ -295,6 +295,12 @@ class RPCClient:
 def reply_queue_lost(transport: Transport, reason: str) -> None:
     """Fail the calls waiting on a transport's reply queue (a driver calls this when the
     broker lost the queue, so their replies can never come)."""
+    fail_waiting_calls(transport, DeliveryFailure("the reply to a call", reason))
+
+
+def fail_waiting_calls(transport: Transport, error: Exception) -> None:
+    """End every call waiting on the transport's reply queue with ``error`` (drivers call
+    this when the queue is lost, and when the transport closes)."""
     router = transport._reply_router
     if isinstance(router, ReplyRouter):
-        router.fail_all(DeliveryFailure("the reply to a call", reason))
+        router.fail_all(error)

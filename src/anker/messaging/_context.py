@@ -127,9 +127,15 @@ class RequestContext:
             kwargs.pop("request_id", None)
         token = kwargs.get("auth_token")
         kwargs["auth_token"] = Secret(str(token)) if token is not None else None
-        kwargs["roles"] = tuple(str(role) for role in kwargs.get("roles") or ())
+        roles = kwargs.get("roles") or ()
+        if isinstance(roles, str):  # "admin,member", as some peers write it
+            roles = [role.strip() for role in roles.split(",") if role.strip()]
+        kwargs["roles"] = tuple(str(role) for role in roles)
         for flag in ("is_admin", "read_only", "show_deleted"):
-            kwargs[flag] = bool(kwargs.get(flag) or False)
+            value = kwargs.get(flag)
+            if isinstance(value, str):
+                value = value.strip().lower() in ("1", "true", "yes", "on")
+            kwargs[flag] = bool(value)
         return cls(**kwargs, extras=extras)
 
     def to_message(self) -> dict[str, Any]:

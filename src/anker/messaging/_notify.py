@@ -125,6 +125,8 @@ class Notifier:
             if isinstance(context, RequestContext)
             else {f"_context_{key}": value for key, value in context.items()}
         )
+        # Notifications go to whoever listens: never the caller's token (oslo redacts it too).
+        entries.pop("_context_auth_token", None)
         message = _wire.notification(
             self.publisher_id, event_type, priority, self.serializer.serialize(payload), entries
         )
@@ -220,6 +222,11 @@ def _fields_match(rules: Mapping[str, re.Pattern[str]], values: Mapping[str, Any
     return True
 
 
+def _normal_priority(priority: str) -> str:
+    priority = priority.lower()
+    return _PRIORITY_ALIASES.get(priority, priority)
+
+
 def _listened_priorities(endpoints: Sequence[object]) -> list[str]:
     found = [p for p in _wire.PRIORITIES if any(callable(getattr(e, p, None)) for e in endpoints)]
     if not found:
@@ -276,7 +283,7 @@ class _ListenerBase(Consumer):
             context=RequestContext.from_message(message),
             publisher_id=str(message.get("publisher_id", "")),
             event_type=str(message.get("event_type", "")),
-            priority=str(message.get("priority", "")).lower(),
+            priority=_normal_priority(str(message.get("priority", ""))),
             payload=self.serializer.deserialize(message.get("payload")),
             metadata=metadata,
         )
@@ -345,6 +352,16 @@ class NotificationListener(_ListenerBase):
             await incoming.ack()
             return
         note = self._read(incoming)
+        if note.priority not in self.priorities:
+            # the method called is named by the message: only the priorities listened to
+            log.warning(
+                "dropped notification %s from %s: unknown priority %r",
+                note.metadata.get("message_id"),
+                incoming.where,
+                note.priority,
+            )
+            await incoming.ack()
+            return
         raw_context = _raw_context(incoming.message)
         result = NotificationResult.HANDLED
         for endpoint in self.endpoints:

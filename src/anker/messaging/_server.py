@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import math
 import time
 from collections import OrderedDict
 from collections.abc import Sequence
@@ -15,6 +16,7 @@ from anker.messaging._context import RequestContext
 from anker.messaging._errors import (
     InvalidMessage,
     InvalidTarget,
+    MessageTooLarge,
     NoSuchMethod,
     SerializationError,
     UnsupportedVersion,
@@ -32,6 +34,8 @@ _DEFAULT_ENDPOINT_TARGET: Final = Target()
 #: How long a finished request's reply is kept to answer a redelivery of it.
 DEDUP_SECONDS: Final = 300.0
 DEDUP_ENTRIES: Final = 10_000
+#: The largest reply (encoded bytes) kept for answering a redelivery.
+MAX_KEPT_REPLY: Final = 64 * 1024
 #: How long a reply queue found gone is not logged as gone again (replies are still sent).
 GONE_SECONDS: Final = 60.0
 
@@ -76,6 +80,8 @@ class _Dedup:
 
     def finished(self, unique_id: str, reply: dict[str, Any] | None) -> None:
         now = time.monotonic()
+        if reply is not None and not _small(reply):
+            reply = None  # kept as seen, not answered again: memory stays bounded
         self._done[unique_id] = (now, reply)
         self._done.move_to_end(unique_id)
         while self._done and (
@@ -87,6 +93,21 @@ class _Dedup:
     def lookup(self, unique_id: str) -> tuple[bool, dict[str, Any] | None]:
         entry = self._done.get(unique_id)
         return (False, None) if entry is None else (True, entry[1])
+
+
+def _small(reply: dict[str, Any]) -> bool:
+    """Whether a reply is small enough to keep for answering a redelivery."""
+    result, failure = reply.get("result"), reply.get("failure")
+    if failure is not None:
+        return len(failure) <= MAX_KEPT_REPLY
+    if result is None or isinstance(result, (bool, int, float)):
+        return True
+    if isinstance(result, str):
+        return len(result) <= MAX_KEPT_REPLY
+    try:
+        return len(_wire.encode(result)) <= MAX_KEPT_REPLY
+    except SerializationError:
+        return False
 
 
 class RPCServer(Consumer):
@@ -168,21 +189,27 @@ class RPCServer(Consumer):
                 self._dedup.running[unique_id].append(incoming)
                 return
             self._dedup.running[unique_id] = []
+        acked = False
         try:
-            reply = await self._dispatch(incoming, method, msg_id, reply_q)
-            if unique_id:
-                self._dedup.finished(unique_id, reply)
+            await self._dispatch(incoming, unique_id, method, msg_id, reply_q)
             await incoming.ack()
+            acked = True
             for copy in self._dedup.running.get(unique_id, ()):
                 await copy.ack()
         finally:
-            if unique_id:
-                self._dedup.running.pop(unique_id, None)
+            copies = self._dedup.running.pop(unique_id, []) if unique_id else []
+            if not acked:  # the original goes back: so do the copies parked behind it
+                for copy in copies:
+                    self._spawn_settle(self._give_back(copy))
 
     async def _dispatch(
-        self, incoming: Incoming, method: Any, msg_id: Any, reply_q: Any
-    ) -> dict[str, Any] | None:
-        """Run the request; send and return the reply of a call (``None`` for a cast)."""
+        self, incoming: Incoming, unique_id: str, method: Any, msg_id: Any, reply_q: Any
+    ) -> None:
+        """Run the request and send the reply of a call.
+
+        The request counts as finished (for deduplication) before its reply is sent, so a
+        redelivery after a failed send is answered again rather than run again.
+        """
         is_call = isinstance(msg_id, str) and isinstance(reply_q, str)
         message = incoming.message
         heartbeat: asyncio.Task[None] | None = None
@@ -202,20 +229,33 @@ class RPCServer(Consumer):
                 log.warning(
                     "cast %r from %s raised %s: %s", method, incoming.where, type(exc).__name__, exc
                 )
-                return None
-            reply = _wire.reply(msg_id, failure=_wire.failure_from_exception(exc))
+                reply = None
+            else:
+                reply = _wire.reply(msg_id, failure=_wire.failure_from_exception(exc))
         finally:
             if heartbeat is not None:
                 heartbeat.cancel()
                 with contextlib.suppress(BaseException):
                     await heartbeat
+        if unique_id:
+            self._dedup.finished(unique_id, reply)
         if reply is not None:
+            await self._reply(unique_id, reply_q, msg_id, reply, method)
+
+    async def _reply(
+        self, unique_id: str, reply_q: str, msg_id: str, reply: dict[str, Any], method: Any
+    ) -> None:
+        try:
+            await self._send_reply(reply_q, reply, method)
+        except (SerializationError, MessageTooLarge) as exc:
+            # the result cannot travel: tell the caller why (the method is not run again)
+            failure = _wire.reply(msg_id, failure=_wire.failure_from_exception(exc))
+            if unique_id:
+                self._dedup.finished(unique_id, failure)
             try:
-                await self._send_reply(reply_q, reply, method)
-            except SerializationError as exc:  # the result cannot travel: tell the caller why
-                reply = _wire.reply(msg_id, failure=_wire.failure_from_exception(exc))
-                await self._send_reply(reply_q, reply, method)
-        return reply
+                await self._send_reply(reply_q, failure, method)
+            except (SerializationError, MessageTooLarge):
+                log.error("the reply to %r could not be sent in any form; dropped", method)
 
     async def _run(self, incoming: Incoming, method: Any) -> Any:
         message = incoming.message
@@ -246,6 +286,10 @@ class RPCServer(Consumer):
         now = time.monotonic()
         gone_since = self._gone.get(reply_q)
         if gone_since is None or now - gone_since >= GONE_SECONDS:
+            # forget the queues of callers long gone, so the record cannot grow without bound
+            for name, since in list(self._gone.items()):
+                if now - since >= GONE_SECONDS:
+                    del self._gone[name]
             log.warning(
                 "the reply to %r was dropped: reply queue %s no longer exists (the caller is gone)",
                 method,
@@ -257,6 +301,8 @@ class RPCServer(Consumer):
 def _heartbeat_interval(timeout: Any) -> float | None:
     """oslo.messaging's rule: a heartbeat every ``int(timeout) / 2`` s, none under 1 s."""
     if not isinstance(timeout, (int, float)) or isinstance(timeout, bool):
+        return None
+    if not math.isfinite(timeout):  # NaN or Infinity from a peer: no heartbeats
         return None
     interval = int(timeout) / 2
     return interval if interval >= 1 else None

@@ -109,7 +109,7 @@ class Consumer(ABC):
                         len(late),
                         deadline,
                     )
-                    await asyncio.wait(late)
+                    await asyncio.wait(late, timeout=deadline)  # a task may ignore cancel
         finally:
             self._state = "stopped"
             if self._executor is not None:
@@ -160,8 +160,19 @@ class Consumer(ABC):
             await asyncio.shield(self._give_back(incoming))
             raise
         except Exception:
-            log.exception("%s: processing a message from %s failed", self, incoming.where)
-            await self._give_back(incoming)
+            if incoming.redelivered:
+                # failed before too: a poison message, not a passing fault. Rejected (to the
+                # dead-letter queue where there is one), so it cannot loop.
+                log.exception(
+                    "%s: processing a message from %s failed again; rejected", self, incoming.where
+                )
+                with contextlib.suppress(Exception):
+                    await incoming.reject()
+            else:
+                log.exception(
+                    "%s: processing a message from %s failed; requeued", self, incoming.where
+                )
+                await self._give_back(incoming)
 
     async def _give_back(self, incoming: Incoming) -> None:
         with contextlib.suppress(Exception):  # a lost connection requeues it anyway
@@ -174,7 +185,7 @@ class Consumer(ABC):
 
     # -- endpoint methods ---------------------------------------------------------------
 
-    async def _invoke(self, function: Callable[..., Any], *args: Any, **kwargs: Any) -> Any:
+    async def _invoke(self, function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         """Run an endpoint method: awaited if async, else in the bounded thread pool."""
         if inspect.iscoroutinefunction(function):
             return await function(*args, **kwargs)

@@ -16,8 +16,9 @@ from anker.messaging._errors import InvalidTarget
 __all__ = ["Target", "check_version", "version_is_compatible"]
 
 _VERSION = re.compile(r"(0|[1-9][0-9]*)(?:\.(0|[1-9][0-9]*))?(?:\.(0|[1-9][0-9]*))?")
-# Queue and routing-key parts: AMQP allows 255 bytes; dots separate topic and server.
-_MAX_NAME = 200
+# Queue and routing-key parts: AMQP allows 255 bytes for "topic.server" and for
+# "topic_fanout_<32 hex>", so each part gets at most 120.
+_MAX_NAME = 120
 
 
 def _parse_version(version: str) -> tuple[int, int, int]:

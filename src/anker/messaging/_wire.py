@@ -130,6 +130,8 @@ def decode(data: bytes | str, where: str) -> Any:
         return json.loads(data)
     except (ValueError, UnicodeDecodeError) as exc:
         raise InvalidMessage(where, f"not JSON ({exc})") from None
+    except RecursionError:
+        raise InvalidMessage(where, "JSON nested too deeply") from None
 
 
 def wrap(
@@ -240,9 +242,10 @@ def exception_from_failure(failure: str, allowed_modules: Collection[str]) -> Ex
     name = str(data.get("class", "Exception"))
     module = str(data.get("module", ""))
     message = str(data.get("message", ""))
-    tb = data.get("tb") or []
-    args = data.get("args") or []
-    kwargs = data.get("kwargs") or {}
+    # a peer's failure is input like any other: wrong types are read as absent
+    tb: list[Any] = data["tb"] if isinstance(data.get("tb"), list) else []
+    args: list[Any] = data["args"] if isinstance(data.get("args"), list) else []
+    kwargs: dict[str, Any] = data["kwargs"] if isinstance(data.get("kwargs"), dict) else {}
     if module == _OSLO_DISPATCHER:  # an oslo.messaging server's dispatch errors, as anker's
         if name == "NoSuchMethod":
             return NoSuchMethod(message.rsplit(" ", 1)[-1])

@@ -21,6 +21,7 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from anker.messaging import _wire
+from anker.messaging._client import fail_waiting_calls
 from anker.messaging._errors import InvalidMessage, TransportClosed
 from anker.messaging._target import Target
 from anker.messaging._transport import (
@@ -88,6 +89,9 @@ class _Consumer:
             message = _wire.unwrap(stored.body, queue.name)
         except InvalidMessage as exc:
             log.error("dropped a message that cannot be read: %s", exc)
+            return
+        except Exception:  # whatever a body holds, it must not break the sender's send()
+            log.exception("dropped a message from %s that cannot be read", queue.name)
             return
         ttl = None if stored.deadline is None else stored.deadline - now
         incoming = _MemoryIncoming(self, queue, stored, message, ttl)
@@ -228,6 +232,7 @@ class MemoryTransport(Transport):
         if self._closed or self._broker is None:
             self._closed = True
             return
+        fail_waiting_calls(self, TransportClosed(str(self.url)))
         for subscription in list(self._subscriptions):
             self._drop(subscription)
             # what was delivered and never settled goes back, as when a channel closes

@@ -83,7 +83,7 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from anker._drivers import require
 from anker.messaging import _wire
-from anker.messaging._client import reply_queue_lost
+from anker.messaging._client import fail_waiting_calls, reply_queue_lost
 from anker.messaging._errors import (
     DeliveryFailure,
     InvalidMessage,
@@ -288,6 +288,17 @@ class _Consumer(Subscription):
     async def _on_message(
         self, where: str, channel: AbstractChannel, message: DeliveredMessage
     ) -> None:
+        try:
+            await self._take(where, channel, message)
+        except Exception:
+            # whatever a message holds, it must not wedge the consumer holding a prefetch slot
+            log.exception("rejected a message from queue %s that could not be taken", where)
+            if self.replies is None:
+                delivery: Any = message.delivery
+                nack = channel.basic_nack(int(delivery.delivery_tag), requeue=False, wait=False)
+                await _quietly(nack, "reject", where)
+
+    async def _take(self, where: str, channel: AbstractChannel, message: DeliveredMessage) -> None:
         if self.replies is not None:
             try:
                 inner = _wire.unwrap(message.body, where)
@@ -536,11 +547,13 @@ class RabbitTransport(Transport):
         consumers = [c for c in (self._replies, *self._consumers) if c is not None]
         for consumer in consumers:
             try:
-                await consumer.attach(link, max(deadline - time.monotonic(), 0.001))
+                # each consumer has a whole timeout: many consumers must not starve the last
+                await consumer.attach(link, self.options.timeout)
             except Exception as exc:
                 if connection.is_closed:
                     raise
-                log.error("could not consume %s again: %s", consumer, _describe(exc))
+                log.error("could not consume %s again: %s; retrying", consumer, _describe(exc))
+                self._spawn(self._reattach(consumer))
         return link
 
     async def open(self) -> None:
@@ -640,11 +653,25 @@ class RabbitTransport(Transport):
         old = consumer.channel
         if old is not None and not old.is_closed:
             with contextlib.suppress(Exception):
-                await old.close()
-        try:
-            await consumer.attach(link, self.options.timeout)
-        except Exception as exc:
-            log.error("could not consume %s again: %s", consumer, _describe(exc))
+                async with asyncio.timeout(self.options.timeout):
+                    await old.close()
+        attempt = 0
+        while consumer.active and not self._closed and link.up and self._link is link:
+            try:
+                await consumer.attach(link, self.options.timeout)
+                return
+            except Exception as exc:
+                # a server that silently stopped consuming is the worst outcome: keep trying
+                # (with backoff) for as long as this connection lives
+                delay = _backoff(attempt)
+                attempt += 1
+                log.error(
+                    "could not consume %s again: %s; next try in %.1f s",
+                    consumer,
+                    _describe(exc),
+                    delay,
+                )
+                await asyncio.sleep(delay)
 
     async def _queue_exists(self, connection: AbstractConnection, name: str) -> bool:
         assert self._errors is not None
@@ -663,6 +690,7 @@ class RabbitTransport(Transport):
         if self._closed:
             return
         self._closed = True
+        fail_waiting_calls(self, TransportClosed(str(self.url)))
         if self._ready is not None:
             self._ready.set()  # wake the waiting senders: they see the transport closed
         if self._supervisor is not None:
