@@ -83,6 +83,9 @@ def test_a_side_whose_library_is_missing_is_reported() -> None:
     assert missing_modules(bench) == {"ghost": ["anker_no_such_module"]}
 
 
+# Every suite runs once here (about 80 s with the messaging suites): more than the default
+# two minutes per test would leave as headroom.
+@pytest.mark.timeout(360)
 def test_every_benchmark_runs_once_in_the_bench_environment() -> None:
     """The smoke run: each benchmark, anker and anchors, once with a tiny count."""
     python = os.environ.get("ANKER_BENCH_PYTHON")
