@@ -6,7 +6,6 @@ Each test runs on ``memory://`` and on RabbitMQ (see messaging_support.py).
 from __future__ import annotations
 
 import asyncio
-import time
 from collections import Counter
 from typing import Any
 
@@ -28,6 +27,7 @@ from anker.messaging import (
 )
 from anker.messaging._transport import Incoming
 from messaging_support import OpenTransport
+from waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -49,14 +49,6 @@ class Worker:
 
     async def hang(self, context: RequestContext) -> None:
         await asyncio.Event().wait()
-
-
-async def eventually(check: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.01)
 
 
 async def test_a_reply_too_large_to_send_fails_the_call_once(

@@ -38,6 +38,7 @@ from anker.messaging import (
 )
 from anker.messaging._transport import Incoming
 from messaging_support import OpenTransport
+from waiting import eventually
 
 pytestmark = pytest.mark.integration
 
@@ -99,14 +100,6 @@ class Admin:
 
     async def whoami(self, context: RequestContext) -> str:
         return "admin"
-
-
-async def eventually(check: Any, timeout: float = 10.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.01)
 
 
 # -- RPC ------------------------------------------------------------------------------------

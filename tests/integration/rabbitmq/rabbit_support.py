@@ -3,19 +3,19 @@ private RabbitMQ node that a test may stop and start (never the shared one on 56
 
 from __future__ import annotations
 
-import asyncio
 import os
 import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Awaitable, Callable, Iterator
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
 from anker._url import parse_url
 from tcp_proxy import TCPProxy, through
+from waiting import eventually
 
 __all__ = ["PrivateRabbit", "TCPProxy", "amqp_url", "eventually", "private_node", "through"]
 
@@ -30,22 +30,6 @@ def amqp_url(rabbit_url: str) -> str:
     return f"amqp://{endpoint.render(mask=False)}/" + (
         "%2F" if url.path in ("", "/") else url.path.lstrip("/")
     )
-
-
-async def eventually(
-    condition: Callable[[], bool | Awaitable[bool]], timeout: float = 10.0, what: str = ""
-) -> None:
-    """Wait until ``condition()`` holds (polling, for states no event announces)."""
-    deadline = time.monotonic() + timeout
-    while True:
-        result = condition()
-        if not isinstance(result, bool):
-            result = await result
-        if result:
-            return
-        if time.monotonic() > deadline:
-            raise AssertionError(f"not within {timeout} s: {what or condition}")
-        await asyncio.sleep(0.02)
 
 
 def _free_port() -> int:

@@ -27,6 +27,7 @@ from anker.messaging import (
     UnsupportedVersion,
     connect,
 )
+from waiting import eventually
 
 pytestmark = [
     pytest.mark.integration,
@@ -143,14 +144,6 @@ async def stop_oslo(server: Any) -> None:
     await asyncio.to_thread(server.wait)
 
 
-async def wait_for(check: Any, timeout: float = 15.0) -> None:
-    deadline = time.monotonic() + timeout
-    while not check():
-        if time.monotonic() > deadline:
-            raise AssertionError("condition not reached in time")
-        await asyncio.sleep(0.02)
-
-
 # -- anker client -> oslo.messaging server ----------------------------------------------------
 
 
@@ -173,9 +166,9 @@ async def test_anker_calls_an_oslo_server(
         assert endpoint.contexts[0]["request_id"] == context.request_id
         assert await client.prepare(server="h1").call(None, "add", a=1, b=1) == 2
         await client.prepare(server="h1").cast(None, "record", value={"k": "v"})
-        await wait_for(lambda: endpoint.casts == [{"k": "v"}])
+        await eventually(lambda: endpoint.casts == [{"k": "v"}])
         await client.prepare(fanout=True).cast(None, "record", value="everyone")
-        await wait_for(lambda: "everyone" in endpoint.casts)
+        await eventually(lambda: "everyone" in endpoint.casts)
         with pytest.raises(ValueError, match="oslo says no"):
             await client.call(None, "fail_builtin")
         with pytest.raises(RemoteError) as remote:
@@ -218,9 +211,9 @@ async def test_an_oslo_client_calls_an_anker_server(
         assert (seen.user_id, seen.project_id, seen.request_id) == ("bob", "p2", "req-oslo-1")
         assert seen.roles == ("admin",)
         await asyncio.to_thread(client.prepare(server="a1").cast, ctxt, "record", value=[1, 2])
-        await wait_for(lambda: endpoint.casts == [[1, 2]])
+        await eventually(lambda: endpoint.casts == [[1, 2]])
         await asyncio.to_thread(client.prepare(fanout=True).cast, ctxt, "record", value="all")
-        await wait_for(lambda: "all" in endpoint.casts)
+        await eventually(lambda: "all" in endpoint.casts)
         with pytest.raises(KeyError, match="anker says no"):
             await asyncio.to_thread(client.call, ctxt, "fail_builtin")
         with pytest.raises(oslo_messaging.RemoteError) as remote:
@@ -264,7 +257,7 @@ async def test_oslo_notifications_reach_an_anker_listener(
         context_module = pytest.importorskip("oslo_context.context")
         ctxt = context_module.RequestContext(user_id="carol", request_id="req-n1")
         await asyncio.to_thread(notifier.info, ctxt, "instance.create.end", {"id": "vm-1"})
-        await wait_for(lambda: len(sink.seen) == 1)
+        await eventually(lambda: len(sink.seen) == 1)
     publisher, event_type, payload, context = sink.seen[0]
     assert (publisher, event_type, payload) == ("compute.h1", "instance.create.end", {"id": "vm-1"})
     assert (context.user_id, context.request_id) == ("carol", "req-n1")
@@ -297,7 +290,7 @@ async def test_anker_notifications_reach_an_oslo_listener(
     try:
         notifier = Notifier(transport, "scheduler.h2", topics=[topic])
         await notifier.info(RequestContext(user_id="dave"), "host.selected", {"host": "h9"})
-        await wait_for(lambda: len(received) == 1)
+        await eventually(lambda: len(received) == 1)
     finally:
         await stop_oslo(listener)
     ctxt, publisher, event_type, payload, metadata = received[0]
