@@ -24,7 +24,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Self
 
-from anker.coordination._backend import SERVER_EXPIRY, Entry, SessionExpired
+from anker.coordination._backend import SERVER_EXPIRY, Entry, SessionExpired, Watch
 from anker.coordination._errors import CoordinationError, LockLost, LockTimeout
 
 if TYPE_CHECKING:
@@ -109,6 +109,8 @@ class _QueuedLock:
         self._busy = False
         #: the value of our entries (the same for every acquisition)
         self._value: bytes | None = None
+        #: whether the last acquisition had to wait (then the next opens its watch first)
+        self._contended = False
 
     def __repr__(self) -> str:
         state = "held" if self.held else "lost" if self._lost else "not held"
@@ -209,7 +211,6 @@ class _QueuedLock:
             timeout = 0.0
         deadline = None if timeout is None else time.monotonic() + timeout
         coordinator = self.coordinator
-        backend = coordinator._backend
         if self._value is None:
             self._value = json.dumps(
                 {
@@ -223,28 +224,23 @@ class _QueuedLock:
         key = new_key()
         while True:  # once per session: a session lost while waiting costs the place
             session = await coordinator._keeper.current(deadline)
-            try:
-                token, entries = await coordinator._call(
-                    "acquire", backend.put_and_read(session, self.namespace, key, value)
-                )
-            except SessionExpired:
-                coordinator._keeper.expired(session)
-                continue
-            except BaseException:
-                # the put may have landed, or may still land: delete now and later, in
-                # the background (a cancelled caller must not wait for a slow backend)
-                coordinator._forget_soon(self.namespace, key)
-                coordinator._forget_later(self.namespace, key)
-                raise
-            try:
-                outcome = self._turn(session, key, deadline, entries)
-                if isinstance(outcome, list):
-                    # Only now is a watch opened, so an uncontended acquisition costs two
-                    # round trips (put+read, delete) and no subscription.
-                    outcome = await self._wait_turn(session=session, key=key, deadline=deadline)
-            except BaseException:
-                coordinator._forget_soon(self.namespace, key)
-                raise
+            if self._contended:
+                # The last acquisition had to wait: this one probably will too, so the watch
+                # is opened first and the put's own read is the first read of the queue (one
+                # round trip less; a driver that keeps a closed watch's subscription for a
+                # while opens this one without any).
+                async with coordinator._watch(self.namespace) as watch:
+                    placed = await self._put(session, key, value)
+                    if placed is None:
+                        continue
+                    token, entries = placed
+                    outcome = await self._settle(session, key, deadline, entries, watch)
+            else:
+                placed = await self._put(session, key, value)
+                if placed is None:
+                    continue
+                token, entries = placed
+                outcome = await self._settle(session, key, deadline, entries, None)
             if outcome is None:
                 # Our entry vanished with the session, or the clock says the session is
                 # over: queue again, under a new key in case the old entry lingers.
@@ -259,6 +255,50 @@ class _QueuedLock:
         self._lost_event.clear()
         coordinator._holds.add(self)
         return True
+
+    async def _put(self, session: str, key: str, value: bytes) -> tuple[int, list[Entry]] | None:
+        """Append our entry and read the queue (None: the session expired, try another)."""
+        coordinator = self.coordinator
+        try:
+            return await coordinator._call(
+                "acquire", coordinator._backend.put_and_read(session, self.namespace, key, value)
+            )
+        except SessionExpired:
+            coordinator._keeper.expired(session)
+            return None
+        except BaseException:
+            # the put may have landed, or may still land: delete now and later, in
+            # the background (a cancelled caller must not wait for a slow backend)
+            coordinator._forget_soon(self.namespace, key)
+            coordinator._forget_later(self.namespace, key)
+            raise
+
+    async def _settle(
+        self,
+        session: str,
+        key: str,
+        deadline: float | None,
+        entries: list[Entry],
+        watch: Watch | None,
+    ) -> bool | None:
+        """Our turn given the queue the put read: True, False (too late) or None (gone),
+        waiting on ``watch`` (opened before the put) or on a new one if need be."""
+        try:
+            outcome = self._turn(session, key, deadline, entries)
+            if isinstance(outcome, list):
+                self._contended = True
+                if watch is None:
+                    # Only now is a watch opened, so an uncontended acquisition costs two
+                    # round trips (put+read, delete) and no subscription.
+                    async with self.coordinator._watch(self.namespace) as opened:
+                        return await self._wait_turn(session, key, deadline, opened, None)
+                return await self._wait_turn(session, key, deadline, watch, outcome)
+            if outcome:
+                self._contended = False
+            return outcome
+        except BaseException:
+            self.coordinator._forget_soon(self.namespace, key)
+            raise
 
     def _turn(
         self, session: str, key: str, deadline: float | None, entries: list[Entry]
@@ -277,43 +317,56 @@ class _QueuedLock:
             return False
         return entries[:index]
 
-    async def _wait_turn(self, *, session: str, key: str, deadline: float | None) -> bool | None:
+    async def _wait_turn(
+        self,
+        session: str,
+        key: str,
+        deadline: float | None,
+        watch: Watch,
+        ahead: list[Entry] | None,
+    ) -> bool | None:
+        """Wait on ``watch`` for our turn; ``ahead``: the entries ahead of ours as read after
+        the watch was opened (None: read the queue first)."""
         coordinator = self.coordinator
         backend = coordinator._backend
         server_expiry = SERVER_EXPIRY in backend.capabilities
-        # Watch first, then read again: a change after the read is never missed.
-        async with coordinator._watch(self.namespace) as watch:
-            while True:
+        # Watch first, then read: a change after the read is never missed.
+        while True:
+            read_at = time.monotonic()
+            if ahead is None:
                 entries = await coordinator._call("read lock", backend.entries(self.namespace))
                 read_at = time.monotonic()
-                ahead = self._turn(session, key, deadline, entries)
-                if not isinstance(ahead, list):
-                    return ahead
-                # Re-read when an entry ahead may have expired, or after a lease at the latest
-                # (a watch on a dropped connection may never fire).
-                wake_at = read_at + max(coordinator.lease, 1.0)
-                if not server_expiry:
-                    expiries = [e.expires_in for e in ahead if e.expires_in is not None]
-                    if expiries:
-                        wake_at = min(wake_at, read_at + min(expiries) + EXPIRY_MARGIN)
-                while True:
-                    limit = wake_at if deadline is None else min(wake_at, deadline)
-                    if not await watch.wait(max(limit - time.monotonic(), 0.0)):
-                        break  # an entry ahead may have expired, or time is up: read again
-                    removed = watch.removed
-                    if removed is None:
-                        break  # the driver cannot say what changed: read again
-                    if key in removed:
+                turn = self._turn(session, key, deadline, entries)
+                if not isinstance(turn, list):
+                    return turn
+                ahead = turn
+            # Re-read when an entry ahead may have expired, or after a lease at the latest
+            # (a watch on a dropped connection may never fire).
+            wake_at = read_at + max(coordinator.lease, 1.0)
+            if not server_expiry:
+                expiries = [e.expires_in for e in ahead if e.expires_in is not None]
+                if expiries:
+                    wake_at = min(wake_at, read_at + min(expiries) + EXPIRY_MARGIN)
+            while True:
+                limit = wake_at if deadline is None else min(wake_at, deadline)
+                if not await watch.wait(max(limit - time.monotonic(), 0.0)):
+                    ahead = None
+                    break  # an entry ahead may have expired, or time is up: read again
+                removed = watch.removed
+                if removed is None:
+                    ahead = None
+                    break  # the driver cannot say what changed: read again
+                if key in removed:
+                    return None
+                # Only entries ahead matter (new ones queue behind us), and an entry that
+                # was ahead at the read never comes back: the queue ahead of us is known
+                # without a read, and the waiter whose turn it is goes ahead at once.
+                if any(entry.key in removed for entry in ahead):
+                    ahead = [entry for entry in ahead if entry.key not in removed]
+                    if not coordinator._keeper.alive(session):
                         return None
-                    # Only entries ahead matter (new ones queue behind us), and an entry that
-                    # was ahead at the read never comes back: the queue ahead of us is known
-                    # without a read, and the waiter whose turn it is goes ahead at once.
-                    if any(entry.key in removed for entry in ahead):
-                        ahead = [entry for entry in ahead if entry.key not in removed]
-                        if not coordinator._keeper.alive(session):
-                            return None
-                        if granted(ahead, len(ahead), self.limit, self.mode):
-                            return True
+                    if granted(ahead, len(ahead), self.limit, self.mode):
+                        return True
 
     def _check_limit(self, ahead: list[Entry]) -> None:
         for entry in ahead:

@@ -52,6 +52,48 @@ async def test_a_lock_excludes_across_coordinators(coordinator: OpenCoordinator)
     assert len(set(tokens)) == 24
 
 
+async def test_lock_objects_taken_in_a_loop_under_contention_stay_exclusive_and_in_order(
+    coordinator: OpenCoordinator,
+) -> None:
+    """A lock object that had to wait opens its watch before its next put (and drivers keep
+    closed watches open a while): the queue must stay exclusive, ordered and complete."""
+    coordinators = [await coordinator(f"r{i}") for i in range(3)]
+    locks = [c.lock("loop") for c in coordinators]
+    inside, most, tokens = 0, 0, []
+
+    async def worker(index: int) -> None:
+        nonlocal inside, most
+        for _ in range(6):
+            assert await locks[index].acquire(timeout=WITHIN_LEASE * 4)
+            inside += 1
+            most = max(most, inside)
+            tokens.append(locks[index].token)
+            await asyncio.sleep(0.005)
+            inside -= 1
+            await locks[index].release()
+
+    await asyncio.gather(*(worker(i) for i in range(3)))
+    assert most == 1
+    assert len(tokens) == 18
+    assert tokens == sorted(tokens)
+    assert len(set(tokens)) == 18
+    # a lock object that waited last time, timing out or trying once, leaves no entry behind
+    holder, waiter = coordinators[0].lock("again"), coordinators[1].lock("again")
+    assert await holder.acquire()
+    assert not await waiter.acquire(timeout=0.2)
+    assert waiter._contended
+    assert not await waiter.acquire(blocking=False)
+    assert not await waiter.acquire(timeout=0.1)
+    waiting = asyncio.create_task(waiter.acquire(timeout=WITHIN_LEASE))
+    await asyncio.sleep(0.2)
+    await holder.release()
+    assert await waiting
+    assert waiter.token > 0
+    await waiter.release()
+    assert await holder.acquire(blocking=False)  # nothing was left in the queue
+    await holder.release()
+
+
 async def test_try_once_and_timeout_mean_the_same_on_every_backend(
     coordinator: OpenCoordinator,
 ) -> None:

@@ -263,6 +263,49 @@ async def test_a_host_that_refuses_is_skipped(etcd_url: str, open_etcd: Any) -> 
     await backend.end_session(session)
 
 
+async def test_a_closed_watch_stream_is_taken_over_then_closed_after_a_while(
+    etcd_url: str, open_etcd: Any, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from anker.coordination.backends import etcd
+
+    watcher, writer = await open_etcd(etcd_url), await open_etcd(etcd_url)
+    namespace = f"t{uuid.uuid4().hex[:12]}/lock/x"
+    session = await writer.create_session()
+    async with watcher.watch(namespace) as first:
+        await writer.put(session, namespace, "a", b"")
+        assert await first.wait(5)
+    (task,) = watcher._watches
+    for key in ("b", "c"):
+        # taken over (same stream, no round trip), with nothing of before reported as new
+        async with watcher.watch(namespace) as again:
+            assert again is first
+            assert watcher._watches == {task}
+            assert not again.changed.is_set()
+            await writer.delete(namespace, "a" if key == "b" else "b")
+            assert await again.wait(5)
+            assert again.removed == frozenset({"a" if key == "b" else "b"})
+            await writer.put(session, namespace, key, b"")
+            await drained(again)
+    # two watches at once: the second opens a stream of its own
+    async with watcher.watch(namespace) as one, watcher.watch(namespace) as two:
+        assert one is not two
+        await writer.delete(namespace, "c")
+        assert await one.wait(5)
+        assert await two.wait(5)
+    assert len(watcher._watches) == 2
+    # the idle streams close after LINGER seconds
+    monkeypatch.setattr(etcd, "LINGER", 0.05)
+    async with watcher.watch(namespace), watcher.watch(namespace), watcher.watch(namespace):
+        pass
+    for _ in range(100):
+        if not watcher._watches:
+            break
+        await asyncio.sleep(0.05)
+    assert not watcher._watches
+    assert not watcher._idle
+    await writer.end_session(session)
+
+
 async def test_a_broken_watch_stream_is_reopened_and_misses_nothing(
     etcd_url: str, open_etcd: Any
 ) -> None:

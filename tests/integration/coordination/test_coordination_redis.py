@@ -157,7 +157,20 @@ async def test_watches_share_one_connection_and_unsubscribe_when_closed(
         await writer.put(session, one, "k", b"")
         assert await first.wait(5) is True
         assert await second.wait(5) is True
+    # the subscription lingers a while, so a watch opened again soon costs no round trip ...
+    assert await raw.pubsub_numsub(channel) == [(channel, 1)]
+    async with watcher.watch(one) as again:
+        waiting = asyncio.create_task(again.wait(5))
+        await writer.delete(one, "k")
+        assert await waiting is True
+        assert again.removed == frozenset({"k"})
+        await writer.put(session, one, "k", b"")
+    # ... and ends once no watch used it for ``linger`` seconds
+    watcher._hub.linger = 0.0
+    async with watcher.watch(two):
+        pass
     assert await raw.pubsub_numsub(channel) == [(channel, 0)]
+    assert await raw.pubsub_numsub(watcher.channel(two)) == [(watcher.channel(two), 0)]
     # opened again at once, the watch still hears every change
     for _ in range(20):
         async with watcher.watch(one) as watch:
@@ -236,3 +249,68 @@ async def test_a_call_after_the_server_closed_an_idle_connection_opens_a_new_one
     await backend.put(session, namespace, "k", b"")
     assert [e.key for e in await backend.entries(namespace)] == ["k"]
     assert idle not in backend._idle
+
+
+async def test_a_script_the_server_forgot_is_sent_again_and_errors_are_raised(
+    open_redis: OpenRedis,
+) -> None:
+    from anker.coordination.backends.redis import _pack_arguments
+
+    backend = await open_redis()
+    session = await backend.create_session()
+    # as after a restart or SCRIPT FLUSH (without flushing the shared server): an unknown sha
+    source = backend._scripts["put"][1]
+    unknown = _pack_arguments(b"EVALSHA", b"0" * 40, b"0", backend.key_prefix)
+    backend._scripts["put"] = (unknown, source)
+    namespace = ns()
+    token = await backend.put(session, namespace, "k", b"v")
+    assert [entry.token for entry in await backend.entries(namespace)] == [token]
+    # an error reply raises, and the connection it came on stays usable or is replaced
+    backend._scripts["put"] = (unknown, "return redis.call('NO-SUCH-COMMAND')")
+    with pytest.raises(Exception, match=r"(?i)unknown"):
+        await backend.put(session, namespace, "k2", b"v")
+    assert [entry.key for entry in await backend.entries(namespace)] == ["k"]
+
+
+async def test_replies_are_parsed_whole_or_in_pieces() -> None:
+    from anker.coordination.backends.redis import _read_reply, _ReplyError
+
+    replies = {
+        b":5\r\n": 5,
+        b"*4\r\n:1\r\n$3\r\nabc\r\n_\r\n$-1\r\n": [1, b"abc", None, None],
+        b"*2\r\n*1\r\n$0\r\n\r\n~1\r\n,1.5\r\n": [[b""], [1.5]],
+        b">3\r\n$7\r\nmessage\r\n$1\r\nc\r\n$1\r\nm\r\n:7\r\n": 7,  # a push, then the reply
+        b"#t\r\n": True,
+        b"%1\r\n+a\r\n(12\r\n": [b"a", 12],
+    }
+    for data, expected in replies.items():
+        for size in (1, 3, len(data)):
+            reader = asyncio.StreamReader()
+            for start in range(0, len(data), size):
+                reader.feed_data(data[start : start + size])
+            assert await _read_reply(reader) == expected
+        # and arriving later, piece by piece
+        reader = asyncio.StreamReader()
+        reading = asyncio.create_task(_read_reply(reader))
+        for byte in data:
+            await asyncio.sleep(0)
+            reader.feed_data(bytes([byte]))
+        assert await reading == expected
+    reader = asyncio.StreamReader()
+    reader.feed_data(b"-NOSCRIPT No matching script\r\n")
+    error = await _read_reply(reader)
+    assert isinstance(error, _ReplyError)
+    assert error.message.startswith("NOSCRIPT")
+    reader = asyncio.StreamReader()
+    reader.feed_data(b":1\r\n")
+    reader.feed_eof()
+    assert await _read_reply(reader) == 1
+    reader = asyncio.StreamReader()
+    reader.feed_data(b"$5\r\nab")
+    reader.feed_eof()
+    with pytest.raises(ConnectionError):
+        await _read_reply(reader)
+    reader = asyncio.StreamReader()
+    reader.feed_data(b":1\r\n:2\r\n")
+    with pytest.raises(ConnectionError):
+        await _read_reply(reader)

@@ -26,12 +26,13 @@ be larger than every token the reader saw. A put naming a dead lease fails as a 
 not found"): a dead session never creates an entry.
 
 **Watches.** One streaming ``/v3/watch`` per watch, over the namespace's prefix, read by a task
-the watch owns. ``watch()`` returns once etcd confirmed the watch (``created``), so a read made
-after it is followed by every later change. If the stream breaks, the task opens it again from
-the revision after the last one it saw (etcd replays what was missed; if that history was
-compacted meanwhile, from now) and wakes the waiter either way: a spurious wake at worst, never
-a missed change. A stream cut silently (no reset) is not noticed, so waiters also re-read after
-a while, as the coordinator's do.
+the watch owns; a closed watch's stream stays open for ``LINGER`` seconds, and the next watch
+on that namespace takes it over without a round trip. ``watch()`` returns once etcd confirmed
+the watch (``created``), so a read made after it is followed by every later change. If the
+stream breaks, the task opens it again from the revision after the last one it saw (etcd
+replays what was missed; if that history was compacted meanwhile, from now) and wakes the
+waiter either way: a spurious wake at worst, never a missed change. A stream cut silently (no
+reset) is not noticed, so waiters also re-read after a while, as the coordinator's do.
 
 URL: ``etcd://[user:password@]host[:port][,host[:port]...][?root=/anker/coord]``. Requests go
 to one host and move on to the next when it refuses the connection (only then is a request
@@ -85,6 +86,8 @@ NEEDED_FOR = "the etcd:// coordination backend"
 NOT_FOUND, UNAUTHENTICATED = 5, 16
 #: a broken watch stream is reconnected after this delay, doubling up to MAX_RETRY
 RETRY, MAX_RETRY = 0.05, 1.0
+#: how long a closed watch's stream stays open for the next watch on its namespace, seconds
+LINGER = 2.0
 
 Json = dict[str, Any]
 
@@ -196,27 +199,61 @@ class EtcdBackend(Backend):
         self._token: str | None = None
         self._auth_lock = asyncio.Lock()
         self._client: httpx.AsyncClient | None = None
+        #: the client's transport, which plain calls use directly (see _send)
+        self._transport: httpx.AsyncHTTPTransport | None = None
+        self._urls: dict[tuple[int, str], httpx.URL] = {}
+        self._headers = {
+            "Accept": "*/*",
+            "Content-Type": "application/json",
+            "User-Agent": "anker",
+        }
+        self._extensions: dict[str, Any] = {}
         self._watches: set[asyncio.Task[None]] = set()
+        #: per prefix, the watches closed less than LINGER seconds ago (streams still open)
+        self._idle: dict[
+            bytes, list[tuple[_EtcdWatch, asyncio.Task[None], asyncio.TimerHandle]]
+        ] = {}
 
     # ------------------------------------------------------------------ plumbing
     async def _send(self, path: str, body: Json, *, stream: bool = False) -> httpx.Response:
         """POST to the current host, moving on to the next ones while they refuse to connect."""
         import httpx
 
-        if self._client is None:
+        if self._client is None or self._transport is None:
             raise RuntimeError("the backend is not connected")
         headers = {"Authorization": self._token} if self._token else None
         # a stream may be silent for a long time: only its opening is bounded
         timeout = httpx.Timeout(self.timeout, read=None) if stream else httpx.USE_CLIENT_DEFAULT
         for attempt in range(len(self._bases)):
-            request = self._client.build_request(
-                "POST",
-                self._bases[self._current] + path,
-                json=body,
-                headers=headers,
-                timeout=timeout,
-            )
             try:
+                if not stream:
+                    # A plain call goes straight to the transport (the client's cookies,
+                    # auth flow, redirects and hooks are not used), with its URL and
+                    # headers built once.
+                    url = self._urls.get((self._current, path))
+                    if url is None:
+                        url = httpx.URL(self._bases[self._current] + path)
+                        self._urls[self._current, path] = url
+                    request = httpx.Request(
+                        "POST",
+                        url,
+                        content=json.dumps(body, separators=(",", ":")).encode(),
+                        headers=self._headers if headers is None else {**self._headers, **headers},
+                        extensions=self._extensions,
+                    )
+                    response = await self._transport.handle_async_request(request)
+                    try:
+                        await response.aread()
+                    finally:
+                        await response.aclose()
+                    return response
+                request = self._client.build_request(
+                    "POST",
+                    self._bases[self._current] + path,
+                    json=body,
+                    headers=headers,
+                    timeout=timeout,
+                )
                 return await self._client.send(request, stream=stream)
             except (httpx.ConnectError, httpx.ConnectTimeout):
                 # nothing was sent: the next host may take it
@@ -269,26 +306,35 @@ class EtcdBackend(Backend):
             verify = ssl.create_default_context(cafile=self._files["cafile"])
             if self._files["certfile"]:
                 verify.load_cert_chain(self._files["certfile"], self._files["keyfile"])
-        self._client = httpx.AsyncClient(
-            timeout=httpx.Timeout(self.timeout, connect=self.timeout / len(self._bases)),
+        timeout = httpx.Timeout(self.timeout, connect=self.timeout / len(self._bases))
+        self._transport = httpx.AsyncHTTPTransport(
             # every open watch holds a connection of its own
             limits=httpx.Limits(max_connections=None, max_keepalive_connections=32),
             verify=verify,
             trust_env=False,
+        )
+        self._extensions = {"timeout": timeout.as_dict()}
+        self._client = httpx.AsyncClient(
+            timeout=timeout, transport=self._transport, trust_env=False
         )
         if self.url.password is not None:
             async with asyncio.timeout(self.timeout):
                 await self._authenticate()
 
     async def aclose(self) -> None:
+        for idle in self._idle.values():
+            for _, _, timer in idle:
+                timer.cancel()
+        self._idle.clear()
         for task in list(self._watches):
             task.cancel()
         for task in list(self._watches):
             with contextlib.suppress(BaseException):
                 await task
         client, self._client = self._client, None
+        self._transport = None
         if client is not None:
-            await client.aclose()
+            await client.aclose()  # closes the transport too
 
     async def create_session(self) -> str:
         answer = await self._call("/lease/grant", {"TTL": max(1, math.ceil(self.lease))})
@@ -382,18 +428,47 @@ class EtcdBackend(Backend):
 
     @contextlib.asynccontextmanager
     async def watch(self, namespace: str) -> AsyncIterator[Watch]:
-        watch = _EtcdWatch(self, self._prefix(namespace))
-        task = asyncio.create_task(watch.run(), name=f"anker-etcd-watch {namespace}")
-        self._watches.add(task)
+        prefix = self._prefix(namespace)
+        idle = self._idle.get(prefix)
+        while idle:
+            # A stream closed less than LINGER seconds ago is still open: take it over, with
+            # no round trip. Forgetting what it saw before is safe, since the caller reads
+            # the namespace only after this; a change it reports late is a spurious wake.
+            watch, task, timer = idle.pop()
+            timer.cancel()
+            if not task.done():
+                watch.changed.clear()
+                watch._removed = set()
+                break
+        else:
+            watch = _EtcdWatch(self, prefix)
+            task = asyncio.create_task(watch.run(), name=f"anker-etcd-watch {namespace}")
+            self._watches.add(task)
+            task.add_done_callback(self._watches.discard)
         try:
-            async with asyncio.timeout(self.timeout):
-                await watch.created
+            if not watch.created.done():
+                async with asyncio.timeout(self.timeout):
+                    await watch.created
             yield watch
-        finally:
+        except BaseException:
             task.cancel()
-            with contextlib.suppress(BaseException):
-                await task
-            self._watches.discard(task)
+            raise
+        if task.done() or self._client is None:
+            return
+        # Keep the stream open a while: a waiter queueing again soon (a lock taken in a loop
+        # under contention) reuses it.
+        idle = self._idle.setdefault(prefix, [])
+        entry: tuple[_EtcdWatch, asyncio.Task[None], asyncio.TimerHandle]
+
+        def expire() -> None:
+            task.cancel()
+            with contextlib.suppress(ValueError):
+                idle.remove(entry)
+            if not idle and self._idle.get(prefix) is idle:
+                del self._idle[prefix]
+
+        entry = (watch, task, asyncio.get_running_loop().call_later(LINGER, expire))
+        idle.append(entry)
 
     async def namespaces(self, prefix: str) -> list[str]:
         start = len(self.root) + 1

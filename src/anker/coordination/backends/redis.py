@@ -36,10 +36,11 @@ without the last writes is promoted), as long as its clock did not go back. Toke
 2**53 (Lua's numbers are doubles) until the year 2255.
 
 **Watches.** One pub/sub connection per backend, opened with the first watch, carries every
-watch: a namespace's channel is subscribed while a watch on it is open, and a watch is handed
-out only once Redis confirmed its subscription, so every change committed after that reaches
-it. The connection is PINGed when idle; when it drops, every watch is woken once the channels
-are subscribed again on a new one, since messages sent in between are lost.
+watch: a namespace's channel is subscribed while a watch on it is open (and for ``LINGER``
+seconds after the last one closed, so that a waiter queueing again soon needs no round trip),
+and a watch is handed out only once Redis confirmed its subscription, so every change committed
+after that reaches it. The connection is PINGed when idle; when it drops, every watch is woken
+once the channels are subscribed again on a new one, since messages sent in between are lost.
 
 **Caveats.** One primary only (no Cluster, no Sentinel). Replication is asynchronous: a
 failover can lose the last entries, so two holders can believe they hold a lock; the fencing
@@ -59,9 +60,10 @@ import contextlib
 import dataclasses
 import logging
 import random
+import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator
+from collections.abc import AsyncIterator, Callable
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -90,6 +92,8 @@ NEEDED_FOR = "the redis:// coordination backend"
 EXPIRED, EXISTS = -1, -2
 #: the messages on a namespace's channel: an entry was added; REMOVED + key: it was removed
 ADDED, REMOVED = b"+", b"-"
+#: how long a channel stays subscribed after its last watch closed, in seconds
+LINGER = 2.0
 
 # Every script gets the key prefix as ARGV[1]; the layout is in the module docstring.
 PRELUDE = (
@@ -231,32 +235,35 @@ class RedisBackend(Backend):
         #: connections with no call in flight, and every connection not yet dropped
         self._idle: list[Any] = []
         self._connections: set[Any] = set()
-        self._no_script: type[Exception] = Exception
+        self._response_error: type[Exception] = Exception
         self._hub = _Hub(self)
 
     async def _run(self, script: str, *args: str | bytes | int) -> Any:
         """Run a script on a connection of our own; one round trip.
 
         This bypasses redis-py's client and pool (retries, events, metrics: most of the cost
-        of a call), keeping only its connection and parser. A connection goes back to the idle
-        list only after a complete answer; on any error or cancellation it is closed and
-        dropped, so no late answer can be read by the next call.
+        of a call) and its parser (see ``_read_reply``), keeping only its connection. A
+        connection goes back to the idle list only after a complete answer; on any error or
+        cancellation it is closed and dropped, so no late answer can be read by the next call.
         """
         async with asyncio.timeout(self.timeout):
             connection = await self._connection()
             head, source = self._scripts[script]
             try:
-                try:
-                    await connection.send_packed_command(_pack(head, args), check_health=False)
-                    reply = await connection.read_response()
-                except self._no_script:
+                await connection.send_packed_command(_pack(head, args), check_health=False)
+                reply = await _read_reply(connection._reader)
+                if isinstance(reply, _ReplyError):
+                    if not reply.message.startswith("NOSCRIPT"):
+                        raise self._response_error(reply.message)
                     # The server forgot its scripts (restart, SCRIPT FLUSH); a script it
                     # refused did not run, so it is safe to send it again.
                     await connection.send_packed_command(
                         connection.pack_command("EVAL", source, 0, self.key_prefix, *args),
                         check_health=False,
                     )
-                    reply = await connection.read_response()
+                    reply = await _read_reply(connection._reader)
+                    if isinstance(reply, _ReplyError):
+                        raise self._response_error(reply.message)
             except BaseException:
                 self._connections.discard(connection)
                 with contextlib.suppress(Exception):
@@ -319,7 +326,7 @@ class RedisBackend(Backend):
             raise
         self._client = client
         exceptions = require("redis.exceptions", extra="redis", needed_for=NEEDED_FOR)
-        self._no_script = exceptions.NoScriptError
+        self._response_error = exceptions.ResponseError
         self._scripts = {
             name: (_pack_arguments(b"EVALSHA", sha, b"0", self.key_prefix), source)
             for (name, source), sha in zip(sources.items(), shas, strict=True)
@@ -406,6 +413,96 @@ def _pack(head: bytes, args: tuple[str | bytes | int, ...]) -> bytes:
     return b"*%d\r\n%b%b" % (4 + len(args), head, _pack_arguments(*args))
 
 
+class _ReplyError:
+    """An error reply (``-ERR ...``), as a value: it may come inside an array."""
+
+    __slots__ = ("message",)
+
+    def __init__(self, message: str) -> None:
+        self.message = message
+
+
+class _Incomplete(Exception):
+    """More bytes are needed to parse the reply."""
+
+
+#: how much one read takes from the connection's buffer
+READ_SIZE = 65536
+
+
+async def _read_reply(reader: asyncio.StreamReader | None) -> Any:
+    """Read one reply to a script (RESP2 or RESP3, whichever the connection speaks).
+
+    redis-py's parser reads a line at a time, each through the stream's ``readuntil``; a
+    script's reply usually arrives whole, so it is taken in one read and parsed from there.
+    One command is in flight per connection, so no byte of the next reply can follow; a
+    RESP3 push message (the scripts' connections subscribe to nothing) is skipped.
+    """
+    if reader is None:
+        raise ConnectionError("the connection is closed")
+    data = await reader.read(READ_SIZE)
+    pos = 0
+    while True:
+        if not data:
+            raise ConnectionError("the server closed the connection")
+        try:
+            while data[pos] == 0x3E:  # '>' a push message, not a reply
+                _, pos = _parse(data, pos)
+            value, end = _parse(data, pos)
+        except (_Incomplete, IndexError):
+            more = await reader.read(READ_SIZE)
+            if not more:
+                raise ConnectionError("the server closed the connection") from None
+            data += more
+            continue
+        if end != len(data):
+            raise ConnectionError("unexpected data after a reply")
+        return value
+
+
+#: RESP types whose line is the value: integer, big number, status; double; boolean; null
+_LINE_TYPES: dict[int, Callable[[bytes], Any]] = {
+    0x3A: int,
+    0x28: int,
+    0x2B: bytes,
+    0x2C: float,
+    0x23: lambda line: line == b"t",
+    0x5F: lambda line: None,
+}
+
+
+def _parse(data: bytes, pos: int) -> tuple[Any, int]:  # noqa: PLR0911 (one per kind)
+    """The RESP value at ``pos`` and the position after it; raises _Incomplete."""
+    end = data.find(b"\r\n", pos)
+    if end < 0:
+        raise _Incomplete
+    kind, line, pos = data[pos], data[pos + 1 : end], end + 2
+    if kind in _LINE_TYPES:
+        return _LINE_TYPES[kind](line), pos
+    if kind in (0x24, 0x3D, 0x21):  # '$' bulk string, '=' verbatim string, '!' blob error
+        length = int(line)
+        if length < 0:
+            return None, pos
+        stop = pos + length
+        if len(data) < stop + 2:
+            raise _Incomplete
+        if kind == 0x21:
+            return _ReplyError(data[pos:stop].decode(errors="replace")), stop + 2
+        return data[pos + 4 if kind == 0x3D else pos : stop], stop + 2
+    if kind in (0x2A, 0x7E, 0x3E, 0x25):  # '*' array, '~' set, '>' push, '%' map
+        length = int(line)
+        if length < 0:
+            return None, pos
+        items = []
+        for _ in range(length * 2 if kind == 0x25 else length):
+            item, pos = _parse(data, pos)
+            items.append(item)
+        return items, pos
+    if kind == 0x2D:  # '-' error
+        return _ReplyError(line.decode(errors="replace")), pos
+    raise ConnectionError(f"unexpected reply type {chr(kind)!r}")
+
+
 def _token(result: int, session: str, namespace: str, key: str) -> int:
     """The token a put script returned, or the error it stands for."""
     if result == EXPIRED:
@@ -455,9 +552,13 @@ class _Hub:
         self.up = asyncio.Event()
         self.task: asyncio.Task[None] | None = None
         self.sending = asyncio.Lock()  # commands go out in the order they were decided on
+        #: subscribed channels without a watch, and since when (see ``unsubscribe``)
+        self.idle: dict[bytes, float] = {}
+        self.linger = LINGER
 
     async def subscribe(self, channel: bytes, watch: _RedisWatch) -> None:
         self.watches.setdefault(channel, set()).add(watch)
+        self.idle.pop(channel, None)
         try:
             async with asyncio.timeout(self.backend.timeout):
                 while True:
@@ -481,9 +582,29 @@ class _Hub:
         if watches:
             return
         self.watches.pop(channel, None)
-        if self.subscribed.pop(channel, None) is not None and self.up.is_set():
+        # The subscription stays for ``linger`` seconds: a waiter that queues again soon
+        # (a lock taken in a loop under contention) then gets its watch without a round trip.
+        # Messages for a channel without watches wake nobody.
+        if channel in self.subscribed:
+            self.idle[channel] = time.monotonic()
+        await self._sweep()
+
+    async def _sweep(self) -> None:
+        """UNSUBSCRIBE the channels that have had no watch for ``linger`` seconds."""
+        if not self.idle:
+            return
+        now = time.monotonic()
+        stale = [c for c, since in self.idle.items() if now - since >= self.linger]
+        if not stale:
+            return
+        for channel in stale:
+            del self.idle[channel]
+        stale = [
+            c for c in stale if c not in self.watches and self.subscribed.pop(c, None) is not None
+        ]
+        if stale and self.up.is_set():
             with contextlib.suppress(Exception):
-                await self._send(self.connection, "UNSUBSCRIBE", channel)
+                await self._send(self.connection, "UNSUBSCRIBE", *stale)
 
     async def aclose(self) -> None:
         task, self.task = self.task, None
@@ -544,6 +665,7 @@ class _Hub:
             # (push_request: on RESP3, messages are pushes, which the parser would swallow)
             reply = await connection.read_response(timeout=self.backend.timeout, push_request=True)
             if reply is None:
+                await self._sweep()
                 if pinged:
                     raise ConnectionError("no answer to PING")
                 await self._send(connection, "PING")
@@ -585,6 +707,7 @@ class _Hub:
                     future.set_result(False)
         self.unconfirmed.clear()
         self.subscribed.clear()
+        self.idle.clear()
         if connection is not None:
             with contextlib.suppress(Exception):
                 await connection.disconnect(nowait=True)
