@@ -13,27 +13,20 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-import json
 import os
-import queue
-import signal
 import socket
-import subprocess
-import sys
 import threading
-import time
 import uuid
 import warnings
 from collections.abc import Awaitable, Callable, Iterator
-from pathlib import Path
 from typing import Any, TypeVar
 from urllib.parse import urlsplit
 
 from bench._harness import Unavailable
+from bench.suites._jsonl import JsonLinesProcess
 
 T = TypeVar("T")
 
-ROOT = Path(__file__).resolve().parents[2]
 
 SERVERS = {
     "redis": ("ANKER_TEST_REDIS_URL", "redis://127.0.0.1:6379/0"),
@@ -167,77 +160,24 @@ def anker_coordinator(
 
 
 # ---------------------------------------------------------------------- child processes
-class Child:
+class Child(JsonLinesProcess):
     """A ``python -m bench.suites._coord_worker`` process speaking JSON lines on stdout."""
 
     def __init__(self, spec: dict[str, Any]) -> None:
-        self.spec = spec
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench.suites._coord_worker", json.dumps(spec)],
-            cwd=ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self._lines: queue.Queue[str | None] = queue.Queue()
-        self._stderr: list[str] = []
-        threading.Thread(target=self._read, daemon=True).start()
-        threading.Thread(target=self._read_stderr, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self._lines.put(line)
-        self._lines.put(None)
-
-    def _read_stderr(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            self._stderr.append(line)
-            del self._stderr[:-40]
+        super().__init__("bench.suites._coord_worker", spec)
 
     def event(self, deadline: float) -> dict[str, Any]:
         """The next JSON line, waiting until ``deadline`` (monotonic) at most."""
-        while True:
-            try:
-                line = self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                raise TimeoutError(f"{self._role()}: no answer in time{self._tail()}") from None
-            if line is None:
-                time.sleep(0.1)  # let the stderr reader catch up
-                raise RuntimeError(f"{self._role()}: exited early{self._tail()}")
-            with contextlib.suppress(ValueError):
-                event = json.loads(line)
-                if isinstance(event, dict):
-                    return event
+        return self.next_object(deadline)
 
     def expect(self, name: str, deadline: float) -> dict[str, Any]:
         event = self.event(deadline)
         if event.get("event") != name:
-            raise RuntimeError(f"{self._role()}: expected {name!r}, got {event}{self._tail()}")
+            raise RuntimeError(f"{self}: expected {name!r}, got {event}{self._tail()}")
         return event
 
-    def send(self, line: str) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write(line + "\n")
-        self.process.stdin.flush()
-
-    def kill(self) -> None:
-        with contextlib.suppress(ProcessLookupError):
-            self.process.send_signal(signal.SIGKILL)
-        with contextlib.suppress(subprocess.TimeoutExpired):
-            self.process.wait(10.0)
-        for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
-            with contextlib.suppress(OSError):
-                if stream is not None:
-                    stream.close()
-
-    def _role(self) -> str:
+    def __str__(self) -> str:
         return f"{self.spec.get('role')} ({self.spec.get('lib')}, pid {self.process.pid})"
-
-    def _tail(self) -> str:
-        return (":\n" + "".join(self._stderr[-15:])) if self._stderr else ""
 
 
 @contextlib.contextmanager

@@ -22,23 +22,17 @@ import contextlib
 import importlib.util
 import json
 import os
-import queue
-import signal
 import socket
 import statistics
 import subprocess
-import sys
-import threading
 import time
 import uuid
 from collections.abc import Callable, Iterator
-from pathlib import Path
 from typing import Any
 from urllib.parse import urlsplit, urlunsplit
 
 from bench._harness import Measure, Measured, Side, Unavailable
-
-ROOT = Path(__file__).resolve().parents[2]
+from bench.suites._jsonl import JsonLinesProcess
 
 RABBIT_VARIABLE = "ANKER_TEST_RABBIT_URL"
 RABBIT_DEFAULT = "rabbit://guest:guest@127.0.0.1:5672/"
@@ -104,36 +98,12 @@ def unique(what: str) -> str:
 
 
 # ---------------------------------------------------------------------- worker processes
-class Worker:
+class Worker(JsonLinesProcess):
     """A ``python -m bench.suites._msg_worker`` process: orders in on stdin, JSON lines out."""
 
     def __init__(self, spec: dict[str, Any]) -> None:
-        self.spec = spec
-        self.process = subprocess.Popen(
-            [sys.executable, "-m", "bench.suites._msg_worker", json.dumps(spec)],
-            cwd=ROOT,
-            stdin=subprocess.PIPE,
-            stdout=subprocess.PIPE,
-            stderr=subprocess.PIPE,
-            text=True,
-        )
-        self._lines: queue.Queue[str | None] = queue.Queue()
-        self._stderr: list[str] = []
+        super().__init__("bench.suites._msg_worker", spec)
         self._early: list[dict[str, Any]] = []  # events read while waiting for another
-        threading.Thread(target=self._read, daemon=True).start()
-        threading.Thread(target=self._read_stderr, daemon=True).start()
-
-    def _read(self) -> None:
-        assert self.process.stdout is not None
-        for line in self.process.stdout:
-            self._lines.put(line)
-        self._lines.put(None)
-
-    def _read_stderr(self) -> None:
-        assert self.process.stderr is not None
-        for line in self.process.stderr:
-            self._stderr.append(line)
-            del self._stderr[:-40]
 
     def expect(self, name: str, timeout: float = ORDER_TIMEOUT) -> dict[str, Any]:
         """The next event called ``name`` (others are kept for later), within ``timeout``."""
@@ -142,18 +112,8 @@ class Worker:
                 return self._early.pop(index)
         deadline = time.monotonic() + timeout
         while True:
-            try:
-                line = self._lines.get(timeout=max(0.0, deadline - time.monotonic()))
-            except queue.Empty:
-                raise TimeoutError(f"{self}: no {name!r} in time{self._tail()}") from None
-            if line is None:
-                time.sleep(0.1)  # let the stderr reader catch up
-                raise RuntimeError(f"{self}: exited early{self._tail()}")
-            try:
-                event = json.loads(line)
-            except ValueError:
-                continue  # a library printing on stdout
-            if not isinstance(event, dict) or "event" not in event:
+            event = self.next_object(deadline, repr(name))
+            if "event" not in event:
                 continue
             if event["event"] == "error":
                 raise RuntimeError(f"{self}: {event.get('detail')}{self._tail()}")
@@ -162,9 +122,7 @@ class Worker:
             self._early.append(event)
 
     def order(self, cmd: str, **facts: object) -> None:
-        assert self.process.stdin is not None
-        self.process.stdin.write(json.dumps({"cmd": cmd, **facts}) + "\n")
-        self.process.stdin.flush()
+        self.send(json.dumps({"cmd": cmd, **facts}))
 
     def ask(self, cmd: str, answer: str, **facts: object) -> dict[str, Any]:
         self.order(cmd, **facts)
@@ -178,24 +136,13 @@ class Worker:
             self.order("stop")
         with contextlib.suppress(Exception):
             left = list(self.expect("left", 20.0)["queues"])
-        try:
+        with contextlib.suppress(subprocess.TimeoutExpired):
             self.process.wait(20.0)
-        except subprocess.TimeoutExpired:
-            with contextlib.suppress(ProcessLookupError):
-                self.process.send_signal(signal.SIGKILL)
-            with contextlib.suppress(subprocess.TimeoutExpired):
-                self.process.wait(10.0)
-        for stream in (self.process.stdin, self.process.stdout, self.process.stderr):
-            with contextlib.suppress(OSError):
-                if stream is not None:
-                    stream.close()
+        self.kill()  # if it did not exit by itself; closes the pipes either way
         return left
 
     def __str__(self) -> str:
         return f"{self.spec.get('lib')} {'+'.join(self.spec['roles'])} (pid {self.process.pid})"
-
-    def _tail(self) -> str:
-        return (":\n" + "".join(self._stderr[-20:])) if self._stderr else ""
 
 
 @contextlib.contextmanager
