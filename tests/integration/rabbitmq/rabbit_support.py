@@ -8,16 +8,43 @@ import shutil
 import socket
 import subprocess
 import time
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
 from anker._url import parse_url
+from anker.messaging import Transport, connect
 from tcp_proxy import TCPProxy, through
 from waiting import eventually
 
-__all__ = ["PrivateRabbit", "TCPProxy", "amqp_url", "eventually", "private_node", "through"]
+__all__ = [
+    "PrivateRabbit",
+    "TCPProxy",
+    "_open",
+    "amqp_url",
+    "eventually",
+    "private_node",
+    "through",
+    "transports",
+]
+
+
+@pytest.fixture
+async def transports() -> AsyncIterator[list[Transport]]:
+    """Transports a test opens with :func:`_open`; all closed at the end."""
+    opened: list[Transport] = []
+    yield opened
+    for transport in reversed(opened):
+        await transport.aclose()
+
+
+async def _open(opened: list[Transport], url: str, **options: Any) -> Transport:
+    transport = await connect(url, **options)
+    opened.append(transport)
+    return transport
+
 
 RABBIT_BIN = Path("/usr/lib/rabbitmq/bin")
 START_SECONDS = 40.0

@@ -27,7 +27,7 @@ from anker.messaging import (
     connect,
 )
 from anker.messaging._transport import Incoming
-from rabbit_support import amqp_url, eventually
+from rabbit_support import _open, amqp_url, eventually
 
 pytestmark = pytest.mark.integration
 
@@ -45,20 +45,6 @@ async def raw(rabbit_url: str) -> AsyncIterator[Any]:
     connection = await aio_pika.connect(amqp_url(rabbit_url), timeout=5)
     async with connection:
         yield await connection.channel(publisher_confirms=True)
-
-
-@pytest.fixture
-async def transports(rabbit_url: str, names: str) -> AsyncIterator[list[Transport]]:
-    opened: list[Transport] = []
-    yield opened
-    for transport in reversed(opened):
-        await transport.aclose()
-
-
-async def _open(opened: list[Transport], url: str, **options: Any) -> Transport:
-    transport = await connect(url, **options)
-    opened.append(transport)
-    return transport
 
 
 def _envelope(body: bytes) -> dict[str, Any]:

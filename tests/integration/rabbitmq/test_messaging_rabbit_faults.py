@@ -6,7 +6,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import Iterator
 from typing import Any
 
 import pytest
@@ -18,10 +18,16 @@ from anker.messaging import (
     RPCServer,
     Target,
     Transport,
-    connect,
 )
 from anker.messaging._transport import Incoming
-from rabbit_support import PrivateRabbit, TCPProxy, eventually, private_node, through
+from rabbit_support import (
+    PrivateRabbit,
+    TCPProxy,
+    _open,
+    eventually,
+    private_node,
+    through,
+)
 
 pytestmark = pytest.mark.integration
 
@@ -34,20 +40,6 @@ def private_rabbit(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Private
 @pytest.fixture
 def names() -> str:
     return f"t{uuid.uuid4().hex[:10]}"
-
-
-@pytest.fixture
-async def transports() -> AsyncIterator[list[Transport]]:
-    opened: list[Transport] = []
-    yield opened
-    for transport in reversed(opened):
-        await transport.aclose()
-
-
-async def _open(opened: list[Transport], url: str, **options: Any) -> Transport:
-    transport = await connect(url, **options)
-    opened.append(transport)
-    return transport
 
 
 class Worker:
