@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from anker.messaging import _wire
-from anker.messaging._context import RequestContext
+from anker.messaging._context import RequestContext, context_entries
 from anker.messaging._errors import (
     DeliveryFailure,
     InvalidTarget,
@@ -98,11 +98,8 @@ class ReplyRouter:
 
 
 def _context_entries(context: RequestContext | Mapping[str, Any] | None) -> dict[str, Any]:
-    if context is None:
-        context = RequestContext()
-    if isinstance(context, RequestContext):
-        return context.to_message()
-    return {f"_context_{key}": value for key, value in context.items()}
+    # a call without a context still carries one: a fresh request id to trace it by
+    return context_entries(RequestContext() if context is None else context)
 
 
 class RPCClient:

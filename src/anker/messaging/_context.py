@@ -16,7 +16,7 @@ from typing import Any
 from anker._secret import Secret
 from anker.messaging._wire import new_uuid
 
-__all__ = ["CONTEXT_PREFIX", "RequestContext", "new_request_id"]
+__all__ = ["CONTEXT_PREFIX", "RequestContext", "context_entries", "new_request_id"]
 
 #: The prefix of context keys in an oslo.messaging message.
 CONTEXT_PREFIX = "_context_"
@@ -149,6 +149,13 @@ class RequestContext:
         return cls.from_dict(
             {key[start:]: value for key, value in message.items() if key.startswith(CONTEXT_PREFIX)}
         )
+
+
+def context_entries(context: RequestContext | Mapping[str, Any]) -> dict[str, Any]:
+    """The ``_context_<key>`` entries of a context, or of a plain dict in its form."""
+    if isinstance(context, RequestContext):
+        return context.to_message()
+    return {CONTEXT_PREFIX + key: value for key, value in context.items()}
 
 
 # (field, key on the wire) of every field but extras, and the reverse lookups, computed once

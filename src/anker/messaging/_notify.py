@@ -18,7 +18,7 @@ from dataclasses import dataclass
 from typing import Any, Final
 
 from anker.messaging import _wire
-from anker.messaging._context import RequestContext
+from anker.messaging._context import RequestContext, context_entries
 from anker.messaging._errors import InvalidTarget
 from anker.messaging._serializer import JsonSerializer, Serializer
 from anker.messaging._serving import Consumer
@@ -118,13 +118,7 @@ class Notifier:
             return
         # No context, no context keys: as oslo's notifier sends it (a listener reads a fresh
         # context with a new request id).
-        entries = (
-            {}
-            if context is None
-            else context.to_message()
-            if isinstance(context, RequestContext)
-            else {f"_context_{key}": value for key, value in context.items()}
-        )
+        entries = {} if context is None else context_entries(context)
         # Notifications go to whoever listens: never the caller's token (oslo redacts it too).
         entries.pop("_context_auth_token", None)
         message = _wire.notification(
