@@ -237,8 +237,15 @@ class Backend(abc.ABC):
         """The live entries of a namespace, ordered by token."""
 
     @abc.abstractmethod
-    def watch(self, namespace: str) -> contextlib.AbstractAsyncContextManager[Watch]:
-        """Watch a namespace for changes; open it before reading the namespace."""
+    def watch(
+        self, namespace: str, *, additions: bool = True
+    ) -> contextlib.AbstractAsyncContextManager[Watch]:
+        """Watch a namespace for changes; open it before reading the namespace.
+
+        ``additions=False`` says the caller cares only about removals (a lock waiter: a new
+        entry queues behind it). The driver may then leave new entries unreported, which
+        spares a waiter a wake-up per newcomer; it must still report every removal.
+        """
 
     @abc.abstractmethod
     async def namespaces(self, prefix: str) -> list[str]:

@@ -304,10 +304,10 @@ class Coordinator:
         return text
 
     @contextlib.asynccontextmanager
-    async def _watch(self, namespace: str) -> AsyncIterator[Watch]:
+    async def _watch(self, namespace: str, *, additions: bool = True) -> AsyncIterator[Watch]:
         try:
             async with asyncio.timeout(self.timeout):
-                manager = self._backend.watch(namespace)
+                manager = self._backend.watch(namespace, additions=additions)
                 watch = await manager.__aenter__()
         except TimeoutError as exc:
             raise BackendUnavailable(

@@ -229,7 +229,7 @@ class _QueuedLock:
                 # is opened first and the put's own read is the first read of the queue (one
                 # round trip less; a driver that keeps a closed watch's subscription for a
                 # while opens this one without any).
-                async with coordinator._watch(self.namespace) as watch:
+                async with coordinator._watch(self.namespace, additions=False) as watch:
                     placed = await self._put(session, key, value)
                     if placed is None:
                         continue
@@ -290,7 +290,7 @@ class _QueuedLock:
                 if watch is None:
                     # Only now is a watch opened, so an uncontended acquisition costs two
                     # round trips (put+read, delete) and no subscription.
-                    async with self.coordinator._watch(self.namespace) as opened:
+                    async with self.coordinator._watch(self.namespace, additions=False) as opened:
                         return await self._wait_turn(session, key, deadline, opened, None)
                 return await self._wait_turn(session, key, deadline, watch, outcome)
             if outcome:

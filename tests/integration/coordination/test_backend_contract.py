@@ -191,18 +191,20 @@ async def test_a_watch_ignores_other_namespaces(open_backend: OpenBackend) -> No
         assert await watch.wait(0.5) is False
 
 
+@pytest.mark.parametrize("additions", [True, False], ids=["all-changes", "removals-only"])
 async def test_a_watch_that_says_what_was_removed_misses_no_removal(
-    open_backend: OpenBackend,
+    open_backend: OpenBackend, additions: bool
 ) -> None:
     """Waiters go ahead on ``watch.removed`` without reading the queue, so a driver that
     describes its changes must list every removed entry (deleted, or ended with its session)
-    and may leave out only new ones; one that cannot tell says None."""
+    and may leave out only new ones; one that cannot tell says None. A watch for removals
+    only (what lock waiters open) must hear of every removal just the same."""
     watcher, writer = await open_backend(), await open_backend()
     session, other = await writer.create_session(), await writer.create_session()
     namespace = ns()
     await writer.put(session, namespace, "a", b"")
     await writer.put(other, namespace, "b", b"")
-    async with watcher.watch(namespace) as watch:
+    async with watcher.watch(namespace, additions=additions) as watch:
         removed: set[str] = set()
         described = True
         await writer.put(session, namespace, "c", b"")

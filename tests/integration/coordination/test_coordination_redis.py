@@ -145,6 +145,24 @@ async def test_a_reader_purges_a_dead_sessions_entries_and_tells_watchers(
     assert await raw.zrange(f"{key_prefix}namespaces", 0, -1) == []
 
 
+async def test_a_removals_only_watch_is_not_woken_by_new_entries(open_redis: OpenRedis) -> None:
+    """Lock waiters watch removals only: a newcomer queues behind them, so its put must not
+    wake every waiter of the lock (the cost that capped contended throughput)."""
+    watcher, writer = await open_redis(), await open_redis()
+    session = await writer.create_session()
+    namespace = ns()
+    async with (
+        watcher.watch(namespace, additions=False) as removals,
+        watcher.watch(namespace) as everything,
+    ):
+        await writer.put(session, namespace, "k", b"")
+        assert await everything.wait(5) is True
+        assert await removals.wait(0.3) is False
+        await writer.delete(namespace, "k")
+        assert await removals.wait(5) is True
+        assert removals.removed == frozenset({"k"})
+
+
 async def test_watches_share_one_connection_and_unsubscribe_when_closed(
     open_redis: OpenRedis, raw: Any
 ) -> None:

@@ -427,7 +427,7 @@ class EtcdBackend(Backend):
         return found
 
     @contextlib.asynccontextmanager
-    async def watch(self, namespace: str) -> AsyncIterator[Watch]:
+    async def watch(self, namespace: str, *, additions: bool = True) -> AsyncIterator[Watch]:
         prefix = self._prefix(namespace)
         idle = self._idle.get(prefix)
         while idle:

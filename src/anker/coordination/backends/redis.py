@@ -10,10 +10,11 @@ so deployments can share a server:
 * ``P namespaces``: a sorted set (all scores 0) of the namespaces that may hold entries, for
   ``namespaces(prefix)`` by lexical range; a namespace found empty is dropped from it.
 * ``P token``: the last token given out, for every namespace.
-* channel ``P c:<namespace>``: a message is published on it whenever the namespace changes:
-  ``+`` when an entry was added, ``-<key>`` when entry ``key`` was removed (deleted, purged
-  or ended with its session), so a waiter reads the queue again only when an entry ahead of
-  it left.
+* channel ``P c:<namespace>``: ``-<key>`` is published on it when entry ``key`` was removed
+  (deleted, purged or ended with its session), so a waiter reads the queue again only when an
+  entry ahead of it left; channel ``P a:<namespace>``: ``+`` when an entry was added. Lock
+  waiters subscribe to removals only (a newcomer queues behind them), so a put wakes nobody
+  but the watchers of a group.
 
 **Atomicity and order.** Every operation is one Lua script, so one round trip, and Redis runs
 scripts one at a time, each to completion. ``put`` checks the session key exists (else
@@ -104,6 +105,7 @@ local INDEX, COUNTER = P .. 'namespaces', P .. 'token'
 local function session_key(id) return P .. 's:' .. id end
 local function entries_key(ns) return P .. 'e:' .. ns end
 local function channel(ns) return P .. 'c:' .. ns end
+local function added_channel(ns) return P .. 'a:' .. ns end
 local function ref(ns, key) return cmsgpack.pack({ns, key}) end
 
 -- Delete the entries of dead sessions; return the live ones with their session's PTTL.
@@ -140,7 +142,7 @@ local function put(session, ns, key, value)
   redis.call('HSET', hash, key, cmsgpack.pack({token, session, micros, value}))
   redis.call('SADD', owner, ref(ns, key))
   redis.call('ZADD', INDEX, 0, ns)
-  redis.call('PUBLISH', channel(ns), ADDED)
+  redis.call('PUBLISH', added_channel(ns), ADDED)
   return token
 end
 """
@@ -293,8 +295,12 @@ class RedisBackend(Backend):
         return connection
 
     def channel(self, namespace: str) -> bytes:
-        """The pub/sub channel of a namespace."""
+        """The pub/sub channel of a namespace's removals."""
         return f"{self.key_prefix}c:{namespace}".encode()
+
+    def added_channel(self, namespace: str) -> bytes:
+        """The pub/sub channel of a namespace's new entries."""
+        return f"{self.key_prefix}a:{namespace}".encode()
 
     # ------------------------------------------------------------------ the interface
     async def connect(self) -> None:
@@ -387,13 +393,20 @@ class RedisBackend(Backend):
         return _entries(await self._run("entries", namespace))
 
     @contextlib.asynccontextmanager
-    async def watch(self, namespace: str) -> AsyncIterator[Watch]:
-        channel, watch = self.channel(namespace), _RedisWatch()
-        await self._hub.subscribe(channel, watch)
+    async def watch(self, namespace: str, *, additions: bool = True) -> AsyncIterator[Watch]:
+        channels = [self.channel(namespace)]
+        if additions:
+            channels.append(self.added_channel(namespace))
+        watch = _RedisWatch()
+        subscribed: list[bytes] = []
         try:
+            for channel in channels:
+                await self._hub.subscribe(channel, watch)
+                subscribed.append(channel)
             yield watch
         finally:
-            await self._hub.unsubscribe(channel, watch)
+            for channel in subscribed:
+                await self._hub.unsubscribe(channel, watch)
 
     async def namespaces(self, prefix: str) -> list[str]:
         return sorted(name.decode() for name in await self._run("namespaces", prefix))
