@@ -96,6 +96,10 @@ class Watch(abc.ABC):
     #: listed: their tokens are larger than every token a reader saw before, so they queue
     #: behind every waiter.
     removed: frozenset[str] | None = None
+    #: On a watch from :meth:`Backend.watch_ahead`, after :meth:`wait` returned True: the keys
+    #: of the entries ahead of the watched one, as the server saw them when the entry just
+    #: ahead of it left; None if no such news came (then ``removed`` says what is known).
+    ahead: frozenset[str] | None = None
 
     @abc.abstractmethod
     async def wait(self, timeout: float) -> bool:
@@ -116,6 +120,7 @@ class _ChangeEvent(asyncio.Event):
 
     def set(self) -> None:
         self._watch._removed = None
+        self._watch._ahead = None
         super().set()
 
 
@@ -129,6 +134,8 @@ class EventWatch(Watch):
         self.changed: asyncio.Event = _ChangeEvent(self)
         #: what changed since the last wait, as far as described (None: not described)
         self._removed: set[str] | None = set()
+        #: the latest news of the entries ahead of the watched one (see Watch.ahead)
+        self._ahead: frozenset[str] | None = None
 
     def added(self) -> None:
         """An entry was created (and nothing else happened)."""
@@ -140,6 +147,13 @@ class EventWatch(Watch):
             self._removed.add(key)
         asyncio.Event.set(self.changed)
 
+    def ahead_now(self, keys: frozenset[str]) -> None:
+        """The entry just ahead of the watched one left; ``keys`` are those ahead of it now."""
+        if self._removed is not None:
+            # entries ahead never come back, so two pieces of news add up by intersection
+            self._ahead = keys if self._ahead is None else self._ahead & keys
+        asyncio.Event.set(self.changed)
+
     async def wait(self, timeout: float) -> bool:
         if not self.changed.is_set():
             try:
@@ -149,7 +163,9 @@ class EventWatch(Watch):
                 return False
         self.changed.clear()
         removed, self._removed = self._removed, set()
+        ahead, self._ahead = self._ahead, None
         self.removed = None if removed is None else frozenset(removed)
+        self.ahead = None if removed is None else ahead
         return True
 
 
@@ -246,6 +262,20 @@ class Backend(abc.ABC):
         entry queues behind it). The driver may then leave new entries unreported, which
         spares a waiter a wake-up per newcomer; it must still report every removal.
         """
+
+    def watch_ahead(
+        self, namespace: str, session: str, key: str
+    ) -> contextlib.AbstractAsyncContextManager[Watch]:
+        """Watch for the entry just ahead of ``key`` (an entry of ``session``, put or about to
+        be) to leave; open it before reading the namespace.
+
+        This is what an exclusive waiter needs: it holds once nothing is ahead of it, which
+        can only happen when the entry just ahead leaves. A driver that can tell only that
+        waiter (ZooKeeper's "watch the predecessor" recipe) spares every other waiter a
+        wake-up per hand-over; it then sets :attr:`Watch.ahead`. This default watches every
+        removal in the namespace.
+        """
+        return self.watch(namespace, additions=False)
 
     @abc.abstractmethod
     async def namespaces(self, prefix: str) -> list[str]:

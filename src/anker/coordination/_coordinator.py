@@ -304,10 +304,22 @@ class Coordinator:
         return text
 
     @contextlib.asynccontextmanager
-    async def _watch(self, namespace: str, *, additions: bool = True) -> AsyncIterator[Watch]:
+    async def _watch(
+        self,
+        namespace: str,
+        *,
+        additions: bool = True,
+        ahead_of: tuple[str, str] | None = None,
+    ) -> AsyncIterator[Watch]:
+        """A watch of ``namespace``, or with ``ahead_of=(session, key)``, of the entry just
+        ahead of that one (see Backend.watch_ahead)."""
         try:
             async with asyncio.timeout(self.timeout):
-                manager = self._backend.watch(namespace, additions=additions)
+                manager = (
+                    self._backend.watch(namespace, additions=additions)
+                    if ahead_of is None
+                    else self._backend.watch_ahead(namespace, *ahead_of)
+                )
                 watch = await manager.__aenter__()
         except TimeoutError as exc:
             raise BackendUnavailable(

@@ -15,6 +15,7 @@ ran out while it was paused (see :mod:`anker.coordination.fencing`).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import inspect
 import json
 import logging
@@ -229,7 +230,7 @@ class _QueuedLock:
                 # is opened first and the put's own read is the first read of the queue (one
                 # round trip less; a driver that keeps a closed watch's subscription for a
                 # while opens this one without any).
-                async with coordinator._watch(self.namespace, additions=False) as watch:
+                async with self._watch(session, key) as watch:
                     placed = await self._put(session, key, value)
                     if placed is None:
                         continue
@@ -255,6 +256,13 @@ class _QueuedLock:
         self._lost_event.clear()
         coordinator._holds.add(self)
         return True
+
+    def _watch(self, session: str, key: str) -> contextlib.AbstractAsyncContextManager[Watch]:
+        """What a waiter watches: the entry just ahead of its own if it waits for an empty
+        queue ahead (an exclusive holder), else every removal (new entries queue behind it)."""
+        if self.limit == 1 and self.mode == "exclusive":
+            return self.coordinator._watch(self.namespace, ahead_of=(session, key))
+        return self.coordinator._watch(self.namespace, additions=False)
 
     async def _put(self, session: str, key: str, value: bytes) -> tuple[int, list[Entry]] | None:
         """Append our entry and read the queue (None: the session expired, try another)."""
@@ -290,7 +298,7 @@ class _QueuedLock:
                 if watch is None:
                     # Only now is a watch opened, so an uncontended acquisition costs two
                     # round trips (put+read, delete) and no subscription.
-                    async with self.coordinator._watch(self.namespace, additions=False) as opened:
+                    async with self._watch(session, key) as opened:
                         return await self._wait_turn(session, key, deadline, opened, None)
                 return await self._wait_turn(session, key, deadline, watch, outcome)
             if outcome:
@@ -352,7 +360,7 @@ class _QueuedLock:
                 if not await watch.wait(max(limit - time.monotonic(), 0.0)):
                     ahead = None
                     break  # an entry ahead may have expired, or time is up: read again
-                removed = watch.removed
+                removed, left = watch.removed, watch.ahead
                 if removed is None:
                     ahead = None
                     break  # the driver cannot say what changed: read again
@@ -361,8 +369,13 @@ class _QueuedLock:
                 # Only entries ahead matter (new ones queue behind us), and an entry that
                 # was ahead at the read never comes back: the queue ahead of us is known
                 # without a read, and the waiter whose turn it is goes ahead at once.
-                if any(entry.key in removed for entry in ahead):
-                    ahead = [entry for entry in ahead if entry.key not in removed]
+                still = [
+                    entry
+                    for entry in ahead
+                    if entry.key not in removed and (left is None or entry.key in left)
+                ]
+                if len(still) < len(ahead):
+                    ahead = still
                     if not coordinator._keeper.alive(session):
                         return None
                     if granted(ahead, len(ahead), self.limit, self.mode):

@@ -7,6 +7,8 @@ so deployments can share a server:
   are the empty string (so it exists while it has no entries) and ``msgpack([namespace, key])``
   of each entry it owns, so that ending it deletes them at once.
 * ``P e:<namespace>``: a hash, entry key -> ``msgpack([token, session, created_us, value])``.
+* ``P q:<namespace>``: a sorted set of the namespace's entry keys, scored by token: the queue
+  order, so the scripts find an entry's successor without reading every entry.
 * ``P namespaces``: a sorted set (all scores 0) of the namespaces that may hold entries, for
   ``namespaces(prefix)`` by lexical range; a namespace found empty is dropped from it.
 * ``P token``: the last token given out, for every namespace.
@@ -15,6 +17,11 @@ so deployments can share a server:
   entry ahead of it left; channel ``P a:<namespace>``: ``+`` when an entry was added. Lock
   waiters subscribe to removals only (a newcomer queues behind them), so a put wakes nobody
   but the watchers of a group.
+* channel ``P w:<session>``, the session's inbox: when an entry is removed, its successor's
+  session hears ``<namespace>\0<successor's key>[\0<key ahead>...]``, the keys still ahead
+  of the successor. An exclusive waiter listens there only, so a hand-over wakes the next
+  waiter and nobody else (ZooKeeper's "watch the predecessor" recipe, without the read that
+  follows it there).
 
 **Atomicity and order.** Every operation is one Lua script, so one round trip, and Redis runs
 scripts one at a time, each to completion. ``put`` checks the session key exists (else
@@ -106,7 +113,29 @@ local function session_key(id) return P .. 's:' .. id end
 local function entries_key(ns) return P .. 'e:' .. ns end
 local function channel(ns) return P .. 'c:' .. ns end
 local function added_channel(ns) return P .. 'a:' .. ns end
+local function queue_key(ns) return P .. 'q:' .. ns end
+local function inbox(session) return P .. 'w:' .. session end
 local function ref(ns, key) return cmsgpack.pack({ns, key}) end
+
+-- Remove an entry and tell who may care: the removals channel, and
+-- the inbox of the entry's successor (the next by token), with the keys now ahead of it.
+local function remove(ns, key)
+  local hash, queue = entries_key(ns), queue_key(ns)
+  redis.call('HDEL', hash, key)
+  local token = redis.call('ZSCORE', queue, key)
+  redis.call('ZREM', queue, key)
+  redis.call('PUBLISH', channel(ns), REMOVED .. key)
+  if not token then return end
+  local after = redis.call('ZRANGEBYSCORE', queue, '(' .. token, '+inf', 'WITHSCORES',
+                          'LIMIT', 0, 1)
+  if #after == 0 then return end
+  local record = redis.call('HGET', hash, after[1])
+  if not record then return end
+  local ahead = redis.call('ZRANGEBYSCORE', queue, '-inf', '(' .. after[2])
+  local message = ns .. '\0' .. after[1]
+  if #ahead > 0 then message = message .. '\0' .. table.concat(ahead, '\0') end
+  redis.call('PUBLISH', inbox(cmsgpack.unpack(record)[2]), message)
+end
 
 -- Delete the entries of dead sessions; return the live ones with their session's PTTL.
 local function live_entries(ns)
@@ -117,8 +146,7 @@ local function live_entries(ns)
     local left = ttl[e[2]] or redis.call('PTTL', session_key(e[2]))
     ttl[e[2]] = left
     if left == -2 then
-      redis.call('HDEL', hash, fields[i])
-      redis.call('PUBLISH', channel(ns), REMOVED .. fields[i])
+      remove(ns, fields[i])
     else
       live[#live + 1] = {fields[i], e[4], e[1], e[2], e[3], left}
     end
@@ -140,6 +168,7 @@ local function put(session, ns, key, value)
   local token = math.max((tonumber(redis.call('GET', COUNTER)) or 0) + 1, micros)
   redis.call('SET', COUNTER, string.format('%.0f', token))
   redis.call('HSET', hash, key, cmsgpack.pack({token, session, micros, value}))
+  redis.call('ZADD', queue_key(ns), token, key)
   redis.call('SADD', owner, ref(ns, key))
   redis.call('ZADD', INDEX, 0, ns)
   redis.call('PUBLISH', added_channel(ns), ADDED)
@@ -177,10 +206,9 @@ return out
 local hash = entries_key(ARGV[2])
 local old = redis.call('HGET', hash, ARGV[3])
 if not old then return 0 end
-redis.call('HDEL', hash, ARGV[3])
+remove(ARGV[2], ARGV[3])
 redis.call('SREM', session_key(cmsgpack.unpack(old)[2]), ref(ARGV[2], ARGV[3]))
 if redis.call('EXISTS', hash) == 0 then redis.call('ZREM', INDEX, ARGV[2]) end
-redis.call('PUBLISH', channel(ARGV[2]), REMOVED .. ARGV[3])
 return 1
 """,
     # ARGV: prefix, session
@@ -193,9 +221,8 @@ for _, r in ipairs(refs) do
     local hash = entries_key(ns)
     local old = redis.call('HGET', hash, key)
     if old and cmsgpack.unpack(old)[2] == ARGV[2] then
-      redis.call('HDEL', hash, key)
+      remove(ns, key)
       if redis.call('EXISTS', hash) == 0 then redis.call('ZREM', INDEX, ns) end
-      redis.call('PUBLISH', channel(ns), REMOVED .. key)
     end
   end
 end
@@ -302,6 +329,10 @@ class RedisBackend(Backend):
         """The pub/sub channel of a namespace's new entries."""
         return f"{self.key_prefix}a:{namespace}".encode()
 
+    def inbox(self, session: str) -> bytes:
+        """The pub/sub channel where a session's entries hear that the entry ahead left."""
+        return f"{self.key_prefix}w:{session}".encode()
+
     # ------------------------------------------------------------------ the interface
     async def connect(self) -> None:
         redis = require("redis.asyncio", extra="redis", needed_for=NEEDED_FOR)
@@ -407,6 +438,17 @@ class RedisBackend(Backend):
         finally:
             for channel in subscribed:
                 await self._hub.unsubscribe(channel, watch)
+
+    @contextlib.asynccontextmanager
+    async def watch_ahead(self, namespace: str, session: str, key: str) -> AsyncIterator[Watch]:
+        # The scripts that remove an entry tell its successor, on its session's inbox.
+        channel = self.inbox(session)
+        watch = _RedisWatch((namespace.encode(), key.encode()))
+        await self._hub.subscribe(channel, watch)
+        try:
+            yield watch
+        finally:
+            await self._hub.unsubscribe(channel, watch)
 
     async def namespaces(self, prefix: str) -> list[str]:
         return sorted(name.decode() for name in await self._run("namespaces", prefix))
@@ -542,7 +584,12 @@ def _entries(rows: list[list[Any]]) -> list[Entry]:
 
 
 class _RedisWatch(EventWatch):
-    """Woken by the redis driver's reader."""
+    """Woken by the redis driver's reader; ``target``: the (namespace, key) of the entry a
+    watch on an inbox is for."""
+
+    def __init__(self, target: tuple[bytes, bytes] | None = None) -> None:
+        super().__init__()
+        self.target = target
 
 
 class _Hub:
@@ -568,6 +615,7 @@ class _Hub:
         #: subscribed channels without a watch, and since when (see ``unsubscribe``)
         self.idle: dict[bytes, float] = {}
         self.linger = LINGER
+        self.inbox_prefix = backend.inbox("")
 
     async def subscribe(self, channel: bytes, watch: _RedisWatch) -> None:
         self.watches.setdefault(channel, set()).add(watch)
@@ -672,37 +720,65 @@ class _Hub:
                 self._expect(channel)
             await self._send(connection, "SUBSCRIBE", *channels)
         self.up.set()
-        pinged = False
+        reader, pending, pinged = connection._reader, b"", False
         while True:
-            # None after ``timeout`` seconds of silence: PING, and give up after another
-            # (push_request: on RESP3, messages are pushes, which the parser would swallow)
-            reply = await connection.read_response(timeout=self.backend.timeout, push_request=True)
-            if reply is None:
+            # Silence for ``timeout`` seconds: PING, and give up after another. Messages are
+            # parsed here rather than by redis-py, whose line-at-a-time reader costs a
+            # waiter about 50 us per wake-up (most of a hand-over's budget).
+            try:
+                async with asyncio.timeout(self.backend.timeout):
+                    data = await reader.read(READ_SIZE)
+            except TimeoutError:
                 await self._sweep()
                 if pinged:
-                    raise ConnectionError("no answer to PING")
+                    raise ConnectionError("no answer to PING") from None
                 await self._send(connection, "PING")
                 pinged = True
                 continue
+            if not data:
+                raise ConnectionError("the server closed the connection")
             pinged = False
-            if not isinstance(reply, list) or len(reply) < 2:
-                continue
-            kind, channel = reply[0], reply[1]
-            if kind == b"message":
-                self._wake(channel, reply[2] if len(reply) > 2 else None)
-            elif kind == b"subscribe" and channel in self.unconfirmed:
-                queue = self.unconfirmed[channel]
-                future = queue.popleft()
-                if not queue:
-                    del self.unconfirmed[channel]
-                if not future.done():
-                    future.set_result(True)
-                if channel in self.missed:
-                    self.missed.discard(channel)
-                    self._wake(channel)
+            pending += data
+            pos = 0
+            while pos < len(pending):
+                try:
+                    reply, pos_after = _parse(pending, pos)
+                except _Incomplete:
+                    break
+                pos = pos_after
+                self._received(reply)
+            pending = pending[pos:]
+
+    def _received(self, reply: Any) -> None:
+        """Act on one message of the pub/sub connection (RESP2 array or RESP3 push)."""
+        if isinstance(reply, _ReplyError):
+            raise ConnectionError(f"the server refused a pub/sub command: {reply.message}")
+        if not isinstance(reply, list) or len(reply) < 2:
+            return  # a PONG
+        kind, channel = reply[0], reply[1]
+        if kind == b"message":
+            self._wake(channel, reply[2] if len(reply) > 2 else None)
+        elif kind == b"subscribe" and channel in self.unconfirmed:
+            queue = self.unconfirmed[channel]
+            future = queue.popleft()
+            if not queue:
+                del self.unconfirmed[channel]
+            if not future.done():
+                future.set_result(True)
+            if channel in self.missed:
+                self.missed.discard(channel)
+                self._wake(channel)
 
     def _wake(self, channel: bytes, message: bytes | None = None) -> None:
-        for watch in self.watches.get(channel, ()):
+        watches = self.watches.get(channel, ())
+        if message is not None and channel.startswith(self.inbox_prefix):
+            # b"<namespace>\0<key>[\0<key ahead>...]": the entry just ahead of key left
+            namespace, key, *ahead = message.split(b"\0")
+            for watch in watches:
+                if watch.target == (namespace, key):
+                    watch.ahead_now(frozenset(k.decode(errors="surrogateescape") for k in ahead))
+            return
+        for watch in watches:
             if message == ADDED:
                 watch.added()
             elif message is not None and message.startswith(REMOVED):
