@@ -10,7 +10,9 @@ and the **worst wait**, the longest time one acquire call took, in ms.
 
 anker's waiters are woken by the backend's watch and served first come first served; tooz's
 blocking acquire polls (redis-py's lock retries every 0.1 s, tooz's etcd lock backs off up
-to 1 s), so a worker that just released usually wins again.
+to 1 s), so a worker that just released usually wins again, which saves it the hand-over to
+another process: a round trip and a wake-up of that process. The ``baton`` side (Redis) is
+the floor of a fair hand-over: the workers pass a baton round with RPUSH and BLPOP.
 """
 
 from __future__ import annotations
@@ -49,12 +51,18 @@ def contended_side(server: str, lib: str) -> Callable[[], AbstractContextManager
             lock = unique("l")
             if lib == "anker":
                 base = {"lib": "anker", "url": url, "prefix": unique("b")}
+            elif lib == "baton":
+                base = {"lib": "baton", "url": url, "workers": PROCESSES}
             else:
                 options = {"namespace": namespace} if server == "redis" else {}
                 base = {"lib": "tooz", "url": tooz_url(server, url, **options)}
             with children() as start:
                 workers = [
-                    start(base | {"role": "contend", "member": f"w{i}", "lock": lock, "hold": HOLD})
+                    start(
+                        base
+                        | {"role": "contend", "member": f"w{i}", "index": i}
+                        | {"lock": lock, "hold": HOLD}
+                    )
                     for i in range(PROCESSES)
                 ]
                 deadline = time.monotonic() + READY_TIMEOUT

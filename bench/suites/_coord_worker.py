@@ -4,7 +4,8 @@
 line per event (``{"event": ...}``) and times everything on ``time.monotonic()``, which is one
 clock for every process of the machine, so the parent can subtract its own readings.
 
-Roles (``spec["role"]``), each for ``spec["lib"]`` = ``anker`` or ``tooz``:
+Roles (``spec["role"]``), each for ``spec["lib"]`` = ``anker`` or ``tooz`` (and ``baton``, the
+hand-over floor on Redis, for ``contend``):
 
 * ``contend``: open the lock ``spec["lock"]``, print ``ready``, read ``START END`` from stdin,
   then from START until END acquire, hold ``spec["hold"]`` seconds, release, again; print
@@ -227,10 +228,42 @@ def tooz_observer(coordinator: Any, spec: dict[str, Any]) -> None:
         coordinator.run_watchers(timeout=10.0)
 
 
+# ---------------------------------------------------------------------- the hand-over floor
+def baton_contend(spec: dict[str, Any]) -> None:
+    """The floor of a first-come-first-served hand-over on Redis: a baton passed round the
+    workers in turn (RPUSH to the next worker's list, BLPOP on one's own), with redis-py.
+
+    Each hand-over is one round trip of the holder and one wake-up of the next worker, with
+    no queue to keep and no lease; no fair lock can hand over faster on the same server.
+    """
+    import redis
+
+    client = redis.Redis.from_url(spec["url"], socket_timeout=GRACE)
+    index, workers = spec["index"], spec["workers"]
+    mine, following = f"{spec['lock']}:{index}", f"{spec['lock']}:{(index + 1) % workers}"
+    client.delete(mine)
+    say("ready")
+    start, end = window()
+    time.sleep(max(0.0, start - time.monotonic()))
+    if index == 0:
+        client.rpush(mine, b"baton")
+    tally = Tally()
+    while (asked := time.monotonic()) < end:
+        if client.blpop([mine], timeout=max(0.01, end - asked)) is None:
+            continue  # the window closed while the baton was elsewhere
+        tally.acquired(asked, end)
+        time.sleep(spec["hold"])
+        client.rpush(following, b"baton")
+    client.delete(mine)
+    tally.report()
+
+
 def main() -> None:
     spec = json.loads(sys.argv[1])
     if spec["lib"] == "anker":
         asyncio.run(anker_main(spec))
+    elif spec["lib"] == "baton":
+        baton_contend(spec)
     else:
         tooz_main(spec)
 

@@ -1,7 +1,8 @@
 """Four processes contending for one lock on Redis for a fixed time (see ``_contended``).
 
-Sides: anker (async workers, lock queue woken by the backend's watch) and tooz's redis driver
-(blocking workers; redis-py's lock polls every 0.1 s while it waits).
+Sides: anker (async workers, lock queue woken by the backend's watch), tooz's redis driver
+(blocking workers; redis-py's lock polls every 0.1 s while it waits), and the floor of a fair
+hand-over: a baton passed round the workers with redis-py's RPUSH and BLPOP.
 """
 
 from __future__ import annotations
@@ -22,6 +23,11 @@ BENCHMARK = Benchmark(
             requires=("anker", "redis"),
         ),
         Side("tooz redis", contended_side("redis", "tooz"), requires=("tooz", "redis")),
+        Side(
+            "raw baton ring (fair floor)",
+            contended_side("redis", "baton"),
+            requires=("redis",),
+        ),
     ),
     count=10,  # seconds of contention per rep
     smoke_count=1,
