@@ -163,6 +163,37 @@ async def test_a_removals_only_watch_is_not_woken_by_new_entries(open_redis: Ope
         assert removals.removed == frozenset({"k"})
 
 
+async def test_a_waiter_hears_only_of_the_entry_just_ahead_of_it_leaving(
+    open_redis: OpenRedis,
+) -> None:
+    """An exclusive waiter listens on its session's inbox: a hand-over wakes the next waiter
+    only, and tells it which entries are still ahead (deleted or ended with a session)."""
+    watcher, writer = await open_redis(), await open_redis()
+    first, second = await writer.create_session(), await writer.create_session()
+    mine = await watcher.create_session()
+    namespace = ns()
+    await writer.put(first, namespace, "a", b"")
+    await writer.put(second, namespace, "b", b"")
+    await watcher.put(mine, namespace, "c", b"")
+    await watcher.put(mine, namespace, "d", b"")
+    async with (
+        watcher.watch_ahead(namespace, mine, "c") as c_waits,
+        watcher.watch_ahead(namespace, mine, "d") as d_waits,
+    ):
+        await writer.end_session(second)  # takes b, just ahead of c
+        assert await c_waits.wait(5) is True
+        assert c_waits.ahead == {"a"}
+        await writer.delete(namespace, "a")  # now just ahead of c
+        assert await c_waits.wait(5) is True
+        assert c_waits.ahead == frozenset()
+        assert await d_waits.wait(0.3) is False
+        await writer.put(first, namespace, "e", b"")  # behind everyone: wakes nobody
+        await watcher.delete(namespace, "c")
+        assert await d_waits.wait(5) is True
+        assert d_waits.ahead == frozenset()
+        assert await c_waits.wait(0.3) is False
+
+
 async def test_watches_share_one_connection_and_unsubscribe_when_closed(
     open_redis: OpenRedis, raw: Any
 ) -> None:

@@ -310,3 +310,29 @@ async def test_an_event_watch_tells_what_was_removed_only_when_every_change_was_
     assert await watch.wait(1) is True
     assert watch.removed == {"e"}
     assert await watch.wait(0) is False
+
+
+async def test_an_event_watch_keeps_the_latest_news_of_the_entries_ahead() -> None:
+    from anker.coordination import EventWatch
+
+    watch = EventWatch()
+    watch.removed_entry("x")
+    assert await watch.wait(1) is True
+    assert watch.ahead is None  # no news of the entries ahead: removed says what is known
+    # two hand-overs before the waiter looked: entries ahead never come back, so the news
+    # adds up by intersection, whatever order it is read in
+    watch.ahead_now(frozenset({"a", "b"}))
+    watch.ahead_now(frozenset({"b", "c"}))
+    assert await watch.wait(1) is True
+    assert watch.ahead == {"b"}
+    assert watch.removed == frozenset()
+    watch.ahead_now(frozenset())
+    assert await watch.wait(1) is True
+    assert watch.ahead == frozenset()  # nothing ahead: the waiter holds
+    # a change the driver cannot describe wipes the news: the waiter must read again
+    watch.ahead_now(frozenset({"a"}))
+    watch.changed.set()
+    watch.ahead_now(frozenset())
+    assert await watch.wait(1) is True
+    assert watch.removed is None
+    assert watch.ahead is None
