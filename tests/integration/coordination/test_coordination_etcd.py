@@ -306,6 +306,27 @@ async def test_a_closed_watch_stream_is_taken_over_then_closed_after_a_while(
     await writer.end_session(session)
 
 
+async def test_a_removals_only_watch_is_not_woken_by_new_entries(
+    etcd_url: str, open_etcd: Any
+) -> None:
+    """Lock waiters ask for removals only; etcd then leaves puts out of the stream (NOPUT),
+    and a stream of that kind is not taken over by a watch that wants every change."""
+    watcher, writer = await open_etcd(etcd_url), await open_etcd(etcd_url)
+    namespace = f"t{uuid.uuid4().hex[:12]}/lock/x"
+    session = await writer.create_session()
+    async with watcher.watch(namespace, additions=False) as removals:
+        await writer.put(session, namespace, "a", b"")
+        assert await removals.wait(0.5) is False
+        await writer.delete(namespace, "a")
+        assert await removals.wait(5) is True
+        assert removals.removed == frozenset({"a"})
+    async with watcher.watch(namespace) as everything:
+        assert everything is not removals
+        await writer.put(session, namespace, "b", b"")
+        assert await everything.wait(5) is True
+    await writer.end_session(session)
+
+
 async def test_a_broken_watch_stream_is_reopened_and_misses_nothing(
     etcd_url: str, open_etcd: Any
 ) -> None:

@@ -209,9 +209,10 @@ class EtcdBackend(Backend):
         }
         self._extensions: dict[str, Any] = {}
         self._watches: set[asyncio.Task[None]] = set()
-        #: per prefix, the watches closed less than LINGER seconds ago (streams still open)
+        #: per (prefix, whether puts are reported), the watches closed less than LINGER
+        #: seconds ago (streams still open)
         self._idle: dict[
-            bytes, list[tuple[_EtcdWatch, asyncio.Task[None], asyncio.TimerHandle]]
+            tuple[bytes, bool], list[tuple[_EtcdWatch, asyncio.Task[None], asyncio.TimerHandle]]
         ] = {}
 
     # ------------------------------------------------------------------ plumbing
@@ -429,7 +430,8 @@ class EtcdBackend(Backend):
     @contextlib.asynccontextmanager
     async def watch(self, namespace: str, *, additions: bool = True) -> AsyncIterator[Watch]:
         prefix = self._prefix(namespace)
-        idle = self._idle.get(prefix)
+        kind = (prefix, additions)
+        idle = self._idle.get(kind)
         while idle:
             # A stream closed less than LINGER seconds ago is still open: take it over, with
             # no round trip. Forgetting what it saw before is safe, since the caller reads
@@ -438,10 +440,10 @@ class EtcdBackend(Backend):
             timer.cancel()
             if not task.done():
                 watch.changed.clear()
-                watch._removed = set()
+                watch._removed, watch._ahead = set(), None
                 break
         else:
-            watch = _EtcdWatch(self, prefix)
+            watch = _EtcdWatch(self, prefix, additions=additions)
             task = asyncio.create_task(watch.run(), name=f"anker-etcd-watch {namespace}")
             self._watches.add(task)
             task.add_done_callback(self._watches.discard)
@@ -457,15 +459,15 @@ class EtcdBackend(Backend):
             return
         # Keep the stream open a while: a waiter queueing again soon (a lock taken in a loop
         # under contention) reuses it.
-        idle = self._idle.setdefault(prefix, [])
+        idle = self._idle.setdefault(kind, [])
         entry: tuple[_EtcdWatch, asyncio.Task[None], asyncio.TimerHandle]
 
         def expire() -> None:
             task.cancel()
             with contextlib.suppress(ValueError):
                 idle.remove(entry)
-            if not idle and self._idle.get(prefix) is idle:
-                del self._idle[prefix]
+            if not idle and self._idle.get(kind) is idle:
+                del self._idle[kind]
 
         entry = (watch, task, asyncio.get_running_loop().call_later(LINGER, expire))
         idle.append(entry)
@@ -482,11 +484,13 @@ class EtcdBackend(Backend):
 
 
 class _EtcdWatch(EventWatch):
-    """One watch stream over a prefix, kept open (and reopened) by ``run``."""
+    """One watch stream over a prefix, kept open (and reopened) by ``run``; without
+    ``additions``, etcd leaves puts out of the stream (its NOPUT filter)."""
 
-    def __init__(self, backend: EtcdBackend, prefix: bytes) -> None:
+    def __init__(self, backend: EtcdBackend, prefix: bytes, *, additions: bool = True) -> None:
         self.backend = backend
         self.prefix = prefix
+        self.additions = additions
         #: resolved once etcd confirmed the watch (or with the error that prevented it)
         self.created: asyncio.Future[None] = asyncio.get_running_loop().create_future()
         super().__init__()
@@ -526,6 +530,8 @@ class _EtcdWatch(EventWatch):
         create: Json = {"key": _b64(self.prefix), "range_end": _b64(_range_end(self.prefix))}
         if self._revision:
             create["start_revision"] = self._revision + 1
+        if not self.additions:
+            create["filters"] = ["NOPUT"]
         async with asyncio.timeout(self.backend.timeout):
             response = await self.backend._send("/watch", {"create_request": create}, stream=True)
         try:
