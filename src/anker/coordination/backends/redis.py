@@ -50,12 +50,19 @@ and a watch is handed out only once Redis confirmed its subscription, so every c
 after that reaches it. The connection is PINGed when idle; when it drops, every watch is woken
 once the channels are subscribed again on a new one, since messages sent in between are lost.
 
-**Caveats.** One primary only (no Cluster, no Sentinel). Replication is asynchronous: a
-failover can lose the last entries, so two holders can believe they hold a lock; the fencing
-tokens still increase, so a fenced store refuses the older one. Entries of a dead session stay
+**Sentinel.** With ``?sentinel=<service>``, the URL's hosts are Sentinels (port 26379 by
+default), asked in turn for the primary each time a connection opens; its credentials are the
+primary's (the Sentinels are asked without any). A connection that hears ``READONLY`` (a
+primary demoted by a failover), ``MASTERDOWN`` or ``LOADING`` is dropped, so the next call asks
+the Sentinels again.
+
+**Caveats.** No Redis Cluster. Replication is asynchronous: a failover can lose the last
+entries, so two holders can believe they hold a lock; the fencing tokens still increase, so a
+fenced store refuses the older one. Entries of a dead session stay
 in memory until their namespace is next read or listed.
 
-**URL.** ``redis://[[user]:password@]host[:port][/db][?key_prefix=anker:coord:]``. Every call
+**URL.** ``redis://[[user]:password@]host[:port][/db][?key_prefix=anker:coord:]``, or
+``redis://[[user]:password@]sentinel1[:port],sentinel2[:port][/db]?sentinel=<service>``. Every call
 waits at most ``timeout`` seconds and is not retried (a put whose answer was lost must not run
 twice); the coordinator decides what to try again. A call that is cancelled or times out closes
 its connection, so no late answer is read by the next call.
@@ -102,6 +109,9 @@ EXPIRED, EXISTS = -1, -2
 ADDED, REMOVED = b"+", b"-"
 #: how long a channel stays subscribed after its last watch closed, in seconds
 LINGER = 2.0
+SENTINEL_PORT = 26379
+#: error replies that mean "ask somewhere else": the connection is dropped
+NOT_THE_PRIMARY = ("READONLY", "MASTERDOWN", "LOADING")
 
 # Every script gets the key prefix as ARGV[1]; the layout is in the module docstring.
 PRELUDE = (
@@ -245,17 +255,23 @@ class RedisBackend(Backend):
 
     __module__ = "anker.coordination.backends.redis"
     capabilities: ClassVar[frozenset[str]] = frozenset()
-    known_options: ClassVar[frozenset[str] | None] = frozenset({"key_prefix"})
+    known_options: ClassVar[frozenset[str] | None] = frozenset({"key_prefix", "sentinel"})
     bounds_calls: ClassVar[bool] = True  # every call is one _run, under asyncio.timeout
 
     def __init__(
         self, url: BackendURL, options: Mapping[str, str], *, lease: float, timeout: float
     ) -> None:
         super().__init__(url, options, lease=lease, timeout=timeout)
-        if len(url.endpoints) != 1:
-            raise ValueError(f"{url.scheme}:// needs exactly one host, e.g. redis://127.0.0.1:6379")
+        #: the Sentinel service name: then the URL's hosts are Sentinels, not the server
+        self.sentinel = options.get("sentinel") or url.param("sentinel")
+        if not url.endpoints or (len(url.endpoints) > 1 and not self.sentinel):
+            raise ValueError(
+                f"{url.scheme}:// needs exactly one host, e.g. redis://127.0.0.1:6379, or "
+                f"Sentinels and a service name, e.g. redis://s1:26379,s2:26379?sentinel=mymaster"
+            )
         if not url.path.strip("/").isdigit() and url.path not in ("", "/"):
             raise ValueError(f"{url.scheme}:// takes a database number as path, e.g. /0: {url}")
+        self.db = int(url.path.strip("/") or 0)
         self.key_prefix = options.get("key_prefix") or url.param("key_prefix") or DEFAULT_KEY_PREFIX
         self.lease_ms = max(1, round(lease * 1000))
         self._client: Any = None
@@ -265,6 +281,7 @@ class RedisBackend(Backend):
         self._idle: list[Any] = []
         self._connections: set[Any] = set()
         self._response_error: type[Exception] = Exception
+        self._sentinels: Any = None
         self._hub = _Hub(self)
 
     async def _run(self, script: str, *args: str | bytes | int) -> Any:
@@ -282,6 +299,10 @@ class RedisBackend(Backend):
                 await connection.send_packed_command(_pack(head, args), check_health=False)
                 reply = await _read_reply(connection._reader)
                 if isinstance(reply, _ReplyError):
+                    if reply.message.startswith(NOT_THE_PRIMARY):
+                        # a primary demoted by a failover, or one still loading: the
+                        # connection is dropped, and the next asks the Sentinels again
+                        raise ConnectionError(reply.message)
                     if not reply.message.startswith("NOSCRIPT"):
                         raise self._response_error(reply.message)
                     # The server forgot its scripts (restart, SCRIPT FLUSH); a script it
@@ -302,7 +323,7 @@ class RedisBackend(Backend):
         return reply
 
     async def _connection(self) -> Any:
-        """An idle connection, or a new one (connected on its first command)."""
+        """An idle connection, or a new one."""
         while self._idle:
             connection = self._idle.pop()
             try:
@@ -318,6 +339,14 @@ class RedisBackend(Backend):
         if self._client is None:
             raise ConnectionError("the backend is closed")
         connection = self._client.connection_pool.make_connection()
+        try:
+            # Connected here, not by its first command: redis-py connects a command's
+            # connection to its configured address, not to the primary a Sentinel names.
+            await connection.connect()
+        except BaseException:
+            with contextlib.suppress(Exception):
+                await connection.disconnect(nowait=True)
+            raise
         self._connections.add(connection)
         return connection
 
@@ -338,17 +367,22 @@ class RedisBackend(Backend):
         redis = require("redis.asyncio", extra="redis", needed_for=NEEDED_FOR)
         retry = require("redis.asyncio.retry", extra="redis", needed_for=NEEDED_FOR)
         backoff = require("redis.backoff", extra="redis", needed_for=NEEDED_FOR)
-        # the one place that sees the password; anker's options stay out of redis-py's way
-        client_url = dataclasses.replace(self.url, query=MappingProxyType({})).render(mask=False)
-        client = redis.Redis.from_url(
-            client_url,
+        settings = {
             # Calls are bounded by asyncio.timeout in the calling task. No socket_timeout: with
             # it, redis-py sends through asyncio.wait_for, which before Python 3.12 can swallow
             # a cancellation (the caller then hangs on, and the connection is left half-used).
-            socket_timeout=None,
-            socket_connect_timeout=self.timeout,
-            retry=retry.Retry(backoff.NoBackoff(), 0),
-        )
+            "socket_timeout": None,
+            "socket_connect_timeout": self.timeout,
+            "retry": retry.Retry(backoff.NoBackoff(), 0),
+        }
+        if self.sentinel:
+            client = self._sentinel_client(settings)
+        else:
+            # the one place that sees the password; anker's options stay out of redis-py's way
+            client_url = dataclasses.replace(self.url, query=MappingProxyType({})).render(
+                mask=False
+            )
+            client = redis.Redis.from_url(client_url, **settings)
         sources = {name: PRELUDE + body for name, body in SCRIPTS.items()}
         try:
             # Load the scripts (and see the server answers) in one round trip, so that the
@@ -369,8 +403,34 @@ class RedisBackend(Backend):
             for (name, source), sha in zip(sources.items(), shas, strict=True)
         }
 
+    def _sentinel_client(self, settings: dict[str, Any]) -> Any:
+        """A client whose connections ask the Sentinels for the primary as they connect."""
+        sentinel = require("redis.asyncio.sentinel", extra="redis", needed_for=NEEDED_FOR)
+        first = self.url.endpoints[0]
+        self._sentinels = sentinel.Sentinel(
+            [(endpoint.host, endpoint.port or SENTINEL_PORT) for endpoint in self.url.endpoints],
+            # Sentinels are asked without credentials; those in the URL are the primary's
+            # no retries with back-off (redis-py's default): the next Sentinel is asked instead
+            sentinel_kwargs={
+                "socket_timeout": self.timeout,
+                "socket_connect_timeout": self.timeout,
+                "retry": settings["retry"],
+            },
+        )
+        return self._sentinels.master_for(
+            self.sentinel,
+            db=self.db,
+            username=first.username,
+            password=None if first.password is None else first.password.reveal(),
+            **settings,
+        )
+
     async def aclose(self) -> None:
         await self._hub.aclose()
+        sentinels, self._sentinels = self._sentinels, None
+        if sentinels is not None:
+            with contextlib.suppress(Exception):
+                await sentinels.aclose()
         client, self._client = self._client, None
         connections, self._connections = self._connections, set()
         self._idle.clear()
