@@ -107,7 +107,8 @@ class Watch(abc.ABC):
 
         Returns True as soon as an entry was created or deleted since the watch was opened (or
         since ``wait`` last returned True), and False on timeout. A spurious True is allowed; a
-        missed change is not.
+        missed change is not (of the changes the watch is for: see
+        :meth:`Backend.watch_removals` and :meth:`Backend.watch_ahead`).
         """
 
 
@@ -253,15 +254,17 @@ class Backend(abc.ABC):
         """The live entries of a namespace, ordered by token."""
 
     @abc.abstractmethod
-    def watch(
-        self, namespace: str, *, additions: bool = True
-    ) -> contextlib.AbstractAsyncContextManager[Watch]:
-        """Watch a namespace for changes; open it before reading the namespace.
+    def watch(self, namespace: str) -> contextlib.AbstractAsyncContextManager[Watch]:
+        """Watch a namespace for changes; open it before reading the namespace."""
 
-        ``additions=False`` says the caller cares only about removals (a lock waiter: a new
-        entry queues behind it). The driver may then leave new entries unreported, which
-        spares a waiter a wake-up per newcomer; it must still report every removal.
+    def watch_removals(self, namespace: str) -> contextlib.AbstractAsyncContextManager[Watch]:
+        """Watch a namespace for removals; open it before reading the namespace.
+
+        This is what a waiter needs: a new entry queues behind it. A driver that can leave
+        new entries out overrides it, which spares every waiter a wake-up per newcomer; it
+        must still report every removal. This default watches every change.
         """
+        return self.watch(namespace)
 
     def watch_ahead(
         self, namespace: str, session: str, key: str
@@ -275,7 +278,7 @@ class Backend(abc.ABC):
         wake-up per hand-over; it then sets :attr:`Watch.ahead`. This default watches every
         removal in the namespace.
         """
-        return self.watch(namespace, additions=False)
+        return self.watch_removals(namespace)
 
     @abc.abstractmethod
     async def namespaces(self, prefix: str) -> list[str]:

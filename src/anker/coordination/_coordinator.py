@@ -308,18 +308,20 @@ class Coordinator:
         self,
         namespace: str,
         *,
-        additions: bool = True,
+        removals_only: bool = False,
         ahead_of: tuple[str, str] | None = None,
     ) -> AsyncIterator[Watch]:
-        """A watch of ``namespace``, or with ``ahead_of=(session, key)``, of the entry just
-        ahead of that one (see Backend.watch_ahead)."""
+        """A watch of ``namespace``: of every change, of removals only, or with
+        ``ahead_of=(session, key)``, of the entry just ahead of that one (see Backend)."""
+        backend = self._backend
         try:
             async with asyncio.timeout(self.timeout):
-                manager = (
-                    self._backend.watch(namespace, additions=additions)
-                    if ahead_of is None
-                    else self._backend.watch_ahead(namespace, *ahead_of)
-                )
+                if ahead_of is not None:
+                    manager = backend.watch_ahead(namespace, *ahead_of)
+                elif removals_only:
+                    manager = backend.watch_removals(namespace)
+                else:
+                    manager = backend.watch(namespace)
                 watch = await manager.__aenter__()
         except TimeoutError as exc:
             raise BackendUnavailable(

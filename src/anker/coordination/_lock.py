@@ -262,7 +262,7 @@ class _QueuedLock:
         queue ahead (an exclusive holder), else every removal (new entries queue behind it)."""
         if self.limit == 1 and self.mode == "exclusive":
             return self.coordinator._watch(self.namespace, ahead_of=(session, key))
-        return self.coordinator._watch(self.namespace, additions=False)
+        return self.coordinator._watch(self.namespace, removals_only=True)
 
     async def _put(self, session: str, key: str, value: bytes) -> tuple[int, list[Entry]] | None:
         """Append our entry and read the queue (None: the session expired, try another)."""

@@ -191,9 +191,9 @@ async def test_a_watch_ignores_other_namespaces(open_backend: OpenBackend) -> No
         assert await watch.wait(0.5) is False
 
 
-@pytest.mark.parametrize("additions", [True, False], ids=["all-changes", "removals-only"])
+@pytest.mark.parametrize("kind", ["watch", "watch_removals"])
 async def test_a_watch_that_says_what_was_removed_misses_no_removal(
-    open_backend: OpenBackend, additions: bool
+    open_backend: OpenBackend, kind: str
 ) -> None:
     """Waiters go ahead on ``watch.removed`` without reading the queue, so a driver that
     describes its changes must list every removed entry (deleted, or ended with its session)
@@ -204,7 +204,7 @@ async def test_a_watch_that_says_what_was_removed_misses_no_removal(
     namespace = ns()
     await writer.put(session, namespace, "a", b"")
     await writer.put(other, namespace, "b", b"")
-    async with watcher.watch(namespace, additions=additions) as watch:
+    async with getattr(watcher, kind)(namespace) as watch:
         removed: set[str] = set()
         described = True
         await writer.put(session, namespace, "c", b"")
@@ -218,6 +218,29 @@ async def test_a_watch_that_says_what_was_removed_misses_no_removal(
                 else:
                     removed |= watch.removed
         assert not described or removed == {"a", "b"}
+
+
+async def test_a_watch_ahead_wakes_once_the_entry_ahead_left(open_backend: OpenBackend) -> None:
+    """What an exclusive waiter opens: it must wake when the entry just ahead of its own
+    leaves, and then say nothing is ahead (``ahead``) or that the entry left (``removed``)
+    or that it cannot tell (``removed`` None)."""
+    watcher, writer = await open_backend(), await open_backend()
+    theirs, mine = await writer.create_session(), await watcher.create_session()
+    namespace = ns()
+    await writer.put(theirs, namespace, "a", b"")
+    await watcher.put(mine, namespace, "b", b"")
+    async with watcher.watch_ahead(namespace, mine, "b") as watch:
+        await writer.delete(namespace, "a")
+        deadline = time.monotonic() + 10
+        while True:
+            assert time.monotonic() < deadline, "the waiter was not told the entry ahead left"
+            if not await watch.wait(1):
+                continue
+            if watch.ahead is not None:
+                assert watch.ahead == frozenset()
+                break
+            if watch.removed is None or "a" in watch.removed:
+                break
 
 
 async def test_watchers_learn_of_an_expiry_from_the_server_or_from_expires_in(

@@ -314,7 +314,7 @@ async def test_a_removals_only_watch_is_not_woken_by_new_entries(
     watcher, writer = await open_etcd(etcd_url), await open_etcd(etcd_url)
     namespace = f"t{uuid.uuid4().hex[:12]}/lock/x"
     session = await writer.create_session()
-    async with watcher.watch(namespace, additions=False) as removals:
+    async with watcher.watch_removals(namespace) as removals:
         await writer.put(session, namespace, "a", b"")
         assert await removals.wait(0.5) is False
         await writer.delete(namespace, "a")

@@ -152,7 +152,7 @@ async def test_a_removals_only_watch_is_not_woken_by_new_entries(open_redis: Ope
     session = await writer.create_session()
     namespace = ns()
     async with (
-        watcher.watch(namespace, additions=False) as removals,
+        watcher.watch_removals(namespace) as removals,
         watcher.watch(namespace) as everything,
     ):
         await writer.put(session, namespace, "k", b"")
@@ -167,7 +167,7 @@ async def test_a_waiter_hears_only_of_the_entry_just_ahead_of_it_leaving(
     open_redis: OpenRedis,
 ) -> None:
     """An exclusive waiter listens on its session's inbox: a hand-over wakes the next waiter
-    only, and tells it which entries are still ahead (deleted or ended with a session)."""
+    only, once nothing is ahead of it (the entry ahead deleted or ended with its session)."""
     watcher, writer = await open_redis(), await open_redis()
     first, second = await writer.create_session(), await writer.create_session()
     mine = await watcher.create_session()
@@ -180,10 +180,9 @@ async def test_a_waiter_hears_only_of_the_entry_just_ahead_of_it_leaving(
         watcher.watch_ahead(namespace, mine, "c") as c_waits,
         watcher.watch_ahead(namespace, mine, "d") as d_waits,
     ):
-        await writer.end_session(second)  # takes b, just ahead of c
-        assert await c_waits.wait(5) is True
-        assert c_waits.ahead == {"a"}
-        await writer.delete(namespace, "a")  # now just ahead of c
+        await writer.end_session(second)  # takes b, but a is still ahead of c
+        assert await c_waits.wait(0.3) is False
+        await writer.delete(namespace, "a")  # now nothing is ahead of c
         assert await c_waits.wait(5) is True
         assert c_waits.ahead == frozenset()
         assert await d_waits.wait(0.3) is False
@@ -192,6 +191,78 @@ async def test_a_waiter_hears_only_of_the_entry_just_ahead_of_it_leaving(
         assert await d_waits.wait(5) is True
         assert d_waits.ahead == frozenset()
         assert await c_waits.wait(0.3) is False
+
+
+async def test_the_head_hears_when_a_dead_entry_ahead_is_purged_or_its_own_session_ends(
+    open_redis: OpenRedis,
+) -> None:
+    watcher, writer = await open_redis(lease=30.0), await open_redis()
+    doomed = await writer.create_session()  # never renewed: gone after its 1 s lease
+    mine, other = await watcher.create_session(), await watcher.create_session()
+    namespace = ns()
+    await writer.put(doomed, namespace, "a", b"")
+    await watcher.put(mine, namespace, "b", b"")
+    await watcher.put(other, namespace, "c", b"")
+    async with (
+        watcher.watch_ahead(namespace, mine, "b") as b_waits,
+        watcher.watch_ahead(namespace, other, "c") as c_waits,
+    ):
+        await asyncio.sleep(1.2)
+        assert [e.key for e in await writer.entries(namespace)] == ["b", "c"]  # purges a
+        assert await b_waits.wait(5) is True
+        assert b_waits.ahead == frozenset()
+        # an entry that goes with its session is announced to that session, so a waiter
+        # whose session ended queues again at once
+        await writer.end_session(other)
+        assert await c_waits.wait(5) is True
+        assert c_waits.removed == {"c"}
+
+
+async def test_a_queue_that_does_not_match_the_entries_is_rebuilt_and_the_head_reads_again(
+    open_redis: OpenRedis, raw: Any, key_prefix: str
+) -> None:
+    """A writer that keeps no queue (or a lost key) must never make "nothing ahead" false."""
+    watcher, writer = await open_redis(), await open_redis()
+    theirs, mine = await writer.create_session(), await watcher.create_session()
+    namespace = ns()
+    queue = f"{key_prefix}q:{namespace}"
+    for key in ("a", "b"):
+        await writer.put(theirs, namespace, key, b"")
+    await watcher.put(mine, namespace, "c", b"")
+    assert await raw.zcard(queue) == 3
+    await raw.zrem(queue, "b")  # the queue forgot b, which is still ahead of c
+    async with watcher.watch_ahead(namespace, mine, "c") as watch:
+        await writer.delete(namespace, "a")  # rebuilt: b is the head, not c
+        assert await raw.zrange(queue, 0, -1) == [b"b", b"c"]
+        assert await watch.wait(0.3) is False
+        await raw.delete(queue)  # the queue gone altogether
+        await writer.delete(namespace, "b")
+        assert await watch.wait(5) is True
+        assert watch.removed is None  # rebuilt, and "read the namespace", to be safe
+    assert await raw.zrange(queue, 0, -1) == [b"c"]
+
+
+async def test_news_on_an_inbox_that_is_not_ours_or_not_readable_breaks_nothing(
+    open_redis: OpenRedis, raw: Any
+) -> None:
+    watcher, writer = await open_redis(), await open_redis()
+    theirs, mine = await writer.create_session(), await watcher.create_session()
+    namespace = ns()
+    await writer.put(theirs, namespace, "a", b"")
+    await watcher.put(mine, namespace, "b", b"")
+    inbox = watcher.inbox(mine)
+    async with watcher.watch_ahead(namespace, mine, "b") as watch:
+        connection = watcher._hub.connection
+        await raw.publish(inbox, b"no separator")
+        await raw.publish(inbox, f"{namespace}\0other".encode())  # another entry's news
+        assert await watch.wait(0.3) is False
+        await raw.publish(inbox, f"{namespace}\0b\0unheard-of".encode())
+        assert await watch.wait(5) is True
+        assert watch.removed is None  # what it cannot read is a reason to read again
+        await writer.delete(namespace, "a")
+        assert await watch.wait(5) is True
+        assert watch.ahead == frozenset()
+        assert watcher._hub.connection is connection  # the pub/sub connection stayed up
 
 
 async def test_watches_share_one_connection_and_unsubscribe_when_closed(

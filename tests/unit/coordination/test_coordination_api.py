@@ -336,3 +336,31 @@ async def test_an_event_watch_keeps_the_latest_news_of_the_entries_ahead() -> No
     assert await watch.wait(1) is True
     assert watch.removed is None
     assert watch.ahead is None
+
+
+PUBSUB_STREAM = [
+    (b"*3\r\n$9\r\nsubscribe\r\n$3\r\nc:x\r\n:1\r\n", [b"subscribe", b"c:x", 1]),
+    (b"*3\r\n$7\r\nmessage\r\n$3\r\nc:x\r\n$3\r\n-k1\r\n", [b"message", b"c:x", b"-k1"]),
+    (b"*2\r\n$4\r\npong\r\n$0\r\n\r\n", [b"pong", b""]),  # PING on a subscribed RESP2 link
+    (
+        b">3\r\n$7\r\nmessage\r\n$3\r\nw:s\r\n$4\r\na\x00\r\n\r\n",  # RESP3 push
+        [b"message", b"w:s", b"a\x00\r\n"],
+    ),
+    (b"+PONG\r\n", b"PONG"),  # RESP3
+]
+
+
+@given(st.lists(st.sampled_from(range(len(PUBSUB_STREAM))), max_size=8), st.data())
+def test_the_pubsub_reader_takes_whole_replies_however_the_bytes_arrive(
+    picks: list[int], data: st.DataObject
+) -> None:
+    from anker.coordination.backends.redis import _complete_replies
+
+    stream = b"".join(PUBSUB_STREAM[i][0] for i in picks)
+    cuts = sorted(data.draw(st.sets(st.integers(0, len(stream)))))
+    got, pending = [], b""
+    for start, stop in zip([0, *cuts], [*cuts, len(stream)], strict=True):
+        replies, pending = _complete_replies(pending + stream[start:stop])
+        got.extend(replies)
+    assert got == [PUBSUB_STREAM[i][1] for i in picks]
+    assert pending == b""

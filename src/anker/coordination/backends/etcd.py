@@ -427,8 +427,14 @@ class EtcdBackend(Backend):
         found.sort(key=lambda entry: entry.token)
         return found
 
+    def watch(self, namespace: str) -> contextlib.AbstractAsyncContextManager[Watch]:
+        return self._watch(namespace, additions=True)
+
+    def watch_removals(self, namespace: str) -> contextlib.AbstractAsyncContextManager[Watch]:
+        return self._watch(namespace, additions=False)  # etcd's NOPUT filter
+
     @contextlib.asynccontextmanager
-    async def watch(self, namespace: str, *, additions: bool = True) -> AsyncIterator[Watch]:
+    async def _watch(self, namespace: str, *, additions: bool) -> AsyncIterator[Watch]:
         prefix = self._prefix(namespace)
         kind = (prefix, additions)
         idle = self._idle.get(kind)

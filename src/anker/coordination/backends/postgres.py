@@ -468,7 +468,7 @@ class PostgresBackend(Backend):
         return [namespace for (namespace,) in await self._query(NAMESPACES, pattern)]
 
     @contextlib.asynccontextmanager
-    async def watch(self, namespace: str, *, additions: bool = True) -> AsyncIterator[Watch]:
+    async def watch(self, namespace: str) -> AsyncIterator[Watch]:
         await self._ensure_listening()
         # No await since the LISTEN was seen active: a change committed from here on is
         # notified to this event, or the connection drops and every event is set.

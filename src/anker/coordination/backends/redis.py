@@ -17,11 +17,13 @@ so deployments can share a server:
   entry ahead of it left; channel ``P a:<namespace>``: ``+`` when an entry was added. Lock
   waiters subscribe to removals only (a newcomer queues behind them), so a put wakes nobody
   but the watchers of a group.
-* channel ``P w:<session>``, the session's inbox: when an entry is removed, its successor's
-  session hears ``<namespace>\0<successor's key>[\0<key ahead>...]``, the keys still ahead
-  of the successor. An exclusive waiter listens there only, so a hand-over wakes the next
-  waiter and nobody else (ZooKeeper's "watch the predecessor" recipe, without the read that
-  follows it there).
+* channel ``P w:<session>``, the session's inbox: when an entry ahead of the queue's head is
+  removed, the head's session hears ``<namespace>\0<head's key>``: nothing is ahead of it now.
+  An exclusive waiter listens there only, so a hand-over wakes the next waiter and nobody else
+  (ZooKeeper's "watch the predecessor" recipe, without the read that follows it there). An
+  entry removed with its session is announced to that session too (``...\0-``), and a queue
+  found not to match the entries is rebuilt and its head told to read the namespace
+  (``...\0?``).
 
 **Atomicity and order.** Every operation is one Lua script, so one round trip, and Redis runs
 scripts one at a time, each to completion. ``put`` checks the session key exists (else
@@ -78,7 +80,7 @@ import random
 import time
 import uuid
 from collections import deque
-from collections.abc import AsyncIterator, Callable
+from collections.abc import AsyncIterator, Callable, Iterable
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
@@ -127,24 +129,45 @@ local function queue_key(ns) return P .. 'q:' .. ns end
 local function inbox(session) return P .. 'w:' .. session end
 local function ref(ns, key) return cmsgpack.pack({ns, key}) end
 
--- Remove an entry and tell who may care: the removals channel, and
--- the inbox of the entry's successor (the next by token), with the keys now ahead of it.
-local function remove(ns, key)
+-- Make the queue of a namespace list exactly its entries, in token order.
+local function rebuild_queue(ns)
+  local queue, fields = queue_key(ns), redis.call('HGETALL', entries_key(ns))
+  redis.call('DEL', queue)
+  for i = 1, #fields, 2 do
+    redis.call('ZADD', queue, cmsgpack.unpack(fields[i + 1])[1], fields[i])
+  end
+end
+
+-- Remove an entry and tell who may care: the removals channel; the head of the queue, on its
+-- session's inbox, if the entry was ahead of it (nothing is ahead of the head now: it holds,
+-- if it waits exclusively); and with ``owner``, the entry's own session (the entry went with
+-- the session, not by the owner's hand). Each is O(log n), so ending a session that holds
+-- many entries of one namespace stays O(n log n).
+local function remove(ns, key, owner)
   local hash, queue = entries_key(ns), queue_key(ns)
   redis.call('HDEL', hash, key)
   local token = redis.call('ZSCORE', queue, key)
   redis.call('ZREM', queue, key)
   redis.call('PUBLISH', channel(ns), REMOVED .. key)
-  if not token then return end
-  local after = redis.call('ZRANGEBYSCORE', queue, '(' .. token, '+inf', 'WITHSCORES',
-                          'LIMIT', 0, 1)
-  if #after == 0 then return end
-  local record = redis.call('HGET', hash, after[1])
-  if not record then return end
-  local ahead = redis.call('ZRANGEBYSCORE', queue, '-inf', '(' .. after[2])
-  local message = ns .. '\0' .. after[1]
-  if #ahead > 0 then message = message .. '\0' .. table.concat(ahead, '\0') end
-  redis.call('PUBLISH', inbox(cmsgpack.unpack(record)[2]), message)
+  if owner then redis.call('PUBLISH', inbox(owner), ns .. '\0' .. key .. '\0-') end
+  -- The queue must list exactly the entries, else "nothing ahead" may be false. If it does
+  -- not (a writer that kept none, a key lost), it is rebuilt and the head hears "read the
+  -- namespace" ('?') instead.
+  local before, note = token and tonumber(token), ''
+  if not before or redis.call('ZCARD', queue) ~= redis.call('HLEN', hash) then
+    rebuild_queue(ns)
+    before, note = -math.huge, '\0?'
+  end
+  local head = redis.call('ZRANGE', queue, 0, 0, 'WITHSCORES')
+  if #head == 0 or tonumber(head[2]) < before then return end
+  local record = redis.call('HGET', hash, head[1])
+  if not record then  -- as many members as entries, but not the same ones
+    rebuild_queue(ns)
+    note, head = '\0?', redis.call('ZRANGE', queue, 0, 0)
+    if #head == 0 then return end
+    record = redis.call('HGET', hash, head[1])
+  end
+  redis.call('PUBLISH', inbox(cmsgpack.unpack(record)[2]), ns .. '\0' .. head[1] .. note)
 end
 
 -- Delete the entries of dead sessions; return the live ones with their session's PTTL.
@@ -156,12 +179,13 @@ local function live_entries(ns)
     local left = ttl[e[2]] or redis.call('PTTL', session_key(e[2]))
     ttl[e[2]] = left
     if left == -2 then
-      remove(ns, fields[i])
+      remove(ns, fields[i], e[2])
     else
       live[#live + 1] = {fields[i], e[4], e[1], e[2], e[3], left}
     end
   end
   if #live == 0 then redis.call('ZREM', INDEX, ns) end
+  if redis.call('ZCARD', queue_key(ns)) ~= #live then rebuild_queue(ns) end
   return live
 end
 
@@ -216,7 +240,7 @@ return out
 local hash = entries_key(ARGV[2])
 local old = redis.call('HGET', hash, ARGV[3])
 if not old then return 0 end
-remove(ARGV[2], ARGV[3])
+remove(ARGV[2], ARGV[3], nil)
 redis.call('SREM', session_key(cmsgpack.unpack(old)[2]), ref(ARGV[2], ARGV[3]))
 if redis.call('EXISTS', hash) == 0 then redis.call('ZREM', INDEX, ARGV[2]) end
 return 1
@@ -231,7 +255,7 @@ for _, r in ipairs(refs) do
     local hash = entries_key(ns)
     local old = redis.call('HGET', hash, key)
     if old and cmsgpack.unpack(old)[2] == ARGV[2] then
-      remove(ns, key)
+      remove(ns, key, ARGV[2])
       if redis.call('EXISTS', hash) == 0 then redis.call('ZREM', INDEX, ns) end
     end
   end
@@ -483,12 +507,23 @@ class RedisBackend(Backend):
     async def entries(self, namespace: str) -> list[Entry]:
         return _entries(await self._run("entries", namespace))
 
+    def watch(self, namespace: str) -> contextlib.AbstractAsyncContextManager[Watch]:
+        return self._watch(self.channel(namespace), self.added_channel(namespace))
+
+    def watch_removals(self, namespace: str) -> contextlib.AbstractAsyncContextManager[Watch]:
+        return self._watch(self.channel(namespace))
+
+    def watch_ahead(
+        self, namespace: str, session: str, key: str
+    ) -> contextlib.AbstractAsyncContextManager[Watch]:
+        # The scripts that remove an entry tell the head of the queue, on its session's inbox.
+        return self._watch(self.inbox(session), target=(namespace.encode(), key.encode()))
+
     @contextlib.asynccontextmanager
-    async def watch(self, namespace: str, *, additions: bool = True) -> AsyncIterator[Watch]:
-        channels = [self.channel(namespace)]
-        if additions:
-            channels.append(self.added_channel(namespace))
-        watch = _RedisWatch()
+    async def _watch(
+        self, *channels: bytes, target: tuple[bytes, bytes] | None = None
+    ) -> AsyncIterator[Watch]:
+        watch = _RedisWatch(target)
         subscribed: list[bytes] = []
         try:
             for channel in channels:
@@ -498,17 +533,6 @@ class RedisBackend(Backend):
         finally:
             for channel in subscribed:
                 await self._hub.unsubscribe(channel, watch)
-
-    @contextlib.asynccontextmanager
-    async def watch_ahead(self, namespace: str, session: str, key: str) -> AsyncIterator[Watch]:
-        # The scripts that remove an entry tell its successor, on its session's inbox.
-        channel = self.inbox(session)
-        watch = _RedisWatch((namespace.encode(), key.encode()))
-        await self._hub.subscribe(channel, watch)
-        try:
-            yield watch
-        finally:
-            await self._hub.unsubscribe(channel, watch)
 
     async def namespaces(self, prefix: str) -> list[str]:
         return sorted(name.decode() for name in await self._run("namespaces", prefix))
@@ -616,6 +640,20 @@ def _parse(data: bytes, pos: int) -> tuple[Any, int]:  # noqa: PLR0911 (one per 
     if kind == 0x2D:  # '-' error
         return _ReplyError(line.decode(errors="replace")), pos
     raise ConnectionError(f"unexpected reply type {chr(kind)!r}")
+
+
+def _complete_replies(data: bytes) -> tuple[list[Any], bytes]:
+    """The whole RESP values at the start of ``data``, and the bytes after them (the start
+    of a value still on its way)."""
+    replies, pos = [], 0
+    while pos < len(data):
+        try:
+            reply, pos_after = _parse(data, pos)
+        except _Incomplete:
+            break
+        replies.append(reply)
+        pos = pos_after
+    return replies, data[pos:]
 
 
 def _token(result: int, session: str, namespace: str, key: str) -> int:
@@ -798,16 +836,9 @@ class _Hub:
             if not data:
                 raise ConnectionError("the server closed the connection")
             pinged = False
-            pending += data
-            pos = 0
-            while pos < len(pending):
-                try:
-                    reply, pos_after = _parse(pending, pos)
-                except _Incomplete:
-                    break
-                pos = pos_after
+            replies, pending = _complete_replies(pending + data)
+            for reply in replies:
                 self._received(reply)
-            pending = pending[pos:]
 
     def _received(self, reply: Any) -> None:
         """Act on one message of the pub/sub connection (RESP2 array or RESP3 push)."""
@@ -832,11 +863,7 @@ class _Hub:
     def _wake(self, channel: bytes, message: bytes | None = None) -> None:
         watches = self.watches.get(channel, ())
         if message is not None and channel.startswith(self.inbox_prefix):
-            # b"<namespace>\0<key>[\0<key ahead>...]": the entry just ahead of key left
-            namespace, key, *ahead = message.split(b"\0")
-            for watch in watches:
-                if watch.target == (namespace, key):
-                    watch.ahead_now(frozenset(k.decode(errors="surrogateescape") for k in ahead))
+            self._tell(watches, message)
             return
         for watch in watches:
             if message == ADDED:
@@ -845,6 +872,22 @@ class _Hub:
                 watch.removed_entry(message[1:].decode(errors="surrogateescape"))
             else:
                 watch.changed.set()  # not described (a lost connection): read again
+
+    @staticmethod
+    def _tell(watches: Iterable[_RedisWatch], message: bytes) -> None:
+        """An inbox message: ``<namespace>\0<key>`` nothing is ahead of the entry ``key``
+        now; with ``\0-``: the entry went with its session; with ``\0?``: read again."""
+        namespace, _, rest = message.partition(b"\0")
+        key, _, note = rest.partition(b"\0")
+        for watch in watches:
+            if watch.target != (namespace, key) and note in (b"", b"-", b"?"):
+                continue  # someone else's news (anything else is not ours to read: wake all)
+            if note == b"":
+                watch.ahead_now(frozenset())
+            elif note == b"-":
+                watch.removed_entry(key.decode(errors="surrogateescape"))
+            else:
+                watch.changed.set()
 
     async def _drop(self) -> None:
         connection, self.connection = self.connection, None

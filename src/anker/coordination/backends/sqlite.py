@@ -286,7 +286,7 @@ class SQLiteBackend(Backend):
         return found
 
     @contextlib.asynccontextmanager
-    async def watch(self, namespace: str, *, additions: bool = True) -> AsyncIterator[Watch]:
+    async def watch(self, namespace: str) -> AsyncIterator[Watch]:
         event = asyncio.Event()
         self._local.setdefault(namespace, set()).add(event)
         try:

@@ -553,7 +553,7 @@ class ZooKeeperBackend(Backend):
         return found
 
     @contextlib.asynccontextmanager
-    async def watch(self, namespace: str, *, additions: bool = True) -> AsyncIterator[Watch]:
+    async def watch(self, namespace: str) -> AsyncIterator[Watch]:
         reader = await self._ready()
         path = self._path(namespace)
         watched = self._watched.get(path)
