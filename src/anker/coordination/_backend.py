@@ -97,8 +97,9 @@ class Watch(abc.ABC):
     #: behind every waiter.
     removed: frozenset[str] | None = None
     #: On a watch from :meth:`Backend.watch_ahead`, after :meth:`wait` returned True: the keys
-    #: of the entries ahead of the watched one, as the server saw them when the entry just
-    #: ahead of it left; None if no such news came (then ``removed`` says what is known).
+    #: of the entries still ahead of the watched one, as the server last reported them (an
+    #: empty set: nothing is ahead); None if no such news came (then ``removed`` says what is
+    #: known).
     ahead: frozenset[str] | None = None
 
     @abc.abstractmethod
@@ -149,7 +150,7 @@ class EventWatch(Watch):
         asyncio.Event.set(self.changed)
 
     def ahead_now(self, keys: frozenset[str]) -> None:
-        """The entry just ahead of the watched one left; ``keys`` are those ahead of it now."""
+        """News from the server: ``keys`` are the entries ahead of the watched one now."""
         if self._removed is not None:
             # entries ahead never come back, so two pieces of news add up by intersection
             self._ahead = keys if self._ahead is None else self._ahead & keys
@@ -269,14 +270,15 @@ class Backend(abc.ABC):
     def watch_ahead(
         self, namespace: str, session: str, key: str
     ) -> contextlib.AbstractAsyncContextManager[Watch]:
-        """Watch for the entry just ahead of ``key`` (an entry of ``session``, put or about to
-        be) to leave; open it before reading the namespace.
+        """Watch for the moment nothing is ahead of ``key`` (an entry of ``session``, put or
+        about to be) any more; open it before reading the namespace.
 
-        This is what an exclusive waiter needs: it holds once nothing is ahead of it, which
-        can only happen when the entry just ahead leaves. A driver that can tell only that
-        waiter (ZooKeeper's "watch the predecessor" recipe) spares every other waiter a
-        wake-up per hand-over; it then sets :attr:`Watch.ahead`. This default watches every
-        removal in the namespace.
+        This is what an exclusive waiter needs: it holds once nothing is ahead of it. The
+        watch must wake by then (saying so with :attr:`Watch.ahead`, or listing what left in
+        :attr:`Watch.removed`, or asking for a read), and may wake more often. A driver that
+        tells only that waiter (ZooKeeper's "watch the predecessor" recipe) spares every
+        other waiter a wake-up per hand-over. This default watches every removal in the
+        namespace.
         """
         return self.watch_removals(namespace)
 

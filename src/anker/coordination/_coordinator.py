@@ -312,7 +312,7 @@ class Coordinator:
         ahead_of: tuple[str, str] | None = None,
     ) -> AsyncIterator[Watch]:
         """A watch of ``namespace``: of every change, of removals only, or with
-        ``ahead_of=(session, key)``, of the entry just ahead of that one (see Backend)."""
+        ``ahead_of=(session, key)``, for nothing being ahead of that entry (see Backend)."""
         backend = self._backend
         try:
             async with asyncio.timeout(self.timeout):

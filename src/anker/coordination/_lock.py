@@ -258,7 +258,7 @@ class _QueuedLock:
         return True
 
     def _watch(self, session: str, key: str) -> contextlib.AbstractAsyncContextManager[Watch]:
-        """What a waiter watches: the entry just ahead of its own if it waits for an empty
+        """What a waiter watches: the moment nothing is ahead of its own if it waits for an empty
         queue ahead (an exclusive holder), else every removal (new entries queue behind it)."""
         if self.limit == 1 and self.mode == "exclusive":
             return self.coordinator._watch(self.namespace, ahead_of=(session, key))

@@ -220,10 +220,10 @@ async def test_a_watch_that_says_what_was_removed_misses_no_removal(
         assert not described or removed == {"a", "b"}
 
 
-async def test_a_watch_ahead_wakes_once_the_entry_ahead_left(open_backend: OpenBackend) -> None:
-    """What an exclusive waiter opens: it must wake when the entry just ahead of its own
-    leaves, and then say nothing is ahead (``ahead``) or that the entry left (``removed``)
-    or that it cannot tell (``removed`` None)."""
+async def test_a_watch_ahead_wakes_once_nothing_is_ahead(open_backend: OpenBackend) -> None:
+    """What an exclusive waiter opens: it must wake once nothing is ahead of its entry, and
+    then say so (``ahead``), or that the entry ahead left (``removed``), or that it cannot
+    tell (``removed`` None)."""
     watcher, writer = await open_backend(), await open_backend()
     theirs, mine = await writer.create_session(), await watcher.create_session()
     namespace = ns()

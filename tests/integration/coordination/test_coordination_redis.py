@@ -221,7 +221,9 @@ async def test_the_head_hears_when_a_dead_entry_ahead_is_purged_or_its_own_sessi
 async def test_a_queue_that_does_not_match_the_entries_is_rebuilt_and_the_head_reads_again(
     open_redis: OpenRedis, raw: Any, key_prefix: str
 ) -> None:
-    """A writer that keeps no queue (or a lost key) must never make "nothing ahead" false."""
+    """A queue that lost a member, or was lost, is caught by its size and rebuilt, and the
+    head reads the namespace rather than hear "nothing ahead". (A queue edited by hand so
+    that its size still matches is not caught: that would cost a full read per removal.)"""
     watcher, writer = await open_redis(), await open_redis()
     theirs, mine = await writer.create_session(), await watcher.create_session()
     namespace = ns()

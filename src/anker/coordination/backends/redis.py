@@ -8,7 +8,7 @@ so deployments can share a server:
   of each entry it owns, so that ending it deletes them at once.
 * ``P e:<namespace>``: a hash, entry key -> ``msgpack([token, session, created_us, value])``.
 * ``P q:<namespace>``: a sorted set of the namespace's entry keys, scored by token: the queue
-  order, so the scripts find an entry's successor without reading every entry.
+  order, so the scripts find the head without reading every entry.
 * ``P namespaces``: a sorted set (all scores 0) of the namespaces that may hold entries, for
   ``namespaces(prefix)`` by lexical range; a namespace found empty is dropped from it.
 * ``P token``: the last token given out, for every namespace.
