@@ -163,7 +163,7 @@ async def test_a_removals_only_watch_is_not_woken_by_new_entries(open_redis: Ope
         assert removals.removed == frozenset({"k"})
 
 
-async def test_a_waiter_hears_only_of_the_entry_just_ahead_of_it_leaving(
+async def test_a_waiter_hears_only_once_nothing_is_ahead_of_it(
     open_redis: OpenRedis,
 ) -> None:
     """An exclusive waiter listens on its session's inbox: a hand-over wakes the next waiter

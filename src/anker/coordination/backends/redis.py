@@ -154,19 +154,16 @@ local function remove(ns, key, owner)
   -- not (a writer that kept none, a key lost), it is rebuilt and the head hears "read the
   -- namespace" ('?') instead.
   local before, note = token and tonumber(token), ''
-  if not before or redis.call('ZCARD', queue) ~= redis.call('HLEN', hash) then
+  local head = redis.call('ZRANGE', queue, 0, 0, 'WITHSCORES')
+  local record = #head > 0 and redis.call('HGET', hash, head[1])
+  if not before or (#head > 0 and not record)
+      or redis.call('ZCARD', queue) ~= redis.call('HLEN', hash) then
     rebuild_queue(ns)
     before, note = -math.huge, '\0?'
+    head = redis.call('ZRANGE', queue, 0, 0, 'WITHSCORES')
+    record = #head > 0 and redis.call('HGET', hash, head[1])
   end
-  local head = redis.call('ZRANGE', queue, 0, 0, 'WITHSCORES')
   if #head == 0 or tonumber(head[2]) < before then return end
-  local record = redis.call('HGET', hash, head[1])
-  if not record then  -- as many members as entries, but not the same ones
-    rebuild_queue(ns)
-    note, head = '\0?', redis.call('ZRANGE', queue, 0, 0)
-    if #head == 0 then return end
-    record = redis.call('HGET', hash, head[1])
-  end
   redis.call('PUBLISH', inbox(cmsgpack.unpack(record)[2]), ns .. '\0' .. head[1] .. note)
 end
 
