@@ -1,9 +1,11 @@
 """The one place that runs anker's coroutines for synchronous callers.
 
 anker is written once, as coroutines. Threaded code (a WSGI service, a script) calls the same
-coroutines through :func:`run_blocking`, which hands them to one event loop per process running
-in a daemon thread and waits for the result. There is never a second, synchronous copy of the
-logic.
+coroutines through a :class:`Portal`: a handle on the event loop an object lives on (a
+coordinator, a transport or a key manager belongs to the loop it was opened on), which hands a
+coroutine to that loop and waits for the result. :func:`run_blocking` is the portal of one event
+loop per process, running in a daemon thread, on which the ``Blocking*`` classes open what they
+open. There is never a second, synchronous copy of the logic.
 
 The loop is started on first use, replaced in a forked child (threads do not survive ``fork``),
 and stopped at interpreter exit. Calling :func:`run_blocking` from a thread that is itself
@@ -23,9 +25,50 @@ from typing import Any, TypeVar
 
 from anker.errors import BlockingCallInEventLoop
 
-__all__ = ["LoopThread", "run_blocking"]
+__all__ = ["LoopThread", "Portal", "run_blocking"]
 
 T = TypeVar("T")
+
+
+class Portal:
+    """Runs coroutines on one event loop for threads that do not run it.
+
+    :meth:`run` refuses to be called from a thread with a running event loop (waiting there
+    would stall that loop), times out, and cancels the coroutine when the caller gives up
+    (timeout or ``KeyboardInterrupt``), so nothing keeps running for a caller that has gone.
+    """
+
+    __slots__ = ("loop",)
+
+    def __init__(self, loop: asyncio.AbstractEventLoop) -> None:
+        self.loop = loop
+
+    @classmethod
+    def of_running_loop(cls) -> Portal:
+        """The portal of the event loop running in this thread (where an object is opened)."""
+        return cls(asyncio.get_running_loop())
+
+    def run(self, coro: Coroutine[Any, Any, T], *, timeout: float | None = None) -> T:
+        """Run ``coro`` on the portal's loop and return its result (or raise its exception).
+
+        If ``timeout`` seconds pass first, the coroutine is cancelled and ``TimeoutError`` is
+        raised.
+        """
+        _refuse_inside_event_loop(coro)
+        if self.loop.is_closed() or not self.loop.is_running():
+            coro.close()
+            raise RuntimeError(
+                f"cannot run {_describe(coro)}(): the event loop it belongs to is not running"
+            )
+        future = asyncio.run_coroutine_threadsafe(coro, self.loop)
+        try:
+            return future.result(timeout)
+        except concurrent.futures.TimeoutError:
+            future.cancel()
+            raise TimeoutError(f"{_describe(coro)} did not finish within {timeout} s") from None
+        except BaseException:
+            future.cancel()
+            raise
 
 
 class LoopThread:
@@ -72,15 +115,7 @@ class LoopThread:
         cancelled too, so nothing keeps running on behalf of a caller that has gone.
         """
         _refuse_inside_event_loop(coro)
-        future = asyncio.run_coroutine_threadsafe(coro, self.start())
-        try:
-            return future.result(timeout)
-        except concurrent.futures.TimeoutError:
-            future.cancel()
-            raise TimeoutError(f"{_describe(coro)} did not finish within {timeout} s") from None
-        except BaseException:
-            future.cancel()
-            raise
+        return Portal(self.start()).run(coro, timeout=timeout)
 
     def stop(self, timeout: float = 5.0) -> None:
         """Cancel the tasks still on the loop, stop it and join its thread."""
@@ -171,5 +206,4 @@ def run_blocking(coro: Coroutine[Any, Any, T], *, timeout: float | None = None) 
     from any number of threads at once. Called from a thread with a running event loop, it
     raises :class:`~anker.errors.BlockingCallInEventLoop` instead of blocking that loop.
     """
-    _refuse_inside_event_loop(coro)
     return _process_loop.get().run(coro, timeout)

@@ -19,13 +19,23 @@ from urllib.parse import quote, unquote
 from anker._secret import MASK, Secret
 from anker.errors import InvalidURL
 
-__all__ = ["BackendURL", "Endpoint", "parse_url"]
+__all__ = ["BackendURL", "Endpoint", "is_credential", "mask_secrets", "parse_url"]
 
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
 _PORT = re.compile(r"[0-9]{1,5}")
 # Characters a host name may not contain once brackets and the port are taken off.
 _BAD_HOST_CHARS = re.compile(r"[\s\[\]@/?#,]")
 MAX_PORT = 65535
+#: The last word of a query option's name that marks its value as a credential
+#: (``token``, ``auth_token``, ``sentinel_password``, ``api_key``; not ``key_prefix``).
+_CREDENTIAL_WORDS = frozenset(
+    {"token", "password", "passwd", "secret", "key", "passphrase", "credential", "credentials"}
+)
+
+
+def is_credential(option: str) -> bool:
+    """Whether a query option's value is a credential, to be masked wherever it is shown."""
+    return re.split(r"[_\-.]", option.lower())[-1] in _CREDENTIAL_WORDS
 
 
 @dataclass(frozen=True, slots=True)
@@ -94,11 +104,18 @@ class BackendURL:
         netloc = ",".join(endpoint.render(mask=mask) for endpoint in self.endpoints)
         text = f"{self.scheme}://{netloc}{quote(self.path, safe='/')}"
         pairs = [
-            f"{quote(key, safe='')}={quote(value, safe='')}"
+            f"{quote(key, safe='')}={shown}"
             for key, values in self.query.items()
             for value in values
+            for shown in [MASK if mask and is_credential(key) else quote(value, safe="")]
         ]
         return text + ("?" + "&".join(pairs) if pairs else "")
+
+    def secrets(self) -> list[str]:
+        """Every credential the URL holds (passwords, credential options), for masking."""
+        found = [e.password.reveal() for e in self.endpoints if e.password is not None]
+        found += [v for key, values in self.query.items() if is_credential(key) for v in values]
+        return [value for value in found if value]
 
     def __str__(self) -> str:
         return self.render()
@@ -222,6 +239,13 @@ def _mask_for_error(text: str) -> str:
     Everything before the last '@' may hold a password (even a badly encoded one), so all of
     it is masked, except the user name in the plain one-host case.
     """
+    text, question, query = text.partition("?")
+    if question:
+        pairs = [
+            f"{key}={MASK}" if is_credential(unquote(key)) and eq else f"{key}{eq}{value}"
+            for key, eq, value in (pair.partition("=") for pair in query.split("&"))
+        ]
+        return _mask_for_error(text) + "?" + "&".join(pairs)
     head, sep, rest = text.partition("://")
     credentials, at, after = rest.rpartition("@")
     if not sep or not at:
@@ -230,3 +254,27 @@ def _mask_for_error(text: str) -> str:
         user, colon, _ = credentials.partition(":")
         return f"{head}://{user}:{MASK}@{after}" if colon else text
     return f"{head}://{MASK}@{after}"
+
+
+def mask_secrets(text: str, *sources: BackendURL | Secret[str] | str | None) -> str:
+    """``text`` with every credential of ``sources`` replaced by ``****``.
+
+    The one masking function: drivers pass a client library's error text through it, with
+    the URL they connected to (its passwords and credential options) and any other secret
+    they hold, before the text goes into an error or a log line.
+    """
+    values: list[str] = []
+    for source in sources:
+        if isinstance(source, BackendURL):
+            values += source.secrets()
+        elif isinstance(source, Secret):
+            values.append(str(source.reveal()))
+        elif source:
+            values.append(source)
+    # longest first, so a secret that contains another is masked whole
+    for value in sorted({v for v in values if v}, key=len, reverse=True):
+        text = text.replace(value, MASK)
+        encoded = quote(value, safe="")
+        if encoded != value:
+            text = text.replace(encoded, MASK)
+    return text

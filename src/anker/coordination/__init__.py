@@ -30,7 +30,6 @@ from anker.coordination._coordinator import Coordinator
 from anker.coordination._election import Election
 from anker.coordination._errors import (
     BackendUnavailable,
-    CapabilityMissing,
     CoordinationError,
     InvalidName,
     LockLost,
@@ -47,7 +46,6 @@ __all__ = [
     "BackendUnavailable",
     "BlockingCoordinator",
     "BlockingLock",
-    "CapabilityMissing",
     "CoordinationError",
     "Coordinator",
     "Election",

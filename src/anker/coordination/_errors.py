@@ -7,17 +7,19 @@
      ├── BackendUnavailable                      the backend did not answer within the timeout
      ├── LockTimeout          (also TimeoutError) a lock was not acquired within ``timeout``
      ├── LockLost                                 the lease behind a held lock ran out
-     ├── MemberExists                             a member id is already in a group
-     └── CapabilityMissing                        the backend cannot do what was asked
+     └── MemberExists                             a member id is already in a group
+
+``BackendUnavailable`` is also an :class:`anker.errors.Unavailable`, the common parent of every
+subsystem's outage; asking for a capability a backend lacks raises
+:class:`anker.errors.CapabilityMissing` when the coordinator connects.
 """
 
 from __future__ import annotations
 
-from anker.errors import AnkerError
+from anker.errors import AnkerError, Unavailable
 
 __all__ = [
     "BackendUnavailable",
-    "CapabilityMissing",
     "CoordinationError",
     "InvalidName",
     "LockLost",
@@ -43,18 +45,14 @@ class InvalidName(CoordinationError, ValueError):
         super().__init__(f"invalid {what} name {name!r}: {reason}")
 
 
-class BackendUnavailable(CoordinationError):
+class BackendUnavailable(CoordinationError, Unavailable):
     """The backend did not answer (or refused) within the operation timeout.
 
-    ``url`` is the backend's URL with its password masked.
+    ``url`` is the backend's URL with its password masked; ``operation`` and ``reason`` say
+    what failed (see :class:`anker.errors.Unavailable`).
     """
 
-    __module__ = "anker.coordination"
-
-    def __init__(self, url: str, operation: str, reason: str) -> None:
-        self.url = url
-        self.operation = operation
-        super().__init__(f"coordination backend {url}: {operation} failed: {reason}")
+    what = "coordination backend"
 
 
 class LockTimeout(CoordinationError, TimeoutError):
@@ -92,14 +90,3 @@ class MemberExists(CoordinationError):
         self.group = group
         self.member = member
         super().__init__(f"member {member!r} is already in group {group!r}")
-
-
-class CapabilityMissing(CoordinationError):
-    """The backend does not declare a capability the caller needs."""
-
-    __module__ = "anker.coordination"
-
-    def __init__(self, scheme: str, capability: str) -> None:
-        self.scheme = scheme
-        self.capability = capability
-        super().__init__(f"the '{scheme}://' coordination backend cannot do {capability}")

@@ -22,7 +22,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from anker.errors import AnkerError
+from anker.errors import AnkerError, Unavailable
 
 __all__ = [
     "DeliveryFailure",
@@ -98,18 +98,15 @@ class SerializationError(MessagingError, TypeError):
         super().__init__(f"cannot serialize {what}: {reason}")
 
 
-class TransportUnavailable(MessagingError):
+class TransportUnavailable(MessagingError, Unavailable):
     """The broker did not answer (or refused) within the timeout.
 
-    ``url`` is the transport URL with passwords masked.
+    ``url`` is the transport URL with passwords masked; ``operation`` and ``reason`` say what
+    failed (see :class:`anker.errors.Unavailable`).
     """
 
     __module__ = "anker.messaging"
-
-    def __init__(self, url: str, operation: str, reason: str) -> None:
-        self.url = url
-        self.operation = operation
-        super().__init__(f"messaging transport {url}: {operation} failed: {reason}")
+    what = "messaging transport"
 
 
 class TransportClosed(MessagingError, RuntimeError):

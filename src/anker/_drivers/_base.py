@@ -1,0 +1,66 @@
+"""The base of every driver: settings in, no I/O until :meth:`Driver.connect`."""
+
+from __future__ import annotations
+
+import abc
+from typing import TYPE_CHECKING, ClassVar, Self
+
+from anker._drivers._settings import DriverSettings
+from anker.errors import Unavailable
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from anker._url import BackendURL
+
+__all__ = ["Driver"]
+
+
+class Driver(abc.ABC):
+    """A connection to one backend, opened by :func:`~anker._drivers.open_driver`.
+
+    A driver class declares its ``settings_class`` (the options it reads from its URL and
+    keywords), its ``capabilities``, and the :class:`~anker.errors.Unavailable` subclass it
+    raises. ``__init__`` only stores what it is given; :meth:`connect` does the I/O, and
+    :meth:`aclose` undoes it (also after a failed or cancelled connect).
+    """
+
+    #: the options of this driver (each subsystem's base adds its common ones)
+    settings_class: ClassVar[type[DriverSettings]] = DriverSettings
+    #: what the driver can do; ``open_driver(..., require=...)`` checks it before connecting
+    capabilities: ClassVar[frozenset[str]] = frozenset()
+    #: how errors and logs name a driver of this subsystem ("coordination backend")
+    kind: ClassVar[str] = "driver"
+    #: raised when the backend cannot be reached or used
+    unavailable: ClassVar[type[Unavailable]] = Unavailable
+
+    def __init__(self, url: BackendURL, settings: DriverSettings) -> None:
+        self.url = url
+        self.settings = settings
+
+    @classmethod
+    def describe(cls, url: BackendURL) -> str:
+        """``the 'redis://' coordination backend``: how errors name this driver."""
+        return f"the '{url.scheme}://' {cls.kind}"
+
+    @abc.abstractmethod
+    async def connect(self) -> None:
+        """Open connections and create what the backend needs; raise ``unavailable`` if not."""
+
+    @abc.abstractmethod
+    async def aclose(self) -> None:
+        """Close connections; safe to call more than once, and after a failed connect."""
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"<{type(self).__qualname__} {self.url}>"

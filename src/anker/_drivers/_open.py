@@ -1,0 +1,69 @@
+"""``open_driver``: the one way every subsystem turns a URL into a connected driver."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+from collections.abc import Iterable
+from typing import TYPE_CHECKING, TypeVar
+
+from anker._drivers._boundary import boundary
+from anker._drivers._loading import load_driver
+from anker._drivers._settings import parse_settings
+from anker.errors import CapabilityMissing
+
+if TYPE_CHECKING:
+    from anker._drivers._base import Driver
+    from anker._url import BackendURL
+
+__all__ = ["open_driver", "prepare_driver"]
+
+D = TypeVar("D", bound="Driver")
+
+
+def prepare_driver(
+    group: str,
+    url: str | BackendURL,
+    base: type[D],
+    *,
+    require: Iterable[str] = (),
+    **overrides: object,
+) -> D:
+    """Everything :func:`open_driver` does but connecting: find the driver for ``url``'s
+    scheme in entry point ``group``, parse its settings from the URL's query and
+    ``overrides``, check that it has the capabilities in ``require``, and construct it."""
+    driver_class, parsed = load_driver(group, url, base)
+    where = driver_class.describe(parsed)
+    settings = parse_settings(driver_class.settings_class, parsed, overrides, where=where)
+    for capability in require:
+        if capability not in driver_class.capabilities:
+            raise CapabilityMissing(where, capability, driver_class.capabilities)
+    return driver_class(parsed, settings)
+
+
+async def open_driver(
+    group: str,
+    url: str | BackendURL,
+    base: type[D],
+    *,
+    require: Iterable[str] = (),
+    connect_timeout: float | None = None,
+    **overrides: object,
+) -> D:
+    """Find, configure, construct and connect the driver a URL names.
+
+    Raises :class:`~anker.errors.InvalidURL`, :class:`~anker.errors.DriverNotFound`,
+    :class:`~anker.errors.MissingDependency`, :class:`~anker.errors.InvalidOption` or
+    :class:`~anker.errors.CapabilityMissing` before any I/O, and the driver's
+    :class:`~anker.errors.Unavailable` subclass if connecting fails or takes longer than
+    ``connect_timeout`` seconds. A driver whose connect fails or is cancelled is closed.
+    """
+    driver = prepare_driver(group, url, base, require=require, **overrides)
+    try:
+        async with boundary(driver.unavailable, driver.url, "connect", timeout=connect_timeout):
+            await driver.connect()
+    except BaseException:
+        with contextlib.suppress(Exception):
+            await asyncio.shield(driver.aclose())
+        raise
+    return driver
