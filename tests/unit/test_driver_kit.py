@@ -272,7 +272,8 @@ def test_backoff_grows_with_full_jitter_up_to_its_cap() -> None:
 def test_backoff_stops_at_its_deadline_and_never_sleeps_past_it() -> None:
     backoff = Backoff(first=5.0, cap=5.0, deadline=0.05)
     delay = backoff.next_delay()
-    assert delay is not None and delay <= 0.05
+    assert delay is not None
+    assert delay <= 0.05
     time.sleep(0.06)
     assert backoff.next_delay() is None
     with pytest.raises(ValueError, match="0 < first <= cap"):
@@ -300,7 +301,7 @@ def test_a_portal_runs_on_its_loop_times_out_and_cancels() -> None:
                 cancelled.set()
                 raise
 
-        with pytest.raises(TimeoutError, match="did not finish within 0.05 s"):
+        with pytest.raises(TimeoutError, match=r"did not finish within 0\.05 s"):
             portal.run(forever(), timeout=0.05)
         assert cancelled.wait(5)
     finally:
