@@ -65,6 +65,11 @@ class KitDriver(Driver):
     unavailable = KitUnavailable
     closed: ClassVar[list[str]] = []
 
+    @property
+    def connect_timeout(self) -> float:
+        assert isinstance(self.settings, KitSettings)
+        return self.settings.timeout
+
     async def connect(self) -> None:
         if self.url.path == "/refuse":
             raise ConnectionRefusedError(f"refused, password {self.url.password}")
@@ -218,7 +223,7 @@ async def test_a_failed_connect_is_mapped_from_the_original_and_closed(
 async def test_connect_is_bounded_by_its_timeout(kit_installed: None) -> None:
     started = time.monotonic()
     with pytest.raises(KitUnavailable, match=r"no answer within 0.2 s"):
-        await open_driver(GROUP, "kit://h/hang", KitDriver, connect_timeout=0.2)
+        await open_driver(GROUP, "kit://h/hang?timeout=200ms", KitDriver)
     assert time.monotonic() - started < 5  # bounded, not the hour the driver would wait
     assert KitDriver.closed == ["/hang"]
 

@@ -38,6 +38,12 @@ class Driver(abc.ABC):
         self.url = url
         self.settings = settings
 
+    @property
+    def connect_timeout(self) -> float | None:
+        """Seconds :meth:`connect` may take before ``open_driver`` gives up (None: no bound
+        but the driver's own)."""
+        return None
+
     @classmethod
     def describe(cls, url: BackendURL) -> str:
         """``the 'redis://' coordination backend``: how errors name this driver."""

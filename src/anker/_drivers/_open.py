@@ -47,7 +47,6 @@ async def open_driver(
     base: type[D],
     *,
     require: Iterable[str] = (),
-    connect_timeout: float | None = None,
     **overrides: object,
 ) -> D:
     """Find, configure, construct and connect the driver a URL names.
@@ -56,11 +55,13 @@ async def open_driver(
     :class:`~anker.errors.MissingDependency`, :class:`~anker.errors.InvalidOption` or
     :class:`~anker.errors.CapabilityMissing` before any I/O, and the driver's
     :class:`~anker.errors.Unavailable` subclass if connecting fails or takes longer than
-    ``connect_timeout`` seconds. A driver whose connect fails or is cancelled is closed.
+    the driver's :attr:`~anker._drivers.Driver.connect_timeout`. A driver whose connect
+    fails or is cancelled is closed.
     """
     driver = prepare_driver(group, url, base, require=require, **overrides)
     try:
-        async with boundary(driver.unavailable, driver.url, "connect", timeout=connect_timeout):
+        timeout = driver.connect_timeout
+        async with boundary(driver.unavailable, driver.url, "connect", timeout=timeout):
             await driver.connect()
     except BaseException:
         with contextlib.suppress(Exception):

@@ -23,12 +23,12 @@ import difflib
 import typing
 from collections.abc import Iterable, Mapping
 from datetime import timedelta
-from typing import Any, TypeVar, cast
+from typing import Any, Literal, TypeVar, cast
 
 from anker._secret import Secret
 from anker.config._kinds import BadValue, Kind, OptionalKind
 from anker.config._types import kind_for
-from anker.config._units import DurationKind
+from anker.config._units import ByteSize, DurationKind
 from anker.errors import InvalidOption
 
 if typing.TYPE_CHECKING:
@@ -51,8 +51,8 @@ class DriverSettings:
     """The options of a driver; each subsystem and each driver adds its own fields.
 
     Every field has a default. Its type is resolved with :func:`typing.get_type_hints`, so a
-    module declaring settings imports the types it names at run time, not only for type
-    checking.
+    module declaring settings imports the types it names at run time (``Seconds``, ``Secret``,
+    ``ByteSize`` and ``Literal`` are found in any case).
     """
 
 
@@ -106,7 +106,9 @@ _OPTIONS: dict[type[DriverSettings], dict[str, _Option]] = {}
 def _options(cls: type[DriverSettings]) -> dict[str, _Option]:
     if (known := _OPTIONS.get(cls)) is not None:
         return known
-    hints = typing.get_type_hints(cls)
+    # the kit's own types resolve even where a linter moved their import under TYPE_CHECKING
+    names = {"Seconds": Seconds, "Secret": Secret, "ByteSize": ByteSize, "Literal": Literal}
+    hints = typing.get_type_hints(cls, localns=names)
     found: dict[str, _Option] = {}
     for field in dataclasses.fields(cls):
         try:

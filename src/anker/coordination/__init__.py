@@ -10,21 +10,14 @@
 
 Backends, by URL scheme: ``file:///dir`` and ``sqlite:///file`` (embedded, one host),
 ``redis://``, ``postgresql://``, ``etcd://`` and ``zookeeper://``. Every primitive is built on
-one small backend interface (:class:`Backend`): leased sessions, entries with tokens, and
-watches. See ``docs/coordination.md`` for the safety model.
+one small backend interface (``anker.coordination.backends.Backend``, for driver authors):
+leased sessions, entries with tokens, and watches. See ``docs/coordination.md`` for the safety
+model.
 
 .. versionadded:: 0.1
 """
 
-from anker.coordination._backend import (
-    SERVER_EXPIRY,
-    Backend,
-    Entry,
-    EntryExists,
-    EventWatch,
-    SessionExpired,
-    Watch,
-)
+from anker.coordination._backend import SERVER_EXPIRY
 from anker.coordination._blocking import BlockingCoordinator, BlockingLock
 from anker.coordination._coordinator import Coordinator
 from anker.coordination._election import Election
@@ -42,16 +35,12 @@ from anker.coordination._partition import Partitioner
 
 __all__ = [
     "SERVER_EXPIRY",
-    "Backend",
     "BackendUnavailable",
     "BlockingCoordinator",
     "BlockingLock",
     "CoordinationError",
     "Coordinator",
     "Election",
-    "Entry",
-    "EntryExists",
-    "EventWatch",
     "Group",
     "GroupEvent",
     "GroupWatch",
@@ -65,6 +54,11 @@ __all__ = [
     "Partitioner",
     "ReadWriteLock",
     "Semaphore",
-    "SessionExpired",
-    "Watch",
 ]
+
+# Every public name shows the path users import it from (its home module is private).
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type) or callable(_obj):
+        _obj.__module__ = __name__
+del _name, _obj

@@ -34,16 +34,18 @@ import contextlib
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, ClassVar
 
-from anker.coordination._errors import CoordinationError
+from anker._drivers import Driver, DriverSettings, Seconds, setting
+from anker.coordination._errors import BackendUnavailable, CoordinationError
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from anker._url import BackendURL
 
 __all__ = [
+    "DEFAULT_LEASE",
+    "DEFAULT_TIMEOUT",
     "SERVER_EXPIRY",
     "Backend",
+    "CoordinationSettings",
     "Entry",
     "EntryExists",
     "EventWatch",
@@ -53,25 +55,41 @@ __all__ = [
 
 #: The server removes a dead session's entries itself and tells watchers (etcd, ZooKeeper).
 SERVER_EXPIRY = "server-expiry"
+DEFAULT_LEASE = 2.0
+DEFAULT_TIMEOUT = 5.0
+#: shorter leases renew so often that a busy event loop alone could lose them
+MIN_LEASE = 0.5
+MIN_TIMEOUT = 0.1
+
+
+@dataclass(frozen=True)
+class CoordinationSettings(DriverSettings):
+    """The options of every coordination backend, from the URL's query or
+    ``Coordinator.connect``'s keywords; each backend adds its own."""
+
+    #: seconds a session lives without renewal; everything it holds rides on it
+    lease: Seconds = setting(
+        Seconds(DEFAULT_LEASE), min=MIN_LEASE, help="seconds a session lives without renewal"
+    )
+    #: seconds one call to the backend may take
+    timeout: Seconds = setting(
+        Seconds(DEFAULT_TIMEOUT), min=MIN_TIMEOUT, help="seconds one call to the backend may take"
+    )
+    #: keeps this coordinator's names apart from others' on a shared backend
+    prefix: str = setting("", help="a prefix that keeps these names apart on a shared backend")
 
 
 class SessionExpired(CoordinationError):
     """The session's lease ran out (or the server forgot it): everything it owned is gone."""
 
-    __module__ = "anker.coordination"
-
 
 class EntryExists(CoordinationError):
     """A live entry with this key is already in the namespace."""
-
-    __module__ = "anker.coordination"
 
 
 @dataclass(frozen=True, slots=True)
 class Entry:
     """One live entry of a namespace, as the backend reports it."""
-
-    __module__ = "anker.coordination"
 
     key: str
     value: bytes
@@ -87,8 +105,6 @@ class Entry:
 
 class Watch(abc.ABC):
     """Changes to one namespace since the watch was opened."""
-
-    __module__ = "anker.coordination"
 
     #: After :meth:`wait` returned True: the keys of the entries removed since the wait
     #: before, if the driver can say exactly what changed and everything else was a new entry;
@@ -130,8 +146,6 @@ class EventWatch(Watch):
     """A watch that its driver wakes from its reader task: with :meth:`added` or
     :meth:`removed_entry` when it knows what changed, by setting :attr:`changed` otherwise."""
 
-    __module__ = "anker.coordination"
-
     def __init__(self) -> None:
         self.changed: asyncio.Event = _ChangeEvent(self)
         #: what changed since the last wait, as far as described (None: not described)
@@ -171,40 +185,37 @@ class EventWatch(Watch):
         return True
 
 
-class Backend(abc.ABC):
+class Backend(Driver):
     """Sessions, entries and watches on one coordination service.
 
-    ``lease`` is the session lease in seconds and ``timeout`` the time one call may take; both
-    come from the coordinator. The constructor does no I/O: :meth:`connect` does.
+    A backend is a :class:`~anker._drivers.Driver`: its options are a subclass of
+    :class:`CoordinationSettings` (``settings_class``), whose ``lease`` (the session lease in
+    seconds) and ``timeout`` (the time one call may take) it finds as ``self.lease`` and
+    ``self.timeout``. The constructor does no I/O: :meth:`connect` does (creating tables or
+    root nodes), and :meth:`aclose` closes connections (sessions are ended by the coordinator
+    before it is called).
     """
 
-    __module__ = "anker.coordination"
-
+    settings_class: ClassVar[type[DriverSettings]] = CoordinationSettings
+    kind: ClassVar[str] = "coordination backend"
+    unavailable = BackendUnavailable
     #: e.g. {SERVER_EXPIRY}
     capabilities: ClassVar[frozenset[str]] = frozenset()
-    #: the URL options the driver understands; the coordinator refuses any other (None: the
-    #: driver checks its options itself)
-    known_options: ClassVar[frozenset[str] | None] = None
     #: True if every call of the driver gives up by itself (raising TimeoutError) after
     #: ``timeout`` seconds; the coordinator then adds no timeout of its own (one timer less
     #: per call). Watches are bounded by the coordinator either way.
     bounds_calls: ClassVar[bool] = False
 
-    def __init__(
-        self, url: BackendURL, options: Mapping[str, str], *, lease: float, timeout: float
-    ) -> None:
-        self.url = url
-        self.options = options
-        self.lease = lease
-        self.timeout = timeout
+    def __init__(self, url: BackendURL, settings: DriverSettings) -> None:
+        if not isinstance(settings, CoordinationSettings):
+            raise TypeError(f"{type(self).__qualname__} needs CoordinationSettings")
+        super().__init__(url, settings)
+        self.lease: float = settings.lease
+        self.timeout: float = settings.timeout
 
-    @abc.abstractmethod
-    async def connect(self) -> None:
-        """Open connections and create what the backend needs (tables, root nodes)."""
-
-    @abc.abstractmethod
-    async def aclose(self) -> None:
-        """Close connections. Sessions are ended by the coordinator before this is called."""
+    @property
+    def connect_timeout(self) -> float | None:
+        return None if self.bounds_calls else self.timeout
 
     @abc.abstractmethod
     async def create_session(self) -> str:

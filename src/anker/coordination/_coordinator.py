@@ -9,10 +9,17 @@ import logging
 import os
 import random
 import socket
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
-from anker.coordination._backend import Backend, EntryExists, SessionExpired, Watch
+from anker._drivers import describe_error
+from anker.coordination._backend import (
+    Backend,
+    CoordinationSettings,
+    EntryExists,
+    SessionExpired,
+    Watch,
+)
 from anker.coordination._errors import BackendUnavailable, CoordinationError, InvalidName
 from anker.coordination._lock import Lock, LockInfo, LostCallback, ReadWriteLock, Semaphore, infos
 from anker.coordination._names import check_name
@@ -32,20 +39,8 @@ log = logging.getLogger("anker.coordination")
 
 T = TypeVar("T")
 BACKEND_GROUP = "anker.coordination.backends"
-DEFAULT_LEASE = 2.0
-DEFAULT_TIMEOUT = 5.0
-#: shorter leases renew so often that a busy event loop alone could lose them
-MIN_LEASE = 0.5
-MIN_TIMEOUT = 0.1
 #: namespace kinds, as they appear in backend namespaces ("lock/volume-42")
 KINDS = ("lock", "semaphore", "rwlock", "group", "election")
-
-
-def _seconds(what: str, value: float | dt.timedelta, least: float) -> float:
-    seconds = value.total_seconds() if isinstance(value, dt.timedelta) else float(value)
-    if not seconds >= least or seconds == float("inf"):
-        raise ValueError(f"{what} must be at least {least:g} seconds, got {value!r}")
-    return seconds
 
 
 def default_member_id() -> str:
@@ -73,8 +68,6 @@ class Coordinator:
 
     .. versionadded:: 0.1
     """
-
-    __module__ = "anker.coordination"
 
     def __init__(
         self,
@@ -111,40 +104,35 @@ class Coordinator:
         url: str | BackendURL,
         *,
         member_id: str | None = None,
-        lease: float | dt.timedelta = DEFAULT_LEASE,
-        timeout: float | dt.timedelta = DEFAULT_TIMEOUT,
-        **options: str,
+        lease: float | dt.timedelta | None = None,
+        timeout: float | dt.timedelta | None = None,
+        require: Iterable[str] = (),
+        **options: object,
     ) -> Self:
         """Connect to the backend a URL names and start a session.
 
-        ``options`` add to (and win over) the URL's query parameters; ``prefix`` among them
-        keeps this coordinator's names apart from others' on a shared backend.
+        ``lease`` (default 2 s) and ``timeout`` (default 5 s), like every option in
+        ``options`` (``prefix``, which keeps this coordinator's names apart from others' on a
+        shared backend, and the backend's own), may be given in the URL's query instead
+        (``?lease=10s``), but not in both places with different values. An unknown option or a
+        bad value is an :class:`~anker.errors.InvalidOption`; a capability in ``require``
+        that the backend lacks (such as ``SERVER_EXPIRY``), a
+        :class:`~anker.errors.CapabilityMissing`.
         """
-        from anker._drivers import load_driver
+        from anker._drivers import open_driver
 
-        driver, parsed = load_driver(BACKEND_GROUP, url, Backend)  # type: ignore[type-abstract]
-        merged = {key: values[-1] for key, values in parsed.query.items()} | options
-        prefix = merged.pop("prefix", "")
-        if driver.known_options is not None and (unknown := set(merged) - driver.known_options):
-            known = ", ".join(sorted({"prefix", *driver.known_options}))
-            raise ValueError(
-                f"unknown option(s) {', '.join(sorted(unknown))} for the "
-                f"'{parsed.scheme}://' coordination backend (known: {known})"
-            )
-        backend = driver(
-            parsed,
-            merged,
-            lease=_seconds("lease", lease, MIN_LEASE),
-            timeout=_seconds("timeout", timeout, MIN_TIMEOUT),
-        )
-        coordinator = cls(backend, member_id=member_id, prefix=prefix)
-        coordinator._loop = asyncio.get_running_loop()
+        given = {"lease": lease, "timeout": timeout}
+        options |= {name: value for name, value in given.items() if value is not None}
+        backend = await open_driver(BACKEND_GROUP, url, Backend, require=require, **options)
+        settings = backend.settings
+        assert isinstance(settings, CoordinationSettings)
         try:
-            await coordinator._call("connect", backend.connect())
+            coordinator = cls(backend, member_id=member_id, prefix=settings.prefix)
+            coordinator._loop = asyncio.get_running_loop()
             await coordinator._keeper.start()
         except BaseException:
             with contextlib.suppress(Exception):
-                await backend.aclose()
+                await asyncio.shield(backend.aclose())
             raise
         return coordinator
 
@@ -297,11 +285,7 @@ class Coordinator:
             raise BackendUnavailable(str(self.url), operation, self._describe(exc)) from exc
 
     def _describe(self, exc: Exception) -> str:
-        text = f"{type(exc).__name__}: {exc}"
-        for endpoint in self.url.endpoints:
-            if endpoint.password is not None:
-                text = text.replace(endpoint.password.reveal(), "****")
-        return text
+        return describe_error(exc, self.url)
 
     @contextlib.asynccontextmanager
     async def _watch(

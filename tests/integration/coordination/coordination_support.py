@@ -12,8 +12,9 @@ from pathlib import Path
 
 import pytest
 
-from anker._drivers import load_driver
-from anker.coordination import Backend, Coordinator
+from anker._drivers import prepare_driver
+from anker.coordination import Coordinator
+from anker.coordination.backends import Backend
 from servers import require_server
 
 pytestmark = pytest.mark.integration
@@ -40,18 +41,18 @@ def prefix() -> str:
 OpenBackend = Callable[..., Awaitable[Backend]]
 
 
+def make_backend(url: str, **options: object) -> Backend:
+    """A backend as Coordinator.connect makes it (settings parsed), not yet connected."""
+    return prepare_driver("anker.coordination.backends", url, Backend, **options)
+
+
 @pytest.fixture
 async def open_backend(backend_url: str) -> AsyncIterator[OpenBackend]:
     """Open raw backends (the driver interface, no coordinator); all closed at the end."""
     opened: list[Backend] = []
 
     async def open_(lease: float = LEASE, timeout: float = 5.0) -> Backend:
-        driver, parsed = load_driver(
-            "anker.coordination.backends",
-            backend_url,
-            Backend,  # type: ignore[type-abstract]
-        )
-        backend = driver(parsed, {}, lease=lease, timeout=timeout)
+        backend = make_backend(backend_url, lease=lease, timeout=timeout)
         await backend.connect()
         opened.append(backend)
         return backend

@@ -12,7 +12,7 @@ import uuid
 
 import pytest
 
-from anker.coordination import SERVER_EXPIRY, EntryExists, SessionExpired
+from anker.coordination.backends import SERVER_EXPIRY, EntryExists, SessionExpired
 from coordination_support import LEASE, OpenBackend
 
 pytestmark = pytest.mark.integration

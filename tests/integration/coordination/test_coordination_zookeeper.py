@@ -12,14 +12,10 @@ from typing import Any
 
 import pytest
 
-from anker._drivers import load_driver
+from anker._drivers import prepare_driver
 from anker._url import parse_url
-from anker.coordination import (
-    Backend,
-    BackendUnavailable,
-    Coordinator,
-    SessionExpired,
-)
+from anker.coordination import BackendUnavailable, Coordinator
+from anker.coordination.backends import Backend, SessionExpired
 from anker.coordination.backends.zookeeper import ZooKeeperBackend
 from tcp_proxy import TCPProxy, through
 
@@ -28,13 +24,22 @@ pytestmark = pytest.mark.integration
 OpenZK = Callable[..., Awaitable[ZooKeeperBackend]]
 
 
+def make_zk(url: str, **options: object) -> ZooKeeperBackend:
+    backend = prepare_driver(
+        "anker.coordination.backends", url, Backend, lease=1.0, timeout=1.0, **options
+    )
+    assert isinstance(backend, ZooKeeperBackend)
+    return backend
+
+
 @pytest.fixture
 async def open_zk(zookeeper_url: str) -> AsyncIterator[OpenZK]:
     opened: list[Backend] = []
 
     async def open_(url: str = zookeeper_url, lease: float = 1.0, **options: str) -> Any:
-        driver, parsed = load_driver("anker.coordination.backends", url, Backend)  # type: ignore[type-abstract]
-        backend = driver(parsed, options, lease=lease, timeout=5.0)
+        backend = prepare_driver(
+            "anker.coordination.backends", url, Backend, lease=lease, timeout=5.0, **options
+        )
         await backend.connect()
         opened.append(backend)
         return backend
@@ -62,20 +67,19 @@ def ns() -> str:
 
 
 def test_the_url_gives_hosts_and_the_root_node() -> None:
-    url = parse_url("zookeeper://h1,h2:2182,[::1]:2183?root=/svc/coord/")
-    backend = ZooKeeperBackend(url, {}, lease=1.0, timeout=1.0)
+    backend = make_zk("zookeeper://h1,h2:2182,[::1]:2183?root=/svc/coord/")
     assert backend.hosts == "h1:2181,h2:2182,[::1]:2183"
     assert backend.root == "/svc/coord"
-    assert ZooKeeperBackend(url, {"root": "other"}, lease=1, timeout=1).root == "/other"
-    assert ZooKeeperBackend(parse_url("zookeeper://h"), {}, lease=1, timeout=1).root == (
-        "/anker/coord"
-    )
+    assert make_zk("zookeeper://h1", root="other").root == "/other"
+    assert make_zk("zookeeper://h").root == "/anker/coord"
     with pytest.raises(ValueError, match="takes no path"):
-        ZooKeeperBackend(parse_url("zookeeper://h/chroot"), {}, lease=1, timeout=1)
+        make_zk("zookeeper://h/chroot")
     with pytest.raises(ValueError, match="needs a host"):
-        ZooKeeperBackend(parse_url("zookeeper:///x"), {}, lease=1, timeout=1)
-    with pytest.raises(ValueError, match="root must be"):
-        ZooKeeperBackend(url, {"root": "/"}, lease=1, timeout=1)
+        make_zk("zookeeper:///x")
+    with pytest.raises(ValueError, match="a node path such as"):
+        make_zk("zookeeper://h", root="/")
+    with pytest.raises(ValueError, match="given twice"):
+        make_zk("zookeeper://h?root=a", root="b")
 
 
 async def test_entries_are_ephemeral_nodes_under_the_root_with_the_czxid_as_token(

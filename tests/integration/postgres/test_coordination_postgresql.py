@@ -14,8 +14,9 @@ from typing import Any
 
 import pytest
 
+from anker._drivers import prepare_driver
 from anker._url import parse_url
-from anker.coordination import EntryExists
+from anker.coordination.backends import Backend, EntryExists
 from anker.coordination.backends.postgres import PostgresBackend, _lock_key
 
 pytestmark = pytest.mark.integration
@@ -24,6 +25,12 @@ pytestmark = pytest.mark.integration
 LEASE = 30.0
 
 OpenBackend = Callable[..., Awaitable[PostgresBackend]]
+
+
+def make_postgres(url: str, **options: object) -> PostgresBackend:
+    backend = prepare_driver("anker.coordination.backends", url, Backend, **options)
+    assert isinstance(backend, PostgresBackend)
+    return backend
 
 
 def ns() -> str:
@@ -38,7 +45,7 @@ async def open_backend(postgres_url: str) -> AsyncIterator[OpenBackend]:
     async def open_(
         url: str = postgres_url, timeout: float = 5.0, **options: str
     ) -> PostgresBackend:
-        backend = PostgresBackend(parse_url(url), options, lease=LEASE, timeout=timeout)
+        backend = make_postgres(url, lease=LEASE, timeout=timeout, **options)
         await backend.connect()
         opened.append(backend)
         return backend
@@ -395,6 +402,6 @@ def test_bad_urls_and_options_are_refused_without_io(
     url: str, options: dict[str, str], message: str
 ) -> None:
     with pytest.raises(ValueError, match=message) as raised:
-        PostgresBackend(parse_url(url), options, lease=1.0, timeout=1.0)
+        make_postgres(url, lease=1.0, timeout=1.0, **options)
     assert "pw1" not in str(raised.value)
     assert "pw2" not in str(raised.value)

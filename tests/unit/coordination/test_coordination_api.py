@@ -27,7 +27,8 @@ from anker.coordination import (
 )
 from anker.coordination._names import MAX_NAME, check_name
 from anker.coordination._partition import owner_of
-from anker.errors import DriverNotFound
+from anker.coordination.backends import SERVER_EXPIRY
+from anker.errors import CapabilityMissing, DriverNotFound, InvalidOption
 
 
 def test_exports_are_sorted_documented_and_show_public_paths() -> None:
@@ -84,14 +85,24 @@ async def test_names_are_checked_before_any_backend_call(tmp_path: Path) -> None
 
 
 async def test_options_are_checked(tmp_path: Path) -> None:
-    with pytest.raises(ValueError, match=r"lease must be at least 0\.5 seconds"):
+    with pytest.raises(InvalidOption, match=r"'lease' of the 'file://' .* at least 500ms, got 0"):
         await Coordinator.connect(f"file://{tmp_path}", lease=0.001)
-    with pytest.raises(ValueError, match="poll must be between"):
+    with pytest.raises(InvalidOption, match=r"'lease' .* a duration"):
+        await Coordinator.connect(f"file://{tmp_path}", lease=[2])
+    with pytest.raises(InvalidOption, match=r"'poll' .* from 1ms to 10s, got '0'"):
         await Coordinator.connect(f"file://{tmp_path}?poll=0")
     with pytest.raises(InvalidName, match="invalid member name"):
         await Coordinator.connect(f"file://{tmp_path}", member_id="a b")
-    with pytest.raises(ValueError, match=r"unknown option\(s\) pol for the 'file://'.*poll"):
+    with pytest.raises(InvalidOption, match=r"'pol' of the 'file://'.*did you mean 'poll'"):
         await Coordinator.connect(f"file://{tmp_path}?pol=0.5")
+    with pytest.raises(InvalidOption, match="given twice"):
+        await Coordinator.connect(f"file://{tmp_path}?lease=3", lease=4)
+    with pytest.raises(CapabilityMissing, match="'file://' coordination backend cannot do"):
+        await Coordinator.connect(f"file://{tmp_path}", require=[SERVER_EXPIRY])
+    async with await Coordinator.connect(
+        f"file://{tmp_path}?lease=1500ms&timeout=2s", prefix="p"
+    ) as coordinator:
+        assert (coordinator.lease, coordinator.timeout) == (1.5, 2.0)
     with pytest.raises(DriverNotFound, match="did you mean 'redis://'"):
         await Coordinator.connect("rdis://127.0.0.1")
     async with await Coordinator.connect(
@@ -288,7 +299,7 @@ async def test_the_blocking_face_of_an_asyncio_coordinator_runs_on_its_loop(
 
 
 async def test_an_event_watch_tells_what_was_removed_only_when_every_change_was_described() -> None:
-    from anker.coordination import EventWatch
+    from anker.coordination.backends import EventWatch
 
     watch = EventWatch()
     assert await watch.wait(0) is False
@@ -313,7 +324,7 @@ async def test_an_event_watch_tells_what_was_removed_only_when_every_change_was_
 
 
 async def test_an_event_watch_keeps_the_latest_news_of_the_entries_ahead() -> None:
-    from anker.coordination import EventWatch
+    from anker.coordination.backends import EventWatch
 
     watch = EventWatch()
     watch.removed_entry("x")

@@ -1,1 +1,36 @@
-"""The coordination backends shipped with anker, one module each, loaded by URL scheme."""
+"""The interface of coordination backends, for driver authors; anker's own backends (one
+module each) are loaded by URL scheme, so importing this package imports none of them.
+
+A backend derives from :class:`Backend`, declares its options as a subclass of
+:class:`CoordinationSettings`, and is registered under its URL scheme in the
+``anker.coordination.backends`` entry point group. See ``anker.coordination._backend`` for the
+contract and docs/index.md ("Writing a driver") for the kit it builds on.
+"""
+
+from anker.coordination._backend import (
+    SERVER_EXPIRY,
+    Backend,
+    CoordinationSettings,
+    Entry,
+    EntryExists,
+    EventWatch,
+    SessionExpired,
+    Watch,
+)
+
+__all__ = [
+    "SERVER_EXPIRY",
+    "Backend",
+    "CoordinationSettings",
+    "Entry",
+    "EntryExists",
+    "EventWatch",
+    "SessionExpired",
+    "Watch",
+]
+
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type):
+        _obj.__module__ = __name__
+del _name, _obj

@@ -69,14 +69,21 @@ import secrets
 import socket
 import uuid
 from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from anker._drivers import require
-from anker.coordination._backend import Backend, Entry, EntryExists, SessionExpired, Watch
+from anker._drivers import DriverSettings, require, setting
+from anker.coordination._backend import (
+    Backend,
+    CoordinationSettings,
+    Entry,
+    EntryExists,
+    SessionExpired,
+    Watch,
+)
+from anker.errors import InvalidOption, InvalidURL
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from psycopg import AsyncConnection
 
     from anker._url import BackendURL
@@ -257,30 +264,51 @@ def _lock_key(text: str) -> int:
     return int.from_bytes(digest, "big", signed=True)
 
 
+@dataclass(frozen=True)
+class PostgresSettings(CoordinationSettings):
+    """The options of ``postgresql://``: the table prefix, and the libpq settings a URL
+    may carry (passed to libpq as they are)."""
+
+    table_prefix: str = setting(
+        DEFAULT_PREFIX,
+        help="prefix of anker's tables: 1 to 32 lowercase letters, digits and _",
+    )
+    sslmode: str | None = None
+    sslrootcert: str | None = None
+    sslcert: str | None = None
+    sslkey: str | None = None
+    sslcrl: str | None = None
+    channel_binding: str | None = None
+    application_name: str | None = None
+    target_session_attrs: str | None = None
+
+    def libpq(self) -> dict[str, str]:
+        """The libpq settings that were given."""
+        given = {name: getattr(self, name) for name in LIBPQ_OPTIONS}
+        return {name: value for name, value in given.items() if value is not None}
+
+
 class PostgresBackend(Backend):
     """Coordination through PostgreSQL tables; see the module docstring."""
 
-    __module__ = "anker.coordination.backends.postgres"
+    settings_class: ClassVar[type[DriverSettings]] = PostgresSettings
+    settings: PostgresSettings
     capabilities: ClassVar[frozenset[str]] = frozenset()
-    known_options: ClassVar[frozenset[str] | None] = LIBPQ_OPTIONS | {"table_prefix"}
 
-    def __init__(
-        self, url: BackendURL, options: Mapping[str, str], *, lease: float, timeout: float
-    ) -> None:
-        super().__init__(url, options, lease=lease, timeout=timeout)
+    def __init__(self, url: BackendURL, settings: DriverSettings) -> None:
+        super().__init__(url, settings)
+        timeout = self.timeout
         if not url.endpoints:
-            raise ValueError(f"{url.scheme}:// needs a host, e.g. {url.scheme}://db.example:5432")
-        unknown = set(options) - LIBPQ_OPTIONS - {"table_prefix"}
-        if unknown:
-            known = ", ".join(sorted(LIBPQ_OPTIONS | {"table_prefix"}))
-            raise ValueError(
-                f"unknown option(s) {', '.join(sorted(unknown))} for {url}; known: {known}"
+            raise InvalidURL(
+                str(url), f"{url.scheme}:// needs a host, e.g. {url.scheme}://db.example:5432"
             )
-        self.prefix = options.get("table_prefix", DEFAULT_PREFIX)
+        self.prefix = self.settings.table_prefix
         if _PREFIX.fullmatch(self.prefix) is None:
-            raise ValueError(
-                f"table_prefix {self.prefix!r} must be 1 to 32 lowercase letters, digits and _, "
-                "not starting with a digit"
+            raise InvalidOption(
+                "table_prefix",
+                self.describe(url),
+                f"{self.prefix!r}: 1 to 32 lowercase letters, digits and _ expected, "
+                "not starting with a digit",
             )
         # libpq takes one user and password: given once (on any host) or the same everywhere
         credentials = {
@@ -289,7 +317,7 @@ class PostgresBackend(Backend):
             if e.username is not None or e.password is not None
         }
         if len(credentials) > 1:
-            raise ValueError(f"every host of {url} must have the same user and password")
+            raise InvalidURL(str(url), "every host must have the same user and password")
         user, self._password = credentials.pop() if credentials else (None, None)
         hosts = len(url.endpoints)
         self._params: dict[str, str] = {
@@ -309,7 +337,7 @@ class PostgresBackend(Backend):
             self._params["user"] = user
         if url.path.strip("/"):
             self._params["dbname"] = url.path.strip("/")
-        self._params.update((k, v) for k, v in options.items() if k in LIBPQ_OPTIONS)
+        self._params.update(self.settings.libpq())
         self._channel = f"{self.prefix}changes"
         self._db: AsyncConnection[Any] | None = None
         self._lock = asyncio.Lock()

@@ -20,14 +20,22 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, TypeVar
 
-from anker.coordination._backend import Backend, Entry, EntryExists, SessionExpired, Watch
+from anker._drivers import DriverSettings, Seconds, setting
+from anker.coordination._backend import (
+    Backend,
+    CoordinationSettings,
+    Entry,
+    EntryExists,
+    SessionExpired,
+    Watch,
+)
+from anker.errors import InvalidURL
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from anker._url import BackendURL
 
 __all__ = ["SQLiteBackend"]
@@ -68,26 +76,34 @@ def _boot_id() -> str:
         return "unknown"
 
 
+@dataclass(frozen=True)
+class SQLiteSettings(CoordinationSettings):
+    """The options of ``file://`` and ``sqlite://``."""
+
+    #: how often waiters in other processes look for changes
+    poll: Seconds = setting(
+        Seconds(0.02), min=0.001, max=10, help="seconds between looks for other processes' changes"
+    )
+
+
 class SQLiteBackend(Backend):
     """Coordination through a SQLite file; see the module docstring."""
 
-    __module__ = "anker.coordination.backends.sqlite"
+    settings_class: ClassVar[type[DriverSettings]] = SQLiteSettings
+    settings: SQLiteSettings
     capabilities: ClassVar[frozenset[str]] = frozenset()
-    known_options: ClassVar[frozenset[str] | None] = frozenset({"poll"})
 
-    def __init__(
-        self, url: BackendURL, options: Mapping[str, str], *, lease: float, timeout: float
-    ) -> None:
-        super().__init__(url, options, lease=lease, timeout=timeout)
+    def __init__(self, url: BackendURL, settings: DriverSettings) -> None:
+        super().__init__(url, settings)
         if url.endpoints:
-            raise ValueError(f"{url.scheme}:// takes a path only, not a host: {url}")
+            raise InvalidURL(str(url), f"{url.scheme}:// takes a path only, not a host")
         if not url.path or url.path == "/":
-            raise ValueError(f"{url.scheme}:// needs a path, e.g. {url.scheme}:///var/lib/svc")
+            raise InvalidURL(
+                str(url), f"{url.scheme}:// needs a path, e.g. {url.scheme}:///var/lib/svc"
+            )
         path = Path(url.path)
         self.path = path / "coordination.db" if url.scheme == "file" else path
-        self.poll = float(options.get("poll", "0.02"))
-        if not 0.001 <= self.poll <= 10:
-            raise ValueError(f"poll must be between 0.001 and 10 seconds, got {self.poll!r}")
+        self.poll = self.settings.poll
         self._db: sqlite3.Connection | None = None
         self._lock = threading.Lock()
         # namespace -> events of this process's open watches

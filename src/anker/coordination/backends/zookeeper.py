@@ -54,13 +54,15 @@ import logging
 import threading
 import time
 from collections.abc import AsyncIterator, Callable
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote, unquote
 
-from anker._drivers import require
+from anker._drivers import DriverSettings, require, setting
 from anker.coordination._backend import (
     SERVER_EXPIRY,
     Backend,
+    CoordinationSettings,
     Entry,
     EntryExists,
     EventWatch,
@@ -68,9 +70,9 @@ from anker.coordination._backend import (
     Watch,
 )
 from anker.coordination._errors import CoordinationError
+from anker.errors import InvalidOption, InvalidURL
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
     from types import ModuleType
 
     from anker._url import BackendURL
@@ -165,25 +167,34 @@ class _ZooKeeperWatch(EventWatch):
     """Woken by the zookeeper driver's reader."""
 
 
+@dataclass(frozen=True)
+class ZooKeeperSettings(CoordinationSettings):
+    """The options of ``zookeeper://``."""
+
+    root: str = setting(DEFAULT_ROOT, help="the node under which every entry lives")
+
+
 class ZooKeeperBackend(Backend):
     """Coordination through ZooKeeper; see the module docstring."""
 
-    __module__ = "anker.coordination.backends.zookeeper"
+    settings_class: ClassVar[type[DriverSettings]] = ZooKeeperSettings
+    settings: ZooKeeperSettings
     capabilities: ClassVar[frozenset[str]] = frozenset({SERVER_EXPIRY})
-    known_options: ClassVar[frozenset[str] | None] = frozenset({"root"})
 
-    def __init__(
-        self, url: BackendURL, options: Mapping[str, str], *, lease: float, timeout: float
-    ) -> None:
-        super().__init__(url, options, lease=lease, timeout=timeout)
+    def __init__(self, url: BackendURL, settings: DriverSettings) -> None:
+        super().__init__(url, settings)
         if not url.endpoints:
-            raise ValueError(f"{url.scheme}:// needs a host, e.g. {url.scheme}://127.0.0.1:2181")
+            raise InvalidURL(
+                str(url), f"{url.scheme}:// needs a host, e.g. {url.scheme}://127.0.0.1:2181"
+            )
         if url.path not in ("", "/"):
-            raise ValueError(f"{url.scheme}:// takes no path; name the node with ?root=: {url}")
-        root = options.get("root") or url.param("root") or DEFAULT_ROOT
+            raise InvalidURL(str(url), f"{url.scheme}:// takes no path; name the node with ?root=")
+        root = self.settings.root
         self.root = "/" + root.strip("/")
         if self.root == "/" or "//" in self.root:
-            raise ValueError(f"root must be a node path such as {DEFAULT_ROOT}, got {root!r}")
+            raise InvalidOption(
+                "root", self.describe(url), f"a node path such as {DEFAULT_ROOT} expected"
+            )
         self.hosts = ",".join(
             f"{f'[{e.host}]' if ':' in e.host else e.host}:{e.port or 2181}" for e in url.endpoints
         )
