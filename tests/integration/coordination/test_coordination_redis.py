@@ -376,7 +376,7 @@ async def test_a_call_after_the_server_closed_an_idle_connection_opens_a_new_one
 async def test_a_script_the_server_forgot_is_sent_again_and_errors_are_raised(
     open_redis: OpenRedis,
 ) -> None:
-    from anker.coordination.backends.redis import _pack_arguments
+    from anker.coordination.backends.redis._resp import _pack_arguments
 
     backend = await open_redis()
     session = await backend.create_session()
@@ -395,7 +395,7 @@ async def test_a_script_the_server_forgot_is_sent_again_and_errors_are_raised(
 
 
 async def test_replies_are_parsed_whole_or_in_pieces() -> None:
-    from anker.coordination.backends.redis import _read_reply, _ReplyError
+    from anker.coordination.backends.redis._resp import _read_reply, _ReplyError
 
     replies = {
         b":5\r\n": 5,

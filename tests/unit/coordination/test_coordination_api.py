@@ -365,7 +365,7 @@ PUBSUB_STREAM = [
 def test_the_pubsub_reader_takes_whole_replies_however_the_bytes_arrive(
     picks: list[int], data: st.DataObject
 ) -> None:
-    from anker.coordination.backends.redis import _complete_replies
+    from anker.coordination.backends.redis._resp import _complete_replies
 
     stream = b"".join(PUBSUB_STREAM[i][0] for i in picks)
     cuts = sorted(data.draw(st.sets(st.integers(0, len(stream)))))

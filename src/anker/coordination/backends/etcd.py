@@ -48,10 +48,8 @@ restore with a revision bump (``etcdutl snapshot restore --bump-revision``).
 from __future__ import annotations
 
 import asyncio
-import base64
 import contextlib
 import json
-import logging
 import math
 import ssl
 import time
@@ -65,10 +63,19 @@ from anker.coordination._backend import (
     Backend,
     Entry,
     EntryExists,
-    EventWatch,
     SessionExpired,
     Watch,
 )
+from anker.coordination.backends._etcd_gateway import (
+    UNAUTHENTICATED,
+    EtcdError,
+    Json,
+    _answer,
+    _b64,
+    _range_end,
+    _unb64,
+)
+from anker.coordination.backends._etcd_watch import _EtcdWatch
 
 if TYPE_CHECKING:
     import httpx
@@ -77,55 +84,11 @@ if TYPE_CHECKING:
 
 __all__ = ["EtcdBackend"]
 
-log = logging.getLogger("anker.coordination")
-
 DEFAULT_ROOT = "/anker/coord"
 DEFAULT_PORT = 2379
 NEEDED_FOR = "the etcd:// coordination backend"
-#: gRPC status codes etcd answers with
-NOT_FOUND, UNAUTHENTICATED = 5, 16
-#: a broken watch stream is reconnected after this delay, doubling up to MAX_RETRY
-RETRY, MAX_RETRY = 0.05, 1.0
 #: how long a closed watch's stream stays open for the next watch on its namespace, seconds
 LINGER = 2.0
-
-Json = dict[str, Any]
-
-
-class EtcdError(Exception):
-    """An error answer from etcd (``code`` is the gRPC status code)."""
-
-    def __init__(self, code: int, message: str) -> None:
-        super().__init__(f"etcd: {message} (code {code})")
-        self.code = code
-        self.message = message
-
-    @classmethod
-    def of(cls, answer: Json, status: int) -> EtcdError:
-        error = answer.get("error")
-        if isinstance(error, dict):  # an error inside a stream
-            return cls(int(error.get("grpc_code", 0)), str(error.get("message", error)))
-        return cls(int(answer.get("code", 0)), str(answer.get("message") or error or status))
-
-    @property
-    def lease_gone(self) -> bool:
-        return self.code == NOT_FOUND and "lease not found" in self.message
-
-
-def _b64(data: bytes) -> str:
-    return base64.b64encode(data).decode("ascii")
-
-
-def _unb64(text: str) -> bytes:
-    return base64.b64decode(text)
-
-
-def _range_end(prefix: bytes) -> bytes:
-    """The end of the key range of every key starting with ``prefix`` (exclusive)."""
-    stripped = prefix.rstrip(b"\xff")
-    if not stripped:
-        return b"\0"  # every key
-    return stripped[:-1] + bytes([stripped[-1] + 1])
 
 
 def _lease(session: str) -> str:
@@ -148,21 +111,6 @@ def _unwrap(data: bytes) -> tuple[float, bytes]:
     except ValueError:
         pass
     return 0.0, data  # not written by anker: all value, no time
-
-
-def _answer(response: httpx.Response) -> Json:
-    """The JSON of an answer (a keepalive's single stream message is unwrapped too)."""
-    try:
-        answer = json.loads(response.content)
-    except ValueError:
-        text = response.text.strip()[:200] or "(empty)"
-        raise EtcdError(0, f"HTTP {response.status_code}, not JSON: {text}") from None
-    if not isinstance(answer, dict):
-        raise EtcdError(0, f"HTTP {response.status_code} with unexpected JSON")
-    if "error" in answer or response.status_code != 200:
-        raise EtcdError.of(answer, response.status_code)
-    result = answer.get("result", answer)
-    return result if isinstance(result, dict) else answer
 
 
 class EtcdBackend(Backend):
@@ -487,117 +435,3 @@ class EtcdBackend(Backend):
             if slash:
                 found.add(namespace)
         return sorted(found)
-
-
-class _EtcdWatch(EventWatch):
-    """One watch stream over a prefix, kept open (and reopened) by ``run``; without
-    ``additions``, etcd leaves puts out of the stream (its NOPUT filter)."""
-
-    def __init__(self, backend: EtcdBackend, prefix: bytes, *, additions: bool = True) -> None:
-        self.backend = backend
-        self.prefix = prefix
-        self.additions = additions
-        #: resolved once etcd confirmed the watch (or with the error that prevented it)
-        self.created: asyncio.Future[None] = asyncio.get_running_loop().create_future()
-        super().__init__()
-        #: the revision up to which every change was seen (0: none yet)
-        self._revision = 0
-        self._delay = RETRY
-        self._reauthenticated = False
-
-    async def run(self) -> None:
-        """Keep the stream open until cancelled; failing to open it the first time is final."""
-        while True:
-            token = self.backend._token
-            try:
-                await self._stream()
-            except asyncio.CancelledError:
-                raise
-            except Exception as exc:
-                if (
-                    isinstance(exc, EtcdError)
-                    and exc.code == UNAUTHENTICATED
-                    and not self._reauthenticated
-                    and self.backend.url.password is not None
-                ):
-                    self._reauthenticated = True  # once per opening: the token had expired
-                    with contextlib.suppress(Exception):
-                        async with asyncio.timeout(self.backend.timeout):
-                            await self.backend._authenticate(token)
-                    continue
-                if not self.created.done():
-                    self.created.set_exception(exc)
-                    return
-                log.debug("etcd watch on %r broke (%r); reopening it", self.prefix, exc)
-            await asyncio.sleep(self._delay)
-            self._delay = min(self._delay * 2, MAX_RETRY)
-
-    async def _stream(self) -> None:
-        create: Json = {"key": _b64(self.prefix), "range_end": _b64(_range_end(self.prefix))}
-        if self._revision:
-            create["start_revision"] = self._revision + 1
-        if not self.additions:
-            create["filters"] = ["NOPUT"]
-        async with asyncio.timeout(self.backend.timeout):
-            response = await self.backend._send("/watch", {"create_request": create}, stream=True)
-        try:
-            if response.status_code != 200:
-                await response.aread()
-                _answer(response)  # raises the error it reports
-            opened = False
-            async with asyncio.timeout(self.backend.timeout) as opening:
-                async for line in response.aiter_lines():
-                    if not line.strip():
-                        continue
-                    self._handle(line, opening=not opened)
-                    if not opened:
-                        opened = True
-                        opening.reschedule(None)  # from now on the stream may be silent
-                        self._delay, self._reauthenticated = RETRY, False
-                        if self.created.done():
-                            self.changed.set()  # reopened: look again at what happened since
-                        else:
-                            self.created.set_result(None)
-            raise EtcdError(0, "etcd ended the watch stream")
-        finally:
-            await response.aclose()
-
-    def _tell(self, event: Json) -> None:
-        """Wake the waiter, saying what changed where the event says it exactly."""
-        kv = event["kv"]
-        name = _unb64(kv["key"])[len(self.prefix) :]
-        if b"/" in name:  # not an entry of this namespace: let the waiter read again
-            self.changed.set()
-        elif event.get("type") == "DELETE":  # deleted, or its lease ran out
-            self.removed_entry(unquote(name.decode(errors="replace")))
-        elif kv.get("create_revision") == kv.get("mod_revision"):  # PUT (the default) of a new key
-            self.added()
-        else:
-            self.changed.set()
-
-    def _handle(self, line: str, *, opening: bool) -> None:
-        try:
-            message = json.loads(line)
-        except ValueError:
-            raise EtcdError(0, "the watch stream sent something that is not JSON") from None
-        if "error" in message:
-            raise EtcdError.of(message, 200)
-        result: Json = message.get("result", {})
-        if result.get("canceled"):
-            reason = str(result.get("cancel_reason") or "etcd canceled the watch")
-            if int(result.get("compact_revision", 0)):
-                # the history since _revision is gone: start from now (and wake the waiter)
-                self._revision = 0
-                reason = "the history to resume the watch from was compacted"
-            code = UNAUTHENTICATED if "Unauthenticated" in reason else 0
-            raise EtcdError(code, reason)
-        if opening != bool(result.get("created")):
-            raise EtcdError(0, "unexpected message on the watch stream")
-        events = result.get("events")
-        if events:
-            self._revision = max(int(event["kv"]["mod_revision"]) for event in events)
-            for event in events:
-                self._tell(event)
-        elif not (opening and self._revision):
-            # created from now, or a progress report: every change up to it was seen
-            self._revision = max(self._revision, int(result["header"]["revision"]))
