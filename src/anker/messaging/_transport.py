@@ -335,7 +335,7 @@ async def connect(url: str | BackendURL, **options: Any) -> Transport:
     """
     from anker._drivers import load_driver
 
-    driver, parsed = load_driver(TRANSPORT_GROUP, url, Transport)  # type: ignore[type-abstract]
+    driver, parsed = load_driver(TRANSPORT_GROUP, url, Transport)
     merged: dict[str, Any] = {key: values[-1] for key, values in parsed.query.items()} | options
     common = TransportOptions.names()
     unknown = set(merged) - common - driver.driver_options

@@ -44,7 +44,7 @@ class KeyManager:
         """Open the store a URL names; ``options`` add to (and win over) its query parameters."""
         from anker._drivers import load_driver
 
-        driver, parsed = load_driver(STORE_GROUP, url, Store)  # type: ignore[type-abstract]
+        driver, parsed = load_driver(STORE_GROUP, url, Store)
         merged = {key: values[-1] for key, values in parsed.query.items()} | options
         return cls(await driver.open(parsed, merged))
 

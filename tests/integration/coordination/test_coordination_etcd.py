@@ -21,12 +21,22 @@ from typing import Any
 
 import pytest
 
+from anker._drivers import prepare_driver
 from anker._url import parse_url
 from anker.coordination import BackendUnavailable, Coordinator
+from anker.coordination.backends import Backend
 from anker.coordination.backends.etcd import EtcdBackend
 from tcp_proxy import TCPProxy, through
 
 pytestmark = pytest.mark.integration
+
+
+def make_etcd(url: str, **options: object) -> EtcdBackend:
+    """A backend as Coordinator.connect makes it (settings parsed), not yet connected."""
+    backend = prepare_driver("anker.coordination.backends", url, Backend, **options)
+    assert isinstance(backend, EtcdBackend)
+    return backend
+
 
 LEASE = 1.0
 
@@ -152,7 +162,7 @@ async def open_etcd() -> AsyncIterator[Any]:
     opened: list[EtcdBackend] = []
 
     async def open_(url: str, timeout: float = 5.0, **options: str) -> EtcdBackend:
-        backend = EtcdBackend(parse_url(url), options, lease=LEASE, timeout=timeout)
+        backend = make_etcd(url, lease=LEASE, timeout=timeout, **options)
         await backend.connect()
         opened.append(backend)
         return backend
@@ -232,7 +242,7 @@ async def test_a_namespace_holds_neither_longer_nor_nested_namespaces(
 
 def test_url_forms() -> None:
     def backend(url: str, **options: str) -> EtcdBackend:
-        return EtcdBackend(parse_url(url), options, lease=LEASE, timeout=1.0)
+        return make_etcd(url, lease=LEASE, timeout=1.0, **options)
 
     assert backend("etcd://h1,h2:2380,[::1]")._bases == [
         "http://h1:2379/v3",

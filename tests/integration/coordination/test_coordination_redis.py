@@ -16,15 +16,25 @@ from typing import Any
 
 import pytest
 
+from anker._drivers import prepare_driver
 from anker._url import parse_url
 from anker.coordination import Coordinator, SessionExpired
+from anker.coordination.backends import Backend
 from anker.coordination.backends.redis import RedisBackend
+from anker.errors import InvalidOption, InvalidURL
 from servers import SERVERS
 from tcp_proxy import TCPProxy, through
 
 pytestmark = pytest.mark.integration
 
 OpenRedis = Callable[..., Awaitable[RedisBackend]]
+
+
+def make_redis(url: str, **options: object) -> RedisBackend:
+    """A backend as Coordinator.connect makes it (settings parsed), not yet connected."""
+    backend = prepare_driver("anker.coordination.backends", url, Backend, **options)
+    assert isinstance(backend, RedisBackend)
+    return backend
 
 
 @pytest.fixture
@@ -50,9 +60,7 @@ async def open_redis(redis_url: str, key_prefix: str) -> AsyncIterator[OpenRedis
     opened: list[RedisBackend] = []
 
     async def open_(url: str = redis_url, lease: float = 1.0, **options: str) -> RedisBackend:
-        backend = RedisBackend(
-            parse_url(url), {"key_prefix": key_prefix, **options}, lease=lease, timeout=5.0
-        )
+        backend = make_redis(url, key_prefix=key_prefix, lease=lease, timeout=5.0, **options)
         await backend.connect()
         opened.append(backend)
         return backend
@@ -325,12 +333,12 @@ async def test_a_watch_hears_of_changes_made_while_its_connection_was_down(
 
 async def test_urls_and_options(redis_url: str) -> None:
     url = parse_url(redis_url)
-    with pytest.raises(ValueError, match="one host"):
-        RedisBackend(parse_url("redis://h1:6379,h2:6379/0"), {}, lease=1.0, timeout=1.0)
-    with pytest.raises(ValueError, match="database number"):
-        RedisBackend(parse_url("redis://127.0.0.1:6379/db"), {}, lease=1.0, timeout=1.0)
-    assert RedisBackend(url, {}, lease=1.0, timeout=1.0).key_prefix == "anker:coord:"
-    with pytest.raises(ValueError, match="unknown option"):
+    with pytest.raises(InvalidURL, match="one host"):
+        make_redis("redis://h1:6379,h2:6379/0")
+    with pytest.raises(InvalidURL, match="database number"):
+        make_redis("redis://127.0.0.1:6379/db")
+    assert make_redis(str(url)).key_prefix == "anker:coord:"
+    with pytest.raises(InvalidOption, match=r"'socket_timeout' .* unknown option"):
         await Coordinator.connect(f"{redis_url}?socket_timeout=1")
 
 

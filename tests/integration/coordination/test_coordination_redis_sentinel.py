@@ -177,12 +177,13 @@ async def test_an_unknown_service_is_refused_within_the_timeout(
 
 
 def test_several_hosts_are_sentinels_and_need_a_service_name() -> None:
-    from anker._url import parse_url
+    from anker._drivers import prepare_driver
+    from anker.coordination.backends import Backend
     from anker.coordination.backends.redis import RedisBackend
 
+    group = "anker.coordination.backends"
     with pytest.raises(ValueError, match=r"sentinel=mymaster"):
-        RedisBackend(parse_url("redis://h1:6379,h2:6379"), {}, lease=2.0, timeout=1.0)
-    backend = RedisBackend(
-        parse_url("redis://h1,h2:26380/3?sentinel=mymaster"), {}, lease=2.0, timeout=1.0
-    )
+        prepare_driver(group, "redis://h1:6379,h2:6379", Backend)
+    backend = prepare_driver(group, "redis://h1,h2:26380/3?sentinel=mymaster", Backend)
+    assert isinstance(backend, RedisBackend)
     assert (backend.sentinel, backend.db) == ("mymaster", 3)

@@ -53,14 +53,16 @@ import json
 import math
 import ssl
 import time
-from collections.abc import AsyncIterator, Mapping
+from collections.abc import AsyncIterator
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 from urllib.parse import quote, unquote
 
-from anker._drivers import require
+from anker._drivers import DriverSettings, require, setting
 from anker.coordination._backend import (
     SERVER_EXPIRY,
     Backend,
+    CoordinationSettings,
     Entry,
     EntryExists,
     SessionExpired,
@@ -76,6 +78,7 @@ from anker.coordination.backends._etcd_gateway import (
     _unb64,
 )
 from anker.coordination.backends._etcd_watch import _EtcdWatch
+from anker.errors import InvalidURL
 
 if TYPE_CHECKING:
     import httpx
@@ -113,30 +116,34 @@ def _unwrap(data: bytes) -> tuple[float, bytes]:
     return 0.0, data  # not written by anker: all value, no time
 
 
+@dataclass(frozen=True)
+class EtcdSettings(CoordinationSettings):
+    """The options of ``etcd://``."""
+
+    root: str = setting(DEFAULT_ROOT, help="the key prefix under which every entry lives")
+    tls: bool = setting(False, help="talk to etcd over TLS (implied by any of the files)")
+    cafile: str | None = setting(None, help="CA certificates that verify the server")
+    certfile: str | None = setting(None, help="the client certificate, for mutual TLS")
+    keyfile: str | None = setting(None, help="the client certificate's private key")
+
+
 class EtcdBackend(Backend):
     """Coordination through etcd's v3 JSON gateway; see the module docstring."""
 
-    __module__ = "anker.coordination.backends.etcd"
+    settings_class: ClassVar[type[DriverSettings]] = EtcdSettings
+    settings: EtcdSettings
     capabilities: ClassVar[frozenset[str]] = frozenset({SERVER_EXPIRY})
-    known_options: ClassVar[frozenset[str] | None] = frozenset(
-        {"root", "tls", "cafile", "certfile", "keyfile"}
-    )
 
-    def __init__(
-        self, url: BackendURL, options: Mapping[str, str], *, lease: float, timeout: float
-    ) -> None:
-        super().__init__(url, options, lease=lease, timeout=timeout)
+    def __init__(self, url: BackendURL, settings: DriverSettings) -> None:
+        super().__init__(url, settings)
         if not url.endpoints:
-            raise ValueError(f"etcd:// needs a host, e.g. etcd://127.0.0.1:2379: {url}")
+            raise InvalidURL(str(url), "etcd:// needs a host, e.g. etcd://127.0.0.1:2379")
         if url.path not in ("", "/"):
-            raise ValueError(f"etcd:// takes no path; give the key prefix as ?root=...: {url}")
-
-        def option(name: str) -> str | None:
-            return options.get(name, url.param(name))
-
-        self.root = (option("root") or DEFAULT_ROOT).rstrip("/")
-        self._files = {name: option(name) for name in ("cafile", "certfile", "keyfile")}
-        tls = (option("tls") or "").lower() in ("1", "true", "yes", "on")
+            raise InvalidURL(str(url), "etcd:// takes no path; give the key prefix as ?root=...")
+        given = self.settings
+        self.root = (given.root or DEFAULT_ROOT).rstrip("/")
+        self._files = {"cafile": given.cafile, "certfile": given.certfile, "keyfile": given.keyfile}
+        tls = given.tls
         self._tls = tls or any(self._files.values())
         scheme = "https" if self._tls else "http"
         self._bases = [

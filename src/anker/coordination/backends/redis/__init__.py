@@ -80,9 +80,10 @@ from collections.abc import AsyncIterator
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from anker._drivers import require
+from anker._drivers import DriverSettings, require, setting
 from anker.coordination._backend import (
     Backend,
+    CoordinationSettings,
     Entry,
     EntryExists,
     SessionExpired,
@@ -91,10 +92,9 @@ from anker.coordination._backend import (
 from anker.coordination.backends.redis._pubsub import _Hub, _RedisWatch
 from anker.coordination.backends.redis._resp import _pack, _pack_arguments, _read_reply, _ReplyError
 from anker.coordination.backends.redis._scripts import EXISTS, EXPIRED, PRELUDE, SCRIPTS
+from anker.errors import InvalidURL
 
 if TYPE_CHECKING:
-    from collections.abc import Mapping
-
     from anker._url import BackendURL
 
 __all__ = ["RedisBackend"]
@@ -106,29 +106,39 @@ SENTINEL_PORT = 26379
 NOT_THE_PRIMARY = ("READONLY", "MASTERDOWN", "LOADING")
 
 
+@dataclasses.dataclass(frozen=True)
+class RedisSettings(CoordinationSettings):
+    """The options of ``redis://``."""
+
+    key_prefix: str = setting(DEFAULT_KEY_PREFIX, help="prefix of every key anker writes")
+    #: the Sentinel service name: then the URL's hosts are Sentinels, not the server
+    sentinel: str | None = setting(
+        None, help="a Sentinel service name; the URL's hosts are then Sentinels"
+    )
+
+
 class RedisBackend(Backend):
     """Coordination through Redis; see the module docstring."""
 
-    __module__ = "anker.coordination.backends.redis"
+    settings_class: ClassVar[type[DriverSettings]] = RedisSettings
+    settings: RedisSettings
     capabilities: ClassVar[frozenset[str]] = frozenset()
-    known_options: ClassVar[frozenset[str] | None] = frozenset({"key_prefix", "sentinel"})
     bounds_calls: ClassVar[bool] = True  # every call is one _run, under asyncio.timeout
 
-    def __init__(
-        self, url: BackendURL, options: Mapping[str, str], *, lease: float, timeout: float
-    ) -> None:
-        super().__init__(url, options, lease=lease, timeout=timeout)
-        #: the Sentinel service name: then the URL's hosts are Sentinels, not the server
-        self.sentinel = options.get("sentinel") or url.param("sentinel")
+    def __init__(self, url: BackendURL, settings: DriverSettings) -> None:
+        super().__init__(url, settings)
+        lease = self.lease
+        self.sentinel = self.settings.sentinel
         if not url.endpoints or (len(url.endpoints) > 1 and not self.sentinel):
-            raise ValueError(
+            raise InvalidURL(
+                str(url),
                 f"{url.scheme}:// needs exactly one host, e.g. redis://127.0.0.1:6379, or "
-                f"Sentinels and a service name, e.g. redis://s1:26379,s2:26379?sentinel=mymaster"
+                f"Sentinels and a service name, e.g. redis://s1:26379,s2:26379?sentinel=mymaster",
             )
         if not url.path.strip("/").isdigit() and url.path not in ("", "/"):
-            raise ValueError(f"{url.scheme}:// takes a database number as path, e.g. /0: {url}")
+            raise InvalidURL(str(url), f"{url.scheme}:// takes a database number as path, e.g. /0")
         self.db = int(url.path.strip("/") or 0)
-        self.key_prefix = options.get("key_prefix") or url.param("key_prefix") or DEFAULT_KEY_PREFIX
+        self.key_prefix = self.settings.key_prefix or DEFAULT_KEY_PREFIX
         self.lease_ms = max(1, round(lease * 1000))
         self._client: Any = None
         #: script name -> (its EVALSHA command up to the arguments, packed; its source)
