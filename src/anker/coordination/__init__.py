@@ -18,7 +18,13 @@ model.
 """
 
 from anker.coordination._backend import SERVER_EXPIRY
-from anker.coordination._blocking import BlockingCoordinator, BlockingLock
+from anker.coordination._blocking import (
+    BlockingCoordinator,
+    BlockingElection,
+    BlockingGroup,
+    BlockingLock,
+    BlockingReadWriteLock,
+)
 from anker.coordination._coordinator import Coordinator
 from anker.coordination._election import Election
 from anker.coordination._errors import (
@@ -37,7 +43,10 @@ __all__ = [
     "SERVER_EXPIRY",
     "BackendUnavailable",
     "BlockingCoordinator",
+    "BlockingElection",
+    "BlockingGroup",
     "BlockingLock",
+    "BlockingReadWriteLock",
     "CoordinationError",
     "Coordinator",
     "Election",

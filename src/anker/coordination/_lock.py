@@ -29,6 +29,7 @@ from anker.coordination._backend import SERVER_EXPIRY, Entry, SessionExpired, Wa
 from anker.coordination._errors import CoordinationError, LockLost, LockTimeout
 
 if TYPE_CHECKING:
+    from anker.coordination._blocking import BlockingLock
     from anker.coordination._coordinator import Coordinator
 
 __all__ = ["Lock", "LockInfo", "ReadWriteLock", "Semaphore"]
@@ -411,7 +412,7 @@ class _QueuedLock:
         if self._key is not None:
             await self.release()
 
-    def blocking(self) -> Any:
+    def blocking(self) -> BlockingLock:
         """This lock for threaded code (see :class:`BlockingLock`)."""
         from anker.coordination._blocking import BlockingLock
 

@@ -18,8 +18,8 @@ import pytest
 
 from anker._drivers import prepare_driver
 from anker._url import parse_url
-from anker.coordination import Coordinator, SessionExpired
-from anker.coordination.backends import Backend
+from anker.coordination import Coordinator
+from anker.coordination.backends import Backend, SessionExpired
 from anker.coordination.backends.redis import RedisBackend
 from anker.errors import InvalidOption, InvalidURL
 from servers import SERVERS

@@ -176,6 +176,44 @@ def test_the_blocking_coordinator_works_from_threads(tmp_path: Path) -> None:
             assert [(i.name, i.member) for i in b.locks()] == [("held", "a")]
 
 
+def test_every_primitive_is_reachable_from_threads(tmp_path: Path) -> None:
+    url = f"file://{tmp_path}"
+    with (
+        BlockingCoordinator.connect(url, member_id="a") as a,
+        BlockingCoordinator.connect(url, member_id="b") as b,
+    ):
+        rw_a, rw_b = a.rwlock("r"), b.rwlock("r")
+        with rw_a.read as first, rw_b.read as second:  # readers share
+            assert first.held
+            assert second.held
+            assert not b.rwlock("r").write.acquire(blocking=False)
+        with rw_b.write as writer:
+            assert writer.token > 0
+            assert not rw_a.read.acquire(blocking=False)
+        group = a.group("workers")
+        group.join({"zone": "z1"})
+        assert group.joined
+        assert [(m.id, m.capabilities) for m in b.group("workers").members()] == [
+            ("a", {"zone": "z1"})
+        ]
+        assert list(b.groups()) == ["workers"]
+        group.leave()
+        assert b.group("workers").members() == []
+        election = a.election("scheduler")
+        elected = threading.Event()
+        election.campaign(on_elected=elected.set)
+        assert election.wait_elected(5)
+        assert elected.wait(5)
+        assert election.is_leader
+        assert election.token > 0
+        assert b.election("scheduler").leader() == "a"
+        assert b.leaders() == {"scheduler": "a"}
+        election.resign()
+        assert b.election("scheduler").leader() is None
+        assert a.capabilities == frozenset()
+        assert a.member_id == "a"
+
+
 def test_the_cli_lists_locks_groups_and_leaders(tmp_path: Path) -> None:
     url = f"file://{tmp_path}"
     with BlockingCoordinator.connect(url, member_id="svc-1", prefix="p") as holder:
