@@ -5,6 +5,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import os
 import threading
 import time
 from pathlib import Path
@@ -413,3 +414,24 @@ def test_the_pubsub_reader_takes_whole_replies_however_the_bytes_arrive(
         got.extend(replies)
     assert got == [PUBSUB_STREAM[i][1] for i in picks]
     assert pending == b""
+
+
+async def test_a_missing_folder_is_never_created_and_a_new_database_is_private(
+    tmp_path: Path,
+) -> None:
+    missing = tmp_path / "typo" / "x.db"
+    with pytest.raises(anker.coordination.BackendUnavailable, match=r"no folder .*typo"):
+        await Coordinator.connect(f"sqlite://{missing}")
+    with pytest.raises(anker.coordination.BackendUnavailable, match="no folder"):
+        await Coordinator.connect(f"file://{tmp_path}/typo/dir")
+    assert os.listdir(tmp_path) == []
+    with pytest.raises(anker.coordination.BackendUnavailable, match="no database at"):
+        await Coordinator.connect(f"sqlite://{tmp_path}/x.db?create=false")
+    assert os.listdir(tmp_path) == []
+    async with await Coordinator.connect(f"sqlite://{tmp_path}/x.db"):
+        assert os.stat(tmp_path / "x.db").st_mode & 0o777 == 0o600
+    async with await Coordinator.connect(f"file://{tmp_path}/dir"):
+        assert os.stat(tmp_path / "dir").st_mode & 0o777 == 0o700
+        assert os.stat(tmp_path / "dir" / "coordination.db").st_mode & 0o777 == 0o600
+    async with await Coordinator.connect(f"sqlite://{tmp_path}/x.db?create=false") as reader:
+        assert await reader.locks() == []

@@ -9,6 +9,11 @@ Tokens come from an ``AUTOINCREMENT`` key, which SQLite never reuses, so they ke
 across restarts. Watchers in the same process are woken at once; watchers in other processes see
 a per-namespace change counter, which they read every ``poll`` seconds (default 0.02): the one
 place in anker.coordination that polls, because SQLite has no way to notify another process.
+
+A missing database is created readable by its owner only (``file:///dir`` also creates ``dir``
+itself), but never a missing parent folder: a mistyped path fails instead of leaving folders
+behind. With ``?create=false`` (what ``anker coord`` uses, since it only reads) nothing is
+created at all.
 """
 
 from __future__ import annotations
@@ -25,6 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from anker._drivers import DriverSettings, Seconds, setting
+from anker._engines.sqlite import DatabaseMissing, connect_sqlite
 from anker.coordination._backend import (
     Backend,
     CoordinationSettings,
@@ -80,6 +86,8 @@ def _boot_id() -> str:
 class SQLiteSettings(CoordinationSettings):
     """The options of ``file://`` and ``sqlite://``."""
 
+    #: create the database when it is missing (never a missing parent folder)
+    create: bool = setting(True, help="create a missing database (never its parent folder)")
     #: how often waiters in other processes look for changes
     poll: Seconds = setting(
         Seconds(0.02), min=0.001, max=10, help="seconds between looks for other processes' changes"
@@ -167,10 +175,13 @@ class SQLiteBackend(Backend):
     # ------------------------------------------------------------------ the interface
     async def connect(self) -> None:
         def open_db() -> sqlite3.Connection:
-            self.path.parent.mkdir(parents=True, exist_ok=True)
-            db = sqlite3.connect(
-                self.path, timeout=self.timeout, isolation_level=None, check_same_thread=False
-            )
+            folder = self.path.parent
+            if self.url.scheme == "file" and self.settings.create and not folder.is_dir():
+                if not folder.parent.is_dir():
+                    raise DatabaseMissing(f"no folder {folder.parent} to create {folder.name} in")
+                with contextlib.suppress(FileExistsError):
+                    folder.mkdir(mode=0o700)  # the folder the URL names, never its parents
+            db = connect_sqlite(self.path, create=self.settings.create, timeout=self.timeout)
             db.execute("PRAGMA journal_mode=WAL")
             db.execute("PRAGMA synchronous=NORMAL")
             db.executescript(SCHEMA)

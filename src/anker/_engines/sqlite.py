@@ -1,0 +1,37 @@
+"""Opening SQLite database files: created only where asked, private when created."""
+
+from __future__ import annotations
+
+import contextlib
+import os
+import sqlite3
+from pathlib import Path
+from urllib.parse import quote
+
+__all__ = ["DatabaseMissing", "connect_sqlite"]
+
+
+class DatabaseMissing(FileNotFoundError):
+    """The database file (or the folder it would be created in) does not exist."""
+
+
+def connect_sqlite(path: Path, *, create: bool, timeout: float) -> sqlite3.Connection:
+    """Open the SQLite database at ``path`` in autocommit mode, usable from any thread.
+
+    With ``create=False`` (what a command that only reads uses) the file must exist: nothing
+    is created. With ``create=True`` a missing file is created readable by its owner only
+    (SQLite gives its ``-wal`` and ``-shm`` files the same mode), but never a missing folder:
+    a mistyped path fails instead of leaving directories behind.
+    """
+    if not path.parent.is_dir():
+        raise DatabaseMissing(f"no folder {path.parent} for the database {path.name}")
+    if create:
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    elif not path.is_file():
+        raise DatabaseMissing(f"no database at {path}")
+    # mode=rw: SQLite itself never creates the file (a race with a delete cannot either)
+    uri = f"file:{quote(str(path.resolve()))}?mode=rw"
+    return sqlite3.connect(
+        uri, uri=True, timeout=timeout, isolation_level=None, check_same_thread=False
+    )
