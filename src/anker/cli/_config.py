@@ -8,13 +8,15 @@ import json
 import os
 import sys
 import tempfile
-from collections.abc import Callable
+from collections.abc import Callable, Iterator
 from importlib.metadata import entry_points
+from types import ModuleType
 
 import click
 
 from anker.cli._options import output_format_option
 from anker.config import Config, ConfigError, Problem
+from anker.config._ini import IniFile, decode_config, read_config_bytes
 from anker.config._sample import FORMATS, render_sample
 from anker.config._schema import Schema, schema_of
 from anker.config._sources import expand_paths, read_file
@@ -22,6 +24,7 @@ from anker.config._sources import expand_paths, read_file
 __all__ = ["config"]
 
 SCHEMA_GROUP = "anker.config.schemas"
+STDIN = "<stdin>"  # what problems call a file read from stdin
 
 
 def load_schema(spec: str) -> Schema:
@@ -38,7 +41,7 @@ def load_schema(spec: str) -> Schema:
         target = found[spec].value
     module_name, _, attribute = target.partition(":")
     try:
-        cls = getattr(importlib.import_module(module_name), attribute)
+        cls = getattr(_import(module_name), attribute)
     except (ImportError, AttributeError) as exc:
         raise click.BadParameter(f"cannot load {target}: {exc}", param_hint="--schema") from exc
     if not (isinstance(cls, type) and issubclass(cls, Config)):
@@ -47,6 +50,23 @@ def load_schema(spec: str) -> Schema:
         return schema_of(cls)
     except TypeError as exc:
         raise click.ClickException(f"the schema {target} is not valid: {exc}") from exc
+
+
+def _import(name: str) -> ModuleType:
+    """Import ``name``; as ``python -m`` does, the current directory is searched too, but
+    last, so that a file there never shadows an installed module."""
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        here = os.getcwd()
+        if exc.name != name.partition(".")[0] or here in sys.path or "" in sys.path:
+            raise
+    sys.path.append(here)
+    importlib.invalidate_caches()
+    try:
+        return importlib.import_module(name)
+    except ModuleNotFoundError as exc:
+        raise ModuleNotFoundError(f"{exc} (searched sys.path and {here})", name=exc.name) from None
 
 
 schema_option = click.option(
@@ -65,7 +85,11 @@ def config() -> None:
 @config.command()
 @schema_option
 @click.option(
-    "--config-file", "files", multiple=True, metavar="PATH", help="A config file (repeatable)."
+    "--config-file",
+    "files",
+    multiple=True,
+    metavar="PATH",
+    help="A config file (repeatable); - reads one from stdin.",
 )
 @click.option(
     "--config-dir", "dirs", multiple=True, metavar="DIR", help="A config directory (repeatable)."
@@ -96,27 +120,21 @@ def validate(
     """
     if not files and not dirs:
         raise click.UsageError("give at least one --config-file or --config-dir")
-    problems: list[Problem] = []
-    paths = expand_paths([(f, False) for f in files] + [(d, True) for d in dirs], problems)
-    if schema_spec is None:
-        for path in paths:
-            problems += read_file(path).problems
-        if strict:
-            problems = [p.as_error() for p in problems]
-    else:
-        root: type[Config] = load_schema(schema_spec).root  # type: ignore[assignment]
-        try:
-            loaded = root.load(
-                files=files,
-                dirs=dirs,
-                env_prefix=env_prefix,
-                strict=strict,
-                secrets=_secret_resolver(secrets_url),
-            )
-        except ConfigError as exc:
-            problems = list(exc.problems)
-        else:
-            problems = list(loaded.warnings)
+    if files.count("-") > 1:
+        raise click.UsageError("--config-file - (stdin) can be given only once")
+    with _stdin_copy(files) as (readable, copy):
+        paths, problems = _validated(
+            schema_spec,
+            files=readable,
+            dirs=dirs,
+            env_prefix=env_prefix,
+            strict=strict,
+            secrets=_secret_resolver(secrets_url),
+        )
+    for problem in problems:
+        if problem.file is not None and problem.file == copy:
+            problem.file = STDIN
+    paths = [STDIN if path == copy else path for path in paths]
     problems.sort(key=lambda p: (p.file or "", p.line or 0))
     errors = [p for p in problems if p.is_error]
     if output_format == "json":
@@ -141,18 +159,79 @@ def validate(
         sys.exit(1)
 
 
+def _validated(
+    schema_spec: str | None,
+    *,
+    files: tuple[str, ...],
+    dirs: tuple[str, ...],
+    env_prefix: str | None,
+    strict: bool,
+    secrets: Callable[[str], str] | None,
+) -> tuple[list[str], list[Problem]]:
+    """The files read and every problem found in them."""
+    problems: list[Problem] = []
+    paths = expand_paths([(f, False) for f in files] + [(d, True) for d in dirs], problems)
+    if schema_spec is None:
+        for path in paths:
+            problems += read_file(path).problems
+        if strict:
+            problems = [p.as_error() for p in problems]
+        return paths, problems
+    root: type[Config] = load_schema(schema_spec).root  # type: ignore[assignment]
+    try:
+        with _warnings_not_logged():
+            loaded = root.load(
+                files=files, dirs=dirs, env_prefix=env_prefix, strict=strict, secrets=secrets
+            )
+    except ConfigError as exc:
+        return paths, list(exc.problems)
+    return paths, list(loaded.warnings)
+
+
+@contextlib.contextmanager
+def _warnings_not_logged() -> Iterator[None]:
+    """validate prints every warning itself; the anker.config logger would print each again."""
+    import logging
+
+    logger = logging.getLogger("anker.config")
+    before, logger.disabled = logger.disabled, True
+    try:
+        yield
+    finally:
+        logger.disabled = before
+
+
+@contextlib.contextmanager
+def _stdin_copy(files: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], str | None]]:
+    """``files`` with ``-`` replaced by a private copy of stdin (a load reads files by path),
+    and the copy's path; the copy is removed afterwards."""
+    if "-" not in files:
+        yield files, None
+        return
+    data = sys.stdin.buffer.read()
+    handle, copy = tempfile.mkstemp(prefix=".anker-stdin-", suffix=".conf")
+    try:
+        with os.fdopen(handle, "wb") as out:  # mode 0600: it may hold secrets
+            out.write(data)
+        yield tuple(copy if f == "-" else f for f in files), copy
+    finally:
+        os.unlink(copy)
+
+
 @config.command()
 @schema_option
 @output_format_option(*FORMATS)
 @click.option(
-    "--output", type=click.Path(dir_okay=False, writable=True), help="Write here, not to stdout."
+    "--output",
+    type=click.Path(dir_okay=False, allow_dash=True),
+    help="Write here (atomically), not to stdout; - is stdout.",
 )
 def sample(schema_spec: str | None, output_format: str, output: str | None) -> None:
     """Generate a sample config file, a JSON Schema or a Markdown reference."""
     if schema_spec is None:
         raise click.UsageError("--schema is required")
     text = render_sample(load_schema(schema_spec), output_format)
-    if output is None:
+    if output is None or output == "-":
         click.echo(text, nl=False)
     else:
         _write_atomically(output, text)
@@ -160,29 +239,46 @@ def sample(schema_spec: str | None, output_format: str, output: str | None) -> N
 
 @config.command()
 @schema_option
-@click.argument("file", type=click.Path(exists=True, dir_okay=False))
+@click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option("--in-place", is_flag=True, help="Rewrite FILE (atomically) instead of printing.")
-def migrate(schema_spec: str | None, file: str, in_place: bool) -> None:
-    """Rename deprecated options in FILE to their new names and sections.
+@output_format_option("text", "json")
+def migrate(schema_spec: str | None, file: str, in_place: bool, output_format: str) -> None:
+    """Rename deprecated options in FILE (- for stdin) to their new names and sections.
 
-    Comments and order are kept. Prints what changed, and what needs a human.
+    Comments and order are kept. Prints the new file, what changed, and what needs a human
+    (with --format json, all three in one document on stdout).
     """
     from anker.config._migrate import migrate_text
 
     if schema_spec is None:
         raise click.UsageError("--schema is required")
+    if in_place and file == "-":
+        raise click.UsageError("--in-place needs a FILE, not - (stdin)")
     schema = load_schema(schema_spec)
-    try:
-        with open(file, encoding="utf-8") as handle:
-            result = migrate_text(handle.read(), schema, file)
-    except UnicodeDecodeError as exc:
-        raise click.ClickException(
-            f"{file}: byte {exc.start} is not UTF-8; nothing changed"
-        ) from None
-    if in_place:
-        if result.changed:
-            _write_atomically(file, result.text)
+    name = STDIN if file == "-" else file
+    holder = IniFile(name)
+    if file == "-":
+        text = decode_config(sys.stdin.buffer.read(), name, holder)
     else:
+        text = read_config_bytes(file, name, holder)
+    if text is None:
+        problem = holder.problems[0]
+        raise click.ClickException(f"{problem.location}: {problem.message}; nothing changed")
+    result = migrate_text(text, schema, name)
+    if in_place and result.changed:
+        _write_atomically(file, result.text)
+    if output_format == "json":
+        document: dict[str, object] = {
+            "file": name,
+            "changed": result.changed,
+            "manual": result.manual,
+            "rewritten": in_place and bool(result.changed),
+        }
+        if not in_place:
+            document["text"] = result.text
+        click.echo(json.dumps(document, indent=2))
+        return
+    if not in_place:
         click.echo(result.text, nl=False)
     report = click.echo if in_place else lambda line: click.echo(line, err=True)
     for line in result.changed:
@@ -209,8 +305,14 @@ def _secret_resolver(url: str | None) -> Callable[[str], str] | None:
 
 def _write_atomically(path: str, text: str) -> None:
     """Replace a file's content at once, keeping its mode and owner (and a symlink, by
-    writing where it points)."""
-    path = os.path.realpath(path)
+    writing where it points); a failure is one line naming the file."""
+    try:
+        _replace(os.path.realpath(path), text)
+    except OSError as exc:  # the error's own file name would be the temporary file's
+        raise click.ClickException(f"cannot write {path}: {exc.strerror or exc}") from exc
+
+
+def _replace(path: str, text: str) -> None:
     directory = os.path.dirname(path)
     existing = os.stat(path) if os.path.exists(path) else None
     handle, temporary = tempfile.mkstemp(dir=directory, prefix=".anker-")

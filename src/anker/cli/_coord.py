@@ -36,7 +36,10 @@ def _run(ctx: click.Context, use: Callable[[Coordinator], Awaitable[T]]) -> T:
             return await use(coordinator)
 
     with reported_errors():
-        return asyncio.run(main())
+        try:
+            return asyncio.run(main())
+        except ValueError as exc:  # a bad --url query option or --timeout, named by the backend
+            raise click.ClickException(str(exc)) from exc
 
 
 def _since(timestamp: float) -> str:

@@ -7,9 +7,9 @@ from _thread import allocate_lock  # `threading` costs 8 ms to import; a lock is
 
 from anker._typing import TYPE_CHECKING, TypeVar
 from anker.config._kinds import Kind, OptionalKind, SecretKind
-from anker.config._load import DEFAULT_ORIGIN, Inputs, Outcome, resolve
+from anker.config._load import DEFAULT_ORIGIN, Inputs, Outcome, Unresolved, resolve
 from anker.config._problems import ConfigError, Problem
-from anker.config._schema import DEFAULT, Group, Schema, schema_of
+from anker.config._schema import DEFAULT, UNRESOLVED, Group, Schema, schema_of
 from anker.config._sources import Origin
 
 if TYPE_CHECKING:
@@ -107,6 +107,7 @@ class Config(Group):
         strict: bool = False,
         secrets: Callable[[str], str] | None = None,
         overrides: Mapping[str, object] | None = None,
+        lazy_references: bool = False,
     ) -> Self:
         """Read every source, check every value, and return the configuration.
 
@@ -116,20 +117,31 @@ class Config(Group):
         (default: ``os.environ``, read again on reload). ``strict`` makes unknown options and
         sections errors. ``secrets`` resolves ``${secret:NAME}`` references. ``overrides``
         (``{"section.option": value}``) win over everything, for tests and tools.
+        ``lazy_references``: as in oslo.config, a ``$name`` that names no option is a warning
+        when loading, and reading the option that holds it raises :class:`ConfigError`
+        (by default it is an error when loading).
 
         Raises :class:`ConfigError` listing every error; warnings are logged to the
-        ``anker.config`` logger and kept in :attr:`warnings`.
+        ``anker.config`` logger and kept in :attr:`warnings`. ``-h`` or ``--help`` in
+        ``argv`` prints the command-line options and exits (``SystemExit(0)``), as argparse.
         """
+        argv = list(argv)
+        if "--help" in argv or "-h" in argv:
+            from anker.config._help import print_help
+
+            print_help(schema_of(cls), env_prefix)
+            raise SystemExit(0)
         paths = [(os.fspath(path), False) for path in files]
         paths += [(os.fspath(path), True) for path in dirs]
         inputs = Inputs(
             paths=paths,
-            argv=list(argv),
+            argv=argv,
             env_prefix=env_prefix,
             environ=environ,
             strict=strict,
             secrets=secrets,
             overrides=overrides or {},
+            lazy_references=lazy_references,
         )
         schema = schema_of(cls)
         outcome = resolve(schema, inputs)
@@ -167,6 +179,8 @@ class Config(Group):
                 origin = state.origins.get(spec)
                 if origin is not None and origin.reference is not None and not reveal:
                     shown[name] = origin.written if origin.written is not None else origin.reference
+                elif name not in holder.__dict__:  # unresolved: as written (masked if secret)
+                    shown[name] = holder.__dict__[UNRESOLVED][name].problem.value
                 else:
                     shown[name] = _dumped(spec.kind, holder.__dict__[name], reveal)
             dump[section.name] = shown
@@ -209,21 +223,43 @@ def _state(config: Config) -> _State:
     return config.__dict__[_STATE]  # type: ignore[no-any-return]
 
 
-def _new_group(group: type[Group], values: dict[str, object]) -> Group:
+def _new_group(
+    group: type[Group], values: dict[str, object], unresolved: dict[str, Unresolved] | None
+) -> Group:
     instance = object.__new__(group)
-    instance.__dict__.update(values)
+    _fill(instance, values, unresolved)
     return instance
+
+
+def _fill(
+    holder: Group, values: dict[str, object], unresolved: dict[str, Unresolved] | None
+) -> None:
+    """Give ``holder`` its values; unresolved ones stay out, so reading them raises."""
+    if unresolved:
+        values = {name: value for name, value in values.items() if name not in unresolved}
+        values[UNRESOLVED] = unresolved
+    holder.__dict__.update(values)
+
+
+def _held(holder: Group, names: Iterable[str]) -> dict[str, object]:
+    """The values ``holder`` has now, with Unresolved ones in place."""
+    unresolved = holder.__dict__.get(UNRESOLVED, {})
+    return {name: unresolved.get(name) or holder.__dict__[name] for name in names}
 
 
 def _build(cls: type[C], schema: Schema, inputs: Inputs, outcome: Outcome) -> C:
     values = outcome.values
     root = object.__new__(cls)
-    fields: dict[str, object] = dict(values[DEFAULT])
+    unresolved = outcome.unresolved
+    fields: dict[str, object] = {}
     for section in schema.sections.values():
         if section.attribute is not None:
-            fields[section.attribute] = _new_group(section.group, values[section.name])
+            fields[section.attribute] = _new_group(
+                section.group, values[section.name], unresolved.get(section.name)
+            )
     fields[_STATE] = _State(schema, inputs, outcome)
     root.__dict__.update(fields)
+    _fill(root, values[DEFAULT], unresolved.get(DEFAULT))
     return root
 
 
@@ -232,10 +268,11 @@ def _apply(root: Config, state: _State, outcome: Outcome) -> tuple[list[Change],
     restart: list[Change] = []
     new_values = outcome.values
     updates: dict[str, object] = {}
+    gone: Iterable[str] = ()  # [DEFAULT] options that a reload left unresolved
     origins = dict(state.origins)
     for section in state.schema.sections.values():
         holder = root if section.attribute is None else root.__dict__[section.attribute]
-        merged = {name: holder.__dict__[name] for name in section.options}
+        merged = _held(holder, section.options)
         touched = False
         for name, spec in section.options.items():
             old, new = merged[name], new_values[section.name][name]
@@ -252,12 +289,17 @@ def _apply(root: Config, state: _State, outcome: Outcome) -> tuple[list[Change],
                 restart.append(change)
         if not touched:
             continue
-        if section.attribute is None:
-            updates.update(merged)
-        else:
-            updates[section.attribute] = _new_group(section.group, merged)
+        unresolved = {n: v for n, v in merged.items() if isinstance(v, Unresolved)}
+        if section.attribute is not None:
+            updates[section.attribute] = _new_group(section.group, merged, unresolved)
+            continue
+        updates.update({n: v for n, v in merged.items() if n not in unresolved})
+        updates[UNRESOLVED] = unresolved
+        gone = unresolved.keys()
     # One dict update: another thread sees all of the new values or none of them.
     root.__dict__.update(updates)
+    for name in gone:  # after the update: a reader sees the old value, then the error
+        root.__dict__.pop(name, None)
     state.origins = origins
     state.warnings = tuple(p for p in outcome.problems if not p.is_error)
     if restart:

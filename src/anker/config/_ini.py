@@ -21,7 +21,14 @@ from __future__ import annotations
 
 from anker.config._problems import ERROR, WARNING, Problem
 
-__all__ = ["MAX_FILE_BYTES", "Entry", "IniFile", "parse_ini", "read_config_bytes"]
+__all__ = [
+    "MAX_FILE_BYTES",
+    "Entry",
+    "IniFile",
+    "decode_config",
+    "parse_ini",
+    "read_config_bytes",
+]
 
 #: Config files larger than this are refused rather than read into memory.
 MAX_FILE_BYTES = 16 * 1024 * 1024
@@ -82,6 +89,12 @@ def read_config_bytes(path: str, name: str, into: IniFile) -> str | None:
             Problem("file-too-large", f"is larger than {MAX_FILE_BYTES >> 20} MiB", file=name)
         )
         return None
+    return decode_config(data, name, into)
+
+
+def decode_config(data: bytes, name: str, into: IniFile) -> str | None:
+    """Config bytes as UTF-8 text, or record which byte (and line) is not UTF-8 and return
+    None; every command that reads a config file reports it in these words."""
     try:
         return data.decode("utf-8")
     except UnicodeDecodeError as exc:

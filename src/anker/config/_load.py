@@ -5,9 +5,15 @@ from __future__ import annotations
 
 import os
 
-from anker._secret import Secret
 from anker._typing import TYPE_CHECKING
-from anker.config._interpolate import Substitution, has_reference, substitute
+from anker.config._interpolate import (
+    Budget,
+    Substitution,
+    Undeclared,
+    fetch_reference,
+    has_reference,
+    substitute,
+)
 from anker.config._kinds import BadValue, BoolKind, Kind, OptionalKind
 from anker.config._problems import ERROR, WARNING, Problem
 from anker.config._schema import DEFAULT, MISSING, NOT_READY, Option, Schema, normalize_section
@@ -22,7 +28,7 @@ from anker.config._sources import (
 if TYPE_CHECKING:
     from collections.abc import Callable, Mapping, Sequence
 
-__all__ = ["Inputs", "Outcome", "env_name", "resolve"]
+__all__ = ["Inputs", "Outcome", "Unresolved", "env_name", "resolve"]
 
 # Precedence ranks of the layers, lowest first.
 FILE, ENV, CLI, OVERRIDE = range(4)
@@ -37,8 +43,8 @@ STRICT_CODES = frozenset(
         "unclosed-quote",
     }
 )
-MAX_REFERENCE_FILE = 1024 * 1024
 MAX_NESTING = 32  # $a -> $b -> ... chains; deeper is a mistake (and would exhaust the stack)
+MAX_EXPANDED = 16 * 1024 * 1024  # characters substitution may produce in one load
 #: The origin of every value that no source set.
 DEFAULT_ORIGIN = Origin("default")
 
@@ -46,7 +52,16 @@ DEFAULT_ORIGIN = Origin("default")
 class Inputs:
     """Everything one load reads, kept so that a reload reads the same sources again."""
 
-    __slots__ = ("argv", "env_prefix", "environ", "overrides", "paths", "secrets", "strict")
+    __slots__ = (
+        "argv",
+        "env_prefix",
+        "environ",
+        "lazy_references",
+        "overrides",
+        "paths",
+        "secrets",
+        "strict",
+    )
 
     def __init__(
         self,
@@ -58,6 +73,7 @@ class Inputs:
         strict: bool,
         secrets: Callable[[str], str] | None,
         overrides: Mapping[str, object],
+        lazy_references: bool = False,
     ) -> None:
         self.paths = tuple(paths)
         self.argv = tuple(argv)
@@ -66,16 +82,38 @@ class Inputs:
         self.strict = strict
         self.secrets = secrets
         self.overrides = dict(overrides)
+        self.lazy_references = lazy_references
+
+
+class Unresolved:
+    """The value of an option whose ``$name`` names no option, loaded with
+    ``lazy_references``: reading the option raises ``problem`` as a ConfigError."""
+
+    __slots__ = ("problem",)
+
+    def __init__(self, problem: Problem) -> None:
+        self.problem = problem
+
+    def __repr__(self) -> str:
+        return f"<unresolved: {self.problem.message}>"
+
+    def __eq__(self, other: object) -> bool:
+        return isinstance(other, Unresolved) and other.problem.message == self.problem.message
+
+    def __hash__(self) -> int:
+        return hash(self.problem.message)
 
 
 class Outcome:
     """Checked values by option, where each came from, and every problem found."""
 
-    __slots__ = ("files", "origins", "problems", "values")
+    __slots__ = ("files", "origins", "problems", "unresolved", "values")
 
     def __init__(self) -> None:
         # values[section name][option name]; an option missing from ``origins`` has its default
         self.values: dict[str, dict[str, object]] = {}
+        # the Unresolved values by section, name (lazy_references only)
+        self.unresolved: dict[str, dict[str, Unresolved]] = {}
         self.origins: dict[Option, Origin] = {}
         self.problems: list[Problem] = []
         self.files: list[str] = []
@@ -104,6 +142,7 @@ class _Resolver:
         self.resolving: set[Option] = set()
         self.failed: set[Option] = set()
         self.sensitive: set[Option] = set()  # not Secret, but holding secret material
+        self.budget = Budget(MAX_EXPANDED)
 
     # ------------------------------------------------------------------ gathering
     def gather(self) -> None:
@@ -293,7 +332,10 @@ class _Resolver:
         """The checked value of ``option``; raises Substitution if it has none."""
         section_values = self.outcome.values[option.section]
         if option.name in section_values:
-            return section_values[option.name]
+            found = section_values[option.name]
+            if isinstance(found, Unresolved):
+                raise Undeclared(f"[{option.section}] {option.name} has no value")
+            return found
         if option in self.failed or option not in self.raw:
             raise Substitution(f"[{option.section}] {option.name} has no valid value")
         if option in self.resolving:
@@ -308,6 +350,12 @@ class _Resolver:
                 origin.written = raw  # what dumps show: every item of a list, as written
             assert option.kind is not None
             value = option.kind.convert(text)
+        except Undeclared as exc:
+            if self.inputs.lazy_references and _reads_can_fail(option, self.schema):
+                self._unresolved(option, origin, f"cannot substitute: {exc}", raw)
+            else:
+                self._fail(option, origin, f"cannot substitute: {exc}", raw)
+            raise
         except Substitution as exc:
             self._fail(option, origin, f"cannot substitute: {exc}", raw)
             raise
@@ -329,7 +377,7 @@ class _Resolver:
             if "${secret:" in raw:
                 self._tainted(option, origin, raw)
         return substitute(
-            raw, lambda name: self._lookup(option, origin, raw, name), self._reference
+            raw, lambda name: self._lookup(option, origin, raw, name), self._reference, self.budget
         )
 
     def _tainted(self, option: Option, origin: Origin, raw: str) -> None:
@@ -361,54 +409,38 @@ class _Resolver:
                 target = self.schema.sections[DEFAULT].options.get(name)
         if target is None:
             if option.is_secret:  # the text around the '$' is part of the secret: quote none
-                raise Substitution("a '$' in the value names no option (write $$ for a literal $)")
-            where = f"[{section_name}]" if dot else f"[{option.section}] or [DEFAULT]"
-            raise Substitution(f"'${name}' names no option ({where})")
-        value = self.value_of(target)
+                raise Undeclared("a '$' in the value names no option (write $$ for a literal $)")
+            if dot:
+                where = f"[{section_name}]"
+            elif option.section == DEFAULT:
+                where = "[DEFAULT]"
+            else:
+                where = f"[{option.section}] or [DEFAULT]"
+            raise Undeclared(f"'${name}' names no option ({where})")
+        try:
+            value = self.value_of(target)
+        except Undeclared:  # reported where the target is written: name the target here
+            raise Undeclared(f"[{target.section}] {target.name} has no value") from None
         if target.is_secret or target in self.sensitive:
             self._tainted(option, origin, raw)
         assert target.kind is not None
         return _as_text(target.kind, value)
 
     def _reference(self, kind: str, argument: str) -> str:
-        if kind == "env":
-            if argument not in self.environ:
-                raise Substitution(f"environment variable {argument} is not set")
-            return self.environ[argument]
-        if kind == "file":
-            try:
-                with open(argument, encoding="utf-8") as handle:
-                    text = handle.read(MAX_REFERENCE_FILE + 1)
-            except (OSError, UnicodeDecodeError) as exc:
-                raise Substitution(
-                    f"cannot read {argument}: {getattr(exc, 'strerror', None) or exc}"
-                ) from None
-            if len(text) > MAX_REFERENCE_FILE:
-                raise Substitution(f"{argument} is larger than 1 MiB")
-            return text[:-1] if text.endswith("\n") else text
-        resolver = self.inputs.secrets
-        if resolver is None:
-            raise Substitution(f"no secret store is configured to resolve ${{secret:{argument}}}")
-        try:
-            found: object = resolver(argument)
-        except Exception as exc:  # a store's own error: keep its type and message, not the secret
-            raise Substitution(
-                f"the secret store cannot resolve ${{secret:{argument}}}: "
-                f"{type(exc).__name__}: {exc}"
-            ) from None
-        if isinstance(found, Secret):
-            found = found.reveal()
-        if isinstance(found, bytes):
-            try:
-                found = found.decode("utf-8")
-            except UnicodeDecodeError:
-                raise Substitution(f"${{secret:{argument}}} is not UTF-8 text") from None
-        if not isinstance(found, str):
-            raise Substitution(
-                f"the secret store gave a {type(found).__name__}, not text,"
-                f" for ${{secret:{argument}}}"
-            )
-        return found
+        return fetch_reference(kind, argument, self.environ, self.inputs.secrets)
+
+    def _unresolved(self, option: Option, origin: Origin, message: str, raw: object) -> None:
+        """Keep a value that names no option as an error for whoever reads it, and warn now."""
+        self._fail(option, origin, message, raw)
+        self.failed.discard(option)
+        problem = self.problems.pop()
+        value = Unresolved(problem)
+        self.outcome.values[option.section][option.name] = value
+        self.outcome.unresolved.setdefault(option.section, {})[option.name] = value
+        warning = problem.as_error()
+        warning.severity, warning.code = WARNING, "unresolved-reference"
+        warning.message += "; reading it will fail"
+        self.problems.append(warning)
 
     def _fail(self, option: Option, origin: Origin, message: str, raw: object) -> None:
         self.failed.add(option)
@@ -445,6 +477,16 @@ def resolve(schema: Schema, inputs: Inputs) -> Outcome:
             p.as_error() if p.code in STRICT_CODES else p for p in outcome.problems
         ]
     return outcome
+
+
+def _reads_can_fail(option: Option, schema: Schema) -> bool:
+    """Whether reading ``option`` reaches its declaration, which raises for an Unresolved
+    value (an option declared as a plain default, ``x: str = "$y"``, does not)."""
+    section = schema.sections[normalize_section(option.section)]
+    for klass in section.group.__mro__:
+        if option.name in klass.__dict__:
+            return isinstance(klass.__dict__[option.name], Option)
+    return False
 
 
 def _deprecated_name(option: Option, origin: Origin, *, also_set: bool) -> Problem:

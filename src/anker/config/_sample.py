@@ -1,7 +1,8 @@
 """Samples and reference docs from a schema: INI, TOML, JSON Schema and Markdown.
 
-Every output lists every option with its help, type and default; secrets show a placeholder,
-never a default value; advanced options come last in their section. The INI sample is what
+Every output lists every option with its help, type and default; a secret's default shows as
+a placeholder, never as its value (an unset one is ``<None>``, as any other: there is nothing
+to hide); advanced options come last in their section. The INI sample is what
 oslo-config-generator writes: every option commented out with its default, so the file loads
 to the defaults as it is.
 """
@@ -18,7 +19,7 @@ from anker.config._schema import DEFAULT, MISSING, NOT_READY, Option, Schema, Se
 if TYPE_CHECKING:
     from collections.abc import Iterator
 
-__all__ = ["FORMATS", "render_sample"]
+__all__ = ["FORMATS", "default_text", "render_sample"]
 
 SECRET_PLACEHOLDER = "<secret>"
 NONE_PLACEHOLDER = "<None>"  # as oslo-config-generator writes an unset default
@@ -41,16 +42,16 @@ def _kind(option: Option) -> Kind:
     return option.kind
 
 
-def _default_text(option: Option) -> str:
+def default_text(option: Option) -> str:
     """The default as a config file would hold it, or a placeholder."""
     if option.sample_default is not None:
         return option.sample_default
-    if option.is_secret:
-        return SECRET_PLACEHOLDER
     if option.default is MISSING:
         return ""
     if option.default is None:
         return NONE_PLACEHOLDER
+    if option.is_secret:
+        return SECRET_PLACEHOLDER
     if option.ready_default is NOT_READY:  # a default with $references: shown as written
         return str(option.default)
     return _kind(option).to_text(option.ready_default)  # URLs show their passwords masked
@@ -94,7 +95,7 @@ def ini_sample(schema: Schema) -> str:
             if option.help:
                 out += _comment(option.help)
             out += [f"# {note}" for note in _notes(option)]
-            first, *rest = _default_text(option).split("\n")
+            first, *rest = default_text(option).split("\n")
             out.append(f"#{option.name} = {first}".rstrip())
             out += [f"#    {line}" for line in rest]  # continuation lines, once uncommented
             out.append("")
@@ -104,10 +105,10 @@ def ini_sample(schema: Schema) -> str:
 def _toml_value(option: Option) -> str:
     if option.sample_default is not None:
         return json.dumps(option.sample_default)
-    if option.is_secret:
-        return json.dumps(SECRET_PLACEHOLDER)
     if option.default is MISSING or option.default is None:
         return '""'
+    if option.is_secret:
+        return json.dumps(SECRET_PLACEHOLDER)
     if option.ready_default is NOT_READY:
         return json.dumps(option.default)
     native = _kind(option).to_native(option.ready_default)
@@ -144,7 +145,7 @@ def json_schema(schema: Schema) -> str:
                 entry["description"] = option.help
             if option.default is MISSING:
                 required.append(option.name)
-            elif not option.is_secret:
+            elif not option.is_secret or option.default is None:  # None hides nothing
                 entry["default"] = _json_default(option)
             if option.deprecated_for_removal:
                 entry["deprecated"] = True
@@ -182,7 +183,7 @@ def markdown_reference(schema: Schema) -> str:
         for option in _ordered(section):
             kind = _kind(option)
             inner = kind.inner if isinstance(kind, OptionalKind | SecretKind) else kind
-            default = "(required)" if option.default is MISSING else f"`{_default_text(option)}`"
+            default = "(required)" if option.default is MISSING else f"`{default_text(option)}`"
             notes = [option.help] if option.help else []
             notes += list(_notes(option)[1:])
             cells = [f"`{option.name}`", inner.describe(), default, " ".join(notes)]

@@ -50,6 +50,8 @@ class _Missing:
 #: The default of an option that has none: it must be set (it is required).
 MISSING: Any = _Missing()
 NOT_READY: Any = object()
+#: The instance attribute that holds the Unresolved values of a group (lazy_references).
+UNRESOLVED = "_anker_unresolved"
 
 
 class Option:
@@ -112,6 +114,18 @@ class Option:
         from anker.config._kinds import SecretKind, contains
 
         return self.kind is not None and contains(self.kind, SecretKind)
+
+    def __get__(self, instance: object, owner: type | None = None) -> Any:
+        # Reached only when an instance holds no value for the option (a value in the
+        # instance's dict wins over this non-data descriptor, so reads cost no more).
+        if instance is None:
+            return self
+        unresolved = instance.__dict__.get(UNRESOLVED, {})
+        if self.name in unresolved:
+            from anker.config._problems import ConfigError
+
+            raise ConfigError([unresolved[self.name].problem])
+        return self
 
     def copy(self) -> Option:
         clone = Option.__new__(Option)
@@ -205,7 +219,7 @@ class Group:
             if name.startswith("_"):
                 continue
             # The declaration stays a class attribute; an instance's value shadows it (an
-            # Option is no descriptor), so reads cost one instance-dict lookup.
+            # Option is a non-data descriptor), so reads cost one instance-dict lookup.
             declared[name] = cls.__dict__.get(name, MISSING)
         cls.__anker_declared__ = declared
         cls.__anker_localns__ = _defining_scope()

@@ -2,7 +2,12 @@
 
 from __future__ import annotations
 
+import contextlib
 import json
+import os
+import subprocess
+import sys
+from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
@@ -132,10 +137,150 @@ def test_migrate_in_place_writes_through_a_symlink(tmp_path: Path) -> None:
     assert "[database]\nconnection = sqlite://" in real.read_text()
 
 
-def test_migrate_of_a_file_that_is_not_utf8_changes_nothing(tmp_path: Path) -> None:
+def test_validate_and_migrate_word_a_byte_that_is_not_utf8_alike(tmp_path: Path) -> None:
     path = tmp_path / "latin1.conf"
     path.write_bytes(b"[DEFAULT]\nsql_connection = caf\xe9\n")
     code, _, err = run("config", "migrate", "--schema", SCHEMA, str(path), "--in-place")
     assert code == 1
-    assert "is not UTF-8; nothing changed" in err
+    assert err == f"Error: {path}:2: byte 0xe9 is not valid UTF-8; nothing changed\n"
     assert path.read_bytes() == b"[DEFAULT]\nsql_connection = caf\xe9\n"
+    code, _, err = run("config", "validate", "--schema", SCHEMA, "--config-file", str(path))
+    assert code == 1
+    assert f"{path}:2: error: byte 0xe9 is not valid UTF-8\n" in err
+
+
+def anker(*args: str, cwd: Path) -> subprocess.CompletedProcess[str]:
+    """The anker console script in a process of its own (logging as a service has it)."""
+    environment = {**os.environ, "PYTHONPATH": str(Path(__file__).parent)}
+    return subprocess.run(
+        [sys.executable, "-c", "from anker.cli import main; main()", *args],
+        capture_output=True,
+        text=True,
+        cwd=cwd,
+        env=environment,
+        check=False,
+    )
+
+
+def test_validate_prints_each_warning_once(tmp_path: Path) -> None:
+    path = tmp_path / "warn.conf"
+    path.write_text("[DEFAULT]\ndevug = true\nworkrs = 2\n[database]\nconnection = x\n")
+    done = anker("config", "validate", "--schema", SCHEMA, "--config-file", str(path), cwd=tmp_path)
+    assert done.returncode == 0, done.stderr
+    both = done.stdout + done.stderr
+    assert both.count("unknown option 'devug'") == 1, both
+    assert both.count("unknown option 'workrs'") == 1, both
+    assert done.stderr == ""
+
+
+def test_a_schema_module_in_the_current_directory_is_found(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    (tmp_path / "here_only_conf.py").write_text(
+        "from anker.config import Config, option\n"
+        "class HereConfig(Config):\n"
+        "    spot: int = option(7, help='Found in the current directory.')\n"
+    )
+    monkeypatch.chdir(tmp_path)
+    monkeypatch.setattr(sys, "path", [p for p in sys.path if p not in ("", str(tmp_path))])
+    monkeypatch.delitem(sys.modules, "here_only_conf", raising=False)
+    code, _, err = run("config", "sample", "--schema", "nowhere_conf:X")
+    assert code == 2
+    assert f"No module named 'nowhere_conf' (searched sys.path and {tmp_path})" in err
+    code, out, err = run("config", "sample", "--schema", "here_only_conf:HereConfig")
+    assert code == 0, err
+    assert "#spot = 7" in out
+    sys.modules.pop("here_only_conf", None)
+
+
+def one_line_error(code: int, out: str, err: str) -> str:
+    assert code == 1, (out, err)
+    lines = err.splitlines()
+    assert len(lines) == 1, err
+    assert lines[0].startswith("Error: ")
+    return lines[0]
+
+
+def test_sample_to_a_missing_directory_is_one_line(tmp_path: Path) -> None:
+    target = tmp_path / "nonexistent" / "x.conf"
+    line = one_line_error(*run("config", "sample", "--schema", SCHEMA, "--output", str(target)))
+    assert line == f"Error: cannot write {target}: No such file or directory"
+
+
+@contextlib.contextmanager
+def read_only(directory: Path) -> Iterator[str]:
+    """``directory`` made read-only; root writes through modes, so it is made immutable then.
+    Yields the reason writing there fails."""
+    if os.geteuid() != 0:
+        directory.chmod(0o555)
+        try:
+            yield "Permission denied"
+        finally:
+            directory.chmod(0o755)
+        return
+    subprocess.run(["chattr", "+i", str(directory)], check=True)
+    try:
+        yield "Operation not permitted"
+    finally:
+        subprocess.run(["chattr", "-i", str(directory)], check=True)
+
+
+def test_migrate_in_place_in_a_read_only_directory_is_one_line(tmp_path: Path) -> None:
+    path = tmp_path / "old.conf"
+    path.write_text("[DEFAULT]\nsql_connection = sqlite://\n")
+    with read_only(tmp_path) as reason:
+        result = run("config", "migrate", "--schema", SCHEMA, "--in-place", str(path))
+    assert one_line_error(*result) == f"Error: cannot write {path}: {reason}"
+    assert path.read_text() == "[DEFAULT]\nsql_connection = sqlite://\n"
+
+
+def test_migrate_as_json(tmp_path: Path) -> None:
+    path = tmp_path / "old.conf"
+    path.write_text("[DEFAULT]\nsql_connection = sqlite://\n[limits]\nlegacy = true\n")
+    code, out, err = run("config", "migrate", "--schema", SCHEMA, str(path), "--format", "json")
+    assert code == 0, err
+    document = json.loads(out)
+    assert document["file"] == str(path)
+    assert document["changed"] == [f"{path}:2: [DEFAULT] sql_connection -> [database] connection"]
+    assert document["manual"] == [
+        f"{path}:4: [limits] legacy is deprecated for removal: it does nothing; remove it by hand"
+    ]
+    assert document["rewritten"] is False
+    assert "[database]\nconnection = sqlite://" in document["text"]
+    code, out, _ = run(
+        "config", "migrate", "--schema", SCHEMA, str(path), "--in-place", "--format", "json"
+    )
+    assert code == 0
+    assert json.loads(out)["rewritten"] is True
+    assert "text" not in json.loads(out)
+    assert "[database]\nconnection = sqlite://" in path.read_text()
+
+
+def test_dash_is_stdin_and_stdout() -> None:
+    text = "[DEFAULT]\ndevug = true\nsql_connection = sqlite://\n"
+    result = CliRunner().invoke(
+        cli, ["config", "validate", "--schema", SCHEMA, "--config-file", "-"], input=text
+    )
+    assert result.exit_code == 0, result.stderr
+    assert "<stdin>:2: warning: unknown option 'devug' in [DEFAULT]" in result.stdout
+    assert "<stdin>:3: warning: [DEFAULT] sql_connection is deprecated" in result.stdout
+    result = CliRunner().invoke(
+        cli, ["config", "validate", "--config-file", "-", "--format", "json"], input="[x\n"
+    )
+    assert result.exit_code == 1
+    report = json.loads(result.stdout)
+    assert report["files"] == ["<stdin>"]
+    assert report["problems"][0]["file"] == "<stdin>"
+    result = CliRunner().invoke(cli, ["config", "migrate", "--schema", SCHEMA, "-"], input=text)
+    assert result.exit_code == 0, result.stderr
+    assert result.stdout.endswith("[database]\nconnection = sqlite://\n")
+    assert "<stdin>:3: [DEFAULT] sql_connection -> [database] connection" in result.stderr
+    result = CliRunner().invoke(
+        cli, ["config", "migrate", "--schema", SCHEMA, "-", "--in-place"], input=text
+    )
+    assert result.exit_code == 2
+    result = CliRunner().invoke(
+        cli, ["config", "sample", "--schema", SCHEMA, "--format", "toml", "--output", "-"]
+    )
+    assert result.exit_code == 0
+    assert result.stdout.startswith("[DEFAULT]")

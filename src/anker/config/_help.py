@@ -1,0 +1,79 @@
+"""``--help`` for a service's command line: every option :meth:`Config.load` takes from argv.
+
+Laid out as argparse lays out its help (oslo.config's command line is argparse), so a service
+that moves from oslo.config keeps answering ``--help`` the way its operators expect.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+
+from anker.config._kinds import BoolKind, OptionalKind
+from anker.config._schema import DEFAULT, MISSING, Option, Schema
+
+__all__ = ["help_text", "print_help"]
+
+WIDTH = 79
+COLUMN = 24  # where the help of each option starts, as argparse puts it
+
+
+def print_help(schema: Schema, env_prefix: str | None) -> None:
+    """Write the help to stdout, named after the running program as argparse names it."""
+    sys.stdout.write(help_text(schema, os.path.basename(sys.argv[0] or "service"), env_prefix))
+    sys.stdout.flush()
+
+
+def help_text(schema: Schema, prog: str, env_prefix: str | None) -> str:
+    out = [
+        f"usage: {prog} [-h] [--config-file PATH] [--config-dir DIR] [--OPTION VALUE ...]",
+        "",
+        "options:",
+        *_entry("-h, --help", "show this help message and exit"),
+        *_entry("--config-file PATH", "A config file; repeat for more (later ones win)."),
+        *_entry("--config-dir DIR", "Its *.conf and *.toml files, in name order."),
+    ]
+    for section in schema.sections.values():
+        if section.name != DEFAULT:
+            out += ["", f"[{section.name}] options:"]
+        for option in section.options.values():
+            out += _entry(_flag(option), _describe(option))
+    if env_prefix:
+        head = env_prefix.upper().rstrip("_")
+        out += ["", f"Each option may also be set as {head}_<SECTION>__<OPTION>."]
+    return "\n".join(out) + "\n"
+
+
+def _flag(option: Option) -> str:
+    name = option.name if option.section == DEFAULT else f"{option.section}.{option.name}"
+    kind = option.kind.inner if isinstance(option.kind, OptionalKind) else option.kind
+    if isinstance(kind, BoolKind):
+        dotted, _, last = name.rpartition(".")
+        negated = f"{dotted}.no-{last}" if dotted else f"no-{last}"
+        return f"--{name}, --{negated}"
+    return f"--{name} VALUE"
+
+
+def _describe(option: Option) -> str:
+    from anker.config._sample import default_text
+
+    assert option.kind is not None
+    parts = [option.help] if option.help else []
+    parts.append(f"({option.kind.describe()};")
+    if option.default is MISSING:
+        parts.append("required)")
+    else:
+        shown = default_text(option) or "''"
+        parts.append(f"default: {shown})")
+    return " ".join(parts)
+
+
+def _entry(flag: str, text: str) -> list[str]:
+    import textwrap
+
+    lines = textwrap.wrap(text, WIDTH - COLUMN) or [""]
+    indent = " " * COLUMN
+    if len(flag) + 2 < COLUMN - 1:
+        first = f"  {flag}".ljust(COLUMN) + lines[0]
+        return [first] + [indent + line for line in lines[1:]]
+    return [f"  {flag}"] + [indent + line for line in lines]
