@@ -34,3 +34,13 @@ def test_a_negative_timeout_is_one_line(command: str, tmp_path: Path) -> None:
     url = f"file://{tmp_path}"
     result = CliRunner().invoke(cli, ["coord", "--url", url, "--timeout", "-1", command])
     assert "timeout" in one_line_error(result)
+
+
+@pytest.mark.parametrize("command", ["locks", "groups", "leaders"])
+@pytest.mark.parametrize("where", ["typo/coord.db", "missing.db"])
+def test_listing_a_mistyped_path_creates_nothing(command: str, where: str, tmp_path: Path) -> None:
+    result = CliRunner().invoke(cli, ["coord", "--url", f"sqlite://{tmp_path}/{where}", command])
+    assert "no folder" in one_line_error(result) or "no database at" in one_line_error(result)
+    result = CliRunner().invoke(cli, ["coord", "--url", f"file://{tmp_path}/{where}", command])
+    one_line_error(result)
+    assert list(tmp_path.iterdir()) == []

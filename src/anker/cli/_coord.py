@@ -28,7 +28,9 @@ def _run(ctx: click.Context, use: Callable[[Coordinator], Awaitable[T]]) -> T:
         raise click.UsageError("name the backend with --url URL or ANKER_COORDINATION_URL")
 
     async def main() -> T:
-        options = {"prefix": prefix} if prefix else {}
+        options: dict[str, str] = {"prefix": prefix} if prefix else {}
+        if _can_create(url):
+            options["create"] = "false"  # these commands only read: never create a database
         coordinator = await Coordinator.connect(
             url, member_id="anker-cli", timeout=timeout, **options
         )
@@ -40,6 +42,16 @@ def _run(ctx: click.Context, use: Callable[[Coordinator], Awaitable[T]]) -> T:
             return asyncio.run(main())
         except ValueError as exc:  # a bad --url query option or --timeout, named by the backend
             raise click.ClickException(str(exc)) from exc
+
+
+def _can_create(url: str) -> bool:
+    """Whether the backend creates its storage when missing (and so takes ``create``)."""
+    from anker._drivers import load_driver, option_names
+    from anker.coordination._backend import Backend
+    from anker.coordination._coordinator import BACKEND_GROUP
+
+    driver, _ = load_driver(BACKEND_GROUP, url, Backend)
+    return "create" in option_names(driver.settings_class)
 
 
 def _since(timestamp: float) -> str:
