@@ -28,7 +28,7 @@ def _run(ctx: click.Context, use: Callable[[Coordinator], Awaitable[T]]) -> T:
         raise click.UsageError("name the backend with --url URL or ANKER_COORDINATION_URL")
 
     async def main() -> T:
-        options: dict[str, str] = {"prefix": prefix} if prefix else {}
+        options: dict[str, Any] = {"prefix": prefix} if prefix else {}
         if _can_create(url):
             options["create"] = "false"  # these commands only read: never create a database
         coordinator = await Coordinator.connect(
