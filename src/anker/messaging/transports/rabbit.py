@@ -83,7 +83,6 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from anker._drivers import require
 from anker.messaging import _wire
-from anker.messaging._client import fail_waiting_calls, reply_queue_lost
 from anker.messaging._errors import (
     DeliveryFailure,
     InvalidMessage,
@@ -270,8 +269,7 @@ class _Consumer(Subscription):
         if lost_reply_queue:
             name = self.queues[0].name
             log.warning("reply queue %s was lost by the broker; waiting calls fail", name)
-            reply_queue_lost(
-                self.transport,
+            self.transport.reply_queue_lost(
                 f"the broker lost reply queue {name} (it restarted, or the queue expired while "
                 "the connection was down): the reply can never arrive",
             )
@@ -690,7 +688,7 @@ class RabbitTransport(Transport):
         if self._closed:
             return
         self._closed = True
-        fail_waiting_calls(self, TransportClosed(str(self.url)))
+        self.fail_waiting_calls(TransportClosed(str(self.url)))
         if self._ready is not None:
             self._ready.set()  # wake the waiting senders: they see the transport closed
         if self._supervisor is not None:
