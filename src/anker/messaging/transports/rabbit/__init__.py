@@ -262,7 +262,7 @@ class RabbitTransport(Publishing):
                     if link.up or self._closed:
                         raise TransportUnavailable(
                             str(self.url), what, self._masked(describe(exc))
-                        ) from None
+                        ) from exc
                     self._lost(link)  # it dropped meanwhile: again on the next connection
         except BaseException:
             self._consumers.discard(consumer)

@@ -46,17 +46,17 @@ class Publishing(Supervised):
                 del link.declared[key]
                 future.set_exception(exc)
                 future.exception()  # retrieved: the waiters get it from here
-                raise self._declare_failed(link, exc, what) from None
+                if not isinstance(exc, Exception):
+                    raise
+                raise self._declare_failed(link, exc, what) from exc
             future.set_result(None)
         elif not future.done():
             try:
                 await asyncio.shield(future)
             except Exception as exc:
-                raise self._declare_failed(link, exc, what) from None
+                raise self._declare_failed(link, exc, what) from exc
 
-    def _declare_failed(self, link: Link, exc: BaseException, what: str) -> BaseException:
-        if not isinstance(exc, Exception):
-            return exc
+    def _declare_failed(self, link: Link, exc: Exception, what: str) -> Exception:
         if not link.up:
             return Lost(describe(exc))
         return DeliveryFailure(what, f"the broker refused a declaration: {describe(exc)}")
@@ -171,21 +171,21 @@ class Publishing(Supervised):
             )
         except errors.PublishError:
             return False  # basic.return: no queue took it
-        except errors.DeliveryError:
-            raise DeliveryFailure(what, "the broker refused it (basic.nack)") from None
-        except TimeoutError:
+        except errors.DeliveryError as exc:
+            raise DeliveryFailure(what, "the broker refused it (basic.nack)") from exc
+        except TimeoutError as exc:
             if link.up and not channel.is_closed:
                 raise DeliveryFailure(
                     what, f"the broker did not confirm it within {self.options.timeout:g} s"
-                ) from None
-            raise Lost("no confirm before the connection closed") from None
-        except asyncio.CancelledError:
+                ) from exc
+            raise Lost("no confirm before the connection closed") from exc
+        except asyncio.CancelledError as exc:
             task = asyncio.current_task()
             if task is not None and task.cancelling():
                 raise
-            raise Lost("the channel closed") from None
+            raise Lost("the channel closed") from exc
         except (errors.AMQPError, ConnectionError, RuntimeError) as exc:
-            raise Lost(describe(exc)) from None
+            raise Lost(describe(exc)) from exc
         return True
 
     async def _new_publisher(self, link: Link, broken: AbstractChannel) -> None:
