@@ -41,14 +41,14 @@ from anker.messaging._errors import (
     TransportUnavailable,
     UnsupportedVersion,
 )
-from anker.messaging._notify import (
+from anker.messaging._listener import (
     BatchNotificationListener,
     Notification,
     NotificationFilter,
     NotificationListener,
     NotificationResult,
-    Notifier,
 )
+from anker.messaging._notifier import Notifier
 from anker.messaging._serializer import JsonSerializer, RichSerializer, Serializer
 from anker.messaging._server import RPCServer
 from anker.messaging._target import Target

@@ -22,7 +22,7 @@ from typing import Any, Self, TypeVar
 from anker.errors import BlockingCallInEventLoop
 from anker.messaging._client import RPCClient
 from anker.messaging._context import RequestContext
-from anker.messaging._notify import Notifier
+from anker.messaging._notifier import Notifier
 from anker.messaging._server import RPCServer
 from anker.messaging._target import Target
 from anker.messaging._transport import Transport, connect

@@ -12,15 +12,10 @@ from typing import Any, Final
 
 from anker.messaging import _wire
 from anker.messaging._context import RequestContext, context_entries
-from anker.messaging._errors import (
-    DeliveryFailure,
-    InvalidTarget,
-    MessagingTimeout,
-    ServerUnresponsive,
-)
+from anker.messaging._errors import InvalidTarget, MessagingTimeout, ServerUnresponsive
 from anker.messaging._serializer import JsonSerializer, Serializer, serialize_kwargs
 from anker.messaging._target import Target, check_version, version_is_compatible
-from anker.messaging._transport import Transport, describe
+from anker.messaging._transport import PendingCalls, Transport, describe
 
 __all__ = ["RPCClient", "VersionCapError"]
 
@@ -49,7 +44,7 @@ class _Pending:
     last_seen: float = field(default_factory=time.monotonic)
 
 
-class ReplyRouter:
+class ReplyRouter(PendingCalls):
     """The transport's one reply queue, and the calls waiting on it by ``_msg_id``."""
 
     def __init__(self, transport: Transport) -> None:
@@ -74,8 +69,8 @@ class ReplyRouter:
                 raise
             ready.set_result(None)
         else:
+            assert isinstance(router, ReplyRouter)
             await asyncio.shield(router._ready)
-        assert isinstance(router, ReplyRouter)
         return router
 
     _ready: asyncio.Future[None]
@@ -287,17 +282,3 @@ class RPCClient:
                     monitor,
                     "no reply or heartbeat within call_monitor_timeout: the server is gone",
                 )
-
-
-def reply_queue_lost(transport: Transport, reason: str) -> None:
-    """Fail the calls waiting on a transport's reply queue (a driver calls this when the
-    broker lost the queue, so their replies can never come)."""
-    fail_waiting_calls(transport, DeliveryFailure("the reply to a call", reason))
-
-
-def fail_waiting_calls(transport: Transport, error: Exception) -> None:
-    """End every call waiting on the transport's reply queue with ``error`` (drivers call
-    this when the queue is lost, and when the transport closes)."""
-    router = transport._reply_router
-    if isinstance(router, ReplyRouter):
-        router.fail_all(error)

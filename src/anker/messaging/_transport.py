@@ -30,12 +30,14 @@ from types import TracebackType
 from typing import Any, ClassVar, Self
 
 from anker._url import BackendURL
+from anker.messaging._errors import DeliveryFailure
 from anker.messaging._target import Target
 
 __all__ = [
     "TRANSPORT_GROUP",
     "Handler",
     "Incoming",
+    "PendingCalls",
     "ReplyHandler",
     "Subscription",
     "Transport",
@@ -127,6 +129,19 @@ class Subscription(ABC):
         Messages delivered but not settled stay with their :class:`Incoming` objects:
         settle them (``requeue`` hands them to another consumer at once).
         """
+
+
+class PendingCalls(ABC):
+    """The RPC calls waiting for replies on a transport's reply queue.
+
+    The RPC layer registers one on the transport with its first call; drivers reach it only
+    through :meth:`Transport.reply_queue_lost` and :meth:`Transport.fail_waiting_calls`, so
+    the driver layer never imports the API layer.
+    """
+
+    @abstractmethod
+    def fail_all(self, error: Exception) -> None:
+        """End every waiting call with ``error``."""
 
 
 def _seconds(name: str, value: Any) -> float:
@@ -231,7 +246,8 @@ class Transport(ABC):
         self.url = url
         self.options = options
         self.extra = dict(extra)
-        self._reply_router: Any = None  # the RPC layer's pending calls, made on first call
+        #: the RPC layer's pending calls, registered by the first call
+        self._reply_router: PendingCalls | None = None
         #: the event loop the transport was connected on; blocking wrappers hand work to it
         self.loop: asyncio.AbstractEventLoop | None = None
 
@@ -265,6 +281,19 @@ class Transport(ABC):
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+    # -- the calls waiting on the reply queue: drivers end them ------------------------------
+
+    def reply_queue_lost(self, reason: str) -> None:
+        """Fail the calls waiting on the reply queue at once (the broker lost the queue, so
+        their replies can never come)."""
+        self.fail_waiting_calls(DeliveryFailure("the reply to a call", reason))
+
+    def fail_waiting_calls(self, error: Exception) -> None:
+        """End every call waiting on the reply queue with ``error`` (the queue is lost, or
+        the transport closes)."""
+        if self._reply_router is not None:
+            self._reply_router.fail_all(error)
 
     # -- sending: each returns once the broker has taken the message (confirmed) ---------------
 

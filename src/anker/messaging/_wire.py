@@ -39,6 +39,7 @@ __all__ = [
     "exception_from_failure",
     "failure_from_exception",
     "new_id",
+    "normal_priority",
     "notification",
     "reply",
     "request",
@@ -49,6 +50,7 @@ __all__ = [
 ENVELOPE_VERSION: Final = "2.0"
 #: Notification priorities, in oslo.messaging's spelling (lower case on the routing key).
 PRIORITIES: Final = ("audit", "debug", "info", "warn", "error", "critical", "sample")
+_PRIORITY_ALIASES: Final = {"warning": "warn"}
 
 _OSLO_DISPATCHER = "oslo_messaging.rpc.dispatcher"
 _OSLO_VERSION_MESSAGE = re.compile(r".*RPC version (\S+)\. Attempted method: (\S+)")
@@ -270,6 +272,12 @@ def exception_from_failure(failure: str, allowed_modules: Collection[str]) -> Ex
             return exc
     remote_name = f"{module}.{name}" if module and module != "builtins" else name
     return RemoteError(remote_name, message, [str(line) for line in tb])
+
+
+def normal_priority(priority: str) -> str:
+    """``priority`` as the wire spells it: lower case, ``warning`` as ``warn``."""
+    priority = priority.lower()
+    return _PRIORITY_ALIASES.get(priority, priority)
 
 
 def notification(

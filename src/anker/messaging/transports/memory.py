@@ -21,7 +21,6 @@ from dataclasses import dataclass, field
 from typing import Any
 
 from anker.messaging import _wire
-from anker.messaging._client import fail_waiting_calls
 from anker.messaging._errors import InvalidMessage, TransportClosed
 from anker.messaging._target import Target
 from anker.messaging._transport import (
@@ -232,7 +231,7 @@ class MemoryTransport(Transport):
         if self._closed or self._broker is None:
             self._closed = True
             return
-        fail_waiting_calls(self, TransportClosed(str(self.url)))
+        self.fail_waiting_calls(TransportClosed(str(self.url)))
         for subscription in list(self._subscriptions):
             self._drop(subscription)
             # what was delivered and never settled goes back, as when a channel closes
