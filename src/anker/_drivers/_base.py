@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import abc
+import asyncio
 from typing import TYPE_CHECKING, ClassVar, Self
 
 from anker._drivers._settings import DriverSettings
@@ -37,6 +38,9 @@ class Driver(abc.ABC):
     def __init__(self, url: BackendURL, settings: DriverSettings) -> None:
         self.url = url
         self.settings = settings
+        #: the event loop the driver was opened on (set by open_driver): its connections
+        #: and tasks live there, so blocking wrappers hand their calls to it (a Portal)
+        self.loop: asyncio.AbstractEventLoop | None = None
 
     @property
     def connect_timeout(self) -> float | None:

@@ -59,6 +59,7 @@ async def open_driver(
     fails or is cancelled is closed.
     """
     driver = prepare_driver(group, url, base, require=require, **overrides)
+    driver.loop = asyncio.get_running_loop()
     try:
         timeout = driver.connect_timeout
         async with boundary(driver.unavailable, driver.url, "connect", timeout=timeout):

@@ -14,6 +14,9 @@ Transports, by URL scheme: ``memory://`` (in-process, the embedded default) and
 ``rabbit://`` (RabbitMQ, speaking oslo.messaging's wire format). See ``docs/messaging.md``
 for the delivery guarantees of each pattern.
 
+The interface transports implement (for driver authors) is in
+``anker.messaging.transports``.
+
 .. versionadded:: 0.1
 """
 
@@ -52,13 +55,7 @@ from anker.messaging._notifier import Notifier
 from anker.messaging._serializer import JsonSerializer, RichSerializer, Serializer
 from anker.messaging._server import RPCServer
 from anker.messaging._target import Target
-from anker.messaging._transport import (
-    Incoming,
-    Subscription,
-    Transport,
-    TransportOptions,
-    connect,
-)
+from anker.messaging._transport import Transport, connect
 
 __all__ = [
     "BatchNotificationListener",
@@ -67,7 +64,6 @@ __all__ = [
     "BlockingRPCServer",
     "BlockingTransport",
     "DeliveryFailure",
-    "Incoming",
     "InvalidMessage",
     "InvalidTarget",
     "JsonSerializer",
@@ -89,13 +85,18 @@ __all__ = [
     "Serializer",
     "ServerStopped",
     "ServerUnresponsive",
-    "Subscription",
     "Target",
     "Transport",
     "TransportClosed",
-    "TransportOptions",
     "TransportUnavailable",
     "UnsupportedVersion",
     "VersionCapError",
     "connect",
 ]
+
+# Every public name shows the path users import it from (its home module is private).
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type) or callable(_obj):
+        _obj.__module__ = __name__
+del _name, _obj

@@ -15,11 +15,10 @@ running. Calls from a thread that runs an event loop are refused
 
 from __future__ import annotations
 
-import asyncio
 from collections.abc import Coroutine, Mapping, Sequence
 from typing import Any, Self, TypeVar
 
-from anker.errors import BlockingCallInEventLoop
+from anker._runtime import Portal, run_blocking
 from anker.messaging._client import RPCClient
 from anker.messaging._context import RequestContext
 from anker.messaging._notifier import Notifier
@@ -34,18 +33,11 @@ Context = RequestContext | Mapping[str, Any] | None
 
 
 def _run(transport: Transport, coroutine: Coroutine[Any, Any, T]) -> T:
-    try:
-        asyncio.get_running_loop()
-    except RuntimeError:
-        pass
-    else:
+    """Run a coroutine on the loop the transport was opened on, through its portal."""
+    if transport.loop is None:
         coroutine.close()
-        raise BlockingCallInEventLoop("a blocking messaging call")
-    loop = transport.loop
-    if loop is None or loop.is_closed() or not loop.is_running():
-        coroutine.close()
-        raise RuntimeError(f"the event loop of {transport!r} is not running")
-    return asyncio.run_coroutine_threadsafe(coroutine, loop).result()
+        raise RuntimeError(f"{transport!r} is not connected")
+    return Portal(transport.loop).run(coroutine)
 
 
 class BlockingRPCClient:
@@ -53,8 +45,6 @@ class BlockingRPCClient:
 
     .. versionadded:: 0.1
     """
-
-    __module__ = "anker.messaging"
 
     def __init__(self, client: RPCClient) -> None:
         self.client = client
@@ -77,8 +67,6 @@ class BlockingNotifier:
 
     .. versionadded:: 0.1
     """
-
-    __module__ = "anker.messaging"
 
     def __init__(self, notifier: Notifier) -> None:
         self.notifier = notifier
@@ -119,8 +107,6 @@ class BlockingRPCServer:
     .. versionadded:: 0.1
     """
 
-    __module__ = "anker.messaging"
-
     def __init__(self, server: RPCServer) -> None:
         self.server = server
 
@@ -144,16 +130,12 @@ class BlockingTransport:
     .. versionadded:: 0.1
     """
 
-    __module__ = "anker.messaging"
-
     def __init__(self, transport: Transport) -> None:
         self.transport = transport
 
     @classmethod
     def connect(cls, url: str, **options: Any) -> BlockingTransport:
         """Connect on anker's background event loop."""
-        from anker._runtime import run_blocking
-
         return cls(run_blocking(connect(url, **options)))
 
     def close(self) -> None:

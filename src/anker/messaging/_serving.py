@@ -54,7 +54,7 @@ class Consumer(ABC):
         self.prefetch = (
             prefetch
             if prefetch is not None
-            else max(transport.options.prefetch, 2 * max_concurrency)
+            else max(transport.settings.prefetch, 2 * max_concurrency)
         )
         self._executor_threads = executor_threads
         self._executor: ThreadPoolExecutor | None = None

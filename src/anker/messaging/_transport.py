@@ -18,19 +18,18 @@ subscription or the connection ends.
 
 from __future__ import annotations
 
-import asyncio
-import dataclasses
-import datetime as dt
 import logging
 import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from types import TracebackType
-from typing import Any, ClassVar, Self
+from typing import Any, ClassVar
 
+from anker._drivers import Driver, DriverSettings, Seconds, setting
 from anker._url import BackendURL
-from anker.messaging._errors import DeliveryFailure
+from anker.config import ByteSize
+from anker.errors import InvalidOption
+from anker.messaging._errors import DeliveryFailure, TransportUnavailable
 from anker.messaging._target import Target
 
 __all__ = [
@@ -41,7 +40,7 @@ __all__ = [
     "ReplyHandler",
     "Subscription",
     "Transport",
-    "TransportOptions",
+    "TransportSettings",
     "connect",
 ]
 
@@ -144,143 +143,83 @@ class PendingCalls(ABC):
         """End every waiting call with ``error``."""
 
 
-def _seconds(name: str, value: Any) -> float:
-    if isinstance(value, dt.timedelta):
-        value = value.total_seconds()
-    try:
-        seconds = float(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"option {name}: expected seconds, got {value!r}") from None
-    if not seconds > 0:
-        raise ValueError(f"option {name}: must be more than 0 seconds, got {value!r}")
-    return seconds
-
-
-def _count(name: str, value: Any, least: int = 1) -> int:
-    try:
-        number = int(value)
-    except (TypeError, ValueError):
-        raise ValueError(f"option {name}: expected a whole number, got {value!r}") from None
-    if number < least:
-        raise ValueError(f"option {name}: must be at least {least}, got {value!r}")
-    return number
-
-
-def _flag(name: str, value: Any) -> bool:
-    if isinstance(value, bool):
-        return value
-    text = str(value).strip().lower()
-    if text in ("1", "true", "yes", "on"):
-        return True
-    if text in ("0", "false", "no", "off"):
-        return False
-    raise ValueError(f"option {name}: expected true or false, got {value!r}")
-
-
-@dataclass(frozen=True, slots=True)
-class TransportOptions:
-    """The options every transport takes, from the URL's query or :func:`connect`'s keywords.
+@dataclass(frozen=True)
+class TransportSettings(DriverSettings):
+    """The options every transport takes, from the URL's query or :func:`connect`'s keywords;
+    a driver adds its own in a subclass.
 
     .. versionadded:: 0.1
     """
 
     #: seconds to connect, and to wait for the broker to confirm a message
-    timeout: float = 10.0
+    timeout: Seconds = setting(
+        Seconds(10.0), min=0.001, help="seconds to connect, and for the broker to confirm"
+    )
     #: the control exchange of targets that name none (oslo's ``control_exchange``)
-    exchange: str = DEFAULT_EXCHANGE
+    exchange: str = setting(
+        DEFAULT_EXCHANGE, help="the exchange of targets that name none (control_exchange)"
+    )
     #: the largest encoded message, in bytes, sent or accepted
-    max_message_size: int = 16 * 1024 * 1024
+    max_message_size: ByteSize = setting(
+        ByteSize(16 * 1024 * 1024), min=1, help="the largest encoded message, sent or accepted"
+    )
     #: unacknowledged messages per consumer (the broker's prefetch)
-    prefetch: int = 64
+    prefetch: int = setting(64, min=1, help="unacknowledged messages per consumer")
     #: queues survive a broker restart (oslo's ``amqp_durable_queues``)
-    durable: bool = False
+    durable: bool = setting(False, help="queues survive a broker restart")
     #: quorum queues (replicated; with ``delivery_limit`` and a dead-letter queue)
-    quorum: bool = False
+    quorum: bool = setting(False, help="replicated quorum queues")
     #: deliveries of one message before it is dead-lettered (quorum queues)
-    delivery_limit: int | None = None
+    delivery_limit: int | None = setting(
+        None, min=1, help="deliveries of one message before it is dead-lettered (quorum)"
+    )
     #: seconds an unused reply or fanout queue lives after its process is gone
-    queue_expiry: float = 60.0
-
-    __module__ = "anker.messaging"
-
-    @classmethod
-    def parse(cls, values: Mapping[str, Any]) -> TransportOptions:
-        """Options from strings (a URL query) or typed values; unknown keys are the caller's."""
-        kwargs: dict[str, Any] = {}
-        for name, value in values.items():
-            if name in ("timeout", "queue_expiry"):
-                kwargs[name] = _seconds(name, value)
-            elif name in ("max_message_size", "prefetch"):
-                kwargs[name] = _count(name, value)
-            elif name == "delivery_limit":
-                kwargs[name] = None if value in (None, "") else _count(name, value)
-            elif name in ("durable", "quorum"):
-                kwargs[name] = _flag(name, value)
-            elif name == "exchange":
-                if not value or not isinstance(value, str):
-                    raise ValueError(f"option exchange: expected a name, got {value!r}")
-                kwargs[name] = value
-        return cls(**kwargs)
-
-    @classmethod
-    def names(cls) -> frozenset[str]:
-        return frozenset(f.name for f in dataclasses.fields(cls))
+    queue_expiry: Seconds = setting(
+        Seconds(60.0), min=0.001, help="seconds an unused reply or fanout queue lives"
+    )
 
 
-class Transport(ABC):
+class Transport(Driver):
     """A connection to a message broker (or the in-process one), shared by clients,
     servers, notifiers and listeners of one process.
 
-    Drivers implement the abstract methods; :func:`connect` makes one from a URL. A driver
-    declares the URL options of its own in ``driver_options``.
+    A transport is a :class:`~anker._drivers.Driver`: drivers implement the abstract methods
+    and declare their own options in a subclass of :class:`TransportSettings`
+    (``settings_class``); :func:`connect` makes one from a URL.
 
     .. versionadded:: 0.1
     """
 
-    #: options this driver reads besides :class:`TransportOptions`
-    driver_options: ClassVar[frozenset[str]] = frozenset()
+    settings_class: ClassVar[type[DriverSettings]] = TransportSettings
+    settings: TransportSettings
+    kind: ClassVar[str] = "messaging transport"
+    unavailable = TransportUnavailable
 
-    def __init__(
-        self, url: BackendURL, options: TransportOptions, extra: Mapping[str, str]
-    ) -> None:
-        self.url = url
-        self.options = options
-        self.extra = dict(extra)
+    def __init__(self, url: BackendURL, settings: DriverSettings) -> None:
+        if not isinstance(settings, TransportSettings):
+            raise TypeError(f"{type(self).__qualname__} needs TransportSettings")
+        if not settings.exchange:
+            raise InvalidOption("exchange", self.describe(url), "expected a name, got ''")
+        super().__init__(url, settings)
         #: the RPC layer's pending calls, registered by the first call
         self._reply_router: PendingCalls | None = None
-        #: the event loop the transport was connected on; blocking wrappers hand work to it
-        self.loop: asyncio.AbstractEventLoop | None = None
-
-    def __repr__(self) -> str:
-        return f"<{type(self).__qualname__} {self.url}>"
 
     @property
     def exchange(self) -> str:
-        return self.options.exchange
+        return self.settings.exchange
 
     def exchange_of(self, target: Target) -> str:
-        return target.exchange or self.options.exchange
+        return target.exchange or self.settings.exchange
 
     # -- life cycle ---------------------------------------------------------------------
 
     @abstractmethod
-    async def open(self) -> None:
-        """Connect (within ``options.timeout``); raise ``TransportUnavailable`` if not."""
+    async def connect(self) -> None:
+        """Connect (within ``settings.timeout``); raise ``TransportUnavailable`` if not."""
 
     @abstractmethod
     async def aclose(self) -> None:
         """Cancel every subscription, delete the reply queue, and disconnect."""
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        tb: TracebackType | None,
-    ) -> None:
-        await self.aclose()
 
     # -- the calls waiting on the reply queue: drivers end them ------------------------------
 
@@ -357,33 +296,15 @@ class Transport(ABC):
 async def connect(url: str | BackendURL, **options: Any) -> Transport:
     """Connect to the transport a URL names: ``memory://``, ``rabbit://host/vhost``, ...
 
-    ``options`` (see :class:`TransportOptions` and the driver's own) add to and win over the
-    URL's query parameters. An unknown option is an error naming the known ones.
+    ``options`` (see :class:`TransportSettings` and the driver's own) may be given in the URL's
+    query instead (``?timeout=5s``), but not in both places with different values. An unknown
+    option or a bad value is an :class:`~anker.errors.InvalidOption` naming the known ones.
 
     .. versionadded:: 0.1
     """
-    from anker._drivers import load_driver
+    from anker._drivers import open_driver
 
-    driver, parsed = load_driver(TRANSPORT_GROUP, url, Transport)
-    merged: dict[str, Any] = {key: values[-1] for key, values in parsed.query.items()} | options
-    common = TransportOptions.names()
-    unknown = set(merged) - common - driver.driver_options
-    if unknown:
-        known = ", ".join(sorted(common | driver.driver_options))
-        raise ValueError(
-            f"unknown option(s) {', '.join(sorted(unknown))} for the '{parsed.scheme}://' "
-            f"messaging transport (known: {known})"
-        )
-    settings = TransportOptions.parse({k: v for k, v in merged.items() if k in common})
-    extra = {k: str(v) for k, v in merged.items() if k not in common}
-    transport = driver(parsed, settings, extra)
-    transport.loop = asyncio.get_running_loop()
-    try:
-        await transport.open()
-    except BaseException:
-        await asyncio.shield(transport.aclose())
-        raise
-    return transport
+    return await open_driver(TRANSPORT_GROUP, url, Transport, **options)
 
 
 def describe(target: Target, method: str | None = None) -> str:

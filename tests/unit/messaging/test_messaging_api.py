@@ -8,7 +8,7 @@ from typing import Any
 
 import pytest
 
-from anker.errors import BlockingCallInEventLoop, DriverNotFound
+from anker.errors import BlockingCallInEventLoop, DriverNotFound, InvalidOption
 from anker.messaging import (
     BlockingTransport,
     InvalidTarget,
@@ -20,10 +20,10 @@ from anker.messaging import (
     ServerStopped,
     Target,
     TransportClosed,
-    TransportOptions,
     VersionCapError,
     connect,
 )
+from anker.messaging.transports import TransportSettings
 
 
 class Echo:
@@ -36,22 +36,26 @@ def memory_url() -> str:
 
 
 async def test_options_come_from_the_url_and_keywords() -> None:
-    transport = await connect(memory_url() + "?prefetch=7&durable=yes", timeout="2.5")
+    url = memory_url() + "?prefetch=7&durable=yes&max_message_size=1MiB&queue_expiry=2m"
+    transport = await connect(url, timeout="2.5s")
     async with transport:
-        assert transport.options == TransportOptions(prefetch=7, durable=True, timeout=2.5)
+        assert transport.settings == TransportSettings(
+            prefetch=7, durable=True, timeout=2.5, max_message_size=1 << 20, queue_expiry=120
+        )
 
 
 @pytest.mark.parametrize(
     ("options", "message"),
     [
-        ({"prefetsh": "1"}, r"unknown option\(s\) prefetsh .*known: .*prefetch"),
-        ({"prefetch": "0"}, "prefetch: must be at least 1"),
-        ({"timeout": "soon"}, "timeout: expected seconds"),
-        ({"durable": "maybe"}, "durable: expected true or false"),
+        ({"prefetsh": "1"}, r"'prefetsh' of the 'memory://' .*did you mean 'prefetch'"),
+        ({"prefetch": "0"}, "'prefetch' .* at least 1"),
+        ({"timeout": "soon"}, "'timeout' .* a duration"),
+        ({"durable": "maybe"}, "'durable' .* a boolean"),
+        ({"max_message_size": "huge"}, "'max_message_size' .* a size"),
     ],
 )
 async def test_bad_options_are_named(options: dict[str, str], message: str) -> None:
-    with pytest.raises(ValueError, match=message):
+    with pytest.raises(InvalidOption, match=message):
         await connect(memory_url(), **options)
 
 

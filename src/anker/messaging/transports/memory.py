@@ -20,6 +20,8 @@ from collections.abc import Iterable, Mapping, Sequence
 from dataclasses import dataclass, field
 from typing import Any
 
+from anker._drivers import DriverSettings
+from anker._url import BackendURL
 from anker.messaging import _wire
 from anker.messaging._errors import InvalidMessage, TransportClosed
 from anker.messaging._target import Target
@@ -203,10 +205,8 @@ class MemoryTransport(Transport):
     .. versionadded:: 0.1
     """
 
-    __module__ = "anker.messaging.transports.memory"
-
-    def __init__(self, *args: Any) -> None:
-        super().__init__(*args)
+    def __init__(self, url: BackendURL, settings: DriverSettings) -> None:
+        super().__init__(url, settings)
         self._broker: _Broker | None = None
         self._subscriptions: list[_MemorySubscription] = []
         self._reply_queue: str | None = None
@@ -218,7 +218,7 @@ class MemoryTransport(Transport):
             raise TransportClosed(str(self.url))
         return self._broker
 
-    async def open(self) -> None:
+    async def connect(self) -> None:
         name = self.url.path.strip("/") or (
             self.url.endpoints[0].host if self.url.endpoints else ""
         )
@@ -255,7 +255,9 @@ class MemoryTransport(Transport):
     def _subscribe(
         self, queues: Sequence[_Queue], handler: Handler, prefetch: int | None, owned: list[str]
     ) -> _MemorySubscription:
-        consumer = _Consumer(handler, prefetch or self.options.prefetch, asyncio.get_running_loop())
+        consumer = _Consumer(
+            handler, prefetch or self.settings.prefetch, asyncio.get_running_loop()
+        )
         consumer.queues = list(queues)
         subscription = _MemorySubscription(self, consumer, owned)
         self._subscriptions.append(subscription)
@@ -269,7 +271,7 @@ class MemoryTransport(Transport):
         self, target: Target, message: Mapping[str, Any], *, ttl: float | None = None
     ) -> None:
         topic = target.require_topic("sending a request")
-        body = _wire.wrap(message, what=f"request to {topic}", limit=self.options.max_message_size)
+        body = _wire.wrap(message, what=f"request to {topic}", limit=self.settings.max_message_size)
         broker = self.broker
         if target.fanout:
             names = broker.fanouts.get(topic, set())
@@ -279,7 +281,7 @@ class MemoryTransport(Transport):
         broker.publish(names, body, ttl)
 
     async def send_reply(self, reply_queue: str, message: Mapping[str, Any]) -> bool:
-        body = _wire.wrap(message, what="reply", limit=self.options.max_message_size)
+        body = _wire.wrap(message, what="reply", limit=self.settings.max_message_size)
         broker = self.broker
         if reply_queue not in broker.queues:
             return False
@@ -299,7 +301,7 @@ class MemoryTransport(Transport):
         key = f"{topic}.{priority}"
         what = f"notification to {key}"
         body = _wire.wrap(
-            message, what=what, limit=self.options.max_message_size, envelope=envelope
+            message, what=what, limit=self.settings.max_message_size, envelope=envelope
         )
         broker = self.broker
         exchange = self.exchange_of(target)

@@ -61,8 +61,8 @@ lost is redelivered by the broker; settling the old delivery does nothing.
 **URL.** ``rabbit://[user:password@]host[:port][,...][/vhost][?options]``: the path is the
 virtual host (none, or ``/``, is ``/``); each host may carry its own credentials (else the
 first host's, else guest/guest). Besides the common options of
-:class:`~anker.messaging.TransportOptions` it takes ``heartbeat`` (seconds, default 60, 0 for
-none). Passwords never appear in errors or logs.
+:class:`~anker.messaging.transports.TransportSettings` it takes ``heartbeat`` (seconds,
+default 60, 0 for none). Passwords never appear in errors or logs.
 """
 
 from __future__ import annotations
@@ -71,11 +71,13 @@ import asyncio
 import contextlib
 import time
 from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 
+from anker._drivers import DriverSettings, setting
 from anker.messaging import _wire
 from anker.messaging._errors import TransportClosed, TransportUnavailable
-from anker.messaging._transport import Handler, ReplyHandler, Subscription, TransportOptions
+from anker.messaging._transport import Handler, ReplyHandler, Subscription, TransportSettings
 from anker.messaging.transports.rabbit._consumer import Consumer
 from anker.messaging.transports.rabbit._link import Link, describe, log
 from anker.messaging.transports.rabbit._publish import Publishing
@@ -96,33 +98,32 @@ __all__ = ["RabbitTransport"]
 DEFAULT_HEARTBEAT: Final = 60
 
 
+@dataclass(frozen=True)
+class RabbitSettings(TransportSettings):
+    """The options of ``rabbit://``: the common ones and the AMQP heartbeat."""
+
+    #: whole seconds between AMQP heartbeats (0: none)
+    heartbeat: int = setting(
+        DEFAULT_HEARTBEAT, min=0, help="whole seconds between AMQP heartbeats (0: none)"
+    )
+
+
 class RabbitTransport(Publishing):
     """The RabbitMQ transport; see the module documentation.
 
     .. versionadded:: 0.1
     """
 
-    __module__ = "anker.messaging.transports.rabbit"
+    settings_class: ClassVar[type[DriverSettings]] = RabbitSettings
+    settings: RabbitSettings
 
-    driver_options: ClassVar[frozenset[str]] = frozenset({"heartbeat"})
-
-    def __init__(
-        self, url: BackendURL, options: TransportOptions, extra: Mapping[str, str]
-    ) -> None:
-        super().__init__(url, options, extra)
-        heartbeat = self.extra.get("heartbeat")
-        try:
-            self.heartbeat = DEFAULT_HEARTBEAT if heartbeat is None else int(heartbeat)
-        except ValueError:
-            raise ValueError(
-                f"option heartbeat: expected whole seconds, got {heartbeat!r}"
-            ) from None
-        if self.heartbeat < 0:
-            raise ValueError(f"option heartbeat: must be at least 0, got {heartbeat!r}")
+    def __init__(self, url: BackendURL, settings: DriverSettings) -> None:
+        super().__init__(url, settings)
+        self.heartbeat = self.settings.heartbeat
         path = url.path[1:] if url.path.startswith("/") else url.path
         self.vhost = path or "/"
-        self.durable = options.durable or options.quorum
-        self._control = Exchange(options.exchange, "topic", self.durable, False)
+        self.durable = self.settings.durable or self.settings.quorum
+        self._control = Exchange(self.settings.exchange, "topic", self.durable, False)
 
     # -- closing --------------------------------------------------------------------------
 
@@ -151,7 +152,7 @@ class RabbitTransport(Publishing):
             return
         await self._drop_queues(link, consumers, replies)
         with contextlib.suppress(Exception):
-            async with asyncio.timeout(self.options.timeout):
+            async with asyncio.timeout(self.settings.timeout):
                 await link.connection.close()
 
     async def _drop_queues(
@@ -162,7 +163,7 @@ class RabbitTransport(Publishing):
         if replies is not None:
             doomed.append(replies.queues[0].name)
         try:
-            async with asyncio.timeout(self.options.timeout):
+            async with asyncio.timeout(self.settings.timeout):
                 for consumer in (*consumers, *([replies] if replies is not None else [])):
                     # first, so that deleting their queues does not make the broker cancel them
                     channel, consumer.channel = consumer.channel, None
@@ -183,7 +184,7 @@ class RabbitTransport(Publishing):
     ) -> None:
         topic = target.require_topic("sending a request")
         what = f"request to {topic}"
-        body = _wire.wrap(message, what=what, limit=self.options.max_message_size)
+        body = _wire.wrap(message, what=what, limit=self.settings.max_message_size)
         if target.fanout:
             exchange = fanout_exchange(topic)
             key = topic
@@ -201,7 +202,7 @@ class RabbitTransport(Publishing):
         )
 
     async def send_reply(self, reply_queue: str, message: Mapping[str, Any]) -> bool:
-        body = _wire.wrap(message, what="reply", limit=self.options.max_message_size)
+        body = _wire.wrap(message, what="reply", limit=self.settings.max_message_size)
         return await self._publish(
             None,
             reply_queue,
@@ -224,7 +225,7 @@ class RabbitTransport(Publishing):
         key = f"{topic}.{priority}"
         what = f"notification to {key}"
         body = _wire.wrap(
-            message, what=what, limit=self.options.max_message_size, envelope=envelope
+            message, what=what, limit=self.settings.max_message_size, envelope=envelope
         )
         exchange = self._exchange_of(target)
         unique = message.get("_unique_id")
@@ -246,12 +247,12 @@ class RabbitTransport(Publishing):
         return self._control
 
     def _shared_queue(self, name: str, bindings: tuple[tuple[Exchange, str], ...]) -> QueueSpec:
-        return shared_queue(name, bindings, options=self.options, durable=self.durable)
+        return shared_queue(name, bindings, options=self.settings, durable=self.durable)
 
     async def _subscribe(self, consumer: Consumer, what: str) -> Consumer:
         """Register ``consumer`` (so reconnections re-create it) and start it."""
         self._consumers.add(consumer)
-        deadline = time.monotonic() + self.options.timeout
+        deadline = time.monotonic() + self.settings.timeout
         try:
             while True:
                 link = await self._connected(deadline, what)
@@ -282,13 +283,13 @@ class RabbitTransport(Publishing):
             QueueSpec(
                 f"{topic}_fanout_{_wire.new_id()}",
                 False,
-                {"x-expires": ms(self.options.queue_expiry)},
+                {"x-expires": ms(self.settings.queue_expiry)},
                 ((fanout_exchange(topic), topic),),
                 owned=True,
             )
         )
         consumer = Consumer(
-            self, queues, handler=handler, prefetch=prefetch or self.options.prefetch
+            self, queues, handler=handler, prefetch=prefetch or self.settings.prefetch
         )
         return await self._subscribe(consumer, f"listening on {topic}")
 
@@ -312,7 +313,7 @@ class RabbitTransport(Publishing):
                     bound.append((exchange, key))
         queues = [self._shared_queue(name, tuple(bound)) for name, bound in bindings.items()]
         consumer = Consumer(
-            self, queues, handler=handler, prefetch=prefetch or self.options.prefetch
+            self, queues, handler=handler, prefetch=prefetch or self.settings.prefetch
         )
         return await self._subscribe(consumer, f"listening to {', '.join(bindings)}")
 
@@ -320,7 +321,7 @@ class RabbitTransport(Publishing):
         if self._closed:
             raise TransportClosed(str(self.url))
         name = f"reply_{_wire.new_id()}"
-        spec = QueueSpec(name, False, {"x-expires": ms(self.options.queue_expiry)})
+        spec = QueueSpec(name, False, {"x-expires": ms(self.settings.queue_expiry)})
         consumer = Consumer(self, [spec], replies=handler)
         self._replies = consumer
         try:

@@ -220,7 +220,7 @@ class Consumer(Subscription):
             channel = self.channel
             if channel is not None and not channel.is_closed:
                 try:
-                    async with asyncio.timeout(self.transport.options.timeout):
+                    async with asyncio.timeout(self.transport.settings.timeout):
                         for tag in self.tags:
                             await channel.basic_cancel(tag)
                         for spec in self.queues:
@@ -239,7 +239,7 @@ class Consumer(Subscription):
         channel, self.channel = self.channel, None
         if channel is not None and not channel.is_closed:
             with contextlib.suppress(Exception):
-                async with asyncio.timeout(self.transport.options.timeout):
+                async with asyncio.timeout(self.transport.settings.timeout):
                     await channel.close()
 
 

@@ -8,16 +8,15 @@ import asyncio
 import contextlib
 import logging
 import os
-import random
 import sys
 import time
 import uuid
-from collections.abc import Mapping
 from dataclasses import dataclass, field
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, Final
 
-from anker._drivers import require
+from anker._drivers import Backoff, DriverSettings, require
+from anker._url import mask_secrets
 from anker.messaging._errors import TransportClosed, TransportUnavailable
 from anker.messaging._transport import Transport
 
@@ -25,14 +24,13 @@ if TYPE_CHECKING:
     from aiormq.abc import AbstractChannel, AbstractConnection
 
     from anker._url import BackendURL, Endpoint
-    from anker.messaging._transport import TransportOptions
     from anker.messaging.transports.rabbit._consumer import Consumer
 
 log = logging.getLogger("anker.messaging.rabbit")
 
 NEEDED_FOR: Final = "the rabbit:// messaging transport"
 DEFAULT_PORT: Final = 5672
-#: Reconnection backoff: the first delay, and the longest one (each gets 50-100 % jitter).
+#: Reconnection backoff: the first delay, and the longest one (full jitter, see Backoff).
 BACKOFF_FIRST: Final = 0.1
 BACKOFF_MAX: Final = 2.0
 
@@ -74,10 +72,8 @@ class Supervised(Transport):
     heartbeat: int
     vhost: str
 
-    def __init__(
-        self, url: BackendURL, options: TransportOptions, extra: Mapping[str, str]
-    ) -> None:
-        super().__init__(url, options, extra)
+    def __init__(self, url: BackendURL, settings: DriverSettings) -> None:
+        super().__init__(url, settings)
         self._aiormq: ModuleType | None = None
         self._errors: ModuleType | None = None
         self._properties: Any = None
@@ -97,13 +93,8 @@ class Supervised(Transport):
     # -- connecting -----------------------------------------------------------------------
 
     def _masked(self, text: str) -> str:
-        """``text`` with every password of the URL taken out (errors from below may echo)."""
-        for endpoint in self.url.endpoints:
-            if endpoint.password is not None:
-                secret = endpoint.password.reveal()
-                if secret:
-                    text = text.replace(secret, "***")
-        return text
+        """``text`` with every credential of the URL masked (errors from below may echo)."""
+        return mask_secrets(text, self.url)
 
     def _amqp_url(self, endpoint: Endpoint) -> Any:
         yarl = require("yarl", extra="rabbit", needed_for=NEEDED_FOR)
@@ -177,7 +168,7 @@ class Supervised(Transport):
         for consumer in consumers:
             try:
                 # each consumer has a whole timeout: many consumers must not starve the last
-                await consumer.attach(link, self.options.timeout)
+                await consumer.attach(link, self.settings.timeout)
             except Exception as exc:
                 if connection.is_closed:
                     raise
@@ -185,23 +176,22 @@ class Supervised(Transport):
                 self._spawn(self._reattach(consumer))
         return link
 
-    async def open(self) -> None:
+    async def connect(self) -> None:
         self._aiormq = require("aiormq", extra="rabbit", needed_for=NEEDED_FOR)
         self._errors = require("aiormq.exceptions", extra="rabbit", needed_for=NEEDED_FOR)
         self._properties = require(
             "pamqp.commands", extra="rabbit", needed_for=NEEDED_FOR
         ).Basic.Properties
         self._ready = asyncio.Event()
-        deadline = time.monotonic() + self.options.timeout
-        attempt = 0
+        deadline = time.monotonic() + self.settings.timeout
+        backoff = _backoff()
         while True:
             try:
                 self._link = await self._establish(deadline - time.monotonic())
                 break
             except Lost as exc:
                 self._last_error = str(exc)
-            delay = _backoff(attempt)
-            attempt += 1
+            delay = backoff.next_delay()
             if time.monotonic() + delay >= deadline:
                 raise TransportUnavailable(str(self.url), "connecting", self._last_error)
             await asyncio.sleep(delay)
@@ -212,7 +202,7 @@ class Supervised(Transport):
 
     async def _supervise(self) -> None:
         """Wait for the connection to drop; then connect again, until the transport closes."""
-        attempt = 0
+        backoff = _backoff()
         while not self._closed:
             link = self._link
             if link is not None:
@@ -223,13 +213,12 @@ class Supervised(Transport):
                 self._lost(link)
                 self._last_error = f"the connection to {link.endpoint} was lost ({reason})"
                 log.warning("%s; reconnecting", self._masked(self._last_error))
-                attempt = 0
+                backoff.reset()
             try:
-                self._link = await self._establish(self.options.timeout)
+                self._link = await self._establish(self.settings.timeout)
             except Lost as exc:
                 self._last_error = f"reconnecting failed: {exc}"
-                delay = _backoff(attempt)
-                attempt += 1
+                delay = backoff.next_delay()
                 log.info("%s; next try in %.1f s", self._last_error, delay)
                 await asyncio.sleep(delay)
                 continue
@@ -265,7 +254,7 @@ class Supervised(Transport):
                 raise TransportUnavailable(
                     str(self.url),
                     what,
-                    f"no connection to the broker within {self.options.timeout:g} s "
+                    f"no connection to the broker within {self.settings.timeout:g} s "
                     f"({self._masked(self._last_error)})",
                 )
             with contextlib.suppress(TimeoutError):
@@ -284,18 +273,17 @@ class Supervised(Transport):
         old = consumer.channel
         if old is not None and not old.is_closed:
             with contextlib.suppress(Exception):
-                async with asyncio.timeout(self.options.timeout):
+                async with asyncio.timeout(self.settings.timeout):
                     await old.close()
-        attempt = 0
+        backoff = _backoff()
         while consumer.active and not self._closed and link.up and self._link is link:
             try:
-                await consumer.attach(link, self.options.timeout)
+                await consumer.attach(link, self.settings.timeout)
                 return
             except Exception as exc:
                 # a server that silently stopped consuming is the worst outcome: keep trying
                 # (with backoff) for as long as this connection lives
-                delay = _backoff(attempt)
-                attempt += 1
+                delay = backoff.next_delay()
                 log.error(
                     "could not consume %s again: %s; next try in %.1f s",
                     consumer,
@@ -318,8 +306,17 @@ class Supervised(Transport):
         return True
 
 
-def _backoff(attempt: int) -> float:
-    return min(BACKOFF_MAX, BACKOFF_FIRST * 2.0**attempt) * random.uniform(0.5, 1.0)
+def _backoff() -> _Delays:
+    return _Delays(first=BACKOFF_FIRST, cap=BACKOFF_MAX)
+
+
+class _Delays(Backoff):
+    """The reconnection backoff: no deadline, so every delay is a number."""
+
+    def next_delay(self) -> float:
+        delay = super().next_delay()
+        assert delay is not None
+        return delay
 
 
 def _close_reason(closing: asyncio.Future[Any]) -> str:

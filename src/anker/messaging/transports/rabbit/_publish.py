@@ -40,7 +40,7 @@ class Publishing(Supervised):
                     admin = link.admin
                     if admin.is_closed:
                         admin = link.admin = await link.connection.channel(publisher_confirms=False)
-                    async with asyncio.timeout(self.options.timeout):
+                    async with asyncio.timeout(self.settings.timeout):
                         await declare(admin)
             except BaseException as exc:
                 del link.declared[key]
@@ -98,7 +98,7 @@ class Publishing(Supervised):
     ) -> bool:
         """Publish and wait for the confirm, again on the next connection if this one drops;
         False if the broker returned the (mandatory) message as unroutable."""
-        deadline = time.monotonic() + self.options.timeout
+        deadline = time.monotonic() + self.settings.timeout
         attempt = 0
         while True:
             link = self._link
@@ -176,7 +176,7 @@ class Publishing(Supervised):
         except TimeoutError as exc:
             if link.up and not channel.is_closed:
                 raise DeliveryFailure(
-                    what, f"the broker did not confirm it within {self.options.timeout:g} s"
+                    what, f"the broker did not confirm it within {self.settings.timeout:g} s"
                 ) from exc
             raise Lost("no confirm before the connection closed") from exc
         except asyncio.CancelledError as exc:
@@ -196,7 +196,7 @@ class Publishing(Supervised):
             log.warning("the publishing channel was closed by the broker; opening another")
             link.declared.clear()
             with contextlib.suppress(Exception):
-                async with asyncio.timeout(self.options.timeout):
+                async with asyncio.timeout(self.settings.timeout):
                     link.publisher = await link.connection.channel(
                         publisher_confirms=True, on_return_raises=True
                     )

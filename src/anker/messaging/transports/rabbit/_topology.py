@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 if TYPE_CHECKING:
     from aiormq.abc import AbstractChannel
 
-    from anker.messaging._transport import TransportOptions
+    from anker.messaging._transport import TransportSettings
 
 
 def ms(seconds: float) -> int:
@@ -46,7 +46,7 @@ def shared_queue(
     name: str,
     bindings: tuple[tuple[Exchange, str], ...],
     *,
-    options: TransportOptions,
+    options: TransportSettings,
     durable: bool,
 ) -> QueueSpec:
     """A queue processes share (``T``, ``T.S``, notifications): quorum and dead-lettered as
