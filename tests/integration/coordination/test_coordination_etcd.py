@@ -26,6 +26,7 @@ from anker._url import parse_url
 from anker.coordination import BackendUnavailable, Coordinator
 from anker.coordination.backends import Backend
 from anker.coordination.backends.etcd import EtcdBackend
+from anker.errors import InvalidOption
 from tcp_proxy import TCPProxy, through
 
 pytestmark = pytest.mark.integration
@@ -251,7 +252,9 @@ def test_url_forms() -> None:
     ]
     assert backend("etcd://h?tls=true")._bases == ["https://h:2379/v3"]
     assert backend("etcd://h?root=/svc/locks/").root == "/svc/locks"
-    assert backend("etcd://h?root=/a", root="/b").root == "/b"  # options win over the query
+    assert backend("etcd://h", root="/b").root == "/b"
+    with pytest.raises(InvalidOption, match="given twice"):
+        backend("etcd://h?root=/a", root="/b")
     assert backend("etcd://h").root == "/anker/coord"
     with pytest.raises(ValueError, match="root="):
         backend("etcd://h/svc")

@@ -60,7 +60,8 @@ async def open_redis(redis_url: str, key_prefix: str) -> AsyncIterator[OpenRedis
     opened: list[RedisBackend] = []
 
     async def open_(url: str = redis_url, lease: float = 1.0, **options: str) -> RedisBackend:
-        backend = make_redis(url, key_prefix=key_prefix, lease=lease, timeout=5.0, **options)
+        options = {"key_prefix": key_prefix, **options}
+        backend = make_redis(url, lease=lease, timeout=5.0, **options)
         await backend.connect()
         opened.append(backend)
         return backend
