@@ -50,6 +50,17 @@ def test_info_as_json_lists_subsystems_and_extras() -> None:
     extras = {item["name"]: item for item in document["extras"]}
     assert {"rabbit", "nats", "redis", "postgres", "etcd", "zookeeper", "barbican"} <= set(extras)
     assert extras["redis"]["packages"].keys() == {"redis"}
+    assert extras["nats"]["planned"] == "planned: no NATS transport yet"
+    assert [name for name, extra in extras.items() if extra["planned"]] == ["nats"]
+
+
+def test_info_shows_the_nats_extra_as_planned_whether_or_not_nats_py_is_installed() -> None:
+    lines = CliRunner().invoke(cli, ["info"]).output.splitlines()
+    (nats,) = [line for line in lines if line.split()[:1] == ["nats"]]
+    assert nats.split()[1] == "planned"
+    assert nats.endswith("(planned: no NATS transport yet)")
+    (redis,) = [line for line in lines if line.split()[:1] == ["redis"]]
+    assert redis.split()[1] in ("installed", "missing")
 
 
 def test_info_as_text() -> None:

@@ -20,6 +20,9 @@ __all__ = ["info"]
 
 SUBSYSTEMS = ("config", "messaging", "coordination", "secrets", "health", "workflow", "limits")
 
+#: extras that install, but whose driver is still to come: `anker info` must not suggest otherwise
+PLANNED_EXTRAS = {"nats": "planned: no NATS transport yet"}
+
 _REQUIREMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _EXTRA_MARKER = re.compile(r"""extra\s*==\s*["']([^"']+)["']""")
 
@@ -36,6 +39,7 @@ class Subsystem:
 class Extra:
     name: str
     packages: dict[str, str | None]  # distribution -> installed version, or None
+    planned: str | None = None  # why nothing uses it yet, for an extra of a planned driver
 
     @property
     def installed(self) -> bool:
@@ -62,7 +66,7 @@ def extras() -> list[Extra]:
         if marker is None or name is None or name.group() == "anker":
             continue
         by_extra.setdefault(marker.group(1), {})[name.group()] = _installed_version(name.group())
-    return [Extra(name, packages) for name, packages in sorted(by_extra.items())]
+    return [Extra(n, packages, PLANNED_EXTRAS.get(n)) for n, packages in sorted(by_extra.items())]
 
 
 def _installed_version(distribution: str) -> str | None:
@@ -95,9 +99,11 @@ def info(output_format: str) -> None:
         click.echo(f"  {item.name:<13} {state:<14} {group}".rstrip())
     click.echo("\nExtras (pip install 'anker[NAME]'):")
     for extra in found_extras:
-        mark = "installed" if extra.installed else "missing"
+        mark = "planned" if extra.planned else "installed" if extra.installed else "missing"
         packages = ", ".join(
             f"{name} {version}" if version else f"{name} (not installed)"
             for name, version in extra.packages.items()
         )
+        if extra.planned:
+            packages += f" ({extra.planned})"
         click.echo(f"  {extra.name:<10} {mark:<10} {packages}")

@@ -1,6 +1,7 @@
 """Real OpenStack files: every one loads, and anker reads the values oslo.config reads.
 
-The corpus (``../shared/corpus/config``) holds files written by OpenStack projects and operators.
+The corpus (``tests/data/corpus/config``, with its MANIFEST.tsv of where each file comes from)
+holds files written by OpenStack projects and operators.
 For the comparison, each file's own options are declared to both libraries (a string option per
 key, multi-valued where the key repeats, plus the names its ``$references`` use), and every
 value is compared, interpolation included.
@@ -19,7 +20,7 @@ import pytest
 from anker.config import Config, Group, option
 from anker.config._sources import read_file
 
-CORPUS = Path(__file__).resolve().parents[4] / "shared" / "corpus" / "config"
+CORPUS = Path(__file__).resolve().parents[2] / "data" / "corpus" / "config"
 OSLO_KINDS = {"oslo.config", "oslo-config-generator"}
 REFERENCE = re.compile(r"\$\{?([A-Za-z_][A-Za-z0-9_.]*)\}?")
 
@@ -36,7 +37,9 @@ OSLO_FILES = corpus_files(OSLO_KINDS)
 
 
 def test_the_corpus_is_there() -> None:
-    assert len(OSLO_FILES) >= 30, f"expected the shared corpus at {CORPUS}"
+    assert len(OSLO_FILES) >= 30, f"expected the corpus in the repository at {CORPUS}"
+    missing = [path.name for path in OSLO_FILES if not path.is_file()]
+    assert missing == [], f"files named in {CORPUS / 'MANIFEST.tsv'} but absent"
 
 
 @pytest.mark.parametrize("path", OSLO_FILES, ids=lambda p: p.name)

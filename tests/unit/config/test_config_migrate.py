@@ -10,7 +10,7 @@ from anker.config import Config, Group, option
 from anker.config._migrate import migrate_text
 from anker.config._schema import schema_of
 
-CORPUS = Path(__file__).resolve().parents[4] / "shared" / "corpus" / "config"
+CORPUS = Path(__file__).resolve().parents[2] / "data" / "corpus" / "config"
 NOVA_2013 = CORPUS / "venumurthy+openstack-configs__nova.conf"
 
 

@@ -225,17 +225,22 @@ class ZooKeeperBackend(Backend):
         client = self._kazoo.KazooClient(
             hosts=self.hosts, timeout=self.lease, connection_retry=retry, auth_data=self._auth
         )
-        # kazoo keeps the session timeout the server granted to itself; the coordinator must
-        # know it, since a shorter one than the lease would let a holder outlive its entries.
+        # A session timeout shorter than the lease lets a holder outlive its entries, and kazoo
+        # keeps the granted one to itself: note it from the handshake's reply, read before
+        # CONNECTED (_connect returns it after CONNECTED and the auth round trips: too late).
+        serialization = require(
+            "kazoo.protocol.serialization", extra="zookeeper", needed_for=NEEDED_FOR
+        )
         handler = client._connection
-        connect = handler._connect
+        invoke = handler._invoke
 
-        def connect_and_note(*address: Any) -> Any:  # on kazoo's connection thread
-            read_timeout, connect_timeout = connect(*address)
-            client.anker_granted = read_timeout * 3 / 2 / 1000  # kazoo reads for 2/3 of it
-            return read_timeout, connect_timeout
+        def invoke_and_note(timeout: float, request: Any, xid: int | None = None) -> Any:
+            result = invoke(timeout, request, xid)  # on kazoo's connection thread
+            if isinstance(request, serialization.Connect):
+                client.anker_granted = result[0].time_out / 1000
+            return result
 
-        handler._connect = connect_and_note
+        handler._invoke = invoke_and_note
         return client
 
     def _post(self, callback: Callable[..., None], *args: Any) -> None:
@@ -441,7 +446,9 @@ class ZooKeeperBackend(Backend):
             if client_id is None:
                 raise ConnectionError(f"the connection to ZooKeeper at {self.hosts} dropped")
             granted = getattr(client, "anker_granted", None)
-            if granted is not None and granted < self.lease - 0.001:
+            if granted is None:  # kazoo's handshake changed: never skip the check silently
+                raise CoordinationError(f"no session timeout noted from ZooKeeper at {self.hosts}")
+            if granted < self.lease - 0.001:
                 raise CoordinationError(
                     f"ZooKeeper at {self.hosts} granted a {granted:g} s session for a "
                     f"{self.lease:g} s lease; a holder could outlive its entries. Lower the "
