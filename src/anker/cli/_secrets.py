@@ -33,9 +33,7 @@ def _read_value(path: str) -> bytes:
 def _run(ctx: click.Context, use: Callable[[KeyManager], Awaitable[T]]) -> T:
     from anker.secrets import KeyManager
 
-    url = ctx.obj
-    if not url:
-        raise click.UsageError("name the store with --store URL or ANKER_SECRETS_URL")
+    url = _url(ctx)
 
     async def main() -> T:
         async with await KeyManager.open(url) as manager:
@@ -43,6 +41,13 @@ def _run(ctx: click.Context, use: Callable[[KeyManager], Awaitable[T]]) -> T:
 
     with _reported():
         return asyncio.run(main())
+
+
+def _url(ctx: click.Context) -> str:
+    url: str | None = ctx.obj
+    if not url:
+        raise click.UsageError("name the store with --store URL or ANKER_SECRETS_URL")
+    return url
 
 
 @click.group()
@@ -60,14 +65,39 @@ def secrets(ctx: click.Context, store: str | None) -> None:
 
 
 @secrets.command("init")
-@click.argument("master_key_file", type=click.Path(dir_okay=False))
-def init(master_key_file: str) -> None:
-    """Write a new random master key to MASTER_KEY_FILE (mode 0600; never overwrites)."""
-    from anker.secrets._master import generate_master_key_file
+@click.argument("master_key_file", required=False, type=click.Path(dir_okay=False))
+@output_format_option("text", "json")
+@click.pass_context
+def init(ctx: click.Context, master_key_file: str | None, output_format: str) -> None:
+    """Write a new master key to MASTER_KEY_FILE (mode 0600; never overwrites); without it,
+    make the (new, empty) store that --store names. No other command makes a store."""
+    if master_key_file is not None:
+        from anker.secrets._master import generate_master_key_file
+
+        with _reported():
+            generate_master_key_file(master_key_file)
+        _say(
+            output_format,
+            {"master_key_file": master_key_file},
+            f"wrote a new master key to {master_key_file}",
+        )
+        return
+    from anker.secrets import KeyManager
+
+    url = _url(ctx)
+
+    async def main() -> str:
+        async with await KeyManager.initialize(url) as manager:
+            where = getattr(manager.backend, "directory", None)
+            return where if isinstance(where, str) else repr(manager.backend)
 
     with _reported():
-        generate_master_key_file(master_key_file)
-    click.echo(f"wrote a new master key to {master_key_file}")
+        made = asyncio.run(main())
+    _say(output_format, {"store": made}, f"made a new store: {made}")
+
+
+def _say(output_format: str, data: dict[str, Any], text: str) -> None:
+    click.echo(json.dumps(data) if output_format == "json" else text)
 
 
 @secrets.command("create-key")

@@ -48,6 +48,18 @@ class KeyManager:
         merged = {key: values[-1] for key, values in parsed.query.items()} | options
         return cls(await driver.open(parsed, merged))
 
+    @classmethod
+    async def initialize(cls, url: str, **options: str) -> Self:
+        """Make a new, empty store where the URL points, and open it (``anker secrets init``).
+
+        :meth:`open` never makes one: a mistyped path is an error, not a new empty store.
+        """
+        from anker._drivers import load_driver
+
+        driver, parsed = load_driver(STORE_GROUP, url, Store)  # type: ignore[type-abstract]
+        merged = {key: values[-1] for key, values in parsed.query.items()} | options
+        return cls(await driver.initialize(parsed, merged))
+
     async def aclose(self) -> None:
         await self.backend.aclose()
 

@@ -40,7 +40,7 @@ def store_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def manager(store_dir: Path) -> KeyManager:
-    return KeyManager(LocalStore(str(store_dir), MASTER))
+    return KeyManager(LocalStore(str(store_dir), MASTER, create=True))
 
 
 def object_files(store_dir: Path) -> list[Path]:
@@ -244,7 +244,7 @@ async def test_open_by_url_with_master_key_file_or_env(
     with pytest.raises(SecretsError, match="never overwritten"):
         generate_master_key_file(str(key_file))
     url = f"local://{tmp_path}/store?master_key_file={key_file}"
-    async with await KeyManager.open(url) as km:
+    async with await KeyManager.initialize(url) as km:
         key_id = await km.create_key()
     monkeypatch.setenv("SVC_MASTER_KEY", key_file.read_text().strip())
     async with await KeyManager.open(
@@ -260,7 +260,7 @@ async def test_open_by_url_with_master_key_file_or_env(
 def test_the_blocking_manager_from_threads(store_dir: Path) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    km = KeyManager(LocalStore(str(store_dir), MASTER)).blocking()
+    km = KeyManager(LocalStore(str(store_dir), MASTER, create=True)).blocking()
     with ThreadPoolExecutor(8) as pool:
         ids = list(pool.map(lambda i: km.store("passphrase", f"p{i}", name=f"n{i}"), range(16)))
     assert sorted(km.get(i).text() for i in ids) == sorted(f"p{i}" for i in range(16))
@@ -270,7 +270,7 @@ def test_the_blocking_manager_from_threads(store_dir: Path) -> None:
 def test_config_resolves_secret_references_through_the_store(
     store_dir: Path, tmp_path: Path
 ) -> None:
-    km = KeyManager(LocalStore(str(store_dir), MASTER))
+    km = KeyManager(LocalStore(str(store_dir), MASTER, create=True))
     km.blocking().store("passphrase", "mq-pass", name="rabbit-password")
 
     class Conf(Config):
@@ -296,7 +296,7 @@ async def test_a_failed_key_pair_leaves_no_half_behind(store_dir: Path) -> None:
         async def update_metadata(self, object_id: str, metadata: Mapping[str, str]) -> None:
             raise OSError(5, "Input/output error")
 
-    manager = KeyManager(FailingMetadata(str(store_dir), MASTER))
+    manager = KeyManager(FailingMetadata(str(store_dir), MASTER, create=True))
     with pytest.raises(OSError, match="Input/output error"):
         await manager.create_key_pair(algorithm="EC", bit_length=256)
     assert await manager.list() == []

@@ -19,6 +19,7 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     key_file = tmp_path / "master.key"
     assert CliRunner().invoke(cli, ["secrets", "init", str(key_file)]).exit_code == 0
     monkeypatch.setenv("ANKER_SECRETS_URL", f"local://{tmp_path}/store?master_key_file={key_file}")
+    assert CliRunner().invoke(cli, ["secrets", "init"]).exit_code == 0
     return tmp_path
 
 
@@ -156,3 +157,89 @@ def test_a_binary_passphrase_is_revealed_as_base64(store: Path) -> None:
     assert code == 0
     shown = json.loads(out)
     assert (shown["value"], shown["value_encoding"]) == ("//4=", "base64")
+
+
+def snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    """Every path under root (root included) with its mode and modification time."""
+    paths = [root, *sorted(root.rglob("*"))] if root.exists() else []
+    return {str(p): (p.lstat().st_mode, p.lstat().st_mtime_ns) for p in paths}
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["list"],
+        ["get", "x"],
+        ["rm", "x"],
+        ["rotate", "x"],
+        ["create-key"],
+        ["put", "opaque"],
+    ],
+)
+def test_no_command_but_init_makes_or_changes_a_store(tmp_path: Path, command: list[str]) -> None:
+    key_file = tmp_path / "master.key"
+    assert run("init", str(key_file))[0] == 0
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    (shared / "someone-elses-file").write_text("x")
+    before = snapshot(tmp_path)
+    for directory in (shared, tmp_path / "mistyped" / "path"):
+        code, _, err = run(
+            "--store", f"local://{directory}?master_key_file={key_file}", *command, stdin=b"v"
+        )
+        assert code == 1, err
+        assert f"no store at {directory} (run anker secrets init" in err
+    assert snapshot(tmp_path) == before
+
+
+async def test_opening_a_directory_without_a_store_changes_nothing(tmp_path: Path) -> None:
+    from anker.secrets import KeyManager, StoreUnavailable
+
+    key_file = tmp_path / "master.key"
+    assert run("init", str(key_file))[0] == 0
+    (tmp_path / "empty").mkdir(mode=0o755)
+    before = snapshot(tmp_path)
+    for directory in (tmp_path / "empty", tmp_path / "missing"):
+        with pytest.raises(StoreUnavailable, match="no store at"):
+            await KeyManager.open(f"local://{directory}?master_key_file={key_file}")
+    assert snapshot(tmp_path) == before
+
+
+def test_init_makes_a_store_only_where_there_is_none(tmp_path: Path) -> None:
+    key_file = tmp_path / "master.key"
+    assert run("init", str(key_file))[0] == 0
+    url = f"local://{tmp_path}/new/store?master_key_file={key_file}"
+    code, out, err = run("--store", url, "init", "--format", "json")
+    assert code == 0, err
+    assert json.loads(out) == {"store": f"{tmp_path}/new/store"}
+    assert oct((tmp_path / "new" / "store").stat().st_mode & 0o777) == oct(0o700)
+    assert run("--store", url, "list") == (0, "", "")
+    code, _, err = run("--store", url, "init")
+    assert code == 1
+    assert "holds a store already" in err
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "file").write_text("x")
+    before = snapshot(other)
+    code, _, err = run("--store", f"local://{other}?master_key_file={key_file}", "init")
+    assert code == 1
+    assert "holds other files already; a new store needs a new or empty directory" in err
+    assert snapshot(other) == before
+
+
+@pytest.mark.parametrize(
+    ("spelled", "shown"), [("%0A", r"'\n'"), ("\n", r"'\n'"), ("%00", r"'\x00'")]
+)
+def test_control_characters_in_a_store_path_are_refused(
+    tmp_path: Path, spelled: str, shown: str
+) -> None:
+    key_file = tmp_path / "master.key"
+    assert run("init", str(key_file))[0] == 0
+    before = snapshot(tmp_path)
+    for command in (["init"], ["list"]):
+        url = f"local://{tmp_path}/a{spelled}b?master_key_file={key_file}"
+        code, _, err = run("--store", url, *command)
+        assert code == 1, err
+        assert f"contains the control character {shown}" in err
+    assert snapshot(tmp_path) == before
