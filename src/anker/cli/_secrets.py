@@ -4,7 +4,9 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import functools
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -273,9 +275,12 @@ def bind_tang(master_key_file: str, urls: tuple[str, ...], threshold: int, outpu
     click.echo(f"bound the key in {master_key_file} to {len(urls)} Tang server(s): {output}")
 
 
-def _write_new(path: str, data: bytes) -> None:
-    import os
+def _refuse_existing(target: str, force: bool) -> None:
+    if os.path.lexists(target) and not force:
+        raise click.UsageError(f"{target} exists; pass --force to replace it")
 
+
+def _write_new(path: str, data: bytes) -> None:
     try:
         handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
@@ -294,20 +299,25 @@ def _write_new(path: str, data: bytes) -> None:
 @click.pass_context
 def encrypt(ctx: click.Context, source: str, key_ref: str, output: str | None, force: bool) -> None:
     """Encrypt a file (envelope format: a fresh data key wrapped by the named key)."""
-    import os
-
     from anker.secrets.envelope import encrypt_file
 
     target = output or f"{source}.ake"
-    if os.path.exists(target) and not force:
-        raise click.UsageError(f"{target} exists; pass --force to replace it")
+    _refuse_existing(target, force)
 
     async def use(manager: KeyManager) -> None:
         key = await manager.find(key_ref)
         if key.kind != "symmetric":
             raise click.UsageError(f"{key_ref} is a {key.kind}, not a symmetric key")
         await asyncio.to_thread(
-            encrypt_file, source, target, key.reveal(), kek_id=key.id, kek_version=key.version
+            functools.partial(
+                encrypt_file,
+                source,
+                target,
+                key.reveal(),
+                overwrite=force,
+                kek_id=key.id,
+                kek_version=key.version,
+            )
         )
 
     _run(ctx, use)
@@ -319,8 +329,9 @@ def encrypt(ctx: click.Context, source: str, key_ref: str, output: str | None, f
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False), help="Default: SOURCE without .ake"
 )
+@click.option("--force", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.pass_context
-def decrypt(ctx: click.Context, source: str, output: str | None) -> None:
+def decrypt(ctx: click.Context, source: str, output: str | None, force: bool) -> None:
     """Decrypt a file; the key (and its version) named in its header comes from the store."""
     from anker.secrets.envelope import decrypt_file, read_header
 
@@ -329,12 +340,15 @@ def decrypt(ctx: click.Context, source: str, output: str | None) -> None:
             raise click.UsageError("give --output (SOURCE does not end in .ake)")
         output = source[: -len(".ake")]
     target = output
+    _refuse_existing(target, force)
     with _reported(), open(source, "rb") as handle:
         header = read_header(handle)
 
     async def use(manager: KeyManager) -> None:
         key = await manager.get(header.kek_id, version=header.kek_version)
-        await asyncio.to_thread(decrypt_file, source, target, key.reveal())
+        await asyncio.to_thread(
+            functools.partial(decrypt_file, source, target, key.reveal(), overwrite=force)
+        )
 
     _run(ctx, use)
     click.echo(f"decrypted {source} -> {target}")

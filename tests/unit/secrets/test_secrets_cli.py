@@ -243,3 +243,46 @@ def test_control_characters_in_a_store_path_are_refused(
         assert code == 1, err
         assert f"contains the control character {shown}" in err
     assert snapshot(tmp_path) == before
+
+
+def test_decrypt_and_encrypt_never_replace_a_file_without_force(store: Path) -> None:
+    run("create-key", "--name", "k")
+    plain = store / "doc"
+    plain.write_bytes(b"the data")
+    assert run("encrypt", str(plain), "--key", "k")[0] == 0
+    plain.write_bytes(b"edited since")
+    plain.chmod(0o644)
+    for command in (["decrypt", f"{plain}.ake"], ["encrypt", str(plain), "--key", "k"]):
+        target = plain if command[0] == "decrypt" else Path(f"{plain}.ake")
+        before = (target.read_bytes(), target.stat().st_mode)
+        code, _, err = run(*command)
+        assert code == 2
+        assert f"{target} exists; pass --force to replace it" in err
+        assert (target.read_bytes(), target.stat().st_mode) == before
+    code, _, err = run("decrypt", f"{plain}.ake", "--force")
+    assert code == 0, err
+    assert plain.read_bytes() == b"the data"
+
+
+def test_the_envelope_file_helpers_do_not_replace_a_target_unless_asked(tmp_path: Path) -> None:
+    from anker.secrets.envelope import EnvelopeError, decrypt_file, encrypt_file
+
+    kek = secrets.token_bytes(32)
+    plain, sealed = tmp_path / "plain", tmp_path / "sealed"
+    plain.write_bytes(b"data")
+    encrypt_file(str(plain), str(sealed), kek, overwrite=False, kek_id="k")
+    with pytest.raises(EnvelopeError, match="exists; it is replaced only when asked"):
+        encrypt_file(str(plain), str(sealed), kek, overwrite=False, kek_id="k")
+    with pytest.raises(EnvelopeError, match="exists"):
+        decrypt_file(str(sealed), str(plain), kek, overwrite=False)
+    assert plain.read_bytes() == b"data"
+    late = tmp_path / "late"
+
+    def made_meanwhile(kek_id: str, version: int) -> bytes:
+        late.write_bytes(b"made while decrypting")
+        return kek
+
+    with pytest.raises(EnvelopeError, match="late exists"):
+        decrypt_file(str(sealed), str(late), made_meanwhile, overwrite=False)
+    assert late.read_bytes() == b"made while decrypting"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["late", "plain", "sealed"]
