@@ -262,14 +262,13 @@ def bind_tang(master_key_file: str, urls: tuple[str, ...], threshold: int, outpu
 
     The JWE is the one clevis writes: `clevis decrypt < OUTPUT` recovers the key too.
     """
-    from anker.secrets._master import decode_master_key
+    from anker.secrets._master import read_master_key_file
     from anker.secrets._tang import bind
 
     if not 1 <= threshold <= len(urls):
         raise click.UsageError(f"--threshold must be from 1 to {len(urls)} (the number of --url)")
     with _reported():
-        with open(master_key_file, "rb") as handle:
-            key = decode_master_key(handle.read(), master_key_file)
+        key = read_master_key_file(master_key_file)
         jwe = asyncio.run(bind(key, list(urls), threshold=threshold))
         _write_new(output, jwe.encode("ascii"))
     click.echo(f"bound the key in {master_key_file} to {len(urls)} Tang server(s): {output}")

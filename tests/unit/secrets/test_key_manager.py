@@ -323,3 +323,42 @@ async def test_listing_ignores_strays_and_objects_deleted_meanwhile(
     await manager.create_key()
     (store_dir / "objects" / "notes.json").write_text("{}")
     assert len(await manager.list()) == 1
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o620, 0o666])
+async def test_a_master_key_file_others_can_use_is_refused(tmp_path: Path, mode: int) -> None:
+    key_file = tmp_path / "master.key"
+    generate_master_key_file(str(key_file))
+    url = f"local://{tmp_path}/store?master_key_file={key_file}"
+    async with await KeyManager.initialize(url):
+        pass
+    key_file.chmod(mode)
+    with pytest.raises(SecretsError) as caught:
+        await KeyManager.open(url)
+    assert str(caught.value) == (
+        f"the master key file {key_file} can be read or written by others (mode {mode:04o});"
+        f" run: chmod 600 {key_file}"
+    )
+    key_file.chmod(0o400)
+    async with await KeyManager.open(url):
+        pass
+
+
+async def test_a_password_is_not_taken_for_a_raw_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    password = "correct horse battery staple 123"
+    assert len(password) == 32
+    key_file = tmp_path / "master.key"
+    key_file.write_text(password)
+    key_file.chmod(0o600)
+    monkeypatch.setenv("SVC_MASTER_KEY", password)
+    for options in ({"master_key_file": str(key_file)}, {"master_key_env": "SVC_MASTER_KEY"}):
+        with pytest.raises(SecretsError, match=r"holds 32 characters of text \(a password\?\)"):
+            await KeyManager.initialize(f"local://{tmp_path}/store", **options)
+    assert not (tmp_path / "store").exists()
+    with pytest.raises(SecretsError, match="make a key with `anker secrets init FILE`"):
+        await KeyManager.initialize(f"local://{tmp_path}/store", master_key_file=str(key_file))
+    key_file.write_bytes(bytes(range(100, 132)))  # raw bytes, some outside printable ASCII
+    async with await KeyManager.initialize(f"local://{tmp_path}/store?master_key_file={key_file}"):
+        pass

@@ -89,6 +89,7 @@ def test_a_missing_store_url_or_bad_master_key_is_a_clear_error(
     assert "--store URL or ANKER_SECRETS_URL" in err
     bad = tmp_path / "bad.key"
     bad.write_text("too short")
+    bad.chmod(0o600)
     code, _, err = run("--store", f"local://{tmp_path}/s?master_key_file={bad}", "list")
     assert code == 1
     assert "is not 32 bytes" in err
