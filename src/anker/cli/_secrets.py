@@ -149,10 +149,21 @@ def create_key(
     type=click.Path(exists=True, dir_okay=False),
     help="Read the value from a file.",
 )
+@click.option(
+    "--algorithm",
+    type=click.Choice(["AES", "HMAC"]),
+    help="For a symmetric key (default AES); its size must suit the algorithm.",
+)
 @output_format_option("text", "json")
 @click.pass_context
 def put(
-    ctx: click.Context, kind: Any, name: str | None, path: str | None, output_format: str
+    ctx: click.Context,
+    kind: Any,
+    *,
+    name: str | None,
+    path: str | None,
+    algorithm: str | None,
+    output_format: str,
 ) -> None:
     """Store a value read from --file or standard input (never from the command line)."""
     if path is not None:
@@ -161,7 +172,11 @@ def put(
         value = sys.stdin.buffer.read()
         if kind in TEXT_KINDS:
             value = value.rstrip(b"\r\n")
-    object_id = _run(ctx, lambda manager: manager.store(kind, value, name=name))
+    if algorithm is not None and kind != "symmetric":
+        raise click.UsageError("--algorithm is for symmetric keys")
+    object_id = _run(
+        ctx, lambda manager: manager.store(kind, value, name=name, algorithm=algorithm)
+    )
     click.echo(json.dumps({"id": object_id}) if output_format == "json" else object_id)
 
 
@@ -298,6 +313,7 @@ def _write_new(path: str, data: bytes) -> None:
 @click.pass_context
 def encrypt(ctx: click.Context, source: str, key_ref: str, output: str | None, force: bool) -> None:
     """Encrypt a file (envelope format: a fresh data key wrapped by the named key)."""
+    from anker.secrets._manager import check_envelope_key
     from anker.secrets.envelope import encrypt_file
 
     target = output or f"{source}.ake"
@@ -305,8 +321,7 @@ def encrypt(ctx: click.Context, source: str, key_ref: str, output: str | None, f
 
     async def use(manager: KeyManager) -> None:
         key = await manager.find(key_ref)
-        if key.kind != "symmetric":
-            raise click.UsageError(f"{key_ref} is a {key.kind}, not a symmetric key")
+        check_envelope_key(key)
         await asyncio.to_thread(
             functools.partial(
                 encrypt_file,
@@ -332,6 +347,7 @@ def encrypt(ctx: click.Context, source: str, key_ref: str, output: str | None, f
 @click.pass_context
 def decrypt(ctx: click.Context, source: str, output: str | None, force: bool) -> None:
     """Decrypt a file; the key (and its version) named in its header comes from the store."""
+    from anker.secrets._manager import check_envelope_key
     from anker.secrets.envelope import decrypt_file, read_header
 
     if output is None:
@@ -345,6 +361,7 @@ def decrypt(ctx: click.Context, source: str, output: str | None, force: bool) ->
 
     async def use(manager: KeyManager) -> None:
         key = await manager.get(header.kek_id, version=header.kek_version)
+        check_envelope_key(key)
         await asyncio.to_thread(
             functools.partial(decrypt_file, source, target, key.reveal(), overwrite=force)
         )

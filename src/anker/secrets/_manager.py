@@ -158,6 +158,14 @@ class KeyManager:
         data = raw.encode("utf-8") if isinstance(raw, str) else raw
         if kind == "certificate":
             _check_certificate(data)
+        if kind == "symmetric":
+            algorithm = algorithm or "AES"
+            if bit_length is not None and bit_length != len(data) * 8:
+                raise SecretsError(
+                    f"the key has {len(data) * 8} bits, not the {bit_length} given as bit_length"
+                )
+            bit_length = len(data) * 8
+            _check_symmetric(algorithm, bit_length)
         return await self._create(
             kind, data, name=name, algorithm=algorithm, bit_length=bit_length, metadata=metadata
         )
@@ -219,6 +227,11 @@ class KeyManager:
         """
         current = await self.get(object_id)
         size = len(current.reveal())
+        if current.kind == "symmetric":  # e.g. stored before sizes were checked
+            try:
+                _check_symmetric(current.algorithm or "AES", size * 8)
+            except SecretsError as exc:
+                raise SecretsError(f"{object_id} cannot be rotated: {exc}") from None
         if value is None:
             if current.kind != "symmetric":
                 raise SecretsError(f"rotating a {current.kind} needs its new value")
@@ -314,6 +327,23 @@ def _check_symmetric(algorithm: str, bit_length: int) -> None:
     if bit_length not in allowed:
         raise SecretsError(
             f"{algorithm} keys have {', '.join(map(str, allowed))} bits, not {bit_length}"
+        )
+
+
+def check_envelope_key(key: ManagedObject) -> None:
+    """Only AES-256 keys wrap the data keys of envelopes (A256KW); anything else a header or
+    a command names is refused before it is used."""
+    what = f"{key.kind} {key.id}" + (f" ({key.name})" if key.name else "")
+    if key.kind != "symmetric":
+        raise SecretsError(f"{what} is not a key: only AES-256 keys encrypt and decrypt data")
+    if key.algorithm != "AES":
+        raise SecretsError(
+            f"{what} is an {key.algorithm} key: only AES-256 keys encrypt and decrypt data"
+        )
+    size = len(key.reveal()) * 8
+    if size != 256:
+        raise SecretsError(
+            f"{what} is an AES-{size} key: envelopes wrap their data keys with AES-256 keys"
         )
 
 

@@ -6,6 +6,7 @@ import base64
 import datetime as dt
 import os
 import stat
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -362,3 +363,45 @@ async def test_a_password_is_not_taken_for_a_raw_key(
     key_file.write_bytes(bytes(range(100, 132)))  # raw bytes, some outside printable ASCII
     async with await KeyManager.initialize(f"local://{tmp_path}/store?master_key_file={key_file}"):
         pass
+
+
+@pytest.mark.parametrize(
+    ("size", "algorithm", "message"),
+    [
+        (0, None, "AES keys have 128, 192, 256 bits, not 0"),
+        (7, None, "AES keys have 128, 192, 256 bits, not 56"),
+        (33, "AES", "AES keys have 128, 192, 256 bits, not 264"),
+        (16, "HMAC", "HMAC keys have 256, 384, 512 bits, not 128"),
+        (16, "DES", "unknown symmetric algorithm 'DES'"),
+    ],
+)
+async def test_imported_symmetric_keys_must_have_a_size_their_algorithm_uses(
+    manager: KeyManager, size: int, algorithm: str | None, message: str
+) -> None:
+    with pytest.raises(SecretsError, match=message):
+        await manager.store("symmetric", bytes(size), algorithm=algorithm)
+    assert await manager.list() == []
+
+
+async def test_imported_symmetric_keys_record_their_algorithm_and_size(
+    manager: KeyManager,
+) -> None:
+    aes = await manager.get(await manager.store("symmetric", os.urandom(24)))
+    assert (aes.algorithm, aes.bit_length) == ("AES", 192)
+    hmac = await manager.get(await manager.store("symmetric", os.urandom(64), algorithm="HMAC"))
+    assert (hmac.algorithm, hmac.bit_length) == ("HMAC", 512)
+    with pytest.raises(SecretsError, match="the key has 128 bits, not the 256 given"):
+        await manager.store("symmetric", os.urandom(16), bit_length=256)
+    assert await manager.rotate(aes.id) == 2
+    assert len((await manager.get(aes.id)).reveal()) == 24
+
+
+async def test_a_stored_key_of_no_usable_size_is_not_rotated(manager: KeyManager) -> None:
+    from anker.secrets import ManagedObject
+
+    for size in (0, 7):  # as an earlier anker stored them
+        odd = ManagedObject(id=str(uuid.uuid4()), kind="symmetric", value=Secret(bytes(size)))
+        await manager.backend.create(odd)
+        with pytest.raises(SecretsError, match=f"cannot be rotated: AES keys .* not {size * 8}"):
+            await manager.rotate(odd.id)
+        assert (await manager.get(odd.id)).versions == (1,)

@@ -287,3 +287,39 @@ def test_the_envelope_file_helpers_do_not_replace_a_target_unless_asked(tmp_path
         decrypt_file(str(sealed), str(late), made_meanwhile, overwrite=False)
     assert late.read_bytes() == b"made while decrypting"
     assert sorted(p.name for p in tmp_path.iterdir()) == ["late", "plain", "sealed"]
+
+
+@pytest.mark.parametrize("size", [0, 7])
+@pytest.mark.usefixtures("store")
+def test_put_refuses_a_symmetric_key_of_no_usable_size(size: int) -> None:
+    code, _, err = run("put", "symmetric", "--name", "k", stdin=bytes(size))
+    assert code == 1
+    assert f"AES keys have 128, 192, 256 bits, not {size * 8}" in err
+    assert run("list")[1] == ""
+
+
+def test_only_aes_256_keys_encrypt_or_decrypt(store: Path) -> None:
+    from anker.secrets.envelope import encrypt_file
+
+    plain = store / "plain"
+    plain.write_bytes(b"data")
+    run("create-key", "--name", "mac", "--algorithm", "HMAC")
+    run("create-key", "--name", "aes128", "--bits", "128")
+    code, out, _ = run("put", "passphrase", "--name", "pw", stdin=b"p" * 32)
+    passphrase_id = out.strip()
+    for key, what in (
+        ("mac", "is an HMAC key: only AES-256 keys"),
+        ("aes128", "is an AES-128 key: envelopes wrap their data keys with AES-256 keys"),
+        ("pw", "is not a key: only AES-256 keys"),
+    ):
+        code, _, err = run("encrypt", str(plain), "--key", key, "-o", str(store / key))
+        assert code == 1
+        assert what in err
+        assert not (store / key).exists()
+    # a header naming a passphrase (whose 32 bytes would unwrap the data key) is refused
+    sealed = store / "sealed.ake"
+    encrypt_file(str(plain), str(sealed), b"p" * 32, kek_id=passphrase_id)
+    code, _, err = run("decrypt", str(sealed), "-o", str(store / "out"))
+    assert code == 1
+    assert f"passphrase {passphrase_id} (pw) is not a key" in err
+    assert not (store / "out").exists()
