@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
 import functools
 import json
 import os
@@ -26,10 +27,19 @@ T = TypeVar("T")
 TEXT_KINDS = ("passphrase",)
 
 
-def _read_value(path: str) -> bytes:
-    """A value given as a file (never on the command line, where shells and ps would keep it)."""
-    with _reported(), open(path, "rb") as handle:
-        return handle.read()
+def _read_value(path: str | None, limit: int) -> bytes:
+    """A value from a file or standard input (never the command line, where shells and ps would
+    keep it): at most ``limit + 1`` bytes, enough to tell that it is too large."""
+    with (
+        _reported(),
+        open(path, "rb") if path else contextlib.nullcontext(sys.stdin.buffer) as source,
+    ):
+        chunks: list[bytes] = []
+        wanted = limit + 1
+        while wanted and (chunk := source.read(min(wanted, 1024 * 1024))):
+            chunks.append(chunk)
+            wanted -= len(chunk)
+        return b"".join(chunks)
 
 
 def _run(ctx: click.Context, use: Callable[[KeyManager], Awaitable[T]]) -> T:
@@ -166,17 +176,16 @@ def put(
     output_format: str,
 ) -> None:
     """Store a value read from --file or standard input (never from the command line)."""
-    if path is not None:
-        value = _read_value(path)
-    else:
-        value = sys.stdin.buffer.read()
-        if kind in TEXT_KINDS:
-            value = value.rstrip(b"\r\n")
     if algorithm is not None and kind != "symmetric":
         raise click.UsageError("--algorithm is for symmetric keys")
-    object_id = _run(
-        ctx, lambda manager: manager.store(kind, value, name=name, algorithm=algorithm)
-    )
+
+    async def use(manager: KeyManager) -> str:
+        value = await asyncio.to_thread(_read_value, path, manager.backend.max_value_bytes)
+        if path is None and kind in TEXT_KINDS:
+            value = value.rstrip(b"\r\n")
+        return await manager.store(kind, value, name=name, algorithm=algorithm)
+
+    object_id = _run(ctx, use)
     click.echo(json.dumps({"id": object_id}) if output_format == "json" else object_id)
 
 
@@ -251,10 +260,14 @@ def rm(ctx: click.Context, object_id: str, force: bool) -> None:
 @click.pass_context
 def rotate(ctx: click.Context, object_id: str, path: str | None) -> None:
     """Add a new version: fresh key material, or a value from --file."""
-    value = None
-    if path is not None:
-        value = _read_value(path)
-    version = _run(ctx, lambda manager: manager.rotate(object_id, value))
+
+    async def use(manager: KeyManager) -> int:
+        value = None
+        if path is not None:
+            value = await asyncio.to_thread(_read_value, path, manager.backend.max_value_bytes)
+        return await manager.rotate(object_id, value)
+
+    version = _run(ctx, use)
     click.echo(f"{object_id} is now at version {version}")
 
 

@@ -156,6 +156,7 @@ class KeyManager:
         if not isinstance(raw, str | bytes):
             raise SecretsError(f"a value is bytes or text, not {type(raw).__name__}")
         data = raw.encode("utf-8") if isinstance(raw, str) else raw
+        self._check_size(data)
         if kind == "certificate":
             _check_certificate(data)
         if kind == "symmetric":
@@ -169,6 +170,14 @@ class KeyManager:
         return await self._create(
             kind, data, name=name, algorithm=algorithm, bit_length=bit_length, metadata=metadata
         )
+
+    def _check_size(self, value: bytes) -> None:
+        limit = self.backend.max_value_bytes
+        if len(value) > limit:  # the caller may have read only limit + 1 bytes: no size shown
+            raise SecretsError(
+                f"the value is larger than this store's limit of {limit} bytes per object"
+                " (max_value_bytes in the store URL)"
+            )
 
     async def _create(
         self,
@@ -238,6 +247,7 @@ class KeyManager:
             new_value = random.token_bytes(size)
         else:
             new_value = value.encode("utf-8") if isinstance(value, str) else value
+            self._check_size(new_value)
             if current.kind == "symmetric" and len(new_value) != size:
                 raise SecretsError(
                     f"{object_id} is a {size * 8}-bit key; its new version must be too,"

@@ -405,3 +405,24 @@ async def test_a_stored_key_of_no_usable_size_is_not_rotated(manager: KeyManager
         with pytest.raises(SecretsError, match=f"cannot be rotated: AES keys .* not {size * 8}"):
             await manager.rotate(odd.id)
         assert (await manager.get(odd.id)).versions == (1,)
+
+
+async def test_values_have_a_size_limit_per_store(tmp_path: Path) -> None:
+    key_file = tmp_path / "master.key"
+    generate_master_key_file(str(key_file))
+    url = f"local://{tmp_path}/store?master_key_file={key_file}"
+    async with await KeyManager.initialize(url) as km:
+        assert km.backend.max_value_bytes == 1024 * 1024  # the default
+        await km.store("opaque", bytes(1024 * 1024))
+        with pytest.raises(SecretsError, match="larger than this store's limit of 1048576 bytes"):
+            await km.store("opaque", bytes(1024 * 1024 + 1))
+    async with await KeyManager.open(f"{url}&max_value_bytes=100") as km:
+        blob = await km.store("opaque", bytes(100))
+        with pytest.raises(SecretsError, match=r"limit of 100 bytes per object \(max_value_b"):
+            await km.store("passphrase", "x" * 101)
+        with pytest.raises(SecretsError, match="limit of 100 bytes"):
+            await km.rotate(blob, bytes(101))
+        assert (await km.get(blob)).versions == (1,)
+    for bad in ("0", "-1", "1k", ""):
+        with pytest.raises(SecretsError, match="max_value_bytes is a whole number of bytes"):
+            await KeyManager.open(f"{url}&max_value_bytes={bad}")

@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -323,3 +326,40 @@ def test_only_aes_256_keys_encrypt_or_decrypt(store: Path) -> None:
     assert code == 1
     assert f"passphrase {passphrase_id} (pw) is not a key" in err
     assert not (store / "out").exists()
+
+
+class ManyZeros(io.RawIOBase):
+    """A standard input far larger than the limit (16 MiB), counting what was read of it."""
+
+    def __init__(self) -> None:
+        self.served = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        size = min(len(buffer), 1 << 20, (16 << 20) - self.served)
+        buffer[:size] = bytes(size)
+        self.served += size
+        return size
+
+
+def test_put_reads_no_more_than_the_limit_allows(
+    store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "ANKER_SECRETS_URL", os.environ["ANKER_SECRETS_URL"] + "&max_value_bytes=1000"
+    )
+    endless = ManyZeros()
+    result = CliRunner().invoke(cli, ["secrets", "put", "opaque"], input=endless)
+    assert result.exit_code == 1
+    assert "larger than this store's limit of 1000 bytes per object" in result.stderr
+    assert endless.served <= 1001
+    big = store / "big"
+    big.write_bytes(bytes(1001))
+    code, _, err = run("put", "opaque", "--file", str(big))
+    assert "limit of 1000 bytes" in err
+    code, out, _ = run("put", "opaque", "--name", "fits", stdin=bytes(1000))
+    assert code == 0
+    code, _, err = run("rotate", out.strip(), "--file", str(big))
+    assert "limit of 1000 bytes" in err
