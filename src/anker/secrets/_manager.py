@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING, Any, Self
 
 from anker._secret import Secret
 from anker.secrets._errors import SecretNotFound, SecretsError
-from anker.secrets._objects import KINDS, Consumer, Kind, ManagedObject, new_id, utcnow
+from anker.secrets._objects import (
+    KINDS,
+    Consumer,
+    Kind,
+    ManagedObject,
+    check_name,
+    name_taken,
+    new_id,
+    utcnow,
+)
 from anker.secrets._store import Store
 
 if TYPE_CHECKING:
@@ -105,7 +114,8 @@ class KeyManager:
     ) -> tuple[str, str]:
         """Generate an RSA or EC key pair; return ``(private_id, public_id)``.
 
-        The two halves name each other in their metadata (``public_key`` / ``private_key``).
+        The two halves name each other in their metadata (``public_key`` / ``private_key``);
+        the public half of a pair called ``name`` is called ``name.pub`` (names are unique).
         """
         _check_metadata(metadata)
         private, public = _generate_pair(algorithm, bit_length)
@@ -124,7 +134,7 @@ class KeyManager:
             public_id = await self._create(
                 "public",
                 public,
-                name=name,
+                name=None if name is None else f"{name}.pub",
                 algorithm=algorithm,
                 bit_length=bit_length,
                 metadata={**base, "private_key": private_id},
@@ -189,6 +199,11 @@ class KeyManager:
         bit_length: int | None,
         metadata: Mapping[str, str] | None,
     ) -> str:
+        check_name(name)
+        if name is not None and self.backend.unique_names:
+            taken = await self.backend.find(name=name)
+            if taken:
+                raise name_taken(name, taken[0].id)
         obj = ManagedObject(
             id=new_id(),
             kind=kind,

@@ -117,8 +117,8 @@ async def test_passphrases_opaque_data_and_certificates(manager: KeyManager) -> 
 
 async def test_metadata_only_and_listing(manager: KeyManager) -> None:
     key_id = await manager.create_key(name="a")
-    await manager.store("passphrase", "p", name="a")
-    await manager.store("passphrase", "q", name="b")
+    await manager.store("passphrase", "p", name="b")
+    await manager.store("passphrase", "q", name="c")
     meta = await manager.get(key_id, metadata_only=True)
     assert meta.value is None
     with pytest.raises(ValueError, match="metadata_only"):
@@ -126,8 +126,8 @@ async def test_metadata_only_and_listing(manager: KeyManager) -> None:
     everything = await manager.list()
     assert len(everything) == 3
     assert all(o.value is None for o in everything)
-    assert sorted(o.kind for o in await manager.list(name="a")) == ["passphrase", "symmetric"]
-    assert sorted(o.name or "" for o in await manager.list(kind="passphrase")) == ["a", "b"]
+    assert [o.kind for o in await manager.list(name="a")] == ["symmetric"]
+    assert sorted(o.name or "" for o in await manager.list(kind="passphrase")) == ["b", "c"]
 
 
 async def test_rotation_keeps_old_versions(manager: KeyManager) -> None:
@@ -426,3 +426,78 @@ async def test_values_have_a_size_limit_per_store(tmp_path: Path) -> None:
     for bad in ("0", "-1", "1k", ""):
         with pytest.raises(SecretsError, match="max_value_bytes is a whole number of bytes"):
             await KeyManager.open(f"{url}&max_value_bytes={bad}")
+
+
+async def test_names_are_unique_in_a_store(manager: KeyManager) -> None:
+    first = await manager.store("passphrase", "one", name="db")
+    for make in (
+        manager.store("passphrase", "two", name="db"),
+        manager.create_key(name="db"),
+        manager.create_key_pair(algorithm="EC", bit_length=256, name="db"),
+    ):
+        with pytest.raises(SecretsError, match=f"a secret named 'db' exists already \\({first}\\)"):
+            await make
+    assert [o.id for o in await manager.list()] == [first]
+    assert await manager.rotate(first, "two") == 2  # a new version keeps the name
+    assert (await manager.find("db")).text() == "two"
+    private_id, public_id = await manager.create_key_pair(
+        algorithm="EC", bit_length=256, name="tls"
+    )
+    assert (await manager.find("tls")).id == private_id
+    assert (await manager.find("tls.pub")).id == public_id
+
+
+async def test_the_local_store_checks_names_under_its_lock(manager: KeyManager) -> None:
+    from anker.secrets import ManagedObject
+
+    await manager.store("passphrase", "one", name="db")
+    twin = ManagedObject(id=str(uuid.uuid4()), kind="passphrase", value=Secret(b"x"), name="db")
+    with pytest.raises(SecretsError, match="a secret named 'db' exists already"):
+        await manager.backend.create(twin)  # as a racing writer that passed the manager's check
+
+
+async def test_duplicate_names_where_a_store_allows_them(tmp_path: Path) -> None:
+    key_file = tmp_path / "master.key"
+    generate_master_key_file(str(key_file))
+    url = f"local://{tmp_path}/store?master_key_file={key_file}&unique_names=false"
+    async with await KeyManager.initialize(url) as km:
+        ids = [await km.store("passphrase", v, name="db") for v in ("one", "two")]
+        with pytest.raises(SecretsError, match=r"2 secrets are named 'db' \(.*\); use an id"):
+            await km.find("db")
+        assert (await km.find(ids[1])).text() == "two"
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("two\nlines", r"contains the control character '\\n'"),
+        ("nul\x00", r"contains the control character '\\x00'"),
+        ("bell\x07", r"contains the control character '\\x07'"),
+        ("", "a name is non-empty text"),
+        ("x" * 256, "at most 255 characters"),
+        ("00000000-0000-0000-0000-000000000000", "would read as an id"),
+    ],
+)
+async def test_names_that_cannot_be_shown_or_told_from_ids_are_refused(
+    manager: KeyManager, name: str, message: str
+) -> None:
+    with pytest.raises(SecretsError, match=message):
+        await manager.store("passphrase", "p", name=name)
+    with pytest.raises(SecretsError, match=message):
+        await manager.create_key(name=name)
+    assert await manager.list() == []
+
+
+async def test_one_damaged_object_does_not_hide_the_others(
+    manager: KeyManager, store_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    good = await manager.store("passphrase", "fine", name="good")
+    bad = await manager.store("passphrase", "lost", name="bad")
+    bad_file = store_dir / "objects" / f"{bad}.json"
+    bad_file.write_text("{not json")
+    with caplog.at_level("WARNING", logger="anker.secrets"):
+        assert [o.id for o in await manager.list()] == [good]
+        assert (await manager.find("good")).text() == "fine"
+    assert f"left out of the listing: {bad_file} is damaged" in caplog.text
+    with pytest.raises(SecretTampered, match="is damaged"):
+        await manager.get(bad)

@@ -22,6 +22,7 @@ import contextlib
 import datetime as dt
 import fcntl
 import json
+import logging
 import os
 import secrets as random
 import uuid
@@ -38,7 +39,7 @@ from anker.secrets._errors import (
     WrongMasterKey,
 )
 from anker.secrets._master import MASTER_KEY_BYTES, read_master_key
-from anker.secrets._objects import Consumer, Kind, ManagedObject, b64, unb64
+from anker.secrets._objects import Consumer, Kind, ManagedObject, b64, name_taken, unb64
 from anker.secrets._store import DEFAULT_MAX_VALUE_BYTES, Store
 
 if TYPE_CHECKING:
@@ -47,6 +48,8 @@ if TYPE_CHECKING:
     from anker._url import BackendURL
 
 __all__ = ["LocalStore"]
+
+log = logging.getLogger("anker.secrets")
 
 FORMAT = "anker-local/1"
 CHECK_TEXT = b"anker local secret store"
@@ -284,6 +287,8 @@ class LocalStore(Store):
                 records.append(self._read(stem))
             except SecretNotFound:
                 continue  # deleted since it was listed, or not an object file
+            except SecretTampered as exc:  # one bad file does not hide the rest of the store
+                log.warning("left out of the listing: %s", exc)
         return records
 
     def _create(self, obj: ManagedObject) -> None:
@@ -303,6 +308,10 @@ class LocalStore(Store):
         with self._locked():
             if os.path.exists(self._path(obj.id)):
                 raise SecretsError(f"an object {obj.id} exists already in {self.directory}")
+            if self.unique_names and obj.name is not None:  # checked again under the lock
+                for other in self._read_all():
+                    if other["name"] == obj.name:
+                        raise name_taken(obj.name, other["id"])
             self._save(record)
 
     def _add_version(self, object_id: str, value: bytes, created: dt.datetime) -> int:
