@@ -4,7 +4,10 @@ from __future__ import annotations
 
 import asyncio
 import base64
+import contextlib
+import functools
 import json
+import os
 import sys
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, TypeVar
@@ -24,18 +27,25 @@ T = TypeVar("T")
 TEXT_KINDS = ("passphrase",)
 
 
-def _read_value(path: str) -> bytes:
-    """A value given as a file (never on the command line, where shells and ps would keep it)."""
-    with _reported(), open(path, "rb") as handle:
-        return handle.read()
+def _read_value(path: str | None, limit: int) -> bytes:
+    """A value from a file or standard input (never the command line, where shells and ps would
+    keep it): at most ``limit + 1`` bytes, enough to tell that it is too large."""
+    with (
+        _reported(),
+        open(path, "rb") if path else contextlib.nullcontext(sys.stdin.buffer) as source,
+    ):
+        chunks: list[bytes] = []
+        wanted = limit + 1
+        while wanted and (chunk := source.read(min(wanted, 1024 * 1024))):
+            chunks.append(chunk)
+            wanted -= len(chunk)
+        return b"".join(chunks)
 
 
 def _run(ctx: click.Context, use: Callable[[KeyManager], Awaitable[T]]) -> T:
     from anker.secrets import KeyManager
 
-    url = ctx.obj
-    if not url:
-        raise click.UsageError("name the store with --store URL or ANKER_SECRETS_URL")
+    url = _url(ctx)
 
     async def main() -> T:
         async with await KeyManager.open(url) as manager:
@@ -43,6 +53,13 @@ def _run(ctx: click.Context, use: Callable[[KeyManager], Awaitable[T]]) -> T:
 
     with _reported():
         return asyncio.run(main())
+
+
+def _url(ctx: click.Context) -> str:
+    url: str | None = ctx.obj
+    if not url:
+        raise click.UsageError("name the store with --store URL or ANKER_SECRETS_URL")
+    return url
 
 
 @click.group()
@@ -60,14 +77,39 @@ def secrets(ctx: click.Context, store: str | None) -> None:
 
 
 @secrets.command("init")
-@click.argument("master_key_file", type=click.Path(dir_okay=False))
-def init(master_key_file: str) -> None:
-    """Write a new random master key to MASTER_KEY_FILE (mode 0600; never overwrites)."""
-    from anker.secrets._master import generate_master_key_file
+@click.argument("master_key_file", required=False, type=click.Path(dir_okay=False))
+@output_format_option("text", "json")
+@click.pass_context
+def init(ctx: click.Context, master_key_file: str | None, output_format: str) -> None:
+    """Write a new master key to MASTER_KEY_FILE (mode 0600; never overwrites); without it,
+    make the (new, empty) store that --store names. No other command makes a store."""
+    if master_key_file is not None:
+        from anker.secrets._master import generate_master_key_file
+
+        with _reported():
+            generate_master_key_file(master_key_file)
+        _say(
+            output_format,
+            {"master_key_file": master_key_file},
+            f"wrote a new master key to {master_key_file}",
+        )
+        return
+    from anker.secrets import KeyManager
+
+    url = _url(ctx)
+
+    async def main() -> str:
+        async with await KeyManager.initialize(url) as manager:
+            where = getattr(manager.backend, "directory", None)
+            return where if isinstance(where, str) else repr(manager.backend)
 
     with _reported():
-        generate_master_key_file(master_key_file)
-    click.echo(f"wrote a new master key to {master_key_file}")
+        made = asyncio.run(main())
+    _say(output_format, {"store": made}, f"made a new store: {made}")
+
+
+def _say(output_format: str, data: dict[str, Any], text: str) -> None:
+    click.echo(json.dumps(data) if output_format == "json" else text)
 
 
 @secrets.command("create-key")
@@ -117,19 +159,33 @@ def create_key(
     type=click.Path(exists=True, dir_okay=False),
     help="Read the value from a file.",
 )
+@click.option(
+    "--algorithm",
+    type=click.Choice(["AES", "HMAC"]),
+    help="For a symmetric key (default AES); its size must suit the algorithm.",
+)
 @output_format_option("text", "json")
 @click.pass_context
 def put(
-    ctx: click.Context, kind: Any, name: str | None, path: str | None, output_format: str
+    ctx: click.Context,
+    kind: Any,
+    *,
+    name: str | None,
+    path: str | None,
+    algorithm: str | None,
+    output_format: str,
 ) -> None:
     """Store a value read from --file or standard input (never from the command line)."""
-    if path is not None:
-        value = _read_value(path)
-    else:
-        value = sys.stdin.buffer.read()
-        if kind in TEXT_KINDS:
+    if algorithm is not None and kind != "symmetric":
+        raise click.UsageError("--algorithm is for symmetric keys")
+
+    async def use(manager: KeyManager) -> str:
+        value = await asyncio.to_thread(_read_value, path, manager.backend.max_value_bytes)
+        if path is None and kind in TEXT_KINDS:
             value = value.rstrip(b"\r\n")
-    object_id = _run(ctx, lambda manager: manager.store(kind, value, name=name))
+        return await manager.store(kind, value, name=name, algorithm=algorithm)
+
+    object_id = _run(ctx, use)
     click.echo(json.dumps({"id": object_id}) if output_format == "json" else object_id)
 
 
@@ -204,10 +260,14 @@ def rm(ctx: click.Context, object_id: str, force: bool) -> None:
 @click.pass_context
 def rotate(ctx: click.Context, object_id: str, path: str | None) -> None:
     """Add a new version: fresh key material, or a value from --file."""
-    value = None
-    if path is not None:
-        value = _read_value(path)
-    version = _run(ctx, lambda manager: manager.rotate(object_id, value))
+
+    async def use(manager: KeyManager) -> int:
+        value = None
+        if path is not None:
+            value = await asyncio.to_thread(_read_value, path, manager.backend.max_value_bytes)
+        return await manager.rotate(object_id, value)
+
+    version = _run(ctx, use)
     click.echo(f"{object_id} is now at version {version}")
 
 
@@ -230,22 +290,24 @@ def bind_tang(master_key_file: str, urls: tuple[str, ...], threshold: int, outpu
 
     The JWE is the one clevis writes: `clevis decrypt < OUTPUT` recovers the key too.
     """
-    from anker.secrets._master import decode_master_key
+    from anker.secrets._master import read_master_key_file
     from anker.secrets._tang import bind
 
     if not 1 <= threshold <= len(urls):
         raise click.UsageError(f"--threshold must be from 1 to {len(urls)} (the number of --url)")
     with _reported():
-        with open(master_key_file, "rb") as handle:
-            key = decode_master_key(handle.read(), master_key_file)
+        key = read_master_key_file(master_key_file)
         jwe = asyncio.run(bind(key, list(urls), threshold=threshold))
         _write_new(output, jwe.encode("ascii"))
     click.echo(f"bound the key in {master_key_file} to {len(urls)} Tang server(s): {output}")
 
 
-def _write_new(path: str, data: bytes) -> None:
-    import os
+def _refuse_existing(target: str, force: bool) -> None:
+    if os.path.lexists(target) and not force:
+        raise click.UsageError(f"{target} exists; pass --force to replace it")
 
+
+def _write_new(path: str, data: bytes) -> None:
     try:
         handle = os.open(path, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o600)
     except FileExistsError:
@@ -264,20 +326,25 @@ def _write_new(path: str, data: bytes) -> None:
 @click.pass_context
 def encrypt(ctx: click.Context, source: str, key_ref: str, output: str | None, force: bool) -> None:
     """Encrypt a file (envelope format: a fresh data key wrapped by the named key)."""
-    import os
-
+    from anker.secrets._manager import check_envelope_key
     from anker.secrets.envelope import encrypt_file
 
     target = output or f"{source}.ake"
-    if os.path.exists(target) and not force:
-        raise click.UsageError(f"{target} exists; pass --force to replace it")
+    _refuse_existing(target, force)
 
     async def use(manager: KeyManager) -> None:
         key = await manager.find(key_ref)
-        if key.kind != "symmetric":
-            raise click.UsageError(f"{key_ref} is a {key.kind}, not a symmetric key")
+        check_envelope_key(key)
         await asyncio.to_thread(
-            encrypt_file, source, target, key.reveal(), kek_id=key.id, kek_version=key.version
+            functools.partial(
+                encrypt_file,
+                source,
+                target,
+                key.reveal(),
+                overwrite=force,
+                kek_id=key.id,
+                kek_version=key.version,
+            )
         )
 
     _run(ctx, use)
@@ -289,9 +356,11 @@ def encrypt(ctx: click.Context, source: str, key_ref: str, output: str | None, f
 @click.option(
     "-o", "--output", type=click.Path(dir_okay=False), help="Default: SOURCE without .ake"
 )
+@click.option("--force", is_flag=True, help="Replace OUTPUT if it exists.")
 @click.pass_context
-def decrypt(ctx: click.Context, source: str, output: str | None) -> None:
+def decrypt(ctx: click.Context, source: str, output: str | None, force: bool) -> None:
     """Decrypt a file; the key (and its version) named in its header comes from the store."""
+    from anker.secrets._manager import check_envelope_key
     from anker.secrets.envelope import decrypt_file, read_header
 
     if output is None:
@@ -299,12 +368,16 @@ def decrypt(ctx: click.Context, source: str, output: str | None) -> None:
             raise click.UsageError("give --output (SOURCE does not end in .ake)")
         output = source[: -len(".ake")]
     target = output
+    _refuse_existing(target, force)
     with _reported(), open(source, "rb") as handle:
         header = read_header(handle)
 
     async def use(manager: KeyManager) -> None:
         key = await manager.get(header.kek_id, version=header.kek_version)
-        await asyncio.to_thread(decrypt_file, source, target, key.reveal())
+        check_envelope_key(key)
+        await asyncio.to_thread(
+            functools.partial(decrypt_file, source, target, key.reveal(), overwrite=force)
+        )
 
     _run(ctx, use)
     click.echo(f"decrypted {source} -> {target}")

@@ -8,7 +8,16 @@ from typing import TYPE_CHECKING, Any, Self
 
 from anker._secret import Secret
 from anker.secrets._errors import SecretNotFound, SecretsError
-from anker.secrets._objects import KINDS, Consumer, Kind, ManagedObject, new_id, utcnow
+from anker.secrets._objects import (
+    KINDS,
+    Consumer,
+    Kind,
+    ManagedObject,
+    check_name,
+    name_taken,
+    new_id,
+    utcnow,
+)
 from anker.secrets._store import Store
 
 if TYPE_CHECKING:
@@ -47,6 +56,18 @@ class KeyManager:
         driver, parsed = load_driver(STORE_GROUP, url, Store)
         merged = {key: values[-1] for key, values in parsed.query.items()} | options
         return cls(await driver.open(parsed, merged))
+
+    @classmethod
+    async def initialize(cls, url: str, **options: str) -> Self:
+        """Make a new, empty store where the URL points, and open it (``anker secrets init``).
+
+        :meth:`open` never makes one: a mistyped path is an error, not a new empty store.
+        """
+        from anker._drivers import load_driver
+
+        driver, parsed = load_driver(STORE_GROUP, url, Store)  # type: ignore[type-abstract]
+        merged = {key: values[-1] for key, values in parsed.query.items()} | options
+        return cls(await driver.initialize(parsed, merged))
 
     async def aclose(self) -> None:
         await self.backend.aclose()
@@ -93,7 +114,8 @@ class KeyManager:
     ) -> tuple[str, str]:
         """Generate an RSA or EC key pair; return ``(private_id, public_id)``.
 
-        The two halves name each other in their metadata (``public_key`` / ``private_key``).
+        The two halves name each other in their metadata (``public_key`` / ``private_key``);
+        the public half of a pair called ``name`` is called ``name.pub`` (names are unique).
         """
         _check_metadata(metadata)
         private, public = _generate_pair(algorithm, bit_length)
@@ -112,7 +134,7 @@ class KeyManager:
             public_id = await self._create(
                 "public",
                 public,
-                name=name,
+                name=None if name is None else f"{name}.pub",
                 algorithm=algorithm,
                 bit_length=bit_length,
                 metadata={**base, "private_key": private_id},
@@ -144,11 +166,28 @@ class KeyManager:
         if not isinstance(raw, str | bytes):
             raise SecretsError(f"a value is bytes or text, not {type(raw).__name__}")
         data = raw.encode("utf-8") if isinstance(raw, str) else raw
+        self._check_size(data)
         if kind == "certificate":
             _check_certificate(data)
+        if kind == "symmetric":
+            algorithm = algorithm or "AES"
+            if bit_length is not None and bit_length != len(data) * 8:
+                raise SecretsError(
+                    f"the key has {len(data) * 8} bits, not the {bit_length} given as bit_length"
+                )
+            bit_length = len(data) * 8
+            _check_symmetric(algorithm, bit_length)
         return await self._create(
             kind, data, name=name, algorithm=algorithm, bit_length=bit_length, metadata=metadata
         )
+
+    def _check_size(self, value: bytes) -> None:
+        limit = self.backend.max_value_bytes
+        if len(value) > limit:  # the caller may have read only limit + 1 bytes: no size shown
+            raise SecretsError(
+                f"the value is larger than this store's limit of {limit} bytes per object"
+                " (max_value_bytes in the store URL)"
+            )
 
     async def _create(
         self,
@@ -160,6 +199,11 @@ class KeyManager:
         bit_length: int | None,
         metadata: Mapping[str, str] | None,
     ) -> str:
+        check_name(name)
+        if name is not None and self.backend.unique_names:
+            taken = await self.backend.find(name=name)
+            if taken:
+                raise name_taken(name, taken[0].id)
         obj = ManagedObject(
             id=new_id(),
             kind=kind,
@@ -207,12 +251,18 @@ class KeyManager:
         """
         current = await self.get(object_id)
         size = len(current.reveal())
+        if current.kind == "symmetric":  # e.g. stored before sizes were checked
+            try:
+                _check_symmetric(current.algorithm or "AES", size * 8)
+            except SecretsError as exc:
+                raise SecretsError(f"{object_id} cannot be rotated: {exc}") from None
         if value is None:
             if current.kind != "symmetric":
                 raise SecretsError(f"rotating a {current.kind} needs its new value")
             new_value = random.token_bytes(size)
         else:
             new_value = value.encode("utf-8") if isinstance(value, str) else value
+            self._check_size(new_value)
             if current.kind == "symmetric" and len(new_value) != size:
                 raise SecretsError(
                     f"{object_id} is a {size * 8}-bit key; its new version must be too,"
@@ -302,6 +352,23 @@ def _check_symmetric(algorithm: str, bit_length: int) -> None:
     if bit_length not in allowed:
         raise SecretsError(
             f"{algorithm} keys have {', '.join(map(str, allowed))} bits, not {bit_length}"
+        )
+
+
+def check_envelope_key(key: ManagedObject) -> None:
+    """Only AES-256 keys wrap the data keys of envelopes (A256KW); anything else a header or
+    a command names is refused before it is used."""
+    what = f"{key.kind} {key.id}" + (f" ({key.name})" if key.name else "")
+    if key.kind != "symmetric":
+        raise SecretsError(f"{what} is not a key: only AES-256 keys encrypt and decrypt data")
+    if key.algorithm != "AES":
+        raise SecretsError(
+            f"{what} is an {key.algorithm} key: only AES-256 keys encrypt and decrypt data"
+        )
+    size = len(key.reveal()) * 8
+    if size != 256:
+        raise SecretsError(
+            f"{what} is an AES-{size} key: envelopes wrap their data keys with AES-256 keys"
         )
 
 

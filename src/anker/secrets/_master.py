@@ -9,7 +9,13 @@ import secrets as random
 
 from anker.secrets._errors import SecretsError, StoreUnavailable
 
-__all__ = ["MASTER_KEY_BYTES", "decode_master_key", "generate_master_key_file", "read_master_key"]
+__all__ = [
+    "MASTER_KEY_BYTES",
+    "decode_master_key",
+    "generate_master_key_file",
+    "read_master_key",
+    "read_master_key_file",
+]
 
 MASTER_KEY_BYTES = 32
 
@@ -17,6 +23,12 @@ MASTER_KEY_BYTES = 32
 def decode_master_key(data: bytes, where: str) -> bytes:
     """A 32-byte key from its raw bytes or its base64 text."""
     if len(data) == MASTER_KEY_BYTES:
+        if all(32 <= byte < 127 for byte in data):  # random bytes are never all printable
+            raise SecretsError(
+                f"{where} holds {MASTER_KEY_BYTES} characters of text (a password?), not a"
+                f" key: make a key with `anker secrets init FILE` or `(umask 077; head -c"
+                f" {MASTER_KEY_BYTES} /dev/urandom | base64 > FILE)`"
+            )
         return data
     try:
         key = base64.b64decode(data.strip(), validate=True)
@@ -54,13 +66,7 @@ async def read_master_key(
             f"master_key_tang (got {', '.join(given) or 'none'})"
         )
     if file:
-        try:
-            data = await asyncio.to_thread(_read_bytes, file)
-        except OSError as exc:
-            raise StoreUnavailable(
-                f"cannot read the master key file {file}: {exc.strerror}"
-            ) from None
-        return decode_master_key(data, file)
+        return await asyncio.to_thread(read_master_key_file, file)
     if env:
         value = os.environ.get(env)
         if not value:
@@ -74,6 +80,25 @@ async def read_master_key(
     except (OSError, UnicodeDecodeError) as exc:
         raise StoreUnavailable(f"cannot read the Tang-bound master key {tang}: {exc}") from None
     return decode_master_key(await recover(jwe), tang)
+
+
+def read_master_key_file(path: str) -> bytes:
+    """The key in a file that only its owner can read (refused otherwise, as ssh refuses such
+    a private key: whoever else can read it can open the store)."""
+    try:
+        with open(path, "rb") as handle:
+            mode = os.fstat(handle.fileno()).st_mode & 0o777
+            if mode & 0o077:
+                raise SecretsError(
+                    f"the master key file {path} can be read or written by others (mode"
+                    f" {mode:04o}); run: chmod 600 {path}"
+                )
+            data = handle.read(4096)  # a key is 32 bytes or 45 characters of base64
+    except OSError as exc:
+        raise StoreUnavailable(f"cannot read the master key file {path}: {exc.strerror}") from None
+    except ValueError as exc:  # a NUL in the path
+        raise SecretsError(f"cannot read the master key file {path!r}: {exc}") from None
+    return decode_master_key(data, path)
 
 
 def _read_bytes(path: str) -> bytes:

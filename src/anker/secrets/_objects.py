@@ -4,18 +4,55 @@ from __future__ import annotations
 
 import base64
 import datetime as dt
+import unicodedata
 import uuid
 from dataclasses import dataclass, field, replace
 from typing import Any, Literal
 
 from anker._secret import Secret
+from anker.secrets._errors import SecretsError
 
-__all__ = ["KINDS", "Consumer", "Kind", "ManagedObject", "new_id", "utcnow"]
+__all__ = [
+    "KINDS",
+    "Consumer",
+    "Kind",
+    "ManagedObject",
+    "check_name",
+    "name_taken",
+    "new_id",
+    "utcnow",
+]
 
 #: symmetric: a raw key; private/public: PKCS#8 / SubjectPublicKeyInfo DER; passphrase: UTF-8
 #: text; opaque: any bytes; certificate: an X.509 certificate in DER.
 Kind = Literal["symmetric", "private", "public", "passphrase", "opaque", "certificate"]
 KINDS: tuple[Kind, ...] = ("symmetric", "private", "public", "passphrase", "opaque", "certificate")
+MAX_NAME = 255  # Barbican's limit too
+
+
+def name_taken(name: str, object_id: str) -> SecretsError:
+    return SecretsError(
+        f"a secret named {name!r} exists already ({object_id}); names are unique in a store"
+        " (rotate it to give it a new version)"
+    )
+
+
+def check_name(name: object) -> None:
+    """A name is one line of printable text that cannot be taken for an id."""
+    if name is None:
+        return
+    if not isinstance(name, str) or not name:
+        raise SecretsError(f"a name is non-empty text, not {name!r}")
+    if len(name) > MAX_NAME:
+        raise SecretsError(f"a name has at most {MAX_NAME} characters, not {len(name)}")
+    for char in name:
+        if unicodedata.category(char) in ("Cc", "Zl", "Zp"):
+            raise SecretsError(f"the name {name!r} contains the control character {char!r}")
+    try:
+        uuid.UUID(name)
+    except ValueError:
+        return
+    raise SecretsError(f"the name {name!r} would read as an id; choose another")
 
 
 def new_id() -> str:
@@ -78,8 +115,6 @@ class ManagedObject:
         try:
             return self.reveal().decode("utf-8")
         except UnicodeDecodeError:
-            from anker.secrets._errors import SecretsError
-
             raise SecretsError(f"{self.kind} {self.id} is not UTF-8 text") from None
 
     def without_value(self) -> ManagedObject:

@@ -18,7 +18,10 @@ if TYPE_CHECKING:
     from anker._url import BackendURL
     from anker.secrets._objects import Consumer, Kind, ManagedObject
 
-__all__ = ["Store"]
+__all__ = ["DEFAULT_MAX_VALUE_BYTES", "Store"]
+
+#: 1 MiB: keys, passphrases and certificates are far smaller; bulk data belongs in an envelope.
+DEFAULT_MAX_VALUE_BYTES = 1024 * 1024
 
 
 class Store(abc.ABC):
@@ -27,6 +30,18 @@ class Store(abc.ABC):
     __module__ = "anker.secrets"
     #: e.g. {"versions", "consumers"}; asking for one that is missing fails when the manager opens.
     capabilities: ClassVar[frozenset[str]] = frozenset()
+    #: The largest value (of one version) the key manager hands this store, in bytes.
+    max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES
+    #: Whether the key manager refuses a second object with a name already taken.
+    unique_names: bool = True
+
+    @classmethod
+    async def initialize(cls, url: BackendURL, options: Mapping[str, str]) -> Self:
+        """Make a new, empty store and open it (``anker secrets init``).
+
+        Stores that a server keeps need no making: by default this only opens the store.
+        """
+        return await cls.open(url, options)
 
     @classmethod
     @abc.abstractmethod

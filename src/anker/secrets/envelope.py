@@ -268,18 +268,34 @@ def rewrap_stream(
     return new_header
 
 
-def encrypt_file(source: str, target: str, kek: bytes, **options: object) -> EnvelopeHeader:
-    """Encrypt a file into ``target`` (written atomically: all of it, or nothing)."""
+def encrypt_file(
+    source: str, target: str, kek: bytes, *, overwrite: bool = True, **options: object
+) -> EnvelopeHeader:
+    """Encrypt a file into ``target`` (written atomically: all of it, or nothing).
+
+    With ``overwrite=False`` an existing ``target`` is left alone (EnvelopeError).
+    """
     with open(source, "rb") as src:
-        return _atomically(target, lambda out: encrypt_stream(src, out, kek, **options))  # type: ignore[arg-type]
+        return _atomically(
+            target,
+            lambda out: encrypt_stream(src, out, kek, **options),  # type: ignore[arg-type]
+            overwrite=overwrite,
+        )
 
 
 def decrypt_file(
-    source: str, target: str, kek: bytes | Callable[[str, int], bytes]
+    source: str,
+    target: str,
+    kek: bytes | Callable[[str, int], bytes],
+    *,
+    overwrite: bool = True,
 ) -> EnvelopeHeader:
-    """Decrypt a file into ``target``; on any failure ``target`` is not created."""
+    """Decrypt a file into ``target``; on any failure ``target`` is not created.
+
+    With ``overwrite=False`` an existing ``target`` is left alone (EnvelopeError).
+    """
     with open(source, "rb") as src:
-        return _atomically(target, lambda out: decrypt_stream(src, out, kek))
+        return _atomically(target, lambda out: decrypt_stream(src, out, kek), overwrite=overwrite)
 
 
 def rewrap_file(
@@ -296,19 +312,35 @@ def rewrap_file(
 
 
 def _atomically(
-    target: str, write: Callable[[BinaryIO], EnvelopeHeader], mode: int = 0o600
+    target: str,
+    write: Callable[[BinaryIO], EnvelopeHeader],
+    mode: int = 0o600,
+    *,
+    overwrite: bool = True,
 ) -> EnvelopeHeader:
     """Write ``target`` whole or not at all: a temporary file (``mode``, 0600 by default: it
-    may hold plaintext), synced, renamed over the target, and the directory synced."""
+    may hold plaintext), synced, renamed over the target, and the directory synced.
+
+    Without ``overwrite`` the temporary file is hard-linked to the target instead, which fails
+    if the target exists, even one made while the data was being written."""
     directory = os.path.dirname(os.path.abspath(target))
     temporary = os.path.join(directory, f".{os.path.basename(target)}.{random.token_hex(4)}.tmp")
+    if not overwrite and os.path.lexists(target):
+        raise _exists(target)
     try:
         handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
         with os.fdopen(handle, "wb") as out:
             header = write(out)
             out.flush()
             os.fsync(out.fileno())
-        os.replace(temporary, target)
+        if overwrite:
+            os.replace(temporary, target)
+        else:
+            try:
+                os.link(temporary, target)
+            except FileExistsError:
+                raise _exists(target) from None
+            os.unlink(temporary)
     except BaseException:
         if os.path.exists(temporary):
             os.unlink(temporary)
@@ -319,6 +351,10 @@ def _atomically(
     finally:
         os.close(directory_handle)
     return header
+
+
+def _exists(target: str) -> EnvelopeError:
+    return EnvelopeError(f"{target} exists; it is replaced only when asked to (--force)")
 
 
 def _check_kek_name(kek_id: object, kek_version: object) -> None:

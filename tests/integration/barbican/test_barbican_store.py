@@ -158,3 +158,14 @@ async def test_bad_ids_metadata_and_options_are_clear_errors(
     with pytest.raises(SecretsError) as caught:
         await KeyManager.open("barbican://h1:1,h2:2?token=SEKRET")
     assert "SEKRET" not in str(caught.value)
+
+
+async def test_names_are_unique_in_a_barbican_project(manager: KeyManager) -> None:
+    from anker.secrets import SecretsError
+
+    first = await manager.store("passphrase", "one", name="db")
+    with pytest.raises(SecretsError, match=f"a secret named 'db' exists already \\({first}\\)"):
+        await manager.create_key(name="db")
+    assert await manager.rotate(first, "two") == 2  # a version of its own, not a second "db"
+    assert (await manager.find("db")).text() == "two"
+    assert [o.id for o in await manager.list(name="db")] == [first]

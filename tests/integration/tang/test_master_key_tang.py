@@ -42,7 +42,7 @@ def test_a_tang_bound_store_opens_while_tang_answers(
     store = f"local://{tmp_path}/store"
 
     async def write_then_read() -> str:
-        async with await KeyManager.open(f"{store}?master_key_tang={jwe}") as km:
+        async with await KeyManager.initialize(f"{store}?master_key_tang={jwe}") as km:
             key_id = await km.store("passphrase", "behind tang", name="p")
         async with await KeyManager.open(f"{store}?master_key_file={key_file}") as km:
             return (await km.get(key_id)).text()
@@ -56,10 +56,15 @@ def test_without_tang_the_store_does_not_open(tmp_path: Path, private_tang: Priv
     bind_tang(key_file, jwe, [private_tang.url])
     store = f"local://{tmp_path}/store?master_key_tang={jwe}"
 
+    async def make_store() -> None:
+        async with await KeyManager.initialize(store):
+            pass
+
     async def use_store() -> None:
         async with await KeyManager.open(store) as km:
             await km.create_key()
 
+    asyncio.run(make_store())
     asyncio.run(use_store())
     private_tang.stop()
     with pytest.raises(TangError, match=private_tang.url.removeprefix("http://")):

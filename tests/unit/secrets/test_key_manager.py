@@ -6,6 +6,7 @@ import base64
 import datetime as dt
 import os
 import stat
+import uuid
 from collections.abc import Mapping
 from pathlib import Path
 
@@ -40,7 +41,7 @@ def store_dir(tmp_path: Path) -> Path:
 
 @pytest.fixture
 async def manager(store_dir: Path) -> KeyManager:
-    return KeyManager(LocalStore(str(store_dir), MASTER))
+    return KeyManager(LocalStore(str(store_dir), MASTER, create=True))
 
 
 def object_files(store_dir: Path) -> list[Path]:
@@ -116,8 +117,8 @@ async def test_passphrases_opaque_data_and_certificates(manager: KeyManager) -> 
 
 async def test_metadata_only_and_listing(manager: KeyManager) -> None:
     key_id = await manager.create_key(name="a")
-    await manager.store("passphrase", "p", name="a")
-    await manager.store("passphrase", "q", name="b")
+    await manager.store("passphrase", "p", name="b")
+    await manager.store("passphrase", "q", name="c")
     meta = await manager.get(key_id, metadata_only=True)
     assert meta.value is None
     with pytest.raises(ValueError, match="metadata_only"):
@@ -125,8 +126,8 @@ async def test_metadata_only_and_listing(manager: KeyManager) -> None:
     everything = await manager.list()
     assert len(everything) == 3
     assert all(o.value is None for o in everything)
-    assert sorted(o.kind for o in await manager.list(name="a")) == ["passphrase", "symmetric"]
-    assert sorted(o.name or "" for o in await manager.list(kind="passphrase")) == ["a", "b"]
+    assert [o.kind for o in await manager.list(name="a")] == ["symmetric"]
+    assert sorted(o.name or "" for o in await manager.list(kind="passphrase")) == ["b", "c"]
 
 
 async def test_rotation_keeps_old_versions(manager: KeyManager) -> None:
@@ -244,7 +245,7 @@ async def test_open_by_url_with_master_key_file_or_env(
     with pytest.raises(SecretsError, match="never overwritten"):
         generate_master_key_file(str(key_file))
     url = f"local://{tmp_path}/store?master_key_file={key_file}"
-    async with await KeyManager.open(url) as km:
+    async with await KeyManager.initialize(url) as km:
         key_id = await km.create_key()
     monkeypatch.setenv("SVC_MASTER_KEY", key_file.read_text().strip())
     async with await KeyManager.open(
@@ -260,7 +261,7 @@ async def test_open_by_url_with_master_key_file_or_env(
 def test_the_blocking_manager_from_threads(store_dir: Path) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    km = KeyManager(LocalStore(str(store_dir), MASTER)).blocking()
+    km = KeyManager(LocalStore(str(store_dir), MASTER, create=True)).blocking()
     with ThreadPoolExecutor(8) as pool:
         ids = list(pool.map(lambda i: km.store("passphrase", f"p{i}", name=f"n{i}"), range(16)))
     assert sorted(km.get(i).text() for i in ids) == sorted(f"p{i}" for i in range(16))
@@ -270,7 +271,7 @@ def test_the_blocking_manager_from_threads(store_dir: Path) -> None:
 def test_config_resolves_secret_references_through_the_store(
     store_dir: Path, tmp_path: Path
 ) -> None:
-    km = KeyManager(LocalStore(str(store_dir), MASTER))
+    km = KeyManager(LocalStore(str(store_dir), MASTER, create=True))
     km.blocking().store("passphrase", "mq-pass", name="rabbit-password")
 
     class Conf(Config):
@@ -296,7 +297,7 @@ async def test_a_failed_key_pair_leaves_no_half_behind(store_dir: Path) -> None:
         async def update_metadata(self, object_id: str, metadata: Mapping[str, str]) -> None:
             raise OSError(5, "Input/output error")
 
-    manager = KeyManager(FailingMetadata(str(store_dir), MASTER))
+    manager = KeyManager(FailingMetadata(str(store_dir), MASTER, create=True))
     with pytest.raises(OSError, match="Input/output error"):
         await manager.create_key_pair(algorithm="EC", bit_length=256)
     assert await manager.list() == []
@@ -323,3 +324,180 @@ async def test_listing_ignores_strays_and_objects_deleted_meanwhile(
     await manager.create_key()
     (store_dir / "objects" / "notes.json").write_text("{}")
     assert len(await manager.list()) == 1
+
+
+@pytest.mark.parametrize("mode", [0o640, 0o604, 0o620, 0o666])
+async def test_a_master_key_file_others_can_use_is_refused(tmp_path: Path, mode: int) -> None:
+    key_file = tmp_path / "master.key"
+    generate_master_key_file(str(key_file))
+    url = f"local://{tmp_path}/store?master_key_file={key_file}"
+    async with await KeyManager.initialize(url):
+        pass
+    key_file.chmod(mode)
+    with pytest.raises(SecretsError) as caught:
+        await KeyManager.open(url)
+    assert str(caught.value) == (
+        f"the master key file {key_file} can be read or written by others (mode {mode:04o});"
+        f" run: chmod 600 {key_file}"
+    )
+    key_file.chmod(0o400)
+    async with await KeyManager.open(url):
+        pass
+
+
+async def test_a_password_is_not_taken_for_a_raw_key(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    password = "correct horse battery staple 123"
+    assert len(password) == 32
+    key_file = tmp_path / "master.key"
+    key_file.write_text(password)
+    key_file.chmod(0o600)
+    monkeypatch.setenv("SVC_MASTER_KEY", password)
+    for options in ({"master_key_file": str(key_file)}, {"master_key_env": "SVC_MASTER_KEY"}):
+        with pytest.raises(SecretsError, match=r"holds 32 characters of text \(a password\?\)"):
+            await KeyManager.initialize(f"local://{tmp_path}/store", **options)
+    assert not (tmp_path / "store").exists()
+    with pytest.raises(SecretsError, match="make a key with `anker secrets init FILE`"):
+        await KeyManager.initialize(f"local://{tmp_path}/store", master_key_file=str(key_file))
+    key_file.write_bytes(bytes(range(100, 132)))  # raw bytes, some outside printable ASCII
+    async with await KeyManager.initialize(f"local://{tmp_path}/store?master_key_file={key_file}"):
+        pass
+
+
+@pytest.mark.parametrize(
+    ("size", "algorithm", "message"),
+    [
+        (0, None, "AES keys have 128, 192, 256 bits, not 0"),
+        (7, None, "AES keys have 128, 192, 256 bits, not 56"),
+        (33, "AES", "AES keys have 128, 192, 256 bits, not 264"),
+        (16, "HMAC", "HMAC keys have 256, 384, 512 bits, not 128"),
+        (16, "DES", "unknown symmetric algorithm 'DES'"),
+    ],
+)
+async def test_imported_symmetric_keys_must_have_a_size_their_algorithm_uses(
+    manager: KeyManager, size: int, algorithm: str | None, message: str
+) -> None:
+    with pytest.raises(SecretsError, match=message):
+        await manager.store("symmetric", bytes(size), algorithm=algorithm)
+    assert await manager.list() == []
+
+
+async def test_imported_symmetric_keys_record_their_algorithm_and_size(
+    manager: KeyManager,
+) -> None:
+    aes = await manager.get(await manager.store("symmetric", os.urandom(24)))
+    assert (aes.algorithm, aes.bit_length) == ("AES", 192)
+    hmac = await manager.get(await manager.store("symmetric", os.urandom(64), algorithm="HMAC"))
+    assert (hmac.algorithm, hmac.bit_length) == ("HMAC", 512)
+    with pytest.raises(SecretsError, match="the key has 128 bits, not the 256 given"):
+        await manager.store("symmetric", os.urandom(16), bit_length=256)
+    assert await manager.rotate(aes.id) == 2
+    assert len((await manager.get(aes.id)).reveal()) == 24
+
+
+async def test_a_stored_key_of_no_usable_size_is_not_rotated(manager: KeyManager) -> None:
+    from anker.secrets import ManagedObject
+
+    for size in (0, 7):  # as an earlier anker stored them
+        odd = ManagedObject(id=str(uuid.uuid4()), kind="symmetric", value=Secret(bytes(size)))
+        await manager.backend.create(odd)
+        with pytest.raises(SecretsError, match=f"cannot be rotated: AES keys .* not {size * 8}"):
+            await manager.rotate(odd.id)
+        assert (await manager.get(odd.id)).versions == (1,)
+
+
+async def test_values_have_a_size_limit_per_store(tmp_path: Path) -> None:
+    key_file = tmp_path / "master.key"
+    generate_master_key_file(str(key_file))
+    url = f"local://{tmp_path}/store?master_key_file={key_file}"
+    async with await KeyManager.initialize(url) as km:
+        assert km.backend.max_value_bytes == 1024 * 1024  # the default
+        await km.store("opaque", bytes(1024 * 1024))
+        with pytest.raises(SecretsError, match="larger than this store's limit of 1048576 bytes"):
+            await km.store("opaque", bytes(1024 * 1024 + 1))
+    async with await KeyManager.open(f"{url}&max_value_bytes=100") as km:
+        blob = await km.store("opaque", bytes(100))
+        with pytest.raises(SecretsError, match=r"limit of 100 bytes per object \(max_value_b"):
+            await km.store("passphrase", "x" * 101)
+        with pytest.raises(SecretsError, match="limit of 100 bytes"):
+            await km.rotate(blob, bytes(101))
+        assert (await km.get(blob)).versions == (1,)
+    for bad in ("0", "-1", "1k", ""):
+        with pytest.raises(SecretsError, match="max_value_bytes is a whole number of bytes"):
+            await KeyManager.open(f"{url}&max_value_bytes={bad}")
+
+
+async def test_names_are_unique_in_a_store(manager: KeyManager) -> None:
+    first = await manager.store("passphrase", "one", name="db")
+    for make in (
+        manager.store("passphrase", "two", name="db"),
+        manager.create_key(name="db"),
+        manager.create_key_pair(algorithm="EC", bit_length=256, name="db"),
+    ):
+        with pytest.raises(SecretsError, match=f"a secret named 'db' exists already \\({first}\\)"):
+            await make
+    assert [o.id for o in await manager.list()] == [first]
+    assert await manager.rotate(first, "two") == 2  # a new version keeps the name
+    assert (await manager.find("db")).text() == "two"
+    private_id, public_id = await manager.create_key_pair(
+        algorithm="EC", bit_length=256, name="tls"
+    )
+    assert (await manager.find("tls")).id == private_id
+    assert (await manager.find("tls.pub")).id == public_id
+
+
+async def test_the_local_store_checks_names_under_its_lock(manager: KeyManager) -> None:
+    from anker.secrets import ManagedObject
+
+    await manager.store("passphrase", "one", name="db")
+    twin = ManagedObject(id=str(uuid.uuid4()), kind="passphrase", value=Secret(b"x"), name="db")
+    with pytest.raises(SecretsError, match="a secret named 'db' exists already"):
+        await manager.backend.create(twin)  # as a racing writer that passed the manager's check
+
+
+async def test_duplicate_names_where_a_store_allows_them(tmp_path: Path) -> None:
+    key_file = tmp_path / "master.key"
+    generate_master_key_file(str(key_file))
+    url = f"local://{tmp_path}/store?master_key_file={key_file}&unique_names=false"
+    async with await KeyManager.initialize(url) as km:
+        ids = [await km.store("passphrase", v, name="db") for v in ("one", "two")]
+        with pytest.raises(SecretsError, match=r"2 secrets are named 'db' \(.*\); use an id"):
+            await km.find("db")
+        assert (await km.find(ids[1])).text() == "two"
+
+
+@pytest.mark.parametrize(
+    ("name", "message"),
+    [
+        ("two\nlines", r"contains the control character '\\n'"),
+        ("nul\x00", r"contains the control character '\\x00'"),
+        ("bell\x07", r"contains the control character '\\x07'"),
+        ("", "a name is non-empty text"),
+        ("x" * 256, "at most 255 characters"),
+        ("00000000-0000-0000-0000-000000000000", "would read as an id"),
+    ],
+)
+async def test_names_that_cannot_be_shown_or_told_from_ids_are_refused(
+    manager: KeyManager, name: str, message: str
+) -> None:
+    with pytest.raises(SecretsError, match=message):
+        await manager.store("passphrase", "p", name=name)
+    with pytest.raises(SecretsError, match=message):
+        await manager.create_key(name=name)
+    assert await manager.list() == []
+
+
+async def test_one_damaged_object_does_not_hide_the_others(
+    manager: KeyManager, store_dir: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    good = await manager.store("passphrase", "fine", name="good")
+    bad = await manager.store("passphrase", "lost", name="bad")
+    bad_file = store_dir / "objects" / f"{bad}.json"
+    bad_file.write_text("{not json")
+    with caplog.at_level("WARNING", logger="anker.secrets"):
+        assert [o.id for o in await manager.list()] == [good]
+        assert (await manager.find("good")).text() == "fine"
+    assert f"left out of the listing: {bad_file} is damaged" in caplog.text
+    with pytest.raises(SecretTampered, match="is damaged"):
+        await manager.get(bad)

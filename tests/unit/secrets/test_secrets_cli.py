@@ -2,9 +2,12 @@
 
 from __future__ import annotations
 
+import io
 import json
+import os
 import secrets
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -19,6 +22,7 @@ def store(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Path:
     key_file = tmp_path / "master.key"
     assert CliRunner().invoke(cli, ["secrets", "init", str(key_file)]).exit_code == 0
     monkeypatch.setenv("ANKER_SECRETS_URL", f"local://{tmp_path}/store?master_key_file={key_file}")
+    assert CliRunner().invoke(cli, ["secrets", "init"]).exit_code == 0
     return tmp_path
 
 
@@ -88,6 +92,7 @@ def test_a_missing_store_url_or_bad_master_key_is_a_clear_error(
     assert "--store URL or ANKER_SECRETS_URL" in err
     bad = tmp_path / "bad.key"
     bad.write_text("too short")
+    bad.chmod(0o600)
     code, _, err = run("--store", f"local://{tmp_path}/s?master_key_file={bad}", "list")
     assert code == 1
     assert "is not 32 bytes" in err
@@ -156,3 +161,205 @@ def test_a_binary_passphrase_is_revealed_as_base64(store: Path) -> None:
     assert code == 0
     shown = json.loads(out)
     assert (shown["value"], shown["value_encoding"]) == ("//4=", "base64")
+
+
+def snapshot(root: Path) -> dict[str, tuple[int, int]]:
+    """Every path under root (root included) with its mode and modification time."""
+    paths = [root, *sorted(root.rglob("*"))] if root.exists() else []
+    return {str(p): (p.lstat().st_mode, p.lstat().st_mtime_ns) for p in paths}
+
+
+@pytest.mark.parametrize(
+    "command",
+    [
+        ["list"],
+        ["get", "x"],
+        ["rm", "x"],
+        ["rotate", "x"],
+        ["create-key"],
+        ["put", "opaque"],
+    ],
+)
+def test_no_command_but_init_makes_or_changes_a_store(tmp_path: Path, command: list[str]) -> None:
+    key_file = tmp_path / "master.key"
+    assert run("init", str(key_file))[0] == 0
+    shared = tmp_path / "shared"
+    shared.mkdir()
+    shared.chmod(0o1777)
+    (shared / "someone-elses-file").write_text("x")
+    before = snapshot(tmp_path)
+    for directory in (shared, tmp_path / "mistyped" / "path"):
+        code, _, err = run(
+            "--store", f"local://{directory}?master_key_file={key_file}", *command, stdin=b"v"
+        )
+        assert code == 1, err
+        assert f"no store at {directory} (run anker secrets init" in err
+    assert snapshot(tmp_path) == before
+
+
+async def test_opening_a_directory_without_a_store_changes_nothing(tmp_path: Path) -> None:
+    from anker.secrets import KeyManager, StoreUnavailable
+
+    key_file = tmp_path / "master.key"
+    assert run("init", str(key_file))[0] == 0
+    (tmp_path / "empty").mkdir(mode=0o755)
+    before = snapshot(tmp_path)
+    for directory in (tmp_path / "empty", tmp_path / "missing"):
+        with pytest.raises(StoreUnavailable, match="no store at"):
+            await KeyManager.open(f"local://{directory}?master_key_file={key_file}")
+    assert snapshot(tmp_path) == before
+
+
+def test_init_makes_a_store_only_where_there_is_none(tmp_path: Path) -> None:
+    key_file = tmp_path / "master.key"
+    assert run("init", str(key_file))[0] == 0
+    url = f"local://{tmp_path}/new/store?master_key_file={key_file}"
+    code, out, err = run("--store", url, "init", "--format", "json")
+    assert code == 0, err
+    assert json.loads(out) == {"store": f"{tmp_path}/new/store"}
+    assert oct((tmp_path / "new" / "store").stat().st_mode & 0o777) == oct(0o700)
+    assert run("--store", url, "list") == (0, "", "")
+    code, _, err = run("--store", url, "init")
+    assert code == 1
+    assert "holds a store already" in err
+    other = tmp_path / "other"
+    other.mkdir()
+    (other / "file").write_text("x")
+    before = snapshot(other)
+    code, _, err = run("--store", f"local://{other}?master_key_file={key_file}", "init")
+    assert code == 1
+    assert "holds other files already; a new store needs a new or empty directory" in err
+    assert snapshot(other) == before
+
+
+@pytest.mark.parametrize(
+    ("spelled", "shown"), [("%0A", r"'\n'"), ("\n", r"'\n'"), ("%00", r"'\x00'")]
+)
+def test_control_characters_in_a_store_path_are_refused(
+    tmp_path: Path, spelled: str, shown: str
+) -> None:
+    key_file = tmp_path / "master.key"
+    assert run("init", str(key_file))[0] == 0
+    before = snapshot(tmp_path)
+    for command in (["init"], ["list"]):
+        url = f"local://{tmp_path}/a{spelled}b?master_key_file={key_file}"
+        code, _, err = run("--store", url, *command)
+        assert code == 1, err
+        assert f"contains the control character {shown}" in err
+    assert snapshot(tmp_path) == before
+
+
+def test_decrypt_and_encrypt_never_replace_a_file_without_force(store: Path) -> None:
+    run("create-key", "--name", "k")
+    plain = store / "doc"
+    plain.write_bytes(b"the data")
+    assert run("encrypt", str(plain), "--key", "k")[0] == 0
+    plain.write_bytes(b"edited since")
+    plain.chmod(0o644)
+    for command in (["decrypt", f"{plain}.ake"], ["encrypt", str(plain), "--key", "k"]):
+        target = plain if command[0] == "decrypt" else Path(f"{plain}.ake")
+        before = (target.read_bytes(), target.stat().st_mode)
+        code, _, err = run(*command)
+        assert code == 2
+        assert f"{target} exists; pass --force to replace it" in err
+        assert (target.read_bytes(), target.stat().st_mode) == before
+    code, _, err = run("decrypt", f"{plain}.ake", "--force")
+    assert code == 0, err
+    assert plain.read_bytes() == b"the data"
+
+
+def test_the_envelope_file_helpers_do_not_replace_a_target_unless_asked(tmp_path: Path) -> None:
+    from anker.secrets.envelope import EnvelopeError, decrypt_file, encrypt_file
+
+    kek = secrets.token_bytes(32)
+    plain, sealed = tmp_path / "plain", tmp_path / "sealed"
+    plain.write_bytes(b"data")
+    encrypt_file(str(plain), str(sealed), kek, overwrite=False, kek_id="k")
+    with pytest.raises(EnvelopeError, match="exists; it is replaced only when asked"):
+        encrypt_file(str(plain), str(sealed), kek, overwrite=False, kek_id="k")
+    with pytest.raises(EnvelopeError, match="exists"):
+        decrypt_file(str(sealed), str(plain), kek, overwrite=False)
+    assert plain.read_bytes() == b"data"
+    late = tmp_path / "late"
+
+    def made_meanwhile(kek_id: str, version: int) -> bytes:
+        late.write_bytes(b"made while decrypting")
+        return kek
+
+    with pytest.raises(EnvelopeError, match="late exists"):
+        decrypt_file(str(sealed), str(late), made_meanwhile, overwrite=False)
+    assert late.read_bytes() == b"made while decrypting"
+    assert sorted(p.name for p in tmp_path.iterdir()) == ["late", "plain", "sealed"]
+
+
+@pytest.mark.parametrize("size", [0, 7])
+@pytest.mark.usefixtures("store")
+def test_put_refuses_a_symmetric_key_of_no_usable_size(size: int) -> None:
+    code, _, err = run("put", "symmetric", "--name", "k", stdin=bytes(size))
+    assert code == 1
+    assert f"AES keys have 128, 192, 256 bits, not {size * 8}" in err
+    assert run("list")[1] == ""
+
+
+def test_only_aes_256_keys_encrypt_or_decrypt(store: Path) -> None:
+    from anker.secrets.envelope import encrypt_file
+
+    plain = store / "plain"
+    plain.write_bytes(b"data")
+    run("create-key", "--name", "mac", "--algorithm", "HMAC")
+    run("create-key", "--name", "aes128", "--bits", "128")
+    code, out, _ = run("put", "passphrase", "--name", "pw", stdin=b"p" * 32)
+    passphrase_id = out.strip()
+    for key, what in (
+        ("mac", "is an HMAC key: only AES-256 keys"),
+        ("aes128", "is an AES-128 key: envelopes wrap their data keys with AES-256 keys"),
+        ("pw", "is not a key: only AES-256 keys"),
+    ):
+        code, _, err = run("encrypt", str(plain), "--key", key, "-o", str(store / key))
+        assert code == 1
+        assert what in err
+        assert not (store / key).exists()
+    # a header naming a passphrase (whose 32 bytes would unwrap the data key) is refused
+    sealed = store / "sealed.ake"
+    encrypt_file(str(plain), str(sealed), b"p" * 32, kek_id=passphrase_id)
+    code, _, err = run("decrypt", str(sealed), "-o", str(store / "out"))
+    assert code == 1
+    assert f"passphrase {passphrase_id} (pw) is not a key" in err
+    assert not (store / "out").exists()
+
+
+class ManyZeros(io.RawIOBase):
+    """A standard input far larger than the limit (16 MiB), counting what was read of it."""
+
+    def __init__(self) -> None:
+        self.served = 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        size = min(len(buffer), 1 << 20, (16 << 20) - self.served)
+        buffer[:size] = bytes(size)
+        self.served += size
+        return size
+
+
+def test_put_reads_no_more_than_the_limit_allows(
+    store: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setenv(
+        "ANKER_SECRETS_URL", os.environ["ANKER_SECRETS_URL"] + "&max_value_bytes=1000"
+    )
+    endless = ManyZeros()
+    result = CliRunner().invoke(cli, ["secrets", "put", "opaque"], input=endless)
+    assert result.exit_code == 1
+    assert "larger than this store's limit of 1000 bytes per object" in result.stderr
+    assert endless.served <= 1001
+    big = store / "big"
+    big.write_bytes(bytes(1001))
+    code, _, err = run("put", "opaque", "--file", str(big))
+    assert "limit of 1000 bytes" in err
+    code, out, _ = run("put", "opaque", "--name", "fits", stdin=bytes(1000))
+    assert code == 0
+    code, _, err = run("rotate", out.strip(), "--file", str(big))
+    assert "limit of 1000 bytes" in err

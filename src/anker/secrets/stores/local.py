@@ -7,8 +7,12 @@ data, so a file cannot be swapped for another's). Files are written to a tempora
 and renamed, mode 0600, in a 0700 directory: a crash leaves the old file or the new one, never
 half of one. A file that fails authentication is reported as tampered and never returned.
 
+Only :meth:`LocalStore.initialize` (``anker secrets init``) makes a store; opening a directory
+without one is an error and changes nothing on disk.
+
 URL options (one master key source): ``master_key_file=PATH`` (raw or base64),
-``master_key_env=NAME`` (base64), ``master_key_tang=PATH`` (a JWE bound to Tang servers).
+``master_key_env=NAME`` (base64), ``master_key_tang=PATH`` (a JWE bound to Tang servers);
+``max_value_bytes=N`` (default 1 MiB), ``unique_names=false`` (default true).
 """
 
 from __future__ import annotations
@@ -18,6 +22,7 @@ import contextlib
 import datetime as dt
 import fcntl
 import json
+import logging
 import os
 import secrets as random
 import uuid
@@ -34,8 +39,8 @@ from anker.secrets._errors import (
     WrongMasterKey,
 )
 from anker.secrets._master import MASTER_KEY_BYTES, read_master_key
-from anker.secrets._objects import Consumer, Kind, ManagedObject, b64, unb64
-from anker.secrets._store import Store
+from anker.secrets._objects import Consumer, Kind, ManagedObject, b64, name_taken, unb64
+from anker.secrets._store import DEFAULT_MAX_VALUE_BYTES, Store
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -43,6 +48,8 @@ if TYPE_CHECKING:
     from anker._url import BackendURL
 
 __all__ = ["LocalStore"]
+
+log = logging.getLogger("anker.secrets")
 
 FORMAT = "anker-local/1"
 CHECK_TEXT = b"anker local secret store"
@@ -55,27 +62,50 @@ class LocalStore(Store):
     __module__ = "anker.secrets"
     capabilities: ClassVar[frozenset[str]] = frozenset({"versions", "consumers"})
 
-    def __init__(self, directory: str, master_key: bytes) -> None:
+    def __init__(
+        self,
+        directory: str,
+        master_key: bytes,
+        *,
+        create: bool = False,
+        max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
+        unique_names: bool = True,
+    ) -> None:
+        """Open the store in ``directory``; ``create=True`` makes a new one there instead."""
         if len(master_key) != MASTER_KEY_BYTES:
             raise SecretsError(f"a master key has {MASTER_KEY_BYTES} bytes, not {len(master_key)}")
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-        self.directory = directory
-        self._objects = os.path.join(directory, "objects")
+        self.directory = _checked_directory(directory)
+        self._objects = os.path.join(self.directory, "objects")
         self._aead = AESGCM(master_key)
-        self._prepare()
+        self.max_value_bytes = max_value_bytes
+        self.unique_names = unique_names
+        if create:
+            self._make()
+        self._check_master_key()
 
     @classmethod
     async def open(cls, url: BackendURL, options: Mapping[str, str]) -> Self:
+        return await cls._open(url, options, create=False)
+
+    @classmethod
+    async def initialize(cls, url: BackendURL, options: Mapping[str, str]) -> Self:
+        return await cls._open(url, options, create=True)
+
+    @classmethod
+    async def _open(cls, url: BackendURL, options: Mapping[str, str], *, create: bool) -> Self:
         if url.endpoints or not url.path:
             hosts = ",".join(e.host for e in url.endpoints)
             raise SecretsError(f"a local store URL is local:///absolute/dir, not local://{hosts}")
+        directory = _checked_directory(url.path)
+        settings = _settings(options)
         key = await read_master_key(
             file=options.get("master_key_file"),
             env=options.get("master_key_env"),
             tang=options.get("master_key_tang"),
         )
-        return await asyncio.to_thread(cls, url.path, key)
+        return await asyncio.to_thread(cls, directory, key, create=create, **settings)
 
     def __repr__(self) -> str:
         return f"LocalStore({self.directory!r})"
@@ -118,26 +148,49 @@ class LocalStore(Store):
         await asyncio.to_thread(self._update_consumers, object_id, consumer, False)
 
     # ------------------------------------------------------------------ files
-    def _prepare(self) -> None:
+    def _make(self) -> None:
+        """A new store: the directory (0700, made if missing, else empty), its check file and
+        ``objects/``. Only ``anker secrets init`` comes here; opening never writes."""
         try:
-            os.makedirs(self._objects, mode=0o700, exist_ok=True)
-            for path in (self.directory, self._objects):  # makedirs' mode obeys the umask
-                os.chmod(path, 0o700)
+            os.makedirs(os.path.dirname(self.directory), exist_ok=True)
+            try:
+                os.mkdir(self.directory, 0o700)
+            except FileExistsError:
+                if os.listdir(self.directory):
+                    what = "a store" if os.path.exists(self._check) else "other files"
+                    raise SecretsError(
+                        f"{self.directory} holds {what} already; a new store needs a new or"
+                        " empty directory"
+                    ) from None
+            os.chmod(self.directory, 0o700)  # mkdir's mode obeys the umask
+            os.mkdir(self._objects, 0o700)
+            os.chmod(self._objects, 0o700)
         except OSError as exc:
-            raise StoreUnavailable(f"cannot use {self.directory}: {exc.strerror}") from None
-        check = os.path.join(self.directory, "store.json")
+            raise StoreUnavailable(f"cannot make a store in {self.directory}: {exc}") from None
         with self._locked():
-            if not os.path.exists(check):
-                if any(n.endswith(".json") for n in os.listdir(self._objects)):
-                    raise SecretTampered(
-                        f"{check} is missing but {self._objects} holds objects: restore it"
-                        " from a backup (without it a wrong master key cannot be told apart)"
-                    )
-                self._write(check, {"format": FORMAT, "check": self._seal(CHECK_TEXT, "store")})
+            self._write(self._check, {"format": FORMAT, "check": self._seal(CHECK_TEXT, "store")})
+
+    @property
+    def _check(self) -> str:
+        return os.path.join(self.directory, "store.json")
+
+    def _check_master_key(self) -> None:
+        check = self._check
+        if not os.path.isfile(check):
+            if os.path.isdir(self._objects) and any(
+                n.endswith(".json") for n in os.listdir(self._objects)
+            ):
+                raise SecretTampered(
+                    f"{check} is missing but {self._objects} holds objects: restore it"
+                    " from a backup (without it a wrong master key cannot be told apart)"
+                )
+            raise StoreUnavailable(
+                f"no store at {self.directory} (run anker secrets init to make one)"
+            )
         try:
             with open(check, encoding="utf-8") as handle:
                 sealed = json.load(handle)["check"]
-            opened = self._open(sealed, "store", check)
+            opened = self._open_sealed(sealed, "store", check)
         except SecretTampered:
             raise WrongMasterKey(
                 f"the master key does not open the store in {self.directory}"
@@ -174,7 +227,7 @@ class LocalStore(Store):
         sealed = self._aead.encrypt(nonce, plaintext, f"{FORMAT}:{object_id}".encode())
         return {"nonce": b64(nonce), "ciphertext": b64(sealed)}
 
-    def _open(self, sealed: dict[str, str], object_id: str, path: str) -> bytes:
+    def _open_sealed(self, sealed: dict[str, str], object_id: str, path: str) -> bytes:
         from cryptography.exceptions import InvalidTag
 
         try:
@@ -221,7 +274,7 @@ class LocalStore(Store):
             raise SecretTampered(f"{path} is damaged: {exc}") from None
         if not isinstance(document, dict) or document.get("format") != FORMAT:
             raise SecretTampered(f"{path} is not a {FORMAT} file")
-        record: dict[str, Any] = json.loads(self._open(document, object_id, path))
+        record: dict[str, Any] = json.loads(self._open_sealed(document, object_id, path))
         return record
 
     def _read_all(self) -> list[dict[str, Any]]:
@@ -234,6 +287,8 @@ class LocalStore(Store):
                 records.append(self._read(stem))
             except SecretNotFound:
                 continue  # deleted since it was listed, or not an object file
+            except SecretTampered as exc:  # one bad file does not hide the rest of the store
+                log.warning("left out of the listing: %s", exc)
         return records
 
     def _create(self, obj: ManagedObject) -> None:
@@ -253,6 +308,10 @@ class LocalStore(Store):
         with self._locked():
             if os.path.exists(self._path(obj.id)):
                 raise SecretsError(f"an object {obj.id} exists already in {self.directory}")
+            if self.unique_names and obj.name is not None:  # checked again under the lock
+                for other in self._read_all():
+                    if other["name"] == obj.name:
+                        raise name_taken(obj.name, other["id"])
             self._save(record)
 
     def _add_version(self, object_id: str, value: bytes, created: dt.datetime) -> int:
@@ -318,3 +377,31 @@ def _to_object(record: dict[str, Any], version: int | None, metadata_only: bool)
         versions=tuple(v["version"] for v in versions),
         consumers=tuple(Consumer(**c) for c in record["consumers"]),
     )
+
+
+def _checked_directory(path: str) -> str:
+    """An absolute directory path without control characters (a newline or NUL in a path is
+    a mistake, never a directory anyone meant)."""
+    bad = [c for c in path if ord(c) < 32 or ord(c) == 127]
+    if bad:
+        raise SecretsError(
+            f"the local store path {path!r} contains the control character {bad[0]!r}"
+        )
+    if not os.path.isabs(path):
+        raise SecretsError(f"a local store path is absolute, not {path!r}")
+    return os.path.normpath(path)
+
+
+def _settings(options: Mapping[str, str]) -> dict[str, Any]:
+    settings: dict[str, Any] = {}
+    limit = options.get("max_value_bytes")
+    if limit is not None:
+        if not limit.isdigit() or int(limit) < 1:
+            raise SecretsError(f"max_value_bytes is a whole number of bytes, not {limit!r}")
+        settings["max_value_bytes"] = int(limit)
+    unique = options.get("unique_names")
+    if unique is not None:
+        if unique.lower() not in ("1", "true", "yes", "0", "false", "no"):
+            raise SecretsError(f"unique_names is true or false, not {unique!r}")
+        settings["unique_names"] = unique.lower() in ("1", "true", "yes")
+    return settings
