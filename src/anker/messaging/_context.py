@@ -11,7 +11,7 @@ from __future__ import annotations
 
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 from anker._secret import Secret
 from anker.messaging._wire import new_uuid
@@ -47,9 +47,9 @@ def new_request_id() -> str:
 class RequestContext:
     """Who asked, and for which request: carried in every RPC call and notification.
 
-    ``auth_token`` is a :class:`~anker.Secret`, so a context can be logged safely; it is
-    revealed only onto the wire. ``extras`` holds the keys a service adds of its own; they
-    must be JSON values.
+    ``auth_token`` is held as a :class:`~anker.Secret` (a plain string is wrapped in one), so
+    a context can be logged safely; it is revealed only onto the wire of an RPC request.
+    ``extras`` holds the keys a service adds of its own; they must be JSON values.
 
     .. versionadded:: 0.1
     """
@@ -70,6 +70,39 @@ class RequestContext:
     extras: Mapping[str, Any] = field(default_factory=dict)
 
     __module__ = "anker.messaging"
+
+    if TYPE_CHECKING:  # the generated __init__, but taking the token as a plain string too
+
+        def __init__(
+            self,
+            *,
+            request_id: str = ...,
+            global_request_id: str | None = None,
+            user_id: str | None = None,
+            project_id: str | None = None,
+            domain_id: str | None = None,
+            user_domain_id: str | None = None,
+            project_domain_id: str | None = None,
+            system_scope: str | None = None,
+            roles: tuple[str, ...] = (),
+            is_admin: bool = False,
+            read_only: bool = False,
+            show_deleted: bool = False,
+            auth_token: Secret[str] | str | None = None,
+            extras: Mapping[str, Any] = ...,
+        ) -> None: ...
+
+    def __post_init__(self) -> None:
+        token: object = self.auth_token
+        if isinstance(token, str):
+            object.__setattr__(self, "auth_token", Secret(token))
+        elif token is not None and not isinstance(token, Secret):
+            raise TypeError(
+                f"RequestContext auth_token must be a str or an anker.Secret, not "
+                f"{type(token).__name__}"
+            )
+        if "auth_token" in self.extras:  # would show in repr(): it belongs in auth_token
+            raise ValueError("RequestContext extras must not hold 'auth_token'; pass auth_token=")
 
     def to_dict(self) -> dict[str, Any]:
         """The context as oslo.context's ``to_dict`` writes it (the token revealed)."""
@@ -125,18 +158,7 @@ class RequestContext:
             kwargs[name] = value
         if kwargs.get("request_id") is None:
             kwargs.pop("request_id", None)
-        token = kwargs.get("auth_token")
-        kwargs["auth_token"] = Secret(str(token)) if token is not None else None
-        roles = kwargs.get("roles") or ()
-        if isinstance(roles, str):  # "admin,member", as some peers write it
-            roles = [role.strip() for role in roles.split(",") if role.strip()]
-        kwargs["roles"] = tuple(str(role) for role in roles)
-        for flag in ("is_admin", "read_only", "show_deleted"):
-            value = kwargs.get(flag)
-            if isinstance(value, str):
-                value = value.strip().lower() in ("1", "true", "yes", "on")
-            kwargs[flag] = bool(value)
-        return cls(**kwargs, extras=extras)
+        return cls(**_checked(kwargs), extras=extras)
 
     def to_message(self) -> dict[str, Any]:
         """The ``_context_<key>`` entries for a message."""
@@ -151,6 +173,49 @@ class RequestContext:
         )
 
 
+def _checked(kwargs: dict[str, Any]) -> dict[str, Any]:
+    """A peer's context values, checked: a value of the wrong kind is an error naming its
+    key, never a guess (a list read as ``is_admin=True``, a dict as a user id)."""
+    for name in _TEXT_FIELDS:
+        value = kwargs.get(name)
+        if value is not None and not isinstance(value, str):
+            if not isinstance(value, int) or isinstance(value, bool):
+                raise _bad_key(name, "a string", value)
+            kwargs[name] = str(value)  # numeric ids, as some peers write them
+    token = kwargs.get("auth_token")
+    if token is not None and not isinstance(token, (str, Secret)):
+        raise _bad_key("auth_token", "a string", token)
+    roles = kwargs.get("roles") or ()
+    if isinstance(roles, str):  # "admin,member", as some peers write it
+        roles = [role.strip() for role in roles.split(",") if role.strip()]
+    if not isinstance(roles, (list, tuple)) or not all(isinstance(r, str) for r in roles):
+        raise _bad_key("roles", "a list of strings", roles)
+    kwargs["roles"] = tuple(roles)
+    for flag in ("is_admin", "read_only", "show_deleted"):
+        kwargs[flag] = _flag(flag, kwargs.get(flag))
+    return kwargs
+
+
+_TRUE: frozenset[str] = frozenset({"1", "true", "yes", "on"})
+_FALSE: frozenset[str] = frozenset({"0", "false", "no", "off", ""})
+
+
+def _bad_key(name: str, expected: str, value: object) -> ValueError:
+    wire_name = _WIRE_NAMES.get(name, name)
+    return ValueError(f"context key {wire_name!r} must be {expected}, not {type(value).__name__}")
+
+
+def _flag(name: str, value: object) -> bool:
+    """A context flag as peers write it: a boolean, 0 or 1, or its text ("true", "no"...)."""
+    if value is None or isinstance(value, bool):
+        return bool(value)
+    if isinstance(value, int) and value in (0, 1):
+        return bool(value)
+    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
+        return value.strip().lower() in _TRUE
+    raise _bad_key(name, "true or false", value)
+
+
 def context_entries(context: RequestContext | Mapping[str, Any]) -> dict[str, Any]:
     """The ``_context_<key>`` entries of a context, or of a plain dict in its form."""
     if isinstance(context, RequestContext):
@@ -163,4 +228,7 @@ _FIELDS: tuple[tuple[str, str], ...] = tuple(
     (f.name, _WIRE_NAMES.get(f.name, f.name)) for f in fields(RequestContext) if f.name != "extras"
 )
 _KNOWN: frozenset[str] = frozenset(name for name, _ in _FIELDS)
+_TEXT_FIELDS: tuple[str, ...] = tuple(
+    f.name for f in fields(RequestContext) if f.type in ("str", "str | None")
+)
 _WIRE_TO_FIELD: dict[str, str] = {wire: name for name, wire in _WIRE_NAMES.items()}

@@ -83,9 +83,15 @@ class InvalidMessage(MessagingError, ValueError):
 
     def __init__(self, where: str, reason: str, message_id: str | None = None) -> None:
         self.where = where
+        self.reason = reason
         self.message_id = message_id
         which = f" {message_id}" if message_id else ""
-        super().__init__(f"message{which} from {where} cannot be read: {reason}")
+        self._text = f"message{which} from {where} cannot be read: {reason}"
+        super().__init__(self._text)
+        self.args = (where, reason, message_id)  # so a failure reply rebuilds it as itself
+
+    def __str__(self) -> str:
+        return self._text
 
 
 class SerializationError(MessagingError, TypeError):

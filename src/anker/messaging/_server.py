@@ -8,7 +8,8 @@ import logging
 import math
 import time
 from collections import OrderedDict
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
+from dataclasses import dataclass
 from typing import Any, Final
 
 from anker.messaging import _wire
@@ -23,7 +24,7 @@ from anker.messaging._errors import (
 )
 from anker.messaging._serializer import JsonSerializer, Serializer
 from anker.messaging._serving import Consumer
-from anker.messaging._target import Target, version_is_compatible
+from anker.messaging._target import Target, check_version, version_is_compatible
 from anker.messaging._transport import Incoming, Subscription, Transport
 
 __all__ = ["RPCServer"]
@@ -48,27 +49,122 @@ def _endpoint_target(endpoint: object) -> Target:
 def find_method(
     endpoints: Sequence[object], method: str, namespace: str | None, version: str
 ) -> Any:
-    """The endpoint method a request names, by oslo.messaging's rules.
+    """The endpoint method a request names, by oslo.messaging's dispatcher rules.
 
-    Methods whose names start with ``_`` are never callable remotely. The endpoint's
-    ``target`` gives its namespace and version (``None`` and ``1.0`` without one).
+    The endpoints that serve the namespace at a compatible version are searched for the
+    method; if there are some but none has it, that is :class:`NoSuchMethod`, and if there
+    are none (an unknown namespace, a version no endpoint serves), :class:`UnsupportedVersion`
+    whether or not the method exists anywhere: an oslo caller sees the same error from an
+    anker server as from an oslo one. Methods whose names start with ``_`` are never callable
+    remotely. The endpoint's ``target`` gives its namespace and version (``None`` and ``1.0``
+    without one).
     """
-    if not isinstance(method, str) or not method or method.startswith("_"):
-        raise NoSuchMethod(str(method))
-    found_any = False
+    found_compatible = False
     for endpoint in endpoints:
         target = _endpoint_target(endpoint)
-        if target.namespace != namespace:
+        if target.namespace != namespace or not version_is_compatible(
+            target.version or "1.0", version
+        ):
+            continue
+        found_compatible = True
+        if method.startswith("_"):
             continue
         function = getattr(endpoint, method, None)
-        if function is None or not callable(function):
-            continue
-        found_any = True
-        if version_is_compatible(target.version or "1.0", version):
+        if function is not None and callable(function):
             return function
-    if found_any:
-        raise UnsupportedVersion(version, method)
-    raise NoSuchMethod(method)
+    if found_compatible:
+        raise NoSuchMethod(method)
+    raise UnsupportedVersion(version, method)
+
+
+@dataclass(frozen=True, slots=True)
+class Request:
+    """The fields of a request that a server acts on, each read and checked."""
+
+    method: str
+    args: dict[str, Any]
+    version: str
+    namespace: str | None
+    context: RequestContext
+    heartbeat: float | None  # seconds between call-monitor heartbeats; None: none
+
+
+def read_reply_to(message: Mapping[str, Any], where: str) -> tuple[str, str] | None:
+    """A call's ``(_msg_id, _reply_q)``, or ``None`` for a cast (no ``_msg_id``, as oslo
+    reads it). An :class:`InvalidMessage` if the caller of a call cannot be answered."""
+    msg_id = message.get("_msg_id")
+    if msg_id is None:
+        return None
+    if not isinstance(msg_id, str) or not msg_id:
+        raise _malformed(where, "_msg_id", "a non-empty string", msg_id, None)
+    reply_q = message.get("_reply_q")
+    if not isinstance(reply_q, str) or not _queue_name(reply_q):
+        raise _malformed(where, "_reply_q", "a queue name", reply_q, msg_id)
+    return msg_id, reply_q
+
+
+def read_request(message: Mapping[str, Any], where: str) -> Request:
+    """The fields of a request; an :class:`InvalidMessage` names the first malformed one."""
+    msg_id = message.get("_msg_id")
+    msg_id = msg_id if isinstance(msg_id, str) else None
+    method = message.get("method")
+    if not isinstance(method, str) or not method:
+        raise _malformed(where, "method", "a method name", method, msg_id)
+    args = message.get("args", {})
+    if not isinstance(args, dict):
+        raise _malformed(where, "args", "an object", args, msg_id)
+    version = message.get("version")
+    if version is None:
+        version = "1.0"  # oslo's default for a request that names none
+    elif not isinstance(version, str) or not _is_version(version):
+        raise _malformed(where, "version", "a version such as '1.3'", version, msg_id)
+    namespace = message.get("namespace")
+    if namespace is not None and not isinstance(namespace, str):
+        raise _malformed(where, "namespace", "a string or null", namespace, msg_id)
+    try:
+        heartbeat = _heartbeat_interval(message.get("_timeout"))
+    except ValueError as exc:
+        raise _malformed(where, "_timeout", str(exc), message.get("_timeout"), msg_id) from None
+    try:
+        context = RequestContext.from_message(message)
+    except ValueError as exc:
+        raise InvalidMessage(where, str(exc), msg_id) from None
+    return Request(method, args, version, namespace, context, heartbeat)
+
+
+def _is_version(version: str) -> bool:
+    try:
+        check_version(version)
+    except ValueError:
+        return False
+    return True
+
+
+def _queue_name(name: str) -> bool:
+    # AMQP names are at most 255 bytes of UTF-8
+    try:
+        return 0 < len(name.encode("utf-8")) <= 255
+    except UnicodeEncodeError:
+        return False
+
+
+def _malformed(
+    where: str, field: str, expected: str, value: object, msg_id: str | None
+) -> InvalidMessage:
+    return InvalidMessage(where, f"{field!r} must be {expected}, not {_shown(value)}", msg_id)
+
+
+def _shown(value: object) -> str:
+    """A peer's value for a log line or an error: its type and the start of its repr."""
+    if value is None:
+        return "null"
+    try:
+        text = repr(value)
+    except Exception:
+        text = "?"
+    if len(text) > 40:
+        text = text[:37] + "..."
+    return text if isinstance(value, str) else f"{type(value).__name__} {text}"
 
 
 class _Dedup:
@@ -171,17 +267,22 @@ class RPCServer(Consumer):
     async def _process(self, incoming: Incoming) -> None:
         message = incoming.message
         unique_id = str(message.get("_unique_id") or "")
-        msg_id = message.get("_msg_id")
-        reply_q = message.get("_reply_q")
         method = message.get("method")
         if incoming.expired:
-            log.info("dropped %r from %s: its time to live ran out", method, incoming.where)
+            log.info("dropped %s from %s: its time to live ran out", _shown(method), incoming.where)
             await incoming.ack()
             return
+        try:
+            reply_to = read_reply_to(message, incoming.where)
+        except InvalidMessage as exc:  # a call that cannot be answered: do not run it blind
+            log.warning("rejected a call that cannot be answered: %s", exc)
+            await incoming.reject()
+            return
+        reply_q = reply_to[1] if reply_to is not None else None
         if unique_id:
             seen, reply = self._dedup.lookup(unique_id)
             if seen:  # a redelivery of a request this server finished: answer, don't rerun
-                if reply is not None and isinstance(reply_q, str):
+                if reply is not None and reply_q is not None:
                     await self._send_reply(reply_q, reply, method)
                 await incoming.ack()
                 return
@@ -189,49 +290,56 @@ class RPCServer(Consumer):
                 self._dedup.running[unique_id].append(incoming)
                 return
             self._dedup.running[unique_id] = []
-        acked = False
+        settled = False
         try:
-            await self._dispatch(incoming, unique_id, method, msg_id, reply_q)
-            await incoming.ack()
-            acked = True
-            for copy in self._dedup.running.get(unique_id, ()):
-                await copy.ack()
+            readable = await self._dispatch(incoming, unique_id, method, reply_to)
+            for each in (incoming, *self._dedup.running.get(unique_id, ())):
+                await (each.ack() if readable else each.reject())
+            settled = True
         finally:
             copies = self._dedup.running.pop(unique_id, []) if unique_id else []
-            if not acked:  # the original goes back: so do the copies parked behind it
+            if not settled:  # the original goes back: so do the copies parked behind it
                 for copy in copies:
                     self._spawn_settle(self._give_back(copy))
 
     async def _dispatch(
-        self, incoming: Incoming, unique_id: str, method: Any, msg_id: Any, reply_q: Any
-    ) -> None:
-        """Run the request and send the reply of a call.
+        self, incoming: Incoming, unique_id: str, method: Any, reply_to: tuple[str, str] | None
+    ) -> bool:
+        """Run the request and send the reply of a call; False for a cast that cannot be
+        read (to be rejected, as a call that cannot be read is answered with the error).
 
         The request counts as finished (for deduplication) before its reply is sent, so a
         redelivery after a failed send is answered again rather than run again.
         """
-        is_call = isinstance(msg_id, str) and isinstance(reply_q, str)
-        message = incoming.message
         heartbeat: asyncio.Task[None] | None = None
-        if is_call:
-            interval = _heartbeat_interval(message.get("_timeout"))
-            if interval is not None:
-                heartbeat = asyncio.get_running_loop().create_task(
-                    self._heartbeat(reply_q, msg_id, interval, method)
-                )
+        readable = True
+        reply: dict[str, Any] | None = None
         try:
-            result = await self._run(incoming, method)
-            reply = _wire.reply(msg_id, result=result) if is_call else None
+            # every field is read inside this try: whatever is wrong with one is an answer
+            request = read_request(incoming.message, incoming.where)
+            if reply_to is not None and request.heartbeat is not None:
+                heartbeat = asyncio.get_running_loop().create_task(
+                    self._heartbeat(reply_to[1], reply_to[0], request.heartbeat, method)
+                )
+            result = await self._run(request)
+            if reply_to is not None:
+                reply = _wire.reply(reply_to[0], result=result)
         except asyncio.CancelledError:
             raise
         except Exception as exc:
-            if not is_call:
-                log.warning(
-                    "cast %r from %s raised %s: %s", method, incoming.where, type(exc).__name__, exc
-                )
-                reply = None
+            if reply_to is not None:
+                reply = _wire.reply(reply_to[0], failure=_wire.failure_from_exception(exc))
+            elif isinstance(exc, InvalidMessage):
+                log.warning("rejected a cast that cannot be read: %s", exc)
+                readable = False
             else:
-                reply = _wire.reply(msg_id, failure=_wire.failure_from_exception(exc))
+                log.warning(
+                    "cast %s from %s raised %s: %s",
+                    _shown(method),
+                    incoming.where,
+                    type(exc).__name__,
+                    _wire.text_of(exc),
+                )
         finally:
             if heartbeat is not None:
                 heartbeat.cancel()
@@ -239,8 +347,9 @@ class RPCServer(Consumer):
                     await heartbeat
         if unique_id:
             self._dedup.finished(unique_id, reply)
-        if reply is not None:
-            await self._reply(unique_id, reply_q, msg_id, reply, method)
+        if reply_to is not None and reply is not None:
+            await self._reply(unique_id, reply_to[1], reply_to[0], reply, method)
+        return readable
 
     async def _reply(
         self, unique_id: str, reply_q: str, msg_id: str, reply: dict[str, Any], method: Any
@@ -255,19 +364,12 @@ class RPCServer(Consumer):
             try:
                 await self._send_reply(reply_q, failure, method)
             except (SerializationError, MessageTooLarge):
-                log.error("the reply to %r could not be sent in any form; dropped", method)
+                log.error("the reply to %s could not be sent in any form; dropped", _shown(method))
 
-    async def _run(self, incoming: Incoming, method: Any) -> Any:
-        message = incoming.message
-        args = message.get("args", {})
-        if not isinstance(args, dict):
-            raise InvalidMessage(incoming.where, "'args' is not an object", message.get("_msg_id"))
-        version = message.get("version") or "1.0"
-        namespace = message.get("namespace")
-        function = find_method(self.endpoints, method, namespace, str(version))
-        context = RequestContext.from_message(message)
-        kwargs = {str(name): self.serializer.deserialize(value) for name, value in args.items()}
-        result = await self._invoke(function, context, **kwargs)
+    async def _run(self, request: Request) -> Any:
+        function = find_method(self.endpoints, request.method, request.namespace, request.version)
+        kwargs = {name: self.serializer.deserialize(value) for name, value in request.args.items()}
+        result = await self._invoke(function, request.context, **kwargs)
         return self.serializer.serialize(result)
 
     async def _heartbeat(self, reply_q: str, msg_id: str, interval: float, method: Any) -> None:
@@ -299,10 +401,20 @@ class RPCServer(Consumer):
 
 
 def _heartbeat_interval(timeout: Any) -> float | None:
-    """oslo.messaging's rule: a heartbeat every ``int(timeout) / 2`` s, none under 1 s."""
-    if not isinstance(timeout, (int, float)) or isinstance(timeout, bool):
+    """oslo.messaging's rule: a heartbeat every ``int(timeout) / 2`` s, none under 1 s.
+
+    ``None`` (the caller watches no heartbeats) and a timeout too large for a float
+    (``Infinity``, ``1e400`` written out) mean no heartbeats; anything but a number of
+    seconds, zero or more, is a ``ValueError``.
+    """
+    if timeout is None:
         return None
-    if not math.isfinite(timeout):  # NaN or Infinity from a peer: no heartbeats
+    if isinstance(timeout, bool) or not isinstance(timeout, (int, float)):
+        raise ValueError("a number of seconds or null")
+    try:
+        if timeout < 0 or math.isnan(timeout):
+            raise ValueError("a number of seconds, zero or more, or null")
+        interval = int(timeout) / 2
+    except OverflowError:  # past any float: the caller waits longer than a call can run
         return None
-    interval = int(timeout) / 2
     return interval if interval >= 1 else None

@@ -17,8 +17,15 @@ __all__ = ["Target", "check_version", "version_is_compatible"]
 
 _VERSION = re.compile(r"(0|[1-9][0-9]*)(?:\.(0|[1-9][0-9]*))?(?:\.(0|[1-9][0-9]*))?")
 # Queue and routing-key parts: AMQP allows 255 bytes for "topic.server" and for
-# "topic_fanout_<32 hex>", so each part gets at most 120.
+# "topic_fanout_<32 hex>", so each part gets at most 120 (bytes, in UTF-8).
 _MAX_NAME = 120
+# In a binding key "#" and "*" are wildcards: a server on topic "#" would take every request
+# on the exchange. OpenStack names never hold them (cinder strips its "#pool" from server
+# names); dots stay allowed, as neutron's "<topic>.<host>" topics and FQDN servers use them.
+_WILDCARDS = frozenset("#*")
+# The broker refuses to create queues and exchanges whose names start with "amq."
+_RESERVED_PREFIX = "amq."
+_ROUTED = ("exchange", "topic", "server")
 
 
 def _parse_version(version: str) -> tuple[int, int, int]:
@@ -78,10 +85,24 @@ class Target:
                 continue
             if not isinstance(value, str) or not value:
                 raise InvalidTarget(self, f"{name} must be a non-empty string, not {value!r}")
-            if len(value) > _MAX_NAME or any(ch.isspace() for ch in value):
+            if len(value.encode("utf-8", "surrogatepass")) > _MAX_NAME or any(
+                ch.isspace() or not ch.isprintable() for ch in value
+            ):
                 raise InvalidTarget(
-                    self, f"{name} {value!r} must be at most {_MAX_NAME} characters, no spaces"
+                    self,
+                    f"{name} {value!r} must be at most {_MAX_NAME} bytes, no spaces or "
+                    "control characters",
                 )
+            if name in _ROUTED:
+                if _WILDCARDS.intersection(value):
+                    raise InvalidTarget(
+                        self,
+                        f"{name} {value!r} must not hold '#' or '*' (AMQP routing wildcards)",
+                    )
+                if name != "server" and value.startswith(_RESERVED_PREFIX):
+                    raise InvalidTarget(
+                        self, f"{name} {value!r} must not start with 'amq.' (reserved by AMQP)"
+                    )
         if self.version is not None:
             try:
                 check_version(self.version)

@@ -10,7 +10,9 @@ memory transport carries is byte for byte what RabbitMQ carries. The facts are i
 
 from __future__ import annotations
 
+import dataclasses
 import datetime as dt
+import enum
 import importlib
 import json
 import random
@@ -53,7 +55,7 @@ PRIORITIES: Final = ("audit", "debug", "info", "warn", "error", "critical", "sam
 _PRIORITY_ALIASES: Final = {"warning": "warn"}
 
 _OSLO_DISPATCHER = "oslo_messaging.rpc.dispatcher"
-_OSLO_VERSION_MESSAGE = re.compile(r".*RPC version (\S+)\. Attempted method: (\S+)")
+_OSLO_VERSION_MESSAGE = re.compile(r".*RPC version (\S+?)(?:\. Attempted method: (\S+))?")
 
 
 def new_id() -> str:
@@ -91,6 +93,42 @@ def _default(value: Any) -> Any:
     raise TypeError(f"type {type(value).__qualname__} is not JSON serializable")
 
 
+def _default_std(value: Any) -> Any:
+    """What the standard library cannot write by itself, written as orjson writes it (for the
+    texts orjson cannot write: integers past 64 bits, NaN and infinities)."""
+    if isinstance(value, (dt.datetime, dt.date, dt.time)):
+        return value.isoformat()
+    if isinstance(value, uuid.UUID):
+        return str(value)
+    if isinstance(value, enum.Enum):
+        return value.value
+    if dataclasses.is_dataclass(value) and not isinstance(value, type):
+        return {f.name: getattr(value, f.name) for f in dataclasses.fields(value)}
+    return _default(value)
+
+
+def _has_non_finite(value: Any) -> bool:
+    """Whether ``value`` holds a NaN or an infinity anywhere (orjson would write ``null``)."""
+    stack = [value]
+    while stack:
+        item = stack.pop()
+        kind = type(item)
+        if kind is str or kind is int or kind is bool or item is None:
+            continue
+        if kind is float:
+            if item - item != 0.0:  # NaN - NaN and inf - inf are NaN; finite - itself is 0
+                return True
+        elif isinstance(item, dict):
+            stack.extend(item.values())
+        elif isinstance(item, (list, tuple, set, frozenset)):
+            stack.extend(item)
+        elif isinstance(item, float):
+            stack.append(float(item))
+        elif dataclasses.is_dataclass(item) and not isinstance(item, type):
+            stack.extend(getattr(item, f.name) for f in dataclasses.fields(item))
+    return False
+
+
 _OPTIONS: Final = orjson.OPT_NON_STR_KEYS
 # orjson reads integers past 64 bits as floats (losing digits) and refuses NaN and Infinity,
 # which Python peers send; such texts are read by the standard library instead. A text may hold
@@ -108,17 +146,27 @@ def _may_hold_long_number(data: bytes | str) -> bool:
 
 
 def encode(value: Any, what: str = "message") -> bytes:
-    """``value`` as JSON bytes; a :class:`SerializationError` names ``what`` on failure."""
+    """``value`` as JSON bytes; a :class:`SerializationError` names ``what`` on failure.
+
+    NaN and the infinities are written ``NaN``, ``Infinity`` and ``-Infinity``, as
+    oslo.messaging writes them (Python's json), never turned into ``null``.
+    """
     try:
-        return orjson.dumps(value, default=_default, option=_OPTIONS)
+        data = orjson.dumps(value, default=_default, option=_OPTIONS)
     except orjson.JSONEncodeError as exc:
         reason = str(exc.__cause__) if exc.__cause__ is not None else str(exc)
         if "64-bit" not in reason:
             raise SerializationError(what, reason) from None
-    try:  # integers past 64 bits: what Python's json writes
-        return json.dumps(value, default=_default, ensure_ascii=False).encode("utf-8")
+    else:
+        # orjson writes NaN and infinities as null: only a text with a null can hold one
+        if b"null" not in data or not _has_non_finite(value):
+            return data
+    try:  # what Python's json writes, as oslo.messaging does
+        return json.dumps(value, default=_default_std, ensure_ascii=False).encode("utf-8")
     except (TypeError, ValueError) as exc:
         raise SerializationError(what, str(exc)) from None
+    except RecursionError:
+        raise SerializationError(what, "nested too deeply") from None
 
 
 def decode(data: bytes | str, where: str) -> Any:
@@ -215,7 +263,7 @@ def failure_from_exception(exc: BaseException) -> str:
     data = {
         "class": kind.__name__,
         "module": kind.__module__,
-        "message": str(exc),
+        "message": text_of(exc),
         "tb": traceback.format_exception(kind, exc, exc.__traceback__),
         "args": list(exc.args),
         "kwargs": getattr(exc, "kwargs", None) or {},
@@ -223,9 +271,17 @@ def failure_from_exception(exc: BaseException) -> str:
     try:
         return encode(data, "failure").decode("utf-8")
     except SerializationError:  # arguments that JSON cannot carry: send their text instead
-        data["args"] = [str(arg) for arg in exc.args]
+        data["args"] = [text_of(arg) for arg in exc.args]
         data["kwargs"] = {}
-        return orjson.dumps(data, default=str).decode("utf-8")
+        return orjson.dumps(data, default=text_of).decode("utf-8")
+
+
+def text_of(value: object) -> str:
+    """``str(value)``, or a stand-in when its ``__str__`` fails (the failure must still go)."""
+    try:
+        return str(value)
+    except Exception:
+        return f"<{type(value).__name__}: str() failed>"
 
 
 def exception_from_failure(failure: str, allowed_modules: Collection[str]) -> Exception:
@@ -251,7 +307,7 @@ def exception_from_failure(failure: str, allowed_modules: Collection[str]) -> Ex
     if module == _OSLO_DISPATCHER:  # an oslo.messaging server's dispatch errors, as anker's
         if name == "NoSuchMethod":
             return NoSuchMethod(message.rsplit(" ", 1)[-1])
-        version = _OSLO_VERSION_MESSAGE.match(message)
+        version = _OSLO_VERSION_MESSAGE.fullmatch(message)
         if name == "UnsupportedVersion" and version is not None:
             return UnsupportedVersion(version.group(1), version.group(2))
     kind: type[Exception] | None = None

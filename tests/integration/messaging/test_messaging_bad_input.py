@@ -14,6 +14,7 @@ import pytest
 
 from anker import Secret
 from anker.messaging import (
+    InvalidMessage,
     MessageTooLarge,
     NotificationListener,
     Notifier,
@@ -25,6 +26,7 @@ from anker.messaging import (
     TransportClosed,
     _wire,
 )
+from anker.messaging._client import ReplyRouter, _Pending
 from anker.messaging._transport import Incoming
 from messaging_support import OpenTransport
 from waiting import eventually
@@ -78,6 +80,39 @@ async def test_odd_but_valid_fields_are_served(open_transport: OpenTransport, na
         request["_timeout"] = float("inf")
         await transport.send(Target(exchange=f"{names}-x", topic=names), request)
         await eventually(lambda: worker.calls["add"] == 2)
+
+
+async def test_malformed_fields_are_answered_on_the_wire(
+    open_transport: OpenTransport, names: str
+) -> None:
+    transport = await open_transport()
+    worker = Worker()
+    async with RPCServer(transport, Target(topic=names, server="s"), [worker]):
+        router = await ReplyRouter.of(transport)
+
+        async def call(**changes: Any) -> tuple[Any, str | None]:
+            msg_id = _wire.new_id()
+            request = _wire.request(
+                "add", {"a": 1, "b": 2}, {}, msg_id=msg_id, reply_q=router.queue
+            )
+            request.update(changes)
+            pending = _Pending(asyncio.get_running_loop().create_future())
+            router.pending[msg_id] = pending
+            try:
+                await transport.send(Target(exchange=f"{names}-x", topic=names), request)
+                return await asyncio.wait_for(pending.future, 10)
+            finally:
+                del router.pending[msg_id]
+
+        # an integer past any float (no heartbeat interval can be computed): served
+        assert await call(_timeout=10**400) == (3, None)
+        for field, value in (("_timeout", "30"), ("version", "x"), ("_context_roles", 1)):
+            _, failure = await call(**{field: value})
+            assert failure is not None
+            error = _wire.exception_from_failure(failure, ["anker.messaging"])
+            assert isinstance(error, InvalidMessage)
+            assert field.removeprefix("_context_") in str(error)
+        assert worker.calls["add"] == 1
 
 
 async def test_an_unreadable_message_does_not_wedge_the_server(

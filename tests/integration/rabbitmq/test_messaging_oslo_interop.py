@@ -7,6 +7,7 @@ run in worker threads so the event loop keeps serving anker's side.
 from __future__ import annotations
 
 import asyncio
+import math
 import threading
 import time
 import uuid
@@ -16,6 +17,7 @@ from typing import Any
 import pytest
 
 from anker.messaging import (
+    NoSuchMethod,
     NotificationListener,
     Notifier,
     RemoteError,
@@ -69,6 +71,9 @@ class OsloEndpoint:
     def fail_custom(self, ctxt: dict[str, Any]) -> None:
         raise OsloError("oslo custom")
 
+    def _private(self, ctxt: dict[str, Any]) -> None:
+        raise AssertionError("never called remotely")
+
 
 class AnkerEndpoint:
     target = Target(namespace="compute", version="5.3")
@@ -93,6 +98,12 @@ class AnkerEndpoint:
 
     async def fail_custom(self, context: RequestContext) -> None:
         raise OsloError("anker custom")
+
+    async def echo(self, context: RequestContext, value: Any) -> Any:
+        return value
+
+    async def _private(self, context: RequestContext) -> None:
+        raise AssertionError("never called remotely")
 
 
 @pytest.fixture
@@ -225,6 +236,88 @@ async def test_an_oslo_client_calls_an_anker_server(
         # anker's server sends heartbeats an oslo client understands
         monitored = client.prepare(call_monitor_timeout=2, timeout=30)
         assert await asyncio.to_thread(monitored.call, ctxt, "slow", seconds=4) == "slow done"
+
+
+# -- dispatch errors: an oslo caller sees the same from either server ------------------------
+
+# (namespace, version, method): oslo's dispatcher raises UnsupportedVersion unless an endpoint
+# serves the namespace at a compatible version (then NoSuchMethod)
+DISPATCH_ERRORS = [
+    ("nowhere", "5.0", "add"),  # an unknown namespace
+    ("nowhere", "5.0", "missing"),
+    ("compute", "6.0", "missing"),  # an unknown method at an incompatible version
+    ("compute", "6.0", "add"),
+    ("compute", "5.4", "add"),
+    ("compute", "5.0", "missing"),  # an unknown method at a compatible version
+    ("compute", "5.0", "_private"),
+    (None, "1.0", "add"),  # no namespace: no endpoint here has none
+]
+
+
+async def oslo_dispatch_errors(client: Any) -> list[tuple[str, str]]:
+    """What an oslo client raises for each DISPATCH_ERRORS call: (exc_type, message)."""
+    seen = []
+    for namespace, version, method in DISPATCH_ERRORS:
+        prepared = client.prepare(namespace=namespace, version=version)
+        with pytest.raises(oslo_messaging.RemoteError) as error:
+            await asyncio.to_thread(prepared.call, {}, method)
+        seen.append((error.value.exc_type, error.value.value))
+    return seen
+
+
+async def test_dispatch_errors_are_the_same_from_anker_and_oslo_servers(
+    transport: Transport, oslo_transport: Any, topic: str
+) -> None:
+    oslo_server = start_oslo_server(oslo_transport, f"{topic}-oslo", OsloEndpoint(), "o1")
+    try:
+        from_oslo = await oslo_dispatch_errors(
+            oslo_messaging.get_rpc_client(
+                oslo_transport, oslo_messaging.Target(topic=f"{topic}-oslo"), timeout=20
+            )
+        )
+    finally:
+        await stop_oslo(oslo_server)
+    async with RPCServer(transport, Target(topic=f"{topic}-anker", server="a1"), [AnkerEndpoint()]):
+        from_anker = await oslo_dispatch_errors(
+            oslo_messaging.get_rpc_client(
+                oslo_transport, oslo_messaging.Target(topic=f"{topic}-anker"), timeout=20
+            )
+        )
+        # and an anker client reads an anker server's errors as it reads an oslo server's
+        client = RPCClient(transport, Target(topic=f"{topic}-anker"), timeout=20)
+        for (namespace, version, method), (exc_type, _) in zip(
+            DISPATCH_ERRORS, from_oslo, strict=True
+        ):
+            prepared = client.prepare(namespace=namespace, version=version)
+            expected = UnsupportedVersion if exc_type == "UnsupportedVersion" else NoSuchMethod
+            with pytest.raises(expected):
+                await prepared.call(None, method)
+    assert [kind for kind, _ in from_oslo] == [
+        "UnsupportedVersion",
+        "UnsupportedVersion",
+        "UnsupportedVersion",
+        "UnsupportedVersion",
+        "UnsupportedVersion",
+        "NoSuchMethod",
+        "NoSuchMethod",
+        "UnsupportedVersion",
+    ]
+    assert from_anker == from_oslo
+
+
+async def test_nan_and_infinity_cross_to_oslo_and_back(
+    transport: Transport, oslo_transport: Any, topic: str
+) -> None:
+    values = [math.nan, math.inf, -math.inf, 1.5]
+    async with RPCServer(transport, Target(topic=topic, server="a1"), [AnkerEndpoint()]):
+        client = oslo_messaging.get_rpc_client(
+            oslo_transport,
+            oslo_messaging.Target(topic=topic, namespace="compute", version="5.0"),
+            timeout=20,
+        )
+        back = await asyncio.to_thread(client.call, {}, "echo", value=values)
+    assert math.isnan(back[0])  # not None: anker writes NaN as oslo does
+    assert back[1:] == values[1:]
 
 
 # -- notifications both ways ----------------------------------------------------------------

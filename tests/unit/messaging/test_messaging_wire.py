@@ -2,7 +2,11 @@
 
 from __future__ import annotations
 
+import ast
+import dataclasses
 import datetime as dt
+import inspect
+import json
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -24,6 +28,7 @@ from anker.messaging import (
     SerializationError,
     Target,
     UnsupportedVersion,
+    _context,
     _wire,
 )
 from anker.messaging._target import version_is_compatible
@@ -317,3 +322,157 @@ def test_rich_serializer_user_types_and_errors() -> None:
     )
     with pytest.raises(SerializationError, match="nothing"):
         serializer.deserialize({"__anker__": "nothing", "v": 1})
+
+
+# -- hardening: tokens, non-finite numbers, routing characters --------------------------------
+
+
+def test_a_plain_string_token_is_held_as_a_secret() -> None:
+    context = RequestContext(user_id="u", auth_token="plain-s3cr3t")
+    assert context.auth_token == Secret("plain-s3cr3t")
+    assert "plain-s3cr3t" not in repr(context)
+    assert "plain-s3cr3t" not in str(context)
+    assert "plain-s3cr3t" not in f"{context}"
+    assert context.to_message()["_context_auth_token"] == "plain-s3cr3t"  # on the wire only
+    assert RequestContext.from_message(context.to_message()) == context
+    with pytest.raises(TypeError, match="auth_token"):
+        RequestContext(auth_token=1234)  # type: ignore[arg-type]
+    with pytest.raises(ValueError, match="auth_token"):
+        RequestContext(extras={"auth_token": "plain-s3cr3t"})
+
+
+def test_a_secret_token_given_to_from_dict_is_kept() -> None:
+    context = RequestContext.from_dict({"user": "u", "auth_token": Secret("s3cr3t")})
+    assert context.auth_token is not None
+    assert context.auth_token.reveal() == "s3cr3t"  # not the text of the mask
+
+
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("roles", 5),
+        ("roles", [1, 2]),
+        ("is_admin", [0]),
+        ("is_admin", "maybe"),
+        ("read_only", 2),
+        ("user", {"id": "u"}),
+        ("request_id", ["r"]),
+        ("auth_token", {"t": 1}),
+    ],
+)
+def test_a_peers_context_of_the_wrong_kind_is_named(key: str, value: Any) -> None:
+    with pytest.raises(ValueError, match=f"context key '{key}'"):
+        RequestContext.from_dict({key: value})
+
+
+def test_context_values_peers_write_are_read() -> None:
+    context = RequestContext.from_dict(
+        {"user": 42, "roles": "admin, member", "is_admin": "True", "read_only": 0}
+    )
+    assert (context.user_id, context.roles, context.is_admin, context.read_only) == (
+        "42",
+        ("admin", "member"),
+        True,
+        False,
+    )
+
+
+def test_nan_and_infinity_travel_as_oslo_writes_them() -> None:
+    jsonutils = pytest.importorskip("oslo_serialization.jsonutils")
+    values = {"nan": float("nan"), "inf": float("inf"), "ninf": float("-inf"), "ok": 1.5}
+    message = {"method": "m", "args": {**values, "deep": [{"x": float("nan")}], "s": {2.5}}}
+    inner = orjson.loads(_wire.wrap(message, what="request"))["oslo.message"]
+    # token for token what oslo.messaging writes (it sends jsonutils.dumps of the message)
+    assert json.loads(inner, parse_constant=str) == json.loads(
+        jsonutils.dumps(message), parse_constant=str
+    )
+    for token in ("NaN", "Infinity", "-Infinity"):
+        assert token in inner
+    assert "null" not in inner
+    args = _wire.unwrap(_wire.wrap(message, what="request"), "q")["args"]
+    assert args["nan"] != args["nan"]
+    assert (args["inf"], args["ninf"], args["ok"]) == (float("inf"), float("-inf"), 1.5)
+    assert args["deep"][0]["x"] != args["deep"][0]["x"]
+    # with values only orjson wrote natively before, in the same message
+    when = dt.datetime(2026, 1, 2, 3, 4, 5, 6)
+    mixed = _wire.unwrap(_wire.wrap({"t": when, "u": uuid.UUID(int=1), "n": 1e999}, what="x"), "q")
+    assert mixed == {"t": when.isoformat(), "u": str(uuid.UUID(int=1)), "n": float("inf")}
+
+
+def test_an_exception_whose_str_fails_still_makes_a_failure() -> None:
+    class Unprintable(Exception):
+        def __str__(self) -> str:
+            raise RuntimeError("no text")
+
+    data = orjson.loads(_failure(Unprintable(object())))
+    assert data["class"] == "Unprintable"
+    assert "str() failed" in data["message"]
+
+
+def test_oslo_unsupported_version_without_a_method_becomes_ankers() -> None:
+    failure = orjson.dumps(
+        {
+            "class": "UnsupportedVersion",
+            "module": "oslo_messaging.rpc.dispatcher",
+            "message": "Endpoint does not support RPC version 2.0",
+        }
+    ).decode()
+    error = _wire.exception_from_failure(failure, ())
+    assert isinstance(error, UnsupportedVersion)
+    assert (error.version, error.method) == ("2.0", None)
+
+
+@pytest.mark.parametrize(
+    ("fields", "named"),
+    [
+        ({"topic": "#"}, "topic"),
+        ({"topic": "*"}, "topic"),
+        ({"topic": "compute.#"}, "topic"),
+        ({"topic": "compute.*.x"}, "topic"),
+        ({"topic": "t", "server": "#"}, "server"),
+        ({"topic": "t", "server": "host#pool"}, "server"),
+        ({"topic": "t", "exchange": "*"}, "exchange"),
+        ({"topic": "amq.gen-1"}, "topic"),
+        ({"topic": "t", "exchange": "amq.custom"}, "exchange"),
+        ({"topic": "t\x00"}, "topic"),
+        ({"topic": "t", "server": "a\nb"}, "server"),
+        ({"topic": "é" * 61}, "topic"),  # 61 characters, 122 bytes
+    ],
+)
+def test_targets_refuse_what_breaks_routing(fields: dict[str, str], named: str) -> None:
+    with pytest.raises(InvalidTarget, match=f"{named} '"):
+        Target(**fields)  # type: ignore[arg-type]
+
+
+@pytest.mark.parametrize(
+    "fields",
+    [
+        {"topic": "compute", "server": "compute-1.example.com"},
+        {"topic": "conductor", "exchange": "nova"},
+        {"topic": "notifications", "exchange": "openstack"},
+        {"topic": "cinder-volume", "server": "host-1@lvm"},
+        {"topic": "q-agent-notifier-port-update", "exchange": "neutron"},
+        {"topic": "q-agent-notifier-port-update.host-1"},
+        {"topic": "scheduler_fanout", "server": "node:1"},
+        {"topic": "versioned_notifications", "namespace": "baseapi"},
+    ],
+)
+def test_openstack_names_are_valid_targets(fields: dict[str, str]) -> None:
+    target = Target(**fields)  # type: ignore[arg-type]
+    assert target.but(fanout=True).topic == fields["topic"]
+
+
+def test_a_prepared_target_is_checked_too() -> None:
+    with pytest.raises(InvalidTarget, match="topic '#'"):
+        Target(topic="compute").but(topic="#")
+
+
+def test_the_typed_init_of_request_context_names_every_field() -> None:
+    # mypy reads a hand-written __init__ (it takes the token as a plain string too): it must
+    # keep naming the dataclass's fields, in order
+    tree = ast.parse(inspect.getsource(_context))
+    cls = next(n for n in tree.body if isinstance(n, ast.ClassDef) and n.name == "RequestContext")
+    stub = next(n for n in ast.walk(cls) if isinstance(n, ast.FunctionDef) and n.name == "__init__")
+    assert [arg.arg for arg in stub.args.kwonlyargs] == [
+        field.name for field in dataclasses.fields(RequestContext)
+    ]
