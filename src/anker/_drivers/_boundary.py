@@ -46,7 +46,7 @@ def failure(
         reason = f"no answer within {timeout:g} s"
     else:
         reason = describe_error(exc, url, *secrets)
-    return error(str(url), operation, reason)
+    return error(url=str(url), operation=operation, reason=reason)
 
 
 @contextlib.asynccontextmanager

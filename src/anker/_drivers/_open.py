@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
-from collections.abc import Iterable
+from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, TypeVar
 
 from anker._drivers._boundary import boundary
@@ -25,16 +25,17 @@ def prepare_driver(
     group: str,
     url: str | BackendURL,
     base: type[D],
+    options: Mapping[str, object] | None = None,
     *,
     require: Iterable[str] = (),
-    **overrides: object,
 ) -> D:
     """Everything :func:`open_driver` does but connecting: find the driver for ``url``'s
-    scheme in entry point ``group``, parse its settings from the URL's query and
-    ``overrides``, check that it has the capabilities in ``require``, and construct it."""
+    scheme in entry point ``group``, parse its settings from the URL's query and ``options``
+    (keyword arguments of the caller), check that it has the capabilities in ``require``,
+    and construct it."""
     driver_class, parsed = load_driver(group, url, base)
     where = driver_class.describe(parsed)
-    settings = parse_settings(driver_class.settings_class, parsed, overrides, where=where)
+    settings = parse_settings(driver_class.settings_class, parsed, options or {}, where=where)
     for capability in require:
         if capability not in driver_class.capabilities:
             raise CapabilityMissing(where, capability, driver_class.capabilities)
@@ -45,11 +46,15 @@ async def open_driver(
     group: str,
     url: str | BackendURL,
     base: type[D],
+    options: Mapping[str, object] | None = None,
     *,
     require: Iterable[str] = (),
-    **overrides: object,
+    start: Callable[[D], Awaitable[None]] | None = None,
 ) -> D:
     """Find, configure, construct and connect the driver a URL names.
+
+    ``start`` replaces the driver's ``connect()`` where a subsystem opens some drivers another
+    way (``KeyManager.initialize`` makes a new store with the store's ``initialize()``).
 
     Raises :class:`~anker.errors.InvalidURL`, :class:`~anker.errors.DriverNotFound`,
     :class:`~anker.errors.MissingDependency`, :class:`~anker.errors.InvalidOption` or
@@ -58,12 +63,12 @@ async def open_driver(
     the driver's :attr:`~anker._drivers.Driver.connect_timeout`. A driver whose connect
     fails or is cancelled is closed.
     """
-    driver = prepare_driver(group, url, base, require=require, **overrides)
+    driver = prepare_driver(group, url, base, options, require=require)
     driver.loop = asyncio.get_running_loop()
     try:
         timeout = driver.connect_timeout
         async with boundary(driver.unavailable, driver.url, "connect", timeout=timeout):
-            await driver.connect()
+            await (driver.connect() if start is None else start(driver))
     except BaseException:
         with contextlib.suppress(Exception):
             await asyncio.shield(driver.aclose())

@@ -100,8 +100,8 @@ def init(ctx: click.Context, master_key_file: str | None, output_format: str) ->
 
     async def main() -> str:
         async with await KeyManager.initialize(url) as manager:
-            where = getattr(manager.backend, "directory", None)
-            return where if isinstance(where, str) else repr(manager.backend)
+            where = getattr(manager.driver, "directory", None)
+            return where if isinstance(where, str) else repr(manager.driver)
 
     with _reported():
         made = asyncio.run(main())
@@ -180,7 +180,7 @@ def put(
         raise click.UsageError("--algorithm is for symmetric keys")
 
     async def use(manager: KeyManager) -> str:
-        value = await asyncio.to_thread(_read_value, path, manager.backend.max_value_bytes)
+        value = await asyncio.to_thread(_read_value, path, manager.driver.max_value_bytes)
         if path is None and kind in TEXT_KINDS:
             value = value.rstrip(b"\r\n")
         return await manager.store(kind, value, name=name, algorithm=algorithm)
@@ -264,7 +264,7 @@ def rotate(ctx: click.Context, object_id: str, path: str | None) -> None:
     async def use(manager: KeyManager) -> int:
         value = None
         if path is not None:
-            value = await asyncio.to_thread(_read_value, path, manager.backend.max_value_bytes)
+            value = await asyncio.to_thread(_read_value, path, manager.driver.max_value_bytes)
         return await manager.rotate(object_id, value)
 
     version = _run(ctx, use)

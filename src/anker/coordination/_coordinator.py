@@ -123,7 +123,7 @@ class Coordinator:
 
         given = {"lease": lease, "timeout": timeout}
         options |= {name: value for name, value in given.items() if value is not None}
-        backend = await open_driver(BACKEND_GROUP, url, Backend, require=require, **options)
+        backend = await open_driver(BACKEND_GROUP, url, Backend, options, require=require)
         settings = backend.settings
         assert isinstance(settings, CoordinationSettings)
         try:

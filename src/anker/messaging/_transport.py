@@ -304,7 +304,7 @@ async def connect(url: str | BackendURL, **options: Any) -> Transport:
     """
     from anker._drivers import open_driver
 
-    return await open_driver(TRANSPORT_GROUP, url, Transport, **options)
+    return await open_driver(TRANSPORT_GROUP, url, Transport, options)
 
 
 def describe(target: Target, method: str | None = None) -> str:

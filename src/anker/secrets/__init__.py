@@ -10,7 +10,8 @@
         password_id = await km.store("passphrase", "s3cret", name="rabbit-password")
 
 Stores: ``local:///dir`` (embedded: every object encrypted at rest under a master key from a
-file, an environment variable, or Tang servers) and ``barbican://host:port``. The streaming
+file, an environment variable, or Tang servers) and ``barbican://host:port``; the interface a
+store implements (for driver authors) is in ``anker.secrets.stores``. The streaming
 envelope format lives in
 :mod:`anker.secrets.envelope`, which needs only ``cryptography``. See ``docs/secrets.md``.
 
@@ -28,7 +29,6 @@ from anker.secrets._errors import (
 )
 from anker.secrets._manager import BlockingKeyManager, KeyManager
 from anker.secrets._objects import Consumer, ManagedObject
-from anker.secrets._store import Store
 from anker.secrets._tang import TangError
 
 __all__ = [
@@ -41,8 +41,14 @@ __all__ = [
     "SecretNotFound",
     "SecretTampered",
     "SecretsError",
-    "Store",
     "StoreUnavailable",
     "TangError",
     "WrongMasterKey",
 ]
+
+# Every public name shows the path users import it from (its home module is private).
+for _name in __all__:
+    _obj = globals()[_name]
+    if isinstance(_obj, type) and "._" in _obj.__module__:
+        _obj.__module__ = __name__
+del _name, _obj

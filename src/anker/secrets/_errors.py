@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from anker.errors import AnkerError
+from anker.errors import AnkerError, Unavailable
 
 __all__ = [
     "SecretInUse",
@@ -47,7 +47,19 @@ class SecretInUse(SecretsError):
     __module__ = "anker.secrets"
 
 
-class StoreUnavailable(SecretsError):
-    """The store (a server, a directory) cannot be reached or used right now."""
+class StoreUnavailable(SecretsError, Unavailable):
+    """The store (a server, a directory, its master key) cannot be reached or used right now.
 
-    __module__ = "anker.secrets"
+    ``reason`` says why; ``url`` (credentials masked) and ``operation`` name the store and
+    what was being done when the store's driver knows them (see
+    :class:`anker.errors.Unavailable`).
+    """
+
+    what = "secret store"
+
+    def __init__(self, reason: str, *, url: str = "", operation: str = "") -> None:
+        if url:
+            Unavailable.__init__(self, url=url, operation=operation or "use", reason=reason)
+        else:
+            self.url, self.operation, self.reason = url, operation, reason
+            Exception.__init__(self, reason)

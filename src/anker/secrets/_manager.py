@@ -6,6 +6,7 @@ import contextlib
 import secrets as random
 from typing import TYPE_CHECKING, Any, Self
 
+from anker._runtime import Portal, run_blocking
 from anker._secret import Secret
 from anker.secrets._errors import SecretNotFound, SecretsError
 from anker.secrets._objects import (
@@ -43,34 +44,34 @@ class KeyManager:
     .. versionadded:: 0.1
     """
 
-    __module__ = "anker.secrets"
-
     def __init__(self, store: Store) -> None:
-        self.backend = store
+        #: the store driver this manager works through
+        self.driver = store
 
     @classmethod
-    async def open(cls, url: str, **options: str) -> Self:
-        """Open the store a URL names; ``options`` add to (and win over) its query parameters."""
-        from anker._drivers import load_driver
+    async def open(cls, url: str, **options: object) -> Self:
+        """Open the store a URL names. ``options`` (see the store's settings) may be given in
+        the URL's query instead, but not in both places with different values; an unknown
+        one is an :class:`~anker.errors.InvalidOption`. Opening never makes a store."""
+        from anker._drivers import open_driver
 
-        driver, parsed = load_driver(STORE_GROUP, url, Store)
-        merged = {key: values[-1] for key, values in parsed.query.items()} | options
-        return cls(await driver.open(parsed, merged))
+        return cls(await open_driver(STORE_GROUP, url, Store, options))
 
     @classmethod
-    async def initialize(cls, url: str, **options: str) -> Self:
+    async def initialize(cls, url: str, **options: object) -> Self:
         """Make a new, empty store where the URL points, and open it (``anker secrets init``).
 
         :meth:`open` never makes one: a mistyped path is an error, not a new empty store.
         """
-        from anker._drivers import load_driver
+        from anker._drivers import open_driver
 
-        driver, parsed = load_driver(STORE_GROUP, url, Store)  # type: ignore[type-abstract]
-        merged = {key: values[-1] for key, values in parsed.query.items()} | options
-        return cls(await driver.initialize(parsed, merged))
+        store = await open_driver(
+            STORE_GROUP, url, Store, options, start=lambda made: made.initialize()
+        )
+        return cls(store)
 
     async def aclose(self) -> None:
-        await self.backend.aclose()
+        await self.driver.aclose()
 
     async def __aenter__(self) -> Self:
         return self
@@ -140,11 +141,11 @@ class KeyManager:
                 metadata={**base, "private_key": private_id},
             )
             made.append(public_id)
-            await self.backend.update_metadata(private_id, {**base, "public_key": public_id})
+            await self.driver.update_metadata(private_id, {**base, "public_key": public_id})
         except BaseException:  # no half of a pair is left behind
             for object_id in made:
                 with contextlib.suppress(Exception):
-                    await self.backend.delete(object_id, force=True)
+                    await self.driver.delete(object_id, force=True)
             raise
         return private_id, public_id
 
@@ -182,7 +183,7 @@ class KeyManager:
         )
 
     def _check_size(self, value: bytes) -> None:
-        limit = self.backend.max_value_bytes
+        limit = self.driver.max_value_bytes
         if len(value) > limit:  # the caller may have read only limit + 1 bytes: no size shown
             raise SecretsError(
                 f"the value is larger than this store's limit of {limit} bytes per object"
@@ -200,8 +201,8 @@ class KeyManager:
         metadata: Mapping[str, str] | None,
     ) -> str:
         check_name(name)
-        if name is not None and self.backend.unique_names:
-            taken = await self.backend.find(name=name)
+        if name is not None and self.driver.unique_names:
+            taken = await self.driver.find(name=name)
             if taken:
                 raise name_taken(name, taken[0].id)
         obj = ManagedObject(
@@ -213,14 +214,14 @@ class KeyManager:
             bit_length=bit_length,
             metadata=dict(metadata or {}),
         )
-        return await self.backend.create(obj)
+        return await self.driver.create(obj)
 
     # ------------------------------------------------------------------ reading
     async def get(
         self, object_id: str, *, version: int | None = None, metadata_only: bool = False
     ) -> ManagedObject:
         """One object (its newest version unless ``version`` is given)."""
-        return await self.backend.get(object_id, version=version, metadata_only=metadata_only)
+        return await self.driver.get(object_id, version=version, metadata_only=metadata_only)
 
     async def find(self, name: str) -> ManagedObject:
         """The one object called ``name`` (or with that id), at its newest version."""
@@ -228,7 +229,7 @@ class KeyManager:
             return await self.get(name)
         except SecretNotFound:
             pass
-        found = await self.backend.find(name=name)
+        found = await self.driver.find(name=name)
         if not found:
             raise SecretNotFound(f"no secret named {name!r}")
         if len(found) > 1:
@@ -240,7 +241,7 @@ class KeyManager:
         self, *, kind: Kind | None = None, name: str | None = None
     ) -> list[ManagedObject]:
         """Objects of that kind and name (either None: any), without their values."""
-        return await self.backend.find(kind=kind, name=name)
+        return await self.driver.find(kind=kind, name=name)
 
     # ------------------------------------------------------------------ changing
     async def rotate(self, object_id: str, value: bytes | str | None = None) -> int:
@@ -270,79 +271,138 @@ class KeyManager:
                 )
             if current.kind == "certificate":
                 _check_certificate(new_value)
-        return await self.backend.add_version(object_id, new_value, utcnow())
+        return await self.driver.add_version(object_id, new_value, utcnow())
 
     async def delete(self, object_id: str, *, force: bool = False) -> None:
         """Delete an object; refused (SecretInUse) while it has consumers, unless forced."""
-        await self.backend.delete(object_id, force=force)
+        await self.driver.delete(object_id, force=force)
 
     async def add_consumer(self, object_id: str, consumer: Consumer) -> None:
-        await self.backend.add_consumer(object_id, consumer)
+        await self.driver.add_consumer(object_id, consumer)
 
     async def remove_consumer(self, object_id: str, consumer: Consumer) -> None:
-        await self.backend.remove_consumer(object_id, consumer)
+        await self.driver.remove_consumer(object_id, consumer)
 
     # ------------------------------------------------------------------ for anker.config
     def resolver(self) -> Callable[[str], str]:
         """A resolver for ``Config.load(secrets=...)``: ``${secret:NAME}`` becomes the text of
         the secret called NAME (or with that id).
 
-        It blocks (through anker's background loop), so load and reload configuration outside
-        the event loop's thread, e.g. ``await asyncio.to_thread(conf.reload)``.
+        It blocks, handing each lookup to the event loop the manager was opened on, so load
+        and reload configuration outside that loop's thread, e.g.
+        ``await asyncio.to_thread(conf.reload)``.
         """
-        from anker._runtime import run_blocking
+        portal = _portal(self)
 
         def resolve(name: str) -> str:
-            return run_blocking(self.find(name)).text()
+            return portal.run(self.find(name)).text()
 
         return resolve
 
 
-class BlockingKeyManager:
-    """:class:`KeyManager` for threaded code: the same coroutines, run to completion."""
+def _portal(manager: KeyManager) -> Portal:
+    if manager.driver.loop is None:
+        raise SecretsError("the key manager is not open")
+    return Portal(manager.driver.loop)
 
-    __module__ = "anker.secrets"
+
+class BlockingKeyManager:
+    """:class:`KeyManager` for threaded code: the same coroutines, run on the loop the manager
+    was opened on (:meth:`open` opens one on anker's background loop)::
+
+        with BlockingKeyManager.open("local:///var/lib/svc/secrets?master_key_file=...") as km:
+            key = km.get(km.create_key(name="volume-key"))
+    """
 
     def __init__(self, manager: KeyManager) -> None:
         self.manager = manager
+        self._portal = _portal(manager)
 
-    def _run(self, coroutine: Any) -> Any:
-        from anker._runtime import run_blocking
+    @classmethod
+    def open(cls, url: str, **options: object) -> BlockingKeyManager:
+        """Open a store as :meth:`KeyManager.open` does, on anker's background loop."""
+        return cls(run_blocking(KeyManager.open(url, **options)))
 
-        return run_blocking(coroutine)
+    @classmethod
+    def initialize(cls, url: str, **options: object) -> BlockingKeyManager:
+        """Make a new store as :meth:`KeyManager.initialize` does, and open it."""
+        return cls(run_blocking(KeyManager.initialize(url, **options)))
 
-    def create_key(self, **options: Any) -> str:
-        return self._run(self.manager.create_key(**options))  # type: ignore[no-any-return]
+    def __enter__(self) -> Self:
+        return self
 
-    def create_key_pair(self, **options: Any) -> tuple[str, str]:
-        return self._run(self.manager.create_key_pair(**options))  # type: ignore[no-any-return]
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+    def create_key(
+        self,
+        *,
+        name: str | None = None,
+        algorithm: str = "AES",
+        bit_length: int = 256,
+        metadata: Mapping[str, str] | None = None,
+    ) -> str:
+        """Generate a symmetric key; return its id."""
+        return self._portal.run(
+            self.manager.create_key(
+                name=name, algorithm=algorithm, bit_length=bit_length, metadata=metadata
+            )
+        )
+
+    def create_key_pair(
+        self,
+        *,
+        name: str | None = None,
+        algorithm: str = "RSA",
+        bit_length: int = 2048,
+        metadata: Mapping[str, str] | None = None,
+    ) -> tuple[str, str]:
+        """Generate an RSA or EC key pair; return ``(private_id, public_id)``."""
+        return self._portal.run(
+            self.manager.create_key_pair(
+                name=name, algorithm=algorithm, bit_length=bit_length, metadata=metadata
+            )
+        )
 
     def store(self, kind: Kind, value: bytes | str, **options: Any) -> str:
-        return self._run(self.manager.store(kind, value, **options))  # type: ignore[no-any-return]
+        """Store a secret of ``kind`` (see :meth:`KeyManager.store`); return its id."""
+        return self._portal.run(self.manager.store(kind, value, **options))
 
-    def get(self, object_id: str, **options: Any) -> ManagedObject:
-        return self._run(self.manager.get(object_id, **options))  # type: ignore[no-any-return]
+    def get(
+        self, object_id: str, *, version: int | None = None, metadata_only: bool = False
+    ) -> ManagedObject:
+        """One object by id (see :meth:`KeyManager.get`)."""
+        return self._portal.run(
+            self.manager.get(object_id, version=version, metadata_only=metadata_only)
+        )
 
     def find(self, name: str) -> ManagedObject:
-        return self._run(self.manager.find(name))  # type: ignore[no-any-return]
+        """The object called ``name`` (or with that id)."""
+        return self._portal.run(self.manager.find(name))
 
-    def list(self, **filters: Any) -> list[ManagedObject]:
-        return self._run(self.manager.list(**filters))  # type: ignore[no-any-return]
+    def list(self, *, kind: Kind | None = None, name: str | None = None) -> list[ManagedObject]:
+        """Every object, of a kind and name if given, without values."""
+        return self._portal.run(self.manager.list(kind=kind, name=name))
 
     def rotate(self, object_id: str, value: bytes | str | None = None) -> int:
-        return self._run(self.manager.rotate(object_id, value))  # type: ignore[no-any-return]
+        """Add a new version; return its number."""
+        return self._portal.run(self.manager.rotate(object_id, value))
 
     def delete(self, object_id: str, *, force: bool = False) -> None:
-        self._run(self.manager.delete(object_id, force=force))
+        """Delete an object (refused while it has consumers, unless forced)."""
+        self._portal.run(self.manager.delete(object_id, force=force))
 
     def add_consumer(self, object_id: str, consumer: Consumer) -> None:
-        self._run(self.manager.add_consumer(object_id, consumer))
+        """Record that ``consumer`` uses the object."""
+        self._portal.run(self.manager.add_consumer(object_id, consumer))
 
     def remove_consumer(self, object_id: str, consumer: Consumer) -> None:
-        self._run(self.manager.remove_consumer(object_id, consumer))
+        """Forget a consumer."""
+        self._portal.run(self.manager.remove_consumer(object_id, consumer))
 
     def close(self) -> None:
-        self._run(self.manager.aclose())
+        """Close the store."""
+        self._portal.run(self.manager.aclose())
 
 
 def _check_symmetric(algorithm: str, bit_length: int) -> None:

@@ -9,44 +9,69 @@ coroutine; a store that does blocking I/O runs it in a worker thread.
 from __future__ import annotations
 
 import abc
-from typing import TYPE_CHECKING, ClassVar, Self
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, ClassVar
+
+from anker._drivers import Driver, DriverSettings, setting
+from anker._url import BackendURL
+from anker.config import ByteSize
+from anker.secrets._errors import StoreUnavailable
 
 if TYPE_CHECKING:
     import datetime as dt
     from collections.abc import Mapping
 
-    from anker._url import BackendURL
     from anker.secrets._objects import Consumer, Kind, ManagedObject
 
-__all__ = ["DEFAULT_MAX_VALUE_BYTES", "Store"]
+__all__ = ["DEFAULT_MAX_VALUE_BYTES", "Store", "StoreSettings"]
 
 #: 1 MiB: keys, passphrases and certificates are far smaller; bulk data belongs in an envelope.
 DEFAULT_MAX_VALUE_BYTES = 1024 * 1024
 
 
-class Store(abc.ABC):
-    """A place that keeps secrets. Subclasses declare what else they can do in ``capabilities``."""
+@dataclass(frozen=True)
+class StoreSettings(DriverSettings):
+    """The options of every secret store, from the URL's query or ``KeyManager.open``'s
+    keywords; each store adds its own."""
 
-    __module__ = "anker.secrets"
+    #: the largest value (of one version) the key manager hands the store
+    max_value_bytes: ByteSize = setting(
+        ByteSize(DEFAULT_MAX_VALUE_BYTES), min=1, help="the largest value of one version"
+    )
+    #: refuse a second object with a name already taken
+    unique_names: bool = setting(True, help="refuse a second object with a name already taken")
+
+
+class Store(Driver):
+    """A place that keeps secrets: a :class:`~anker._drivers.Driver` whose options are a
+    subclass of :class:`StoreSettings`. :meth:`connect` opens an existing store;
+    :meth:`initialize` makes a new one instead (``anker secrets init``)."""
+
+    settings_class: ClassVar[type[DriverSettings]] = StoreSettings
+    settings: StoreSettings
+    kind: ClassVar[str] = "secret store"
+    unavailable = StoreUnavailable
     #: e.g. {"versions", "consumers"}; asking for one that is missing fails when the manager opens.
     capabilities: ClassVar[frozenset[str]] = frozenset()
-    #: The largest value (of one version) the key manager hands this store, in bytes.
-    max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES
-    #: Whether the key manager refuses a second object with a name already taken.
-    unique_names: bool = True
 
-    @classmethod
-    async def initialize(cls, url: BackendURL, options: Mapping[str, str]) -> Self:
-        """Make a new, empty store and open it (``anker secrets init``).
+    def __init__(self, url: BackendURL, settings: DriverSettings) -> None:
+        if not isinstance(settings, StoreSettings):
+            raise TypeError(f"{type(self).__qualname__} needs StoreSettings")
+        super().__init__(url, settings)
+        #: the largest value (of one version) the key manager hands this store, in bytes
+        self.max_value_bytes = int(settings.max_value_bytes)
+        #: whether the key manager refuses a second object with a name already taken
+        self.unique_names: bool = settings.unique_names
 
-        Stores that a server keeps need no making: by default this only opens the store.
+    async def initialize(self) -> None:
+        """Make a new, empty store and open it, instead of :meth:`connect`.
+
+        Stores that a server keeps need no making: by default this only connects.
         """
-        return await cls.open(url, options)
+        await self.connect()
 
-    @classmethod
-    @abc.abstractmethod
-    async def open(cls, url: BackendURL, options: Mapping[str, str]) -> Self:
-        """Open the store a URL names; ``options`` are the URL's query parameters and overrides."""
+    async def aclose(self) -> None:
+        """Release connections; the store is unusable afterwards."""
 
     @abc.abstractmethod
     async def create(self, obj: ManagedObject) -> str:
@@ -86,12 +111,3 @@ class Store(abc.ABC):
     @abc.abstractmethod
     async def remove_consumer(self, object_id: str, consumer: Consumer) -> None:
         """Forget a consumer (idempotent)."""
-
-    async def aclose(self) -> None:  # noqa: B027 (a store without connections has nothing to close)
-        """Release connections; the store is unusable afterwards."""
-
-    async def __aenter__(self) -> Self:
-        return self
-
-    async def __aexit__(self, *exc_info: object) -> None:
-        await self.aclose()

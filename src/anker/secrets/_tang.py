@@ -16,7 +16,7 @@ Several servers are combined by Shamir's secret sharing, so any ``threshold`` of
 from __future__ import annotations
 
 from anker._typing import TYPE_CHECKING
-from anker.errors import AnkerError
+from anker.secrets._errors import SecretsError
 
 if TYPE_CHECKING:
     from collections.abc import Sequence
@@ -31,7 +31,7 @@ __all__ = ["Advertisement", "TangError", "bind", "bind_to", "fetch_advertisement
 MAX_REPLY_BYTES = 1 << 20
 
 
-class TangError(AnkerError):
+class TangError(SecretsError):
     """A Tang server could not be used, or a JWE bound to Tang could not be opened.
 
     ``url`` names the server when one is to blame; ``reason`` says what failed. When several

@@ -40,8 +40,8 @@ from cryptography.exceptions import InvalidTag
 from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 from cryptography.hazmat.primitives.keywrap import InvalidUnwrap, aes_key_unwrap, aes_key_wrap
 
-try:  # within anker, envelope errors are AnkerErrors; alone, plain exceptions
-    from anker.errors import AnkerError as _ErrorBase
+try:  # within anker, envelope errors are SecretsErrors; alone, plain exceptions
+    from anker.secrets._errors import SecretsError as _ErrorBase
 except ImportError:  # pragma: no cover - the module copied on its own
     _ErrorBase = Exception  # type: ignore[assignment, misc]
 

@@ -7,6 +7,7 @@ from typing import Any
 
 import pytest
 
+from anker.errors import InvalidOption, InvalidURL
 from anker.secrets import (
     Consumer,
     KeyManager,
@@ -152,12 +153,15 @@ async def test_bad_ids_metadata_and_options_are_clear_errors(
     assert await manager.list() == [], "the half-made key was undone"
     with pytest.raises(SecretsError, match="are anker's own"):
         await manager.create_key(metadata={"anker-versions": "x"})
-    with pytest.raises(SecretsError, match="timeout='abc' is not a number") as caught:
+    with pytest.raises(InvalidOption, match=r"'timeout' of the 'barbican://' .* a duration") as bad:
         await KeyManager.open(f"{barbican_url}?project=p&timeout=abc&token=SEKRET")
-    assert "SEKRET" not in str(caught.value)
-    with pytest.raises(SecretsError) as caught:
+    assert "SEKRET" not in str(bad.value)
+    with pytest.raises(InvalidURL, match="one server") as wrong:
         await KeyManager.open("barbican://h1:1,h2:2?token=SEKRET")
-    assert "SEKRET" not in str(caught.value)
+    assert "SEKRET" not in str(wrong.value)
+    with pytest.raises(InvalidOption, match="did you mean 'token'") as typo:
+        await KeyManager.open(f"{barbican_url}?tokn=SEKRET")
+    assert "SEKRET" not in str(typo.value)
 
 
 async def test_names_are_unique_in_a_barbican_project(manager: KeyManager) -> None:

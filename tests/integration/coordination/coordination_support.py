@@ -43,7 +43,7 @@ OpenBackend = Callable[..., Awaitable[Backend]]
 
 def make_backend(url: str, **options: object) -> Backend:
     """A backend as Coordinator.connect makes it (settings parsed), not yet connected."""
-    return prepare_driver("anker.coordination.backends", url, Backend, **options)
+    return prepare_driver("anker.coordination.backends", url, Backend, options)
 
 
 @pytest.fixture

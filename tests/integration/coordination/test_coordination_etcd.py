@@ -34,7 +34,7 @@ pytestmark = pytest.mark.integration
 
 def make_etcd(url: str, **options: object) -> EtcdBackend:
     """A backend as Coordinator.connect makes it (settings parsed), not yet connected."""
-    backend = prepare_driver("anker.coordination.backends", url, Backend, **options)
+    backend = prepare_driver("anker.coordination.backends", url, Backend, options)
     assert isinstance(backend, EtcdBackend)
     return backend
 

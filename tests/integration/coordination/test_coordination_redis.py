@@ -32,7 +32,7 @@ OpenRedis = Callable[..., Awaitable[RedisBackend]]
 
 def make_redis(url: str, **options: object) -> RedisBackend:
     """A backend as Coordinator.connect makes it (settings parsed), not yet connected."""
-    backend = prepare_driver("anker.coordination.backends", url, Backend, **options)
+    backend = prepare_driver("anker.coordination.backends", url, Backend, options)
     assert isinstance(backend, RedisBackend)
     return backend
 

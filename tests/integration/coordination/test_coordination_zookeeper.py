@@ -25,9 +25,8 @@ OpenZK = Callable[..., Awaitable[ZooKeeperBackend]]
 
 
 def make_zk(url: str, **options: object) -> ZooKeeperBackend:
-    backend = prepare_driver(
-        "anker.coordination.backends", url, Backend, lease=1.0, timeout=1.0, **options
-    )
+    options = {"lease": 1.0, "timeout": 1.0, **options}
+    backend = prepare_driver("anker.coordination.backends", url, Backend, options)
     assert isinstance(backend, ZooKeeperBackend)
     return backend
 
@@ -37,9 +36,8 @@ async def open_zk(zookeeper_url: str) -> AsyncIterator[OpenZK]:
     opened: list[Backend] = []
 
     async def open_(url: str = zookeeper_url, lease: float = 1.0, **options: str) -> Any:
-        backend = prepare_driver(
-            "anker.coordination.backends", url, Backend, lease=lease, timeout=5.0, **options
-        )
+        settings = {"lease": lease, "timeout": 5.0, **options}
+        backend = prepare_driver("anker.coordination.backends", url, Backend, settings)
         await backend.connect()
         opened.append(backend)
         return backend

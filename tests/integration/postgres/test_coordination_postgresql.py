@@ -28,7 +28,7 @@ OpenBackend = Callable[..., Awaitable[PostgresBackend]]
 
 
 def make_postgres(url: str, **options: object) -> PostgresBackend:
-    backend = prepare_driver("anker.coordination.backends", url, Backend, **options)
+    backend = prepare_driver("anker.coordination.backends", url, Backend, options)
     assert isinstance(backend, PostgresBackend)
     return backend
 

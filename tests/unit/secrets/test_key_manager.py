@@ -16,9 +16,11 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec, padding
 from cryptography.x509.oid import NameOID
 
+from anker._url import parse_url
 from anker.config import Config, ConfigError, option
-from anker.errors import DriverNotFound
+from anker.errors import DriverNotFound, InvalidOption
 from anker.secrets import (
+    BlockingKeyManager,
     Consumer,
     KeyManager,
     Secret,
@@ -29,9 +31,17 @@ from anker.secrets import (
     WrongMasterKey,
 )
 from anker.secrets._master import generate_master_key_file
-from anker.secrets.stores.local import LocalStore
+from anker.secrets.stores.local import LocalSettings, LocalStore
 
 MASTER = bytes(range(32))
+#: the variables that hold the test's master key, and another key (base64)
+MASTER_ENV, OTHER_ENV = "ANKER_TEST_MASTER_KEY", "ANKER_TEST_OTHER_KEY"
+
+
+@pytest.fixture(autouse=True)
+def master_keys(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setenv(MASTER_ENV, base64.b64encode(MASTER).decode())
+    monkeypatch.setenv(OTHER_ENV, base64.b64encode(bytes(32)).decode())
 
 
 @pytest.fixture
@@ -39,9 +49,23 @@ def store_dir(tmp_path: Path) -> Path:
     return tmp_path / "secrets"
 
 
+def local_url(store_dir: Path, key_env: str = MASTER_ENV) -> str:
+    return f"local://{store_dir}?master_key_env={key_env}"
+
+
+async def open_local(
+    store_dir: Path, *, key_env: str = MASTER_ENV, create: bool = False, kind: type = LocalStore
+) -> LocalStore:
+    """A local store (of ``kind``, a LocalStore subclass) opened as KeyManager opens one."""
+    store = kind(parse_url(f"local://{store_dir}"), LocalSettings(master_key_env=key_env))
+    assert isinstance(store, LocalStore)
+    await (store.initialize() if create else store.connect())
+    return store
+
+
 @pytest.fixture
 async def manager(store_dir: Path) -> KeyManager:
-    return KeyManager(LocalStore(str(store_dir), MASTER, create=True))
+    return await KeyManager.initialize(local_url(store_dir))
 
 
 def object_files(store_dir: Path) -> list[Path]:
@@ -215,7 +239,7 @@ async def test_tampered_truncated_or_swapped_files_are_refused(
 async def test_wrong_master_key_and_unknown_ids(store_dir: Path, manager: KeyManager) -> None:
     await manager.create_key()
     with pytest.raises(WrongMasterKey, match="does not open the store"):
-        LocalStore(str(store_dir), bytes(32))
+        await KeyManager.open(local_url(store_dir, OTHER_ENV))
     with pytest.raises(SecretNotFound, match="not an id"):
         await manager.get("../../etc/passwd")
     with pytest.raises(SecretNotFound, match="no object 00000000-0000-0000-0000-000000000000"):
@@ -261,7 +285,7 @@ async def test_open_by_url_with_master_key_file_or_env(
 def test_the_blocking_manager_from_threads(store_dir: Path) -> None:
     from concurrent.futures import ThreadPoolExecutor
 
-    km = KeyManager(LocalStore(str(store_dir), MASTER, create=True)).blocking()
+    km = BlockingKeyManager.initialize(local_url(store_dir))
     with ThreadPoolExecutor(8) as pool:
         ids = list(pool.map(lambda i: km.store("passphrase", f"p{i}", name=f"n{i}"), range(16)))
     assert sorted(km.get(i).text() for i in ids) == sorted(f"p{i}" for i in range(16))
@@ -271,8 +295,9 @@ def test_the_blocking_manager_from_threads(store_dir: Path) -> None:
 def test_config_resolves_secret_references_through_the_store(
     store_dir: Path, tmp_path: Path
 ) -> None:
-    km = KeyManager(LocalStore(str(store_dir), MASTER, create=True))
-    km.blocking().store("passphrase", "mq-pass", name="rabbit-password")
+    blocking = BlockingKeyManager.initialize(local_url(store_dir))
+    blocking.store("passphrase", "mq-pass", name="rabbit-password")
+    km = blocking.manager
 
     class Conf(Config):
         rabbit_password: Secret[str] = option(help="RabbitMQ password.")
@@ -297,7 +322,7 @@ async def test_a_failed_key_pair_leaves_no_half_behind(store_dir: Path) -> None:
         async def update_metadata(self, object_id: str, metadata: Mapping[str, str]) -> None:
             raise OSError(5, "Input/output error")
 
-    manager = KeyManager(FailingMetadata(str(store_dir), MASTER, create=True))
+    manager = KeyManager(await open_local(store_dir, create=True, kind=FailingMetadata))
     with pytest.raises(OSError, match="Input/output error"):
         await manager.create_key_pair(algorithm="EC", bit_length=256)
     assert await manager.list() == []
@@ -315,7 +340,7 @@ async def test_a_missing_check_file_with_objects_is_refused(
     await manager.create_key()
     (store_dir / "store.json").unlink()
     with pytest.raises(SecretTampered, match=r"store\.json is missing"):
-        LocalStore(str(store_dir), bytes(32))
+        await KeyManager.open(local_url(store_dir, OTHER_ENV))
 
 
 async def test_listing_ignores_strays_and_objects_deleted_meanwhile(
@@ -401,7 +426,7 @@ async def test_a_stored_key_of_no_usable_size_is_not_rotated(manager: KeyManager
 
     for size in (0, 7):  # as an earlier anker stored them
         odd = ManagedObject(id=str(uuid.uuid4()), kind="symmetric", value=Secret(bytes(size)))
-        await manager.backend.create(odd)
+        await manager.driver.create(odd)
         with pytest.raises(SecretsError, match=f"cannot be rotated: AES keys .* not {size * 8}"):
             await manager.rotate(odd.id)
         assert (await manager.get(odd.id)).versions == (1,)
@@ -412,7 +437,7 @@ async def test_values_have_a_size_limit_per_store(tmp_path: Path) -> None:
     generate_master_key_file(str(key_file))
     url = f"local://{tmp_path}/store?master_key_file={key_file}"
     async with await KeyManager.initialize(url) as km:
-        assert km.backend.max_value_bytes == 1024 * 1024  # the default
+        assert km.driver.max_value_bytes == 1024 * 1024  # the default
         await km.store("opaque", bytes(1024 * 1024))
         with pytest.raises(SecretsError, match="larger than this store's limit of 1048576 bytes"):
             await km.store("opaque", bytes(1024 * 1024 + 1))
@@ -423,8 +448,10 @@ async def test_values_have_a_size_limit_per_store(tmp_path: Path) -> None:
         with pytest.raises(SecretsError, match="limit of 100 bytes"):
             await km.rotate(blob, bytes(101))
         assert (await km.get(blob)).versions == (1,)
-    for bad in ("0", "-1", "1k", ""):
-        with pytest.raises(SecretsError, match="max_value_bytes is a whole number of bytes"):
+    async with await KeyManager.open(f"{url}&max_value_bytes=2KiB") as km:
+        assert km.driver.max_value_bytes == 2048
+    for bad in ("0", "-1", "lots", ""):
+        with pytest.raises(InvalidOption, match="'max_value_bytes' of the 'local://' secret"):
             await KeyManager.open(f"{url}&max_value_bytes={bad}")
 
 
@@ -453,7 +480,7 @@ async def test_the_local_store_checks_names_under_its_lock(manager: KeyManager) 
     await manager.store("passphrase", "one", name="db")
     twin = ManagedObject(id=str(uuid.uuid4()), kind="passphrase", value=Secret(b"x"), name="db")
     with pytest.raises(SecretsError, match="a secret named 'db' exists already"):
-        await manager.backend.create(twin)  # as a racing writer that passed the manager's check
+        await manager.driver.create(twin)  # as a racing writer that passed the manager's check
 
 
 async def test_duplicate_names_where_a_store_allows_them(tmp_path: Path) -> None:

@@ -7,8 +7,9 @@ keeps no versions, so a rotation stores the new version as a secret of its own (
 (``anker-versions``); the first secret's id stays the object's id.
 
 URL options: ``project=ID`` (sent as ``X-Project-Id``, for Barbican without Keystone),
-``token=...`` or ``token_env=NAME`` (sent as ``X-Auth-Token``), ``tls=1`` for https,
-``timeout=SECONDS`` (default 10).
+``token=...`` (held as a Secret, masked wherever the URL is shown) or ``token_env=NAME`` (sent
+as ``X-Auth-Token``), ``tls=true`` for https, ``timeout`` (default 10 s), and the options of every
+store.
 """
 
 from __future__ import annotations
@@ -18,10 +19,12 @@ import contextlib
 import datetime as dt
 import os
 import uuid
-from dataclasses import replace
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from dataclasses import dataclass, replace
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from anker._drivers import DriverSettings, Seconds, setting
 from anker._secret import Secret
+from anker.errors import InvalidURL
 from anker.secrets._errors import (
     SecretInUse,
     SecretNotFound,
@@ -29,7 +32,7 @@ from anker.secrets._errors import (
     StoreUnavailable,
 )
 from anker.secrets._objects import KINDS, Consumer, Kind, ManagedObject
-from anker.secrets._store import Store
+from anker.secrets._store import Store, StoreSettings
 
 if TYPE_CHECKING:
     from collections.abc import AsyncIterator, Mapping
@@ -45,49 +48,61 @@ VERSION_NAME = "anker-version:"
 PAGE = 100
 
 
+@dataclass(frozen=True)
+class BarbicanSettings(StoreSettings):
+    """The options of ``barbican://host:port``."""
+
+    project: str | None = setting(None, help="sent as X-Project-Id (Barbican without Keystone)")
+    token: Secret[str] | None = setting(None, help="sent as X-Auth-Token")
+    token_env: str | None = setting(None, help="a variable holding the token")
+    tls: bool = setting(False, help="talk to Barbican over https")
+    timeout: Seconds = setting(Seconds(10.0), min=0.001, help="seconds one request may take")
+
+
 class BarbicanStore(Store):
     """Secrets in Barbican. Declares ``consumers``; versions are kept as described above."""
 
-    __module__ = "anker.secrets"
+    settings_class: ClassVar[type[DriverSettings]] = BarbicanSettings
+    settings: BarbicanSettings
     capabilities: ClassVar[frozenset[str]] = frozenset({"versions", "consumers"})
 
-    def __init__(self, client: httpx.AsyncClient, where: str) -> None:
-        self._client = client
-        self._where = where
+    def __init__(self, url: BackendURL, settings: DriverSettings) -> None:
+        super().__init__(url, settings)
+        if len(url.endpoints) != 1:
+            hosts = ",".join(e.host for e in url.endpoints) or "no host"
+            raise InvalidURL(str(url), f"a Barbican URL names one server, not {hosts}")
+        endpoint = url.endpoints[0]
+        scheme = "https" if self.settings.tls else "http"
+        host = f"[{endpoint.host}]" if ":" in endpoint.host else endpoint.host
+        self._where = f"{scheme}://{host}:{endpoint.port or 9311}"
+        self._client: httpx.AsyncClient | None = None
 
-    @classmethod
-    async def open(cls, url: BackendURL, options: Mapping[str, str]) -> Self:
+    @property
+    def connect_timeout(self) -> float:
+        return self.settings.timeout
+
+    async def connect(self) -> None:
         from anker._drivers import require
 
         httpx = require("httpx", extra="barbican", needed_for="the barbican:// secret store")
-        if len(url.endpoints) != 1:
-            hosts = ",".join(e.host for e in url.endpoints) or "no host"
-            raise SecretsError(
-                f"a Barbican URL names one server: barbican://host:port, not {hosts}"
-            )
-        endpoint = url.endpoints[0]
-        scheme = "https" if options.get("tls") in ("1", "true", "yes") else "http"
-        host = f"[{endpoint.host}]" if ":" in endpoint.host else endpoint.host
-        base = f"{scheme}://{host}:{endpoint.port or 9311}"
+        given = self.settings
         headers = {"Accept": "application/json"}
-        if options.get("project"):
-            headers["X-Project-Id"] = options["project"]
-        token = options.get("token") or os.environ.get(options.get("token_env", ""), "")
+        if given.project:
+            headers["X-Project-Id"] = given.project
+        token = given.token.reveal() if given.token else ""
+        if not token and given.token_env:
+            token = os.environ.get(given.token_env, "")
         if token:
             headers["X-Auth-Token"] = token
-        try:
-            timeout = float(options.get("timeout", "10"))
-        except ValueError:
-            raise SecretsError(
-                f"timeout={options['timeout']!r} is not a number of seconds"
-            ) from None
-        client = httpx.AsyncClient(base_url=f"{base}/v1", headers=headers, timeout=timeout)
-        store = cls(client, base)
-        await store._request("GET", "/secrets", params={"limit": 1})  # reachable and allowed
-        return store
+        self._client = httpx.AsyncClient(
+            base_url=f"{self._where}/v1", headers=headers, timeout=given.timeout
+        )
+        await self._request("GET", "/secrets", params={"limit": 1})  # reachable and allowed
 
     async def aclose(self) -> None:
-        await self._client.aclose()
+        client, self._client = self._client, None
+        if client is not None:
+            await client.aclose()
 
     def __repr__(self) -> str:
         return f"BarbicanStore({self._where!r})"
@@ -272,6 +287,8 @@ class BarbicanStore(Store):
     ) -> httpx.Response:
         import httpx
 
+        if self._client is None:
+            raise StoreUnavailable(f"Barbican at {self._where} is not connected")
         try:
             answer = await self._client.request(method, path, **kwargs)
         except httpx.HTTPError as exc:

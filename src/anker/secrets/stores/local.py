@@ -12,7 +12,8 @@ without one is an error and changes nothing on disk.
 
 URL options (one master key source): ``master_key_file=PATH`` (raw or base64),
 ``master_key_env=NAME`` (base64), ``master_key_tang=PATH`` (a JWE bound to Tang servers);
-``max_value_bytes=N`` (default 1 MiB), ``unique_names=false`` (default true).
+and the options of every store: ``max_value_bytes`` (default 1 MiB), ``unique_names``
+(default true).
 """
 
 from __future__ import annotations
@@ -27,9 +28,12 @@ import os
 import secrets as random
 import uuid
 from collections.abc import Iterator
-from typing import TYPE_CHECKING, Any, ClassVar, Self
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
+from anker._drivers import DriverSettings, setting
 from anker._secret import Secret
+from anker.errors import InvalidURL
 from anker.secrets._errors import (
     SecretInUse,
     SecretNotFound,
@@ -40,7 +44,7 @@ from anker.secrets._errors import (
 )
 from anker.secrets._master import MASTER_KEY_BYTES, read_master_key
 from anker.secrets._objects import Consumer, Kind, ManagedObject, b64, name_taken, unb64
-from anker.secrets._store import DEFAULT_MAX_VALUE_BYTES, Store
+from anker.secrets._store import Store, StoreSettings
 
 if TYPE_CHECKING:
     from collections.abc import Mapping
@@ -56,56 +60,54 @@ CHECK_TEXT = b"anker local secret store"
 NONCE_BYTES = 12
 
 
+@dataclass(frozen=True)
+class LocalSettings(StoreSettings):
+    """The options of ``local:///dir``: exactly one master key source."""
+
+    master_key_file: str | None = setting(None, help="a file holding the master key")
+    master_key_env: str | None = setting(None, help="a variable holding the master key (base64)")
+    master_key_tang: str | None = setting(None, help="a JWE file bound to Tang servers")
+
+
 class LocalStore(Store):
     """Secrets in a local directory, each file encrypted with AES-256-GCM under a master key."""
 
-    __module__ = "anker.secrets"
+    settings_class: ClassVar[type[DriverSettings]] = LocalSettings
+    settings: LocalSettings
     capabilities: ClassVar[frozenset[str]] = frozenset({"versions", "consumers"})
 
-    def __init__(
-        self,
-        directory: str,
-        master_key: bytes,
-        *,
-        create: bool = False,
-        max_value_bytes: int = DEFAULT_MAX_VALUE_BYTES,
-        unique_names: bool = True,
-    ) -> None:
-        """Open the store in ``directory``; ``create=True`` makes a new one there instead."""
+    def __init__(self, url: BackendURL, settings: DriverSettings) -> None:
+        super().__init__(url, settings)
+        if url.endpoints or not url.path:
+            hosts = ",".join(e.host for e in url.endpoints)
+            raise InvalidURL(str(url), f"a local store is local:///absolute/dir, not {hosts!r}")
+        self.directory = _checked_directory(url.path)
+        self._objects = os.path.join(self.directory, "objects")
+
+    async def connect(self) -> None:
+        """Open the store in the directory; it must exist (nothing is written)."""
+        await self._open(create=False)
+
+    async def initialize(self) -> None:
+        """Make a new store in the directory (new or empty) and open it."""
+        await self._open(create=True)
+
+    async def _open(self, *, create: bool) -> None:
+        given = self.settings
+        key = await read_master_key(
+            file=given.master_key_file, env=given.master_key_env, tang=given.master_key_tang
+        )
+        await asyncio.to_thread(self._start, key, create)
+
+    def _start(self, master_key: bytes, create: bool) -> None:
         if len(master_key) != MASTER_KEY_BYTES:
             raise SecretsError(f"a master key has {MASTER_KEY_BYTES} bytes, not {len(master_key)}")
         from cryptography.hazmat.primitives.ciphers.aead import AESGCM
 
-        self.directory = _checked_directory(directory)
-        self._objects = os.path.join(self.directory, "objects")
         self._aead = AESGCM(master_key)
-        self.max_value_bytes = max_value_bytes
-        self.unique_names = unique_names
         if create:
             self._make()
         self._check_master_key()
-
-    @classmethod
-    async def open(cls, url: BackendURL, options: Mapping[str, str]) -> Self:
-        return await cls._open(url, options, create=False)
-
-    @classmethod
-    async def initialize(cls, url: BackendURL, options: Mapping[str, str]) -> Self:
-        return await cls._open(url, options, create=True)
-
-    @classmethod
-    async def _open(cls, url: BackendURL, options: Mapping[str, str], *, create: bool) -> Self:
-        if url.endpoints or not url.path:
-            hosts = ",".join(e.host for e in url.endpoints)
-            raise SecretsError(f"a local store URL is local:///absolute/dir, not local://{hosts}")
-        directory = _checked_directory(url.path)
-        settings = _settings(options)
-        key = await read_master_key(
-            file=options.get("master_key_file"),
-            env=options.get("master_key_env"),
-            tang=options.get("master_key_tang"),
-        )
-        return await asyncio.to_thread(cls, directory, key, create=create, **settings)
 
     def __repr__(self) -> str:
         return f"LocalStore({self.directory!r})"
@@ -390,18 +392,3 @@ def _checked_directory(path: str) -> str:
     if not os.path.isabs(path):
         raise SecretsError(f"a local store path is absolute, not {path!r}")
     return os.path.normpath(path)
-
-
-def _settings(options: Mapping[str, str]) -> dict[str, Any]:
-    settings: dict[str, Any] = {}
-    limit = options.get("max_value_bytes")
-    if limit is not None:
-        if not limit.isdigit() or int(limit) < 1:
-            raise SecretsError(f"max_value_bytes is a whole number of bytes, not {limit!r}")
-        settings["max_value_bytes"] = int(limit)
-    unique = options.get("unique_names")
-    if unique is not None:
-        if unique.lower() not in ("1", "true", "yes", "0", "false", "no"):
-            raise SecretsError(f"unique_names is true or false, not {unique!r}")
-        settings["unique_names"] = unique.lower() in ("1", "true", "yes")
-    return settings
