@@ -24,7 +24,6 @@ class Secret(Generic[T]):
     """
 
     __slots__ = ("_value",)
-    __module__ = "anker"
     if not TYPE_CHECKING:
         __class_getitem__ = classmethod(GenericAlias)
 

@@ -24,6 +24,7 @@ problem is reported at once in one :class:`ConfigError`. See ``docs/config.md``.
 .. versionadded:: 0.1
 """
 
+from anker._exports import show_public_paths
 from anker.config._config import Change, Config, ReloadResult
 from anker.config._kinds import Port
 from anker.config._network import HostAddress
@@ -47,3 +48,5 @@ __all__ = [
     "ReloadResult",
     "option",
 ]
+
+show_public_paths(__name__, globals(), __all__)

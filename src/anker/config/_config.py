@@ -27,7 +27,6 @@ class Change:
     """One option whose value differs after a reload: typed ``old`` and ``new`` values."""
 
     __slots__ = ("new", "old", "option", "section")
-    __module__ = "anker.config"
 
     def __init__(self, section: str, option: str, old: object, new: object) -> None:
         self.section, self.option, self.old, self.new = section, option, old, new
@@ -49,7 +48,6 @@ class ReloadResult:
     value waits for a restart (``restart_required``), and the load's ``warnings``."""
 
     __slots__ = ("changed", "restart_required", "warnings")
-    __module__ = "anker.config"
 
     def __init__(
         self, changed: list[Change], restart_required: list[Change], warnings: list[Problem]
@@ -87,7 +85,6 @@ class Config(Group):
     .. versionadded:: 0.1
     """
 
-    __module__ = "anker.config"
     __anker_foreign__: tuple[str, ...] = ()
 
     def __init_subclass__(cls, foreign: Iterable[str] = (), **kwargs: Any) -> None:

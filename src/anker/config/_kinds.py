@@ -45,7 +45,6 @@ class Port(int):
     """A TCP/UDP port number, 0 to 65535."""
 
     __slots__ = ()
-    __module__ = "anker.config"
 
 
 class Kind:

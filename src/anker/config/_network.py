@@ -11,7 +11,6 @@ class HostAddress(str):
     """A host name (RFC 1123) or an IPv4/IPv6 address."""
 
     __slots__ = ()
-    __module__ = "anker.config"
 
 
 class HostKind(Kind):

@@ -33,7 +33,6 @@ class Problem:
         "suggestion",
         "value",
     )
-    __module__ = "anker.config"
 
     def __init__(
         self,
@@ -111,8 +110,6 @@ class ConfigError(AnkerError, ValueError):
 
     .. versionadded:: 0.1
     """
-
-    __module__ = "anker.config"
 
     def __init__(self, problems: list[Problem] | tuple[Problem, ...]) -> None:
         self.problems = tuple(problems)

@@ -73,7 +73,6 @@ class Option:
         "sample_default",
         "section",
     )
-    __module__ = "anker.config"
 
     def __init__(
         self,
@@ -205,7 +204,6 @@ class Group:
     .. versionadded:: 0.1
     """
 
-    __module__ = "anker.config"
     __anker_declared__: dict[str, Option | type[Group] | object] = {}  # noqa: RUF012
     __anker_localns__: dict[str, object] = {}  # noqa: RUF012
 

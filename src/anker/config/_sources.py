@@ -46,7 +46,6 @@ class Origin:
     """
 
     __slots__ = ("file", "kind", "line", "location", "name", "reference", "section", "written")
-    __module__ = "anker.config"
 
     def __init__(
         self,

@@ -14,7 +14,6 @@ class ByteSize(int):
     """A size in bytes, written with a unit: ``512``, ``64KiB``, ``10MB``, ``1.5GiB``."""
 
     __slots__ = ()
-    __module__ = "anker.config"
 
     def __str__(self) -> str:
         return format_bytes(int(self))

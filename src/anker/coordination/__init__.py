@@ -17,6 +17,7 @@ model.
 .. versionadded:: 0.1
 """
 
+from anker._exports import show_public_paths
 from anker.coordination._backend import SERVER_EXPIRY
 from anker.coordination._blocking import (
     BlockingCoordinator,
@@ -65,9 +66,4 @@ __all__ = [
     "Semaphore",
 ]
 
-# Every public name shows the path users import it from (its home module is private).
-for _name in __all__:
-    _obj = globals()[_name]
-    if isinstance(_obj, type) or callable(_obj):
-        _obj.__module__ = __name__
-del _name, _obj
+show_public_paths(__name__, globals(), __all__)

@@ -40,8 +40,6 @@ class Election:
     .. versionadded:: 0.1
     """
 
-    __module__ = "anker.coordination"
-
     def __init__(self, coordinator: Coordinator, name: str) -> None:
         self.coordinator = coordinator
         self.name = name

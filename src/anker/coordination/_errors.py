@@ -31,13 +31,9 @@ __all__ = [
 class CoordinationError(AnkerError):
     """Something went wrong coordinating through a backend."""
 
-    __module__ = "anker.coordination"
-
 
 class InvalidName(CoordinationError, ValueError):
     """A name that cannot be used: empty, too long, or with characters a backend cannot hold."""
-
-    __module__ = "anker.coordination"
 
     def __init__(self, what: str, name: object, reason: str) -> None:
         self.what = what
@@ -58,8 +54,6 @@ class BackendUnavailable(CoordinationError, Unavailable):
 class LockTimeout(CoordinationError, TimeoutError):
     """A lock (or semaphore slot) was not acquired within the time allowed."""
 
-    __module__ = "anker.coordination"
-
     def __init__(self, name: str, timeout: float | None) -> None:
         self.lock_name = name
         self.timeout = timeout
@@ -73,8 +67,6 @@ class LockLost(CoordinationError):
     ``token`` is the fencing token that became stale.
     """
 
-    __module__ = "anker.coordination"
-
     def __init__(self, name: str, token: int | None, reason: str) -> None:
         self.lock_name = name
         self.token = token
@@ -83,8 +75,6 @@ class LockLost(CoordinationError):
 
 class MemberExists(CoordinationError):
     """Another live session already joined the group under this member id."""
-
-    __module__ = "anker.coordination"
 
     def __init__(self, group: str, member: str) -> None:
         self.group = group

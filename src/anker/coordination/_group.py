@@ -32,8 +32,6 @@ log = logging.getLogger("anker.coordination")
 class Member:
     """A live member of a group."""
 
-    __module__ = "anker.coordination"
-
     id: str
     capabilities: Mapping[str, Any] = field(default_factory=dict)
     since: float = 0.0  # seconds since the epoch
@@ -43,8 +41,6 @@ class Member:
 @dataclass(frozen=True, slots=True)
 class GroupEvent:
     """A member joined or left."""
-
-    __module__ = "anker.coordination"
 
     kind: Literal["join", "leave"]
     member: Member
@@ -65,8 +61,6 @@ class Group:
 
     .. versionadded:: 0.1
     """
-
-    __module__ = "anker.coordination"
 
     def __init__(self, coordinator: Coordinator, name: str) -> None:
         self.coordinator = coordinator
@@ -189,8 +183,6 @@ class Group:
 
 class GroupWatch:
     """A background task reporting a group's joins and leaves to callbacks."""
-
-    __module__ = "anker.coordination"
 
     def __init__(
         self,

@@ -47,8 +47,6 @@ LostCallback = Callable[[LockLost], object]
 class LockInfo:
     """One entry of a lock's queue, as :meth:`Coordinator.locks` lists it."""
 
-    __module__ = "anker.coordination"
-
     kind: str  # "lock", "semaphore" or "rwlock"
     name: str
     member: str
@@ -83,7 +81,6 @@ def granted(entries: list[Entry], index: int, limit: int, mode: Mode) -> bool:
 class _QueuedLock:
     """What Lock, Semaphore and the two sides of ReadWriteLock share."""
 
-    __module__ = "anker.coordination"
     kind = "lock"
 
     def __init__(
@@ -428,7 +425,6 @@ class Lock(_QueuedLock):
     .. versionadded:: 0.1
     """
 
-    __module__ = "anker.coordination"
     kind = "lock"
 
 
@@ -438,7 +434,6 @@ class Semaphore(_QueuedLock):
     .. versionadded:: 0.1
     """
 
-    __module__ = "anker.coordination"
     kind = "semaphore"
 
 
@@ -459,8 +454,6 @@ class ReadWriteLock:
 
     .. versionadded:: 0.1
     """
-
-    __module__ = "anker.coordination"
 
     def __init__(
         self,

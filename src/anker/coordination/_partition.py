@@ -67,8 +67,6 @@ class Partitioner:
     .. versionadded:: 0.1
     """
 
-    __module__ = "anker.coordination"
-
     def __init__(self, group: Group, *, weight: float = 1.0) -> None:
         if isinstance(weight, bool) or not isinstance(weight, int | float) or not weight > 0:
             raise ValueError(f"partitioner weight must be a positive number, got {weight!r}")

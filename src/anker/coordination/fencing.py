@@ -35,8 +35,6 @@ _IDENTIFIER = re.compile(r"[A-Za-z_][A-Za-z0-9_]{0,62}")
 class StaleToken(CoordinationError):
     """A write carried a fencing token older than one the resource already accepted."""
 
-    __module__ = "anker.coordination.fencing"
-
     def __init__(self, resource: str, token: int, newest: int | None) -> None:
         self.resource = resource
         self.token = token
@@ -47,8 +45,6 @@ class StaleToken(CoordinationError):
 
 class Fence:
     """The largest token accepted per resource, in memory (thread-safe)."""
-
-    __module__ = "anker.coordination.fencing"
 
     def __init__(self) -> None:
         self._newest: dict[str, int] = {}

@@ -20,6 +20,7 @@ The interface transports implement (for driver authors) is in
 .. versionadded:: 0.1
 """
 
+from anker._exports import show_public_paths
 from anker.messaging._blocking import (
     BlockingNotifier,
     BlockingRPCClient,
@@ -94,9 +95,4 @@ __all__ = [
     "connect",
 ]
 
-# Every public name shows the path users import it from (its home module is private).
-for _name in __all__:
-    _obj = globals()[_name]
-    if isinstance(_obj, type) or callable(_obj):
-        _obj.__module__ = __name__
-del _name, _obj
+show_public_paths(__name__, globals(), __all__)

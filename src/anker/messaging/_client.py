@@ -35,8 +35,6 @@ UNSET: Final = _Unset()
 class VersionCapError(InvalidTarget):
     """A call asks for a newer API version than the client's ``version_cap`` allows."""
 
-    __module__ = "anker.messaging"
-
 
 @dataclass(eq=False, slots=True)
 class _Pending:
@@ -113,8 +111,6 @@ class RPCClient:
 
     .. versionadded:: 0.1
     """
-
-    __module__ = "anker.messaging"
 
     def __init__(
         self,

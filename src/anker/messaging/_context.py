@@ -69,8 +69,6 @@ class RequestContext:
     auth_token: Secret[str] | None = None
     extras: Mapping[str, Any] = field(default_factory=dict)
 
-    __module__ = "anker.messaging"
-
     if TYPE_CHECKING:  # the generated __init__, but taking the token as a plain string too
 
         def __init__(

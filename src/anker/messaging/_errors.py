@@ -45,13 +45,9 @@ __all__ = [
 class MessagingError(AnkerError):
     """Something went wrong sending, receiving or serving a message."""
 
-    __module__ = "anker.messaging"
-
 
 class InvalidTarget(MessagingError, ValueError):
     """A target lacks what the operation needs (a topic to send to, a server to serve on)."""
-
-    __module__ = "anker.messaging"
 
     def __init__(self, target: object, reason: str) -> None:
         self.target = target
@@ -60,8 +56,6 @@ class InvalidTarget(MessagingError, ValueError):
 
 class MessageTooLarge(MessagingError, ValueError):
     """An encoded message is larger than the transport's ``max_message_size``."""
-
-    __module__ = "anker.messaging"
 
     def __init__(self, what: str, size: int, limit: int) -> None:
         self.what = what
@@ -79,8 +73,6 @@ class InvalidMessage(MessagingError, ValueError):
     ``where`` names the queue or subject it came from, ``message_id`` its id if it had one.
     """
 
-    __module__ = "anker.messaging"
-
     def __init__(self, where: str, reason: str, message_id: str | None = None) -> None:
         self.where = where
         self.reason = reason
@@ -97,8 +89,6 @@ class InvalidMessage(MessagingError, ValueError):
 class SerializationError(MessagingError, TypeError):
     """A value cannot be put on the wire by the serializer in use."""
 
-    __module__ = "anker.messaging"
-
     def __init__(self, what: str, reason: str) -> None:
         self.what = what
         super().__init__(f"cannot serialize {what}: {reason}")
@@ -111,14 +101,11 @@ class TransportUnavailable(MessagingError, Unavailable):
     failed (see :class:`anker.errors.Unavailable`).
     """
 
-    __module__ = "anker.messaging"
     what = "messaging transport"
 
 
 class TransportClosed(MessagingError, RuntimeError):
     """The transport was closed; nothing more can be sent or received on it."""
-
-    __module__ = "anker.messaging"
 
     def __init__(self, url: str) -> None:
         self.url = url
@@ -128,8 +115,6 @@ class TransportClosed(MessagingError, RuntimeError):
 class DeliveryFailure(MessagingError):
     """The broker refused a message, or lost it before confirming it."""
 
-    __module__ = "anker.messaging"
-
     def __init__(self, what: str, reason: str) -> None:
         self.what = what
         super().__init__(f"{what} was not delivered: {reason}")
@@ -137,8 +122,6 @@ class DeliveryFailure(MessagingError):
 
 class MessagingTimeout(MessagingError, TimeoutError):
     """A call got no reply within its timeout."""
-
-    __module__ = "anker.messaging"
 
     def __init__(self, method: str, target: object, timeout: float, detail: str = "") -> None:
         self.method = method
@@ -155,8 +138,6 @@ class ServerUnresponsive(MessagingTimeout):
     as soon as the heartbeats stop, not at the end of the overall timeout.
     """
 
-    __module__ = "anker.messaging"
-
 
 class RemoteError(MessagingError):
     """The remote method raised an exception that is not re-raised as itself.
@@ -164,8 +145,6 @@ class RemoteError(MessagingError):
     ``exc_type`` is the remote class as ``module.Class``, ``value`` its message and
     ``traceback`` the remote traceback lines.
     """
-
-    __module__ = "anker.messaging"
 
     def __init__(self, exc_type: str, value: str, traceback: Sequence[str] = ()) -> None:
         self.exc_type = exc_type
@@ -176,8 +155,6 @@ class RemoteError(MessagingError):
 
 class NoSuchMethod(MessagingError, AttributeError):
     """No endpoint of the server has the requested method (in that namespace)."""
-
-    __module__ = "anker.messaging"
 
     def __init__(self, method: str) -> None:
         self.method = method
@@ -190,8 +167,6 @@ class NoSuchMethod(MessagingError, AttributeError):
 
 class UnsupportedVersion(MessagingError):
     """No endpoint serves the requested version of the API (same major, minor at most)."""
-
-    __module__ = "anker.messaging"
 
     def __init__(self, version: str, method: str | None = None) -> None:
         self.version = version
@@ -209,5 +184,3 @@ class UnsupportedVersion(MessagingError):
 
 class ServerStopped(MessagingError, RuntimeError):
     """A server that was stopped cannot be started again: make a new one."""
-
-    __module__ = "anker.messaging"

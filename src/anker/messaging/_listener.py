@@ -43,8 +43,6 @@ class NotificationResult(enum.Enum):
     HANDLED = "handled"
     REQUEUE = "requeue"
 
-    __module__ = "anker.messaging"
-
 
 @dataclass(frozen=True, slots=True)
 class Notification:
@@ -57,8 +55,6 @@ class Notification:
     payload: Any
     metadata: Mapping[str, Any]
 
-    __module__ = "anker.messaging"
-
 
 class NotificationFilter:
     """Which notifications an endpoint wants: regular expressions that must match (from the
@@ -69,8 +65,6 @@ class NotificationFilter:
 
     .. versionadded:: 0.1
     """
-
-    __module__ = "anker.messaging"
 
     def __init__(
         self,
@@ -194,8 +188,6 @@ class NotificationListener(_ListenerBase):
     .. versionadded:: 0.1
     """
 
-    __module__ = "anker.messaging"
-
     def __init__(
         self,
         transport: Transport,
@@ -279,8 +271,6 @@ class BatchNotificationListener(_ListenerBase):
 
     .. versionadded:: 0.1
     """
-
-    __module__ = "anker.messaging"
 
     def __init__(
         self,

@@ -37,8 +37,6 @@ class Notifier:
     .. versionadded:: 0.1
     """
 
-    __module__ = "anker.messaging"
-
     def __init__(
         self,
         transport: Transport,

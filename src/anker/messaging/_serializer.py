@@ -54,8 +54,6 @@ class JsonSerializer:
     .. versionadded:: 0.1
     """
 
-    __module__ = "anker.messaging"
-
     def serialize(self, value: Any) -> Any:
         return value
 
@@ -81,8 +79,6 @@ class RichSerializer:
 
     .. versionadded:: 0.1
     """
-
-    __module__ = "anker.messaging"
 
     def __init__(self) -> None:
         self._by_type: dict[type, tuple[str, _Encode]] = {}

@@ -230,8 +230,6 @@ class RPCServer(Consumer):
     .. versionadded:: 0.1
     """
 
-    __module__ = "anker.messaging"
-
     def __init__(
         self,
         transport: Transport,

@@ -76,8 +76,6 @@ class Target:
     version: str | None = None
     fanout: bool = False
 
-    __module__ = "anker.messaging"
-
     def __post_init__(self) -> None:
         for name in ("exchange", "topic", "server", "namespace"):
             value = getattr(self, name)

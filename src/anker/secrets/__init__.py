@@ -18,6 +18,7 @@ envelope format lives in
 .. versionadded:: 0.1
 """
 
+from anker._exports import show_public_paths
 from anker._secret import Secret
 from anker.secrets._errors import (
     SecretInUse,
@@ -46,9 +47,4 @@ __all__ = [
     "WrongMasterKey",
 ]
 
-# Every public name shows the path users import it from (its home module is private).
-for _name in __all__:
-    _obj = globals()[_name]
-    if isinstance(_obj, type) and "._" in _obj.__module__:
-        _obj.__module__ = __name__
-del _name, _obj
+show_public_paths(__name__, globals(), __all__)

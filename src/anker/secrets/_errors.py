@@ -17,13 +17,9 @@ __all__ = [
 class SecretsError(AnkerError):
     """Something went wrong storing, finding or decrypting a secret."""
 
-    __module__ = "anker.secrets"
-
 
 class SecretNotFound(SecretsError, LookupError):
     """No object (or no such version of it) has that id or name."""
-
-    __module__ = "anker.secrets"
 
 
 class SecretTampered(SecretsError):
@@ -32,19 +28,13 @@ class SecretTampered(SecretsError):
     Nothing decrypted from it is ever returned.
     """
 
-    __module__ = "anker.secrets"
-
 
 class WrongMasterKey(SecretsError):
     """The master key given does not open this store."""
 
-    __module__ = "anker.secrets"
-
 
 class SecretInUse(SecretsError):
     """The object has consumers; delete it with ``force=True`` to do so anyway."""
-
-    __module__ = "anker.secrets"
 
 
 class StoreUnavailable(SecretsError, Unavailable):

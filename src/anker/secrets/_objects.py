@@ -102,8 +102,6 @@ class ManagedObject:
     versions: tuple[int, ...] = (1,)
     consumers: tuple[Consumer, ...] = ()
 
-    __module__ = "anker.secrets"
-
     def reveal(self) -> bytes:
         """The value itself; raises if the object was fetched without it."""
         if self.value is None:

@@ -39,8 +39,6 @@ class TangError(SecretsError):
     the message lists them all. Never contains the secret.
     """
 
-    __module__ = "anker.secrets"
-
     def __init__(
         self, reason: str, *, url: str | None = None, failures: Sequence[TangError] = ()
     ) -> None:

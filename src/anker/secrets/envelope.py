@@ -79,8 +79,6 @@ MAX_CHUNKS = 2**32
 class EnvelopeError(_ErrorBase):
     """The data or its key cannot be used: not an envelope, or no key for it."""
 
-    __module__ = "anker.secrets.envelope"
-
 
 class EnvelopeTampered(EnvelopeError):
     """Authentication failed: the data (or its wrapped key) was modified, reordered or cut.
@@ -88,8 +86,6 @@ class EnvelopeTampered(EnvelopeError):
     Never raised after handing out plaintext that failed authentication: every chunk is
     checked before it is written.
     """
-
-    __module__ = "anker.secrets.envelope"
 
 
 @dataclass(frozen=True)

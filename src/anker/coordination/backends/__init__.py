@@ -7,6 +7,7 @@ A backend derives from :class:`Backend`, declares its options as a subclass of
 contract and docs/index.md ("Writing a driver") for the kit it builds on.
 """
 
+from anker._exports import show_public_paths
 from anker.coordination._backend import (
     SERVER_EXPIRY,
     Backend,
@@ -29,8 +30,4 @@ __all__ = [
     "Watch",
 ]
 
-for _name in __all__:
-    _obj = globals()[_name]
-    if isinstance(_obj, type):
-        _obj.__module__ = __name__
-del _name, _obj
+show_public_paths(__name__, globals(), __all__)

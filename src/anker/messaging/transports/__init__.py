@@ -8,6 +8,7 @@ and is registered under its URL scheme in the ``anker.messaging.transports`` ent
 group. See docs/index.md ("Writing a driver").
 """
 
+from anker._exports import show_public_paths
 from anker.messaging._transport import (
     Handler,
     Incoming,
@@ -28,6 +29,4 @@ __all__ = [
     "TransportSettings",
 ]
 
-for _name in ("Incoming", "PendingCalls", "Subscription", "TransportSettings"):
-    globals()[_name].__module__ = __name__
-del _name
+show_public_paths(__name__, globals(), __all__)

@@ -7,10 +7,9 @@ A store derives from :class:`Store`, declares its options as a subclass of
 entry point group. See docs/index.md ("Writing a driver").
 """
 
+from anker._exports import show_public_paths
 from anker.secrets._store import Store, StoreSettings
 
 __all__ = ["Store", "StoreSettings"]
 
-for _name in __all__:
-    globals()[_name].__module__ = __name__
-del _name
+show_public_paths(__name__, globals(), __all__)
