@@ -61,7 +61,6 @@ import asyncio
 import contextlib
 import hashlib
 import logging
-import math
 import os
 import random
 import re
@@ -73,6 +72,7 @@ from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from anker._drivers import DriverSettings, require, setting
+from anker._engines.postgres import LibpqSettings, connect_params
 from anker.coordination._backend import (
     Backend,
     CoordinationSettings,
@@ -81,7 +81,7 @@ from anker.coordination._backend import (
     SessionExpired,
     Watch,
 )
-from anker.errors import InvalidOption, InvalidURL
+from anker.errors import InvalidOption
 
 if TYPE_CHECKING:
     from psycopg import AsyncConnection
@@ -95,19 +95,6 @@ log = logging.getLogger("anker.coordination")
 NEEDED_FOR = "the postgresql:// coordination backend"
 DEFAULT_PREFIX = "anker_coord_"
 _PREFIX = re.compile(r"[a-z_][a-z0-9_]{0,31}")
-#: libpq settings that may be given as URL options
-LIBPQ_OPTIONS = frozenset(
-    {
-        "sslmode",
-        "sslrootcert",
-        "sslcert",
-        "sslkey",
-        "sslcrl",
-        "channel_binding",
-        "application_name",
-        "target_session_attrs",
-    }
-)
 MIN_SERVER_VERSION = 140000  # pg_terminate_backend(pid, timeout)
 #: what put_v1 returns instead of a token
 KEY_TAKEN, SESSION_GONE = 0, -1
@@ -265,7 +252,7 @@ def _lock_key(text: str) -> int:
 
 
 @dataclass(frozen=True)
-class PostgresSettings(CoordinationSettings):
+class PostgresSettings(CoordinationSettings, LibpqSettings):
     """The options of ``postgresql://``: the table prefix, and the libpq settings a URL
     may carry (passed to libpq as they are)."""
 
@@ -273,19 +260,6 @@ class PostgresSettings(CoordinationSettings):
         DEFAULT_PREFIX,
         help="prefix of anker's tables: 1 to 32 lowercase letters, digits and _",
     )
-    sslmode: str | None = None
-    sslrootcert: str | None = None
-    sslcert: str | None = None
-    sslkey: str | None = None
-    sslcrl: str | None = None
-    channel_binding: str | None = None
-    application_name: str | None = None
-    target_session_attrs: str | None = None
-
-    def libpq(self) -> dict[str, str]:
-        """The libpq settings that were given."""
-        given = {name: getattr(self, name) for name in LIBPQ_OPTIONS}
-        return {name: value for name, value in given.items() if value is not None}
 
 
 class PostgresBackend(Backend):
@@ -298,10 +272,6 @@ class PostgresBackend(Backend):
     def __init__(self, url: BackendURL, settings: DriverSettings) -> None:
         super().__init__(url, settings)
         timeout = self.timeout
-        if not url.endpoints:
-            raise InvalidURL(
-                str(url), f"{url.scheme}:// needs a host, e.g. {url.scheme}://db.example:5432"
-            )
         self.prefix = self.settings.table_prefix
         if _PREFIX.fullmatch(self.prefix) is None:
             raise InvalidOption(
@@ -310,34 +280,7 @@ class PostgresBackend(Backend):
                 f"{self.prefix!r}: 1 to 32 lowercase letters, digits and _ expected, "
                 "not starting with a digit",
             )
-        # libpq takes one user and password: given once (on any host) or the same everywhere
-        credentials = {
-            (e.username, e.password)
-            for e in url.endpoints
-            if e.username is not None or e.password is not None
-        }
-        if len(credentials) > 1:
-            raise InvalidURL(str(url), "every host must have the same user and password")
-        user, self._password = credentials.pop() if credentials else (None, None)
-        hosts = len(url.endpoints)
-        self._params: dict[str, str] = {
-            "host": ",".join(e.host for e in url.endpoints),
-            "port": ",".join(str(e.port or 5432) for e in url.endpoints),
-            # per host, in whole seconds, at least 2 (libpq's rules); the total is bounded too
-            "connect_timeout": str(max(2, math.ceil(timeout / hosts))),
-            "options": f"-c statement_timeout={max(1, round(timeout * 1000))}",
-            "tcp_user_timeout": str(max(1, round(timeout * 1000))),
-            "keepalives_idle": str(max(1, round(timeout))),
-            "keepalives_interval": str(max(1, round(timeout / 3))),
-            "keepalives_count": "3",
-        }
-        if hosts > 1:
-            self._params["target_session_attrs"] = "read-write"
-        if user is not None:
-            self._params["user"] = user
-        if url.path.strip("/"):
-            self._params["dbname"] = url.path.strip("/")
-        self._params.update(self.settings.libpq())
+        self._params, self._password = connect_params(url, self.settings, timeout)
         self._channel = f"{self.prefix}changes"
         self._db: AsyncConnection[Any] | None = None
         self._lock = asyncio.Lock()
