@@ -19,7 +19,7 @@ from urllib.parse import quote, unquote
 from anker._secret import MASK, Secret
 from anker.errors import InvalidURL
 
-__all__ = ["BackendURL", "Endpoint", "is_credential", "mask_secrets", "parse_url"]
+__all__ = ["BackendURL", "Endpoint", "is_credential", "mask_secrets", "mask_urls", "parse_url"]
 
 _SCHEME = re.compile(r"[A-Za-z][A-Za-z0-9+.-]*")
 _PORT = re.compile(r"[0-9]{1,5}")
@@ -254,6 +254,20 @@ def _mask_for_error(text: str) -> str:
         user, colon, _ = credentials.partition(":")
         return f"{head}://{user}:{MASK}@{after}" if colon else text
     return f"{head}://{MASK}@{after}"
+
+
+_URL_PASSWORD = re.compile(r"((?:://|,)[^:/@,\s'\"]*):[^@\s'\"]*@")
+_QUERY_OPTION = re.compile(r"([?&])([^=&\s'\"]+)=([^&\s'\"]*)")
+
+
+def mask_urls(text: str) -> str:
+    """``text`` with the credentials of every URL in it masked: passwords (``user:****@``)
+    and credential query options (``?token=****``), for free text such as a config value
+    quoted in an error, where the URLs are not parsed."""
+    text = _URL_PASSWORD.sub(rf"\1:{MASK}@", text)
+    return _QUERY_OPTION.sub(
+        lambda m: f"{m[1]}{m[2]}={MASK}" if is_credential(unquote(m[2])) else m[0], text
+    )
 
 
 def mask_secrets(text: str, *sources: BackendURL | Secret[str] | str | None) -> str:

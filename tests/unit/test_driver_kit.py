@@ -265,22 +265,22 @@ def test_every_credential_of_a_url_is_masked() -> None:
 def test_backoff_grows_with_full_jitter_up_to_its_cap() -> None:
     backoff = Backoff(first=0.1, cap=1.0)
     delays = [backoff.next_delay() for _ in range(200)]
-    assert all(d is not None and 0 <= d <= 1.0 for d in delays)
-    assert all(d is not None and d <= 0.1 for d in delays[:1])
-    assert max(d for d in delays[10:] if d is not None) > 0.5  # reaches towards the cap
+    assert all(0 <= d <= 1.0 for d in delays)
+    assert delays[0] <= 0.1
+    assert max(delays[10:]) > 0.5  # reaches towards the cap
     assert len(set(delays)) > 150  # jittered, not a fixed schedule
     backoff.reset()
     assert backoff.attempt == 0
-    assert (backoff.next_delay() or 0) <= 0.1
+    assert backoff.next_delay() <= 0.1
+    assert not backoff.expired
 
 
 def test_backoff_stops_at_its_deadline_and_never_sleeps_past_it() -> None:
     backoff = Backoff(first=5.0, cap=5.0, deadline=0.05)
-    delay = backoff.next_delay()
-    assert delay is not None
-    assert delay <= 0.05
+    assert backoff.next_delay() <= 0.05
     time.sleep(0.06)
-    assert backoff.next_delay() is None
+    assert backoff.expired
+    assert backoff.next_delay() == 0.0
     with pytest.raises(ValueError, match="0 < first <= cap"):
         Backoff(first=0, cap=1)
 
@@ -332,3 +332,22 @@ def test_every_subsystems_outage_is_an_unavailable() -> None:
         assert issubclass(error, AnkerError)
         made = error("x://h", "connect", "refused")
         assert (made.url, made.operation, made.reason) == ("x://h", "connect", "refused")
+
+
+async def test_backoff_sleep_stops_at_the_deadline() -> None:
+    backoff = Backoff(first=0.01, cap=0.02, deadline=0.1)
+    slept = 0
+    while await backoff.sleep():
+        slept += 1
+    assert slept >= 3
+    assert backoff.expired
+
+
+def test_urls_in_free_text_are_masked() -> None:
+    from anker._url import mask_urls
+
+    text = "cannot reach http://admin:pw9@tang:80/adv and barbican://kms?project=p&auth_token=T0K"
+    assert mask_urls(text) == (
+        "cannot reach http://admin:****@tang:80/adv and barbican://kms?project=p&auth_token=****"
+    )
+    assert mask_urls("rabbit://u1:p1@h1,u2:p2@h2/") == "rabbit://u1:****@h1,u2:****@h2/"

@@ -13,15 +13,17 @@ class Backoff:
     """Delays between attempts: the n-th is drawn uniformly from ``[0, min(cap, first * 2**n)]``
     ("full jitter"), so clients that failed together do not retry together.
 
-    ``deadline`` (seconds from creation or :meth:`reset`) bounds the whole series:
-    :meth:`next_delay` returns None once it has passed, and no delay runs past it::
+    ``deadline`` (seconds from creation or :meth:`reset`) bounds the whole series: no delay
+    runs past it, :attr:`expired` says when it has passed, and :meth:`sleep` returns False
+    then instead of sleeping::
 
         backoff = Backoff(first=0.05, cap=2.0, deadline=30.0)
-        while (delay := backoff.next_delay()) is not None:
+        while True:
             try:
                 return await connect()
             except OSError:
-                await asyncio.sleep(delay)
+                if not await backoff.sleep():
+                    raise
     """
 
     __slots__ = ("_attempt", "_ends", "cap", "deadline", "first")
@@ -48,20 +50,23 @@ class Backoff:
         self._attempt = 0
         self._ends = None if self.deadline is None else time.monotonic() + self.deadline
 
-    def next_delay(self) -> float | None:
-        """The next delay in seconds, or None when the deadline has passed."""
+    @property
+    def expired(self) -> bool:
+        """Whether the deadline has passed (never, without one)."""
+        return self._ends is not None and time.monotonic() >= self._ends
+
+    def next_delay(self) -> float:
+        """The next delay in seconds (never past the deadline: 0 once it has passed)."""
         ceiling = min(self.cap, self.first * 2.0 ** min(self._attempt, 64))
         self._attempt += 1
         delay = random.uniform(0.0, ceiling)
         if self._ends is None:
             return delay
-        left = self._ends - time.monotonic()
-        return None if left <= 0 else min(delay, left)
+        return max(0.0, min(delay, self._ends - time.monotonic()))
 
     async def sleep(self) -> bool:
         """Sleep the next delay; False (without sleeping) once the deadline has passed."""
-        delay = self.next_delay()
-        if delay is None:
+        if self.expired:
             return False
-        await asyncio.sleep(delay)
+        await asyncio.sleep(self.next_delay())
         return True

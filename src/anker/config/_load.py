@@ -570,9 +570,9 @@ def _as_text(kind: Kind, value: object) -> str:  # noqa: PLR0911 (one return per
 
 def _mask_urls(text: str) -> str:
     """Mask the credentials of every URL in a message."""
-    import re
+    from anker._url import mask_urls
 
-    return re.sub(r"((?:://|,)[^:/@,\s'\"]*):[^@\s'\"]*@", r"\1:****@", text)
+    return mask_urls(text)
 
 
 def _as_shown(raw: object) -> str:

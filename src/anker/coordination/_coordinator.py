@@ -7,12 +7,11 @@ import contextlib
 import datetime as dt
 import logging
 import os
-import random
 import socket
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
-from anker._drivers import describe_error
+from anker._drivers import Backoff, describe_error
 from anker.coordination._backend import (
     Backend,
     CoordinationSettings,
@@ -353,7 +352,7 @@ class Coordinator:
         """Join every group again on a new session, until it works or the session changes."""
         from anker.coordination._group import Group
 
-        delay = 0.05
+        backoff = Backoff(first=0.05, cap=self.lease)
         for name in list(self._memberships):
             while name in self._memberships and self._keeper.session == session:
                 try:
@@ -364,8 +363,7 @@ class Coordinator:
                     return  # the next session joins again
                 except CoordinationError as exc:
                     log.warning("joining group %r again failed (%s); retrying", name, exc)
-                    await asyncio.sleep(delay * (0.5 + random.random()))
-                    delay = min(delay * 2, self.lease)
+                    await backoff.sleep()
 
     def _forget_later(self, namespace: str, key: str) -> None:
         """Delete an entry again once a call that may have created it can no longer land.

@@ -18,11 +18,11 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any
 
+from anker._drivers import Backoff
 from anker.coordination._backend import SessionExpired
 from anker.coordination._errors import BackendUnavailable, CoordinationError
 
@@ -139,6 +139,7 @@ class SessionKeeper:
     async def _keep_alive(self) -> None:
         interval = self.lease / RENEWALS_PER_LEASE
         next_renewal = time.monotonic() + interval
+        retry = Backoff(first=0.1, cap=interval)
         while True:
             await asyncio.sleep(max(0.0, next_renewal - time.monotonic()))
             if not self._ready.is_set():
@@ -162,13 +163,14 @@ class SessionKeeper:
                     self._lose(f"no renewal within the {self.lease:g} s lease ({exc})")
                     continue
                 # try again soon, but not in a tight loop against a failing backend
-                next_renewal = time.monotonic() + min(interval, 0.05 + random.random() * 0.1)
+                next_renewal = time.monotonic() + retry.next_delay()
                 continue
+            retry.reset()
             self.valid_until = sent + self.lease
             next_renewal = sent + interval
 
     async def _replace(self) -> None:
-        delay = 0.05
+        backoff = Backoff(first=0.05, cap=self.lease)
         while True:
             # End the lost session first: the server may still hold it (the client gave up
             # first, by design), and its entries would stand in the way of the new ones.
@@ -180,8 +182,7 @@ class SessionKeeper:
                 await self._new_session()
             except CoordinationError as exc:
                 log.warning("could not start a new coordination session: %s", exc)
-                await asyncio.sleep(delay * (0.5 + random.random()))
-                delay = min(delay * 2, self.lease)
+                await backoff.sleep()
                 continue
             break
         assert self.session is not None

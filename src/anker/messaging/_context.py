@@ -9,11 +9,13 @@ sent back as they came.
 
 from __future__ import annotations
 
+import contextlib
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
 
 from anker._secret import Secret
+from anker.config._kinds import BadValue, BoolKind
 from anker.messaging._wire import new_uuid
 
 __all__ = ["CONTEXT_PREFIX", "RequestContext", "context_entries", "new_request_id"]
@@ -194,10 +196,6 @@ def _checked(kwargs: dict[str, Any]) -> dict[str, Any]:
     return kwargs
 
 
-_TRUE: frozenset[str] = frozenset({"1", "true", "yes", "on"})
-_FALSE: frozenset[str] = frozenset({"0", "false", "no", "off", ""})
-
-
 def _bad_key(name: str, expected: str, value: object) -> ValueError:
     wire_name = _WIRE_NAMES.get(name, name)
     return ValueError(f"context key {wire_name!r} must be {expected}, not {type(value).__name__}")
@@ -209,8 +207,11 @@ def _flag(name: str, value: object) -> bool:
         return bool(value)
     if isinstance(value, int) and value in (0, 1):
         return bool(value)
-    if isinstance(value, str) and value.strip().lower() in _TRUE | _FALSE:
-        return value.strip().lower() in _TRUE
+    if isinstance(value, str):
+        if not value.strip():
+            return False  # an empty flag is an unset one
+        with contextlib.suppress(BadValue):
+            return bool(BoolKind().convert(value))  # the words anker.config reads
     raise _bad_key(name, "true or false", value)
 
 

@@ -496,15 +496,7 @@ def _allows(key: JSON, operation: str, use: str, alg: str) -> bool:
 
 
 def _shown(url: object) -> str:
-    """The URL for messages, with any password masked."""
-    from urllib.parse import urlsplit
+    """The URL for messages, with any credential masked."""
+    from anker._url import mask_urls
 
-    text = str(url)
-    try:
-        parts = urlsplit(text)
-        if parts.password is None:
-            return text
-        netloc = parts.netloc.replace(f":{parts.password}@", ":****@", 1)
-        return parts._replace(netloc=netloc).geturl()
-    except ValueError:
-        return text
+    return mask_urls(str(url))

@@ -9,6 +9,7 @@ import logging
 from typing import TYPE_CHECKING
 from urllib.parse import unquote
 
+from anker._drivers import Backoff
 from anker.coordination._backend import EventWatch
 from anker.coordination.backends._etcd_gateway import (
     UNAUTHENTICATED,
@@ -44,7 +45,7 @@ class _EtcdWatch(EventWatch):
         super().__init__()
         #: the revision up to which every change was seen (0: none yet)
         self._revision = 0
-        self._delay = RETRY
+        self._backoff = Backoff(first=RETRY, cap=MAX_RETRY)
         self._reauthenticated = False
 
     async def run(self) -> None:
@@ -71,8 +72,7 @@ class _EtcdWatch(EventWatch):
                     self.created.set_exception(exc)
                     return
                 log.debug("etcd watch on %r broke (%r); reopening it", self.prefix, exc)
-            await asyncio.sleep(self._delay)
-            self._delay = min(self._delay * 2, MAX_RETRY)
+            await self._backoff.sleep()
 
     async def _stream(self) -> None:
         create: Json = {"key": _b64(self.prefix), "range_end": _b64(_range_end(self.prefix))}
@@ -95,7 +95,8 @@ class _EtcdWatch(EventWatch):
                     if not opened:
                         opened = True
                         opening.reschedule(None)  # from now on the stream may be silent
-                        self._delay, self._reauthenticated = RETRY, False
+                        self._backoff.reset()
+                        self._reauthenticated = False
                         if self.created.done():
                             self.changed.set()  # reopened: look again at what happened since
                         else:

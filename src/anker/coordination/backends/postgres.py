@@ -62,7 +62,6 @@ import contextlib
 import hashlib
 import logging
 import os
-import random
 import re
 import secrets
 import socket
@@ -71,7 +70,7 @@ from collections.abc import AsyncIterator
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
-from anker._drivers import DriverSettings, require, setting
+from anker._drivers import Backoff, DriverSettings, require, setting
 from anker._engines.postgres import LibpqSettings, connect_params
 from anker.coordination._backend import (
     Backend,
@@ -483,7 +482,7 @@ class PostgresBackend(Backend):
     async def _listen(self) -> None:
         """Keep a connection listening, and hand its notifications to the watches."""
         loop = asyncio.get_running_loop()
-        delay = RETRY_MIN
+        backoff = Backoff(first=RETRY_MIN, cap=max(self.lease, RETRY_MIN))
         while True:
             error: BaseException | None = None
             db = None
@@ -495,7 +494,7 @@ class PostgresBackend(Backend):
                 self._retry.clear()
                 self._resolve_attempt(None)
                 self._wake_all()  # what changed while nobody listened
-                delay = RETRY_MIN
+                backoff.reset()
                 async with contextlib.aclosing(db.notifies()) as notifies:
                     async for notify in notifies:
                         for event in self._watches.get(notify.payload, ()):
@@ -519,10 +518,9 @@ class PostgresBackend(Backend):
             self._resolve_attempt(error)
             self._attempt = loop.create_future()
             with contextlib.suppress(TimeoutError):
-                async with asyncio.timeout(delay * (0.5 + random.random())):
+                async with asyncio.timeout(backoff.next_delay()):
                     await self._retry.wait()
             self._retry.clear()
-            delay = min(delay * 2, max(self.lease, RETRY_MIN))
 
 
 async def _fetch(

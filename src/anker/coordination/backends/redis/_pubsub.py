@@ -5,12 +5,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
-import random
 import time
 from collections import deque
 from collections.abc import Iterable
 from typing import TYPE_CHECKING, Any
 
+from anker._drivers import Backoff
 from anker.coordination._backend import EventWatch
 from anker.coordination.backends.redis._resp import READ_SIZE, _complete_replies, _ReplyError
 from anker.coordination.backends.redis._scripts import ADDED, REMOVED
@@ -130,7 +130,7 @@ class _Hub:
 
     async def _run(self) -> None:
         """Keep a connection up while watches are open; a new one after each failure."""
-        delay = 0.05
+        backoff = Backoff(first=0.05, cap=1.0)
         try:
             while True:
                 try:
@@ -143,8 +143,7 @@ class _Hub:
                     await self._drop()
                 if not self.watches:
                     return
-                await asyncio.sleep(delay * (0.5 + random.random()))
-                delay = min(delay * 2, 1.0)
+                await backoff.sleep()
         finally:
             if self.task is asyncio.current_task():
                 self.task = None

@@ -306,17 +306,8 @@ class Supervised(Transport):
         return True
 
 
-def _backoff() -> _Delays:
-    return _Delays(first=BACKOFF_FIRST, cap=BACKOFF_MAX)
-
-
-class _Delays(Backoff):
-    """The reconnection backoff: no deadline, so every delay is a number."""
-
-    def next_delay(self) -> float:
-        delay = super().next_delay()
-        assert delay is not None
-        return delay
+def _backoff() -> Backoff:
+    return Backoff(first=BACKOFF_FIRST, cap=BACKOFF_MAX)
 
 
 def _close_reason(closing: asyncio.Future[Any]) -> str:
