@@ -48,11 +48,13 @@ check: $(STAMP)
 test: check $(BENCH_STAMP)
 	ANKER_BENCH_PYTHON=$(abspath $(BENCH_VENV))/bin/python $(VENV)/bin/pytest $(PYTEST_ARGS)
 
+# Every test that needs no server: tests/unit, and the conformance suites on the embedded
+# drivers (memory://, sqlite://, file://, local://); the rest are marked `integration`.
 unit: $(STAMP)
-	$(VENV)/bin/pytest tests/unit $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -m "not integration" $(PYTEST_ARGS)
 
 integration: $(STAMP)
-	$(VENV)/bin/pytest tests/integration $(PYTEST_ARGS)
+	$(VENV)/bin/pytest -m integration $(PYTEST_ARGS)
 
 bench-env: $(BENCH_STAMP)
 

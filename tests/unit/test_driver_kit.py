@@ -351,3 +351,31 @@ def test_urls_in_free_text_are_masked() -> None:
         "cannot reach http://admin:****@tang:80/adv and barbican://kms?project=p&auth_token=****"
     )
     assert mask_urls("rabbit://u1:p1@h1,u2:p2@h2/") == "rabbit://u1:****@h1,u2:****@h2/"
+
+
+def _every_driver() -> list[tuple[str, str]]:
+    from anker._drivers import GROUPS, available_drivers
+
+    return [
+        (group, scheme)
+        for group in (GROUPS["coordination"], GROUPS["messaging"], GROUPS["secrets"])
+        for scheme in sorted(available_drivers(group))
+    ]
+
+
+@pytest.mark.parametrize(("group", "scheme"), _every_driver())
+def test_every_registered_driver_refuses_an_unknown_option_naming_the_nearest(
+    group: str, scheme: str
+) -> None:
+    from anker._drivers import load_driver, prepare_driver
+
+    driver, _ = load_driver(group, f"{scheme}://h", Driver)
+    known = sorted(option_names(driver.settings_class))
+    assert known, f"{scheme}:// declares no options"
+    for option in known:
+        typo = option[:-1] + ("x" if option[-1] != "x" else "y")  # one letter off
+        with pytest.raises(InvalidOption) as caught:
+            prepare_driver(group, f"{scheme}://h/x?{typo}=1", Driver)
+        assert caught.value.option == typo
+        assert caught.value.suggestion == option, (scheme, typo)
+        assert caught.value.where == f"the '{scheme}://' {driver.kind}"

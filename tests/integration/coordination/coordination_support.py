@@ -17,9 +17,14 @@ from anker.coordination import Coordinator
 from anker.coordination.backends import Backend
 from servers import require_server
 
-pytestmark = pytest.mark.integration
-
-BACKENDS = ("sqlite", "redis", "postgresql", "etcd", "zookeeper")
+#: every backend; those that need a server are integration tests, sqlite runs in `make unit`
+BACKENDS = (
+    "sqlite",
+    *(
+        pytest.param(name, marks=pytest.mark.integration)
+        for name in ("redis", "postgresql", "etcd", "zookeeper")
+    ),
+)
 #: short leases keep failure tests fast (etcd rounds a lease up to its minimum, 2 s)
 LEASE = 1.0
 

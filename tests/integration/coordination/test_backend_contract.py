@@ -15,7 +15,7 @@ import pytest
 from anker.coordination.backends import SERVER_EXPIRY, EntryExists, SessionExpired
 from coordination_support import LEASE, OpenBackend
 
-pytestmark = pytest.mark.integration
+# Server-free drivers run in `make unit`; the others are marked `integration` by their fixture.
 
 
 def ns() -> str:

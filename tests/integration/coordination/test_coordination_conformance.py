@@ -17,7 +17,7 @@ from anker.coordination import (
 )
 from coordination_support import LEASE, OpenCoordinator
 
-pytestmark = pytest.mark.integration
+# Server-free drivers run in `make unit`; the others are marked `integration` by their fixture.
 
 #: a bound for anything that should happen within a lease (etcd's minimum lease is 2 s)
 WITHIN_LEASE = 3 * LEASE + 3

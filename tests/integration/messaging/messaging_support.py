@@ -15,9 +15,8 @@ import pytest
 from anker.messaging import Transport, connect
 from servers import require_server
 
-pytestmark = pytest.mark.integration
-
-TRANSPORTS = ("memory", "rabbit")
+#: every transport; rabbit is an integration test, memory runs in `make unit`
+TRANSPORTS = ("memory", pytest.param("rabbit", marks=pytest.mark.integration))
 
 
 @pytest.fixture(params=TRANSPORTS)

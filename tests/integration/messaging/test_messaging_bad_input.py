@@ -31,7 +31,7 @@ from anker.messaging._transport import Incoming
 from messaging_support import OpenTransport
 from waiting import eventually
 
-pytestmark = pytest.mark.integration
+# Server-free drivers run in `make unit`; the others are marked `integration` by their fixture.
 
 
 class Worker:
