@@ -41,6 +41,7 @@ def test_secret_shows_its_public_path() -> None:
 NAMESPACES = (
     "anker",
     "anker.errors",
+    "anker.drivers",
     "anker.config",
     "anker.messaging",
     "anker.messaging.transports",
