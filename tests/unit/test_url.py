@@ -148,3 +148,27 @@ def test_any_text_parses_or_raises_invalid_url(text: str) -> None:
 def test_a_password_survives_percent_encoding(password: str) -> None:
     url = BackendURL("redis", (Endpoint("h", 1, "u", Secret(password)),))
     assert parse_url(url.render(mask=False)).password == Secret(password)
+
+
+def test_a_token_in_the_query_never_shows(caplog: pytest.LogCaptureFixture) -> None:
+    """A Barbican token given in the URL (hardening: it showed in str, repr, values, logs)."""
+    import logging
+
+    from anker.config import Config, option
+
+    text = "barbican://kms:9311?token=S3CRET&project=p1"
+
+    class Conf(Config):
+        url: BackendURL = option(text)
+
+    url = parse_url(text)
+    conf = Conf.load(argv=[])
+    with caplog.at_level(logging.INFO):
+        logging.getLogger("anker.test").info("store %s (%r)", url, url)
+    shown = [str(url), repr(url), str(conf.values()), str(conf.url), caplog.text]
+    assert all("S3CRET" not in each for each in shown), shown
+    assert str(url) == "barbican://kms:9311?token=****&project=p1"
+    assert url.param("token") == "S3CRET"  # the driver still gets it
+    with pytest.raises(InvalidURL) as bad:
+        parse_url("barbican://kms:x?token=S3CRET")
+    assert "S3CRET" not in str(bad.value)
