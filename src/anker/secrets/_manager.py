@@ -22,7 +22,7 @@ from anker.secrets._objects import (
 from anker.secrets._store import Store
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping
+    from collections.abc import Callable, Iterable, Mapping
 
 __all__ = ["BlockingKeyManager", "KeyManager"]
 
@@ -49,13 +49,15 @@ class KeyManager:
         self.driver = store
 
     @classmethod
-    async def open(cls, url: str, **options: object) -> Self:
+    async def open(cls, url: str, *, require: Iterable[str] = (), **options: object) -> Self:
         """Open the store a URL names. ``options`` (see the store's settings) may be given in
         the URL's query instead, but not in both places with different values; an unknown
-        one is an :class:`~anker.errors.InvalidOption`. Opening never makes a store."""
+        one is an :class:`~anker.errors.InvalidOption`. A capability in ``require`` (such as
+        ``"versions"``) that the store lacks is a :class:`~anker.errors.CapabilityMissing`.
+        Opening never makes a store."""
         from anker._drivers import open_driver
 
-        return cls(await open_driver(STORE_GROUP, url, Store, options))
+        return cls(await open_driver(STORE_GROUP, url, Store, options, require=require))
 
     @classmethod
     async def initialize(cls, url: str, **options: object) -> Self:
@@ -319,9 +321,11 @@ class BlockingKeyManager:
         self._portal = _portal(manager)
 
     @classmethod
-    def open(cls, url: str, **options: object) -> BlockingKeyManager:
+    def open(
+        cls, url: str, *, require: Iterable[str] = (), **options: object
+    ) -> BlockingKeyManager:
         """Open a store as :meth:`KeyManager.open` does, on anker's background loop."""
-        return cls(run_blocking(KeyManager.open(url, **options)))
+        return cls(run_blocking(KeyManager.open(url, require=require, **options)))
 
     @classmethod
     def initialize(cls, url: str, **options: object) -> BlockingKeyManager:

@@ -110,3 +110,12 @@ async def test_an_unknown_option_is_refused_with_the_nearest_name(store_url: str
 
 async def test_every_store_keeps_versions_and_consumers(manager: KeyManager) -> None:
     assert {"versions", "consumers"} <= manager.driver.capabilities
+
+
+async def test_a_missing_capability_is_refused_at_open(store_url: str, manager: KeyManager) -> None:
+    from anker.errors import CapabilityMissing
+
+    async with await KeyManager.open(store_url, require=["versions", "consumers"]) as km:
+        assert km.driver.capabilities >= {"versions", "consumers"}
+    with pytest.raises(CapabilityMissing, match="secret store cannot do 'time-travel'"):
+        await KeyManager.open(store_url, require=["time-travel"])
