@@ -9,43 +9,8 @@ library on first use with :func:`require`. :func:`open_driver` is how every subs
 one. See "Writing a driver" in docs/index.md.
 """
 
-from anker._drivers import (
-    GROUPS,
-    Backoff,
-    Driver,
-    DriverSettings,
-    Seconds,
-    available_drivers,
-    boundary,
-    describe_error,
-    failure,
-    load_driver,
-    open_driver,
-    option_names,
-    parse_settings,
-    prepare_driver,
-    require,
-    setting,
-)
+from anker._drivers import *  # noqa: F403 (the kit, under its public name)
+from anker._drivers import __all__
 from anker._exports import show_public_paths
-
-__all__ = [
-    "GROUPS",
-    "Backoff",
-    "Driver",
-    "DriverSettings",
-    "Seconds",
-    "available_drivers",
-    "boundary",
-    "describe_error",
-    "failure",
-    "load_driver",
-    "open_driver",
-    "option_names",
-    "parse_settings",
-    "prepare_driver",
-    "require",
-    "setting",
-]
 
 show_public_paths(__name__, globals(), __all__)
