@@ -77,10 +77,10 @@ import contextlib
 import dataclasses
 import uuid
 from collections.abc import AsyncIterator
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar
 
 from anker._drivers import DriverSettings, require, setting
+from anker._engines.redis import RedisURLSettings, database, redis_client
 from anker.coordination._backend import (
     Backend,
     CoordinationSettings,
@@ -92,7 +92,6 @@ from anker.coordination._backend import (
 from anker.coordination.backends.redis._pubsub import _Hub, _RedisWatch
 from anker.coordination.backends.redis._resp import _pack, _pack_arguments, _read_reply, _ReplyError
 from anker.coordination.backends.redis._scripts import EXISTS, EXPIRED, PRELUDE, SCRIPTS
-from anker.errors import InvalidURL
 
 if TYPE_CHECKING:
     from anker._url import BackendURL
@@ -101,20 +100,15 @@ __all__ = ["RedisBackend"]
 
 DEFAULT_KEY_PREFIX = "anker:coord:"
 NEEDED_FOR = "the redis:// coordination backend"
-SENTINEL_PORT = 26379
 #: error replies that mean "ask somewhere else": the connection is dropped
 NOT_THE_PRIMARY = ("READONLY", "MASTERDOWN", "LOADING")
 
 
 @dataclasses.dataclass(frozen=True)
-class RedisSettings(CoordinationSettings):
+class RedisSettings(CoordinationSettings, RedisURLSettings):
     """The options of ``redis://``."""
 
     key_prefix: str = setting(DEFAULT_KEY_PREFIX, help="prefix of every key anker writes")
-    #: the Sentinel service name: then the URL's hosts are Sentinels, not the server
-    sentinel: str | None = setting(
-        None, help="a Sentinel service name; the URL's hosts are then Sentinels"
-    )
 
 
 class RedisBackend(Backend):
@@ -129,15 +123,7 @@ class RedisBackend(Backend):
         super().__init__(url, settings)
         lease = self.lease
         self.sentinel = self.settings.sentinel
-        if not url.endpoints or (len(url.endpoints) > 1 and not self.sentinel):
-            raise InvalidURL(
-                str(url),
-                f"{url.scheme}:// needs exactly one host, e.g. redis://127.0.0.1:6379, or "
-                f"Sentinels and a service name, e.g. redis://s1:26379,s2:26379?sentinel=mymaster",
-            )
-        if not url.path.strip("/").isdigit() and url.path not in ("", "/"):
-            raise InvalidURL(str(url), f"{url.scheme}:// takes a database number as path, e.g. /0")
-        self.db = int(url.path.strip("/") or 0)
+        self.db = database(url, self.settings)
         self.key_prefix = self.settings.key_prefix or DEFAULT_KEY_PREFIX
         self.lease_ms = max(1, round(lease * 1000))
         self._client: Any = None
@@ -230,25 +216,10 @@ class RedisBackend(Backend):
 
     # ------------------------------------------------------------------ the interface
     async def connect(self) -> None:
-        redis = require("redis.asyncio", extra="redis", needed_for=NEEDED_FOR)
-        retry = require("redis.asyncio.retry", extra="redis", needed_for=NEEDED_FOR)
-        backoff = require("redis.backoff", extra="redis", needed_for=NEEDED_FOR)
-        settings = {
-            # Calls are bounded by asyncio.timeout in the calling task. No socket_timeout: with
-            # it, redis-py sends through asyncio.wait_for, which before Python 3.12 can swallow
-            # a cancellation (the caller then hangs on, and the connection is left half-used).
-            "socket_timeout": None,
-            "socket_connect_timeout": self.timeout,
-            "retry": retry.Retry(backoff.NoBackoff(), 0),
-        }
-        if self.sentinel:
-            client = self._sentinel_client(settings)
-        else:
-            # the one place that sees the password; anker's options stay out of redis-py's way
-            client_url = dataclasses.replace(self.url, query=MappingProxyType({})).render(
-                mask=False
-            )
-            client = redis.Redis.from_url(client_url, **settings)
+        # calls are bounded by asyncio.timeout in the calling task (see redis_client)
+        client, self._sentinels = redis_client(
+            self.url, self.settings, self.timeout, needed_for=NEEDED_FOR
+        )
         sources = {name: PRELUDE + body for name, body in SCRIPTS.items()}
         try:
             # Load the scripts (and see the server answers) in one round trip, so that the
@@ -268,28 +239,6 @@ class RedisBackend(Backend):
             name: (_pack_arguments(b"EVALSHA", sha, b"0", self.key_prefix), source)
             for (name, source), sha in zip(sources.items(), shas, strict=True)
         }
-
-    def _sentinel_client(self, settings: dict[str, Any]) -> Any:
-        """A client whose connections ask the Sentinels for the primary as they connect."""
-        sentinel = require("redis.asyncio.sentinel", extra="redis", needed_for=NEEDED_FOR)
-        first = self.url.endpoints[0]
-        self._sentinels = sentinel.Sentinel(
-            [(endpoint.host, endpoint.port or SENTINEL_PORT) for endpoint in self.url.endpoints],
-            # Sentinels are asked without credentials; those in the URL are the primary's
-            # no retries with back-off (redis-py's default): the next Sentinel is asked instead
-            sentinel_kwargs={
-                "socket_timeout": self.timeout,
-                "socket_connect_timeout": self.timeout,
-                "retry": settings["retry"],
-            },
-        )
-        return self._sentinels.master_for(
-            self.sentinel,
-            db=self.db,
-            username=first.username,
-            password=None if first.password is None else first.password.reveal(),
-            **settings,
-        )
 
     async def aclose(self) -> None:
         await self._hub.aclose()
