@@ -218,8 +218,6 @@ async def _tang_key(jwe: CompactJWE, tang: object, session: _Session) -> tuple[b
     send X = epk + e·G, get Y = s·X, and K = Y - e·S = s·epk gives the ECDH-ES secret."""
     import asyncio
 
-    from cryptography.hazmat.primitives.asymmetric import ec
-
     from anker.secrets import _p521
     from anker.secrets._jwe import JOSEError, concat_kdf, dumps, jwk_from_point, point_from_jwk
 
@@ -229,28 +227,20 @@ async def _tang_key(jwe: CompactJWE, tang: object, session: _Session) -> tuple[b
         server_point = point_from_jwk(server_key, f"the advertised key {kid}")
     except JOSEError as exc:
         raise TangError(f"the JWE is malformed: {exc}", url=_shown(url)) from None
-    ephemeral = ec.generate_private_key(ec.SECP521R1())
-    numbers = ephemeral.public_key().public_numbers()
-    blinded = _p521.add(epk, (numbers.x, numbers.y))
-    if blinded is None:  # epk == -e·G: astronomically unlikely, or a crafted epk
-        raise TangError("the JWE's epk cannot be blinded", url=_shown(url))
-    body = dumps(jwk_from_point(blinded)).encode()
-    # e·S takes ~13 ms of pure Python: work it out in a thread while the server answers.
-    unblinding = asyncio.ensure_future(
-        asyncio.to_thread(_p521.multiply, ephemeral.private_numbers().private_value, server_point)
-    )
+    # the point arithmetic is CPU work: off the event loop, as every exchange's is
     try:
-        reply = await _request(session, "POST", url, f"/rec/{kid}", body=body)
-        try:
-            answer = point_from_jwk(_loads(reply, "the /rec reply"), "the /rec reply")
-        except JOSEError as exc:
-            raise TangError(f"bad reply to POST /rec/{kid}: {exc}", url=_shown(url)) from None
-        shared = _p521.subtract(answer, await unblinding)
-    finally:
-        if not unblinding.done():
-            unblinding.cancel()
-    if shared is None:
-        raise TangError(f"bad reply to POST /rec/{kid}: the point at infinity", url=_shown(url))
+        blinded, unblinding = await asyncio.to_thread(_p521.blind, epk, server_point)
+    except ValueError as exc:
+        raise TangError(str(exc), url=_shown(url)) from None
+    body = dumps(jwk_from_point(blinded)).encode()
+    reply = await _request(session, "POST", url, f"/rec/{kid}", body=body)
+    try:
+        answer = point_from_jwk(_loads(reply, "the /rec reply"), "the /rec reply")
+    except JOSEError as exc:
+        raise TangError(f"bad reply to POST /rec/{kid}: {exc}", url=_shown(url)) from None
+    shared = await asyncio.to_thread(_p521.subtract, answer, unblinding)
+    if shared is None:  # the reply was e·S: not s·X for any point X we could have sent
+        raise TangError(f"bad reply to POST /rec/{kid}: it unblinds to infinity", url=_shown(url))
     key = concat_kdf(shared[0].to_bytes(_p521.FIELD_BYTES, "big"), jwe.header["enc"])
     return key, _shown(url)
 
