@@ -1,11 +1,13 @@
-"""Recovery against a Tang stand-in that can misbehave as no real tangd does.
+"""Recovery and pinning against a Tang stand-in that can misbehave as no real tangd does.
 
 Interoperability with real tangd and clevis is in tests/integration/tang; here a server
-answers points that are off the curve, outside the field, or the point at infinity.
+answers points that are off the curve, outside the field, or the point at infinity, and
+serves a real advertisement to bindings pinned to the right or the wrong key.
 """
 
 from __future__ import annotations
 
+import json
 import os
 import threading
 from collections.abc import Callable
@@ -20,6 +22,7 @@ from anker.secrets._jwe import b64url_encode, jwk_from_point, parse_compact, thu
 from anker.secrets._tang import (
     TangError,
     bind,
+    fetch_advertisement,
     parse_advertisement,
     recover,
 )
@@ -113,3 +116,71 @@ def _with_header(jwe: str, header: dict[str, object]) -> str:
     from anker.secrets._jwe import dumps
 
     return b64url_encode(dumps(header).encode()) + "." + jwe.split(".", 1)[1]
+
+
+# ---------------------------------------------------------------------------- pinning
+@pytest.mark.parametrize("pin", [SIGNING_S256, SIGNING_S1], ids=["S256", "S1"])
+async def test_a_binding_pinned_to_the_signing_key(pin: str) -> None:
+    async with TangStandIn() as tang:
+        jwe = await bind(b"pinned", [tang.url], thumbprints=[pin])
+        assert await recover(jwe) == b"pinned"
+        adv = await fetch_advertisement(tang.url, thumbprints=[pin])
+        assert adv.thumbprints == (SIGNING_S256,)
+
+
+@pytest.mark.parametrize(
+    "pins",
+    [[EXCHANGE_S256], ["A" * 43], ["B" * 27, "C" * 43]],
+    ids=["the exchange key", "another key", "two other keys"],
+)
+async def test_an_advertisement_no_pinned_key_signed_is_refused(pins: list[str]) -> None:
+    async with TangStandIn() as tang:
+        with pytest.raises(TangError, match="cannot bind: 1 of 1 Tang servers failed") as caught:
+            await bind(b"never bound", [tang.url], thumbprints=pins)
+        [failure] = caught.value.failures
+        assert failure.url == tang.url
+        expected = " or ".join(sorted(pins))
+        assert f"is not signed by the pinned key {expected} " in failure.reason
+        assert f"(its signing keys: {SIGNING_S256})" in failure.reason
+        assert tang.requests == ["GET /adv"]
+        with pytest.raises(TangError, match="not signed by the pinned key") as single:
+            await fetch_advertisement(tang.url, thumbprints=pins)
+        assert single.value.url == tang.url
+
+
+async def test_each_server_can_have_its_own_pins() -> None:
+    async with TangStandIn() as first, TangStandIn() as second:
+        urls = [first.url, second.url]
+        pins = {first.url: [SIGNING_S256], second.url: [SIGNING_S1, "A" * 43]}
+        jwe = await bind(b"two", urls, threshold=2, thumbprints=pins)
+        assert await recover(jwe) == b"two"
+        with pytest.raises(TangError) as caught:
+            await bind(b"two", urls, thumbprints={first.url: [SIGNING_S1], second.url: ["A" * 27]})
+        assert [failure.url for failure in caught.value.failures] == [second.url]
+        assert "A" * 27 in str(caught.value)
+
+
+@pytest.mark.parametrize(
+    ("thumbprints", "error", "message"),
+    [
+        (SIGNING_S256, TypeError, "not one string"),
+        (["A" * 42], ValueError, "SHA-256 ones have 43 characters, SHA-1 ones 27, this has 42"),
+        (["A" * 42 + "="], ValueError, "is not a thumbprint"),
+        ({"http://127.0.0.1:3": ["A" * 43]}, ValueError, "pins a server not bound"),
+        ({"http://127.0.0.1:1": ["A" * 43]}, ValueError, "not http://127.0.0.1:2: pin every"),
+        ({"http://127.0.0.1:1": "A" * 43}, TypeError, "not one string"),
+    ],
+)
+async def test_pins_are_checked_before_any_request(
+    thumbprints: Any, error: type[Exception], message: str
+) -> None:
+    with pytest.raises(error, match=message):
+        await bind(b"k", ["http://127.0.0.1:1", "http://127.0.0.1:2"], thumbprints=thumbprints)
+
+
+def test_the_advertisement_names_its_signing_keys() -> None:
+    assert json.loads(ADVERTISEMENT)["payload"]
+    assert ADV.signed_by({SIGNING_S1})
+    assert ADV.signed_by({SIGNING_S256, "A" * 43})
+    assert not ADV.signed_by({EXCHANGE_S256})
+    assert not ADV.signed_by(set())
