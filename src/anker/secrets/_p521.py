@@ -151,4 +151,5 @@ def _ecc(point: Point) -> EccPoint:
 def _affine(point: EccPoint) -> Point | None:
     if point.is_point_at_infinity():
         return None
-    return int(point.x), int(point.y)
+    x, y = point.xy  # one conversion from pycryptodome's projective coordinates
+    return int(x), int(y)
