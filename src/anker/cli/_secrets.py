@@ -25,6 +25,7 @@ __all__ = ["secrets"]
 
 T = TypeVar("T")
 TEXT_KINDS = ("passphrase",)
+TYPED_KINDS = ("passphrase", "opaque")  # the kinds a person can type at a terminal
 
 
 def _read_value(path: str | None, limit: int) -> bytes:
@@ -40,6 +41,42 @@ def _read_value(path: str | None, limit: int) -> bytes:
             chunks.append(chunk)
             wanted -= len(chunk)
         return b"".join(chunks)
+
+
+def _stdin_is_terminal() -> bool:
+    return sys.stdin is not None and sys.stdin.isatty()
+
+
+def _typed_value(kind: str) -> bytes:
+    """A value typed at the terminal: not echoed, asked twice, never empty. Runs in the main
+    thread (before the store opens) so that Ctrl-C leaves the terminal as it was."""
+    import getpass
+
+    if kind not in TYPED_KINDS:
+        raise click.UsageError(
+            f"a {kind} is binary: give --file FILE, or pipe it on standard input"
+        )
+    try:
+        first = getpass.getpass(f"{kind} (not shown): ")
+        if not first:
+            raise click.ClickException("nothing was typed; nothing stored")
+        again = getpass.getpass(f"{kind} again: ")
+    except EOFError:  # Ctrl-D
+        raise click.ClickException("no value was typed (end of input); nothing stored") from None
+    if again != first:
+        raise click.ClickException("the two entries differ; nothing stored")
+    return first.encode()
+
+
+async def _given_value(kind: str, path: str | None, limit: int) -> bytes:
+    """A value from --file or piped standard input; refused when empty."""
+    value = await asyncio.to_thread(_read_value, path, limit)
+    if path is None and kind in TEXT_KINDS:
+        value = value.rstrip(b"\r\n")
+    if not value:
+        where = f"{path} is empty" if path else "nothing came on standard input"
+        raise click.ClickException(f"the value is empty ({where}); nothing stored")
+    return value
 
 
 def _run(ctx: click.Context, use: Callable[[KeyManager], Awaitable[T]]) -> T:
@@ -175,14 +212,14 @@ def put(
     algorithm: str | None,
     output_format: str,
 ) -> None:
-    """Store a value read from --file or standard input (never from the command line)."""
+    """Store a value read from --file or standard input (never from the command line); at a
+    terminal it is typed twice, not shown."""
     if algorithm is not None and kind != "symmetric":
         raise click.UsageError("--algorithm is for symmetric keys")
+    typed = _typed_value(kind) if path is None and _stdin_is_terminal() else None
 
     async def use(manager: KeyManager) -> str:
-        value = await asyncio.to_thread(_read_value, path, manager.driver.max_value_bytes)
-        if path is None and kind in TEXT_KINDS:
-            value = value.rstrip(b"\r\n")
+        value = typed or await _given_value(kind, path, manager.driver.max_value_bytes)
         return await manager.store(kind, value, name=name, algorithm=algorithm)
 
     object_id = _run(ctx, use)
@@ -240,35 +277,56 @@ def list_(ctx: click.Context, kind: Any, name: str | None, output_format: str) -
 
 
 @secrets.command("rm")
-@click.argument("object_id", metavar="ID")
+@click.argument("ref", metavar="ID|NAME")
 @click.option("--force", is_flag=True, help="Delete even while consumers use it.")
+@output_format_option("text", "json")
 @click.pass_context
-def rm(ctx: click.Context, object_id: str, force: bool) -> None:
+def rm(ctx: click.Context, ref: str, force: bool, output_format: str) -> None:
     """Delete an object and all its versions."""
-    _run(ctx, lambda manager: manager.delete(object_id, force=force))
-    click.echo(f"deleted {object_id}")
+
+    async def use(manager: KeyManager) -> ManagedObject:
+        found = await manager.find(ref)
+        await manager.delete(found.id, force=force)
+        return found
+
+    found = _run(ctx, use)
+    data = {"id": found.id, "name": found.name, "deleted": True}
+    _say(output_format, data, f"deleted {_named(found)}")
+
+
+def _named(obj: ManagedObject) -> str:
+    return f"{obj.id} ({obj.name})" if obj.name else obj.id
 
 
 @secrets.command("rotate")
-@click.argument("object_id", metavar="ID")
+@click.argument("ref", metavar="ID|NAME")
 @click.option(
     "--file",
     "path",
     type=click.Path(exists=True, dir_okay=False),
-    help="The new value (not for keys).",
+    help="The new value (default: standard input; keys get fresh material instead).",
 )
+@output_format_option("text", "json")
 @click.pass_context
-def rotate(ctx: click.Context, object_id: str, path: str | None) -> None:
-    """Add a new version: fresh key material, or a value from --file."""
+def rotate(ctx: click.Context, ref: str, path: str | None, output_format: str) -> None:
+    """Add a new version: fresh key material for a symmetric key, else the value from --file
+    or standard input (typed twice, not shown, at a terminal)."""
+    typed: bytes | None = None
+    if path is None and _stdin_is_terminal():
+        found = _run(ctx, lambda manager: manager.find(ref))
+        if found.kind != "symmetric":
+            typed = _typed_value(found.kind)
 
-    async def use(manager: KeyManager) -> int:
-        value = None
-        if path is not None:
-            value = await asyncio.to_thread(_read_value, path, manager.driver.max_value_bytes)
-        return await manager.rotate(object_id, value)
+    async def use(manager: KeyManager) -> tuple[ManagedObject, int]:
+        found = await manager.find(ref)
+        value = typed
+        if value is None and (path is not None or found.kind != "symmetric"):
+            value = await _given_value(found.kind, path, manager.driver.max_value_bytes)
+        return found, await manager.rotate(found.id, value)
 
-    version = _run(ctx, use)
-    click.echo(f"{object_id} is now at version {version}")
+    found, version = _run(ctx, use)
+    data = {"id": found.id, "name": found.name, "version": version}
+    _say(output_format, data, f"{found.id} is now at version {version}")
 
 
 @secrets.command("bind-tang")
@@ -283,23 +341,79 @@ def rotate(ctx: click.Context, object_id: str, path: str | None) -> None:
     "--threshold", type=int, default=1, show_default=True, help="Servers needed to recover."
 )
 @click.option(
+    "--thumbprint",
+    "thumbprints",
+    multiple=True,
+    metavar="THP|URL=THP",
+    help="Trust only a server whose advertisement this signing key signed (its RFC 7638"
+    " thumbprint, SHA-256 or SHA-1, as tang-show-keys prints it): THP for every --url,"
+    " URL=THP for one (repeatable).",
+)
+@click.option(
     "-o", "--output", required=True, type=click.Path(dir_okay=False), help="The JWE to write."
 )
-def bind_tang(master_key_file: str, urls: tuple[str, ...], threshold: int, output: str) -> None:
+@output_format_option("text", "json")
+def bind_tang(
+    *,
+    master_key_file: str,
+    urls: tuple[str, ...],
+    threshold: int,
+    thumbprints: tuple[str, ...],
+    output: str,
+    output_format: str,
+) -> None:
     """Bind a master key to Tang servers; the store then opens with ?master_key_tang=OUTPUT.
 
-    The JWE is the one clevis writes: `clevis decrypt < OUTPUT` recovers the key too.
+    The JWE is the one clevis writes: `clevis decrypt < OUTPUT` recovers the key too. The
+    servers' signing-key thumbprints are printed: pin them with --thumbprint.
     """
     from anker.secrets._master import read_master_key_file
-    from anker.secrets._tang import bind
+    from anker.secrets._tang import bind_advertised, fetch_advertisements
 
     if not 1 <= threshold <= len(urls):
         raise click.UsageError(f"--threshold must be from 1 to {len(urls)} (the number of --url)")
+    pins = _tang_pins(urls, thumbprints)
     with _reported():
         key = read_master_key_file(master_key_file)
-        jwe = asyncio.run(bind(key, list(urls), threshold=threshold))
-        _write_new(output, jwe.encode("ascii"))
+        found = asyncio.run(fetch_advertisements(list(urls), thumbprints=pins))
+        _write_new(output, bind_advertised(key, found, threshold=threshold).encode("ascii"))
+    servers: list[dict[str, Any]] = [
+        {"url": adv.url, "thumbprints": list(adv.thumbprints), "pinned": bool(pins[adv.url])}
+        for adv in found
+    ]
+    if output_format == "json":
+        data = {"master_key_file": master_key_file, "output": output, "threshold": threshold}
+        click.echo(json.dumps({**data, "servers": servers}))
+        return
     click.echo(f"bound the key in {master_key_file} to {len(urls)} Tang server(s): {output}")
+    for server in servers:
+        how = "pinned" if server["pinned"] else "not pinned"
+        click.echo(f"  {server['url']} signing key {', '.join(server['thumbprints'])} ({how})")
+    if not any(server["pinned"] for server in servers):
+        click.echo(
+            "Check these thumbprints with each server's operator (tang-show-keys), then pin"
+            " them with --thumbprint when binding."
+        )
+
+
+def _tang_pins(urls: tuple[str, ...], given: tuple[str, ...]) -> dict[str, frozenset[str]]:
+    """--thumbprint THP (every server) and URL=THP (one) as the pins of each server."""
+    from anker.secrets._advertisement import pins_per_server
+
+    shared: list[str] = []
+    own: dict[str, list[str]] = {url: [] for url in urls}
+    for value in given:
+        url, _, pin = value.rpartition("=")
+        if not url:
+            shared.append(pin)
+        elif url in own:
+            own[url].append(pin)
+        else:
+            raise click.UsageError(f"--thumbprint {value}: {url} is not one of the --url servers")
+    try:
+        return pins_per_server(urls, {url: [*shared, *pins] for url, pins in own.items()})
+    except (ValueError, TypeError) as exc:
+        raise click.UsageError(f"--thumbprint: {exc}") from None
 
 
 def _refuse_existing(target: str, force: bool) -> None:
@@ -318,66 +432,127 @@ def _write_new(path: str, data: bytes) -> None:
         os.fsync(out.fileno())
 
 
+def _data_streams(source: str, target: str, *, sealed_out: bool) -> tuple[bool, bool]:
+    """Whether SOURCE and OUTPUT are standard input and output (``-``); encrypted data is
+    never written to a terminal."""
+    to_stdout = target == "-"
+    if to_stdout and sealed_out and sys.stdout.isatty():
+        raise click.UsageError("refusing to write encrypted data to a terminal: use -o FILE")
+    return source == "-", to_stdout
+
+
+def _report(output_format: str, data: dict[str, Any], text: str, *, to_stdout: bool) -> None:
+    """The closing line, on standard error when standard output carries the data."""
+    click.echo(json.dumps(data) if output_format == "json" else text, err=to_stdout)
+
+
 @secrets.command("encrypt")
-@click.argument("source", type=click.Path(exists=True, dir_okay=False))
+@click.argument("source", type=click.Path(exists=True, allow_dash=True, dir_okay=False))
 @click.option("--key", "key_ref", required=True, metavar="ID|NAME", help="The key-encryption key.")
-@click.option("-o", "--output", type=click.Path(dir_okay=False), help="Default: SOURCE.ake")
+@click.option(
+    "-o",
+    "--output",
+    type=click.Path(allow_dash=True, dir_okay=False),
+    help="Default: SOURCE.ake, or standard output when SOURCE is - (standard input).",
+)
 @click.option("--force", is_flag=True, help="Replace OUTPUT if it exists.")
+@output_format_option("text", "json")
 @click.pass_context
-def encrypt(ctx: click.Context, source: str, key_ref: str, output: str | None, force: bool) -> None:
+def encrypt(
+    ctx: click.Context,
+    *,
+    source: str,
+    key_ref: str,
+    output: str | None,
+    force: bool,
+    output_format: str,
+) -> None:
     """Encrypt a file (envelope format: a fresh data key wrapped by the named key)."""
     from anker.secrets._manager import check_envelope_key
-    from anker.secrets.envelope import encrypt_file
+    from anker.secrets.envelope import encrypt_file, encrypt_stream
 
-    target = output or f"{source}.ake"
-    _refuse_existing(target, force)
+    target = output or ("-" if source == "-" else f"{source}.ake")
+    from_stdin, to_stdout = _data_streams(source, target, sealed_out=True)
+    if not to_stdout:
+        _refuse_existing(target, force)
 
-    async def use(manager: KeyManager) -> None:
+    async def use(manager: KeyManager) -> ManagedObject:
         key = await manager.find(key_ref)
         check_envelope_key(key)
+        src: Any = sys.stdin.buffer if from_stdin else source
+        if to_stdout:
+            write: Callable[..., Any] = functools.partial(_to_stdout, encrypt_stream)
+        else:
+            write = functools.partial(encrypt_file, target=target, overwrite=force)
         await asyncio.to_thread(
-            functools.partial(
-                encrypt_file,
-                source,
-                target,
-                key.reveal(),
-                overwrite=force,
-                kek_id=key.id,
-                kek_version=key.version,
-            )
+            write, src, kek=key.reveal(), kek_id=key.id, kek_version=key.version
         )
+        return key
 
-    _run(ctx, use)
-    click.echo(f"encrypted {source} -> {target}")
+    key = _run(ctx, use)
+    data = {"source": source, "output": target, "key": key.id, "key_version": key.version}
+    _report(output_format, data, f"encrypted {source} -> {target}", to_stdout=to_stdout)
+
+
+def _to_stdout(stream_function: Callable[..., Any], source: Any, **arguments: Any) -> None:
+    """Run an envelope ``*_stream`` function from a path or a stream to standard output."""
+    with open(source, "rb") if isinstance(source, str) else contextlib.nullcontext(source) as src:
+        stream_function(src, sys.stdout.buffer, **arguments)
+    sys.stdout.buffer.flush()
 
 
 @secrets.command("decrypt")
-@click.argument("source", type=click.Path(exists=True, dir_okay=False))
+@click.argument("source", type=click.Path(exists=True, allow_dash=True, dir_okay=False))
 @click.option(
-    "-o", "--output", type=click.Path(dir_okay=False), help="Default: SOURCE without .ake"
+    "-o",
+    "--output",
+    type=click.Path(allow_dash=True, dir_okay=False),
+    help="Default: SOURCE without .ake, or standard output when SOURCE is - (standard input).",
 )
 @click.option("--force", is_flag=True, help="Replace OUTPUT if it exists.")
+@output_format_option("text", "json")
 @click.pass_context
-def decrypt(ctx: click.Context, source: str, output: str | None, force: bool) -> None:
-    """Decrypt a file; the key (and its version) named in its header comes from the store."""
+def decrypt(
+    ctx: click.Context, source: str, output: str | None, force: bool, output_format: str
+) -> None:
+    """Decrypt a file; the key (and its version) named in its header comes from the store.
+
+    To standard output (-o -), every chunk is authenticated before it is written, but a
+    stream cut short is found only at its end: on an error, discard what was written.
+    """
+    from anker._runtime import Portal
     from anker.secrets._manager import check_envelope_key
-    from anker.secrets.envelope import decrypt_file, read_header
+    from anker.secrets.envelope import decrypt_file, decrypt_stream
 
     if output is None:
-        if not source.endswith(".ake"):
+        if source != "-" and not source.endswith(".ake"):
             raise click.UsageError("give --output (SOURCE does not end in .ake)")
-        output = source[: -len(".ake")]
+        output = "-" if source == "-" else source[: -len(".ake")]
     target = output
-    _refuse_existing(target, force)
-    with _reported(), open(source, "rb") as handle:
-        header = read_header(handle)
+    from_stdin, to_stdout = _data_streams(source, target, sealed_out=False)
+    if not to_stdout:
+        _refuse_existing(target, force)
+    used: list[ManagedObject] = []
 
     async def use(manager: KeyManager) -> None:
-        key = await manager.get(header.kek_id, version=header.kek_version)
-        check_envelope_key(key)
-        await asyncio.to_thread(
-            functools.partial(decrypt_file, source, target, key.reveal(), overwrite=force)
-        )
+        portal = Portal(asyncio.get_running_loop())
+
+        async def find(kek_id: str, version: int) -> bytes:
+            key = await manager.get(kek_id, version=version)
+            check_envelope_key(key)
+            used.append(key)
+            return key.reveal()
+
+        def kek(kek_id: str, version: int) -> bytes:  # called in the worker thread
+            return portal.run(find(kek_id, version))
+
+        src: Any = sys.stdin.buffer if from_stdin else source
+        if to_stdout:
+            await asyncio.to_thread(_to_stdout, decrypt_stream, src, kek=kek)
+        else:
+            await asyncio.to_thread(decrypt_file, src, target, kek, overwrite=force)
 
     _run(ctx, use)
-    click.echo(f"decrypted {source} -> {target}")
+    key = used[0]
+    data = {"source": source, "output": target, "key": key.id, "key_version": key.version}
+    _report(output_format, data, f"decrypted {source} -> {target}", to_stdout=to_stdout)

@@ -2,6 +2,8 @@
 
 from __future__ import annotations
 
+from collections.abc import Sequence
+
 from anker.errors import AnkerError, Unavailable
 
 __all__ = [
@@ -10,6 +12,7 @@ __all__ = [
     "SecretTampered",
     "SecretsError",
     "StoreUnavailable",
+    "TangError",
     "WrongMasterKey",
 ]
 
@@ -53,3 +56,23 @@ class StoreUnavailable(SecretsError, Unavailable):
         else:
             self.url, self.operation, self.reason = url, operation, reason
             Exception.__init__(self, reason)
+
+
+class TangError(SecretsError):
+    """A Tang server could not be used, or a JWE bound to Tang could not be opened.
+
+    ``url`` names the server when one is to blame; ``reason`` says what failed. When several
+    servers were tried, ``failures`` holds one :class:`TangError` per server that failed, and
+    the message lists them all. Never contains the secret.
+    """
+
+    def __init__(
+        self, reason: str, *, url: str | None = None, failures: Sequence[TangError] = ()
+    ) -> None:
+        self.reason = reason
+        self.url = url
+        self.failures = tuple(failures)
+        message = f"Tang server {url}: {reason}" if url else reason
+        if self.failures:
+            message += " (" + "; ".join(str(failure) for failure in self.failures) + ")"
+        super().__init__(message)

@@ -90,7 +90,8 @@ def jwk_from_point(point: Point) -> dict[str, str]:
 
 
 def point_from_jwk(jwk: object, what: str) -> Point:
-    """The point of an EC P-521 JWK, checked to lie on the curve."""
+    """The point of an EC P-521 JWK, checked: coordinates in the field, on the curve (so never
+    the point at infinity)."""
     if not isinstance(jwk, dict):
         raise JOSEError(f"{what} is not a JWK object")
     if jwk.get("kty") != "EC" or jwk.get("crv") != "P-521":
@@ -103,10 +104,10 @@ def point_from_jwk(jwk: object, what: str) -> Point:
         if not 0 < len(raw) <= _p521.FIELD_BYTES:
             raise JOSEError(f"{what}'s {name} has {len(raw)} bytes, not {_p521.FIELD_BYTES}")
         coordinates.append(int.from_bytes(raw, "big"))
-    point = (coordinates[0], coordinates[1])
-    if not _p521.is_on_curve(point):
-        raise JOSEError(f"{what} is not a point on P-521")
-    return point
+    try:
+        return _p521.check((coordinates[0], coordinates[1]), what)
+    except ValueError as exc:
+        raise JOSEError(str(exc)) from None
 
 
 def thumbprint(jwk: JSON, algorithm: str = "S256") -> str:

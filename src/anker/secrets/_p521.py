@@ -1,19 +1,27 @@
-"""Point arithmetic on NIST P-521, for the McCallum-Relyea exchange that Tang recovery needs.
+"""NIST P-521 points for the McCallum-Relyea exchange that Tang recovery needs.
 
 Recovering a Tang-bound key adds and subtracts curve points (``X = epk + e·G``,
-``K = Y - e·S``), which the ``cryptography`` library does not expose: it only offers ECDH,
-which yields an x-coordinate. This module does that arithmetic on plain integers: affine points
-for the API, Jacobian coordinates inside scalar multiplication so that it needs one modular
-inverse instead of one per step.
+``K = Y - e·S``), which the ``cryptography`` library does not expose: its ECDH yields only an
+x-coordinate. pycryptodome's ``Crypto.PublicKey.ECC`` does that arithmetic (in C); this module
+is the thin, checked layer over it.
 
-Points are ``(x, y)`` tuples of integers; ``None`` is the point at infinity. P-521 has
-cofactor 1, so every point on the curve other than infinity generates the whole group.
+Every point that comes from outside goes through :func:`check` first: coordinates in the
+field, on the curve, and not the point at infinity. pycryptodome alone would not do: it reads
+``(0, 0)`` as the point at infinity and reduces coordinates modulo p.
 
-This is not constant-time code (Python integers are not). It only ever handles the ephemeral
-scalar of one recovery and points that travel over the network anyway.
+Points are ``(x, y)`` tuples of integers; ``None`` is the point at infinity, which only an
+operation can yield. P-521 has cofactor 1, so every other point on the curve generates the
+whole group: no small-subgroup point can be sent to a server or accepted from one.
 """
 
 from __future__ import annotations
+
+import secrets
+from typing import TYPE_CHECKING
+
+if TYPE_CHECKING:
+    # documented here; pycryptodome's typed module just does not list it as re-exported
+    from Crypto.PublicKey.ECC import EccPoint  # type: ignore[attr-defined]
 
 __all__ = [
     "FIELD_BYTES",
@@ -23,6 +31,8 @@ __all__ = [
     "P",
     "Point",
     "add",
+    "blind",
+    "check",
     "is_on_curve",
     "multiply",
     "negate",
@@ -57,15 +67,28 @@ G = (
 FIELD_BYTES = 66
 
 Point = tuple[int, int]
-_Jacobian = tuple[int, int, int]  # (X, Y, Z) stands for (X/Z², Y/Z³); Z == 0 is infinity
 
 
 def is_on_curve(point: Point) -> bool:
-    """Whether ``point`` has coordinates in the field and satisfies the curve equation."""
+    """Whether ``point`` has coordinates in the field and satisfies the curve equation.
+
+    The point at infinity has no affine coordinates; ``(0, 0)``, which some libraries use for
+    it, is not on the curve (b is not 0).
+    """
     x, y = point
     if not (0 <= x < P and 0 <= y < P):
         return False
     return (y * y - (x * x * x - 3 * x + B)) % P == 0
+
+
+def check(point: Point, what: str) -> Point:
+    """``point``, or ValueError naming ``what`` when it is not a usable public point."""
+    x, y = point
+    if not (0 <= x < P and 0 <= y < P):
+        raise ValueError(f"{what} has a coordinate outside the field of P-521")
+    if not is_on_curve(point):
+        raise ValueError(f"{what} is not a point on P-521")
+    return point
 
 
 def negate(point: Point | None) -> Point | None:
@@ -77,20 +100,12 @@ def negate(point: Point | None) -> Point | None:
 
 
 def add(first: Point | None, second: Point | None) -> Point | None:
-    """first + second, in affine coordinates (one modular inverse)."""
+    """first + second."""
     if first is None:
         return second
     if second is None:
         return first
-    (x1, y1), (x2, y2) = first, second
-    if x1 == x2:
-        if (y1 + y2) % P == 0:
-            return None
-        slope = (3 * x1 * x1 - 3) * pow(2 * y1, -1, P) % P
-    else:
-        slope = (y2 - y1) * pow(x2 - x1, -1, P) % P
-    x3 = (slope * slope - x1 - x2) % P
-    return x3, (slope * (x1 - x3) - y1) % P
+    return _affine(_ecc(first) + _ecc(second))
 
 
 def subtract(first: Point | None, second: Point | None) -> Point | None:
@@ -99,60 +114,42 @@ def subtract(first: Point | None, second: Point | None) -> Point | None:
 
 
 def multiply(scalar: int, point: Point | None) -> Point | None:
-    """scalar · point, by double-and-add in Jacobian coordinates."""
+    """scalar · point."""
     scalar %= N
     if point is None or scalar == 0:
         return None
-    acc: _Jacobian = (1, 1, 0)
-    for bit in bin(scalar)[2:]:
-        acc = _double(acc)
-        if bit == "1":
-            acc = _add_affine(acc, point)
-    return _to_affine(acc)
+    return _affine(_ecc(point) * scalar)
 
 
-def _double(point: _Jacobian) -> _Jacobian:
-    # dbl-2001-b for a = -3
-    x, y, z = point
-    if z == 0 or y == 0:
-        return 1, 1, 0
-    delta = z * z % P
-    gamma = y * y % P
-    beta = x * gamma % P
-    alpha = 3 * (x - delta) * (x + delta) % P
-    x3 = (alpha * alpha - 8 * beta) % P
-    z3 = ((y + z) * (y + z) - gamma - delta) % P
-    y3 = (alpha * (4 * beta - x3) - 8 * gamma * gamma) % P
-    return x3, y3, z3
+def blind(epk: Point, server_key: Point) -> tuple[Point, Point]:
+    """The client's half of a McCallum-Relyea exchange, for a fresh random ``e``: the point
+    ``X = epk + e·G`` to send to the server, and ``e·S`` to take off its reply ``s·X``.
+
+    Both are checked points; ValueError if ``epk`` is ``-e·G`` (only a crafted epk could be).
+    """
+    check(epk, "the JWE's epk")
+    check(server_key, "the server's exchange key")
+    ephemeral = secrets.randbelow(N - 1) + 1
+    blinded = add(epk, multiply(ephemeral, G))
+    unblinding = multiply(ephemeral, server_key)
+    if blinded is None or unblinding is None:
+        raise ValueError("the JWE's epk cannot be blinded")
+    return blinded, unblinding
 
 
-def _add_affine(first: _Jacobian, second: Point) -> _Jacobian:
-    # madd-2007-bl: a Jacobian point plus an affine one
-    x1, y1, z1 = first
-    x2, y2 = second
-    if z1 == 0:
-        return x2, y2, 1
-    z1z1 = z1 * z1 % P
-    u2 = x2 * z1z1 % P
-    s2 = y2 * z1 * z1z1 % P
-    h = (u2 - x1) % P
-    r = 2 * (s2 - y1) % P
-    if h == 0:
-        return _double(first) if r == 0 else (1, 1, 0)
-    hh = h * h % P
-    i = 4 * hh % P
-    j = h * i % P
-    v = x1 * i % P
-    x3 = (r * r - j - 2 * v) % P
-    y3 = (r * (v - x3) - 2 * y1 * j) % P
-    z3 = ((z1 + h) * (z1 + h) - z1z1 - hh) % P
-    return x3, y3, z3
+def _ecc(point: Point) -> EccPoint:
+    try:
+        from Crypto.PublicKey.ECC import EccPoint  # type: ignore[attr-defined]
+    except ImportError:  # pragma: no cover - pycryptodome comes with anker[tang]
+        from anker.errors import MissingDependency
+
+        raise MissingDependency("pycryptodome", "tang", "recovering keys bound to Tang") from None
+    # never (0, 0), which pycryptodome reads as the point at infinity; never an unreduced x
+    return EccPoint(*check(point, "a point"), curve="p521")
 
 
-def _to_affine(point: _Jacobian) -> Point | None:
-    x, y, z = point
-    if z == 0:
+def _affine(point: EccPoint) -> Point | None:
+    if point.is_point_at_infinity():
         return None
-    z_inv = pow(z, -1, P)
-    z_inv2 = z_inv * z_inv % P
-    return x * z_inv2 % P, y * z_inv2 * z_inv % P
+    x, y = point.xy  # one conversion from pycryptodome's projective coordinates
+    return int(x), int(y)

@@ -6,9 +6,12 @@ it; :func:`recover` gets it back by asking them. The JWE is exactly what ``clevi
 clevis can decrypt what anker binds and anker recovers what clevis binds.
 
 Binding is ECDH-ES to the exchange key a server advertises, after checking the advertisement's
-ES512 signature: no secret ever leaves this process. Recovery is the McCallum-Relyea exchange:
-the server multiplies a blinded point by its private key and never learns the secret or the key.
-Several servers are combined by Shamir's secret sharing, so any ``threshold`` of them suffice.
+ES512 signature: no secret ever leaves this process. A signature proves only that whoever
+answered holds a signing key; pinning (``thumbprints``, clevis's ``thp``) says which key that
+must be, so that a server in the middle cannot get a binding to a key of its own. Recovery
+is the McCallum-Relyea exchange: the server multiplies a blinded point by its private key and
+never learns the secret or the key. Several servers are combined by Shamir's secret sharing,
+so any ``threshold`` of them suffice.
 
 .. versionadded:: 0.1
 """
@@ -16,93 +19,85 @@ Several servers are combined by Shamir's secret sharing, so any ``threshold`` of
 from __future__ import annotations
 
 from anker._typing import TYPE_CHECKING
-from anker.secrets._errors import SecretsError
+from anker.secrets._advertisement import Advertisement, parse_advertisement
+from anker.secrets._errors import TangError
 
 if TYPE_CHECKING:
-    from collections.abc import Sequence
+    from collections.abc import Collection, Mapping, Sequence
 
     import httpx
 
     from anker.secrets._jwe import JSON, CompactJWE
 
-__all__ = ["Advertisement", "TangError", "bind", "bind_to", "fetch_advertisement", "recover"]
+__all__ = [
+    "Advertisement",
+    "TangError",
+    "bind",
+    "bind_advertised",
+    "bind_to",
+    "fetch_advertisement",
+    "fetch_advertisements",
+    "parse_advertisement",
+    "recover",
+]
 
 #: A Tang reply is a few kilobytes; anything much larger is not Tang.
 MAX_REPLY_BYTES = 1 << 20
 
 
-class TangError(SecretsError):
-    """A Tang server could not be used, or a JWE bound to Tang could not be opened.
-
-    ``url`` names the server when one is to blame; ``reason`` says what failed. When several
-    servers were tried, ``failures`` holds one :class:`TangError` per server that failed, and
-    the message lists them all. Never contains the secret.
-    """
-
-    def __init__(
-        self, reason: str, *, url: str | None = None, failures: Sequence[TangError] = ()
-    ) -> None:
-        self.reason = reason
-        self.url = url
-        self.failures = tuple(failures)
-        message = f"Tang server {url}: {reason}" if url else reason
-        if self.failures:
-            message += " (" + "; ".join(str(failure) for failure in self.failures) + ")"
-        super().__init__(message)
-
-
-class Advertisement:
-    """A Tang server's verified advertisement: its signing and exchange public keys.
-
-    ``payload`` is the signed JSON object (``{"keys": [...]}``) as served; a binding embeds it
-    so that recovery needs nothing but the JWE.
-    """
-
-    __slots__ = ("exchange_keys", "payload", "signing_keys", "url")
-
-    def __init__(
-        self, url: str, payload: JSON, signing_keys: Sequence[JSON], exchange_keys: Sequence[JSON]
-    ) -> None:
-        self.url = url
-        self.payload = payload
-        self.signing_keys = tuple(signing_keys)
-        self.exchange_keys = tuple(exchange_keys)
-
-    @property
-    def exchange_key(self) -> JSON:
-        """The key new bindings use: the first advertised for ``deriveKey``, as in clevis."""
-        return self.exchange_keys[0]
-
-    @property
-    def kid(self) -> str:
-        """The SHA-256 thumbprint of :attr:`exchange_key`, the ``kid`` of new bindings."""
-        from anker.secrets._jwe import thumbprint
-
-        return thumbprint(self.exchange_key)
-
-    def __repr__(self) -> str:
-        return f"Advertisement(url={self.url!r}, kid={self.kid!r})"
-
-
 async def fetch_advertisement(
     url: str,
     *,
+    thumbprints: Collection[str] = (),
     timeout: float = 10.0,
 ) -> Advertisement:
     """Fetch ``url``/adv and verify it: P-521 keys only, at least one signing and one
-    exchange key, and an ES512 signature by every signing key."""
+    exchange key, and an ES512 signature by every signing key. With ``thumbprints`` (RFC 7638,
+    SHA-256 or SHA-1, as clevis's ``thp``), one of the signing keys must be a pinned one."""
+    from anker.secrets._advertisement import check_thumbprints
+
+    pins = check_thumbprints(thumbprints, "thumbprints")
     async with _Session(timeout) as session:
-        return await _fetch(session, url)
+        return await _fetch(session, url, pins)
 
 
-def parse_advertisement(url: str, body: bytes) -> Advertisement:
-    """Check a JWS served at ``url``/adv (flattened or general form) and take its keys."""
-    from anker.secrets._jwe import JOSEError
+async def fetch_advertisements(
+    servers: Sequence[str],
+    *,
+    thumbprints: Collection[str] | Mapping[str, Collection[str]] = (),
+    timeout: float = 10.0,
+) -> list[Advertisement]:
+    """The verified advertisements of all ``servers``, fetched at once, in their order.
 
-    try:
-        return _parse_advertisement(url, body)
-    except JOSEError as exc:
-        raise TangError(f"bad advertisement: {exc}", url=_shown(url)) from None
+    ``thumbprints`` pins the signing keys: one collection for every server, or a mapping
+    from each server's URL to its own. Pinning is all or nothing: a mapping must name every
+    server. Raises :class:`TangError` listing every server that failed.
+    """
+    import asyncio
+
+    from anker.secrets._advertisement import pins_per_server
+
+    if isinstance(servers, str):
+        raise TypeError("servers is a sequence of URLs, not one URL string")
+    if not servers:
+        raise ValueError("bind needs at least one Tang server")
+    pins = pins_per_server(servers, thumbprints)
+    async with _Session(timeout) as session:
+        found = await asyncio.gather(
+            *(_fetch(session, url, pins[url]) for url in servers), return_exceptions=True
+        )
+    failures = [result for result in found if isinstance(result, TangError)]
+    if failures:
+        raise TangError(
+            f"cannot bind: {len(failures)} of {len(servers)} Tang servers failed",
+            failures=failures,
+        )
+    advertisements = []
+    for result in found:
+        if isinstance(result, BaseException):
+            raise result
+        advertisements.append(result)
+    return advertisements
 
 
 def bind_to(secret: bytes, advertisement: Advertisement) -> str:
@@ -123,36 +118,30 @@ async def bind(
     servers: Sequence[str],
     *,
     threshold: int = 1,
+    thumbprints: Collection[str] | Mapping[str, Collection[str]] = (),
     timeout: float = 10.0,
 ) -> str:
     """Encrypt ``secret`` so that any ``threshold`` of the Tang ``servers`` can recover it.
 
     One server gives clevis's tang pin; several give its sss pin over tang pins. Every server
     must answer now (with its advertisement); ``timeout`` bounds each request in seconds.
+    ``thumbprints`` pins the servers' signing keys, as :func:`fetch_advertisements` says;
+    without it, whoever answers at those URLs is trusted.
     """
-    import asyncio
-
     if isinstance(servers, str):
         raise TypeError("servers is a sequence of URLs, not one URL string")
-    if not servers:
-        raise ValueError("bind needs at least one Tang server")
-    if not 1 <= threshold <= len(servers):
+    if servers and not 1 <= threshold <= len(servers):
         raise ValueError(f"threshold must be in 1..{len(servers)}, got {threshold}")
-    async with _Session(timeout) as session:
-        found = await asyncio.gather(
-            *(_fetch(session, url) for url in servers), return_exceptions=True
-        )
-    failures = [result for result in found if isinstance(result, TangError)]
-    if failures:
-        raise TangError(
-            f"cannot bind: {len(failures)} of {len(servers)} Tang servers failed",
-            failures=failures,
-        )
-    advertisements = []
-    for result in found:
-        if isinstance(result, BaseException):
-            raise result
-        advertisements.append(result)
+    advertisements = await fetch_advertisements(servers, thumbprints=thumbprints, timeout=timeout)
+    return bind_advertised(secret, advertisements, threshold=threshold)
+
+
+def bind_advertised(
+    secret: bytes, advertisements: Sequence[Advertisement], *, threshold: int = 1
+) -> str:
+    """The JWE :func:`bind` makes, from advertisements already fetched and trusted."""
+    if not 1 <= threshold <= len(advertisements):
+        raise ValueError(f"threshold must be in 1..{len(advertisements)}, got {threshold}")
     if len(advertisements) == 1:
         return bind_to(secret, advertisements[0])
     return _bind_shares(secret, advertisements, threshold)
@@ -218,8 +207,6 @@ async def _tang_key(jwe: CompactJWE, tang: object, session: _Session) -> tuple[b
     send X = epk + e·G, get Y = s·X, and K = Y - e·S = s·epk gives the ECDH-ES secret."""
     import asyncio
 
-    from cryptography.hazmat.primitives.asymmetric import ec
-
     from anker.secrets import _p521
     from anker.secrets._jwe import JOSEError, concat_kdf, dumps, jwk_from_point, point_from_jwk
 
@@ -229,28 +216,20 @@ async def _tang_key(jwe: CompactJWE, tang: object, session: _Session) -> tuple[b
         server_point = point_from_jwk(server_key, f"the advertised key {kid}")
     except JOSEError as exc:
         raise TangError(f"the JWE is malformed: {exc}", url=_shown(url)) from None
-    ephemeral = ec.generate_private_key(ec.SECP521R1())
-    numbers = ephemeral.public_key().public_numbers()
-    blinded = _p521.add(epk, (numbers.x, numbers.y))
-    if blinded is None:  # epk == -e·G: astronomically unlikely, or a crafted epk
-        raise TangError("the JWE's epk cannot be blinded", url=_shown(url))
-    body = dumps(jwk_from_point(blinded)).encode()
-    # e·S takes ~13 ms of pure Python: work it out in a thread while the server answers.
-    unblinding = asyncio.ensure_future(
-        asyncio.to_thread(_p521.multiply, ephemeral.private_numbers().private_value, server_point)
-    )
+    # the point arithmetic is CPU work: off the event loop, as every exchange's is
     try:
-        reply = await _request(session, "POST", url, f"/rec/{kid}", body=body)
-        try:
-            answer = point_from_jwk(_loads(reply, "the /rec reply"), "the /rec reply")
-        except JOSEError as exc:
-            raise TangError(f"bad reply to POST /rec/{kid}: {exc}", url=_shown(url)) from None
-        shared = _p521.subtract(answer, await unblinding)
-    finally:
-        if not unblinding.done():
-            unblinding.cancel()
-    if shared is None:
-        raise TangError(f"bad reply to POST /rec/{kid}: the point at infinity", url=_shown(url))
+        blinded, unblinding = await asyncio.to_thread(_p521.blind, epk, server_point)
+    except ValueError as exc:
+        raise TangError(str(exc), url=_shown(url)) from None
+    body = dumps(jwk_from_point(blinded)).encode()
+    reply = await _request(session, "POST", url, f"/rec/{kid}", body=body)
+    try:
+        answer = point_from_jwk(_loads(reply, "the /rec reply"), "the /rec reply")
+    except JOSEError as exc:
+        raise TangError(f"bad reply to POST /rec/{kid}: {exc}", url=_shown(url)) from None
+    shared = await asyncio.to_thread(_p521.subtract, answer, unblinding)
+    if shared is None:  # the reply was e·S: not s·X for any point X we could have sent
+        raise TangError(f"bad reply to POST /rec/{kid}: it unblinds to infinity", url=_shown(url))
     key = concat_kdf(shared[0].to_bytes(_p521.FIELD_BYTES, "big"), jwe.header["enc"])
     return key, _shown(url)
 
@@ -368,8 +347,12 @@ class _Session:
             await client.aclose()
 
 
-async def _fetch(session: _Session, url: str) -> Advertisement:
-    return parse_advertisement(url, await _request(session, "GET", url, "/adv"))
+async def _fetch(session: _Session, url: str, pins: frozenset[str]) -> Advertisement:
+    from anker.secrets._advertisement import check_pinned
+
+    advertisement = parse_advertisement(url, await _request(session, "GET", url, "/adv"))
+    check_pinned(advertisement, pins)
+    return advertisement
 
 
 async def _request(
@@ -442,57 +425,6 @@ def _loads(data: bytes, what: str) -> JSON:
     from anker.secrets._jwe import loads_object
 
     return loads_object(data, what)
-
-
-def _parse_advertisement(url: str, body: bytes) -> Advertisement:
-    from anker.secrets._jwe import (
-        JOSEError,
-        b64url_decode,
-        point_from_jwk,
-        thumbprint,
-        verify_es512,
-    )
-
-    jws = _loads(body, "the /adv reply")
-    payload_text = jws.get("payload")
-    if not isinstance(payload_text, str):
-        raise JOSEError("it is not a JWS (no 'payload')")
-    signatures = jws.get("signatures", [jws])
-    if not isinstance(signatures, list) or not signatures:
-        raise JOSEError("it has no signatures")
-    payload = _loads(b64url_decode(payload_text, "the payload"), "the payload")
-    keys = payload.get("keys")
-    if not isinstance(keys, list) or not keys:
-        raise JOSEError("its payload has no 'keys'")
-    for number, key in enumerate(keys):
-        point_from_jwk(key, f"key #{number + 1}")
-    signing = [key for key in keys if _allows(key, "verify", "sig", "ES512")]
-    exchange = [key for key in keys if _allows(key, "deriveKey", "enc", "ECMR")]
-    if not signing or not exchange:
-        raise JOSEError("it needs at least one signing (verify) and one exchange (deriveKey) key")
-    checked = []
-    for signature in signatures:
-        if not isinstance(signature, dict):
-            raise JOSEError("a signature is not a JSON object")
-        protected = signature.get("protected")
-        header = _loads(b64url_decode(protected, "a signature's header"), "a signature's header")  # type: ignore[arg-type]
-        raw = b64url_decode(signature.get("signature"), "a signature")  # type: ignore[arg-type]
-        if header.get("alg") == "ES512":
-            checked.append((f"{protected}.{payload_text}".encode("ascii"), raw))
-    for key in signing:
-        if not any(verify_es512(key, message, raw) for message, raw in checked):
-            raise JOSEError(f"it is not signed by its signing key {thumbprint(key)}")
-    return Advertisement(url, payload, signing, exchange)
-
-
-def _allows(key: JSON, operation: str, use: str, alg: str) -> bool:
-    """Whether a JWK is meant for ``operation``: by key_ops, else by use (jose's rule)."""
-    if key.get("alg", alg) != alg:
-        return False
-    ops = key.get("key_ops")
-    if isinstance(ops, list):
-        return operation in ops
-    return key.get("use") == use
 
 
 def _shown(url: object) -> str:

@@ -29,6 +29,7 @@ it without the rest of anker.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import os
 import secrets as random
@@ -265,13 +266,14 @@ def rewrap_stream(
 
 
 def encrypt_file(
-    source: str, target: str, kek: bytes, *, overwrite: bool = True, **options: object
+    source: str | BinaryIO, target: str, kek: bytes, *, overwrite: bool = True, **options: object
 ) -> EnvelopeHeader:
-    """Encrypt a file into ``target`` (written atomically: all of it, or nothing).
+    """Encrypt a file (a path, or a binary stream such as standard input) into ``target``
+    (written atomically: all of it, or nothing).
 
     With ``overwrite=False`` an existing ``target`` is left alone (EnvelopeError).
     """
-    with open(source, "rb") as src:
+    with _reading(source) as src:
         return _atomically(
             target,
             lambda out: encrypt_stream(src, out, kek, **options),  # type: ignore[arg-type]
@@ -280,17 +282,18 @@ def encrypt_file(
 
 
 def decrypt_file(
-    source: str,
+    source: str | BinaryIO,
     target: str,
     kek: bytes | Callable[[str, int], bytes],
     *,
     overwrite: bool = True,
 ) -> EnvelopeHeader:
-    """Decrypt a file into ``target``; on any failure ``target`` is not created.
+    """Decrypt a file (a path, or a binary stream) into ``target``; on any failure ``target``
+    is not created.
 
     With ``overwrite=False`` an existing ``target`` is left alone (EnvelopeError).
     """
-    with open(source, "rb") as src:
+    with _reading(source) as src:
         return _atomically(target, lambda out: decrypt_stream(src, out, kek), overwrite=overwrite)
 
 
@@ -305,6 +308,13 @@ def rewrap_file(
             lambda out: rewrap_stream(src, out, old_kek, new_kek, **options),  # type: ignore[arg-type]
             mode,
         )
+
+
+def _reading(source: str | BinaryIO) -> contextlib.AbstractContextManager[BinaryIO]:
+    """A path opened for reading, or a stream as it is (left open for its owner)."""
+    if isinstance(source, str):
+        return open(source, "rb")
+    return contextlib.nullcontext(source)
 
 
 def _atomically(

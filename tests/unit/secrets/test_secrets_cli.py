@@ -292,12 +292,31 @@ def test_the_envelope_file_helpers_do_not_replace_a_target_unless_asked(tmp_path
     assert sorted(p.name for p in tmp_path.iterdir()) == ["late", "plain", "sealed"]
 
 
-@pytest.mark.parametrize("size", [0, 7])
 @pytest.mark.usefixtures("store")
-def test_put_refuses_a_symmetric_key_of_no_usable_size(size: int) -> None:
-    code, _, err = run("put", "symmetric", "--name", "k", stdin=bytes(size))
+def test_put_refuses_a_symmetric_key_of_no_usable_size() -> None:
+    code, _, err = run("put", "symmetric", "--name", "k", stdin=bytes(7))
     assert code == 1
-    assert f"AES keys have 128, 192, 256 bits, not {size * 8}" in err
+    assert "AES keys have 128, 192, 256 bits, not 56" in err
+    assert run("list")[1] == ""
+
+
+@pytest.mark.parametrize(
+    ("args", "stdin"),
+    [
+        (["put", "symmetric"], b""),
+        (["put", "opaque"], b""),
+        (["put", "passphrase"], b"\n"),
+        (["put", "passphrase", "--file", "{empty}"], b"ignored"),
+    ],
+)
+def test_put_refuses_an_empty_value(store: Path, args: list[str], stdin: bytes) -> None:
+    empty = store / "empty"
+    empty.write_bytes(b"")
+    args = [arg.format(empty=empty) for arg in args]
+    code, _, err = run(*args, stdin=stdin)
+    assert code == 1
+    where = f"{empty} is empty" if "--file" in args else "nothing came on standard input"
+    assert f"the value is empty ({where}); nothing stored" in err
     assert run("list")[1] == ""
 
 
@@ -363,3 +382,82 @@ def test_put_reads_no_more_than_the_limit_allows(
     assert code == 0
     code, _, err = run("rotate", out.strip(), "--file", str(big))
     assert "limit of 1000 bytes" in err
+
+
+def run_bytes(*args: str, stdin: bytes | None = None) -> tuple[int, bytes, str]:
+    result = CliRunner().invoke(cli, ["secrets", *args], input=stdin)
+    return result.exit_code, result.stdout_bytes, result.stderr
+
+
+@pytest.mark.usefixtures("store")
+def test_rm_and_rotate_take_a_name_or_an_id() -> None:
+    passphrase_id = run("put", "passphrase", "--name", "pw", stdin=b"one\n")[1].strip()
+    key_id = run("create-key", "--name", "k")[1].strip()
+    code, out, err = run("rotate", "pw", stdin=b"two\n")
+    assert (code, out) == (0, f"{passphrase_id} is now at version 2\n"), err
+    assert json.loads(run("get", "pw", "--reveal", "--format", "json")[1])["value"] == "two"
+    code, out, err = run("rotate", passphrase_id, "--format", "json", stdin=b"three")
+    assert json.loads(out) == {"id": passphrase_id, "name": "pw", "version": 3}, err
+    assert json.loads(run("get", "pw", "--reveal", "--format", "json")[1])["value"] == "three"
+    # a key gets fresh material: standard input is not read
+    first = json.loads(run("get", "k", "--reveal", "--format", "json")[1])["value"]
+    assert run("rotate", "k", stdin=b"not read")[0] == 0
+    second = json.loads(run("get", "k", "--reveal", "--format", "json")[1])
+    assert (second["version"], len(second["value"])) == (2, len(first))
+    assert second["value"] != first
+    code, _, err = run("rotate", "pw", stdin=b"")
+    assert code == 1
+    assert "the value is empty (nothing came on standard input); nothing stored" in err
+    code, out, _ = run("rm", "pw")
+    assert (code, out) == (0, f"deleted {passphrase_id} (pw)\n")
+    code, out, _ = run("rm", key_id, "--format", "json")
+    assert json.loads(out) == {"id": key_id, "name": "k", "deleted": True}
+    assert run("list") == (0, "", "")
+    code, _, err = run("rm", "pw")
+    assert code == 1
+    assert "no secret named 'pw'" in err
+
+
+def test_encrypt_and_decrypt_through_pipes(store: Path) -> None:
+    key_id = run("create-key", "--name", "images")[1].strip()
+    data = secrets.token_bytes(200_000)
+    code, sealed, err = run_bytes("encrypt", "-", "--key", "images", stdin=data)
+    assert code == 0, err
+    assert sealed.startswith(b"AKE1")
+    assert err == "encrypted - -> -\n", "the report goes to standard error"
+    code, plain, err = run_bytes("decrypt", "-", "--format", "json", stdin=sealed)
+    assert code == 0, err
+    assert plain == data
+    assert json.loads(err) == {"source": "-", "output": "-", "key": key_id, "key_version": 1}
+    # a file to standard output, and standard input to a file
+    source = store / "data"
+    source.write_bytes(data)
+    code, sealed, _ = run_bytes("encrypt", str(source), "--key", key_id, "-o", "-")
+    assert code == 0
+    code, out, _ = run_bytes("decrypt", "-", "-o", str(store / "copy"), stdin=sealed)
+    assert (code, out) == (0, f"decrypted - -> {store / 'copy'}\n".encode())
+    assert (store / "copy").read_bytes() == data
+    code, _, err = run_bytes("decrypt", "-", "-o", str(store / "never"), stdin=sealed[:-1])
+    assert code == 1
+    assert "failed authentication" in err
+    assert not (store / "never").exists()
+    code, _, err = run_bytes("decrypt", str(source))
+    assert code == 2
+    assert "give --output (SOURCE does not end in .ake)" in err
+
+
+def test_encrypt_and_decrypt_report_in_json(store: Path) -> None:
+    key_id = run("create-key", "--name", "k")[1].strip()
+    plain = store / "doc"
+    plain.write_bytes(b"the data")
+    code, out, err = run("encrypt", str(plain), "--key", "k", "--format", "json")
+    assert code == 0, err
+    sealed = f"{plain}.ake"
+    expected = {"source": str(plain), "output": sealed, "key": key_id, "key_version": 1}
+    assert json.loads(out) == expected
+    run("rotate", "k")
+    plain.unlink()
+    code, out, err = run("decrypt", sealed, "--format", "json")
+    assert code == 0, err
+    assert json.loads(out) == {**expected, "source": sealed, "output": str(plain)}
+    assert plain.read_bytes() == b"the data"

@@ -1,15 +1,28 @@
-"""P-521 point arithmetic agrees with the `cryptography` library and with the group laws."""
+"""P-521 point arithmetic (pycryptodome, behind anker's checks) agrees with the `cryptography`
+library (OpenSSL) and with the group laws; no bad point ever reaches it."""
 
 from __future__ import annotations
 
 import secrets
 
+import pytest
 from cryptography.hazmat.primitives.asymmetric import ec
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from anker.secrets import _p521
-from anker.secrets._p521 import G, N, P, add, is_on_curve, multiply, negate, subtract
+from anker.secrets._p521 import (
+    G,
+    N,
+    P,
+    add,
+    blind,
+    check,
+    is_on_curve,
+    multiply,
+    negate,
+    subtract,
+)
 
 scalars = st.integers(min_value=1, max_value=N - 1)
 
@@ -77,3 +90,39 @@ def test_the_mccallum_relyea_exchange_gives_the_ecdh_point() -> None:
     blinded = add(epk, ephemeral)  # what the client sends
     reply = multiply(s, blinded)  # what Tang answers
     assert subtract(reply, multiply(e, server_key)) == multiply(s, epk) == multiply(c, server_key)
+
+
+@pytest.mark.parametrize(
+    ("point", "reason"),
+    [
+        ((0, 0), "not a point on P-521"),  # pycryptodome's point at infinity
+        ((G[0] + P, G[1]), "outside the field"),  # pycryptodome would reduce it to G
+        ((G[0], G[1] + P), "outside the field"),
+        ((-1, G[1]), "outside the field"),
+        ((G[0], G[1] + 1), "not a point on P-521"),
+    ],
+)
+def test_bad_points_never_reach_the_arithmetic(point: tuple[int, int], reason: str) -> None:
+    with pytest.raises(ValueError, match=f"^the point .*{reason}"):
+        check(point, "the point")
+    with pytest.raises(ValueError, match=reason):
+        add(point, G)
+    with pytest.raises(ValueError, match=reason):
+        add(G, point)
+    with pytest.raises(ValueError, match=reason):
+        multiply(2, point)
+    with pytest.raises(ValueError, match=reason):
+        blind(point, G)
+    with pytest.raises(ValueError, match=reason):
+        blind(G, point)
+
+
+def test_blinding_hides_the_epk_and_unblinds_to_the_ecdh_point() -> None:
+    s, c = (secrets.randbelow(N - 1) + 1 for _ in range(2))
+    server_key, epk = public_point(s), public_point(c)
+    blinded, unblinding = blind(epk, server_key)
+    assert is_on_curve(blinded)
+    assert blinded != epk
+    assert blind(epk, server_key)[0] != blinded, "a fresh e each time"
+    reply = multiply(s, blinded)  # what Tang answers
+    assert subtract(reply, unblinding) == public_point(s * c % N)
