@@ -23,11 +23,10 @@ def wait_limit(timeout: object, argument: str = "timeout") -> float | None:
             f"{argument} must be a number of seconds, -1 or None (wait for ever), "
             f"not {type(timeout).__name__} {timeout!r}"
         )
-    if timeout == -1 or timeout == math.inf:
+    if timeout in (-1, math.inf):
         return None
     if math.isnan(timeout) or timeout < 0:
         raise ValueError(
-            f"{argument} must be 0 or more seconds, or -1 or None to wait for ever, "
-            f"not {timeout!r}"
+            f"{argument} must be 0 or more seconds, or -1 or None to wait for ever, not {timeout!r}"
         )
     return float(timeout)

@@ -440,9 +440,11 @@ async def test_no_credentials_for_a_server_with_auth_on_fail_at_connect(
     assert raised.value.operation == "connect"
     assert "authentication required" in str(raised.value)
     base = private_etcd.url.replace("etcd://", "etcd://anker:s3cr3t-pw@")
-    async with await Coordinator.connect(base, timeout=2.0) as coordinator:
-        async with coordinator.lock("x") as lock:
-            assert lock.token > 0
+    async with (
+        await Coordinator.connect(base, timeout=2.0) as coordinator,
+        coordinator.lock("x") as lock,
+    ):
+        assert lock.token > 0
 
 
 async def test_auth_over_mutual_tls_and_a_token_the_host_does_not_take(

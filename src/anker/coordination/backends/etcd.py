@@ -39,11 +39,12 @@ to one host and move on to the next when it refuses the connection (only then is
 known not to have been sent: nothing that may have happened is sent again). ``user:password``
 (of the first host) log in with etcd's auth; the token is replaced when a host does not take it
 (expired, or issued by another member). Without them, ``connect`` fails on a server with auth
-on (etcd grants leases to anybody: it would otherwise fail only at the first acquire). ``tls=true`` uses HTTPS verified against the system's
-CAs, or against ``cafile=PATH``; ``certfile=PATH&keyfile=PATH`` present a client certificate
-(any of the three implies TLS). Environment proxies are ignored. Every call waits at most
-``timeout`` seconds. Restoring etcd from a snapshot rewinds its revisions, and so the tokens:
-restore with a revision bump (``etcdutl snapshot restore --bump-revision``).
+on (etcd grants leases to anybody: it would otherwise fail only at the first acquire).
+``tls=true`` uses HTTPS verified against the system's CAs, or against ``cafile=PATH``;
+``certfile=PATH&keyfile=PATH`` present a client certificate (any of the three implies TLS).
+Environment proxies are ignored. Every call waits at most ``timeout`` seconds. Restoring etcd
+from a snapshot rewinds its revisions, and so the tokens: restore with a revision bump
+(``etcdutl snapshot restore --bump-revision``).
 """
 
 from __future__ import annotations
