@@ -4,6 +4,11 @@ ending sessions across backend objects, disconnections, and kazoo's threads."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
@@ -242,3 +247,98 @@ async def test_a_lease_longer_than_the_server_grants_is_refused(
     for _ in range(5):
         with pytest.raises(CoordinationError, match=r"granted a \d+ s session for a 3600 s lease"):
             await Coordinator.connect(url, lease=3600, timeout=5)
+
+
+@contextlib.asynccontextmanager
+async def black_hole() -> AsyncIterator[int]:
+    """A port that accepts connections and never answers; yields the port."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        for writer in held:
+            writer.transport.abort()
+        await server.wait_closed()
+
+
+def refused_port() -> int:
+    with socket.socket() as sock:  # bound, never listening: connections are refused
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@pytest.mark.parametrize("lease", [2.0, 4.0])
+async def test_connect_keeps_to_its_timeout_and_says_whether_the_port_refused(
+    lease: float,
+) -> None:
+    """kazoo waits a lease for the handshake's answer: closing its client after a failed
+    connect must not wait for that (it took 2.1 s for a 1 s timeout)."""
+    before = _our_threads()
+    async with black_hole() as silent:
+        for port, reason in ((silent, "no answer"), (refused_port(), "connection refused")):
+            started = time.monotonic()
+            with pytest.raises(BackendUnavailable) as raised:
+                await Coordinator.connect(f"zookeeper://127.0.0.1:{port}", lease=lease, timeout=1)
+            assert time.monotonic() - started < 1.5, reason
+            assert raised.value.operation == "connect"
+            assert str(raised.value).endswith(f"within 1 s: {reason}")
+    for thread in _our_threads() - before:  # stopped in the background, within a lease
+        thread.join(timeout=lease + 5)
+        assert not thread.is_alive(), thread
+
+
+def test_kazoo_says_nothing_on_stderr_when_logging_is_not_configured() -> None:
+    script = """
+import asyncio, socket
+from anker.coordination import BackendUnavailable, Coordinator
+
+async def main():
+    held = []
+    async def hold(reader, writer):
+        held.append(writer)
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        refused = sock.getsockname()[1]
+    for port in (server.sockets[0].getsockname()[1], refused):
+        try:
+            await Coordinator.connect(f"zookeeper://127.0.0.1:{port}", timeout=1.5)
+        except BackendUnavailable:
+            print("unavailable")
+    server.close()
+    for writer in held:
+        writer.transport.abort()
+
+asyncio.run(main())
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["unavailable", "unavailable"]
+    assert done.stderr == ""
+
+
+async def test_kazoo_logs_through_ankers_logger_at_debug_without_credentials(
+    zookeeper_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(1)  # everything, kazoo's wire tracing included
+    url = zookeeper_url.replace("://", "://anker:s3cr3t-pw@", 1)
+    async with await Coordinator.connect(url, lease=1.0) as coordinator, coordinator.lock("x"):
+        pass
+    with pytest.raises(BackendUnavailable):
+        await Coordinator.connect(f"zookeeper://127.0.0.1:{refused_port()}", timeout=0.5)
+    kazoo = [r for r in caplog.records if r.getMessage().startswith("kazoo: ")]
+    assert any("Connecting to" in r.getMessage() for r in kazoo)
+    assert any("Connection refused" in r.getMessage() for r in kazoo)
+    assert {(r.name, r.levelno) for r in kazoo} == {("anker.coordination", logging.DEBUG)}
+    assert not [r for r in caplog.records if r.name.startswith("kazoo")]
+    assert any("Auth(" in r.getMessage() for r in kazoo)  # the login, with its password masked
+    assert not [r for r in caplog.records if "s3cr3t-pw" in r.getMessage()]

@@ -43,7 +43,10 @@ comes after the new registration; kazoo drops watches when the connection drops,
 driver registers them again and wakes the waiters once it is back.
 
 URL: ``zookeeper://[user:password@]host[:port][,host[:port]...][?root=/anker/coord]``; user
-and password are sent as ``digest`` auth. Every call waits at most ``timeout`` seconds.
+and password are sent as ``digest`` auth. Every call waits at most ``timeout`` seconds, and so
+does ``connect``, whose error says whether the server refused the connection or did not answer.
+kazoo logs through the ``anker.coordination`` logger, at DEBUG (its connection retries would be
+a warning a try), with credentials masked.
 """
 
 from __future__ import annotations
@@ -70,6 +73,12 @@ from anker.coordination._backend import (
     Watch,
 )
 from anker.coordination._errors import CoordinationError
+from anker.coordination.backends._zookeeper_client import (
+    NEEDED_FOR,
+    _new_client,
+    _stop_soon,
+    _why,
+)
 from anker.coordination.backends._zookeeper_session import (
     _LIVE,
     _LIVE_LOCK,
@@ -90,7 +99,6 @@ __all__ = ["ZooKeeperBackend"]
 log = logging.getLogger("anker.coordination")
 
 DEFAULT_ROOT = "/anker/coord"
-NEEDED_FOR = "the zookeeper:// coordination backend"
 
 
 class _Watched:
@@ -145,12 +153,6 @@ class ZooKeeperBackend(Backend):
         self.hosts = ",".join(
             f"{f'[{e.host}]' if ':' in e.host else e.host}:{e.port or 2181}" for e in url.endpoints
         )
-        first = url.endpoints[0]
-        self._auth = (
-            [("digest", f"{first.username or ''}:{first.password.reveal()}")]
-            if first.password is not None
-            else []
-        )
         self._kazoo: ModuleType | None = None
         self._errors: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -163,33 +165,6 @@ class ZooKeeperBackend(Backend):
         self._closing = False
 
     # ------------------------------------------------------------------ plumbing
-    def _client(self) -> Any:
-        assert self._kazoo is not None
-        # reconnect soon (kazoo's default backs off to an hour): a session lives for one lease
-        retry = self._kazoo.KazooRetry(
-            max_tries=-1, delay=0.05, backoff=2, max_delay=min(max(self.lease / 3, 0.1), 2.0)
-        )
-        client = self._kazoo.KazooClient(
-            hosts=self.hosts, timeout=self.lease, connection_retry=retry, auth_data=self._auth
-        )
-        # A session timeout shorter than the lease lets a holder outlive its entries, and kazoo
-        # keeps the granted one to itself: note it from the handshake's reply, read before
-        # CONNECTED (_connect returns it after CONNECTED and the auth round trips: too late).
-        serialization = require(
-            "kazoo.protocol.serialization", extra="zookeeper", needed_for=NEEDED_FOR
-        )
-        handler = client._connection
-        invoke = handler._invoke
-
-        def invoke_and_note(timeout: float, request: Any, xid: int | None = None) -> Any:
-            result = invoke(timeout, request, xid)  # on kazoo's connection thread
-            if isinstance(request, serialization.Connect):
-                client.anker_granted = result[0].time_out / 1000
-            return result
-
-        handler._invoke = invoke_and_note
-        return client
-
     def _post(self, callback: Callable[..., None], *args: Any) -> None:
         """Run ``callback`` on the backend's event loop (from any thread)."""
         loop = self._loop
@@ -236,7 +211,8 @@ class ZooKeeperBackend(Backend):
                     await changes.wait()
         except TimeoutError:
             raise ConnectionError(
-                f"no connection to ZooKeeper at {self.hosts} within {within:g} s"
+                f"no connection to ZooKeeper at {self.hosts} within {within:g} s: "
+                f"{_why(client, self.url)}"
             ) from None
 
     async def _ready(self) -> Any:
@@ -332,22 +308,36 @@ class ZooKeeperBackend(Backend):
                 self._arm(watched)
 
     # ------------------------------------------------------------------ the interface
+    @property
+    def connect_timeout(self) -> float | None:
+        return None  # connect bounds itself, to say why it failed (refused, or no answer)
+
     async def connect(self) -> None:
         self._kazoo = require("kazoo.client", extra="zookeeper", needed_for=NEEDED_FOR)
         self._errors = require("kazoo.exceptions", extra="zookeeper", needed_for=NEEDED_FOR)
         self._loop = asyncio.get_running_loop()
+        deadline = time.monotonic() + self.timeout
         try:
-            reader = self._reader = self._client()
+            reader = self._reader = _new_client(self.url, self.hosts, self.lease)
             reader.add_listener(lambda state: self._post(self._reader_changed, state))
             reader.start_async()
             await self._connected(reader, self._reader_changes, None)
-            await self._result(reader.ensure_path_async(self.root))
+            try:
+                async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                    await self._future(reader.ensure_path_async(self.root))
+            except TimeoutError:
+                raise ConnectionError(
+                    f"no answer from ZooKeeper at {self.hosts} within {self.timeout:g} s"
+                ) from None
             self._watchdog = threading.Thread(
                 target=self._watch_leases, name="anker-zookeeper-leases", daemon=True
             )
             self._watchdog.start()
         except BaseException:
-            await self.aclose()
+            self._closing = True
+            reader, self._reader = self._reader, None
+            if reader is not None:
+                _stop_soon(reader)
             raise
 
     async def aclose(self) -> None:
@@ -374,7 +364,7 @@ class ZooKeeperBackend(Backend):
         if self._kazoo is None or self._closing:
             raise RuntimeError("the backend is not connected")
         lost_state = self._kazoo.KazooState.LOST
-        client = self._client()
+        client = _new_client(self.url, self.hosts, self.lease)
         changes = _Changes()
         created: list[_Session] = []
 
@@ -402,7 +392,7 @@ class ZooKeeperBackend(Backend):
                     "lease, or raise the server's maxSessionTimeout"
                 )
         except BaseException:
-            await asyncio.to_thread(_stop, client)
+            _stop_soon(client)
             raise
         # Counted from now, not from the request: the coordinator's lease, counted from the
         # request, always runs out first, so the driver never closes a session it still trusts.
