@@ -6,6 +6,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import logging
+import shutil
 import socket
 import subprocess
 import sys
@@ -13,6 +14,7 @@ import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -150,22 +152,160 @@ async def test_a_disconnection_is_not_an_expiry_and_the_session_survives_a_short
         await proxy.cut()
 
 
-async def test_a_watch_outlives_the_deletion_of_its_namespace_node(
+async def test_a_watch_outlives_the_deletion_of_its_namespace_node_and_never_makes_one(
     open_zk: OpenZK, kazoo: Any
 ) -> None:
+    """A watch on a namespace with no node watches for its creation: making the node would
+    leave it behind (a container the server never deletes, as it never held an entry)."""
     watcher, writer = await open_zk(), await open_zk()
     session = await writer.create_session()
     namespace = ns()
+    path = watcher._path(namespace)
     async with watcher.watch(namespace) as watch:
-        path = watcher._path(namespace)
-        await asyncio.to_thread(kazoo.delete, path)  # empty: anybody may tidy it away
-        assert await watch.wait(5)  # a spurious wake-up is allowed
-        while await watch.wait(0.3):  # until the watch is back on the re-made node
+        assert await asyncio.to_thread(kazoo.exists, path) is None
+        await writer.put(session, namespace, "first", b"")
+        assert await watch.wait(5)
+        while await watch.wait(0.3):  # until the child watch is set on the new node
             pass
-        assert await asyncio.to_thread(kazoo.exists, path) is not None
+        await writer.delete(namespace, "first")
+        assert await watch.wait(5)
+        await asyncio.to_thread(kazoo.delete, path)  # as the server deletes an empty container
+        assert await watch.wait(5)  # a spurious wake-up is allowed
+        while await watch.wait(0.3):  # until the watch is back, for the node's creation
+            pass
+        assert await asyncio.to_thread(kazoo.exists, path) is None
         await writer.put(session, namespace, "k", b"")
         assert await watch.wait(5)
     assert [e.key for e in await watcher.entries(namespace)] == ["k"]
+
+
+async def test_a_put_makes_its_namespace_node_again_as_a_container(
+    zookeeper_url: str, open_zk: OpenZK, kazoo: Any
+) -> None:
+    root = f"/anker-test/{uuid.uuid4().hex[:12]}"
+    backend = await open_zk(f"{zookeeper_url}?root={root}")
+    session = await backend.create_session()
+    path = backend._path("lock/x")
+    first = await backend.put(session, "lock/x", "a", b"")
+    await backend.delete("lock/x", "a")
+    for gone in (path, root):  # deleted under the put's feet, as the server may; root too
+        await asyncio.to_thread(kazoo.delete, gone, recursive=True)
+        token = await backend.put(session, "lock/x", "b", b"")
+        assert token > first
+        first = token
+        assert [e.key for e in await backend.entries("lock/x")] == ["b"]
+        await backend.delete("lock/x", "b")
+    await asyncio.to_thread(kazoo.delete, root, recursive=True)
+
+
+# ------------------------------------------------ a private server that reaps containers often
+class PrivateZooKeeper:
+    """A ZooKeeper server of the tests' own, on a free port, that deletes empty container
+    nodes every 100 ms (not every minute, as the shared one does)."""
+
+    def __init__(self, directory: Path) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port: int = sock.getsockname()[1]
+        (directory / "data").mkdir()
+        (directory / "zoo.cfg").write_text(
+            f"tickTime=500\ndataDir={directory / 'data'}\nclientPort={self.port}\n"
+            "clientPortAddress=127.0.0.1\nadmin.enableServer=false\n"
+            "4lw.commands.whitelist=srvr\nminSessionTimeout=1000\nmaxSessionTimeout=60000\n"
+        )
+        self.url = f"zookeeper://127.0.0.1:{self.port}"
+        guard = ["setpriv", "--pdeathsig", "TERM"] if shutil.which("setpriv") else []
+        self._process = subprocess.Popen(
+            [
+                *guard,
+                *("java", "-Xmx128m", "-Dznode.container.checkIntervalMs=100"),
+                *("-cp", f"{directory}:{ZOOKEEPER_JAR}"),
+                "org.apache.zookeeper.server.ZooKeeperServerMain",
+                str(directory / "zoo.cfg"),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def ready(self) -> None:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                    sock.sendall(b"srvr")
+                    if sock.recv(100).startswith(b"Zookeeper version"):
+                        return
+            except OSError:
+                pass
+            assert self._process.poll() is None, "the private ZooKeeper exited"
+            assert time.monotonic() < deadline, "the private ZooKeeper did not start in 30 s"
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self._process.terminate()
+        self._process.wait(timeout=10)
+
+
+ZOOKEEPER_JAR = "/usr/share/java/zookeeper.jar"
+
+
+@pytest.fixture(scope="module")
+def private_zookeeper(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateZooKeeper]:
+    if shutil.which("java") is None or not Path(ZOOKEEPER_JAR).exists():
+        pytest.skip("ZooKeeper is not installed ('scripts/services --only zookeeper' does it)")
+    server = PrivateZooKeeper(tmp_path_factory.mktemp("zookeeper"))
+    try:
+        server.ready()
+        yield server
+    finally:
+        server.stop()
+
+
+async def test_every_name_used_leaves_no_node_behind(private_zookeeper: PrivateZooKeeper) -> None:
+    """Every lock, group and election name made a namespace node (131 after a short run, for
+    good): each is a container now, which the server deletes once empty."""
+    from kazoo.client import KazooClient
+
+    url = private_zookeeper.url
+    async with (
+        await Coordinator.connect(url, lease=1.0, member_id="a") as a,
+        await Coordinator.connect(url, lease=1.0, member_id="b") as b,
+    ):
+        async with a.lock("l"):
+            assert not await b.lock("l").acquire(timeout=0.2)  # a waiter that gives up
+        for _ in range(30):  # the same name again and again, while the server deletes it
+            async with a.lock("busy"):
+                pass
+        async with a.semaphore("s", 2), a.rwlock("rw").read, b.rwlock("rw").read:
+            pass
+        group = a.group("g")
+        await group.join()
+        assert [m.id for m in await b.group("g").members()] == ["a"]
+        await group.leave()
+        election = a.election("e")
+        await election.campaign()
+        assert await election.wait_elected(5)
+        await election.resign()
+        await b.group("left-at-close").join()  # its entry goes with b's session
+        assert await a.election("read-only").leader() is None  # reading makes no node
+    client = KazooClient(hosts=f"127.0.0.1:{private_zookeeper.port}", timeout=5)
+    await asyncio.to_thread(client.start, 5)
+    try:
+        changed = threading.Event()
+        deadline = time.monotonic() + 10
+
+        def children() -> list[str]:
+            changed.clear()
+            nodes: list[str] = client.get_children("/anker/coord", lambda _: changed.set())
+            return nodes
+
+        while left := await asyncio.to_thread(children):
+            assert time.monotonic() < deadline, f"left behind: {sorted(left)}"
+            await asyncio.to_thread(changed.wait, deadline - time.monotonic())
+    finally:
+        await asyncio.to_thread(client.stop)
+        await asyncio.to_thread(client.close)
 
 
 async def test_a_watch_is_registered_again_after_the_connection_drops(
