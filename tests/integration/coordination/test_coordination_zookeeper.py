@@ -482,3 +482,6 @@ async def test_kazoo_logs_through_ankers_logger_at_debug_without_credentials(
     assert not [r for r in caplog.records if r.name.startswith("kazoo")]
     assert any("Auth(" in r.getMessage() for r in kazoo)  # the login, with its password masked
     assert not [r for r in caplog.records if "s3cr3t-pw" in r.getMessage()]
+    handshakes = [r.getMessage() for r in kazoo if "Connect(" in r.getMessage()]
+    assert handshakes
+    assert all("passwd=b'****'" in text for text in handshakes)  # the session's password

@@ -9,8 +9,7 @@ import logging
 import threading
 from typing import TYPE_CHECKING, Any
 
-from anker._drivers import require
-from anker._drivers._boundary import describe_error
+from anker._drivers import describe_error, require
 from anker._url import mask_secrets
 from anker.coordination.backends._zookeeper_session import _stop
 
@@ -33,7 +32,7 @@ class _KazooLog(logging.LoggerAdapter[logging.Logger]):
     lines on stderr for one failed connect when logging is not configured), which the backend
     reports itself, so everything below ERROR goes out at DEBUG. kazoo's wire tracing (below
     DEBUG) is dropped: it shows session passwords. Credentials of the URL are masked (kazoo
-    logs its requests, the digest login among them)."""
+    logs its requests, the digest login among them), and so is the session password."""
 
     def __init__(self, url: BackendURL) -> None:
         super().__init__(log, {})
@@ -44,6 +43,13 @@ class _KazooLog(logging.LoggerAdapter[logging.Logger]):
             return
         level = level if level >= logging.ERROR else logging.DEBUG
         if self.logger.isEnabledFor(level):
+            # a reconnection's handshake (kazoo logs the request) carries the session password
+            args = tuple(
+                arg._replace(passwd=b"****")
+                if hasattr(arg, "passwd") and hasattr(arg, "_replace")
+                else arg
+                for arg in args
+            )
             try:
                 text = str(msg) % args if args else str(msg)
             except (TypeError, ValueError):
@@ -57,9 +63,7 @@ class _KazooLog(logging.LoggerAdapter[logging.Logger]):
 def _new_client(url: BackendURL, hosts: str, lease: float) -> Any:
     """A kazoo client for one session (or the reader), not started."""
     kazoo = require("kazoo.client", extra="zookeeper", needed_for=NEEDED_FOR)
-    serialization = require(
-        "kazoo.protocol.serialization", extra="zookeeper", needed_for=NEEDED_FOR
-    )
+    serialization = require(SERIALIZATION, extra="zookeeper", needed_for=NEEDED_FOR)
     first = url.endpoints[0]
     auth = (
         [("digest", f"{first.username or ''}:{first.password.reveal()}")]
