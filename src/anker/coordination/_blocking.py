@@ -48,7 +48,8 @@ class BlockingLock:
         self._portal = _portal(lock.coordinator)
 
     def acquire(self, *, blocking: bool = True, timeout: float | None = None) -> bool:
-        """Acquire; False if ``blocking=False`` and it is taken, or ``timeout`` passed."""
+        """Acquire; False if ``blocking=False`` and it is taken, or ``timeout`` passed (None
+        or -1, as in :mod:`threading`: wait for ever)."""
         return self._portal.run(self.lock.acquire(blocking=blocking, timeout=timeout))
 
     def release(self) -> None:
@@ -153,7 +154,8 @@ class BlockingElection:
         self._portal.run(self.election.campaign(on_elected=on_elected, on_lost=on_lost))
 
     def wait_elected(self, timeout: float | None = None) -> bool:
-        """Wait until this member leads; False if ``timeout`` passed first."""
+        """Wait until this member leads; False if ``timeout`` passed first (None or -1: wait
+        for ever)."""
         return self._portal.run(self.election.wait_elected(timeout))
 
     def resign(self) -> None:

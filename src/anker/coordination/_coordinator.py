@@ -180,7 +180,7 @@ class Coordinator:
     def lock(
         self, name: str, *, timeout: float | None = None, on_lost: LostCallback | None = None
     ) -> Lock:
-        """An exclusive lock; ``timeout`` applies to ``async with`` (None: wait for ever)."""
+        """An exclusive lock; ``timeout`` applies to ``async with`` (None or -1: wait for ever)."""
         return Lock(self, check_name("lock", name), timeout=timeout, on_lost=on_lost)
 
     def semaphore(

@@ -16,6 +16,7 @@ from typing import TYPE_CHECKING
 
 from anker.coordination._errors import CoordinationError, LockLost
 from anker.coordination._lock import _QueuedLock, decode
+from anker.coordination._waits import wait_limit
 
 if TYPE_CHECKING:
     from anker.coordination._coordinator import Coordinator
@@ -109,9 +110,11 @@ class Election:
             self.coordinator._spawn(_quietly(candidacy.release()))
 
     async def wait_elected(self, timeout: float | None = None) -> bool:
-        """Wait until this member leads; False if ``timeout`` passed first."""
+        """Wait until this member leads; False if ``timeout`` passed first (None or -1: wait
+        for ever)."""
+        limit = wait_limit(timeout)
         try:
-            async with asyncio.timeout(timeout):
+            async with asyncio.timeout(limit):
                 await self._elected.wait()
         except TimeoutError:
             return False

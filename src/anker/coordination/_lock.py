@@ -27,6 +27,7 @@ from typing import TYPE_CHECKING, Any, Literal, Self
 
 from anker.coordination._backend import SERVER_EXPIRY, Entry, SessionExpired, Watch
 from anker.coordination._errors import CoordinationError, LockLost, LockTimeout
+from anker.coordination._waits import wait_limit
 
 if TYPE_CHECKING:
     from anker.coordination._blocking import BlockingLock
@@ -97,7 +98,7 @@ class _QueuedLock:
         self.name = name
         self.limit = limit
         self.mode = mode
-        self.timeout = timeout
+        self.timeout = wait_limit(timeout)
         self.on_lost = on_lost
         self.namespace = coordinator._namespace(self.kind, name)
         self._key: str | None = None
@@ -192,8 +193,11 @@ class _QueuedLock:
         """Wait for the lock; True once held, False if ``timeout`` passed (or, with
         ``blocking=False``, if it is not free right now).
 
-        ``timeout`` counts from the call, on every backend; None waits for as long as it takes.
+        ``timeout`` counts from the call, on every backend; None or -1 (as in :mod:`threading`)
+        waits for as long as it takes. Other negative numbers raise ValueError, and anything
+        but a number or None raises TypeError.
         """
+        timeout = wait_limit(timeout)
         if self._busy or (self._session is not None and self._lost is None):
             raise CoordinationError(
                 f"{self.kind} {self.name!r} is already held (or being acquired) by this object; "
@@ -465,7 +469,7 @@ class ReadWriteLock:
     ) -> None:
         self.coordinator = coordinator
         self.name = name
-        self.timeout = timeout
+        self.timeout = wait_limit(timeout)
         self.on_lost = on_lost
 
     @property

@@ -407,22 +407,44 @@ async def secured_etcd(tmp_path: Path, etcd_binary: None) -> AsyncIterator[Priva
     server.start()
     try:
         await server.ready()
-        coord = {"permType": "READWRITE", "key": b64(b"/anker/coord/")}
-        coord["range_end"] = b64(b"/anker/coord0")
-        for path, body in (
-            ("/auth/role/add", {"name": "root"}),
-            ("/auth/user/add", {"name": "root", "password": "r00t-pw"}),
-            ("/auth/user/grant", {"user": "root", "role": "root"}),
-            ("/auth/role/add", {"name": "coord"}),
-            ("/auth/role/grant", {"name": "coord", "perm": coord}),
-            ("/auth/user/add", {"name": "anker", "password": "s3cr3t-pw"}),
-            ("/auth/user/grant", {"user": "anker", "role": "coord"}),
-            ("/auth/enable", {}),
-        ):
-            await server.call(path, body)
+        await enable_auth(server)
         yield server
     finally:
         server.stop()
+
+
+async def enable_auth(server: PrivateEtcd) -> None:
+    """Turn etcd's auth on: user ``anker`` may use ``/anker/coord/``."""
+    coord = {"permType": "READWRITE", "key": b64(b"/anker/coord/")}
+    coord["range_end"] = b64(b"/anker/coord0")
+    for path, body in (
+        ("/auth/role/add", {"name": "root"}),
+        ("/auth/user/add", {"name": "root", "password": "r00t-pw"}),
+        ("/auth/user/grant", {"user": "root", "role": "root"}),
+        ("/auth/role/add", {"name": "coord"}),
+        ("/auth/role/grant", {"name": "coord", "perm": coord}),
+        ("/auth/user/add", {"name": "anker", "password": "s3cr3t-pw"}),
+        ("/auth/user/grant", {"user": "anker", "role": "coord"}),
+        ("/auth/enable", {}),
+    ):
+        await server.call(path, body)
+
+
+async def test_no_credentials_for_a_server_with_auth_on_fail_at_connect(
+    private_etcd: PrivateEtcd,
+) -> None:
+    """Not at the first acquire: the gateway grants a lease to anybody, auth or not."""
+    await enable_auth(private_etcd)
+    with pytest.raises(BackendUnavailable) as raised:
+        await Coordinator.connect(private_etcd.url, timeout=2.0)
+    assert raised.value.operation == "connect"
+    assert "authentication required" in str(raised.value)
+    base = private_etcd.url.replace("etcd://", "etcd://anker:s3cr3t-pw@")
+    async with (
+        await Coordinator.connect(base, timeout=2.0) as coordinator,
+        coordinator.lock("x") as lock,
+    ):
+        assert lock.token > 0
 
 
 async def test_auth_over_mutual_tls_and_a_token_the_host_does_not_take(

@@ -4,10 +4,17 @@ ending sessions across backend objects, disconnections, and kazoo's threads."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
+import logging
+import shutil
+import socket
+import subprocess
+import sys
 import threading
 import time
 import uuid
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from pathlib import Path
 from typing import Any
 
 import pytest
@@ -145,22 +152,160 @@ async def test_a_disconnection_is_not_an_expiry_and_the_session_survives_a_short
         await proxy.cut()
 
 
-async def test_a_watch_outlives_the_deletion_of_its_namespace_node(
+async def test_a_watch_outlives_the_deletion_of_its_namespace_node_and_never_makes_one(
     open_zk: OpenZK, kazoo: Any
 ) -> None:
+    """A watch on a namespace with no node watches for its creation: making the node would
+    leave it behind (a container the server never deletes, as it never held an entry)."""
     watcher, writer = await open_zk(), await open_zk()
     session = await writer.create_session()
     namespace = ns()
+    path = watcher._path(namespace)
     async with watcher.watch(namespace) as watch:
-        path = watcher._path(namespace)
-        await asyncio.to_thread(kazoo.delete, path)  # empty: anybody may tidy it away
-        assert await watch.wait(5)  # a spurious wake-up is allowed
-        while await watch.wait(0.3):  # until the watch is back on the re-made node
+        assert await asyncio.to_thread(kazoo.exists, path) is None
+        await writer.put(session, namespace, "first", b"")
+        assert await watch.wait(5)
+        while await watch.wait(0.3):  # until the child watch is set on the new node
             pass
-        assert await asyncio.to_thread(kazoo.exists, path) is not None
+        await writer.delete(namespace, "first")
+        assert await watch.wait(5)
+        await asyncio.to_thread(kazoo.delete, path)  # as the server deletes an empty container
+        assert await watch.wait(5)  # a spurious wake-up is allowed
+        while await watch.wait(0.3):  # until the watch is back, for the node's creation
+            pass
+        assert await asyncio.to_thread(kazoo.exists, path) is None
         await writer.put(session, namespace, "k", b"")
         assert await watch.wait(5)
     assert [e.key for e in await watcher.entries(namespace)] == ["k"]
+
+
+async def test_a_put_makes_its_namespace_node_again_as_a_container(
+    zookeeper_url: str, open_zk: OpenZK, kazoo: Any
+) -> None:
+    root = f"/anker-test/{uuid.uuid4().hex[:12]}"
+    backend = await open_zk(f"{zookeeper_url}?root={root}")
+    session = await backend.create_session()
+    path = backend._path("lock/x")
+    first = await backend.put(session, "lock/x", "a", b"")
+    await backend.delete("lock/x", "a")
+    for gone in (path, root):  # deleted under the put's feet, as the server may; root too
+        await asyncio.to_thread(kazoo.delete, gone, recursive=True)
+        token = await backend.put(session, "lock/x", "b", b"")
+        assert token > first
+        first = token
+        assert [e.key for e in await backend.entries("lock/x")] == ["b"]
+        await backend.delete("lock/x", "b")
+    await asyncio.to_thread(kazoo.delete, root, recursive=True)
+
+
+# ------------------------------------------------ a private server that reaps containers often
+class PrivateZooKeeper:
+    """A ZooKeeper server of the tests' own, on a free port, that deletes empty container
+    nodes every 100 ms (not every minute, as the shared one does)."""
+
+    def __init__(self, directory: Path) -> None:
+        with socket.socket() as sock:
+            sock.bind(("127.0.0.1", 0))
+            self.port: int = sock.getsockname()[1]
+        (directory / "data").mkdir()
+        (directory / "zoo.cfg").write_text(
+            f"tickTime=500\ndataDir={directory / 'data'}\nclientPort={self.port}\n"
+            "clientPortAddress=127.0.0.1\nadmin.enableServer=false\n"
+            "4lw.commands.whitelist=srvr\nminSessionTimeout=1000\nmaxSessionTimeout=60000\n"
+        )
+        self.url = f"zookeeper://127.0.0.1:{self.port}"
+        guard = ["setpriv", "--pdeathsig", "TERM"] if shutil.which("setpriv") else []
+        self._process = subprocess.Popen(
+            [
+                *guard,
+                *("java", "-Xmx128m", "-Dznode.container.checkIntervalMs=100"),
+                *("-cp", f"{directory}:{ZOOKEEPER_JAR}"),
+                "org.apache.zookeeper.server.ZooKeeperServerMain",
+                str(directory / "zoo.cfg"),
+            ],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+
+    def ready(self) -> None:
+        deadline = time.monotonic() + 30
+        while True:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                    sock.sendall(b"srvr")
+                    if sock.recv(100).startswith(b"Zookeeper version"):
+                        return
+            except OSError:
+                pass
+            assert self._process.poll() is None, "the private ZooKeeper exited"
+            assert time.monotonic() < deadline, "the private ZooKeeper did not start in 30 s"
+            time.sleep(0.05)
+
+    def stop(self) -> None:
+        self._process.terminate()
+        self._process.wait(timeout=10)
+
+
+ZOOKEEPER_JAR = "/usr/share/java/zookeeper.jar"
+
+
+@pytest.fixture(scope="module")
+def private_zookeeper(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateZooKeeper]:
+    if shutil.which("java") is None or not Path(ZOOKEEPER_JAR).exists():
+        pytest.skip("ZooKeeper is not installed ('scripts/services --only zookeeper' does it)")
+    server = PrivateZooKeeper(tmp_path_factory.mktemp("zookeeper"))
+    try:
+        server.ready()
+        yield server
+    finally:
+        server.stop()
+
+
+async def test_every_name_used_leaves_no_node_behind(private_zookeeper: PrivateZooKeeper) -> None:
+    """Every lock, group and election name made a namespace node (131 after a short run, for
+    good): each is a container now, which the server deletes once empty."""
+    from kazoo.client import KazooClient
+
+    url = private_zookeeper.url
+    async with (
+        await Coordinator.connect(url, lease=1.0, member_id="a") as a,
+        await Coordinator.connect(url, lease=1.0, member_id="b") as b,
+    ):
+        async with a.lock("l"):
+            assert not await b.lock("l").acquire(timeout=0.2)  # a waiter that gives up
+        for _ in range(30):  # the same name again and again, while the server deletes it
+            async with a.lock("busy"):
+                pass
+        async with a.semaphore("s", 2), a.rwlock("rw").read, b.rwlock("rw").read:
+            pass
+        group = a.group("g")
+        await group.join()
+        assert [m.id for m in await b.group("g").members()] == ["a"]
+        await group.leave()
+        election = a.election("e")
+        await election.campaign()
+        assert await election.wait_elected(5)
+        await election.resign()
+        await b.group("left-at-close").join()  # its entry goes with b's session
+        assert await a.election("read-only").leader() is None  # reading makes no node
+    client = KazooClient(hosts=f"127.0.0.1:{private_zookeeper.port}", timeout=5)
+    await asyncio.to_thread(client.start, 5)
+    try:
+        changed = threading.Event()
+        deadline = time.monotonic() + 10
+
+        def children() -> list[str]:
+            changed.clear()
+            nodes: list[str] = client.get_children("/anker/coord", lambda _: changed.set())
+            return nodes
+
+        while left := await asyncio.to_thread(children):
+            assert time.monotonic() < deadline, f"left behind: {sorted(left)}"
+            await asyncio.to_thread(changed.wait, deadline - time.monotonic())
+    finally:
+        await asyncio.to_thread(client.stop)
+        await asyncio.to_thread(client.close)
 
 
 async def test_a_watch_is_registered_again_after_the_connection_drops(
@@ -242,3 +387,101 @@ async def test_a_lease_longer_than_the_server_grants_is_refused(
     for _ in range(5):
         with pytest.raises(CoordinationError, match=r"granted a \d+ s session for a 3600 s lease"):
             await Coordinator.connect(url, lease=3600, timeout=5)
+
+
+@contextlib.asynccontextmanager
+async def black_hole() -> AsyncIterator[int]:
+    """A port that accepts connections and never answers; yields the port."""
+    held: list[asyncio.StreamWriter] = []
+
+    async def hold(reader: asyncio.StreamReader, writer: asyncio.StreamWriter) -> None:
+        held.append(writer)
+
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    try:
+        yield server.sockets[0].getsockname()[1]
+    finally:
+        server.close()
+        for writer in held:
+            writer.transport.abort()
+        await server.wait_closed()
+
+
+def refused_port() -> int:
+    with socket.socket() as sock:  # bound, never listening: connections are refused
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+    return port
+
+
+@pytest.mark.parametrize("lease", [2.0, 4.0])
+async def test_connect_keeps_to_its_timeout_and_says_whether_the_port_refused(
+    lease: float,
+) -> None:
+    """kazoo waits a lease for the handshake's answer: closing its client after a failed
+    connect must not wait for that (it took 2.1 s for a 1 s timeout)."""
+    before = _our_threads()
+    async with black_hole() as silent:
+        for port, reason in ((silent, "no answer"), (refused_port(), "connection refused")):
+            started = time.monotonic()
+            with pytest.raises(BackendUnavailable) as raised:
+                await Coordinator.connect(f"zookeeper://127.0.0.1:{port}", lease=lease, timeout=1)
+            assert time.monotonic() - started < 1.5, reason
+            assert raised.value.operation == "connect"
+            assert str(raised.value).endswith(f"within 1 s: {reason}")
+    for thread in _our_threads() - before:  # stopped in the background, within a lease
+        thread.join(timeout=lease + 5)
+        assert not thread.is_alive(), thread
+
+
+def test_kazoo_says_nothing_on_stderr_when_logging_is_not_configured() -> None:
+    script = """
+import asyncio, socket
+from anker.coordination import BackendUnavailable, Coordinator
+
+async def main():
+    held = []
+    async def hold(reader, writer):
+        held.append(writer)
+    server = await asyncio.start_server(hold, "127.0.0.1", 0)
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        refused = sock.getsockname()[1]
+    for port in (server.sockets[0].getsockname()[1], refused):
+        try:
+            await Coordinator.connect(f"zookeeper://127.0.0.1:{port}", timeout=1.5)
+        except BackendUnavailable:
+            print("unavailable")
+    server.close()
+    for writer in held:
+        writer.transport.abort()
+
+asyncio.run(main())
+"""
+    done = subprocess.run(
+        [sys.executable, "-c", script], capture_output=True, text=True, timeout=60, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert done.stdout.split() == ["unavailable", "unavailable"]
+    assert done.stderr == ""
+
+
+async def test_kazoo_logs_through_ankers_logger_at_debug_without_credentials(
+    zookeeper_url: str, caplog: pytest.LogCaptureFixture
+) -> None:
+    caplog.set_level(1)  # everything, kazoo's wire tracing included
+    url = zookeeper_url.replace("://", "://anker:s3cr3t-pw@", 1)
+    async with await Coordinator.connect(url, lease=1.0) as coordinator, coordinator.lock("x"):
+        pass
+    with pytest.raises(BackendUnavailable):
+        await Coordinator.connect(f"zookeeper://127.0.0.1:{refused_port()}", timeout=0.5)
+    kazoo = [r for r in caplog.records if r.getMessage().startswith("kazoo: ")]
+    assert any("Connecting to" in r.getMessage() for r in kazoo)
+    assert any("Connection refused" in r.getMessage() for r in kazoo)
+    assert {(r.name, r.levelno) for r in kazoo} == {("anker.coordination", logging.DEBUG)}
+    assert not [r for r in caplog.records if r.name.startswith("kazoo")]
+    assert any("Auth(" in r.getMessage() for r in kazoo)  # the login, with its password masked
+    assert not [r for r in caplog.records if "s3cr3t-pw" in r.getMessage()]
+    handshakes = [r.getMessage() for r in kazoo if "Connect(" in r.getMessage()]
+    assert handshakes
+    assert all("passwd=b'****'" in text for text in handshakes)  # the session's password

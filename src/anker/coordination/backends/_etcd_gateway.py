@@ -11,6 +11,7 @@ if TYPE_CHECKING:
     import httpx
 
 __all__ = [
+    "INVALID_ARGUMENT",
     "NOT_FOUND",
     "UNAUTHENTICATED",
     "EtcdError",
@@ -22,7 +23,7 @@ __all__ = [
 ]
 
 #: gRPC status codes etcd answers with
-NOT_FOUND, UNAUTHENTICATED = 5, 16
+INVALID_ARGUMENT, NOT_FOUND, UNAUTHENTICATED = 3, 5, 16
 
 Json = dict[str, Any]
 

@@ -38,11 +38,13 @@ URL: ``etcd://[user:password@]host[:port][,host[:port]...][?root=/anker/coord]``
 to one host and move on to the next when it refuses the connection (only then is a request
 known not to have been sent: nothing that may have happened is sent again). ``user:password``
 (of the first host) log in with etcd's auth; the token is replaced when a host does not take it
-(expired, or issued by another member). ``tls=true`` uses HTTPS verified against the system's
-CAs, or against ``cafile=PATH``; ``certfile=PATH&keyfile=PATH`` present a client certificate
-(any of the three implies TLS). Environment proxies are ignored. Every call waits at most
-``timeout`` seconds. Restoring etcd from a snapshot rewinds its revisions, and so the tokens:
-restore with a revision bump (``etcdutl snapshot restore --bump-revision``).
+(expired, or issued by another member). Without them, ``connect`` fails on a server with auth
+on (etcd grants leases to anybody: it would otherwise fail only at the first acquire).
+``tls=true`` uses HTTPS verified against the system's CAs, or against ``cafile=PATH``;
+``certfile=PATH&keyfile=PATH`` present a client certificate (any of the three implies TLS).
+Environment proxies are ignored. Every call waits at most ``timeout`` seconds. Restoring etcd
+from a snapshot rewinds its revisions, and so the tokens: restore with a revision bump
+(``etcdutl snapshot restore --bump-revision``).
 """
 
 from __future__ import annotations
@@ -69,6 +71,7 @@ from anker.coordination._backend import (
     Watch,
 )
 from anker.coordination.backends._etcd_gateway import (
+    INVALID_ARGUMENT,
     UNAUTHENTICATED,
     EtcdError,
     Json,
@@ -273,9 +276,23 @@ class EtcdBackend(Backend):
         self._client = httpx.AsyncClient(
             timeout=timeout, transport=self._transport, trust_env=False
         )
-        if self.url.password is not None:
-            async with asyncio.timeout(self.timeout):
+        async with asyncio.timeout(self.timeout):
+            if self.url.password is not None:
                 await self._authenticate()
+                return
+            # etcd grants leases to anybody, so without this read a server with auth on would
+            # fail only at the first acquire (count_only: nothing but the auth check costs)
+            probe = {"key": _b64(self.root.encode()), "count_only": True, "serializable": True}
+            try:
+                await self._call("/kv/range", probe)
+            except EtcdError as exc:
+                if exc.code == INVALID_ARGUMENT and "user name is empty" in exc.message:
+                    raise EtcdError(
+                        UNAUTHENTICATED,
+                        "authentication required: the server has auth on; give "
+                        "user:password in the URL",
+                    ) from exc
+                raise
 
     async def aclose(self) -> None:
         for idle in self._idle.values():

@@ -1,11 +1,14 @@
 """``zookeeper://host:2181[,host:2181...]``: coordination on a ZooKeeper ensemble, through kazoo.
 
 **Layout.** Everything lives under one node, ``root`` (default ``/anker/coord``). A namespace
-is one persistent child of it, named ``quote(namespace, safe="")`` (``lock/x`` is
+is one child of it, named ``quote(namespace, safe="")`` (``lock/x`` is
 ``lock%2Fx``); an entry is an *ephemeral* node under that, named by its quoted key, whose data
 is the value. The token is the node's ``czxid``, the session its ``ephemeralOwner`` (as
-``0x`` and 16 hex digits), ``created`` its ``ctime``. Namespace nodes stay when they empty out
-(one small node per name ever used); deleting an empty one is harmless, it is made again.
+``0x`` and 16 hex digits), ``created`` its ``ctime``. A namespace node is a *container*
+(ZooKeeper 3.5.3 or later), which the server deletes once its last child has gone (it looks
+every ``znode.container.checkIntervalMs``, 60 s by default), so names used once leave nothing
+behind. A put that finds its namespace node missing (never made, or deleted since) makes it
+and tries again; a watch never makes one (see below).
 
 **Sessions.** Each session is the ZooKeeper session of a kazoo client of its own, with the
 lease as session timeout, so ending one closes just that session and ZooKeeper deletes its
@@ -37,13 +40,17 @@ every child in one pipelined batch. A child deleted since the listing is left ou
 one created after it (``czxid > pzxid``, also when its key was listed): the result is the
 snapshot less what was deleted since, never a later entry without an older live one.
 
-**Watches.** A child watch on the namespace node (made if missing), through the reader. When
-it fires it is registered again on the connection before the waiters wake, so their next read
-comes after the new registration; kazoo drops watches when the connection drops, and the
-driver registers them again and wakes the waiters once it is back.
+**Watches.** A child watch on the namespace node through the reader, or, while there is no
+node, a watch for its creation (which then sets the child watch). When it fires it is
+registered again on the connection before the waiters wake, so their next read comes after the
+new registration; kazoo drops watches when the connection drops, and the driver registers them
+again and wakes the waiters once it is back.
 
 URL: ``zookeeper://[user:password@]host[:port][,host[:port]...][?root=/anker/coord]``; user
-and password are sent as ``digest`` auth. Every call waits at most ``timeout`` seconds.
+and password are sent as ``digest`` auth. Every call waits at most ``timeout`` seconds, and so
+does ``connect``, whose error says whether the server refused the connection or did not answer.
+kazoo logs through the ``anker.coordination`` logger, at DEBUG (its connection retries would be
+a warning a try), with credentials masked.
 """
 
 from __future__ import annotations
@@ -70,6 +77,13 @@ from anker.coordination._backend import (
     Watch,
 )
 from anker.coordination._errors import CoordinationError
+from anker.coordination.backends._zookeeper_client import (
+    NEEDED_FOR,
+    _create_container,
+    _new_client,
+    _stop_soon,
+    _why,
+)
 from anker.coordination.backends._zookeeper_session import (
     _LIVE,
     _LIVE_LOCK,
@@ -90,7 +104,9 @@ __all__ = ["ZooKeeperBackend"]
 log = logging.getLogger("anker.coordination")
 
 DEFAULT_ROOT = "/anker/coord"
-NEEDED_FOR = "the zookeeper:// coordination backend"
+#: a put finds its namespace node gone at most this often before it gives up (it is made again
+#: after each, and the server deletes an empty container once a ``checkIntervalMs`` at most)
+PUT_ATTEMPTS = 4
 
 
 class _Watched:
@@ -145,12 +161,6 @@ class ZooKeeperBackend(Backend):
         self.hosts = ",".join(
             f"{f'[{e.host}]' if ':' in e.host else e.host}:{e.port or 2181}" for e in url.endpoints
         )
-        first = url.endpoints[0]
-        self._auth = (
-            [("digest", f"{first.username or ''}:{first.password.reveal()}")]
-            if first.password is not None
-            else []
-        )
         self._kazoo: ModuleType | None = None
         self._errors: Any = None
         self._loop: asyncio.AbstractEventLoop | None = None
@@ -163,33 +173,6 @@ class ZooKeeperBackend(Backend):
         self._closing = False
 
     # ------------------------------------------------------------------ plumbing
-    def _client(self) -> Any:
-        assert self._kazoo is not None
-        # reconnect soon (kazoo's default backs off to an hour): a session lives for one lease
-        retry = self._kazoo.KazooRetry(
-            max_tries=-1, delay=0.05, backoff=2, max_delay=min(max(self.lease / 3, 0.1), 2.0)
-        )
-        client = self._kazoo.KazooClient(
-            hosts=self.hosts, timeout=self.lease, connection_retry=retry, auth_data=self._auth
-        )
-        # A session timeout shorter than the lease lets a holder outlive its entries, and kazoo
-        # keeps the granted one to itself: note it from the handshake's reply, read before
-        # CONNECTED (_connect returns it after CONNECTED and the auth round trips: too late).
-        serialization = require(
-            "kazoo.protocol.serialization", extra="zookeeper", needed_for=NEEDED_FOR
-        )
-        handler = client._connection
-        invoke = handler._invoke
-
-        def invoke_and_note(timeout: float, request: Any, xid: int | None = None) -> Any:
-            result = invoke(timeout, request, xid)  # on kazoo's connection thread
-            if isinstance(request, serialization.Connect):
-                client.anker_granted = result[0].time_out / 1000
-            return result
-
-        handler._invoke = invoke_and_note
-        return client
-
     def _post(self, callback: Callable[..., None], *args: Any) -> None:
         """Run ``callback`` on the backend's event loop (from any thread)."""
         loop = self._loop
@@ -236,7 +219,8 @@ class ZooKeeperBackend(Backend):
                     await changes.wait()
         except TimeoutError:
             raise ConnectionError(
-                f"no connection to ZooKeeper at {self.hosts} within {within:g} s"
+                f"no connection to ZooKeeper at {self.hosts} within {within:g} s: "
+                f"{_why(client, self.url)}"
             ) from None
 
     async def _ready(self) -> Any:
@@ -298,11 +282,16 @@ class ZooKeeperBackend(Backend):
         pending = reader.get_children_async(watched.path, watch=watched.fired)
         pending.rawlink(lambda done: self._post(self._armed, watched, done))
 
-    def _armed(self, watched: _Watched, done: Any) -> None:
+    def _armed(self, watched: _Watched, done: Any, exists: bool = False) -> None:
+        """A child watch (or, with ``exists``, a watch for the node's creation) was set, or
+        failed to be."""
         reader = self._reader
         if reader is None or self._closing or self._watched.get(watched.path) is not watched:
             return
         error = done.exception
+        if error is None and exists and done.value is not None:
+            self._arm(watched)  # made meanwhile: watch its children after all
+            return
         if error is None:
             if watched.wake_when_armed:
                 watched.wake_when_armed = False
@@ -310,9 +299,9 @@ class ZooKeeperBackend(Backend):
             return
         # Changes may go unnoticed until the watch is back: wake the waiters once it is.
         watched.wake_when_armed = True
-        if isinstance(error, self._errors.NoNodeError):  # someone deleted the empty namespace
-            pending = reader.ensure_path_async(watched.path)
-            pending.rawlink(lambda _: self._post(self._arm, watched))
+        if isinstance(error, self._errors.NoNodeError):  # the empty container was deleted
+            pending = reader.exists_async(watched.path, watch=watched.fired)
+            pending.rawlink(lambda done: self._post(self._armed, watched, done, True))
         elif reader.connected:
             assert self._loop is not None
             self._loop.call_later(0.1, self._arm, watched)
@@ -332,22 +321,36 @@ class ZooKeeperBackend(Backend):
                 self._arm(watched)
 
     # ------------------------------------------------------------------ the interface
+    @property
+    def connect_timeout(self) -> float | None:
+        return None  # connect bounds itself, to say why it failed (refused, or no answer)
+
     async def connect(self) -> None:
         self._kazoo = require("kazoo.client", extra="zookeeper", needed_for=NEEDED_FOR)
         self._errors = require("kazoo.exceptions", extra="zookeeper", needed_for=NEEDED_FOR)
         self._loop = asyncio.get_running_loop()
+        deadline = time.monotonic() + self.timeout
         try:
-            reader = self._reader = self._client()
+            reader = self._reader = _new_client(self.url, self.hosts, self.lease)
             reader.add_listener(lambda state: self._post(self._reader_changed, state))
             reader.start_async()
             await self._connected(reader, self._reader_changes, None)
-            await self._result(reader.ensure_path_async(self.root))
+            try:
+                async with asyncio.timeout(max(0.0, deadline - time.monotonic())):
+                    await self._future(reader.ensure_path_async(self.root))
+            except TimeoutError:
+                raise ConnectionError(
+                    f"no answer from ZooKeeper at {self.hosts} within {self.timeout:g} s"
+                ) from None
             self._watchdog = threading.Thread(
                 target=self._watch_leases, name="anker-zookeeper-leases", daemon=True
             )
             self._watchdog.start()
         except BaseException:
-            await self.aclose()
+            self._closing = True
+            reader, self._reader = self._reader, None
+            if reader is not None:
+                _stop_soon(reader)
             raise
 
     async def aclose(self) -> None:
@@ -374,7 +377,7 @@ class ZooKeeperBackend(Backend):
         if self._kazoo is None or self._closing:
             raise RuntimeError("the backend is not connected")
         lost_state = self._kazoo.KazooState.LOST
-        client = self._client()
+        client = _new_client(self.url, self.hosts, self.lease)
         changes = _Changes()
         created: list[_Session] = []
 
@@ -402,7 +405,7 @@ class ZooKeeperBackend(Backend):
                     "lease, or raise the server's maxSessionTimeout"
                 )
         except BaseException:
-            await asyncio.to_thread(_stop, client)
+            _stop_soon(client)
             raise
         # Counted from now, not from the request: the coordinator's lease, counted from the
         # request, always runs out first, so the driver never closes a session it still trusts.
@@ -460,11 +463,19 @@ class ZooKeeperBackend(Backend):
             raise
         path = self._path(namespace, key)
         errors = self._errors
-        pending = found.client.create_async(
-            path, value, ephemeral=True, makepath=True, include_data=True
-        )
         try:
-            _, stat = await self._result(pending)
+            for attempt in range(PUT_ATTEMPTS):
+                pending = found.client.create_async(path, value, ephemeral=True, include_data=True)
+                try:
+                    _, stat = await self._result(pending)
+                    break
+                except errors.NoNodeError:
+                    if attempt == PUT_ATTEMPTS - 1:
+                        raise
+                # No namespace node: none yet, or the server has just deleted the empty
+                # container. Make it and try again (the entry's token is its own czxid,
+                # whatever became of the node before).
+                await self._make_namespace(found.client, self._path(namespace))
         except errors.NodeExistsError:
             raise EntryExists(f"{namespace}/{key} exists") from None
         except errors.KazooException as exc:
@@ -477,6 +488,16 @@ class ZooKeeperBackend(Backend):
                 await self._result(found.client.delete_async(path, version=stat.version))
             raise SessionExpired(f"ZooKeeper session {session} expired")
         return int(stat.czxid)
+
+    async def _make_namespace(self, client: Any, path: str) -> None:
+        """Create a namespace's node as a container, which the server deletes once empty."""
+        errors = self._errors
+        try:
+            await self._result(_create_container(client, path))
+        except errors.NodeExistsError:
+            pass
+        except errors.NoNodeError:  # the root went too: make it, the next attempt the rest
+            await self._result(client.ensure_path_async(self.root))
 
     async def delete(self, namespace: str, key: str) -> None:
         reader = await self._ready()
@@ -527,14 +548,18 @@ class ZooKeeperBackend(Backend):
         watch = _ZooKeeperWatch()
         watched.watches.add(watch)
         try:
-            for attempt in range(3):
+            for _ in range(3):
                 try:
                     await self._result(reader.get_children_async(path, watch=watched.fired))
                     break
                 except self._errors.NoNodeError:
-                    if attempt == 2:
-                        raise
-                    await self._result(reader.ensure_path_async(path))
+                    pass
+                # No node (nothing put yet, or the server deleted the empty container): watch
+                # for its creation instead. Making it would leave it behind, never used.
+                if await self._result(reader.exists_async(path, watch=watched.fired)) is None:
+                    break
+            else:
+                raise ConnectionError(f"the node {path} keeps coming and going; no watch set")
             yield watch
         finally:
             watched.watches.discard(watch)
