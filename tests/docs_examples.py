@@ -9,8 +9,8 @@ synopses) are fenced as ``text``. A block that cannot run says why right above i
     <!-- skip: next "make test runs this very suite" -->
 
 and a block that needs a server says so the same way; the unit run skips it and the
-integration run (tests/integration/test_docs_examples.py) runs the page with every URL and
-path the page shows rewritten to the test servers' and a temporary directory:
+integration run (tests/integration/test_docs_examples_with_servers.py) runs the page with
+every URL and path the page shows rewritten to the test servers' and a temporary directory:
 
     <!-- skip: next if(no_servers, reason="talks to RabbitMQ: runs in the integration run") -->
 

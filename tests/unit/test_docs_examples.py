@@ -1,5 +1,5 @@
 """Every code example of README.md and docs/*.md runs (those that need a server run in
-tests/integration/test_docs_examples.py), or says right above it why it cannot."""
+tests/integration/test_docs_examples_with_servers.py), or says right above it why it cannot."""
 
 from __future__ import annotations
 
