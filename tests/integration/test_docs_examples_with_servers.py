@@ -52,6 +52,14 @@ def test_the_secrets_examples_run_with_tang(
     _run("secrets.md", tmp_path, rewrites)
 
 
+def test_the_db_examples_run_on_postgresql_and_mariadb(
+    postgres_url: str, mariadb_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.chdir(tmp_path)
+    rewrites = {"postgresql://svc@db/svc": postgres_url, "mysql://svc@db/svc": mariadb_url}
+    _run("db.md", tmp_path, rewrites)
+
+
 def test_every_page_with_examples_that_need_a_server_is_run_here() -> None:
     needing = {page.name for page in PAGES if "if(no_servers" in page.read_text()}
-    assert needing == {"messaging.md", "coordination.md", "secrets.md"}
+    assert needing == {"messaging.md", "coordination.md", "secrets.md", "db.md"}

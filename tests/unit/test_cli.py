@@ -43,12 +43,15 @@ def test_info_as_json_lists_subsystems_and_extras() -> None:
         "messaging",
         "coordination",
         "secrets",
+        "db",
         "health",
         "workflow",
         "limits",
     ]
     extras = {item["name"]: item for item in document["extras"]}
-    assert {"rabbit", "nats", "redis", "postgres", "etcd", "zookeeper", "barbican"} <= set(extras)
+    assert {"rabbit", "nats", "redis", "postgres", "etcd", "zookeeper", "barbican", "db"} <= set(
+        extras
+    )
     assert extras["redis"]["packages"].keys() == {"redis"}
     assert extras["nats"]["planned"] == "planned: no NATS transport yet"
     assert [name for name, extra in extras.items() if extra["planned"]] == ["nats"]

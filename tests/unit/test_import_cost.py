@@ -20,6 +20,10 @@ HEAVY = (
     "psycopg",
     "kazoo",
     "httpx",
+    "sqlalchemy",
+    "pymysql",
+    "aiomysql",
+    "aiosqlite",
     "cryptography",
     "anker._drivers",
     "anker._runtime",
@@ -56,3 +60,8 @@ def test_parsing_a_url_and_finding_drivers_needs_no_client_library() -> None:
     )
     clients = {"aio_pika", "nats", "redis", "psycopg", "kazoo", "httpx"}
     assert not {name.split(".")[0] for name in loaded} & clients
+
+
+def test_import_anker_db_imports_sqlalchemy_only_when_an_engine_is_made() -> None:
+    loaded = {name.split(".")[0] for name in imported_by("import anker.db")}
+    assert not loaded & {"sqlalchemy", "psycopg", "pymysql", "aiomysql", "aiosqlite"}

@@ -51,6 +51,7 @@ NAMESPACES = (
     "anker.secrets",
     "anker.secrets.stores",
     "anker.secrets.envelope",
+    "anker.db",
 )
 
 

@@ -8,11 +8,25 @@ import sqlite3
 from pathlib import Path
 from urllib.parse import quote
 
-__all__ = ["DatabaseMissing", "connect_sqlite"]
+__all__ = ["DatabaseMissing", "connect_sqlite", "prepare_file"]
 
 
 class DatabaseMissing(FileNotFoundError):
     """The database file (or the folder it would be created in) does not exist."""
+
+
+def prepare_file(path: Path, *, create: bool) -> None:
+    """Make sure the database file at ``path`` exists before SQLite opens it (with
+    ``mode=rw``, so SQLite never creates it): created readable by its owner only when
+    ``create`` is true (SQLite gives its ``-wal`` and ``-shm`` files the same mode), never in
+    a missing folder. Raises :class:`DatabaseMissing` otherwise."""
+    if not path.parent.is_dir():
+        raise DatabaseMissing(f"no folder {path.parent} for the database {path.name}")
+    if create:
+        with contextlib.suppress(FileExistsError):
+            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
+    elif not path.is_file():
+        raise DatabaseMissing(f"no database at {path}")
 
 
 def connect_sqlite(path: Path, *, create: bool, timeout: float) -> sqlite3.Connection:
@@ -23,13 +37,7 @@ def connect_sqlite(path: Path, *, create: bool, timeout: float) -> sqlite3.Conne
     (SQLite gives its ``-wal`` and ``-shm`` files the same mode), but never a missing folder:
     a mistyped path fails instead of leaving directories behind.
     """
-    if not path.parent.is_dir():
-        raise DatabaseMissing(f"no folder {path.parent} for the database {path.name}")
-    if create:
-        with contextlib.suppress(FileExistsError):
-            os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))
-    elif not path.is_file():
-        raise DatabaseMissing(f"no database at {path}")
+    prepare_file(path, create=create)
     # mode=rw: SQLite itself never creates the file (a race with a delete cannot either)
     uri = f"file:{quote(str(path.resolve()))}?mode=rw"
     return sqlite3.connect(

@@ -18,7 +18,16 @@ from anker.cli._options import output_format_option
 
 __all__ = ["info"]
 
-SUBSYSTEMS = ("config", "messaging", "coordination", "secrets", "health", "workflow", "limits")
+SUBSYSTEMS = (
+    "config",
+    "messaging",
+    "coordination",
+    "secrets",
+    "db",
+    "health",
+    "workflow",
+    "limits",
+)
 
 #: extras that install, but whose driver is still to come: `anker info` must not suggest otherwise
 PLANNED_EXTRAS = {"nats": "planned: no NATS transport yet"}

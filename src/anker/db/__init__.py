@@ -1,0 +1,37 @@
+"""anker.db: SQLAlchemy engines configured from anker.config, hardened for production.
+
+:func:`create_engine` and :func:`create_async_engine` make SQLAlchemy 2 engines from an anker
+URL (``postgresql://``, ``mysql://``/``mariadb://``, ``sqlite:///path``) or a
+:class:`DatabaseOptions` group, with timeouts on every layer; every driver error comes out as
+one of the same :class:`DBError` classes on every database; :func:`retrying` runs a unit of
+work again after a deadlock or a lost connection. SQLAlchemy is imported on first use. See
+``docs/db.md``.
+"""
+
+from anker._exports import show_public_paths
+from anker.db._engine import create_async_engine, create_engine
+from anker.db._errors import (
+    DBConnectionError,
+    DBConstraintError,
+    DBDataError,
+    DBDeadlock,
+    DBDuplicateEntry,
+    DBError,
+)
+from anker.db._options import DatabaseOptions
+from anker.db._retry import retrying
+
+__all__ = [
+    "DBConnectionError",
+    "DBConstraintError",
+    "DBDataError",
+    "DBDeadlock",
+    "DBDuplicateEntry",
+    "DBError",
+    "DatabaseOptions",
+    "create_async_engine",
+    "create_engine",
+    "retrying",
+]
+
+show_public_paths(__name__, globals(), __all__)

@@ -1,0 +1,99 @@
+"""The errors of anker.db: one set of classes for every database, whatever its driver raised.
+
+Every driver error that reaches a caller through an engine made by :func:`anker.db.create_engine`
+is one of these, raised ``from`` the driver's own exception (so the traceback keeps it), with
+the database's URL and the driver's message credentials masked::
+
+    DBError                                 any other failure of a statement
+     ├── DBConnectionError (also anker.errors.Unavailable)   refused, unreachable, lost
+     ├── DBDeadlock        deadlocks, serialization failures, lock waits that timed out
+     ├── DBConstraintError a foreign key, NOT NULL or CHECK constraint said no
+     │    └── DBDuplicateEntry   a unique constraint said no (``.columns`` names them)
+     └── DBDataError       a value that does not fit its column (too long, not a number)
+"""
+
+from __future__ import annotations
+
+from anker.errors import AnkerError, Unavailable
+
+__all__ = [
+    "DBConnectionError",
+    "DBConstraintError",
+    "DBDataError",
+    "DBDeadlock",
+    "DBDuplicateEntry",
+    "DBError",
+]
+
+
+class DBError(AnkerError):
+    """A database statement failed.
+
+    ``url`` is the database's URL with its password masked, ``operation`` what was being done
+    (``connect`` or ``execute``), ``reason`` the driver's error (type and message, credentials
+    masked). The driver's exception is the ``__cause__``.
+    """
+
+    #: how the backend is named in the message
+    what = "database"
+
+    def __init__(self, url: str, operation: str, reason: str) -> None:
+        self.url = url
+        self.operation = operation
+        self.reason = reason
+        AnkerError.__init__(self, f"{self.what} {url}: {operation} failed: {reason}")
+
+
+class DBConnectionError(DBError, Unavailable):
+    """The database refused the connection, could not be reached, or the connection was lost
+    (killed by the server, a restart, a network failure).
+
+    The engine has dropped the connection (and every pooled connection older than it), so a
+    unit of work run again gets a fresh one: :func:`anker.db.retrying` does that.
+    """
+
+
+class DBDeadlock(DBError):
+    """The database rolled back the transaction to break a deadlock, a serialization failure,
+    or a lock wait that timed out ("database is locked" on SQLite). Running the whole unit of
+    work again is the cure (:func:`anker.db.retrying` does that)."""
+
+
+class DBConstraintError(DBError):
+    """A constraint rejected the change: a foreign key, NOT NULL, CHECK or exclusion
+    constraint (or, as :class:`DBDuplicateEntry`, a unique one).
+
+    ``constraint`` is the constraint's name where the database tells it, else ``None``.
+    """
+
+    def __init__(
+        self, url: str, operation: str, reason: str, *, constraint: str | None = None
+    ) -> None:
+        super().__init__(url, operation, reason)
+        self.constraint = constraint
+
+
+class DBDuplicateEntry(DBConstraintError):
+    """A unique constraint (or the primary key) rejected a duplicate.
+
+    ``columns`` are the columns of the constraint, as far as they can be found: PostgreSQL and
+    SQLite say them; MariaDB/MySQL say only the key's name, which is matched against the
+    table's constraints when the statement was built from SQLAlchemy's ``Table`` (else
+    ``columns`` holds the key's name).
+    """
+
+    def __init__(
+        self,
+        url: str,
+        operation: str,
+        reason: str,
+        *,
+        columns: tuple[str, ...] = (),
+        constraint: str | None = None,
+    ) -> None:
+        super().__init__(url, operation, reason, constraint=constraint)
+        self.columns = columns
+
+
+class DBDataError(DBError):
+    """A value does not fit its column: too long, out of range, or not of the column's type."""

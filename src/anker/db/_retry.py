@@ -1,0 +1,127 @@
+"""``retrying``: run a unit of work again after a deadlock or a lost connection.
+
+A unit of work is a function that opens its own transaction (``with engine.begin()``,
+``with Session.begin()``): a deadlock or a dropped connection rolled all of it back, so running
+it again from the start is safe. Inside a transaction its caller holds it is not: there the
+error is raised at once, for the caller's own unit of work to retry.
+"""
+
+from __future__ import annotations
+
+import contextvars
+import functools
+import inspect
+import time
+from collections.abc import Awaitable, Callable
+from typing import Any, ParamSpec, TypeVar, overload
+
+from anker._drivers import Backoff
+from anker.db._errors import DBConnectionError, DBDeadlock
+
+__all__ = ["retrying"]
+
+P = ParamSpec("P")
+R = TypeVar("R")
+
+#: the errors a unit of work is run again for
+RETRIED = (DBDeadlock, DBConnectionError)
+#: set while a retrying unit of work runs: one nested in it leaves retrying to it
+_RUNNING: contextvars.ContextVar[bool] = contextvars.ContextVar("anker.db.retrying", default=False)
+
+
+@overload
+def retrying(function: Callable[P, R], /) -> Callable[P, R]: ...
+
+
+@overload
+def retrying(
+    *, max_retries: int = 5, backoff: Backoff | None = None
+) -> Callable[[Callable[P, R]], Callable[P, R]]: ...
+
+
+def retrying(
+    function: Callable[P, R] | None = None,
+    /,
+    *,
+    max_retries: int = 5,
+    backoff: Backoff | None = None,
+) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
+    """Decorate a unit of work (sync or async) to run it again, up to ``max_retries`` times,
+    after a :class:`DBDeadlock` or a :class:`DBConnectionError`, with ``backoff``'s jittered
+    delays in between (default: the first at most 20 ms, doubling up to 1 s, 30 s in all).
+
+    It does not retry when it runs inside another retrying unit of work (the outer one
+    retries the whole), nor when an argument is a connection or session already in a
+    transaction (its caller's transaction, which the error has spoilt): then the first error
+    is raised as it is.
+    """
+    if max_retries < 0:
+        raise ValueError(f"max_retries must be 0 or more, got {max_retries}")
+    template = backoff or Backoff(first=0.02, cap=1.0, deadline=30.0)
+
+    def decorate(work: Callable[P, R]) -> Callable[P, R]:
+        if inspect.iscoroutinefunction(work):
+            return _async_wrapper(work, max_retries, template)  # type: ignore[return-value]
+        return _sync_wrapper(work, max_retries, template)
+
+    return decorate if function is None else decorate(function)
+
+
+def _fresh(template: Backoff) -> Backoff:
+    return Backoff(first=template.first, cap=template.cap, deadline=template.deadline)
+
+
+def _retries(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
+    """Whether this call may be retried: not nested, and not in the caller's transaction."""
+    if _RUNNING.get():
+        return False
+    for value in (*args, *kwargs.values()):
+        in_transaction = getattr(value, "in_transaction", None)
+        if callable(in_transaction) and in_transaction() is True:
+            return False
+    return True
+
+
+def _sync_wrapper(work: Callable[P, R], max_retries: int, template: Backoff) -> Callable[P, R]:
+    @functools.wraps(work)
+    def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        if not _retries(args, kwargs):
+            return work(*args, **kwargs)
+        backoff = _fresh(template)
+        token = _RUNNING.set(True)
+        try:
+            for attempt in range(max_retries + 1):
+                try:
+                    return work(*args, **kwargs)
+                except RETRIED:
+                    if attempt == max_retries or backoff.expired:
+                        raise
+                    time.sleep(backoff.next_delay())
+            raise AssertionError("unreachable")  # pragma: no cover
+        finally:
+            _RUNNING.reset(token)
+
+    return run
+
+
+def _async_wrapper(
+    work: Callable[P, Awaitable[R]], max_retries: int, template: Backoff
+) -> Callable[P, Awaitable[R]]:
+    @functools.wraps(work)
+    async def run(*args: P.args, **kwargs: P.kwargs) -> R:
+        if not _retries(args, kwargs):
+            return await work(*args, **kwargs)
+        backoff = _fresh(template)
+        token = _RUNNING.set(True)
+        try:
+            for attempt in range(max_retries + 1):
+                try:
+                    return await work(*args, **kwargs)
+                except RETRIED:
+                    if attempt == max_retries or not await backoff.sleep():
+                        raise
+            raise AssertionError("unreachable")  # pragma: no cover
+        finally:
+            _RUNNING.reset(token)
+
+    return run
