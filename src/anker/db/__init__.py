@@ -11,6 +11,7 @@ work again after a deadlock or a lost connection. SQLAlchemy is imported on firs
 from anker._exports import show_public_paths
 from anker.db._engine import create_async_engine, create_engine
 from anker.db._errors import (
+    DBAccessDenied,
     DBConnectionError,
     DBConstraintError,
     DBDataError,
@@ -22,6 +23,7 @@ from anker.db._options import DatabaseOptions
 from anker.db._retry import retrying
 
 __all__ = [
+    "DBAccessDenied",
     "DBConnectionError",
     "DBConstraintError",
     "DBDataError",

@@ -6,6 +6,7 @@ the database's URL and the driver's message credentials masked::
 
     DBError                                 any other failure of a statement
      ├── DBConnectionError (also anker.errors.Unavailable)   refused, unreachable, lost
+     │    └── DBAccessDenied   wrong credentials, no such database (``transient`` False)
      ├── DBDeadlock        deadlocks, serialization failures, lock waits that timed out
      ├── DBConstraintError a foreign key, NOT NULL or CHECK constraint said no
      │    └── DBDuplicateEntry   a unique constraint said no (``.columns`` names them)
@@ -17,6 +18,7 @@ from __future__ import annotations
 from anker.errors import AnkerError, Unavailable
 
 __all__ = [
+    "DBAccessDenied",
     "DBConnectionError",
     "DBConstraintError",
     "DBDataError",
@@ -50,7 +52,22 @@ class DBConnectionError(DBError, Unavailable):
 
     The engine has dropped the connection (and every pooled connection older than it), so a
     unit of work run again gets a fresh one: :func:`anker.db.retrying` does that.
+
+    ``transient`` says whether trying again can help: True for an outage (refused, lost, the
+    server starting up or shutting down, too many connections), False for
+    :class:`DBAccessDenied`.
     """
+
+    #: whether trying again may succeed (:func:`anker.db.retrying` retries only these)
+    transient: bool = True
+
+
+class DBAccessDenied(DBConnectionError):
+    """The server answered and turned this client away for good: wrong credentials, a user
+    or host it does not know, a database that does not exist or may not be used. Trying again
+    cannot help, so :func:`anker.db.retrying` does not (``transient`` is False)."""
+
+    transient = False
 
 
 class DBDeadlock(DBError):

@@ -1,4 +1,5 @@
-"""``retrying``: run a unit of work again after a deadlock or a lost connection.
+"""``retrying``: run a unit of work again after a deadlock or a lost connection (never after a
+:class:`DBAccessDenied`: wrong credentials stay wrong).
 
 A unit of work is a function that opens its own transaction (``with engine.begin()``,
 ``with Session.begin()``): a deadlock or a dropped connection rolled all of it back, so running
@@ -47,8 +48,10 @@ def retrying(
     backoff: Backoff | None = None,
 ) -> Callable[P, R] | Callable[[Callable[P, R]], Callable[P, R]]:
     """Decorate a unit of work (sync or async) to run it again, up to ``max_retries`` times,
-    after a :class:`DBDeadlock` or a :class:`DBConnectionError`, with ``backoff``'s jittered
-    delays in between (default: the first at most 20 ms, doubling up to 1 s, 30 s in all).
+    after a :class:`DBDeadlock` or a transient :class:`DBConnectionError` (not after a
+    :class:`DBAccessDenied`: wrong credentials, a missing database), with ``backoff``'s
+    jittered delays in between (default: the first at most 20 ms, doubling up to 1 s, 30 s in
+    all).
 
     It does not retry when it runs inside another retrying unit of work (the outer one
     retries the whole), nor when an argument is a connection or session already in a
@@ -69,6 +72,11 @@ def retrying(
 
 def _fresh(template: Backoff) -> Backoff:
     return Backoff(first=template.first, cap=template.cap, deadline=template.deadline)
+
+
+def _transient(error: Exception) -> bool:
+    """Whether trying again may help: not for a :class:`DBAccessDenied`."""
+    return not isinstance(error, DBConnectionError) or error.transient
 
 
 def _retries(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
@@ -93,8 +101,8 @@ def _sync_wrapper(work: Callable[P, R], max_retries: int, template: Backoff) -> 
             for attempt in range(max_retries + 1):
                 try:
                     return work(*args, **kwargs)
-                except RETRIED:
-                    if attempt == max_retries or backoff.expired:
+                except RETRIED as error:
+                    if not _transient(error) or attempt == max_retries or backoff.expired:
                         raise
                     time.sleep(backoff.next_delay())
             raise AssertionError("unreachable")  # pragma: no cover
@@ -117,8 +125,10 @@ def _async_wrapper(
             for attempt in range(max_retries + 1):
                 try:
                     return await work(*args, **kwargs)
-                except RETRIED:
-                    if attempt == max_retries or not await backoff.sleep():
+                except RETRIED as error:
+                    if not _transient(error) or attempt == max_retries:
+                        raise
+                    if not await backoff.sleep():
                         raise
             raise AssertionError("unreachable")  # pragma: no cover
         finally:

@@ -1,6 +1,8 @@
 """Which :mod:`anker.db` error a driver's exception is, the same on every database: by SQLSTATE
 on PostgreSQL, by error number on MariaDB/MySQL, by message on SQLite (whose numbers are too
-coarse: one code for every constraint). Pure functions of the exception; no I/O."""
+coarse: one code for every constraint). libpq's failures to connect or to read carry no
+SQLSTATE in psycopg 3, so those are told by their wording. Pure functions of the exception;
+no I/O."""
 
 from __future__ import annotations
 
@@ -9,6 +11,7 @@ from typing import TYPE_CHECKING, Any
 
 from anker._drivers import describe_error
 from anker.db._errors import (
+    DBAccessDenied,
     DBConnectionError,
     DBConstraintError,
     DBDataError,
@@ -32,9 +35,9 @@ _PG_CODES: dict[str, type[DBError]] = {
     "57P02": DBConnectionError,  # crash_shutdown
     "57P03": DBConnectionError,  # cannot_connect_now: starting up, shutting down
     "53300": DBConnectionError,  # too_many_connections
-    "28000": DBConnectionError,  # invalid_authorization_specification
-    "28P01": DBConnectionError,  # invalid_password
-    "3D000": DBConnectionError,  # invalid_catalog_name: the database does not exist
+    "28000": DBAccessDenied,  # invalid_authorization_specification
+    "28P01": DBAccessDenied,  # invalid_password
+    "3D000": DBAccessDenied,  # invalid_catalog_name: the database does not exist
 }
 #: ... and their classes, by the first two characters
 _PG_CLASSES: dict[str, type[DBError]] = {
@@ -62,8 +65,11 @@ _MYSQL_CODES: dict[int, type[DBError]] = {
     1366: DBDataError,  # ER_TRUNCATED_WRONG_VALUE_FOR_FIELD
     1690: DBDataError,  # ER_DATA_OUT_OF_RANGE
     1040: DBConnectionError,  # ER_CON_COUNT_ERROR: too many connections
-    1045: DBConnectionError,  # ER_ACCESS_DENIED_ERROR
-    1049: DBConnectionError,  # ER_BAD_DB_ERROR: the database does not exist
+    1044: DBAccessDenied,  # ER_DBACCESS_DENIED_ERROR: the user may not use the database
+    1045: DBAccessDenied,  # ER_ACCESS_DENIED_ERROR: wrong user or password
+    1049: DBAccessDenied,  # ER_BAD_DB_ERROR: the database does not exist
+    1130: DBAccessDenied,  # ER_HOST_NOT_PRIVILEGED: this host may not connect
+    1698: DBAccessDenied,  # ER_ACCESS_DENIED_NO_PASSWORD_ERROR
     1053: DBConnectionError,  # ER_SERVER_SHUTDOWN
     1927: DBConnectionError,  # ER_CONNECTION_KILLED (MariaDB)
     2002: DBConnectionError,  # CR_CONNECTION_ERROR (socket)
@@ -90,6 +96,46 @@ _SQLITE_MESSAGES: tuple[tuple[str, type[DBError]], ...] = (
     ("unable to open database file", DBConnectionError),
 )
 
+#: wordings of a connection that could not be made or was lost, for errors without a code
+#: (libpq through psycopg 3; a PyMySQL or aiomysql error without an error number), lowercased
+_TRANSIENT_WORDINGS = (
+    "connection refused",  # libpq, and PyMySQL/aiomysql's 2003 "Can't connect ... refused"
+    "could not connect to server",  # libpq before 14
+    "server closed the connection unexpectedly",
+    "terminating connection due to administrator command",  # 57P01 read as a lost connection
+    "the database system is starting up",  # 57P03, which libpq reports without its SQLSTATE
+    "the database system is shutting down",
+    "the database system is not yet accepting connections",
+    "the database system is in recovery mode",
+    "sorry, too many clients already",
+    "remaining connection slots are reserved",
+    "could not receive data from server",
+    "could not send data to server",
+    "ssl connection has been closed unexpectedly",
+    "ssl syscall error",
+    "connection timeout expired",
+    "timeout expired",
+    "connection reset by peer",
+    "no route to host",
+    "network is unreachable",
+    "could not translate host name",
+    "the connection is closed",
+    "the connection is lost",
+    "can't connect to mysql server",
+    "can't connect to server",
+    "lost connection to mysql server",
+    "lost connection to server",
+    "mysql server has gone away",
+    "server has gone away",
+)
+#: ... and of a server that turned the client away for good
+_PERMANENT_WORDINGS = re.compile(
+    r"password authentication failed|authentication failed for user|no pg_hba\.conf entry"
+    r"|pg_hba\.conf rejects connection|no password supplied|is not permitted to log in"
+    r'|permission denied for database|(?:database|role) ".*" does not exist'
+    r"|access denied for user|unknown database"
+)
+
 _PG_KEY = re.compile(r"Key \((.+?)\)=\(")
 _MYSQL_KEY = re.compile(r"for key '(?:[^']*\.)?([^'.]+)'")
 _SQLITE_COLUMNS = re.compile(r"UNIQUE constraint failed: (.+)$")
@@ -99,8 +145,14 @@ def classify(
     exc: BaseException, *, connecting: bool = False, disconnect: bool = False
 ) -> type[DBError]:
     """The :class:`DBError` class for driver exception ``exc``. ``connecting``: it was raised
-    while opening a connection; ``disconnect``: SQLAlchemy's dialect saw the connection die."""
+    while opening a connection; ``disconnect``: SQLAlchemy's dialect saw the connection die.
+
+    :class:`DBAccessDenied` only while connecting: on an open connection the same codes are a
+    statement the server refused (MariaDB's ``USE`` of a database that does not exist), and the
+    connection is fine."""
     found = _classify(exc)
+    if found is DBAccessDenied:
+        return found if connecting else DBError
     if disconnect or (connecting and found is DBError):
         return DBConnectionError
     return found
@@ -108,8 +160,10 @@ def classify(
 
 def _classify(exc: BaseException) -> type[DBError]:
     code = exc.args[0] if exc.args else None
-    if isinstance(code, int):  # PyMySQL, aiomysql: (errno, message), and maybe a SQLSTATE
-        return _MYSQL_CODES.get(code, DBError)
+    if isinstance(code, int) and code in _MYSQL_CODES:  # PyMySQL, aiomysql: (errno, message)
+        return _MYSQL_CODES[code]
+    if isinstance(code, int) and code:
+        return DBError  # a server's or client's error number that is not about the connection
     sqlstate = getattr(exc, "sqlstate", None)  # psycopg
     if isinstance(sqlstate, str) and sqlstate:
         return _PG_CODES.get(sqlstate) or _PG_CLASSES.get(sqlstate[:2], DBError)
@@ -118,6 +172,18 @@ def _classify(exc: BaseException) -> type[DBError]:
         for start, error in _SQLITE_MESSAGES:
             if message.startswith(start):
                 return error
+        return DBError
+    return _by_wording(str(exc))
+
+
+def _by_wording(message: str) -> type[DBError]:
+    """The class of an error without a code, by its wording; an outage wins over a refusal
+    (libpq lists every host it tried: one of them down is worth trying again)."""
+    lowered = message.lower()
+    if any(wording in lowered for wording in _TRANSIENT_WORDINGS):
+        return DBConnectionError
+    if _PERMANENT_WORDINGS.search(lowered):
+        return DBAccessDenied
     return DBError
 
 
