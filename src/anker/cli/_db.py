@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import re
 import sys
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
@@ -118,6 +119,16 @@ def _revisions(revisions: tuple[str, ...]) -> str:
     return ", ".join(revisions) or "(none)"
 
 
+class _RelativeTarget(click.Command):
+    """A command whose TARGET may be relative, ``-1``: not an option, though it looks like one."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        if "--" not in args:
+            steps = [arg for arg in args if re.fullmatch(r"-\d+", arg)]
+            args = [arg for arg in args if arg not in steps] + (["--", *steps] if steps else [])
+        return super().parse_args(ctx, args)
+
+
 @click.group()
 def db() -> None:
     """Schema migrations (Alembic) of a service's database, run on purpose.
@@ -126,7 +137,7 @@ def db() -> None:
     """
 
 
-@db.command()
+@db.command(cls=_RelativeTarget)
 @click.argument("target", default="head")
 @_database_options
 @output_format_option("text", "json")
@@ -138,7 +149,7 @@ def upgrade(target: str, output_format: str, **where: Any) -> None:
     _report_move(output_format, before, after)
 
 
-@db.command()
+@db.command(cls=_RelativeTarget)
 @click.argument("target")
 @_database_options
 @output_format_option("text", "json")

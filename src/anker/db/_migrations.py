@@ -179,6 +179,7 @@ class Migrations:
         }
         context = autogenerate_module.RevisionContext(config, script, arguments)
         if autogenerate:
+            self.check()  # models compare with the head's schema, nothing older
 
             def compare(revision: Any, migration_context: Any) -> list[Any]:
                 context.run_autogenerate(revision, migration_context)
@@ -210,6 +211,7 @@ class Migrations:
         config = require("alembic.config", extra=_EXTRA, needed_for="anker.db migrations")
         # quiet: Alembic would print "Generating ..." to stdout, which is the caller's
         alembic_config: AlembicConfig = config.Config(cmd_opts=Namespace(quiet=True))
+        alembic_config.set_main_option("path_separator", "os")  # a path may hold spaces
         alembic_config.set_main_option("script_location", str(self.directory))
         alembic_config.set_main_option("version_locations", str(self.directory / "versions"))
         return alembic_config
