@@ -291,3 +291,29 @@ def test_missing_alembic_is_missing_dependency(url: str, monkeypatch: pytest.Mon
     monkeypatch.setitem(sys.modules, "alembic.config", None)
     with pytest.raises(MissingDependency, match=r"anker\[db\]"):
         Migrations(url, SHOP).history()
+
+
+@pytest.mark.parametrize(
+    ("source", "expected"),
+    [("def upgrade(:\n", "SyntaxError"), ("import nowhere_42\n", "nowhere_42")],
+)
+def test_a_script_that_does_not_load_is_one_line(
+    source: str, expected: str, scripts: str, url: str
+) -> None:
+    (Path(scripts) / "versions" / "0004_broken.py").write_text(source)
+    for command in ("history", "upgrade"):
+        line = one_line_error(run(command, "--url", url, "--migrations", scripts))
+        assert expected in line, line
+
+
+def test_a_failing_migration_is_one_line_and_applies_nothing(url: str) -> None:
+    from anker.db import create_engine
+
+    engine = create_engine(url)
+    with engine.begin() as connection:
+        connection.exec_driver_sql("CREATE TABLE shop_customers (x INTEGER)")
+    engine.dispose()
+    line = one_line_error(run("upgrade", "--url", url, "--migrations", SHOP))
+    assert line.startswith(f"Error: database {url}: execute failed")
+    assert "already exists" in line
+    assert run("current", "--url", url, "--migrations", SHOP).stdout == "(none)\n"

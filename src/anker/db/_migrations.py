@@ -304,6 +304,11 @@ def _alembic_errors(directory: Path) -> Iterator[None]:
         yield
     except (util.CommandError, revision.RevisionError) as exc:
         raise MigrationError(f"migrations {directory}: {' '.join(str(exc).split())}") from exc
+    except AnkerError:
+        raise
+    except (SyntaxError, ImportError) as exc:  # a script that does not load
+        where = getattr(exc, "filename", None) or directory
+        raise MigrationError(f"migrations: {where}: {type(exc).__name__}: {exc}") from exc
 
 
 def revisions_text(revisions: Sequence[str]) -> str:
