@@ -21,6 +21,7 @@ HEAVY = (
     "kazoo",
     "httpx",
     "sqlalchemy",
+    "alembic",
     "pymysql",
     "aiomysql",
     "aiosqlite",
@@ -64,4 +65,12 @@ def test_parsing_a_url_and_finding_drivers_needs_no_client_library() -> None:
 
 def test_import_anker_db_imports_sqlalchemy_only_when_an_engine_is_made() -> None:
     loaded = {name.split(".")[0] for name in imported_by("import anker.db")}
-    assert not loaded & {"sqlalchemy", "psycopg", "pymysql", "aiomysql", "aiosqlite"}
+    assert not loaded & {
+        "sqlalchemy",
+        "psycopg",
+        "pymysql",
+        "aiomysql",
+        "aiosqlite",
+        "alembic",
+        "mako",
+    }

@@ -20,6 +20,10 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
         "anker.cli._coord:coord",
         "Locks, groups and leaders held on a coordination backend.",
     ),
+    "db": (
+        "anker.cli._db:db",
+        "Schema migrations (Alembic) of a service's database, run on purpose.",
+    ),
     "info": ("anker.cli._info:info", "Show anker's version, subsystems, drivers and extras."),
     "secrets": (
         "anker.cli._secrets:secrets",

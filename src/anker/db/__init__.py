@@ -4,7 +4,8 @@
 URL (``postgresql://``, ``mysql://``/``mariadb://``, ``sqlite:///path``) or a
 :class:`DatabaseOptions` group, with timeouts on every layer; every driver error comes out as
 one of the same :class:`DBError` classes on every database; :func:`retrying` runs a unit of
-work again after a deadlock or a lost connection. SQLAlchemy is imported on first use. See
+work again after a deadlock or a lost connection; :class:`Migrations` runs a service's Alembic
+migrations when asked (never at start-up). SQLAlchemy and Alembic are imported on first use. See
 ``docs/db.md``.
 """
 
@@ -19,6 +20,7 @@ from anker.db._errors import (
     DBDuplicateEntry,
     DBError,
 )
+from anker.db._migrations import MigrationError, Migrations, Revision, SchemaNotCurrent
 from anker.db._options import DatabaseOptions
 from anker.db._retry import retrying
 
@@ -31,6 +33,10 @@ __all__ = [
     "DBDuplicateEntry",
     "DBError",
     "DatabaseOptions",
+    "MigrationError",
+    "Migrations",
+    "Revision",
+    "SchemaNotCurrent",
     "create_async_engine",
     "create_engine",
     "retrying",
