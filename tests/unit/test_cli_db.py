@@ -6,6 +6,7 @@ The round trips on every database are in tests/integration/db/test_db_migrations
 from __future__ import annotations
 
 import json
+import os
 import shutil
 import sys
 from pathlib import Path
@@ -41,6 +42,8 @@ def one_line_error(result: Result) -> str:
 
 @pytest.fixture
 def url(tmp_path: Path) -> str:
+    """An existing, empty database (the commands that only read never create one)."""
+    (tmp_path / "app.db").touch(mode=0o600)
     return f"sqlite://{tmp_path}/app.db"
 
 
@@ -317,3 +320,18 @@ def test_a_failing_migration_is_one_line_and_applies_nothing(url: str) -> None:
     assert line.startswith(f"Error: database {url}: execute failed")
     assert "already exists" in line
     assert run("current", "--url", url, "--migrations", SHOP).stdout == "(none)\n"
+
+
+@pytest.mark.parametrize("command", ["current", "check"])
+def test_a_reading_command_never_creates_a_sqlite_database(command: str, tmp_path: Path) -> None:
+    from click.testing import CliRunner
+
+    from anker.cli import cli
+
+    missing = tmp_path / "typo.db"
+    arguments = ["db", command, "--url", f"sqlite://{missing}", "--migrations", SHOP]
+    result = CliRunner().invoke(cli, arguments)
+    assert result.exit_code != 0
+    assert "no database at" in result.stderr
+    assert not missing.exists()
+    assert os.listdir(tmp_path) == []

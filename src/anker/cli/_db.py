@@ -65,6 +65,7 @@ def _migrations(
     version_table: str,
     *,
     needs_database: bool = True,
+    read_only: bool = False,
 ) -> Iterator[Migrations]:
     """The service's migrations; anker's errors leave as one line on stderr."""
     from anker.db import Migrations
@@ -81,7 +82,9 @@ def _migrations(
             raise click.UsageError(
                 "name the database with --url URL, ANKER_DATABASE_URL or --config-file"
             )
-        found = Migrations(database, migrations, version_table=version_table)
+        # a command that only reads never creates a database (a mistyped SQLite path)
+        options = {"sqlite_create": False} if read_only else {}
+        found = Migrations(database, migrations, version_table=version_table, **options)
         try:
             yield found
         finally:
@@ -175,7 +178,7 @@ def _report_move(output_format: str, before: tuple[str, ...], after: tuple[str, 
 @output_format_option("text", "json")
 def current(output_format: str, **where: Any) -> None:
     """The revision the database is at."""
-    with _migrations(**where) as migrations:
+    with _migrations(**where, read_only=True) as migrations:
         found = migrations.current()
         heads = migrations.heads()
     if output_format == "json":
@@ -217,7 +220,7 @@ def check(output_format: str, **where: Any) -> None:
     """Exit 0 if the database is at the head of the migrations, 1 if not."""
     from anker.db import SchemaNotCurrent
 
-    with _migrations(**where) as migrations:
+    with _migrations(**where, read_only=True) as migrations:
         heads = migrations.heads()
         found = migrations.current()
     up_to_date = set(found) == set(heads)

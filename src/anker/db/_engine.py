@@ -157,7 +157,7 @@ def _install_sqlite(engine: Engine, plan: Target, event: Any) -> None:
 
     def do_connect(*_: object) -> None:
         try:
-            prepare_file(path, create=True)
+            prepare_file(path, create=settings.sqlite_create)
         except DatabaseMissing as exc:  # a driver error, so the engine translates it
             raise sqlite3.OperationalError(f"unable to open database file: {exc}") from exc
 

@@ -55,3 +55,8 @@ class DatabaseOptions(Group):
     )
     sqlite_foreign_keys: bool = option(True, help="SQLite: enforce foreign keys.")
     sqlite_wal: bool = option(True, help="SQLite: write-ahead logging, so readers never block.")
+    sqlite_create: bool = option(
+        True,
+        help="SQLite: create a missing database file (readable by its owner only; never a"
+        " missing folder). Commands that only read pass false.",
+    )

@@ -68,6 +68,7 @@ class EngineSettings(DriverSettings):
     )
     sqlite_foreign_keys: bool = setting(True, help="SQLite: enforce foreign keys")
     sqlite_wal: bool = setting(True, help="SQLite: write-ahead logging (readers never block)")
+    sqlite_create: bool = setting(True, help="SQLite: create a missing database file")
 
 
 @dataclass(frozen=True)
