@@ -29,6 +29,7 @@ from anker._drivers import Driver, DriverSettings, Seconds, setting
 from anker._url import BackendURL
 from anker.config import ByteSize
 from anker.errors import InvalidOption
+from anker.messaging import _wire
 from anker.messaging._errors import DeliveryFailure, TransportUnavailable
 from anker.messaging._target import Target
 
@@ -210,6 +211,18 @@ class Transport(Driver):
 
     def exchange_of(self, target: Target) -> str:
         return target.exchange or self.settings.exchange
+
+    def notification(
+        self, target: Target, priority: str, message: Mapping[str, Any], *, envelope: bool
+    ) -> tuple[str, str, bytes]:
+        """What every driver's :meth:`notify` starts with: the routing key ``topic.priority``,
+        how errors name the notification, and its encoded body (size checked)."""
+        key = f"{target.require_topic('sending a notification')}.{priority}"
+        what = f"notification to {key}"
+        body = _wire.wrap(
+            message, what=what, limit=self.settings.max_message_size, envelope=envelope
+        )
+        return key, what, body
 
     # -- life cycle ---------------------------------------------------------------------
 

@@ -297,12 +297,7 @@ class MemoryTransport(Transport):
         ttl: float | None = None,
         envelope: bool = True,
     ) -> None:
-        topic = target.require_topic("sending a notification")
-        key = f"{topic}.{priority}"
-        what = f"notification to {key}"
-        body = _wire.wrap(
-            message, what=what, limit=self.settings.max_message_size, envelope=envelope
-        )
+        key, _, body = self.notification(target, priority, message, envelope=envelope)
         broker = self.broker
         exchange = self.exchange_of(target)
         broker.bind(key, exchange, key)  # the default pool's queue keeps it until a listener comes

@@ -221,12 +221,7 @@ class RabbitTransport(Publishing):
         ttl: float | None = None,
         envelope: bool = True,
     ) -> None:
-        topic = target.require_topic("sending a notification")
-        key = f"{topic}.{priority}"
-        what = f"notification to {key}"
-        body = _wire.wrap(
-            message, what=what, limit=self.settings.max_message_size, envelope=envelope
-        )
+        key, what, body = self.notification(target, priority, message, envelope=envelope)
         exchange = self._exchange_of(target)
         unique = message.get("_unique_id")
         await self._publish(
