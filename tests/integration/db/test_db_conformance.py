@@ -3,7 +3,6 @@ error provoked for real (see db_support.py for how tests share the servers)."""
 
 from __future__ import annotations
 
-import contextlib
 import threading
 from concurrent.futures import ThreadPoolExecutor
 
@@ -179,30 +178,32 @@ def test_a_real_deadlock_is_a_deadlock(database_url: str, metadata: MetaData, pr
     table = _deadlock_tables(database_url, metadata, prefix)
     # SQLite has one writer: the second waits its busy timeout, then is told it is locked
     engine = create_engine(database_url, sqlite_busy_timeout="50ms")
-    both_locked = threading.Barrier(2, timeout=10)
+    progress = threading.Condition()
+    holding: set[int] = set()
+    refused: set[int] = set()
 
     def cross(first: int, second: int) -> str:
         try:
             with engine.begin() as connection:
                 connection.execute(update(table).where(table.c.id == first).values(n=first))
-                both_locked.wait()
+                with progress:
+                    holding.add(first)
+                    progress.notify_all()
+                    # cross once the other holds its row, or was refused its first lock (SQLite)
+                    assert progress.wait_for(
+                        lambda: second in holding or second in refused, timeout=30
+                    )
                 connection.execute(update(table).where(table.c.id == second).values(n=first))
         except DBDeadlock as exc:
+            with progress:
+                refused.add(first)
+                progress.notify_all()
             return "victim" if exc.__cause__ is not None else "victim, no cause"
-        except threading.BrokenBarrierError:
-            return "blocked"  # SQLite: the other could not even take its first lock
         return "committed"
 
     with ThreadPoolExecutor(2) as pool:
         outcomes = sorted(pool.map(cross, (1, 2), (2, 1)))
-    if engine.dialect.name == "sqlite":
-        assert outcomes in (
-            ["committed", "victim"],
-            ["blocked", "committed"],
-            ["blocked", "victim"],
-        )
-    else:
-        assert outcomes == ["committed", "victim"]
+    assert outcomes == ["committed", "victim"]
     engine.dispose()
 
 
@@ -211,19 +212,27 @@ def test_a_deadlock_victim_is_retried_and_commits(
 ) -> None:
     table = _deadlock_tables(database_url, metadata, prefix)
     engine = create_engine(database_url, sqlite_busy_timeout="50ms")
-    # SQLite's second writer fails before the barrier: the first goes on after its timeout
-    both_locked = threading.Barrier(2, timeout=2)
+    progress = threading.Condition()
+    holding: set[int] = set()
     attempts: list[int] = []
+
+    def met(first: int, second: int) -> bool:
+        # PostgreSQL, MariaDB: the other holds its row, so crossing deadlocks. SQLite locks
+        # the whole file: the other was refused and is retrying. Waiting on the other's
+        # progress, not a clock, keeps this right on a loaded machine.
+        return second in holding or attempts.count(second) >= 2
 
     @retrying(max_retries=10)
     def cross(first: int, second: int) -> None:
-        attempts.append(first)
+        with progress:
+            attempts.append(first)
+            progress.notify_all()
         with engine.begin() as connection:
             connection.execute(update(table).where(table.c.id == first).values(n=table.c.n + 1))
-            if not both_locked.broken:  # only the first round meets at the barrier
-                with contextlib.suppress(threading.BrokenBarrierError):
-                    both_locked.wait()
-                both_locked.abort()
+            with progress:
+                holding.add(first)
+                progress.notify_all()
+                assert progress.wait_for(lambda: met(first, second), timeout=30)
             connection.execute(update(table).where(table.c.id == second).values(n=table.c.n + 1))
 
     with ThreadPoolExecutor(2) as pool:
