@@ -52,6 +52,8 @@ NAMESPACES = (
     "anker.secrets.stores",
     "anker.secrets.envelope",
     "anker.db",
+    "anker.limits",
+    "anker.limits.stores",
 )
 
 
@@ -73,6 +75,7 @@ def test_every_export_is_importable_documented_and_shows_its_public_path(namespa
 
 def test_user_namespaces_hold_no_driver_interface() -> None:
     import anker.coordination
+    import anker.limits
     import anker.messaging
     import anker.secrets
 
@@ -80,6 +83,7 @@ def test_user_namespaces_hold_no_driver_interface() -> None:
         (anker.coordination, {"Backend", "Entry", "EntryExists", "EventWatch", "Watch"}),
         (anker.messaging, {"Incoming", "Subscription", "TransportSettings", "PendingCalls"}),
         (anker.secrets, {"Store", "StoreSettings"}),
+        (anker.limits, {"Store", "StoreSettings"}),
     ):
         assert not driver_names & set(namespace.__all__), namespace.__name__
 
@@ -90,7 +94,7 @@ def test_importing_a_driver_interface_imports_no_driver() -> None:
 
     probe = (
         "import sys, anker.coordination.backends, anker.messaging.transports, "
-        "anker.secrets.stores; "
+        "anker.secrets.stores, anker.limits.stores; "
         "print(sorted(m for m in sys.modules if '.backends.' in m or '.transports.' in m "
         "or '.stores.' in m))"
     )

@@ -1,0 +1,608 @@
+"""The SQL stores' one implementation (SQLite and PostgreSQL), on an :mod:`anker.db` engine.
+
+Tables are created only by this package's Alembic migrations (``migrations/``, version table
+``anker_limits_version``), run on purpose: ``anker quota upgrade URL`` or
+``Quota.open(url, upgrade=True)``; opening a store whose schema is behind raises
+:class:`~anker.db.SchemaNotCurrent` naming that command.
+
+A claim is one transaction: the usage rows of every (level, resource) pair are locked (row
+locks taken in one sorted order on PostgreSQL, so two claims never deadlock; the database's
+write lock, taken up front with ``BEGIN IMMEDIATE``, on SQLite), checked against the limits,
+and updated, and the claim row is inserted. Expired claims are given back in a transaction of
+their own first. Engine calls are synchronous SQLAlchemy, run in worker threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import time
+from collections.abc import Callable, Iterable, Mapping
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+import sqlalchemy as sa
+from sqlalchemy.dialects import postgresql as postgresql_dialect
+from sqlalchemy.dialects import sqlite as sqlite_dialect
+
+from anker.db import DBError, Migrations, SchemaNotCurrent, create_engine, retrying
+from anker.limits._errors import (
+    ClaimNotFound,
+    InvalidTree,
+    OverQuota,
+    StoreUnavailable,
+    UnknownProject,
+    UnknownResource,
+)
+from anker.limits._model import ClaimInfo, Level, Usage, binding_level
+from anker.limits._store import Store
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
+
+    from anker._drivers import DriverSettings
+    from anker._url import BackendURL
+
+__all__ = ["MIGRATIONS", "VERSION_TABLE", "SQLStore"]
+
+T = TypeVar("T")
+
+MIGRATIONS = "anker.limits.stores:migrations"
+VERSION_TABLE = "anker_limits_version"
+#: expired claims given back per sweep (the rest at the next one)
+SWEEP_BATCH = 500
+
+_meta = sa.MetaData()
+_NAME = sa.String(255)
+projects = sa.Table(
+    "anker_limits_projects",
+    _meta,
+    sa.Column("id", _NAME, primary_key=True),
+    sa.Column("parent", _NAME),
+)
+defaults = sa.Table(
+    "anker_limits_defaults",
+    _meta,
+    sa.Column("resource", _NAME, primary_key=True),
+    sa.Column("hard_limit", sa.BigInteger),
+)
+limits = sa.Table(
+    "anker_limits_limits",
+    _meta,
+    sa.Column("project", _NAME, primary_key=True),
+    sa.Column("resource", _NAME, primary_key=True),
+    sa.Column("hard_limit", sa.BigInteger),
+)
+usage = sa.Table(
+    "anker_limits_usage",
+    _meta,
+    sa.Column("project", _NAME, primary_key=True),
+    sa.Column("resource", _NAME, primary_key=True),
+    sa.Column("used", sa.BigInteger),
+    sa.Column("reserved", sa.BigInteger),
+    sa.Column("subtree", sa.BigInteger),
+)
+claims = sa.Table(
+    "anker_limits_claims",
+    _meta,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("project", _NAME),
+    sa.Column("path", sa.Text),
+    sa.Column("resources", sa.Text),
+    sa.Column("committed", sa.Boolean),
+    sa.Column("created", sa.Float),
+    sa.Column("expires", sa.Float),
+    sa.Column("note", sa.Text),
+)
+
+
+def _minus(column: sa.ColumnElement[int], amount: int) -> sa.ColumnElement[int]:
+    """``column - amount``, never below 0 (a double release gives back nothing twice)."""
+    return sa.case((column >= amount, column - amount), else_=0)
+
+
+class SQLStore(Store):
+    """The limits store in a SQL database; see the module docstring."""
+
+    #: rows are locked with SELECT ... FOR UPDATE (PostgreSQL); SQLite locks the database
+    row_locks: ClassVar[bool] = True
+
+    def __init__(self, url: BackendURL, settings: DriverSettings) -> None:
+        super().__init__(url, settings)
+        # the store's own options stay out of the engine's way
+        self._db_url = dataclasses.replace(url, query=MappingProxyType({}))
+        self._engine: Engine | None = None
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    def engine_options(self) -> dict[str, object]:
+        """Options of :func:`anker.db.create_engine` for this store."""
+        return {"statement_timeout": self.settings.timeout}
+
+    @property
+    def engine(self) -> Engine:
+        if self._engine is None:
+            self._engine = create_engine(self._db_url, **self.engine_options())
+        return self._engine
+
+    def migrations(self) -> Migrations:
+        """The store's migrations, on its engine."""
+        return Migrations(self.engine, MIGRATIONS, version_table=VERSION_TABLE)
+
+    async def connect(self) -> None:
+        try:
+            await self._run("connect", lambda: self.migrations().check())
+        except SchemaNotCurrent as exc:
+            raise SchemaNotCurrent(exc.current, exc.heads, VERSION_TABLE) from None
+
+    async def upgrade(self) -> None:
+        await self._run("upgrade", lambda: self.migrations().upgrade())
+
+    async def aclose(self) -> None:
+        if self._engine is not None:
+            engine, self._engine = self._engine, None
+            await asyncio.to_thread(engine.dispose)
+
+    async def _run(self, operation: str, work: Callable[[], T]) -> T:
+        try:
+            async with asyncio.timeout(self.settings.timeout * 3):
+                return await asyncio.to_thread(retrying(work))
+        except TimeoutError as exc:
+            raise StoreUnavailable(
+                str(self.url), operation, f"no answer within {self.settings.timeout * 3:g} s"
+            ) from exc
+        except SchemaNotCurrent:
+            raise
+        except DBError as exc:
+            raise StoreUnavailable(str(self.url), operation, str(exc)) from exc
+
+    def _transaction(self, work: Callable[[Connection], T]) -> Callable[[], T]:
+        """``work`` in one write transaction, committed unless it raises."""
+
+        def run() -> T:
+            with self.engine.connect() as connection:
+                self.begin_write(connection)
+                result = work(connection)
+                connection.commit()
+                return result
+
+        return run
+
+    def begin_write(self, connection: Connection) -> None:
+        """Start a write transaction (SQLite takes its write lock here)."""
+        connection.begin()
+
+    def now(self, connection: Connection) -> float:
+        """The store's clock, in seconds since the epoch."""
+        return time.time()
+
+    def _locked(self, select: sa.Select[Any]) -> sa.Select[Any]:
+        return select.with_for_update() if self.row_locks else select
+
+    def _insert_missing(
+        self, connection: Connection, table: sa.Table, rows: list[dict[str, Any]]
+    ) -> None:
+        """Insert the rows whose keys are missing (racing inserts of the same key wait)."""
+        if rows:
+            if connection.dialect.name == "postgresql":
+                statement: Any = postgresql_dialect.insert(table).on_conflict_do_nothing()
+            else:
+                statement = sqlite_dialect.insert(table).on_conflict_do_nothing()
+            connection.execute(statement, rows)
+
+    # -- the tree -------------------------------------------------------------------------
+
+    async def set_project(self, project: str, parent: str | None) -> None:
+        def work(connection: Connection) -> None:
+            tree = self._tree(connection)
+            if parent is not None:
+                if parent not in tree:
+                    raise UnknownProject(parent)
+                ancestor: str | None = parent
+                while ancestor is not None:
+                    if ancestor == project:
+                        raise InvalidTree(f"project {project!r} under {parent!r}: a cycle")
+                    ancestor = tree[ancestor]
+            if project in tree:
+                if tree[project] == parent:
+                    return
+                subtree = self._descendants(tree, project) | {project}
+                busy = connection.execute(
+                    sa.select(sa.func.count())
+                    .select_from(usage)
+                    .where(usage.c.project.in_(subtree), usage.c.used > 0)
+                ).scalar_one()
+                if busy:
+                    raise InvalidTree(
+                        f"project {project!r} has usage in its subtree: release it before "
+                        f"moving the project"
+                    )
+                connection.execute(
+                    projects.update().where(projects.c.id == project).values(parent=parent)
+                )
+                self._rebuild_subtree(connection)
+            else:
+                connection.execute(projects.insert().values(id=project, parent=parent))
+
+        await self._run("set_project", self._transaction(work))
+
+    async def delete_project(self, project: str) -> None:
+        def work(connection: Connection) -> None:
+            tree = self._tree(connection)
+            if project not in tree:
+                raise UnknownProject(project)
+            children = sorted(child for child, up in tree.items() if up == project)
+            if children:
+                raise InvalidTree(f"project {project!r} has children: {', '.join(children)}")
+            held = connection.execute(
+                sa.select(sa.func.count()).select_from(claims).where(claims.c.project == project)
+            ).scalar_one()
+            used = connection.execute(
+                sa.select(sa.func.count())
+                .select_from(usage)
+                .where(usage.c.project == project, usage.c.used > 0)
+            ).scalar_one()
+            if held or used:
+                raise InvalidTree(f"project {project!r} has claims or usage: release them first")
+            for table in (usage, limits):
+                connection.execute(table.delete().where(table.c.project == project))
+            connection.execute(projects.delete().where(projects.c.id == project))
+
+        await self._run("delete_project", self._transaction(work))
+
+    async def projects(self) -> dict[str, str | None]:
+        return await self._run("projects", self._read(self._tree))
+
+    def _read(self, work: Callable[[Connection], T]) -> Callable[[], T]:
+        def run() -> T:
+            with self.engine.connect() as connection:
+                return work(connection)
+
+        return run
+
+    @staticmethod
+    def _tree(connection: Connection) -> dict[str, str | None]:
+        return {row.id: row.parent for row in connection.execute(sa.select(projects))}
+
+    @staticmethod
+    def _descendants(tree: Mapping[str, str | None], project: str) -> set[str]:
+        found: set[str] = set()
+        frontier = {project}
+        while frontier:
+            frontier = {child for child, up in tree.items() if up in frontier} - found
+            found |= frontier
+        return found
+
+    def _rebuild_subtree(self, connection: Connection) -> None:
+        """Recompute every subtree counter from the own-usage counters (after a move)."""
+        tree = self._tree(connection)
+        rows = connection.execute(sa.select(usage.c.project, usage.c.resource, usage.c.used)).all()
+        totals: dict[tuple[str, str], int] = {}
+        for project, resource, used in rows:
+            level: str | None = project
+            while level is not None:
+                totals[(level, resource)] = totals.get((level, resource), 0) + used
+                level = tree.get(level)
+        for project, resource, _ in rows:
+            connection.execute(
+                usage.update()
+                .where(usage.c.project == project, usage.c.resource == resource)
+                .values(subtree=totals.get((project, resource), 0))
+            )
+
+    # -- limits ---------------------------------------------------------------------------
+
+    async def set_default(self, resource: str, limit: int | None) -> None:
+        def work(connection: Connection) -> None:
+            connection.execute(defaults.delete().where(defaults.c.resource == resource))
+            if limit is not None:
+                connection.execute(defaults.insert().values(resource=resource, hard_limit=limit))
+
+        await self._run("set_default", self._transaction(work))
+
+    async def defaults(self) -> dict[str, int]:
+        def work(connection: Connection) -> dict[str, int]:
+            return {r.resource: r.hard_limit for r in connection.execute(sa.select(defaults))}
+
+        return await self._run("defaults", self._read(work))
+
+    async def set_limit(self, project: str, resource: str, limit: int | None) -> None:
+        def work(connection: Connection) -> None:
+            if project not in self._tree(connection):
+                raise UnknownProject(project)
+            connection.execute(
+                limits.delete().where(limits.c.project == project, limits.c.resource == resource)
+            )
+            if limit is not None:
+                connection.execute(
+                    limits.insert().values(project=project, resource=resource, hard_limit=limit)
+                )
+
+        await self._run("set_limit", self._transaction(work))
+
+    async def limits(self) -> dict[str, dict[str, int]]:
+        def work(connection: Connection) -> dict[str, dict[str, int]]:
+            found: dict[str, dict[str, int]] = {}
+            for row in connection.execute(sa.select(limits)):
+                found.setdefault(row.project, {})[row.resource] = row.hard_limit
+            return found
+
+        return await self._run("limits", self._read(work))
+
+    # -- claims ---------------------------------------------------------------------------
+
+    async def claim(
+        self, claim_id: str, project: str, resources: Mapping[str, int], lease: float, note: str
+    ) -> ClaimInfo:
+        model = self.settings.model
+
+        def work(connection: Connection) -> ClaimInfo:
+            now = self.now(connection)
+            path = self._path(connection, project)
+            wanted = sorted(resources)
+            own = {
+                (r.project, r.resource): r.hard_limit
+                for r in connection.execute(
+                    sa.select(limits).where(
+                        limits.c.project.in_(path), limits.c.resource.in_(wanted)
+                    )
+                )
+            }
+            registered = {
+                r.resource: r.hard_limit
+                for r in connection.execute(
+                    sa.select(defaults).where(defaults.c.resource.in_(wanted))
+                )
+            }
+            keys = sorted((level, resource) for level in path for resource in wanted)
+            self._insert_missing(
+                connection,
+                usage,
+                [_zero(level, resource) for level, resource in keys],
+            )
+            rows = {
+                (r.project, r.resource): r
+                for r in connection.execute(
+                    self._locked(
+                        sa.select(usage)
+                        .where(usage.c.project.in_(path), usage.c.resource.in_(wanted))
+                        .order_by(usage.c.project, usage.c.resource)
+                    )
+                )
+            }
+            for resource in wanted:
+                levels = []
+                for level in path[:1] if model == "flat" else path:
+                    limit = own.get((level, resource), registered.get(resource))
+                    if limit is None:
+                        raise UnknownResource(resource, level)
+                    row = rows[(level, resource)]
+                    levels.append(Level(level, row.used, row.subtree, limit))
+                refused = binding_level(model, levels, resources[resource])
+                if refused is not None:
+                    binding, current = refused
+                    raise OverQuota(
+                        project,
+                        resource,
+                        requested=resources[resource],
+                        used=current,
+                        limit=binding.limit,
+                        binding=binding.project,
+                    )
+            for resource in wanted:
+                amount = resources[resource]
+                if not amount:
+                    continue
+                connection.execute(
+                    usage.update()
+                    .where(usage.c.project == project, usage.c.resource == resource)
+                    .values(used=usage.c.used + amount, reserved=usage.c.reserved + amount)
+                )
+                connection.execute(
+                    usage.update()
+                    .where(usage.c.project.in_(path), usage.c.resource == resource)
+                    .values(subtree=usage.c.subtree + amount)
+                )
+            info = ClaimInfo(
+                claim_id, project, tuple(path), dict(resources), False, now, now + lease, note
+            )
+            connection.execute(claims.insert().values(**_row(info)))
+            return info
+
+        await self.sweep()
+        return await self._run("claim", self._transaction(work))
+
+    def _path(self, connection: Connection, project: str) -> list[str]:
+        """``project`` and its ancestors, leaf first."""
+        tree = self._tree(connection)
+        if project not in tree:
+            raise UnknownProject(project)
+        path = [project]
+        while (parent := tree[path[-1]]) is not None:
+            path.append(parent)
+        return path
+
+    async def commit(self, claim_id: str) -> ClaimInfo:
+        def work(connection: Connection) -> ClaimInfo:
+            row = connection.execute(
+                self._locked(sa.select(claims).where(claims.c.id == claim_id))
+            ).first()
+            if row is None:
+                raise ClaimNotFound(claim_id)
+            info = _info(row)
+            if info.committed:
+                return info
+            for resource, amount in sorted(info.resources.items()):
+                connection.execute(
+                    usage.update()
+                    .where(usage.c.project == info.project, usage.c.resource == resource)
+                    .values(reserved=_minus(usage.c.reserved, amount))
+                )
+            connection.execute(
+                claims.update().where(claims.c.id == claim_id).values(committed=True, expires=None)
+            )
+            return dataclasses.replace(info, committed=True, expires=None)
+
+        return await self._run("commit", self._transaction(work))
+
+    async def release(self, claim_id: str) -> ClaimInfo | None:
+        def work(connection: Connection) -> ClaimInfo | None:
+            row = connection.execute(
+                self._locked(sa.select(claims).where(claims.c.id == claim_id))
+            ).first()
+            if row is None:
+                return None
+            info = _info(row)
+            self._give_back(connection, [info])
+            return info
+
+        return await self._run("release", self._transaction(work))
+
+    def _give_back(self, connection: Connection, gone: Iterable[ClaimInfo]) -> None:
+        """Delete claims and take their amounts off the counters, in one sorted pass."""
+        used: dict[tuple[str, str], list[int]] = {}
+        for info in gone:
+            connection.execute(claims.delete().where(claims.c.id == info.id))
+            for resource, amount in info.resources.items():
+                for level in info.path:
+                    entry = used.setdefault((level, resource), [0, 0, 0])
+                    entry[2] += amount
+                    if level == info.project:
+                        entry[0] += amount
+                        entry[1] += 0 if info.committed else amount
+        for (project, resource), (own, reserved, subtree) in sorted(used.items()):
+            connection.execute(
+                usage.update()
+                .where(usage.c.project == project, usage.c.resource == resource)
+                .values(
+                    used=_minus(usage.c.used, own),
+                    reserved=_minus(usage.c.reserved, reserved),
+                    subtree=_minus(usage.c.subtree, subtree),
+                )
+            )
+
+    async def claims(self, project: str | None = None) -> list[ClaimInfo]:
+        def work(connection: Connection) -> list[ClaimInfo]:
+            query = sa.select(claims).order_by(claims.c.created, claims.c.id)
+            if project is not None:
+                query = query.where(claims.c.project == project)
+            return [_info(row) for row in connection.execute(query)]
+
+        return await self._run("claims", self._read(work))
+
+    async def sweep(self) -> int:
+        def expired(connection: Connection) -> bool:
+            return (
+                connection.execute(
+                    sa.select(claims.c.id)
+                    .where(claims.c.expires.is_not(None), claims.c.expires < self.now(connection))
+                    .limit(1)
+                ).first()
+                is not None
+            )
+
+        def work(connection: Connection) -> int:
+            query = (
+                sa.select(claims)
+                .where(claims.c.expires.is_not(None), claims.c.expires < self.now(connection))
+                .order_by(claims.c.expires)
+                .limit(SWEEP_BATCH)
+            )
+            if self.row_locks:
+                query = query.with_for_update(skip_locked=True)
+            gone = [_info(row) for row in connection.execute(query)]
+            self._give_back(connection, gone)
+            return len(gone)
+
+        # a cheap read first: most claims find nothing to sweep and take no write lock
+        if not await self._run("sweep", self._read(expired)):
+            return 0
+        return await self._run("sweep", self._transaction(work))
+
+    # -- usage ----------------------------------------------------------------------------
+
+    async def usage(self) -> list[Usage]:
+        def work(connection: Connection) -> list[Usage]:
+            tree = self._tree(connection)
+            registered = {r.resource: r.hard_limit for r in connection.execute(sa.select(defaults))}
+            own = {
+                (r.project, r.resource): r.hard_limit for r in connection.execute(sa.select(limits))
+            }
+            counters = {(r.project, r.resource): r for r in connection.execute(sa.select(usage))}
+            found = []
+            for project in sorted(tree):
+                names = (
+                    set(registered)
+                    | {r for p, r in own if p == project}
+                    | {r for p, r in counters if p == project}
+                )
+                for resource in sorted(names):
+                    row = counters.get((project, resource))
+                    limit = own.get((project, resource), registered.get(resource, 0))
+                    if row is None:
+                        found.append(Usage(project, resource, 0, 0, 0, limit))
+                    else:
+                        found.append(
+                            Usage(project, resource, row.used, row.reserved, row.subtree, limit)
+                        )
+            return found
+
+        return await self._run("usage", self._read(work))
+
+    async def adjust(self, project: str, resource: str, delta: int) -> int:
+        def work(connection: Connection) -> int:
+            path = self._path(connection, project)
+            self._insert_missing(
+                connection,
+                usage,
+                [_zero(level, resource) for level in path],
+            )
+            row = connection.execute(
+                self._locked(
+                    sa.select(usage).where(usage.c.project == project, usage.c.resource == resource)
+                )
+            ).one()
+            change = max(delta, -(row.used - row.reserved))  # committed usage stays >= 0
+            for level in sorted(path):
+                values: dict[str, Any] = {"subtree": usage.c.subtree + change}
+                if level == project:
+                    values["used"] = usage.c.used + change
+                connection.execute(
+                    usage.update()
+                    .where(usage.c.project == level, usage.c.resource == resource)
+                    .values(**values)
+                )
+            return int(row.used - row.reserved + change)
+
+        return await self._run("adjust", self._transaction(work))
+
+
+def _zero(project: str, resource: str) -> dict[str, Any]:
+    return {"project": project, "resource": resource, "used": 0, "reserved": 0, "subtree": 0}
+
+
+def _row(info: ClaimInfo) -> dict[str, Any]:
+    return {
+        "id": info.id,
+        "project": info.project,
+        "path": json.dumps(list(info.path)),
+        "resources": json.dumps(dict(info.resources), sort_keys=True),
+        "committed": info.committed,
+        "created": info.created,
+        "expires": info.expires,
+        "note": info.note,
+    }
+
+
+def _info(row: Any) -> ClaimInfo:
+    return ClaimInfo(
+        id=row.id,
+        project=row.project,
+        path=tuple(json.loads(row.path)),
+        resources=MappingProxyType(json.loads(row.resources)),
+        committed=bool(row.committed),
+        created=row.created,
+        expires=row.expires,
+        note=row.note,
+    )
