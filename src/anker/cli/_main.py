@@ -25,6 +25,10 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
         "Schema migrations (Alembic) of a service's database, run on purpose.",
     ),
     "info": ("anker.cli._info:info", "Show anker's version, subsystems, drivers and extras."),
+    "quota": (
+        "anker.cli._quota:quota",
+        "Limits, usage, claims and the project tree of a limits store.",
+    ),
     "secrets": (
         "anker.cli._secrets:secrets",
         "Keys and secrets in a store; Tang binding; envelope encryption of files.",

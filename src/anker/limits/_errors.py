@@ -68,7 +68,10 @@ class UnknownProject(LimitsError, LookupError):
 
     def __init__(self, project: str) -> None:
         self.project = project
-        super().__init__(f"no project {project!r} in the tree (add it with set_project)")
+        super().__init__(
+            f"no project {project!r} in the tree (add it with set_project, or "
+            f"`anker quota set {project} --root` / `--parent PARENT`)"
+        )
 
 
 class UnknownResource(LimitsError, LookupError):

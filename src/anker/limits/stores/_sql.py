@@ -27,6 +27,7 @@ from sqlalchemy.dialects import postgresql as postgresql_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from anker.db import DBError, Migrations, SchemaNotCurrent, create_engine, retrying
+from anker.errors import Unavailable
 from anker.limits._errors import (
     ClaimNotFound,
     InvalidTree,
@@ -134,7 +135,14 @@ class SQLStore(Store):
         try:
             await self._run("connect", lambda: self.migrations().check())
         except SchemaNotCurrent as exc:
-            raise SchemaNotCurrent(exc.current, exc.heads, VERSION_TABLE) from None
+            error = SchemaNotCurrent(exc.current, exc.heads, VERSION_TABLE)
+            at = ", ".join(exc.current) or "no revision (an empty database)"
+            error.args = (
+                f"the limits store {self.url} is at {at}; its schema is at "
+                f"{', '.join(exc.heads)}: run `anker quota --url '{self.url}' upgrade` once "
+                f"(or open it with upgrade=True)",
+            )
+            raise error from None
 
     async def upgrade(self) -> None:
         await self._run("upgrade", lambda: self.migrations().upgrade())
@@ -155,7 +163,8 @@ class SQLStore(Store):
         except SchemaNotCurrent:
             raise
         except DBError as exc:
-            raise StoreUnavailable(str(self.url), operation, str(exc)) from exc
+            reason = exc.reason if isinstance(exc, Unavailable) else str(exc)
+            raise StoreUnavailable(str(self.url), operation, reason) from exc
 
     def _transaction(self, work: Callable[[Connection], T]) -> Callable[[], T]:
         """``work`` in one write transaction, committed unless it raises."""

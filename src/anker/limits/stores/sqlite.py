@@ -9,24 +9,53 @@ clock. Create the tables once with ``anker quota upgrade sqlite:///path/to/limit
 
 from __future__ import annotations
 
+import asyncio
+from dataclasses import dataclass
+from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar
 
+from anker._drivers import DriverSettings, setting
+from anker.limits._errors import StoreUnavailable
+from anker.limits._store import StoreSettings
 from anker.limits.stores._sql import SQLStore
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
 
-__all__ = ["SQLiteStore"]
+__all__ = ["SQLiteStore", "SQLiteStoreSettings"]
+
+
+@dataclass(frozen=True)
+class SQLiteStoreSettings(StoreSettings):
+    """The options of ``sqlite://``."""
+
+    #: create the database file when it is missing (never its folder)
+    create: bool = setting(True, help="create a missing database file (never its folder)")
 
 
 class SQLiteStore(SQLStore):
     """Limits in a SQLite file; see the module docstring."""
 
+    settings_class: ClassVar[type[DriverSettings]] = SQLiteStoreSettings
+    settings: SQLiteStoreSettings
     row_locks: ClassVar[bool] = False
 
     def engine_options(self) -> dict[str, object]:
         # a claim waits for the write lock as long as a call may take
-        return {"sqlite_busy_timeout": self.settings.timeout}
+        return {
+            "sqlite_busy_timeout": self.settings.timeout,
+            "sqlite_create": self.settings.create,
+        }
+
+    async def connect(self) -> None:
+        path = Path(self.url.path)
+        if not self.settings.create and not await asyncio.to_thread(path.is_file):
+            raise StoreUnavailable(
+                str(self.url),
+                "connect",
+                f"no database at {path}: create it with `anker quota --url '{self.url}' upgrade`",
+            )
+        await super().connect()
 
     def begin_write(self, connection: Connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,0 +1,406 @@
+"""``anker quota``: limits, usage, claims and the project tree of a limits store."""
+
+from __future__ import annotations
+
+import asyncio
+import datetime as dt
+import json
+import sys
+from collections.abc import Awaitable, Callable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, TypeVar
+
+import click
+
+from anker.cli._options import output_format_option, reported_errors
+
+if TYPE_CHECKING:
+    from anker.limits import Quota, Usage
+
+__all__ = ["quota"]
+
+T = TypeVar("T")
+
+
+def _run(ctx: click.Context, use: Callable[[Quota], Awaitable[T]], *, create: bool = False) -> T:
+    from anker.limits import Quota
+
+    url, model, timeout = ctx.obj
+    if not url:
+        raise click.UsageError("name the store with --url URL or ANKER_LIMITS_URL")
+
+    async def main() -> T:
+        options: dict[str, Any] = {"timeout": timeout}
+        if model:
+            options["model"] = model
+        if url.startswith("sqlite:") and not create:
+            options["create"] = False  # reading never creates a database
+        quota = await Quota.open(url, upgrade=create, **options)
+        async with quota:
+            return await use(quota)
+
+    with reported_errors():
+        try:
+            return asyncio.run(main())
+        except ValueError as exc:  # a bad --url option, name or number, named by the library
+            raise click.ClickException(str(exc)) from exc
+
+
+def _limit_text(limit: int) -> str:
+    return "unlimited" if limit == -1 else str(limit)
+
+
+def _parse_limits(pairs: tuple[str, ...]) -> dict[str, int | None]:
+    """``cores=4 ram=unlimited gpus=default``: -1 for unlimited, None for the default."""
+    found: dict[str, int | None] = {}
+    for pair in pairs:
+        resource, equals, value = pair.partition("=")
+        if not equals or not resource:
+            raise click.BadParameter(
+                f"{pair!r}: write RESOURCE=LIMIT, e.g. cores=8 (or =unlimited, =default)",
+                param_hint="LIMITS",
+            )
+        word = value.strip().lower()
+        if word in ("unlimited", "-1"):
+            found[resource] = -1
+        elif word == "default":
+            found[resource] = None
+        elif word.isdigit():
+            found[resource] = int(word)
+        else:
+            raise click.BadParameter(
+                f"{pair!r}: the limit {value!r} is not a whole number >= 0, 'unlimited' or "
+                f"'default'",
+                param_hint="LIMITS",
+            )
+    return found
+
+
+def _emit(output_format: str, rows: list[dict[str, Any]], columns: list[str]) -> None:
+    if output_format == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("(none)")
+        return
+    table = [columns] + [["-" if row[c] is None else str(row[c]) for c in columns] for row in rows]
+    widths = [max(len(line[index]) for line in table) for index in range(len(columns))]
+    for line in table:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
+
+
+@click.group()
+@click.option(
+    "--url",
+    envvar="ANKER_LIMITS_URL",
+    metavar="URL",
+    help="The store, e.g. sqlite:///var/lib/svc/limits.db (default: $ANKER_LIMITS_URL).",
+)
+@click.option(
+    "--model",
+    type=click.Choice(["flat", "strict-two-level", "hierarchical"]),
+    help="The enforcement model the services use (default: the URL's, or hierarchical).",
+)
+@click.option("--timeout", default=5.0, show_default=True, help="Seconds per store call.")
+@click.pass_context
+def quota(ctx: click.Context, url: str | None, model: str | None, timeout: float) -> None:
+    """Limits, usage, claims and the project tree of a limits store."""
+    ctx.obj = (url, model, timeout)
+
+
+@quota.command("upgrade")
+@click.pass_context
+def upgrade(ctx: click.Context) -> None:
+    """Create or migrate the store's tables (SQL stores; run once, and after upgrades)."""
+
+    async def use(opened: Quota) -> str:
+        return str(opened.store.url)
+
+    click.echo(f"{_run(ctx, use, create=True)}: up to date")
+
+
+@quota.command("set")
+@click.argument("project", required=False)
+@click.argument("limits", nargs=-1)
+@click.option("--parent", metavar="PROJECT", help="Add or move PROJECT under this one.")
+@click.option("--root", is_flag=True, help="Add or move PROJECT to the top of the tree.")
+@click.option("--default", "as_default", is_flag=True, help="Set registered defaults instead.")
+@click.pass_context
+def set_(
+    ctx: click.Context,
+    *,
+    project: str | None,
+    limits: tuple[str, ...],
+    parent: str | None,
+    root: bool,
+    as_default: bool,
+) -> None:
+    """Set limits: ``set PROJECT cores=8 ram=unlimited`` (``=default`` removes one),
+    ``set --default cores=4``; ``--parent``/``--root`` add or move PROJECT in the tree."""
+    if as_default:
+        pairs = ((project,) if project else ()) + limits
+        if parent or root:
+            raise click.UsageError("--default sets defaults: it takes no --parent or --root")
+    else:
+        pairs = limits
+        if not project:
+            raise click.UsageError("name a PROJECT (or use --default)")
+        if parent and root:
+            raise click.UsageError("give --parent or --root, not both")
+    parsed = _parse_limits(pairs)
+    if not parsed and not (parent or root):
+        raise click.UsageError("nothing to set: give RESOURCE=LIMIT pairs, --parent or --root")
+
+    async def use(opened: Quota) -> None:
+        if as_default:
+            for resource, value in parsed.items():
+                await opened.set_default(resource, value)
+            return
+        assert project is not None
+        if parent or root:
+            await opened.set_project(project, parent)
+        for resource, value in parsed.items():
+            await opened.set_limit(project, resource, value)
+
+    _run(ctx, use)
+
+
+@quota.command("show")
+@click.argument("project", required=False)
+@output_format_option("text", "json")
+@click.pass_context
+def show(ctx: click.Context, project: str | None, output_format: str) -> None:
+    """The limits: every project's own ones and the registered defaults."""
+
+    async def use(opened: Quota) -> tuple[dict[str, int], dict[str, dict[str, int]], list[str]]:
+        tree = await opened.projects()
+        if project is not None and project not in tree:
+            from anker.limits import UnknownProject
+
+            raise UnknownProject(project)
+        return await opened.defaults(), await opened.limits(), sorted(tree)
+
+    registered, own, names = _run(ctx, use)
+    rows: list[dict[str, Any]] = [
+        {"project": "(default)", "resource": r, "limit": v, "source": "registered"}
+        for r, v in sorted(registered.items())
+        if project is None
+    ]
+    for name in names if project is None else [project]:
+        for resource in sorted(set(registered) | set(own.get(name, {}))):
+            explicit = own.get(name, {}).get(resource)
+            value = registered[resource] if explicit is None else explicit
+            rows.append(
+                {
+                    "project": name,
+                    "resource": resource,
+                    "limit": value,
+                    "source": "default" if explicit is None else "own",
+                }
+            )
+    if output_format == "text":
+        rows = [{**row, "limit": _limit_text(row["limit"])} for row in rows]
+    _emit(output_format, rows, ["project", "resource", "limit", "source"])
+
+
+def _usage_rows(found: list[Usage]) -> list[dict[str, Any]]:
+    return [
+        {
+            "project": e.project,
+            "resource": e.resource,
+            "used": e.used,
+            "reserved": e.reserved,
+            "subtree": e.subtree,
+            "limit": e.limit,
+        }
+        for e in found
+    ]
+
+
+@quota.command("usage")
+@click.argument("project", required=False)
+@output_format_option("text", "json")
+@click.pass_context
+def usage(ctx: click.Context, project: str | None, output_format: str) -> None:
+    """Usage per project and resource: own (of it not yet committed: reserved), subtree."""
+    rows = _usage_rows(_run(ctx, lambda opened: opened.usage(project)))
+    if output_format == "text":
+        rows = [{**row, "limit": _limit_text(row["limit"])} for row in rows]
+    _emit(output_format, rows, ["project", "resource", "used", "reserved", "subtree", "limit"])
+
+
+@quota.command("tree")
+@output_format_option("text", "json")
+@click.pass_context
+def tree(ctx: click.Context, output_format: str) -> None:
+    """The project tree, with usage/limit of every resource at every node (the subtree's
+    usage, or the project's own under the flat model)."""
+
+    async def use(opened: Quota) -> tuple[str, dict[str, str | None], list[Usage]]:
+        return opened.model, await opened.projects(), await opened.usage()
+
+    model, parents, found = _run(ctx, use)
+    by_project: dict[str, list[Usage]] = {}
+    for entry in found:
+        by_project.setdefault(entry.project, []).append(entry)
+    children: dict[str | None, list[str]] = {}
+    for name, parent in sorted(parents.items()):
+        children.setdefault(parent, []).append(name)
+
+    def node(name: str) -> dict[str, Any]:
+        return {
+            "project": name,
+            "usage": {
+                e.resource: {"used": e.subtree if model != "flat" else e.used, "limit": e.limit}
+                for e in by_project.get(name, [])
+            },
+            "children": [node(child) for child in children.get(name, [])],
+        }
+
+    roots = [node(name) for name in children.get(None, [])]
+    if output_format == "json":
+        click.echo(json.dumps({"model": model, "tree": roots}, indent=2))
+        return
+    if not roots:
+        click.echo("(no projects)")
+        return
+    lines: list[tuple[str, str]] = []
+
+    def draw(entry: Mapping[str, Any], lead: str, branch: str) -> None:
+        cells = [
+            f"{resource} {u['used']}/{'∞' if u['limit'] == -1 else u['limit']}"
+            for resource, u in sorted(entry["usage"].items())
+        ]
+        lines.append((f"{lead}{branch}{entry['project']}", "  ".join(cells)))
+        below = entry["children"]
+        for index, child in enumerate(below):
+            last = index == len(below) - 1
+            inner = lead + ("" if not branch else "    " if branch == "└── " else "│   ")
+            draw(child, inner, "└── " if last else "├── ")
+
+    for root_entry in roots:
+        draw(root_entry, "", "")
+    width = max(len(name) for name, _ in lines)
+    click.echo(f"model: {model}")
+    for name, cells in lines:
+        click.echo(f"{name.ljust(width)}  {cells}".rstrip())
+
+
+@quota.command("claims")
+@click.argument("project", required=False)
+@output_format_option("text", "json")
+@click.pass_context
+def claims(ctx: click.Context, project: str | None, output_format: str) -> None:
+    """The live claims: committed ones and reservations with their expiry."""
+    found = _run(ctx, lambda opened: opened.claims(project))
+
+    def when(timestamp: float | None) -> str | None:
+        if timestamp is None:
+            return None
+        return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+    rows = [
+        {
+            "id": c.id,
+            "project": c.project,
+            "resources": dict(c.resources)
+            if output_format == "json"
+            else " ".join(f"{k}={v}" for k, v in sorted(c.resources.items())),
+            "state": "committed" if c.committed else "pending",
+            "created": when(c.created),
+            "expires": when(c.expires),
+            "note": c.note,
+        }
+        for c in found
+    ]
+    _emit(
+        output_format, rows, ["id", "project", "resources", "state", "created", "expires", "note"]
+    )
+
+
+@quota.command("recount")
+@click.argument("counts", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--repair", is_flag=True, help="Set the recorded usage to the counted one.")
+@output_format_option("text", "json")
+@click.pass_context
+def recount(ctx: click.Context, counts: Path, repair: bool, output_format: str) -> None:
+    """Compare the committed usage with COUNTS, a JSON file of what the service really uses
+    (``{"project": {"cores": 4}}``, ``-`` for stdin); report the drift, and with ``--repair``
+    fix it. Projects missing from COUNTS are not checked."""
+    with reported_errors():
+        text = sys.stdin.read() if str(counts) == "-" else counts.read_text()
+    try:
+        counted = json.loads(text)
+    except ValueError as exc:
+        raise click.ClickException(f"{counts}: not JSON: {exc}") from None
+    if not isinstance(counted, dict) or not all(
+        isinstance(v, dict) and all(isinstance(n, int) and n >= 0 for n in v.values())
+        for v in counted.values()
+    ):
+        raise click.ClickException(
+            f'{counts}: expected {{"project": {{"resource": count, ...}}, ...}} with whole '
+            f"counts >= 0"
+        )
+
+    def counter(project: str, resources: list[str]) -> dict[str, int]:
+        return {resource: counted[project].get(resource, 0) for resource in resources}
+
+    drifts = _run(
+        ctx, lambda opened: opened.recount(counter, projects=list(counted), repair=repair)
+    )
+    rows = [
+        {
+            "project": d.project,
+            "resource": d.resource,
+            "recorded": d.recorded,
+            "counted": d.counted,
+            "delta": d.delta,
+            "repaired": d.repaired,
+        }
+        for d in drifts
+    ]
+    if output_format == "text" and not rows:
+        click.echo("no drift")
+        return
+    _emit(output_format, rows, ["project", "resource", "recorded", "counted", "delta", "repaired"])
+
+
+@quota.command("import")
+@click.argument("source", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--service-id", help="Only the limits of this Keystone service.")
+@click.option("--region-id", help="Only the limits of this region (and region-less ones).")
+@click.pass_context
+def import_(
+    ctx: click.Context, source: Path, service_id: str | None, region_id: str | None
+) -> None:
+    """Load Keystone unified limits from SOURCE (JSON: registered_limits, limits, projects,
+    domains, as Keystone's API returns them)."""
+    from anker.limits import import_keystone
+
+    with reported_errors():
+        text = source.read_text()
+    try:
+        data = json.loads(text)
+    except ValueError as exc:
+        raise click.ClickException(f"{source}: not JSON: {exc}") from None
+    if not isinstance(data, dict):
+        raise click.ClickException(f"{source}: expected a JSON object")
+    done = _run(
+        ctx,
+        lambda opened: import_keystone(opened, data, service_id=service_id, region_id=region_id),
+    )
+    click.echo(f"imported {done.projects} projects, {done.defaults} defaults, {done.limits} limits")
+
+
+@quota.command("export")
+@click.option("--service-id", help="The service id to write on every limit.")
+@click.option("--region-id", help="The region id to write on every limit.")
+@click.pass_context
+def export(ctx: click.Context, service_id: str | None, region_id: str | None) -> None:
+    """Write the tree and limits as Keystone unified-limits JSON."""
+    from anker.limits import export_keystone
+
+    data = _run(
+        ctx, lambda opened: export_keystone(opened, service_id=service_id, region_id=region_id)
+    )
+    click.echo(json.dumps(data, indent=2))

@@ -1,0 +1,158 @@
+"""`anker quota` on an embedded store: every command, JSON output, and bad input as one line."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+
+import pytest
+from click.testing import CliRunner, Result
+
+from anker.cli import cli
+from anker.limits import Quota
+
+
+def one_line_error(result: Result) -> str:
+    """The single line a failed command wrote to stderr (never a traceback)."""
+    assert result.exit_code not in (0, None), result.output
+    assert isinstance(result.exception, SystemExit), result.exception
+    lines = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def run(url: str, *args: str, stdin: str | None = None) -> Result:
+    return CliRunner().invoke(cli, ["quota", "--url", url, *args], input=stdin)
+
+
+@pytest.fixture
+def url(tmp_path: Path) -> str:
+    url = f"sqlite://{tmp_path}/limits.db"
+    assert run(url, "upgrade").exit_code == 0
+    for args in (
+        ("set", "--default", "cores=20", "instances=unlimited"),
+        ("set", "domain", "--root", "cores=10"),
+        ("set", "project", "--parent", "domain", "cores=8"),
+        ("set", "leaf", "--parent", "project"),
+    ):
+        result = run(url, *args)
+        assert result.exit_code == 0, result.output
+
+    async def claim() -> None:
+        async with await Quota.open(url) as quota:
+            await (await quota.claim("leaf", {"cores": 3}, note="vm-1")).commit()
+            await quota.claim("project", {"cores": 1})
+
+    asyncio.run(claim())
+    return url
+
+
+def test_tree_draws_the_hierarchy_with_usage_and_limits(url: str) -> None:
+    result = run(url, "tree")
+    assert result.exit_code == 0, result.output
+    assert result.output.splitlines() == [
+        "model: hierarchical",
+        "domain        cores 4/10  instances 0/∞",
+        "└── project   cores 4/8  instances 0/∞",
+        "    └── leaf  cores 3/20  instances 0/∞",
+    ]
+    data = json.loads(run(url, "tree", "--format", "json").output)
+    [domain] = data["tree"]
+    leaf = domain["children"][0]["children"][0]
+    assert leaf["project"] == "leaf"
+    assert leaf["usage"]["cores"] == {"used": 3, "limit": 20}
+
+
+def test_show_usage_and_claims_in_json(url: str) -> None:
+    shown = json.loads(run(url, "show", "project", "--format", "json").output)
+    assert {(r["resource"], r["limit"], r["source"]) for r in shown} == {
+        ("cores", 8, "own"),
+        ("instances", -1, "default"),
+    }
+    usage = json.loads(run(url, "usage", "--format", "json").output)
+    project = next(r for r in usage if r["project"] == "project" and r["resource"] == "cores")
+    assert (project["used"], project["reserved"], project["subtree"]) == (1, 1, 4)
+    claims = json.loads(run(url, "claims", "--format", "json").output)
+    assert sorted((c["project"], c["state"], c["note"]) for c in claims) == [
+        ("leaf", "committed", "vm-1"),
+        ("project", "pending", ""),
+    ]
+    assert "unlimited" in run(url, "show").output
+
+
+def test_recount_reports_and_repairs_drift(url: str, tmp_path: Path) -> None:
+    counts = tmp_path / "counts.json"
+    counts.write_text(json.dumps({"leaf": {"cores": 5}}))
+    report = json.loads(run(url, "recount", str(counts), "--format", "json").output)
+    assert report == [
+        {
+            "project": "leaf",
+            "resource": "cores",
+            "recorded": 3,
+            "counted": 5,
+            "delta": 2,
+            "repaired": False,
+        }
+    ]
+    assert "leaf" in run(url, "recount", "-", "--repair", stdin=counts.read_text()).output
+    assert run(url, "recount", str(counts)).output.strip() == "no drift"
+
+
+def test_keystone_export_and_import_round_trip(url: str, tmp_path: Path) -> None:
+    exported = run(url, "export", "--service-id", "nova")
+    assert exported.exit_code == 0, exported.output
+    path = tmp_path / "keystone.json"
+    path.write_text(exported.output)
+    other = f"sqlite://{tmp_path}/other.db"
+    assert run(other, "upgrade").exit_code == 0
+    result = run(other, "import", str(path), "--service-id", "nova")
+    assert result.output.strip() == "imported 3 projects, 2 defaults, 2 limits"
+    assert run(other, "export", "--service-id", "nova").output == exported.output
+
+
+@pytest.mark.parametrize(
+    ("args", "expected"),
+    [
+        (("set", "leaf", "cores=lots"), "'lots' is not a whole number"),
+        (("set", "leaf", "cores"), "write RESOURCE=LIMIT"),
+        (("set", "nope", "cores=1"), "no project 'nope'"),
+        (("set", "x", "--parent", "nope"), "no project 'nope'"),
+        (("set",), "name a PROJECT"),
+        (("set", "leaf"), "nothing to set"),
+        (("set", "leaf", "--root", "--parent", "domain"), "not both"),
+        (("set", "domain", "--parent", "leaf"), "a cycle"),
+        (("set", " spaced", "--root"), "without surrounding spaces"),
+        (("usage", "nope"), "no project 'nope'"),
+        (("show", "nope"), "no project 'nope'"),
+        (("recount", "missing.json"), "missing.json"),
+        (("import", "missing.json"), "missing.json"),
+    ],
+)
+def test_bad_input_is_one_line(url: str, args: tuple[str, ...], expected: str) -> None:
+    assert expected in one_line_error(run(url, *args))
+
+
+def test_bad_files_and_urls_are_one_line(url: str, tmp_path: Path) -> None:
+    bad = tmp_path / "bad.json"
+    bad.write_text("{nope")
+    assert "not JSON" in one_line_error(run(url, "recount", str(bad)))
+    bad.write_text('{"leaf": {"cores": -1}}')
+    assert "whole counts" in one_line_error(run(url, "recount", str(bad)))
+    bad.write_text('{"projects": [{"id": "a", "parent_id": "ghost"}]}')
+    assert "unknown parent 'ghost'" in one_line_error(run(url, "import", str(bad)))
+    assert "lease" in one_line_error(run(f"{url}?lease=abc", "usage"))
+    assert "no anker.limits.stores driver" in one_line_error(run("mongo://x", "usage"))
+    missing = f"sqlite://{tmp_path}/missing.db"
+    assert "anker quota --url" in one_line_error(run(missing, "tree"))
+    assert not (tmp_path / "missing.db").exists()  # reading created nothing
+    assert "--url" in one_line_error(
+        CliRunner(env={"ANKER_LIMITS_URL": ""}).invoke(cli, ["quota", "tree"])
+    )
+
+
+def test_a_store_without_its_tables_names_the_upgrade_command(tmp_path: Path) -> None:
+    (tmp_path / "empty.db").touch()
+    line = one_line_error(run(f"sqlite://{tmp_path}/empty.db", "usage"))
+    assert "run `anker quota --url" in line
+    assert "upgrade`" in line
