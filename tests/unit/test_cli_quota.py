@@ -54,7 +54,7 @@ def test_tree_draws_the_hierarchy_with_usage_and_limits(url: str) -> None:
     assert result.output.splitlines() == [
         "model: hierarchical",
         "domain        cores 4/10  instances 0/∞",
-        "└── project   cores 4/8  instances 0/∞",
+        "└── project   cores 4/8   instances 0/∞",
         "    └── leaf  cores 3/20  instances 0/∞",
     ]
     data = json.loads(run(url, "tree", "--format", "json").output)

@@ -264,14 +264,14 @@ def tree(ctx: click.Context, output_format: str) -> None:
     if not roots:
         click.echo("(no projects)")
         return
-    lines: list[tuple[str, str]] = []
+    lines: list[tuple[str, dict[str, str]]] = []
 
     def draw(entry: Mapping[str, Any], lead: str, branch: str) -> None:
-        cells = [
-            f"{resource} {u['used']}/{'∞' if u['limit'] == -1 else u['limit']}"
-            for resource, u in sorted(entry["usage"].items())
-        ]
-        lines.append((f"{lead}{branch}{entry['project']}", "  ".join(cells)))
+        cells = {
+            resource: f"{resource} {u['used']}/{'∞' if u['limit'] == -1 else u['limit']}"
+            for resource, u in entry["usage"].items()
+        }
+        lines.append((f"{lead}{branch}{entry['project']}", cells))
         below = entry["children"]
         for index, child in enumerate(below):
             last = index == len(below) - 1
@@ -281,9 +281,13 @@ def tree(ctx: click.Context, output_format: str) -> None:
     for root_entry in roots:
         draw(root_entry, "", "")
     width = max(len(name) for name, _ in lines)
+    resources = sorted({resource for _, cells in lines for resource in cells})
+    # one column per resource, aligned down the tree
+    widths = {r: max(len(cells.get(r, "")) for _, cells in lines) for r in resources}
     click.echo(f"model: {model}")
     for name, cells in lines:
-        click.echo(f"{name.ljust(width)}  {cells}".rstrip())
+        row = "  ".join(cells.get(r, "").ljust(widths[r]) for r in resources)
+        click.echo(f"{name.ljust(width)}  {row}".rstrip())
 
 
 @quota.command("claims")
