@@ -98,6 +98,32 @@ claims = sa.Table(
 )
 
 
+#: a claim's one read: the project's path (kind p, with its depth), the limits on the path (l),
+#: the registered defaults (d) and the usage counters that exist (u) of the wanted resources
+_LOOKUP = sa.text(
+    """
+    WITH RECURSIVE path(id, parent, depth) AS (
+        SELECT id, parent, 0 FROM anker_limits_projects WHERE id = :project
+        UNION ALL
+        SELECT p.id, p.parent, path.depth + 1
+        FROM anker_limits_projects p JOIN path ON p.id = path.parent
+    )
+    SELECT 'p', id, CAST(NULL AS VARCHAR(255)), CAST(depth AS BIGINT) FROM path
+    UNION ALL
+    SELECT 'l', l.project, l.resource, l.hard_limit
+    FROM anker_limits_limits l JOIN path ON l.project = path.id
+    WHERE l.resource IN :resources
+    UNION ALL
+    SELECT 'd', CAST(NULL AS VARCHAR(255)), d.resource, d.hard_limit
+    FROM anker_limits_defaults d WHERE d.resource IN :resources
+    UNION ALL
+    SELECT 'u', u.project, u.resource, CAST(0 AS BIGINT)
+    FROM anker_limits_usage u JOIN path ON u.project = path.id
+    WHERE u.resource IN :resources
+    """
+).bindparams(sa.bindparam("resources", expanding=True))
+
+
 def _minus(column: sa.ColumnElement[int], amount: int) -> sa.ColumnElement[int]:
     """``column - amount``, never below 0 (a double release gives back nothing twice)."""
     return sa.case((column >= amount, column - amount), else_=0)
@@ -106,7 +132,8 @@ def _minus(column: sa.ColumnElement[int], amount: int) -> sa.ColumnElement[int]:
 class SQLStore(Store):
     """The limits store in a SQL database; see the module docstring."""
 
-    #: rows are locked with SELECT ... FOR UPDATE (PostgreSQL); SQLite locks the database
+    #: rows are locked by the statements that change them (PostgreSQL); SQLite locks the
+    #: whole database for each write transaction
     row_locks: ClassVar[bool] = True
 
     def __init__(self, url: BackendURL, settings: DriverSettings) -> None:
@@ -114,6 +141,9 @@ class SQLStore(Store):
         # the store's own options stay out of the engine's way
         self._db_url = dataclasses.replace(url, query=MappingProxyType({}))
         self._engine: Engine | None = None
+        # SQLite has one writer at a time: this process's writers queue here, on the event
+        # loop, instead of in SQLite's busy handler (which sleeps up to 100 ms per wait)
+        self._writes = None if self.row_locks else asyncio.Lock()
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -166,6 +196,13 @@ class SQLStore(Store):
             reason = exc.reason if isinstance(exc, Unavailable) else str(exc)
             raise StoreUnavailable(str(self.url), operation, reason) from exc
 
+    async def _write(self, operation: str, work: Callable[[Connection], T]) -> T:
+        """``work`` in one write transaction (one at a time in this process, on SQLite)."""
+        if self._writes is None:
+            return await self._run(operation, self._transaction(work))
+        async with self._writes:
+            return await self._run(operation, self._transaction(work))
+
     def _transaction(self, work: Callable[[Connection], T]) -> Callable[[], T]:
         """``work`` in one write transaction, committed unless it raises."""
 
@@ -182,9 +219,9 @@ class SQLStore(Store):
         """Start a write transaction (SQLite takes its write lock here)."""
         connection.begin()
 
-    def now(self, connection: Connection) -> float:
-        """The store's clock, in seconds since the epoch."""
-        return time.time()
+    def now_expression(self) -> sa.ColumnElement[float]:
+        """The store's clock, in seconds since the epoch, as SQL."""
+        return sa.literal(time.time(), sa.Float)
 
     def _locked(self, select: sa.Select[Any]) -> sa.Select[Any]:
         return select.with_for_update() if self.row_locks else select
@@ -234,7 +271,7 @@ class SQLStore(Store):
             else:
                 connection.execute(projects.insert().values(id=project, parent=parent))
 
-        await self._run("set_project", self._transaction(work))
+        await self._write("set_project", work)
 
     async def delete_project(self, project: str) -> None:
         def work(connection: Connection) -> None:
@@ -258,7 +295,7 @@ class SQLStore(Store):
                 connection.execute(table.delete().where(table.c.project == project))
             connection.execute(projects.delete().where(projects.c.id == project))
 
-        await self._run("delete_project", self._transaction(work))
+        await self._write("delete_project", work)
 
     async def projects(self) -> dict[str, str | None]:
         return await self._run("projects", self._read(self._tree))
@@ -308,7 +345,7 @@ class SQLStore(Store):
             if limit is not None:
                 connection.execute(defaults.insert().values(resource=resource, hard_limit=limit))
 
-        await self._run("set_default", self._transaction(work))
+        await self._write("set_default", work)
 
     async def defaults(self) -> dict[str, int]:
         def work(connection: Connection) -> dict[str, int]:
@@ -328,7 +365,7 @@ class SQLStore(Store):
                     limits.insert().values(project=project, resource=resource, hard_limit=limit)
                 )
 
-        await self._run("set_limit", self._transaction(work))
+        await self._write("set_limit", work)
 
     async def limits(self) -> dict[str, dict[str, int]]:
         def work(connection: Connection) -> dict[str, dict[str, int]]:
@@ -344,83 +381,80 @@ class SQLStore(Store):
     async def claim(
         self, claim_id: str, project: str, resources: Mapping[str, int], lease: float, note: str
     ) -> ClaimInfo:
+        try:
+            return await self._write(
+                "claim", self._claim_work(claim_id, project, resources, lease, note)
+            )
+        except OverQuota:
+            # expired reservations are given back lazily, when they could be in the way
+            if not await self.sweep():
+                raise
+        return await self._write(
+            "claim", self._claim_work(claim_id, project, resources, lease, note)
+        )
+
+    def _claim_work(
+        self, claim_id: str, project: str, resources: Mapping[str, int], lease: float, note: str
+    ) -> Callable[[Connection], ClaimInfo]:
         model = self.settings.model
+        wanted = sorted(resources)
 
         def work(connection: Connection) -> ClaimInfo:
-            now = self.now(connection)
-            path = self._path(connection, project)
-            wanted = sorted(resources)
-            own = {
-                (r.project, r.resource): r.hard_limit
-                for r in connection.execute(
-                    sa.select(limits).where(
-                        limits.c.project.in_(path), limits.c.resource.in_(wanted)
-                    )
-                )
-            }
-            registered = {
-                r.resource: r.hard_limit
-                for r in connection.execute(
-                    sa.select(defaults).where(defaults.c.resource.in_(wanted))
-                )
-            }
-            keys = sorted((level, resource) for level in path for resource in wanted)
-            self._insert_missing(
-                connection,
-                usage,
-                [_zero(level, resource) for level, resource in keys],
-            )
-            rows = {
-                (r.project, r.resource): r
-                for r in connection.execute(
-                    self._locked(
-                        sa.select(usage)
-                        .where(usage.c.project.in_(path), usage.c.resource.in_(wanted))
-                        .order_by(usage.c.project, usage.c.resource)
-                    )
-                )
-            }
+            path, own, registered, existing = _lookup(connection, project, wanted)
+            involved = path[:1] if model == "flat" else path
             for resource in wanted:
-                levels = []
-                for level in path[:1] if model == "flat" else path:
-                    limit = own.get((level, resource), registered.get(resource))
-                    if limit is None:
+                for level in involved:
+                    if (level, resource) not in own and resource not in registered:
                         raise UnknownResource(resource, level)
-                    row = rows[(level, resource)]
-                    levels.append(Level(level, row.used, row.subtree, limit))
-                refused = binding_level(model, levels, resources[resource])
-                if refused is not None:
-                    binding, current = refused
-                    raise OverQuota(
-                        project,
-                        resource,
-                        requested=resources[resource],
-                        used=current,
-                        limit=binding.limit,
-                        binding=binding.project,
-                    )
-            for resource in wanted:
-                amount = resources[resource]
-                if not amount:
-                    continue
-                connection.execute(
-                    usage.update()
-                    .where(usage.c.project == project, usage.c.resource == resource)
-                    .values(used=usage.c.used + amount, reserved=usage.c.reserved + amount)
+            missing = [
+                _zero(level, resource)
+                for level in path
+                for resource in wanted
+                if (level, resource) not in existing
+            ]
+            if missing:
+                self._insert_missing(connection, usage, missing)
+            amounts = {r: resources[r] for r in wanted if resources[r]}
+            if amounts:
+                after = _add(connection, project, path, amounts)
+                for resource, amount in amounts.items():
+                    levels = []
+                    for level in involved:
+                        used, subtree = after[(level, resource)]
+                        limit = own.get((level, resource), registered.get(resource, 0))
+                        before_used = used - (amount if level == project else 0)
+                        levels.append(Level(level, before_used, subtree - amount, limit))
+                    refused = binding_level(model, levels, amount)
+                    if refused is not None:
+                        binding, current = refused
+                        raise OverQuota(
+                            project,
+                            resource,
+                            requested=amount,
+                            used=current,
+                            limit=binding.limit,
+                            binding=binding.project,
+                        )
+            stamp = self.now_expression()
+            created, expires = connection.execute(
+                claims.insert()
+                .values(
+                    id=claim_id,
+                    project=project,
+                    path=json.dumps(path),
+                    resources=json.dumps(dict(resources), sort_keys=True),
+                    committed=False,
+                    created=stamp,
+                    expires=stamp + lease,
+                    note=note,
                 )
-                connection.execute(
-                    usage.update()
-                    .where(usage.c.project.in_(path), usage.c.resource == resource)
-                    .values(subtree=usage.c.subtree + amount)
-                )
-            info = ClaimInfo(
-                claim_id, project, tuple(path), dict(resources), False, now, now + lease, note
+                .returning(claims.c.created, claims.c.expires)
+            ).one()
+            return ClaimInfo(
+                claim_id, project, tuple(path), dict(resources), False, created, expires, note
             )
-            connection.execute(claims.insert().values(**_row(info)))
-            return info
 
-        await self.sweep()
-        return await self._run("claim", self._transaction(work))
+        return work
 
     def _path(self, connection: Connection, project: str) -> list[str]:
         """``project`` and its ancestors, leaf first."""
@@ -453,7 +487,7 @@ class SQLStore(Store):
             )
             return dataclasses.replace(info, committed=True, expires=None)
 
-        return await self._run("commit", self._transaction(work))
+        return await self._write("commit", work)
 
     async def release(self, claim_id: str) -> ClaimInfo | None:
         def work(connection: Connection) -> ClaimInfo | None:
@@ -466,7 +500,7 @@ class SQLStore(Store):
             self._give_back(connection, [info])
             return info
 
-        return await self._run("release", self._transaction(work))
+        return await self._write("release", work)
 
     def _give_back(self, connection: Connection, gone: Iterable[ClaimInfo]) -> None:
         """Delete claims and take their amounts off the counters, in one sorted pass."""
@@ -505,7 +539,7 @@ class SQLStore(Store):
             return (
                 connection.execute(
                     sa.select(claims.c.id)
-                    .where(claims.c.expires.is_not(None), claims.c.expires < self.now(connection))
+                    .where(claims.c.expires.is_not(None), claims.c.expires < self.now_expression())
                     .limit(1)
                 ).first()
                 is not None
@@ -514,7 +548,7 @@ class SQLStore(Store):
         def work(connection: Connection) -> int:
             query = (
                 sa.select(claims)
-                .where(claims.c.expires.is_not(None), claims.c.expires < self.now(connection))
+                .where(claims.c.expires.is_not(None), claims.c.expires < self.now_expression())
                 .order_by(claims.c.expires)
                 .limit(SWEEP_BATCH)
             )
@@ -527,7 +561,7 @@ class SQLStore(Store):
         # a cheap read first: most claims find nothing to sweep and take no write lock
         if not await self._run("sweep", self._read(expired)):
             return 0
-        return await self._run("sweep", self._transaction(work))
+        return await self._write("sweep", work)
 
     # -- usage ----------------------------------------------------------------------------
 
@@ -584,7 +618,53 @@ class SQLStore(Store):
                 )
             return int(row.used - row.reserved + change)
 
-        return await self._run("adjust", self._transaction(work))
+        return await self._write("adjust", work)
+
+
+def _lookup(
+    connection: Connection, project: str, wanted: list[str]
+) -> tuple[list[str], dict[tuple[str, str], int], dict[str, int], set[tuple[str, str]]]:
+    """One read, no locks: ``project``'s path (leaf first), the limits on it and the
+    registered defaults of ``wanted``, and which of their usage counters exist."""
+    rank: dict[str, int] = {}
+    own: dict[tuple[str, str], int] = {}
+    registered: dict[str, int] = {}
+    existing: set[tuple[str, str]] = set()
+    for kind, level, resource, value in connection.execute(
+        _LOOKUP, {"project": project, "resources": wanted}
+    ):
+        if kind == "p":
+            rank[level] = int(value)
+        elif kind == "l":
+            own[(level, resource)] = int(value)
+        elif kind == "d":
+            registered[resource] = int(value)
+        else:
+            existing.add((level, resource))
+    if not rank:
+        raise UnknownProject(project)
+    return sorted(rank, key=rank.__getitem__), own, registered, existing
+
+
+def _add(
+    connection: Connection, project: str, path: list[str], amounts: Mapping[str, int]
+) -> dict[tuple[str, str], tuple[int, int]]:
+    """Add ``amounts`` to the counters of ``project`` and its path in one statement; the new
+    (used, subtree) of each. The UPDATE locks the rows until the transaction ends, so the
+    caller's check sees what every earlier claim left, and a refusal rolls it all back."""
+    by_resource = sa.case(*((usage.c.resource == r, a) for r, a in amounts.items()), else_=0)
+    own_part = sa.case((usage.c.project == project, by_resource), else_=0)
+    changed = connection.execute(
+        usage.update()
+        .where(usage.c.project.in_(path), usage.c.resource.in_(sorted(amounts)))
+        .values(
+            used=usage.c.used + own_part,
+            reserved=usage.c.reserved + own_part,
+            subtree=usage.c.subtree + by_resource,
+        )
+        .returning(usage.c.project, usage.c.resource, usage.c.used, usage.c.subtree)
+    ).all()
+    return {(row.project, row.resource): (row.used, row.subtree) for row in changed}
 
 
 def _zero(project: str, resource: str) -> dict[str, Any]:
