@@ -19,6 +19,7 @@ import dataclasses
 import json
 import time
 from collections.abc import Callable, Iterable, Mapping
+from dataclasses import dataclass
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -26,6 +27,7 @@ import sqlalchemy as sa
 from sqlalchemy.dialects import postgresql as postgresql_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
+from anker._drivers import DriverSettings, setting
 from anker.db import DBError, Migrations, SchemaNotCurrent, create_engine, retrying
 from anker.errors import Unavailable
 from anker.limits._errors import (
@@ -37,7 +39,7 @@ from anker.limits._errors import (
     UnknownResource,
 )
 from anker.limits._model import ClaimInfo, Level, Usage, binding_level
-from anker.limits._store import Store
+from anker.limits._store import Store, StoreSettings
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -45,7 +47,7 @@ if TYPE_CHECKING:
     from anker._drivers import DriverSettings
     from anker._url import BackendURL
 
-__all__ = ["MIGRATIONS", "VERSION_TABLE", "SQLStore"]
+__all__ = ["MIGRATIONS", "VERSION_TABLE", "SQLSettings", "SQLStore"]
 
 T = TypeVar("T")
 
@@ -124,14 +126,42 @@ _LOOKUP = sa.text(
 ).bindparams(sa.bindparam("resources", expanding=True))
 
 
+#: add a claim's amount of one resource to its project's counters and its path's subtrees
+_ADD = sa.text(
+    """
+    UPDATE anker_limits_usage SET
+        used = used + CASE WHEN project = :project THEN :amount ELSE 0 END,
+        reserved = reserved + CASE WHEN project = :project THEN :amount ELSE 0 END,
+        subtree = subtree + :amount
+    WHERE resource = :resource AND project IN :path
+    RETURNING project, used, subtree
+    """
+).bindparams(sa.bindparam("path", expanding=True))
+
+
 def _minus(column: sa.ColumnElement[int], amount: int) -> sa.ColumnElement[int]:
     """``column - amount``, never below 0 (a double release gives back nothing twice)."""
     return sa.case((column >= amount, column - amount), else_=0)
 
 
+@dataclass(frozen=True)
+class SQLSettings(StoreSettings):
+    """The options of every SQL limits store."""
+
+    #: how a claim's commit reaches the disk
+    synchronous: str = setting(
+        "normal",
+        choices=("normal", "full"),
+        help="normal: a crash of the database host may forget the last claims (a recount "
+        "repairs it); full: every commit is flushed to disk first",
+    )
+
+
 class SQLStore(Store):
     """The limits store in a SQL database; see the module docstring."""
 
+    settings_class: ClassVar[type[DriverSettings]] = SQLSettings
+    settings: SQLSettings
     #: rows are locked by the statements that change them (PostgreSQL); SQLite locks the
     #: whole database for each write transaction
     row_locks: ClassVar[bool] = True
@@ -155,7 +185,11 @@ class SQLStore(Store):
     def engine(self) -> Engine:
         if self._engine is None:
             self._engine = create_engine(self._db_url, **self.engine_options())
+            self.prepare_engine(self._engine)
         return self._engine
+
+    def prepare_engine(self, engine: Engine) -> None:
+        """Set up a new engine (event handlers) before its first connection."""
 
     def migrations(self) -> Migrations:
         """The store's migrations, on its engine."""
@@ -218,6 +252,17 @@ class SQLStore(Store):
     def begin_write(self, connection: Connection) -> None:
         """Start a write transaction (SQLite takes its write lock here)."""
         connection.begin()
+
+    #: inserts a pending claim stamped with the store's clock (``:now``, this host's, by
+    #: default) and returns its created and expires stamps
+    insert_claim: ClassVar[sa.TextClause] = sa.text(
+        """
+        INSERT INTO anker_limits_claims
+            (id, project, path, resources, committed, created, expires, note)
+        VALUES (:id, :project, :path, :resources, :committed, :now, :now + :lease, :note)
+        RETURNING created, expires
+        """
+    )
 
     def now_expression(self) -> sa.ColumnElement[float]:
         """The store's clock, in seconds since the epoch, as SQL."""
@@ -435,20 +480,18 @@ class SQLStore(Store):
                             limit=binding.limit,
                             binding=binding.project,
                         )
-            stamp = self.now_expression()
             created, expires = connection.execute(
-                claims.insert()
-                .values(
-                    id=claim_id,
-                    project=project,
-                    path=json.dumps(path),
-                    resources=json.dumps(dict(resources), sort_keys=True),
-                    committed=False,
-                    created=stamp,
-                    expires=stamp + lease,
-                    note=note,
-                )
-                .returning(claims.c.created, claims.c.expires)
+                self.insert_claim,
+                {
+                    "id": claim_id,
+                    "project": project,
+                    "path": json.dumps(path),
+                    "resources": json.dumps(dict(resources), sort_keys=True),
+                    "committed": False,
+                    "now": time.time(),
+                    "lease": lease,
+                    "note": note,
+                },
             ).one()
             return ClaimInfo(
                 claim_id, project, tuple(path), dict(resources), False, created, expires, note
@@ -649,22 +692,21 @@ def _lookup(
 def _add(
     connection: Connection, project: str, path: list[str], amounts: Mapping[str, int]
 ) -> dict[tuple[str, str], tuple[int, int]]:
-    """Add ``amounts`` to the counters of ``project`` and its path in one statement; the new
-    (used, subtree) of each. The UPDATE locks the rows until the transaction ends, so the
-    caller's check sees what every earlier claim left, and a refusal rolls it all back."""
-    by_resource = sa.case(*((usage.c.resource == r, a) for r, a in amounts.items()), else_=0)
-    own_part = sa.case((usage.c.project == project, by_resource), else_=0)
-    changed = connection.execute(
-        usage.update()
-        .where(usage.c.project.in_(path), usage.c.resource.in_(sorted(amounts)))
-        .values(
-            used=usage.c.used + own_part,
-            reserved=usage.c.reserved + own_part,
-            subtree=usage.c.subtree + by_resource,
-        )
-        .returning(usage.c.project, usage.c.resource, usage.c.used, usage.c.subtree)
-    ).all()
-    return {(row.project, row.resource): (row.used, row.subtree) for row in changed}
+    """Add ``amounts`` to the counters of ``project`` and its path, one statement per
+    resource in sorted order; the new (used, subtree) of each. The UPDATE locks the rows until
+    the transaction ends, so the caller's check sees what every earlier claim left, and a
+    refusal rolls it all back."""
+    after = {}
+    for resource in sorted(amounts):
+        parameters = {
+            "project": project,
+            "resource": resource,
+            "amount": amounts[resource],
+            "path": path,
+        }
+        for row in connection.execute(_ADD, parameters):
+            after[(row.project, resource)] = (row.used, row.subtree)
+    return after
 
 
 def _zero(project: str, resource: str) -> dict[str, Any]:

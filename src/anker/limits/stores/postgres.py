@@ -1,24 +1,117 @@
 """``postgresql://user@host/db``: the limits store in PostgreSQL.
 
-A claim reads the project's path and limits (no locks), then adds its amounts to the usage rows
-of the project and every ancestor in one ``UPDATE ... RETURNING`` (which locks them until the
-transaction ends: a concurrent claim on an overlapping path waits, then sees this one's
-amounts), checks the new values against the limits and inserts the claim, or rolls it all
-back; a deadlock between two claims is retried. Lease expiry uses the server's clock,
-the same for every client. Create the tables once with ``anker quota upgrade URL``.
+A claim is one call of a server-side function (``anker_limits_claim``, created by the
+store's migrations): one statement, one round trip. It locks the usage rows of the project
+and every ancestor in one sorted order (a concurrent claim on an overlapping path waits, then
+sees this one's amounts), checks them against the limits, and either updates them and inserts
+the claim or changes nothing and says why. Lease expiry uses the server's clock,
+the same for every client. With ``?synchronous=normal`` (the default) the store's sessions
+run with ``synchronous_commit = off``: a crash of the server may forget the claims of its
+last fraction of a second (never corrupting anything; a recount repairs it);
+``?synchronous=full`` flushes every claim's commit first. Create the tables once with
+``anker quota --url URL upgrade``.
 """
 
 from __future__ import annotations
 
+import json
+from collections.abc import Mapping
+from typing import TYPE_CHECKING, Any
+
 import sqlalchemy as sa
 
+from anker.limits._errors import OverQuota, UnknownProject, UnknownResource
+from anker.limits._model import ClaimInfo
 from anker.limits.stores._sql import SQLStore
 
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Engine
+
 __all__ = ["PostgresStore"]
+
+#: the claim function of migration limits0002
+_CLAIM = sa.text(
+    "SELECT anker_limits_claim(:id, :project, CAST(:resources AS jsonb), :lease, :note, :model)"
+)
 
 
 class PostgresStore(SQLStore):
     """Limits in PostgreSQL; see the module docstring."""
+
+    insert_claim = sa.text(
+        """
+        INSERT INTO anker_limits_claims
+            (id, project, path, resources, committed, created, expires, note)
+        SELECT :id, :project, :path, :resources, :committed, now.at, now.at + :lease, :note
+        FROM (SELECT CAST(extract(epoch FROM clock_timestamp()) AS DOUBLE PRECISION) AS at) now
+        RETURNING created, expires
+        """
+    )
+
+    def prepare_engine(self, engine: Engine) -> None:
+        if self.settings.synchronous == "normal":
+
+            def on_connect(dbapi_connection: Any, _record: object) -> None:
+                # this engine's sessions only: the store's own connections
+                with dbapi_connection.cursor() as cursor:
+                    cursor.execute("SET synchronous_commit = off")
+                dbapi_connection.commit()
+
+            sa.event.listen(engine, "connect", on_connect)
+
+    async def claim(
+        self, claim_id: str, project: str, resources: Mapping[str, int], lease: float, note: str
+    ) -> ClaimInfo:
+        try:
+            return await self._claim(claim_id, project, resources, lease, note)
+        except OverQuota:
+            if not await self.sweep():  # expired reservations in the way: give them back
+                raise
+        return await self._claim(claim_id, project, resources, lease, note)
+
+    async def _claim(
+        self, claim_id: str, project: str, resources: Mapping[str, int], lease: float, note: str
+    ) -> ClaimInfo:
+        parameters = {
+            "id": claim_id,
+            "project": project,
+            "resources": json.dumps(dict(resources), sort_keys=True),
+            "lease": lease,
+            "note": note,
+            "model": self.settings.model,
+        }
+
+        def work() -> Any:
+            # one statement in autocommit: one round trip, the row locks held inside it only
+            with self.engine.connect() as connection:
+                autocommit = connection.execution_options(isolation_level="AUTOCOMMIT")
+                return autocommit.execute(_CLAIM, parameters).scalar_one()
+
+        outcome = await self._run("claim", work)
+        error = outcome.get("error")
+        if error == "unknown-project":
+            raise UnknownProject(project)
+        if error == "unknown-resource":
+            raise UnknownResource(outcome["resource"], outcome["project"])
+        if error == "over":
+            raise OverQuota(
+                project,
+                outcome["resource"],
+                requested=int(outcome["requested"]),
+                used=int(outcome["used"]),
+                limit=int(outcome["limit"]),
+                binding=outcome["binding"],
+            )
+        return ClaimInfo(
+            claim_id,
+            project,
+            tuple(outcome["path"]),
+            dict(resources),
+            False,
+            float(outcome["created"]),
+            float(outcome["expires"]),
+            note,
+        )
 
     def now_expression(self) -> sa.ColumnElement[float]:
         return sa.cast(sa.func.extract("epoch", sa.func.clock_timestamp()), sa.Float)

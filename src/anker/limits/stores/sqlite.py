@@ -3,7 +3,10 @@
 Every process on the host that opens the file shares the quotas. A claim takes SQLite's write
 lock up front (``BEGIN IMMEDIATE``), so checking and reserving is one step against every other
 process; readers are never blocked (write-ahead logging). Lease expiry uses the host's wall
-clock. Create the tables once with ``anker quota upgrade sqlite:///path/to/limits.db`` (or
+clock. With ``?synchronous=normal`` (the default) a commit is synced to disk at the next
+checkpoint: a crash of the service loses nothing, a power loss may forget the last claims (a
+recount repairs that); ``?synchronous=full`` syncs every claim (one fsync each). Create the
+tables once with ``anker quota --url sqlite:///path/to/limits.db upgrade`` (or
 ``Quota.open(url, upgrade=True)``).
 """
 
@@ -12,21 +15,22 @@ from __future__ import annotations
 import asyncio
 from dataclasses import dataclass
 from pathlib import Path
-from typing import TYPE_CHECKING, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
+
+import sqlalchemy as sa
 
 from anker._drivers import DriverSettings, setting
 from anker.limits._errors import StoreUnavailable
-from anker.limits._store import StoreSettings
-from anker.limits.stores._sql import SQLStore
+from anker.limits.stores._sql import SQLSettings, SQLStore
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection
+    from sqlalchemy.engine import Connection, Engine
 
 __all__ = ["SQLiteStore", "SQLiteStoreSettings"]
 
 
 @dataclass(frozen=True)
-class SQLiteStoreSettings(StoreSettings):
+class SQLiteStoreSettings(SQLSettings):
     """The options of ``sqlite://``."""
 
     #: create the database file when it is missing (never its folder)
@@ -56,6 +60,14 @@ class SQLiteStore(SQLStore):
                 f"no database at {path}: create it with `anker quota --url '{self.url}' upgrade`",
             )
         await super().connect()
+
+    def prepare_engine(self, engine: Engine) -> None:
+        synchronous = self.settings.synchronous.upper()
+
+        def on_connect(dbapi_connection: Any, _record: object) -> None:
+            dbapi_connection.execute(f"PRAGMA synchronous = {synchronous}")
+
+        sa.event.listen(engine, "connect", on_connect)
 
     def begin_write(self, connection: Connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
