@@ -15,6 +15,7 @@ their own first. Engine calls are synchronous SQLAlchemy, run in worker threads.
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import dataclasses
 import json
 import time
@@ -33,6 +34,7 @@ from anker.errors import Unavailable
 from anker.limits._errors import (
     ClaimNotFound,
     InvalidTree,
+    LimitsError,
     OverQuota,
     StoreUnavailable,
     UnknownProject,
@@ -53,6 +55,8 @@ T = TypeVar("T")
 
 MIGRATIONS = "anker.limits.stores:migrations"
 VERSION_TABLE = "anker_limits_version"
+#: claims at most in one transaction of SQLite's group commit
+CLAIM_BATCH = 64
 #: expired claims given back per sweep (the rest at the next one)
 SWEEP_BATCH = 500
 
@@ -174,6 +178,7 @@ class SQLStore(Store):
         # SQLite has one writer at a time: this process's writers queue here, on the event
         # loop, instead of in SQLite's busy handler (which sleeps up to 100 ms per wait)
         self._writes = None if self.row_locks else asyncio.Lock()
+        self._queued: list[tuple[Callable[[Connection], ClaimInfo], asyncio.Future[ClaimInfo]]] = []
 
     # -- plumbing -------------------------------------------------------------------------
 
@@ -427,16 +432,65 @@ class SQLStore(Store):
         self, claim_id: str, project: str, resources: Mapping[str, int], lease: float, note: str
     ) -> ClaimInfo:
         try:
-            return await self._write(
-                "claim", self._claim_work(claim_id, project, resources, lease, note)
-            )
+            return await self._claim_once(claim_id, project, resources, lease, note)
         except OverQuota:
             # expired reservations are given back lazily, when they could be in the way
             if not await self.sweep():
                 raise
-        return await self._write(
-            "claim", self._claim_work(claim_id, project, resources, lease, note)
-        )
+        return await self._claim_once(claim_id, project, resources, lease, note)
+
+    async def _claim_once(
+        self, claim_id: str, project: str, resources: Mapping[str, int], lease: float, note: str
+    ) -> ClaimInfo:
+        work = self._claim_work(claim_id, project, resources, lease, note)
+        if self._writes is None:
+            return await self._write("claim", work)
+        # one writer at a time: the claims waiting meanwhile go in one transaction (group
+        # commit), each in a savepoint of its own, so a refused one leaves the others be
+        future: asyncio.Future[ClaimInfo] = asyncio.get_running_loop().create_future()
+        self._queued.append((work, future))
+        if len(self._queued) == 1:
+            asyncio.get_running_loop().create_task(self._flush())
+        return await future
+
+    async def _flush(self) -> None:
+        async with self._writes or contextlib.nullcontext():
+            batch, self._queued = self._queued[:CLAIM_BATCH], self._queued[CLAIM_BATCH:]
+            if self._queued:
+                asyncio.get_running_loop().create_task(self._flush())
+            batch = [(work, future) for work, future in batch if not future.cancelled()]
+            if not batch:
+                return
+
+            def each(connection: Connection) -> list[ClaimInfo | Exception]:
+                outcomes: list[ClaimInfo | Exception] = []
+                for work, _ in batch:
+                    savepoint = connection.begin_nested()
+                    try:
+                        outcomes.append(work(connection))
+                    except LimitsError as refused:
+                        savepoint.rollback()
+                        outcomes.append(refused)
+                    else:
+                        savepoint.commit()
+                return outcomes
+
+            try:
+                outcomes = await self._run("claim", self._transaction(each))
+            except BaseException as exc:
+                for _, future in batch:
+                    if not future.done():
+                        future.set_exception(exc)
+                if not isinstance(exc, Exception):
+                    raise
+                return
+            for (_, future), outcome in zip(batch, outcomes, strict=True):
+                if future.done():
+                    continue
+                if isinstance(outcome, Exception):
+                    future.set_exception(outcome)
+                else:
+                    future.set_result(outcome)
 
     def _claim_work(
         self, claim_id: str, project: str, resources: Mapping[str, int], lease: float, note: str
