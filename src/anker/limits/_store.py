@@ -4,7 +4,7 @@ A store holds the project tree, the limits (registered defaults and per-project 
 usage counters of :mod:`anker.limits._model` and the claims. Its one hard duty is
 :meth:`Store.claim`: check every level the model involves and reserve, in one atomic step
 against every other client of the same store (a transaction with row locks, a Lua script),
-after giving back the reservations of claims whose lease ran out. Every other method is a
+never refused because of claims whose lease ran out. Every other method is a
 plain read or an atomic update.
 
 Drivers are found by URL scheme in the ``anker.limits.stores`` entry point group. They raise
@@ -107,9 +107,10 @@ class Store(Driver):
     async def claim(
         self, claim_id: str, project: str, resources: Mapping[str, int], lease: float, note: str
     ) -> ClaimInfo:
-        """Atomically: give back the reservations of expired claims, check ``resources``
-        against every level of ``project``'s path that the model involves, and reserve them
-        as the pending claim ``claim_id`` expiring after ``lease`` seconds. Raises
+        """Atomically check ``resources`` against every level of ``project``'s path that the
+        model involves, and reserve them as the pending claim ``claim_id`` expiring after
+        ``lease`` seconds. The reservations of expired claims never refuse a claim: they are
+        given back first (always, or only when they would be in the way). Raises
         :class:`~anker.limits.OverQuota`, :class:`~anker.limits.UnknownProject` or
         :class:`~anker.limits.UnknownResource`, reserving nothing."""
 

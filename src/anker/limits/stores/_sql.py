@@ -1,15 +1,17 @@
 """The SQL stores' one implementation (SQLite and PostgreSQL), on an :mod:`anker.db` engine.
 
 Tables are created only by this package's Alembic migrations (``migrations/``, version table
-``anker_limits_version``), run on purpose: ``anker quota upgrade URL`` or
+``anker_limits_version``), run on purpose: ``anker quota --url URL upgrade`` or
 ``Quota.open(url, upgrade=True)``; opening a store whose schema is behind raises
 :class:`~anker.db.SchemaNotCurrent` naming that command.
 
-A claim is one transaction: the usage rows of every (level, resource) pair are locked (row
-locks taken in one sorted order on PostgreSQL, so two claims never deadlock; the database's
-write lock, taken up front with ``BEGIN IMMEDIATE``, on SQLite), checked against the limits,
-and updated, and the claim row is inserted. Expired claims are given back in a transaction of
-their own first. Engine calls are synchronous SQLAlchemy, run in worker threads.
+A claim here is one write transaction (SQLite takes its write lock up front with ``BEGIN
+IMMEDIATE``): one read of the path, its limits and counters, one ``UPDATE ... RETURNING`` per
+resource adding the amounts to the project's and its ancestors' counters, the check of the new
+values against the limits (a refusal rolls the transaction, or its savepoint, back), and the
+insert of the claim. PostgreSQL replaces it with one server-side function (see
+``postgres.py``). Expired claims are given back in a transaction of their own, when a claim
+would otherwise be refused. Engine calls are synchronous SQLAlchemy, run in worker threads.
 """
 
 from __future__ import annotations
