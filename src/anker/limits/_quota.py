@@ -259,7 +259,9 @@ class Quota:
         return await self.store.release(claim_id) is not None
 
     async def claims(self, project: str | None = None) -> list[ClaimInfo]:
-        """The live claims (of ``project`` only, if given), oldest first."""
+        """The live claims (of ``project`` only, if given), oldest first; expired ones are
+        given back first."""
+        await self.store.sweep()
         return await self.store.claims(project)
 
     async def sweep(self) -> int:
@@ -269,7 +271,9 @@ class Quota:
     # -- usage ----------------------------------------------------------------------------
 
     async def usage(self, project: str | None = None) -> list[Usage]:
-        """The counters and effective limits of every project (or of ``project``)."""
+        """The counters and effective limits of every project (or of ``project``), after
+        giving back expired claims."""
+        await self.store.sweep()
         found = await self.store.usage()
         if project is None:
             return found
