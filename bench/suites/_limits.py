@@ -12,7 +12,9 @@
   plus the usage count its callback must make: ``SELECT count(*)`` of the project's rows in a
   table of the same database (SQLite, PostgreSQL) or ``SCARD`` of its set (Redis), through
   the raw driver on one connection per thread. This only checks; nothing is reserved, so
-  concurrent callers can all pass the check (the race the claim closes).
+  concurrent callers can all pass the check (the race the claim closes);
+- oslo.limit + insert: the same, then the row (set member) the service writes when it
+  creates the resource, autocommitted: the racy count-then-create a claim replaces.
 
 ``depth``: anker's claim rate on a chain of 1, 3 and 6 projects (the claim on the deepest
 leaf, a limit on every level), 8 claimers: the anker side is depth 6, the others depth 1
@@ -30,6 +32,7 @@ import contextlib
 import tempfile
 import threading
 import time
+import uuid
 from collections.abc import Callable, Iterator
 from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
@@ -125,8 +128,11 @@ def anker_side(store: str, depth: int, name: str, *, is_anker: bool) -> Side:
     return Side(name, opened, is_anker=is_anker, requires=("sqlalchemy",))
 
 
-def _counter(store: str, url: str, project: str) -> tuple[Callable[[], Any], Callable[[], None]]:
-    """A per-thread usage count of ``project``'s rows, and a cleanup."""
+def _counter(
+    store: str, url: str, project: str
+) -> tuple[Callable[[], Any], Callable[[], None], Callable[[], None]]:
+    """A per-thread usage count of ``project``'s rows, the record of one more row (what the
+    service writes when it creates the resource), and a cleanup."""
     local = threading.local()
     opened: list[Any] = []
     if store == "redis":
@@ -139,20 +145,28 @@ def _counter(store: str, url: str, project: str) -> tuple[Callable[[], Any], Cal
         def count() -> int:
             return int(client.scard(key))
 
+        def record() -> None:
+            client.sadd(key, uuid.uuid4().hex)
+
         def close() -> None:
             client.delete(key)
             client.close()
 
-        return count, close
+        return count, record, close
     if store == "sqlite":
         import sqlite3
 
         path = url.removeprefix("sqlite://")
 
         def connect() -> Any:
-            return sqlite3.connect(path, check_same_thread=False)
+            connection = sqlite3.connect(path, check_same_thread=False, isolation_level=None)
+            connection.execute("PRAGMA journal_mode = WAL")  # as anker's: fair to both
+            connection.execute("PRAGMA synchronous = NORMAL")
+            connection.execute("PRAGMA busy_timeout = 30000")
+            return connection
 
         query = "SELECT count(*) FROM instances WHERE project_id = ?"
+        insert = "INSERT INTO instances (project_id) VALUES (?)"
     else:
         import psycopg
 
@@ -160,29 +174,37 @@ def _counter(store: str, url: str, project: str) -> tuple[Callable[[], Any], Cal
             return psycopg.connect(url, autocommit=True)
 
         query = "SELECT count(*) FROM instances WHERE project_id = %s"
+        insert = "INSERT INTO instances (project_id) VALUES (%s)"
     setup = connect()
-    setup.execute("CREATE TABLE instances (id INTEGER PRIMARY KEY, project_id VARCHAR(64))")
+    serial = "INTEGER PRIMARY KEY" if store == "sqlite" else "SERIAL PRIMARY KEY"
+    setup.execute(f"CREATE TABLE instances (id {serial}, project_id VARCHAR(64))")
     setup.execute("CREATE INDEX instances_project ON instances (project_id)")
-    for n in range(100):
-        setup.execute(f"INSERT INTO instances VALUES ({n}, '{project}')")
+    for _ in range(100):
+        setup.execute(f"INSERT INTO instances (project_id) VALUES ('{project}')")
     setup.commit()
     setup.close()
 
-    def count() -> int:
+    def mine() -> Any:
         connection = getattr(local, "connection", None)
         if connection is None:
             connection = local.connection = connect()
             opened.append(connection)
-        return int(connection.execute(query, (project,)).fetchone()[0])
+        return connection
+
+    def count() -> int:
+        return int(mine().execute(query, (project,)).fetchone()[0])
+
+    def record() -> None:
+        mine().execute(insert, (project,))
 
     def close() -> None:
         for connection in opened:
             connection.close()
 
-    return count, close
+    return count, record, close
 
 
-def oslo_limit_side(store: str) -> Side:
+def oslo_limit_side(store: str, *, create: bool = False) -> Side:
     @contextlib.contextmanager
     def opened() -> Iterator[Measure]:
         from oslo_config import cfg
@@ -200,7 +222,7 @@ def oslo_limit_side(store: str) -> Side:
             url = stack.enter_context(store_url(store))
             if store == "sqlite":
                 Path(url.removeprefix("sqlite://")).touch()
-            count, close = _counter(store, url, leaf)
+            count, record, close = _counter(store, url, leaf)
             stack.callback(close)
 
             def usage(project_id: str, resources: list[str]) -> dict[str, int]:
@@ -215,6 +237,8 @@ def oslo_limit_side(store: str) -> Side:
                 def claimer(claims: int) -> None:
                     for _ in range(claims):
                         enforcer.enforce(leaf, {"cores": 1})
+                        if create:
+                            record()
 
                 began = time.perf_counter()
                 for done in [pool.submit(claimer, n) for n in share]:
@@ -223,7 +247,8 @@ def oslo_limit_side(store: str) -> Side:
 
             yield measure
 
-    return Side("oslo.limit", opened, requires=("oslo_limit", "fixtures"))
+    name = "oslo.limit + insert" if create else "oslo.limit"
+    return Side(name, opened, requires=("oslo_limit", "fixtures"))
 
 
 def claims_benchmark(store: str) -> Benchmark:
@@ -236,7 +261,11 @@ def claims_benchmark(store: str) -> Benchmark:
         ),
         unit="claims/s",
         higher_is_better=True,
-        sides=(anker_side(store, 3, "anker", is_anker=True), oslo_limit_side(store)),
+        sides=(
+            anker_side(store, 3, "anker", is_anker=True),
+            oslo_limit_side(store),
+            oslo_limit_side(store, create=True),
+        ),
         count=2000 if store != "postgresql" else 1000,
         smoke_count=16,
         reps=5,
