@@ -51,7 +51,7 @@ if TYPE_CHECKING:
     from anker._drivers import DriverSettings
     from anker._url import BackendURL
 
-__all__ = ["MIGRATIONS", "VERSION_TABLE", "SQLSettings", "SQLStore"]
+__all__ = ["MIGRATIONS", "VERSION_TABLE", "SQLSettings", "SQLStore", "check_added", "read_lookup"]
 
 T = TypeVar("T")
 
@@ -180,6 +180,7 @@ class SQLStore(Store):
         # SQLite has one writer at a time: this process's writers queue here, on the event
         # loop, instead of in SQLite's busy handler (which sleeps up to 100 ms per wait)
         self._writes = None if self.row_locks else asyncio.Lock()
+        self._flushes: set[asyncio.Task[None]] = set()
         self._queued: list[tuple[Callable[[Connection], ClaimInfo], asyncio.Future[ClaimInfo]]] = []
 
     # -- plumbing -------------------------------------------------------------------------
@@ -452,29 +453,36 @@ class SQLStore(Store):
         future: asyncio.Future[ClaimInfo] = asyncio.get_running_loop().create_future()
         self._queued.append((work, future))
         if len(self._queued) == 1:
-            asyncio.get_running_loop().create_task(self._flush())
+            self._spawn_flush()
         return await future
+
+    def _spawn_flush(self) -> None:
+        task = asyncio.get_running_loop().create_task(self._flush())
+        self._flushes.add(task)  # held until done: the loop keeps only weak references
+        task.add_done_callback(self._flushes.discard)
 
     async def _flush(self) -> None:
         async with self._writes or contextlib.nullcontext():
             batch, self._queued = self._queued[:CLAIM_BATCH], self._queued[CLAIM_BATCH:]
             if self._queued:
-                asyncio.get_running_loop().create_task(self._flush())
+                self._spawn_flush()
             batch = [(work, future) for work, future in batch if not future.cancelled()]
             if not batch:
                 return
 
             def each(connection: Connection) -> list[ClaimInfo | Exception]:
+                # SQLite's own savepoints, on the driver's connection (this runs on SQLite only)
+                raw = connection.connection.dbapi_connection
+                assert raw is not None
                 outcomes: list[ClaimInfo | Exception] = []
                 for work, _ in batch:
-                    savepoint = connection.begin_nested()
+                    raw.execute("SAVEPOINT claim")
                     try:
                         outcomes.append(work(connection))
                     except LimitsError as refused:
-                        savepoint.rollback()
+                        raw.execute("ROLLBACK TO claim")
                         outcomes.append(refused)
-                    else:
-                        savepoint.commit()
+                    raw.execute("RELEASE claim")
                 return outcomes
 
             try:
@@ -519,23 +527,16 @@ class SQLStore(Store):
             if amounts:
                 after = _add(connection, project, path, amounts)
                 for resource, amount in amounts.items():
-                    levels = []
-                    for level in involved:
-                        used, subtree = after[(level, resource)]
-                        limit = own.get((level, resource), registered.get(resource, 0))
-                        before_used = used - (amount if level == project else 0)
-                        levels.append(Level(level, before_used, subtree - amount, limit))
-                    refused = binding_level(model, levels, amount)
-                    if refused is not None:
-                        binding, current = refused
-                        raise OverQuota(
-                            project,
-                            resource,
-                            requested=amount,
-                            used=current,
-                            limit=binding.limit,
-                            binding=binding.project,
-                        )
+                    counters = {level: after[(level, resource)] for level in involved}
+                    check_added(
+                        model,
+                        project,
+                        resource,
+                        amount,
+                        counters=counters,
+                        own=own,
+                        registered=registered,
+                    )
             created, expires = connection.execute(
                 self.insert_claim,
                 {
@@ -720,18 +721,56 @@ class SQLStore(Store):
         return await self._write("adjust", work)
 
 
+def check_added(
+    model: str,
+    project: str,
+    resource: str,
+    amount: int,
+    *,
+    counters: Mapping[str, tuple[int, int]],
+    own: Mapping[tuple[str, str], int],
+    registered: Mapping[str, int],
+) -> None:
+    """Raise :class:`OverQuota` if ``amount`` of ``resource``, just added, took a level of
+    ``counters`` (level -> its new used and subtree, leaf first) over its limit."""
+    levels = []
+    for level, (used, subtree) in counters.items():
+        limit = own.get((level, resource), registered.get(resource, 0))
+        before_used = used - (amount if level == project else 0)
+        levels.append(Level(level, before_used, subtree - amount, limit))
+    refused = binding_level(model, levels, amount)
+    if refused is not None:
+        binding, current = refused
+        raise OverQuota(
+            project,
+            resource,
+            requested=amount,
+            used=current,
+            limit=binding.limit,
+            binding=binding.project,
+        )
+
+
 def _lookup(
     connection: Connection, project: str, wanted: list[str]
 ) -> tuple[list[str], dict[tuple[str, str], int], dict[str, int], set[tuple[str, str]]]:
     """One read, no locks: ``project``'s path (leaf first), the limits on it and the
     registered defaults of ``wanted``, and which of their usage counters exist."""
+    return read_lookup(
+        project, connection.execute(_LOOKUP, {"project": project, "resources": wanted})
+    )
+
+
+def read_lookup(
+    project: str, rows: Iterable[Any]
+) -> tuple[list[str], dict[tuple[str, str], int], dict[str, int], set[tuple[str, str]]]:
+    """The path (leaf first), limits, defaults and existing counters from the rows of a claim's
+    lookup query; :class:`UnknownProject` if the path is empty."""
     rank: dict[str, int] = {}
     own: dict[tuple[str, str], int] = {}
     registered: dict[str, int] = {}
     existing: set[tuple[str, str]] = set()
-    for kind, level, resource, value in connection.execute(
-        _LOOKUP, {"project": project, "resources": wanted}
-    ):
+    for kind, level, resource, value in rows:
         if kind == "p":
             rank[level] = int(value)
         elif kind == "l":
