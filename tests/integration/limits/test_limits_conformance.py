@@ -103,6 +103,9 @@ async def test_unknown_project_and_unregistered_resource_are_refused(
         await quota.claim("nope", {"cores": 1})
     with pytest.raises(UnknownResource, match="'gpus'"):
         await quota.claim("p", {"gpus": 1})
+    await quota.set_default("cores", 0)
+    with pytest.raises(UnknownResource, match="'gpus'"):  # reported before any limit
+        await quota.claim("p", {"cores": 1, "gpus": 1})
     with pytest.raises(UnknownProject):
         await quota.set_limit("nope", "cores", 1)
     with pytest.raises(UnknownProject):

@@ -79,14 +79,23 @@ for i = 7, #ARGV, 2 do
   resources[resource] = amount
   table.insert(wanted, resource)
 end
+local limits = {}
 for _, resource in ipairs(wanted) do
-  local amount = resources[resource]
   local registered = redis.call('HGET', P .. 'defaults', resource)
+  limits[resource] = {}
   for depth, level in ipairs(path) do
     if model ~= 'flat' or depth == 1 then
       local limit = redis.call('HGET', P .. 'limits:' .. level, resource) or registered
       if not limit then return {'unknown-resource', resource, level} end
-      limit = tonumber(limit)
+      limits[resource][depth] = tonumber(limit)
+    end
+  end
+end
+for _, resource in ipairs(wanted) do
+  local amount = resources[resource]
+  for depth, level in ipairs(path) do
+    if model ~= 'flat' or depth == 1 then
+      local limit = limits[resource][depth]
       local counter = 'subtree:'
       if model == 'flat' then counter = 'used:' end
       local key = P .. 'usage:' .. level

@@ -25,12 +25,10 @@ CREATE OR REPLACE FUNCTION anker_limits_claim(
 DECLARE
     v_path text[];
     v_resources text[];
-    v_item record;
-    v_depth int;
-    v_level text;
-    v_limit bigint;
-    v_default bigint;
-    v_current bigint;
+    v_row record;
+    v_refusal jsonb;
+    v_rank int;
+    v_best int;
     v_now double precision := extract(epoch FROM clock_timestamp());
 BEGIN
     WITH RECURSIVE up(id, parent, depth) AS (
@@ -47,38 +45,47 @@ BEGIN
         SELECT l, r, 0, 0, 0 FROM unnest(v_path) l, unnest(v_resources) r
         ORDER BY l, r
         ON CONFLICT DO NOTHING;
-    PERFORM 1 FROM anker_limits_usage
-        WHERE project = ANY(v_path) AND resource = ANY(v_resources)
-        ORDER BY project, resource FOR UPDATE;
-    FOR v_item IN
-        SELECT key AS resource, value::bigint AS amount
-        FROM jsonb_each_text(p_resources) ORDER BY key
+    -- lock the path's counters in one sorted order and read them with their limits; the
+    -- refusal reported is an unknown resource, else the first resource's (by name) nearest
+    -- binding level, as the other stores report it
+    FOR v_row IN
+        SELECT u.project, u.resource, u.used, u.subtree, a.amount,
+               array_position(v_path, u.project) AS depth,
+               coalesce(l.hard_limit, d.hard_limit) AS hard_limit
+        FROM anker_limits_usage u
+        JOIN (SELECT key AS resource, value::bigint AS amount
+              FROM jsonb_each_text(p_resources)) a ON a.resource = u.resource
+        LEFT JOIN anker_limits_limits l ON l.project = u.project AND l.resource = u.resource
+        LEFT JOIN anker_limits_defaults d ON d.resource = u.resource
+        WHERE u.project = ANY(v_path)
+        ORDER BY u.project, u.resource
+        FOR UPDATE OF u
     LOOP
-        SELECT hard_limit INTO v_default FROM anker_limits_defaults
-            WHERE resource = v_item.resource;
-        FOR v_depth IN 1 .. array_length(v_path, 1) LOOP
-            EXIT WHEN p_model = 'flat' AND v_depth > 1;
-            v_level := v_path[v_depth];
-            v_limit := NULL;
-            SELECT hard_limit INTO v_limit FROM anker_limits_limits
-                WHERE project = v_level AND resource = v_item.resource;
-            v_limit := coalesce(v_limit, v_default);
-            IF v_limit IS NULL THEN
-                RETURN jsonb_build_object(
-                    'error', 'unknown-resource', 'resource', v_item.resource, 'project', v_level
-                );
-            END IF;
-            SELECT CASE WHEN p_model = 'flat' THEN used ELSE subtree END INTO v_current
-                FROM anker_limits_usage
-                WHERE project = v_level AND resource = v_item.resource;
-            IF v_item.amount > 0 AND v_limit <> -1 AND v_current + v_item.amount > v_limit THEN
-                RETURN jsonb_build_object(
-                    'error', 'over', 'resource', v_item.resource, 'requested', v_item.amount,
-                    'used', v_current, 'limit', v_limit, 'binding', v_level
-                );
-            END IF;
-        END LOOP;
+        CONTINUE WHEN p_model = 'flat' AND v_row.depth > 1;
+        v_rank := array_position(v_resources, v_row.resource) * 10000 + v_row.depth;
+        IF v_row.hard_limit IS NULL THEN
+            v_rank := v_rank - 100000000;  -- an unknown resource is reported before a limit
+        END IF;
+        CONTINUE WHEN v_best IS NOT NULL AND v_rank >= v_best;
+        IF v_row.hard_limit IS NULL THEN
+            v_best := v_rank;
+            v_refusal := jsonb_build_object(
+                'error', 'unknown-resource', 'resource', v_row.resource, 'project', v_row.project
+            );
+        ELSIF v_row.amount > 0 AND v_row.hard_limit <> -1 AND (
+            CASE WHEN p_model = 'flat' THEN v_row.used ELSE v_row.subtree END
+        ) + v_row.amount > v_row.hard_limit THEN
+            v_best := v_rank;
+            v_refusal := jsonb_build_object(
+                'error', 'over', 'resource', v_row.resource, 'requested', v_row.amount,
+                'used', CASE WHEN p_model = 'flat' THEN v_row.used ELSE v_row.subtree END,
+                'limit', v_row.hard_limit, 'binding', v_row.project
+            );
+        END IF;
     END LOOP;
+    IF v_refusal IS NOT NULL THEN
+        RETURN v_refusal;
+    END IF;
     UPDATE anker_limits_usage u SET
         used = u.used + CASE WHEN u.project = p_project THEN a.amount ELSE 0 END,
         reserved = u.reserved + CASE WHEN u.project = p_project THEN a.amount ELSE 0 END,
