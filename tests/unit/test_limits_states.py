@@ -44,7 +44,9 @@ class ClaimsMachine(RuleBasedStateMachine):
         self.directory = tempfile.TemporaryDirectory()
         self.quota: Quota | None = None
         self.live: dict[str, tuple[str, int, bool]] = {}
-        self.extra: dict[str, int] = {}  # what recounts added to committed usage
+        #: each project's committed usage: commits add, releases take off (never below 0),
+        #: recounts set it
+        self.committed: dict[str, int] = dict.fromkeys(TREE, 0)
 
     def run(self, coroutine):  # type: ignore[no-untyped-def]
         return self.loop.run_until_complete(coroutine)
@@ -58,9 +60,11 @@ class ClaimsMachine(RuleBasedStateMachine):
             self.run(quota.set_project(project, parent))
             self.run(quota.set_limit(project, "cores", LIMITS[project]))
 
+    def pending(self, project: str) -> int:
+        return sum(a for p, a, c in self.live.values() if p == project and not c)
+
     def subtree(self, project: str) -> int:
-        total = sum(a for p, a, _ in self.live.values() if project in path(p))
-        return total + sum(n for p, n in self.extra.items() if project in path(p))
+        return sum(self.committed[p] + self.pending(p) for p in TREE if project in path(p))
 
     def fits(self, project: str, amount: int) -> bool:
         # asking for nothing always fits, even where a recount left usage over a limit
@@ -92,14 +96,18 @@ class ClaimsMachine(RuleBasedStateMachine):
         if claim_id not in self.live:
             return  # released by an earlier step of this run
         self.run(self.quota.commit(claim_id))
-        project, amount, _ = self.live[claim_id]
+        project, amount, committed = self.live[claim_id]
+        if not committed:
+            self.committed[project] += amount
         self.live[claim_id] = (project, amount, True)
 
     @rule(target=gone, claim_id=consumes(claims))
     def release(self, claim_id: str) -> str:
         assert self.quota is not None
         assert self.run(self.quota.release(claim_id)) is True
-        del self.live[claim_id]
+        project, amount, committed = self.live.pop(claim_id)
+        if committed:
+            self.committed[project] = max(0, self.committed[project] - amount)
         return claim_id
 
     @rule(claim_id=gone)
@@ -116,8 +124,7 @@ class ClaimsMachine(RuleBasedStateMachine):
     @rule(project=st.sampled_from(sorted(TREE)), counted=st.integers(0, 3))
     def recount(self, project: str, counted: int) -> None:
         assert self.quota is not None
-        committed = sum(a for p, a, c in self.live.values() if p == project and c)
-        recorded = committed + self.extra.get(project, 0)
+        recorded = self.committed[project]
 
         def counter(_project: str, resources: list[str]) -> dict[str, int]:
             return {"cores": counted}
@@ -126,17 +133,16 @@ class ClaimsMachine(RuleBasedStateMachine):
         assert [(d.recorded, d.counted) for d in drifts] == (
             [] if recorded == counted else [(recorded, counted)]
         )
-        self.extra[project] = counted - committed
+        self.committed[project] = counted
 
     @invariant()
     def counters_match(self) -> None:
         if self.quota is None:
             return
         for entry in self.run(self.quota.usage()):
-            own = [(a, c) for p, a, c in self.live.values() if p == entry.project]
-            extra = self.extra.get(entry.project, 0)
-            assert entry.used == sum(a for a, _ in own) + extra, entry
-            assert entry.reserved == sum(a for a, c in own if not c), entry
+            pending = self.pending(entry.project)
+            assert entry.used == self.committed[entry.project] + pending, entry
+            assert entry.reserved == pending, entry
             assert entry.subtree == self.subtree(entry.project), entry
             assert min(entry.used, entry.reserved, entry.subtree) >= 0
 
@@ -147,5 +153,5 @@ class ClaimsMachine(RuleBasedStateMachine):
         self.directory.cleanup()
 
 
-ClaimsMachine.TestCase.settings = settings(max_examples=12, stateful_step_count=25, deadline=None)
+ClaimsMachine.TestCase.settings = settings(max_examples=10, stateful_step_count=20, deadline=None)
 test_claims_against_a_model = ClaimsMachine.TestCase

@@ -459,3 +459,18 @@ def test_the_blocking_quota_runs_the_same_claims(store_url: str) -> None:
         assert claim.release()
         assert not claim.release()
         assert [(e.project, e.used) for e in quota.usage("p")] == [("p", 0)]
+
+
+async def test_a_release_after_a_recount_never_eats_into_reservations(
+    open_quota: OpenQuota,
+) -> None:
+    quota = await open_quota()
+    await three_levels(quota, top=10)
+    committed = await quota.claim("leaf", {"cores": 1})
+    await committed.commit()
+    await quota.recount(lambda project, resources: {"cores": 0}, repair=True)  # it is gone
+    await quota.claim("leaf", {"cores": 2})  # pending
+    assert await committed.release()
+    usage = await quota.usage()
+    assert used(usage, "leaf") == (2, 2, 2)  # the committed usage stayed at 0, not -1
+    assert used(usage, "domain")[2] == 2

@@ -41,13 +41,24 @@ local function give_back(id)
   for i = 1, #fields, 2 do claim[fields[i]] = fields[i + 1] end
   local path = cjson.decode(claim.path)
   local resources = cjson.decode(claim.resources)
+  -- a committed claim takes off at most the committed usage left (a recount may have
+  -- lowered it), a pending one its reservation; the subtrees lose what the project lost
+  local own = P .. 'usage:' .. claim.project
   for resource, amount in pairs(resources) do
-    dec(P .. 'usage:' .. claim.project, 'used:' .. resource, amount)
+    local used = tonumber(redis.call('HGET', own, 'used:' .. resource) or '0')
+    local reserved = tonumber(redis.call('HGET', own, 'reserved:' .. resource) or '0')
+    local taken, unreserved
     if claim.committed == '0' then
-      dec(P .. 'usage:' .. claim.project, 'reserved:' .. resource, amount)
+      taken, unreserved = math.min(amount, used), math.min(amount, reserved)
+    else
+      taken, unreserved = math.min(amount, math.max(0, used - reserved)), 0
     end
-    for _, level in ipairs(path) do
-      dec(P .. 'usage:' .. level, 'subtree:' .. resource, amount)
+    redis.call('HSET', own, 'used:' .. resource, used - taken)
+    redis.call('HSET', own, 'reserved:' .. resource, reserved - unreserved)
+    if taken > 0 then
+      for _, level in ipairs(path) do
+        dec(P .. 'usage:' .. level, 'subtree:' .. resource, taken)
+      end
     end
   end
   redis.call('DEL', key)

@@ -603,27 +603,38 @@ class SQLStore(Store):
         return await self._write("release", work)
 
     def _give_back(self, connection: Connection, gone: Iterable[ClaimInfo]) -> None:
-        """Delete claims and take their amounts off the counters, in one sorted pass."""
-        used: dict[tuple[str, str], list[int]] = {}
+        """Delete claims and take their amounts off the counters: a committed claim takes
+        off at most the committed usage left (a recount may have lowered it), a pending one
+        its reservation; the ancestors' subtrees lose what the project lost."""
         for info in gone:
             connection.execute(claims.delete().where(claims.c.id == info.id))
-            for resource, amount in info.resources.items():
-                for level in info.path:
-                    entry = used.setdefault((level, resource), [0, 0, 0])
-                    entry[2] += amount
-                    if level == info.project:
-                        entry[0] += amount
-                        entry[1] += 0 if info.committed else amount
-        for (project, resource), (own, reserved, subtree) in sorted(used.items()):
-            connection.execute(
-                usage.update()
-                .where(usage.c.project == project, usage.c.resource == resource)
-                .values(
-                    used=_minus(usage.c.used, own),
-                    reserved=_minus(usage.c.reserved, reserved),
-                    subtree=_minus(usage.c.subtree, subtree),
+            wanted = sorted(info.resources)
+            rows = {
+                (row.project, row.resource): row
+                for row in connection.execute(
+                    self._locked(
+                        sa.select(usage)
+                        .where(usage.c.project.in_(info.path), usage.c.resource.in_(wanted))
+                        .order_by(usage.c.project, usage.c.resource)
+                    )
                 )
-            )
+            }
+            for resource in wanted:
+                own = rows.get((info.project, resource))
+                if own is None:
+                    continue
+                taken, unreserved = given_back(info, resource, own.used, own.reserved)
+                connection.execute(
+                    usage.update()
+                    .where(usage.c.project == info.project, usage.c.resource == resource)
+                    .values(used=own.used - taken, reserved=own.reserved - unreserved)
+                )
+                if taken:
+                    connection.execute(
+                        usage.update()
+                        .where(usage.c.project.in_(info.path), usage.c.resource == resource)
+                        .values(subtree=_minus(usage.c.subtree, taken))
+                    )
 
     async def claims(self, project: str | None = None) -> list[ClaimInfo]:
         def work(connection: Connection) -> list[ClaimInfo]:
@@ -719,6 +730,16 @@ class SQLStore(Store):
             return int(row.used - row.reserved + change)
 
         return await self._write("adjust", work)
+
+
+def given_back(info: ClaimInfo, resource: str, used: int, reserved: int) -> tuple[int, int]:
+    """What releasing ``info`` takes off its project's ``used`` and ``reserved`` counters of
+    ``resource``: never more than is there, and a committed claim never eats into the
+    reservations of pending ones."""
+    amount = info.resources[resource]
+    if info.committed:
+        return min(amount, max(0, used - reserved)), 0
+    return min(amount, used), min(amount, reserved)
 
 
 def check_added(
