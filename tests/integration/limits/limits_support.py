@@ -24,7 +24,8 @@ STORES = (
 )
 
 
-def _fresh_postgres(server: str) -> Iterator[str]:
+def fresh_postgres(server: str) -> Iterator[str]:
+    """A fresh database on the PostgreSQL server at ``server`` (its URL), dropped after."""
     import psycopg
 
     name = f"limits_{uuid.uuid4().hex[:12]}"
@@ -46,7 +47,7 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     if name == "sqlite":
         yield f"sqlite://{tmp_path}/limits.db"
     elif name == "postgresql":
-        yield from _fresh_postgres(require_server("postgresql"))
+        yield from fresh_postgres(require_server("postgresql"))
     else:
         yield f"{require_server('redis')}?prefix=t{uuid.uuid4().hex[:12]}:"
 

@@ -11,7 +11,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from limits_support import OpenQuota, three_levels
 
 from anker.limits import (
     ClaimNotFound,
@@ -20,6 +19,7 @@ from anker.limits import (
     UnknownProject,
     UnknownResource,
 )
+from limits_support import OpenQuota, three_levels
 from waiting import eventually
 
 CHILD = Path(__file__).with_name("limits_child.py")

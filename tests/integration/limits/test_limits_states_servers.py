@@ -1,0 +1,33 @@
+"""The limits state machine (tests/limits_machine.py) against PostgreSQL and Redis."""
+
+from __future__ import annotations
+
+import contextlib
+import uuid
+from collections.abc import Iterator
+
+import pytest
+
+from limits_machine import SETTINGS, ClaimsMachine
+from limits_support import fresh_postgres
+from servers import require_server
+
+pytestmark = pytest.mark.integration
+
+
+class PostgresClaims(ClaimsMachine):
+    @contextlib.contextmanager
+    def store(self) -> Iterator[str]:
+        yield from fresh_postgres(require_server("postgresql"))
+
+
+class RedisClaims(ClaimsMachine):
+    @contextlib.contextmanager
+    def store(self) -> Iterator[str]:
+        yield f"{require_server('redis')}?prefix=s{uuid.uuid4().hex[:12]}:"
+
+
+PostgresClaims.TestCase.settings = SETTINGS
+RedisClaims.TestCase.settings = SETTINGS
+test_claims_against_a_model_on_postgresql = PostgresClaims.TestCase
+test_claims_against_a_model_on_redis = RedisClaims.TestCase
