@@ -34,6 +34,8 @@ _PG_CODES: dict[str, type[DBError]] = {
     "57P01": DBConnectionError,  # admin_shutdown: pg_terminate_backend, a fast shutdown
     "57P02": DBConnectionError,  # crash_shutdown
     "57P03": DBConnectionError,  # cannot_connect_now: starting up, shutting down
+    "57P05": DBConnectionError,  # idle_session_timeout: the server ended an idle session
+    "25P03": DBConnectionError,  # idle_in_transaction_session_timeout: ... one idle in a transaction
     "53300": DBConnectionError,  # too_many_connections
     "28000": DBAccessDenied,  # invalid_authorization_specification
     "28P01": DBAccessDenied,  # invalid_password
@@ -164,6 +166,8 @@ def _classify(exc: BaseException) -> type[DBError]:
         return _MYSQL_CODES[code]
     if isinstance(code, int) and code:
         return DBError  # a server's or client's error number that is not about the connection
+    if code == 0 and type(exc).__name__ == "InterfaceError" and "mysql" in type(exc).__module__:
+        return DBConnectionError  # PyMySQL's InterfaceError(0, ""): the connection is closed
     sqlstate = getattr(exc, "sqlstate", None)  # psycopg
     if isinstance(sqlstate, str) and sqlstate:
         return _PG_CODES.get(sqlstate) or _PG_CLASSES.get(sqlstate[:2], DBError)

@@ -1,0 +1,127 @@
+"""The engine's connection pool: a checkout that replaces a connection the server closed while
+it sat in the pool (without a round trip to the server), and a clear :class:`DBPoolTimeout`
+when no connection comes free in time.
+
+A server that ends a session (``pg_terminate_backend``, MariaDB's ``KILL``, ``wait_timeout``,
+``idle_session_timeout``, a restart) closes its socket, often after a last error message. On a
+connection idle in the pool nothing else arrives unasked, so a socket that is readable at
+checkout (an end of file, an error, a reset) belongs to a session that is over: one ``poll``
+with a zero timeout tells it, where ``pool_pre_ping`` sends a statement and waits for the
+answer. go-sql-driver/mysql checks its idle connections the same way before reusing them.
+
+What this cannot see: a peer that vanished without closing (a network partition, a host that
+lost power) and a connection killed between the checkout and its first statement. Those fail
+on the statement with a :class:`DBConnectionError`, which :func:`anker.db.retrying` retries.
+
+Imported by :mod:`anker.db._engine` after SQLAlchemy (never by ``import anker.db``).
+"""
+
+from __future__ import annotations
+
+import select
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import event, exc
+from sqlalchemy.pool import AsyncAdaptedQueuePool, QueuePool
+
+from anker.db._errors import DBPoolTimeout
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
+
+__all__ = ["install_stale_check", "pool_class"]
+
+
+class _Translating(QueuePool):
+    """A queue pool whose checkout timeout is a :class:`DBPoolTimeout` naming the pool's
+    sizes (SQLAlchemy's ``TimeoutError`` is not a driver error, so the engine's
+    ``handle_error`` never sees it)."""
+
+    #: the database's URL as errors show it (credentials masked), set by the engine
+    anker_url = "database"
+
+    def _do_get(self) -> ConnectionPoolEntry:
+        try:
+            return super()._do_get()
+        except exc.TimeoutError as error:
+            timeout = float(self._timeout)
+            reason = (
+                f"no connection of the pool came free within pool_timeout={timeout:g}s: all"
+                f" pool_size={self.size()} + max_overflow={self._max_overflow} are in use"
+                " (a bigger pool, connections held for shorter, or one left open?)"
+            )
+            raise DBPoolTimeout(
+                self.anker_url,
+                "checkout",
+                reason,
+                pool_size=self.size(),
+                max_overflow=self._max_overflow,
+                pool_timeout=timeout,
+            ) from error
+
+    def recreate(self) -> QueuePool:
+        fresh = super().recreate()
+        assert isinstance(fresh, _Translating)
+        fresh.anker_url = self.anker_url  # dispose() makes a new pool: it keeps the URL
+        return fresh
+
+
+class _TranslatingQueuePool(_Translating):
+    pass
+
+
+class _TranslatingAsyncQueuePool(_Translating, AsyncAdaptedQueuePool):
+    pass
+
+
+def pool_class(*, asynchronous: bool) -> type[QueuePool]:
+    """The pool class of an engine (sync or async)."""
+    return _TranslatingAsyncQueuePool if asynchronous else _TranslatingQueuePool
+
+
+def install_stale_check(engine: Engine) -> None:
+    """Check every connection the pool hands out: one the server closed is replaced by a new
+    one before the caller sees it (``DisconnectionError`` is SQLAlchemy's way to ask for that)."""
+
+    def checkout(_dbapi: object, _record: object, proxy: PoolProxiedConnection) -> None:
+        if closed_by_server(proxy.driver_connection):
+            raise exc.DisconnectionError("the server closed the connection while it was pooled")
+
+    event.listen(engine, "checkout", checkout)
+
+
+def closed_by_server(connection: Any) -> bool:
+    """Whether the driver's ``connection`` (psycopg, PyMySQL, aiomysql) is closed, or its
+    socket has something to read although no statement runs: the server's end of file, or its
+    last words before it. False for a driver this does not know (SQLite has no server)."""
+    pgconn = getattr(connection, "pgconn", None)
+    if pgconn is not None:  # psycopg, sync and async
+        if connection.closed or connection.broken:
+            return True
+        try:
+            fd = pgconn.socket
+        except Exception:  # psycopg.OperationalError: "the connection is lost"
+            return True
+        return _readable(fd)
+    if hasattr(connection, "_sock"):  # PyMySQL: _sock is None once closed
+        sock = connection._sock
+        return sock is None or _readable(sock.fileno())
+    if hasattr(connection, "_writer"):  # aiomysql: its transport reads for it while idle,
+        writer = connection._writer  # but a socket at end of file stays readable
+        if writer is None or writer.transport.is_closing():
+            return True
+        sock = writer.get_extra_info("socket")
+        return sock is not None and _readable(sock.fileno())
+    return False
+
+
+def _readable(fd: int) -> bool:
+    if fd < 0:
+        return True
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(fd, select.POLLIN | select.POLLPRI)
+        return bool(poller.poll(0))  # POLLHUP and POLLERR are always reported
+    readable, _, broken = select.select([fd], [], [fd], 0)  # pragma: no cover (no poll)
+    return bool(readable or broken)  # pragma: no cover
