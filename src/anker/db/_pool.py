@@ -95,25 +95,35 @@ def closed_by_server(connection: Any) -> bool:
     """Whether the driver's ``connection`` (psycopg, PyMySQL, aiomysql) is closed, or its
     socket has something to read although no statement runs: the server's end of file, or its
     last words before it. False for a driver this does not know (SQLite has no server)."""
-    pgconn = getattr(connection, "pgconn", None)
-    if pgconn is not None:  # psycopg, sync and async
-        if connection.closed or connection.broken:
-            return True
-        try:
-            fd = pgconn.socket
-        except Exception:  # psycopg.OperationalError: "the connection is lost"
-            return True
-        return _readable(fd)
+    if getattr(connection, "pgconn", None) is not None:
+        return _psycopg_closed(connection)
     if hasattr(connection, "_sock"):  # PyMySQL: _sock is None once closed
         sock = connection._sock
         return sock is None or _readable(sock.fileno())
-    if hasattr(connection, "_writer"):  # aiomysql: its transport reads for it while idle,
-        writer = connection._writer  # but a socket at end of file stays readable
-        if writer is None or writer.transport.is_closing():
-            return True
-        sock = writer.get_extra_info("socket")
-        return sock is not None and _readable(sock.fileno())
+    if hasattr(connection, "_writer"):
+        return _aiomysql_closed(connection)
     return False
+
+
+def _psycopg_closed(connection: Any) -> bool:
+    """psycopg's, sync and async (which registers its socket only while a statement runs)."""
+    if connection.closed or connection.broken:
+        return True
+    try:
+        fd = connection.pgconn.socket
+    except Exception:  # psycopg.OperationalError: "the connection is lost"
+        return True
+    return _readable(fd)
+
+
+def _aiomysql_closed(connection: Any) -> bool:
+    """aiomysql's: its transport reads for it while idle, but a socket at end of file stays
+    readable."""
+    writer = connection._writer
+    if writer is None or writer.transport.is_closing():
+        return True
+    sock = writer.get_extra_info("socket")
+    return sock is not None and _readable(sock.fileno())
 
 
 def _readable(fd: int) -> bool:
