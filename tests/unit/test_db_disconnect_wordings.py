@@ -19,7 +19,7 @@ import psycopg.errors
 import pymysql.err
 import pytest
 
-from anker.db import DBConnectionError, DBDeadlock
+from anker.db import DBConnectionError, DBDeadlock, DBError
 from anker.db._pool import _readable
 from anker.db._retry import RECONNECT_CAP, _Delays
 from anker.db._translate import classify
@@ -99,6 +99,12 @@ def test_pymysql_and_aiomysql_errors_are_disconnects(error: pymysql.err.Error) -
 
 def test_pymysqls_other_interface_errors_are_not() -> None:
     assert classify(pymysql.err.InterfaceError("(0, '') is not this")) is not DBConnectionError
+
+
+def test_mariadbs_4031_is_a_missing_trigger_not_mysqls_idle_timeout() -> None:
+    # MariaDB 10.11's perror 4031: ER_REFERENCED_TRG_DOES_NOT_EXIST
+    message = "Referenced trigger 'b' for the given action time and event type does not exist"
+    assert classify(pymysql.err.OperationalError(4031, message)) is DBError
 
 
 def test_failures_to_connect_back_off_briefly_and_the_rest_up_to_the_cap() -> None:

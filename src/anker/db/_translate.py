@@ -83,6 +83,7 @@ _MYSQL_CODES: dict[int, type[DBError]] = {
     2045: DBConnectionError,  # CR_SHARED_MEMORY_CONNECT_ERROR
     2055: DBConnectionError,  # CR_SERVER_LOST_EXTENDED
     4031: DBConnectionError,  # ER_CLIENT_INTERACTION_TIMEOUT (MySQL 8.0.24+: wait_timeout)
+    # (MariaDB's 4031 is ER_REFERENCED_TRG_DOES_NOT_EXIST: told apart by its words)
 }
 #: SQLite messages, by their start
 _SQLITE_MESSAGES: tuple[tuple[str, type[DBError]], ...] = (
@@ -178,6 +179,8 @@ def _classify(exc: BaseException) -> type[DBError]:
 
 def _by_number(exc: BaseException, code: int) -> type[DBError] | None:
     """The class of a PyMySQL or aiomysql error, ``(errno, message)``."""
+    if code == 4031 and "disconnected" not in str(exc).lower():
+        return DBError  # MariaDB's: a trigger named in FOLLOWS/PRECEDES does not exist
     if code in _MYSQL_CODES:
         return _MYSQL_CODES[code]
     if code:
