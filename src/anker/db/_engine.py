@@ -124,11 +124,11 @@ def _engine_arguments(plan: Target, *, asynchronous: bool) -> dict[str, Any]:
 def _install(engine: Engine, plan: Target) -> None:
     """The engine's event handlers: error translation, a check of each pooled connection at
     checkout (not SQLite's: no server closes them), and per-connection setup."""
-    from anker.db._pool import install_stale_check
+    from anker.db._pool import configure_pool
 
     event = require("sqlalchemy.event", extra=_EXTRA, needed_for="anker.db")
     url = plan.url
-    engine.pool.anker_url = str(url)  # type: ignore[attr-defined]
+    configure_pool(engine, str(url), check=plan.sqlite_path is None)
 
     def handle_error(context: ExceptionContext) -> DBError | None:
         original = context.original_exception
@@ -154,8 +154,6 @@ def _install(engine: Engine, plan: Target) -> None:
         return translate(original, error, url=url, operation=operation, table=table)
 
     event.listen(engine, "handle_error", handle_error)
-    if plan.sqlite_path is None:
-        install_stale_check(engine)
     if plan.sqlite_path is not None:
         _install_sqlite(engine, plan, event)
     elif url.scheme in ("mysql", "mariadb") and plan.settings.statement_timeout:

@@ -21,50 +21,70 @@ from __future__ import annotations
 import select
 from typing import TYPE_CHECKING, Any
 
-from sqlalchemy import event, exc
+from sqlalchemy import exc
 from sqlalchemy.pool import AsyncAdaptedQueuePool, QueuePool
 
 from anker.db._errors import DBPoolTimeout
 
 if TYPE_CHECKING:
     from sqlalchemy import Engine
-    from sqlalchemy.pool import ConnectionPoolEntry, PoolProxiedConnection
+    from sqlalchemy.pool import ConnectionPoolEntry
 
-__all__ = ["install_stale_check", "pool_class"]
+__all__ = ["closed_by_server", "configure_pool", "pool_class"]
 
 
 class _Translating(QueuePool):
-    """A queue pool whose checkout timeout is a :class:`DBPoolTimeout` naming the pool's
-    sizes (SQLAlchemy's ``TimeoutError`` is not a driver error, so the engine's
-    ``handle_error`` never sees it)."""
+    """A queue pool that replaces a connection the server closed before handing it out, and
+    whose checkout timeout is a :class:`DBPoolTimeout` naming the pool's sizes (SQLAlchemy's
+    ``TimeoutError`` is not a driver error, so the engine's ``handle_error`` never sees it).
+
+    The check runs where the pool takes a connection from its queue (before SQLAlchemy's
+    ``checkout`` event and its reconnect loop): a failed reconnect there is handled as any
+    failed connect of the pool. It costs a few microseconds a checkout (one ``poll``)."""
 
     #: the database's URL as errors show it (credentials masked), set by the engine
     anker_url = "database"
+    #: whether to check connections at checkout (not SQLite's: no server closes them)
+    anker_check = False
 
     def _do_get(self) -> ConnectionPoolEntry:
         try:
-            return super()._do_get()
+            record = super()._do_get()
         except exc.TimeoutError as error:
-            timeout = float(self._timeout)
-            reason = (
-                f"no connection of the pool came free within pool_timeout={timeout:g}s: all"
-                f" pool_size={self.size()} + max_overflow={self._max_overflow} are in use"
-                " (a bigger pool, connections held for shorter, or one left open?)"
-            )
-            raise DBPoolTimeout(
-                self.anker_url,
-                "checkout",
-                reason,
-                pool_size=self.size(),
-                max_overflow=self._max_overflow,
-                pool_timeout=timeout,
-            ) from error
+            raise self._timed_out() from error
+        if (
+            self.anker_check
+            and record.dbapi_connection is not None
+            and closed_by_server(record.driver_connection)
+        ):
+            record.invalidate(_CLOSED)  # closed now: the checkout connects anew
+        return record
+
+    def _timed_out(self) -> DBPoolTimeout:
+        timeout = float(self._timeout)
+        reason = (
+            f"no connection of the pool came free within pool_timeout={timeout:g}s: all"
+            f" pool_size={self.size()} + max_overflow={self._max_overflow} are in use"
+            " (a bigger pool, connections held for shorter, or one left open?)"
+        )
+        return DBPoolTimeout(
+            self.anker_url,
+            "checkout",
+            reason,
+            pool_size=self.size(),
+            max_overflow=self._max_overflow,
+            pool_timeout=timeout,
+        )
 
     def recreate(self) -> QueuePool:
         fresh = super().recreate()
         assert isinstance(fresh, _Translating)
-        fresh.anker_url = self.anker_url  # dispose() makes a new pool: it keeps the URL
+        # dispose() makes a new pool: it keeps what the engine set
+        fresh.anker_url, fresh.anker_check = self.anker_url, self.anker_check
         return fresh
+
+
+_CLOSED = exc.DisconnectionError("the server closed the connection while it was pooled")
 
 
 class _TranslatingQueuePool(_Translating):
@@ -80,15 +100,11 @@ def pool_class(*, asynchronous: bool) -> type[QueuePool]:
     return _TranslatingAsyncQueuePool if asynchronous else _TranslatingQueuePool
 
 
-def install_stale_check(engine: Engine) -> None:
-    """Check every connection the pool hands out: one the server closed is replaced by a new
-    one before the caller sees it (``DisconnectionError`` is SQLAlchemy's way to ask for that)."""
-
-    def checkout(_dbapi: object, _record: object, proxy: PoolProxiedConnection) -> None:
-        if closed_by_server(proxy.driver_connection):
-            raise exc.DisconnectionError("the server closed the connection while it was pooled")
-
-    event.listen(engine, "checkout", checkout)
+def configure_pool(engine: Engine, url: str, *, check: bool) -> None:
+    """Tell ``engine``'s pool the URL its errors show, and whether to check connections."""
+    pool = engine.pool
+    assert isinstance(pool, _Translating)
+    pool.anker_url, pool.anker_check = url, check
 
 
 def closed_by_server(connection: Any) -> bool:
