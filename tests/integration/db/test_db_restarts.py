@@ -25,7 +25,7 @@ from anker.db import (
 pytestmark = pytest.mark.integration
 
 #: how soon after the server takes connections again a waiting unit of work must return: a
-#: loose bound for loaded test machines (the benchmarks hold the 0.2 s target)
+#: loose bound for loaded test machines (bench/db_restart_latency.py measures the 0.2 s target)
 BACK_WITHIN = 2.0
 #: what the drivers say while the server is down, and after it killed an idle connection
 REFUSED = {"postgresql": "Connection refused", "mariadb": "(2003, "}
