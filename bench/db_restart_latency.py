@@ -53,7 +53,7 @@ def anker_side(url: str) -> tuple[Work, Callable[[], None]]:
 
     engine = create_engine(url, connect_timeout="2s")
 
-    @retrying(max_retries=1_000_000)
+    @retrying
     def work() -> object:
         with engine.connect() as connection:
             return connection.execute(text("SELECT 1")).scalar_one()

@@ -59,8 +59,9 @@ def retrying(
     after a :class:`DBDeadlock` or a transient :class:`DBConnectionError` (not after a
     :class:`DBAccessDenied`: wrong credentials, a missing database), with ``backoff``'s
     jittered delays in between (default: the first at most 20 ms, doubling up to 1 s, 30 s in
-    all; a failure to connect waits at most 100 ms, or ``backoff``'s cap if lower). A failed
-    attempt to connect counts as a retry.
+    all; a failure to connect waits at most 100 ms, or ``backoff``'s cap if lower). Failures
+    to connect do not count against ``max_retries``, which bounds the attempts that reached
+    the database: nothing was sent, and a restart is waited out until the backoff's deadline.
 
     It does not retry when it runs inside another retrying unit of work (the outer one
     retries the whole), nor when an argument is a connection or session already in a
@@ -90,9 +91,19 @@ class _Delays:
         self.connect = Backoff(first=first, cap=cap, deadline=template.deadline)
 
     def after(self, error: Exception) -> Backoff:
-        if isinstance(error, DBConnectionError) and error.operation == "connect":
-            return self.connect
-        return self.other
+        return self.connect if _connecting(error) else self.other
+
+
+def _connecting(error: Exception) -> bool:
+    """Whether the attempt failed before it reached the database."""
+    return isinstance(error, DBConnectionError) and error.operation == "connect"
+
+
+def _spent(error: Exception, retries: int, max_retries: int) -> bool:
+    """Whether ``error`` ends the unit of work: permanent, or the last retry it may count."""
+    if not _transient(error):
+        return True
+    return not _connecting(error) and retries >= max_retries
 
 
 def _transient(error: Exception) -> bool:
@@ -119,15 +130,16 @@ def _sync_wrapper(work: Callable[P, R], max_retries: int, template: Backoff) -> 
         delays = _Delays(template)
         token = _RUNNING.set(True)
         try:
-            for attempt in range(max_retries + 1):
+            retries = 0
+            while True:
                 try:
                     return work(*args, **kwargs)
                 except RETRIED as error:
                     backoff = delays.after(error)
-                    if not _transient(error) or attempt == max_retries or backoff.expired:
+                    if _spent(error, retries, max_retries) or backoff.expired:
                         raise
+                    retries += not _connecting(error)
                     time.sleep(backoff.next_delay())
-            raise AssertionError("unreachable")  # pragma: no cover
         finally:
             _RUNNING.reset(token)
 
@@ -144,15 +156,16 @@ def _async_wrapper(
         delays = _Delays(template)
         token = _RUNNING.set(True)
         try:
-            for attempt in range(max_retries + 1):
+            retries = 0
+            while True:
                 try:
                     return await work(*args, **kwargs)
                 except RETRIED as error:
-                    if not _transient(error) or attempt == max_retries:
+                    if _spent(error, retries, max_retries):
                         raise
+                    retries += not _connecting(error)
                     if not await delays.after(error).sleep():
                         raise
-            raise AssertionError("unreachable")  # pragma: no cover
         finally:
             _RUNNING.reset(token)
 
