@@ -1,0 +1,278 @@
+"""The registry: checks by group, run concurrently with timeouts, cached, refreshed in the
+background by a task the registry owns."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import datetime as dt
+import logging
+import time
+from collections.abc import Iterable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Self
+
+from anker._url import mask_urls
+from anker.errors import Unavailable
+from anker.health._check import Check, ComponentType, Result, Status, check_group
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from anker.health._options import HealthOptions
+
+__all__ = ["Health", "Outcome", "Report"]
+
+log = logging.getLogger("anker.health")
+
+DEFAULT_TIMEOUT = 1.0
+DEFAULT_INTERVAL = 1.0
+#: the most of a maintenance file's first line that is shown as the reason
+MAX_REASON = 200
+
+
+@dataclass(frozen=True, slots=True)
+class Outcome:
+    """A check's latest result, with when it was taken (UTC)."""
+
+    name: str
+    component_type: ComponentType
+    result: Result
+    time: dt.datetime
+
+
+@dataclass(frozen=True, slots=True)
+class Report:
+    """The outcomes of one group's checks and the overall status."""
+
+    group: str
+    status: Status
+    outcomes: tuple[Outcome, ...]
+
+
+class Health:
+    """Health checks by group, run concurrently, each within a timeout, results cached.
+
+    ::
+
+        health = Health()
+        health.add(Check("cache:responseTime", ping_cache, "datastore"))
+        async with health:                  # starts the background refresher
+            report = await health.run("ready")
+
+    While started (``async with`` or :meth:`start`), a task the registry owns runs every
+    check each ``interval`` seconds, so endpoints answer from the cache and a storm of probes
+    never reaches a backend; a result older than ``ttl`` (default ``2 * interval +
+    timeout``) is run again on demand, at most one run per check at a time however many
+    requests wait. A check that takes longer than its timeout is a ``fail``, "timed out
+    after N ms".
+
+    ``maintenance_file``: while that file exists, every group but ``live`` fails with a
+    ``maintenance`` check whose output is the file's first line (oslo.middleware's
+    ``disable_by_file``); ``live`` stays up, so the platform takes the instance out of
+    rotation without restarting it.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(
+        self,
+        *,
+        timeout: float = DEFAULT_TIMEOUT,
+        interval: float = DEFAULT_INTERVAL,
+        ttl: float | None = None,
+        maintenance_file: str | Path | None = None,
+    ) -> None:
+        for name, value in (("timeout", timeout), ("interval", interval), ("ttl", ttl)):
+            if value is not None and not value > 0:
+                raise ValueError(f"Health: {name} must be > 0 seconds, not {value}")
+        self.timeout = timeout
+        self.interval = interval
+        self.ttl = ttl if ttl is not None else 2 * interval + timeout
+        self.maintenance_file = Path(maintenance_file) if maintenance_file else None
+        self._checks: dict[str, Check] = {}
+        self._cache: dict[str, tuple[float, Outcome]] = {}
+        self._running: dict[str, asyncio.Task[Outcome]] = {}
+        self._refresher: asyncio.Task[None] | None = None
+        #: the loop the registry was started on; blocking callers (WSGI) hand work to it
+        self.loop: asyncio.AbstractEventLoop | None = None
+
+    @classmethod
+    def from_options(cls, options: HealthOptions) -> Health:
+        """A registry with the ``[health]`` options' timeout, interval and maintenance file."""
+        return cls(
+            timeout=options.check_timeout.total_seconds(),
+            interval=options.interval.total_seconds(),
+            maintenance_file=options.maintenance_file,
+        )
+
+    # ------------------------------------------------------------------ registering
+    def add(self, check: Check) -> Check:
+        """Register ``check``; a second check with the same name is an error."""
+        if check.name in self._checks:
+            raise ValueError(f"a health check named {check.name!r} is already registered")
+        self._checks[check.name] = check
+        return check
+
+    def remove(self, name: str) -> None:
+        """Forget the check ``name`` (and its cached result)."""
+        self._checks.pop(name, None)
+        self._cache.pop(name, None)
+
+    def checks(self, group: str | None = None) -> list[Check]:
+        """The checks of ``group`` (every check for None), by name."""
+        return sorted(
+            (c for c in self._checks.values() if group is None or group in c.groups),
+            key=lambda c: c.name,
+        )
+
+    def groups(self) -> set[str]:
+        """Every group some check belongs to, with ``live``, ``ready`` and ``startup``."""
+        found = {"live", "ready", "startup"}
+        for check in self._checks.values():
+            found |= check.groups
+        return found
+
+    # ------------------------------------------------------------------ running
+    async def run(self, group: str | None = None, *, exclude: Iterable[str] = ()) -> Report:
+        """The report of ``group`` (``None``: every check), without the checks in ``exclude``.
+
+        Cached results younger than ``ttl`` are used as they are; the others run now,
+        concurrently, each within its timeout.
+        """
+        if group is not None:
+            check_group(group)
+        excluded = set(exclude)
+        checks = [c for c in self.checks(group) if c.name not in excluded]
+        outcomes = list(await asyncio.gather(*(self._outcome(c) for c in checks)))
+        if group != "live" and "maintenance" not in excluded:
+            reason = await self._maintenance()
+            if reason is not None:
+                now = dt.datetime.now(dt.UTC)
+                result = Result.failed(reason)
+                outcomes.insert(0, Outcome("maintenance", "system", result, now))
+        status = Status.worst(o.result.status for o in outcomes)
+        return Report(group or "all", status, tuple(outcomes))
+
+    async def _outcome(self, check: Check) -> Outcome:
+        cached = self._cache.get(check.name)
+        if cached is not None and time.monotonic() - cached[0] <= self.ttl:
+            return cached[1]
+        # shielded: a request that gives up does not cancel the run others wait for
+        return await asyncio.shield(self._start(check))
+
+    def _start(self, check: Check) -> asyncio.Task[Outcome]:
+        task = self._running.get(check.name)
+        if task is None:
+            task = asyncio.get_running_loop().create_task(self._execute(check))
+            self._running[check.name] = task
+            task.add_done_callback(lambda _: self._running.pop(check.name, None))
+        return task
+
+    async def _execute(self, check: Check) -> Outcome:
+        timeout = check.timeout or self.timeout
+        started = time.monotonic()
+        try:
+            async with asyncio.timeout(timeout):
+                returned: object = await check.function()
+            result = _as_result(returned)
+        except TimeoutError:
+            result = Result.failed(f"timed out after {round(timeout * 1000)} ms")
+        except Unavailable as exc:
+            result = Result.failed(f"{exc.what} unavailable", detail=mask_urls(str(exc)))
+        except Exception as exc:
+            # never the message: it may hold a host, a URL or worse
+            result = Result.failed("the check raised an error", detail=_describe(exc))
+        outcome = Outcome(check.name, check.component_type, result, dt.datetime.now(dt.UTC))
+        if self._checks.get(check.name) is check:
+            previous = self._cache.get(check.name)
+            self._cache[check.name] = (started, outcome)
+            _log_change(previous[1] if previous else None, outcome)
+        return outcome
+
+    async def _maintenance(self) -> str | None:
+        path = self.maintenance_file
+        if path is None or not path.exists():
+            return None
+        try:
+            text = path.read_text(errors="replace").strip().splitlines()
+        except OSError:
+            text = []
+        reason = text[0][:MAX_REASON] if text else ""
+        return f"maintenance: {reason}" if reason else "maintenance"
+
+    async def refresh(self) -> None:
+        """Run every check now (those already running are awaited, not run twice)."""
+        await asyncio.gather(*(self._start(c) for c in self.checks()))
+
+    # ------------------------------------------------------------------ the refresher
+    async def start(self) -> None:
+        """Run every check once and start refreshing them every ``interval`` seconds."""
+        if self._refresher is not None:
+            return
+        self.loop = asyncio.get_running_loop()
+        await self.refresh()
+        self._refresher = self.loop.create_task(self._refresh_forever(), name="anker-health")
+
+    async def _refresh_forever(self) -> None:
+        while True:
+            await asyncio.sleep(self.interval)
+            try:
+                await self.refresh()
+            except Exception:  # a bug in a check's bookkeeping must not stop the others
+                log.exception("refreshing health checks failed")
+
+    async def aclose(self) -> None:
+        """Stop the refresher and wait for the checks that are running."""
+        refresher, self._refresher = self._refresher, None
+        if refresher is not None:
+            refresher.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await refresher
+        running = list(self._running.values())
+        for task in running:
+            task.cancel()
+        if running:
+            await asyncio.gather(*running, return_exceptions=True)
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"<Health {len(self._checks)} checks, every {self.interval:g} s>"
+
+
+def _as_result(returned: object) -> Result:
+    if returned is None:
+        return Result(Status.PASS)
+    if isinstance(returned, Result):
+        return returned
+    return Result.failed("the check returned no Result")
+
+
+def _describe(exc: BaseException) -> str:
+    text = str(exc)
+    return mask_urls(f"{type(exc).__name__}: {text}" if text else type(exc).__name__)
+
+
+def _log_change(previous: Outcome | None, outcome: Outcome) -> None:
+    """One log line when a check changes status (not on every refresh)."""
+    before = previous.result.status if previous else Status.PASS
+    after = outcome.result.status
+    if after == before:
+        return
+    level = logging.INFO if after is Status.PASS else logging.WARNING
+    # the safe output only: operators who want the error set show_errors and read it there
+    log.log(
+        level, "health check %s: %s -> %s %s", outcome.name, before, after, outcome.result.output
+    )
