@@ -10,6 +10,7 @@ from collections.abc import Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+from anker._url import mask_urls
 from anker.health._check import Check, ComponentType, Result
 
 if TYPE_CHECKING:
@@ -95,10 +96,14 @@ def check_driver(
     (the error itself, credentials masked, only with ``show_errors``).
     """
     from anker._drivers import probe_driver
+    from anker.errors import AnkerError
 
     async def probe() -> Result:
         started = time.perf_counter()
-        await probe_driver(driver)  # the registry's timeout bounds it
+        try:
+            await probe_driver(driver)  # the registry's timeout bounds it
+        except AnkerError as exc:  # Unavailable, or closed: the dependency cannot be used
+            return Result.failed(f"{driver.kind} unavailable", detail=mask_urls(str(exc)))
         return Result.passed(round((time.perf_counter() - started) * 1000, 3), "ms")
 
     return Check(f"{name}:responseTime", probe, component_type, frozenset(groups), timeout)
