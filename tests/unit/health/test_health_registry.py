@@ -22,6 +22,7 @@ from anker.health import (
     check_transport,
 )
 from anker.messaging import connect
+from waiting import eventually
 
 
 def counting(result: Result | None = None) -> tuple[Check, list[float]]:
@@ -141,9 +142,8 @@ async def test_a_stale_result_runs_again() -> None:
     check, calls = counting()
     health.add(check)
     await health.run("ready")
-    before = time.monotonic()
-    while time.monotonic() - before < 0.002:
-        await asyncio.sleep(0.001)
+    ran = calls[0]
+    await eventually(lambda: time.monotonic() - ran > 0.001, what="the result to age")
     await health.run("ready")
     assert len(calls) == 2
 
@@ -154,8 +154,7 @@ async def test_the_refresher_runs_checks_until_the_registry_closes() -> None:
     health.add(check)
     async with health:
         assert len(calls) == 1  # start() ran every check once
-        while len(calls) < 4:
-            await asyncio.sleep(0.01)
+        await eventually(lambda: len(calls) >= 4, what="three refreshes")
         refresher = health._refresher
         assert refresher is not None
     assert refresher.done()
