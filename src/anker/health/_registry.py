@@ -236,6 +236,19 @@ class Health:
         if running:
             await asyncio.gather(*running, return_exceptions=True)
 
+    def start_blocking(self) -> None:
+        """:meth:`start` on anker's background event loop, for threaded services (WSGI)."""
+        from anker._runtime import run_blocking
+
+        run_blocking(self.start())
+
+    def close_blocking(self) -> None:
+        """:meth:`aclose` on the loop :meth:`start_blocking` started the registry on."""
+        from anker._runtime import Portal
+
+        if self.loop is not None and self.loop.is_running():
+            Portal(self.loop).run(self.aclose())
+
     async def __aenter__(self) -> Self:
         await self.start()
         return self

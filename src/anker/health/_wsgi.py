@@ -28,7 +28,7 @@ class HealthWSGIMiddleware:
     ``app`` (``None``: 404 for everything else, a health-only WSGI app)::
 
         health = Health()
-        run_blocking(health.start())          # the refresher runs on anker's loop
+        health.start_blocking()               # the refresher runs on anker's loop
         app.wsgi_app = HealthWSGIMiddleware(app.wsgi_app, health)
 
     .. versionadded:: 0.1

@@ -15,7 +15,6 @@ from starlette.requests import Request
 from starlette.responses import PlainTextResponse
 from starlette.routing import Route
 
-from anker._runtime import run_blocking
 from anker.health import (
     Check,
     Exposure,
@@ -177,7 +176,7 @@ class _Quiet(WSGIRequestHandler):
 @pytest.fixture
 def wsgi_server(switch: Switch) -> Iterator[str]:
     health = registry(switch)
-    run_blocking(health.start())  # the checks and their refresher on anker's loop
+    health.start_blocking()  # the checks and their refresher on anker's loop
 
     def service(environ: dict[str, object], start_response: object) -> list[bytes]:
         start_response("200 OK", [("Content-Type", "text/plain")])  # type: ignore[operator]
@@ -193,7 +192,7 @@ def wsgi_server(switch: Switch) -> Iterator[str]:
         server.shutdown()
         thread.join()
         server.server_close()
-        run_blocking(health.aclose())
+        health.close_blocking()
 
 
 def test_wsgi_middleware_on_a_real_server(wsgi_server: str, switch: Switch) -> None:
