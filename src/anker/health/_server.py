@@ -9,7 +9,7 @@ import socket
 from typing import TYPE_CHECKING, Any, Self
 
 from anker._drivers import require
-from anker.health._asgi import HealthApp
+from anker.health._asgi import ASGIApp, HealthApp
 from anker.health._exposure import Exposure
 
 if TYPE_CHECKING:
@@ -42,8 +42,11 @@ class HealthServer:
         *,
         host: str = "127.0.0.1",
         port: int = 8081,
+        app: ASGIApp | None = None,
     ) -> None:
-        self.app = HealthApp(health, exposure or Exposure())
+        #: what is served: the endpoints alone, or ``app`` (e.g. a service's app behind
+        #: :class:`~anker.health.HealthMiddleware`)
+        self.app: ASGIApp = app if app is not None else HealthApp(health, exposure or Exposure())
         self.host = host
         self.port = port
         self._server: Any = None
