@@ -132,3 +132,20 @@ def _print_fleet(summary: object) -> None:
     for name, urls in summary.warnings.items():
         click.echo(f"WARN {name}: {len(urls)} of {total} services: {', '.join(urls)}")
     click.echo(f"{len(summary.passing)} of {total} services ready")
+
+
+@health.command()
+@click.argument("file", type=click.Path(dir_okay=False, path_type=Path))
+@click.option("--reason", default="", help="Shown as the maintenance check's output.")
+@click.option("--off", is_flag=True, help="End maintenance (remove the file).")
+def maintenance(file: Path, reason: str, off: bool) -> None:
+    """Start (or with --off end) maintenance: write the service's [health] maintenance_file,
+    so its /readyz fails and load balancers drain it while /livez stays up."""
+    with reported_errors():
+        if off:
+            file.unlink(missing_ok=True)
+            click.echo(f"maintenance off: {file} removed")
+            return
+        first_line = reason.splitlines()[0] if reason.strip() else ""
+        file.write_text(f"{first_line}\n")
+    click.echo(f"maintenance on: {file}" + (f" ({first_line})" if first_line else ""))

@@ -130,3 +130,19 @@ def test_fleet_needs_endpoints() -> None:
     result = CliRunner().invoke(cli, ["health", "fleet"])
     assert result.exit_code == 2
     assert "name endpoints" in result.output
+
+
+async def test_maintenance_command_switches_readiness(tmp_path: Path) -> None:
+    flag = tmp_path / "maintenance"
+    health = Health(maintenance_file=flag)
+    on = CliRunner().invoke(cli, ["health", "maintenance", str(flag), "--reason", "db upgrade"])
+    assert on.exit_code == 0, on.output
+    report = await health.run("ready")
+    assert report.outcomes[0].result.output == "maintenance: db upgrade"
+    assert (await health.run("live")).status.value == "pass"
+    off = CliRunner().invoke(cli, ["health", "maintenance", str(flag), "--off"])
+    assert off.exit_code == 0, off.output
+    assert (await health.run("ready")).status.value == "pass"
+    missing = CliRunner().invoke(cli, ["health", "maintenance", str(tmp_path / "no" / "file")])
+    assert missing.exit_code == 1
+    assert "No such file or directory" in missing.output
