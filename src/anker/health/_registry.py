@@ -92,6 +92,8 @@ class Health:
         self.ttl = ttl if ttl is not None else 2 * interval + timeout
         self.maintenance_file = Path(maintenance_file) if maintenance_file else None
         self._checks: dict[str, Check] = {}
+        self._groups: dict[str | None, tuple[Check, ...]] = {}
+        self._names: frozenset[str] | None = None
         self._cache: dict[str, tuple[float, Outcome]] = {}
         self._running: dict[str, asyncio.Task[Outcome]] = {}
         self._refresher: asyncio.Task[None] | None = None
@@ -113,26 +115,41 @@ class Health:
         if check.name in self._checks:
             raise ValueError(f"a health check named {check.name!r} is already registered")
         self._checks[check.name] = check
+        self._groups.clear()
+        self._names = None
         return check
 
     def remove(self, name: str) -> None:
         """Forget the check ``name`` (and its cached result)."""
         self._checks.pop(name, None)
         self._cache.pop(name, None)
+        self._groups.clear()
+        self._names = None
 
     def checks(self, group: str | None = None) -> list[Check]:
         """The checks of ``group`` (every check for None), by name."""
-        return sorted(
-            (c for c in self._checks.values() if group is None or group in c.groups),
-            key=lambda c: c.name,
-        )
+        return list(self._group(group))
 
-    def groups(self) -> set[str]:
-        """Every group some check belongs to, with ``live``, ``ready`` and ``startup``."""
-        found = {"live", "ready", "startup"}
-        for check in self._checks.values():
-            found |= check.groups
+    def _group(self, group: str | None) -> tuple[Check, ...]:
+        # kept per group: endpoints ask on every request
+        found = self._groups.get(group)
+        if found is None:
+            found = self._groups[group] = tuple(
+                sorted(
+                    (c for c in self._checks.values() if group is None or group in c.groups),
+                    key=lambda c: c.name,
+                )
+            )
         return found
+
+    def groups(self) -> frozenset[str]:
+        """Every group some check belongs to, with ``live``, ``ready`` and ``startup``."""
+        if self._names is None:
+            found = {"live", "ready", "startup"}
+            for check in self._checks.values():
+                found |= check.groups
+            self._names = frozenset(found)
+        return self._names
 
     # ------------------------------------------------------------------ running
     async def run(self, group: str | None = None, *, exclude: Iterable[str] = ()) -> Report:
@@ -141,26 +158,37 @@ class Health:
         Cached results younger than ``ttl`` are used as they are; the others run now,
         concurrently, each within its timeout.
         """
-        if group is not None:
+        if group is not None and group not in self.groups():
             check_group(group)
         excluded = set(exclude)
-        checks = [c for c in self.checks(group) if c.name not in excluded]
-        outcomes = list(await asyncio.gather(*(self._outcome(c) for c in checks)))
+        now = time.monotonic()
+        outcomes: list[Outcome | None] = []
+        stale: list[tuple[int, Check]] = []
+        for check in self._group(group):
+            if check.name in excluded:
+                continue
+            cached = self._cache.get(check.name)
+            if cached is not None and now - cached[0] <= self.ttl:
+                outcomes.append(cached[1])  # the usual case: no task, no await
+            else:
+                stale.append((len(outcomes), check))
+                outcomes.append(None)
+        if stale:
+            # shielded: a request that gives up does not cancel the run others wait for
+            ran = await asyncio.gather(*(asyncio.shield(self._start(c)) for _, c in stale))
+            for (index, _), outcome in zip(stale, ran, strict=True):
+                outcomes[index] = outcome
+        return self._report(group, excluded, [o for o in outcomes if o is not None])
+
+    def _report(self, group: str | None, excluded: set[str], outcomes: list[Outcome]) -> Report:
         if group != "live" and "maintenance" not in excluded:
-            reason = await self._maintenance()
+            reason = self._maintenance()
             if reason is not None:
                 now = dt.datetime.now(dt.UTC)
                 result = Result.failed(reason)
                 outcomes.insert(0, Outcome("maintenance", "system", result, now))
         status = Status.worst(o.result.status for o in outcomes)
         return Report(group or "all", status, tuple(outcomes))
-
-    async def _outcome(self, check: Check) -> Outcome:
-        cached = self._cache.get(check.name)
-        if cached is not None and time.monotonic() - cached[0] <= self.ttl:
-            return cached[1]
-        # shielded: a request that gives up does not cancel the run others wait for
-        return await asyncio.shield(self._start(check))
 
     def _start(self, check: Check) -> asyncio.Task[Outcome]:
         task = self._running.get(check.name)
@@ -191,7 +219,7 @@ class Health:
             _log_change(previous[1] if previous else None, outcome)
         return outcome
 
-    async def _maintenance(self) -> str | None:
+    def _maintenance(self) -> str | None:
         path = self.maintenance_file
         if path is None or not path.exists():
             return None
