@@ -27,6 +27,7 @@ from anker.health._builtin import (
     check_driver,
     check_engine,
     check_event_loop,
+    check_for,
     check_key_manager,
     check_transport,
 )
@@ -58,6 +59,7 @@ __all__ = [
     "check_driver",
     "check_engine",
     "check_event_loop",
+    "check_for",
     "check_key_manager",
     "check_transport",
 ]

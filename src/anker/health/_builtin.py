@@ -22,6 +22,7 @@ __all__ = [
     "check_driver",
     "check_engine",
     "check_event_loop",
+    "check_for",
     "check_key_manager",
     "check_transport",
 ]
@@ -164,3 +165,36 @@ def check_engine(
         return Result.passed(round((time.perf_counter() - started) * 1000, 3), "ms")
 
     return Check(f"{name}:responseTime", select, "datastore", frozenset(groups))
+
+
+def check_for(part: object, *, groups: Iterable[str] = ("ready",)) -> Check:
+    """The built-in check of one of anker's parts: a ``Coordinator``, a messaging
+    ``Transport``, a ``KeyManager``, a SQLAlchemy ``Engine`` or ``AsyncEngine``, or any driver.
+    Raises TypeError for anything else."""
+    from anker._drivers import Driver
+    from anker.coordination import Coordinator
+    from anker.messaging import Transport
+    from anker.secrets import KeyManager
+
+    if isinstance(part, Coordinator):
+        return check_coordinator(part, groups=groups)
+    if isinstance(part, Transport):
+        return check_transport(part, groups=groups)
+    if isinstance(part, KeyManager):
+        return check_key_manager(part, groups=groups)
+    if isinstance(part, Driver):
+        return check_driver(part, part.url.scheme, groups=groups)
+    if _is_engine(part):
+        return check_engine(part, groups=groups)
+    raise TypeError(f"no built-in health check for {type(part).__qualname__}: write a Check for it")
+
+
+def _is_engine(part: object) -> bool:
+    import sys
+
+    sqlalchemy = sys.modules.get("sqlalchemy")  # an engine means SQLAlchemy is imported
+    if sqlalchemy is None:
+        return False
+    from sqlalchemy.ext.asyncio import AsyncEngine
+
+    return isinstance(part, sqlalchemy.Engine | AsyncEngine)

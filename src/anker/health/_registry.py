@@ -119,6 +119,25 @@ class Health:
         self._names = None
         return check
 
+    def watch(self, *parts: object, groups: Iterable[str] = ("ready",)) -> list[Check]:
+        """Register the built-in check of each of anker's parts (coordinators, transports,
+        key managers, SQL engines, drivers: see :func:`~anker.health.check_for`) in
+        ``groups``; two parts of one kind need names, given through their ``check_*``
+        function instead."""
+        from anker.health._builtin import check_for
+
+        made = [check_for(part, groups=groups) for part in parts]
+        names = [check.name for check in made]
+        for name in names:
+            if names.count(name) > 1 or name in self._checks:
+                raise ValueError(
+                    f"two health checks would be named {name!r}: name them with their check_*"
+                    " function (check_coordinator(c, 'locks'), ...)"
+                )
+        for check in made:
+            self.add(check)
+        return made
+
     def remove(self, name: str) -> None:
         """Forget the check ``name`` (and its cached result)."""
         self._checks.pop(name, None)

@@ -277,3 +277,25 @@ async def test_engine_check_sync_and_async(tmp_path: Path) -> None:
     assert results["gone:responseTime"].status is Status.FAIL
     assert results["gone:responseTime"].output == "database unavailable"
     assert "OperationalError" in results["gone:responseTime"].detail
+
+
+async def test_watch_registers_the_check_of_each_part(tmp_path: Path) -> None:
+    from sqlalchemy import create_engine
+
+    engine = create_engine(f"sqlite:///{tmp_path}/app.db")
+    transport = await connect("memory://watched")
+    async with await Coordinator.connect(f"sqlite:///{tmp_path}/coord.db") as coordinator:
+        health = Health()
+        made = health.watch(coordinator, transport, engine)
+        assert [c.name for c in made] == [
+            "coordination:responseTime",
+            "messaging:responseTime",
+            "database:responseTime",
+        ]
+        assert (await health.run("ready")).status is Status.PASS
+        with pytest.raises(ValueError, match="name them"):
+            health.watch(coordinator)
+        with pytest.raises(TypeError, match="no built-in health check for object"):
+            health.watch(object())
+    await transport.aclose()
+    engine.dispose()
