@@ -7,6 +7,8 @@ import asyncio
 import contextlib
 import datetime as dt
 import logging
+import os
+import threading
 import time
 from collections.abc import Iterable
 from dataclasses import dataclass
@@ -20,6 +22,7 @@ from anker.health._check import Check, ComponentType, Result, Status, check_grou
 if TYPE_CHECKING:
     from types import TracebackType
 
+    from anker._runtime import Portal
     from anker.health._options import HealthOptions
 
 __all__ = ["Health", "Outcome", "Report"]
@@ -97,6 +100,8 @@ class Health:
         self._cache: dict[str, tuple[float, Outcome]] = {}
         self._running: dict[str, asyncio.Task[Outcome]] = {}
         self._refresher: asyncio.Task[None] | None = None
+        self._pid = os.getpid()
+        self._starting = threading.Lock()
         #: the loop the registry was started on; blocking callers (WSGI) hand work to it
         self.loop: asyncio.AbstractEventLoop | None = None
 
@@ -256,8 +261,10 @@ class Health:
     # ------------------------------------------------------------------ the refresher
     async def start(self) -> None:
         """Run every check once and start refreshing them every ``interval`` seconds."""
-        if self._refresher is not None:
+        if self._refresher is not None and self._pid == os.getpid():
             return
+        # (in a forked child, the parent's loop and refresher are gone: start afresh here)
+        self._refresher, self._running, self._pid = None, {}, os.getpid()
         self.loop = asyncio.get_running_loop()
         await self.refresh()
         self._refresher = self.loop.create_task(self._refresh_forever(), name="anker-health")
@@ -288,6 +295,21 @@ class Health:
         from anker._runtime import run_blocking
 
         run_blocking(self.start())
+
+    def portal(self) -> Portal:
+        """The way into the loop the registry runs on, for threads (the WSGI middleware).
+
+        Starts the registry on anker's background loop if it is not started in this process
+        (a pre-fork server's worker after ``fork``, or a service that never started it).
+        """
+        from anker._runtime import Portal
+
+        with self._starting:
+            loop = self.loop
+            if loop is None or self._pid != os.getpid() or not loop.is_running():
+                self.start_blocking()
+            assert self.loop is not None
+            return Portal(self.loop)
 
     def close_blocking(self) -> None:
         """:meth:`aclose` on the loop :meth:`start_blocking` started the registry on."""

@@ -11,7 +11,6 @@ from __future__ import annotations
 from collections.abc import Callable, Iterable
 from typing import Any, TypeAlias
 
-from anker._runtime import Portal, run_blocking
 from anker.health._exposure import Exposure
 from anker.health._http import answer, group_of
 from anker.health._registry import Health
@@ -27,9 +26,11 @@ class HealthWSGIMiddleware:
     """WSGI middleware answering the health endpoints and passing everything else to
     ``app`` (``None``: 404 for everything else, a health-only WSGI app)::
 
-        health = Health()
-        health.start_blocking()               # the refresher runs on anker's loop
         app.wsgi_app = HealthWSGIMiddleware(app.wsgi_app, health)
+
+    The registry runs where it was started; if it is not started in this process (never, or
+    before a pre-fork server forked this worker), the first request starts it on anker's
+    background loop, so each worker refreshes its own checks.
 
     .. versionadded:: 0.1
     """
@@ -65,12 +66,7 @@ class HealthWSGIMiddleware:
             client=environ.get("REMOTE_ADDR"),
         )
         # the checks' own timeout bounds the run; this bounds a loop that does not answer
-        timeout = self.health.timeout + 5.0
-        loop = self.health.loop
-        if loop is not None and loop.is_running():
-            reply = Portal(loop).run(request, timeout=timeout)
-        else:
-            reply = run_blocking(request, timeout=timeout)
+        reply = self.health.portal().run(request, timeout=self.health.timeout + 5.0)
         status = f"{reply.status} {_REASONS.get(reply.status, '')}".rstrip()
         start_response(status, [(_title(n), v) for n, v in reply.headers])
         return [reply.body]

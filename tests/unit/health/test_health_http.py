@@ -4,7 +4,9 @@
 from __future__ import annotations
 
 import asyncio
+import os
 import threading
+import warnings
 from collections.abc import AsyncIterator, Iterator
 from wsgiref.simple_server import WSGIRequestHandler, WSGIServer, make_server
 
@@ -238,3 +240,48 @@ async def test_standalone_endpoint_reports_a_taken_port(switch: Switch) -> None:
         with pytest.raises(OSError, match="in use"):
             await HealthServer(health, port=first.port).start()
         await asyncio.sleep(0)
+
+
+def wsgi_get(app: HealthWSGIMiddleware, path: str) -> tuple[str, bytes]:
+    import io
+    from wsgiref.util import setup_testing_defaults
+
+    environ: dict[str, object] = {"PATH_INFO": path, "wsgi.input": io.BytesIO()}
+    setup_testing_defaults(environ)
+    statuses: list[str] = []
+    body = b"".join(app(environ, lambda status, headers: statuses.append(status)))
+    return statuses[0], body
+
+
+def test_wsgi_starts_an_unstarted_registry_on_first_request(switch: Switch) -> None:
+    health = registry(switch)
+    app = HealthWSGIMiddleware(None, health)
+    try:
+        assert wsgi_get(app, "/readyz") == ("200 OK", b'{"status":"pass"}')
+        assert health._refresher is not None  # the refresher runs on anker's loop now
+        assert wsgi_get(app, "/elsewhere")[0] == "404 Not Found"
+    finally:
+        health.close_blocking()
+
+
+@pytest.mark.skipif(not hasattr(os, "fork"), reason="needs os.fork")
+def test_a_forked_wsgi_worker_refreshes_its_own_checks(switch: Switch) -> None:
+    """As under a pre-fork server (gunicorn): started in the parent, asked in the child."""
+    health = registry(switch)
+    health.start_blocking()
+    app = HealthWSGIMiddleware(None, health)
+    try:
+        with warnings.catch_warnings():
+            warnings.simplefilter("ignore", DeprecationWarning)  # 3.12+ warns on fork
+            pid = os.fork()
+        if pid == 0:
+            try:
+                answered = wsgi_get(app, "/readyz") == ("200 OK", b'{"status":"pass"}')
+                ok = answered and health._pid == os.getpid() and health._refresher is not None
+            except BaseException:
+                ok = False
+            os._exit(0 if ok else 1)
+        _, status = os.waitpid(pid, 0)
+        assert os.waitstatus_to_exitcode(status) == 0
+    finally:
+        health.close_blocking()
