@@ -19,6 +19,26 @@ def oslo_app() -> Any:
     return Healthcheck.app_factory(None)
 
 
+def anker_wsgi() -> Any:
+    """anker.health's WSGI middleware alone (each worker starts its registry on first use)."""
+    from anker.health import Health, HealthWSGIMiddleware
+
+    health = Health()
+    for check in _checks():
+        health.add(check)
+    return HealthWSGIMiddleware(None, health)
+
+
+def _checks() -> list[Any]:
+    from anker.health import Check, Result, check_event_loop
+
+    async def dependency() -> Result:
+        await asyncio.sleep(0.001)  # a round trip to a dependency, cached by the registry
+        return Result.passed(1.0, "ms")
+
+    return [check_event_loop(), Check("database:responseTime", dependency, "datastore")]
+
+
 def trivial_wsgi(environ: dict[str, Any], start_response: Any) -> list[bytes]:
     """The floor of a WSGI reply on the same server."""
     start_response("200 OK", [("Content-Type", "text/plain"), ("Content-Length", "2")])
@@ -26,15 +46,11 @@ def trivial_wsgi(environ: dict[str, Any], start_response: Any) -> list[bytes]:
 
 
 async def serve_anker(port: int) -> None:
-    from anker.health import Check, Health, HealthServer, Result, check_event_loop
-
-    async def dependency() -> Result:
-        await asyncio.sleep(0.001)  # a round trip to a dependency, cached by the registry
-        return Result.passed(1.0, "ms")
+    from anker.health import Health, HealthServer
 
     health = Health()
-    health.add(check_event_loop())
-    health.add(Check("database:responseTime", dependency, "datastore"))
+    for check in _checks():
+        health.add(check)
     async with health, HealthServer(health, port=port):
         await asyncio.Event().wait()
 

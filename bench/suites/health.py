@@ -8,6 +8,8 @@ Sides:
   one process;
 * oslo.middleware's healthcheck, its default reply and its JSON reply, under gunicorn with 2
   sync workers (the issue's measurement: ~954 and ~2,795 requests/s on this kind of machine);
+* anker's WSGI middleware on the same gunicorn (each request handed to the worker's
+  background event loop);
 * the floors: a trivial WSGI app on the same gunicorn, a trivial Starlette app on the same
   uvicorn.
 
@@ -124,6 +126,11 @@ BENCHMARK = Benchmark(
             server_side(uvicorn_server("anker"), "/readyz"),
             is_anker=True,
             requires=("anker", *UVICORN),
+        ),
+        Side(
+            "anker WSGI /readyz (gunicorn)",
+            server_side(gunicorn_server("anker_wsgi()"), "/readyz"),
+            requires=("anker", "gunicorn"),
         ),
         Side(
             "oslo.middleware (gunicorn)",

@@ -11,7 +11,7 @@ from collections.abc import Awaitable, Callable, MutableMapping
 from typing import Any, TypeAlias
 
 from anker.health._exposure import Exposure
-from anker.health._http import Answer, answer, group_of
+from anker.health._http import Answer, Request, answer, group_of
 from anker.health._registry import Health
 
 __all__ = ["HealthApp", "HealthMiddleware"]
@@ -96,15 +96,8 @@ async def serve_health(health: Health, exposure: Exposure, scope: Scope, send: S
     }
     client = scope.get("client")
     query = scope.get("query_string", b"").decode("latin-1")
-    reply = await answer(
-        health,
-        exposure,
-        method=scope["method"],
-        path=scope["path"],
-        query=query,
-        headers=headers,
-        client=client[0] if client else None,
-    )
+    request = Request(scope["method"], scope["path"], query, headers, client[0] if client else None)
+    reply = await answer(health, exposure, request)
     await _send(send, reply)
 
 

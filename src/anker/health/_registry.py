@@ -204,6 +204,24 @@ class Health:
                 outcomes[index] = outcome
         return self._report(group, excluded, [o for o in outcomes if o is not None])
 
+    def cached(self, group: str | None = None, *, exclude: Iterable[str] = ()) -> Report | None:
+        """The report of ``group`` from the cache alone, if every result in it is fresh (None
+        otherwise): what a thread can read without waiting for the event loop. Results are
+        immutable and swapped whole, so reading them from another thread is safe."""
+        if group is not None and group not in self.groups():
+            check_group(group)
+        excluded = set(exclude)
+        now = time.monotonic()
+        outcomes = []
+        for check in self._group(group):
+            if check.name in excluded:
+                continue
+            cached = self._cache.get(check.name)
+            if cached is None or now - cached[0] > self.ttl:
+                return None
+            outcomes.append(cached[1])
+        return self._report(group, excluded, outcomes)
+
     def _report(self, group: str | None, excluded: set[str], outcomes: list[Outcome]) -> Report:
         if group != "live" and "maintenance" not in excluded:
             reason = self._maintenance()

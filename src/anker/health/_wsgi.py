@@ -12,7 +12,7 @@ from collections.abc import Callable, Iterable
 from typing import Any, TypeAlias
 
 from anker.health._exposure import Exposure
-from anker.health._http import answer, group_of
+from anker.health._http import Request, answer, answer_from_cache, group_of
 from anker.health._registry import Health
 
 __all__ = ["HealthWSGIMiddleware"]
@@ -56,17 +56,19 @@ class HealthWSGIMiddleware:
             for key, value in environ.items()
             if key.startswith("HTTP_")
         }
-        request = answer(
-            self.health,
-            self.exposure,
-            method=environ.get("REQUEST_METHOD", "GET"),
-            path=path,
-            query=environ.get("QUERY_STRING", ""),
-            headers=headers,
-            client=environ.get("REMOTE_ADDR"),
+        request = Request(
+            environ.get("REQUEST_METHOD", "GET"),
+            path,
+            environ.get("QUERY_STRING", ""),
+            headers,
+            environ.get("REMOTE_ADDR"),
         )
-        # the checks' own timeout bounds the run; this bounds a loop that does not answer
-        reply = self.health.portal().run(request, timeout=self.health.timeout + 5.0)
+        portal = self.health.portal()  # started in this process (refreshing) from here on
+        reply = answer_from_cache(self.health, self.exposure, request)
+        if reply is None:  # something is stale: run it on the registry's loop
+            # the checks' own timeout bounds the run; this bounds a loop that does not answer
+            coroutine = answer(self.health, self.exposure, request)
+            reply = portal.run(coroutine, timeout=self.health.timeout + 5.0)
         status = f"{reply.status} {_REASONS.get(reply.status, '')}".rstrip()
         start_response(status, [(_title(n), v) for n, v in reply.headers])
         return [reply.body]

@@ -299,3 +299,25 @@ async def test_watch_registers_the_check_of_each_part(tmp_path: Path) -> None:
             health.watch(object())
     await transport.aclose()
     engine.dispose()
+
+
+async def test_cached_reads_only_fresh_results(tmp_path: Path) -> None:
+    flag = tmp_path / "maintenance"
+    health = Health(ttl=60, maintenance_file=flag)
+    check, calls = counting(Result.warned("slow", 900, "ms"))
+    health.add(check)
+    assert health.cached("ready") is None  # never ran: the caller must run it
+    await health.run("ready")
+    report = health.cached("ready")
+    assert report is not None
+    assert report.status is Status.WARN
+    excluded = health.cached("ready", exclude=["counted:calls"])
+    assert excluded is not None
+    assert (excluded.status, excluded.outcomes) == (Status.PASS, ())
+    flag.write_text("")
+    maintenance = health.cached("ready")
+    assert maintenance is not None
+    assert maintenance.status is Status.FAIL
+    assert len(calls) == 1
+    health.ttl = 0.0  # everything is stale now
+    await eventually(lambda: health.cached("ready") is None, what="the result to age")
