@@ -8,6 +8,7 @@ import asyncio
 import shutil
 import socket
 import subprocess
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -105,6 +106,15 @@ def haproxy(tmp_path: Path, services: dict[str, tuple[Switch, HealthServer]]) ->
         [*guard, "haproxy", "-db", "-f", str(config)], stdout=log, stderr=subprocess.STDOUT
     )
     try:
+        deadline = time.monotonic() + 30
+        while True:  # until HAProxy listens
+            assert process.poll() is None, (tmp_path / "haproxy.log").read_text()
+            try:
+                socket.create_connection(("127.0.0.1", port), timeout=1).close()
+                break
+            except OSError:
+                assert time.monotonic() < deadline, "haproxy did not listen within 30 s"
+                time.sleep(0.02)
         yield f"http://127.0.0.1:{port}"
     finally:
         process.terminate()

@@ -75,9 +75,11 @@ def hostile_checks() -> list[Check]:
 def engine_check() -> Check:
     from sqlalchemy import create_engine
 
-    # nothing listens on port 9 (discard): the connection is refused at once
+    with socket.socket() as sock:  # a port nothing listens on: refused at once
+        sock.bind(("127.0.0.1", 0))
+        port = sock.getsockname()[1]
     engine = create_engine(
-        f"postgresql+psycopg://admin:{SECRET}@127.0.0.1:9/nova?connect_timeout=2"
+        f"postgresql+psycopg://admin:{SECRET}@127.0.0.1:{port}/nova?connect_timeout=2"
     )
     return check_engine(engine, "sql")
 
