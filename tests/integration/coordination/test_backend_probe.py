@@ -15,8 +15,9 @@ async def test_the_probe_answers_and_reads_nothing_it_should_not(
     open_backend: OpenBackend,
 ) -> None:
     backend = await open_backend()
+    before = await backend.namespaces("")  # shared servers hold other tests' names
     await probe_driver(backend, timeout=5)
-    assert await backend.namespaces("") == []  # the probe wrote nothing
+    assert await backend.namespaces("") == before  # the probe wrote nothing
 
 
 async def test_a_closed_backend_fails_its_probe(open_backend: OpenBackend) -> None:
