@@ -52,6 +52,7 @@ NAMESPACES = (
     "anker.secrets.stores",
     "anker.secrets.envelope",
     "anker.db",
+    "anker.health",
     "anker.limits",
     "anker.limits.stores",
 )

@@ -6,6 +6,7 @@
 * :class:`DriverSettings` and :func:`setting` declare a driver's options, parsed from the URL's
   query and keyword arguments with ``anker.config``'s types (:func:`parse_settings`);
 * :func:`open_driver` does it all in one call and closes the driver if connecting fails;
+* :meth:`Driver.probe` is one cheap round trip, run bounded by :func:`probe_driver` (health);
 * :func:`boundary` and :func:`failure` turn client errors into the subsystem's
   :class:`~anker.errors.Unavailable`, credentials masked by :func:`~anker._url.mask_secrets`;
 * :class:`Backoff` spaces out every reconnect, retry and poll loop.
@@ -17,6 +18,7 @@ from anker._drivers._base import Driver
 from anker._drivers._boundary import boundary, describe_error, failure
 from anker._drivers._loading import GROUPS, available_drivers, load_driver, require
 from anker._drivers._open import open_driver, prepare_driver
+from anker._drivers._probe import probe_driver
 from anker._drivers._retry import Backoff
 from anker._drivers._settings import (
     DriverSettings,
@@ -41,6 +43,7 @@ __all__ = [
     "option_names",
     "parse_settings",
     "prepare_driver",
+    "probe_driver",
     "require",
     "setting",
 ]

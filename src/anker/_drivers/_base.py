@@ -61,6 +61,17 @@ class Driver(abc.ABC):
     async def aclose(self) -> None:
         """Close connections; safe to call more than once, and after a failed connect."""
 
+    async def probe(self) -> None:
+        """Check cheaply that the backend answers now (one round trip, no writes); raise
+        ``unavailable`` (or let a client error escape: :func:`~anker._drivers.probe_driver`
+        turns it into ``unavailable``) if it does not.
+
+        Health checks call this every second or so, so it must be cheap. Each subsystem's
+        driver base implements it with its own interface; a driver overrides it where its
+        client has a cheaper call (PING, ``SELECT 1``).
+        """
+        raise NotImplementedError(f"{self.describe(self.url)} has no probe")
+
     async def __aenter__(self) -> Self:
         return self
 

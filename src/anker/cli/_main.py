@@ -24,6 +24,10 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
         "anker.cli._db:db",
         "Schema migrations (Alembic) of a service's database, run on purpose.",
     ),
+    "health": (
+        "anker.cli._health:health",
+        "Ask health endpoints: one service, or a fleet with failures grouped by dependency.",
+    ),
     "info": ("anker.cli._info:info", "Show anker's version, subsystems, drivers and extras."),
     "quota": (
         "anker.cli._quota:quota",

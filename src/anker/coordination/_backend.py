@@ -60,6 +60,8 @@ DEFAULT_TIMEOUT = 5.0
 #: shorter leases renew so often that a busy event loop alone could lose them
 MIN_LEASE = 0.5
 MIN_TIMEOUT = 0.1
+#: the namespace :meth:`Backend.probe` reads; nothing is ever written there
+PROBE_NAMESPACE = "anker-probe"
 
 
 @dataclass(frozen=True)
@@ -216,6 +218,11 @@ class Backend(Driver):
     @property
     def connect_timeout(self) -> float | None:
         return None if self.bounds_calls else self.timeout
+
+    async def probe(self) -> None:
+        """One read of a namespace nothing writes: a round trip through the backend's own
+        read path. Drivers with a cheaper call (PING, ``SELECT 1``) override it."""
+        await self.entries(PROBE_NAMESPACE)
 
     @abc.abstractmethod
     async def create_session(self) -> str:

@@ -172,6 +172,11 @@ class Coordinator:
         return BlockingCoordinator(self)
 
     @property
+    def driver(self) -> Backend:
+        """The backend driver this coordinator works through (health checks probe it)."""
+        return self._backend
+
+    @property
     def capabilities(self) -> frozenset[str]:
         """What the backend declares it can do (e.g. ``server-expiry``)."""
         return self._backend.capabilities

@@ -19,6 +19,7 @@ from anker.db._errors import (
     DBDeadlock,
     DBDuplicateEntry,
     DBError,
+    DBPoolTimeout,
 )
 from anker.db._migrations import MigrationError, Migrations, Revision, SchemaNotCurrent
 from anker.db._options import DatabaseOptions
@@ -32,6 +33,7 @@ __all__ = [
     "DBDeadlock",
     "DBDuplicateEntry",
     "DBError",
+    "DBPoolTimeout",
     "DatabaseOptions",
     "MigrationError",
     "Migrations",

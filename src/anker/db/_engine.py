@@ -50,7 +50,9 @@ def create_engine(url: str | BackendURL | DatabaseOptions, /, **options: object)
     """
     plan = _plan(url, options, asynchronous=False)
     sqlalchemy = require("sqlalchemy", extra=_EXTRA, needed_for="anker.db")
-    engine: Engine = sqlalchemy.create_engine(_sqlalchemy_url(plan), **_engine_arguments(plan))
+    engine: Engine = sqlalchemy.create_engine(
+        _sqlalchemy_url(plan), **_engine_arguments(plan, asynchronous=False)
+    )
     _install(engine, plan)
     return engine
 
@@ -63,7 +65,7 @@ def create_async_engine(
     plan = _plan(url, options, asynchronous=True)
     asyncio_ext = require("sqlalchemy.ext.asyncio", extra=_EXTRA, needed_for="anker.db")
     engine: AsyncEngine = asyncio_ext.create_async_engine(
-        _sqlalchemy_url(plan), **_engine_arguments(plan)
+        _sqlalchemy_url(plan), **_engine_arguments(plan, asynchronous=True)
     )
     _install(engine.sync_engine, plan)
     return engine
@@ -104,9 +106,12 @@ def _sqlalchemy_url(plan: Target) -> Any:
     return sqlalchemy_engine.URL.create(plan.drivername, database=plan.database, query=plan.query)
 
 
-def _engine_arguments(plan: Target) -> dict[str, Any]:
+def _engine_arguments(plan: Target, *, asynchronous: bool) -> dict[str, Any]:
+    from anker.db._pool import pool_class  # imports SQLAlchemy: only once it is required
+
     settings = plan.settings
     return {
+        "poolclass": pool_class(asynchronous=asynchronous),
         "connect_args": plan.connect_args,
         "pool_size": settings.pool_size,
         "max_overflow": settings.max_overflow,
@@ -117,9 +122,13 @@ def _engine_arguments(plan: Target) -> dict[str, Any]:
 
 
 def _install(engine: Engine, plan: Target) -> None:
-    """The engine's event handlers: error translation, and per-connection setup."""
+    """The engine's event handlers: error translation, a check of each pooled connection at
+    checkout (not SQLite's: no server closes them), and per-connection setup."""
+    from anker.db._pool import configure_pool
+
     event = require("sqlalchemy.event", extra=_EXTRA, needed_for="anker.db")
     url = plan.url
+    configure_pool(engine, str(url), check=plan.sqlite_path is None)
 
     def handle_error(context: ExceptionContext) -> DBError | None:
         original = context.original_exception

@@ -6,7 +6,8 @@ the database's URL and the driver's message credentials masked::
 
     DBError                                 any other failure of a statement
      ├── DBConnectionError (also anker.errors.Unavailable)   refused, unreachable, lost
-     │    └── DBAccessDenied   wrong credentials, no such database (``transient`` False)
+     │    ├── DBAccessDenied   wrong credentials, no such database (``transient`` False)
+     │    └── DBPoolTimeout    no pooled connection came free in time (``transient`` False)
      ├── DBDeadlock        deadlocks, serialization failures, lock waits that timed out
      ├── DBConstraintError a foreign key, NOT NULL or CHECK constraint said no
      │    └── DBDuplicateEntry   a unique constraint said no (``.columns`` names them)
@@ -25,6 +26,7 @@ __all__ = [
     "DBDeadlock",
     "DBDuplicateEntry",
     "DBError",
+    "DBPoolTimeout",
 ]
 
 
@@ -68,6 +70,35 @@ class DBAccessDenied(DBConnectionError):
     cannot help, so :func:`anker.db.retrying` does not (``transient`` is False)."""
 
     transient = False
+
+
+class DBPoolTimeout(DBConnectionError):
+    """Every connection of the engine's pool stayed in use for ``pool_timeout``: the pool is
+    too small for the load (``pool_size`` plus ``max_overflow``), or connections are held too
+    long (or leak: a connection never closed, a unit of work holding one while it waits for
+    another). The database itself may be fine.
+
+    ``pool_size``, ``max_overflow`` and ``pool_timeout`` (seconds) are the pool's. Not retried
+    by :func:`anker.db.retrying` (``transient`` False): the wait was the retry, and waiting
+    again only adds to the load that exhausted the pool.
+    """
+
+    transient = False
+
+    def __init__(
+        self,
+        url: str,
+        operation: str,
+        reason: str,
+        *,
+        pool_size: int,
+        max_overflow: int,
+        pool_timeout: float,
+    ) -> None:
+        super().__init__(url, operation, reason)
+        self.pool_size = pool_size
+        self.max_overflow = max_overflow
+        self.pool_timeout = pool_timeout
 
 
 class DBDeadlock(DBError):

@@ -36,7 +36,7 @@ class DatabaseOptions(Group):
     pool_pre_ping: bool = option(
         False,
         help="Ping each connection when it leaves the pool. Costs a round trip per checkout;"
-        " retrying units of work survive dropped connections without it.",
+        " without it, a connection the server closed is replaced at checkout.",
     )
     connect_timeout: timedelta = option(
         "10s", min="1ms", help="How long opening a connection may take."

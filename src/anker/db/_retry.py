@@ -5,6 +5,11 @@ A unit of work is a function that opens its own transaction (``with engine.begin
 ``with Session.begin()``): a deadlock or a dropped connection rolled all of it back, so running
 it again from the start is safe. Inside a transaction its caller holds it is not: there the
 error is raised at once, for the caller's own unit of work to retry.
+
+Two series of delays: a failure to connect (refused, the server starting up) is retried after
+at most :data:`RECONNECT_CAP`, so a unit of work waiting out a restart returns soon after the
+server takes connections again; deadlocks and statements that lost their connection back off
+up to the backoff's cap, as contention calls for.
 """
 
 from __future__ import annotations
@@ -26,6 +31,9 @@ R = TypeVar("R")
 
 #: the errors a unit of work is run again for
 RETRIED = (DBDeadlock, DBConnectionError)
+#: the longest delay before connecting again: a refused connection costs client and server next
+#: to nothing, and the cap is how late after a restart the unit of work can return
+RECONNECT_CAP = 0.1
 #: set while a retrying unit of work runs: one nested in it leaves retrying to it
 _RUNNING: contextvars.ContextVar[bool] = contextvars.ContextVar("anker.db.retrying", default=False)
 
@@ -51,7 +59,9 @@ def retrying(
     after a :class:`DBDeadlock` or a transient :class:`DBConnectionError` (not after a
     :class:`DBAccessDenied`: wrong credentials, a missing database), with ``backoff``'s
     jittered delays in between (default: the first at most 20 ms, doubling up to 1 s, 30 s in
-    all).
+    all; a failure to connect waits at most 100 ms, or ``backoff``'s cap if lower). Failures
+    to connect do not count against ``max_retries``, which bounds the attempts that reached
+    the database: nothing was sent, and a restart is waited out until the backoff's deadline.
 
     It does not retry when it runs inside another retrying unit of work (the outer one
     retries the whole), nor when an argument is a connection or session already in a
@@ -70,8 +80,30 @@ def retrying(
     return decorate if function is None else decorate(function)
 
 
-def _fresh(template: Backoff) -> Backoff:
-    return Backoff(first=template.first, cap=template.cap, deadline=template.deadline)
+class _Delays:
+    """The delays of one call: one series for failures to connect, one for the rest, both
+    ending at the template's deadline."""
+
+    def __init__(self, template: Backoff) -> None:
+        self.other = Backoff(first=template.first, cap=template.cap, deadline=template.deadline)
+        cap = min(template.cap, RECONNECT_CAP)
+        first = min(template.first, cap)
+        self.connect = Backoff(first=first, cap=cap, deadline=template.deadline)
+
+    def after(self, error: Exception) -> Backoff:
+        return self.connect if _connecting(error) else self.other
+
+
+def _connecting(error: Exception) -> bool:
+    """Whether the attempt failed before it reached the database."""
+    return isinstance(error, DBConnectionError) and error.operation == "connect"
+
+
+def _spent(error: Exception, retries: int, max_retries: int) -> bool:
+    """Whether ``error`` ends the unit of work: permanent, or the last retry it may count."""
+    if not _transient(error):
+        return True
+    return not _connecting(error) and retries >= max_retries
 
 
 def _transient(error: Exception) -> bool:
@@ -95,17 +127,19 @@ def _sync_wrapper(work: Callable[P, R], max_retries: int, template: Backoff) -> 
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
         if not _retries(args, kwargs):
             return work(*args, **kwargs)
-        backoff = _fresh(template)
+        delays = _Delays(template)
         token = _RUNNING.set(True)
         try:
-            for attempt in range(max_retries + 1):
+            retries = 0
+            while True:
                 try:
                     return work(*args, **kwargs)
                 except RETRIED as error:
-                    if not _transient(error) or attempt == max_retries or backoff.expired:
+                    backoff = delays.after(error)
+                    if _spent(error, retries, max_retries) or backoff.expired:
                         raise
+                    retries += not _connecting(error)
                     time.sleep(backoff.next_delay())
-            raise AssertionError("unreachable")  # pragma: no cover
         finally:
             _RUNNING.reset(token)
 
@@ -119,18 +153,19 @@ def _async_wrapper(
     async def run(*args: P.args, **kwargs: P.kwargs) -> R:
         if not _retries(args, kwargs):
             return await work(*args, **kwargs)
-        backoff = _fresh(template)
+        delays = _Delays(template)
         token = _RUNNING.set(True)
         try:
-            for attempt in range(max_retries + 1):
+            retries = 0
+            while True:
                 try:
                     return await work(*args, **kwargs)
                 except RETRIED as error:
-                    if not _transient(error) or attempt == max_retries:
+                    if _spent(error, retries, max_retries):
                         raise
-                    if not await backoff.sleep():
+                    retries += not _connecting(error)
+                    if not await delays.after(error).sleep():
                         raise
-            raise AssertionError("unreachable")  # pragma: no cover
         finally:
             _RUNNING.reset(token)
 

@@ -55,7 +55,9 @@ class EngineSettings(DriverSettings):
         Seconds(10.0), min=0.001, help="how long to wait for a free connection of the pool"
     )
     pool_pre_ping: bool = setting(
-        False, help="ping every connection at checkout (costs a round trip; retries are cheaper)"
+        False,
+        help="ping every connection at checkout (a round trip; without it, a connection the"
+        " server closed is replaced at checkout all the same)",
     )
     connect_timeout: Seconds = setting(
         Seconds(10.0), min=0.001, help="how long opening a connection may take"

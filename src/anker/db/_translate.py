@@ -34,6 +34,8 @@ _PG_CODES: dict[str, type[DBError]] = {
     "57P01": DBConnectionError,  # admin_shutdown: pg_terminate_backend, a fast shutdown
     "57P02": DBConnectionError,  # crash_shutdown
     "57P03": DBConnectionError,  # cannot_connect_now: starting up, shutting down
+    "57P05": DBConnectionError,  # idle_session_timeout: the server ended an idle session
+    "25P03": DBConnectionError,  # idle_in_transaction_session_timeout: the same in a transaction
     "53300": DBConnectionError,  # too_many_connections
     "28000": DBAccessDenied,  # invalid_authorization_specification
     "28P01": DBAccessDenied,  # invalid_password
@@ -81,6 +83,7 @@ _MYSQL_CODES: dict[int, type[DBError]] = {
     2045: DBConnectionError,  # CR_SHARED_MEMORY_CONNECT_ERROR
     2055: DBConnectionError,  # CR_SERVER_LOST_EXTENDED
     4031: DBConnectionError,  # ER_CLIENT_INTERACTION_TIMEOUT (MySQL 8.0.24+: wait_timeout)
+    # (MariaDB's 4031 is ER_REFERENCED_TRG_DOES_NOT_EXIST: told apart by its words)
 }
 #: SQLite messages, by their start
 _SQLITE_MESSAGES: tuple[tuple[str, type[DBError]], ...] = (
@@ -160,10 +163,8 @@ def classify(
 
 def _classify(exc: BaseException) -> type[DBError]:
     code = exc.args[0] if exc.args else None
-    if isinstance(code, int) and code in _MYSQL_CODES:  # PyMySQL, aiomysql: (errno, message)
-        return _MYSQL_CODES[code]
-    if isinstance(code, int) and code:
-        return DBError  # a server's or client's error number that is not about the connection
+    if isinstance(code, int) and (found := _by_number(exc, code)) is not None:
+        return found
     sqlstate = getattr(exc, "sqlstate", None)  # psycopg
     if isinstance(sqlstate, str) and sqlstate:
         return _PG_CODES.get(sqlstate) or _PG_CLASSES.get(sqlstate[:2], DBError)
@@ -174,6 +175,19 @@ def _classify(exc: BaseException) -> type[DBError]:
                 return error
         return DBError
     return _by_wording(str(exc))
+
+
+def _by_number(exc: BaseException, code: int) -> type[DBError] | None:
+    """The class of a PyMySQL or aiomysql error, ``(errno, message)``."""
+    if code == 4031 and "disconnected" not in str(exc).lower():
+        return DBError  # MariaDB's: a trigger named in FOLLOWS/PRECEDES does not exist
+    if code in _MYSQL_CODES:
+        return _MYSQL_CODES[code]
+    if code:
+        return DBError  # a server's or client's error number that is not about the connection
+    if type(exc).__name__ == "InterfaceError" and "mysql" in type(exc).__module__:
+        return DBConnectionError  # PyMySQL's InterfaceError(0, ""): the connection is closed
+    return None
 
 
 def _by_wording(message: str) -> type[DBError]:

@@ -73,6 +73,11 @@ class Store(Driver):
     async def aclose(self) -> None:
         """Release connections; the store is unusable afterwards."""
 
+    async def probe(self) -> None:
+        """One cheap look at the store (no values read, nothing written); raise
+        :class:`~anker.secrets.StoreUnavailable` if it cannot be used now."""
+        raise NotImplementedError(f"{self.describe(self.url)} has no probe")
+
     @abc.abstractmethod
     async def create(self, obj: ManagedObject) -> str:
         """Keep a new object (its version 1, with its value); return its id.

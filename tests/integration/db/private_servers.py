@@ -20,9 +20,13 @@ from abc import ABC, abstractmethod
 from collections.abc import Iterator
 from pathlib import Path
 
-import pytest
-
-__all__ = ["PrivateServer", "private_server_for"]
+__all__ = [
+    "NoPrivateServer",
+    "PrivateServer",
+    "private_server_for",
+    "running_private_server",
+    "server_user",
+]
 
 PG_BIN = Path(os.environ.get("ANKER_TEST_PG_BIN", "/usr/lib/postgresql/15/bin"))
 START_TIMEOUT = 60.0
@@ -229,15 +233,36 @@ _USERS = {"postgresql": "postgres", "mariadb": "mysql"}
 
 def private_server_for(name: str) -> Iterator[PrivateServer]:
     """A private ``name`` server, started; stopped and deleted afterwards (or a skip)."""
-    if (why := _missing(name)) is not None:
+    import pytest  # here: bench/db_restart_latency.py uses these servers without pytest
+
+    try:
+        user = server_user(name)
+    except NoPrivateServer as why:
         pytest.skip(f"no private {name} server for the restart tests: {why}")
-    user = None
-    if os.geteuid() == 0:
-        user = _USERS[name]
-        try:
-            pwd.getpwnam(user)
-        except KeyError:
-            pytest.skip(f"running as root, and no user {user!r} to run a private {name} as")
+    yield from running_private_server(name, user)
+
+
+class NoPrivateServer(Exception):
+    """A private server cannot be made here (what is missing)."""
+
+
+def server_user(name: str) -> str | None:
+    """The user a private ``name`` server runs as (None: this one); NoPrivateServer saying
+    what is missing when none can run here."""
+    if (why := _missing(name)) is not None:
+        raise NoPrivateServer(why)
+    if os.geteuid() != 0:
+        return None
+    user = _USERS[name]
+    try:
+        pwd.getpwnam(user)
+    except KeyError:
+        raise NoPrivateServer(f"running as root, and no user {user!r} to run it as") from None
+    return user
+
+
+def running_private_server(name: str, user: str | None) -> Iterator[PrivateServer]:
+    """A private ``name`` server run as ``user``, started; stopped and deleted afterwards."""
     folder = Path(tempfile.mkdtemp(prefix=f"anker-{name}-"))
     try:
         if user is not None:

@@ -26,16 +26,30 @@ def test_a_pooled_connection_killed_while_idle_is_survived_by_a_retrying_unit_of
     engine.dispose()
 
 
-def test_without_retrying_a_killed_connection_is_a_clear_connection_error_once(
+def test_a_connection_killed_while_idle_in_the_pool_is_replaced_at_checkout_without_a_ping(
     server_url: str,
 ) -> None:
     engine = create_engine(server_url, pool_size=1, max_overflow=0)
-    kill(server_url, backend_id(engine))
-    with pytest.raises(DBConnectionError) as raised:
-        backend_id(engine)
+    assert engine.pool._pre_ping is False  # type: ignore[attr-defined]
+    killed = backend_id(engine)
+    kill(server_url, killed)
+    assert backend_id(engine) != killed  # no error, no retrying: the checkout replaced it
+    engine.dispose()
+
+
+def test_a_connection_killed_while_checked_out_is_a_clear_connection_error_once(
+    server_url: str,
+) -> None:
+    engine = create_engine(server_url, pool_size=1, max_overflow=0)
+    with engine.connect() as connection:
+        killed = backend_id_of(connection)
+        connection.rollback()
+        kill(server_url, killed)
+        with pytest.raises(DBConnectionError) as raised:
+            backend_id_of(connection)
     assert raised.value.operation == "execute"
     assert raised.value.__cause__ is not None
-    backend_id(engine)  # the pool dropped the dead connection: the next call works
+    assert backend_id(engine) != killed  # the pool dropped the dead connection
     engine.dispose()
 
 

@@ -384,6 +384,10 @@ class PostgresBackend(Backend):
             schema_lock = _lock_key(f"anker schema {self.prefix}")
             await self._query(f"SELECT pg_advisory_xact_lock({schema_lock});{SCHEMA}")
 
+    async def probe(self) -> None:
+        """``SELECT 1`` on the working connection (a new one if the old one broke)."""
+        await self._query("SELECT 1")
+
     async def aclose(self) -> None:
         self._closed = True
         if self._listener is not None:

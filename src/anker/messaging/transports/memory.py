@@ -227,6 +227,10 @@ class MemoryTransport(Transport):
             broker = _BROKERS[name] = _Broker()
         self._broker = broker
 
+    async def probe(self) -> None:
+        """The in-process broker is always there while the transport is open."""
+        _ = self.broker  # TransportClosed once closed
+
     async def aclose(self) -> None:
         if self._closed or self._broker is None:
             self._closed = True

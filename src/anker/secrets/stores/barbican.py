@@ -99,6 +99,10 @@ class BarbicanStore(Store):
         )
         await self._request("GET", "/secrets", params={"limit": 1})  # reachable and allowed
 
+    async def probe(self) -> None:
+        """The smallest listing Barbican serves: reachable, and the token still accepted."""
+        await self._request("GET", "/secrets", params={"limit": 1})
+
     async def aclose(self) -> None:
         client, self._client = self._client, None
         if client is not None:

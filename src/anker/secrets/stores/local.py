@@ -112,6 +112,18 @@ class LocalStore(Store):
     def __repr__(self) -> str:
         return f"LocalStore({self.directory!r})"
 
+    async def probe(self) -> None:
+        """The store is open and its objects folder can still be read (a lost mount, a
+        changed permission)."""
+        if getattr(self, "_aead", None) is None:
+            raise StoreUnavailable(f"the local store {self.directory} is not open")
+        try:
+            await asyncio.to_thread(os.listdir, self._objects)
+        except OSError as exc:
+            raise StoreUnavailable(
+                f"the local store {self.directory} cannot be read: {exc.strerror}"
+            ) from exc
+
     # ------------------------------------------------------------------ the interface
     async def create(self, obj: ManagedObject) -> str:
         await asyncio.to_thread(self._create, obj)

@@ -240,6 +240,13 @@ class RedisBackend(Backend):
             for (name, source), sha in zip(sources.items(), shas, strict=True)
         }
 
+    async def probe(self) -> None:
+        """One PING on a pooled connection."""
+        if self._client is None:
+            raise ConnectionError("the backend is not connected")
+        async with asyncio.timeout(self.timeout):
+            await self._client.ping()
+
     async def aclose(self) -> None:
         await self._hub.aclose()
         sentinels, self._sentinels = self._sentinels, None

@@ -233,6 +233,21 @@ class Supervised(Transport):
     def _is_closed(self) -> bool:
         return self._closed
 
+    async def probe(self) -> None:
+        """Connected now, and the broker answers one passive declaration of ``amq.direct``
+        (which every vhost has) on the admin channel: a round trip that changes nothing."""
+        if self._closed:
+            raise TransportClosed(str(self.url))
+        link = self._link
+        if link is None or not link.up:
+            raise TransportUnavailable(
+                str(self.url), "probe", f"not connected ({self._masked(self._last_error)})"
+            )
+        async with asyncio.timeout(self.settings.timeout), link.lock:
+            if link.admin.is_closed:
+                link.admin = await link.connection.channel(publisher_confirms=False)
+            await link.admin.exchange_declare("amq.direct", exchange_type="direct", passive=True)
+
     def _lost(self, link: Link) -> None:
         if self._link is link:
             self._link = None

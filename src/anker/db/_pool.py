@@ -1,0 +1,153 @@
+"""The engine's connection pool: a checkout that replaces a connection the server closed while
+it sat in the pool (without a round trip to the server), and a clear :class:`DBPoolTimeout`
+when no connection comes free in time.
+
+A server that ends a session (``pg_terminate_backend``, MariaDB's ``KILL``, ``wait_timeout``,
+``idle_session_timeout``, a restart) closes its socket, often after a last error message. On a
+connection idle in the pool nothing else arrives unasked, so a socket that is readable at
+checkout (an end of file, an error, a reset) belongs to a session that is over: one ``poll``
+with a zero timeout tells it, where ``pool_pre_ping`` sends a statement and waits for the
+answer. go-sql-driver/mysql checks its idle connections the same way before reusing them.
+
+What this cannot see: a peer that vanished without closing (a network partition, a host that
+lost power) and a connection killed between the checkout and its first statement. Those fail
+on the statement with a :class:`DBConnectionError`, which :func:`anker.db.retrying` retries.
+
+Imported by :mod:`anker.db._engine` after SQLAlchemy (never by ``import anker.db``).
+"""
+
+from __future__ import annotations
+
+import select
+from typing import TYPE_CHECKING, Any
+
+from sqlalchemy import exc
+from sqlalchemy.pool import AsyncAdaptedQueuePool, QueuePool
+
+from anker.db._errors import DBPoolTimeout
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+    from sqlalchemy.pool import ConnectionPoolEntry
+
+__all__ = ["closed_by_server", "configure_pool", "pool_class"]
+
+
+class _Translating(QueuePool):
+    """A queue pool that replaces a connection the server closed before handing it out, and
+    whose checkout timeout is a :class:`DBPoolTimeout` naming the pool's sizes (SQLAlchemy's
+    ``TimeoutError`` is not a driver error, so the engine's ``handle_error`` never sees it).
+
+    The check runs where the pool takes a connection from its queue (before SQLAlchemy's
+    ``checkout`` event and its reconnect loop): a failed reconnect there is handled as any
+    failed connect of the pool. It costs a few microseconds a checkout (one ``poll``)."""
+
+    #: the database's URL as errors show it (credentials masked), set by the engine
+    anker_url = "database"
+    #: whether to check connections at checkout (not SQLite's: no server closes them)
+    anker_check = False
+
+    def _do_get(self) -> ConnectionPoolEntry:
+        try:
+            record = super()._do_get()
+        except exc.TimeoutError as error:
+            raise self._timed_out() from error
+        if (
+            self.anker_check
+            and record.dbapi_connection is not None
+            and closed_by_server(record.driver_connection)
+        ):
+            record.invalidate(_CLOSED)  # closed now: the checkout connects anew
+        return record
+
+    def _timed_out(self) -> DBPoolTimeout:
+        timeout = float(self._timeout)
+        reason = (
+            f"no connection of the pool came free within pool_timeout={timeout:g}s: all"
+            f" pool_size={self.size()} + max_overflow={self._max_overflow} are in use"
+            " (a bigger pool, connections held for shorter, or one left open?)"
+        )
+        return DBPoolTimeout(
+            self.anker_url,
+            "checkout",
+            reason,
+            pool_size=self.size(),
+            max_overflow=self._max_overflow,
+            pool_timeout=timeout,
+        )
+
+    def recreate(self) -> QueuePool:
+        fresh = super().recreate()
+        assert isinstance(fresh, _Translating)
+        # dispose() makes a new pool: it keeps what the engine set
+        fresh.anker_url, fresh.anker_check = self.anker_url, self.anker_check
+        return fresh
+
+
+_CLOSED = exc.DisconnectionError("the server closed the connection while it was pooled")
+
+
+class _TranslatingQueuePool(_Translating):
+    pass
+
+
+class _TranslatingAsyncQueuePool(_Translating, AsyncAdaptedQueuePool):
+    pass
+
+
+def pool_class(*, asynchronous: bool) -> type[QueuePool]:
+    """The pool class of an engine (sync or async)."""
+    return _TranslatingAsyncQueuePool if asynchronous else _TranslatingQueuePool
+
+
+def configure_pool(engine: Engine, url: str, *, check: bool) -> None:
+    """Tell ``engine``'s pool the URL its errors show, and whether to check connections."""
+    pool = engine.pool
+    assert isinstance(pool, _Translating)
+    pool.anker_url, pool.anker_check = url, check
+
+
+def closed_by_server(connection: Any) -> bool:
+    """Whether the driver's ``connection`` (psycopg, PyMySQL, aiomysql) is closed, or its
+    socket has something to read although no statement runs: the server's end of file, or its
+    last words before it. False for a driver this does not know (SQLite has no server)."""
+    if getattr(connection, "pgconn", None) is not None:
+        return _psycopg_closed(connection)
+    if hasattr(connection, "_sock"):  # PyMySQL: _sock is None once closed
+        sock = connection._sock
+        return sock is None or _readable(sock.fileno())
+    if hasattr(connection, "_writer"):
+        return _aiomysql_closed(connection)
+    return False
+
+
+def _psycopg_closed(connection: Any) -> bool:
+    """psycopg's, sync and async (which registers its socket only while a statement runs)."""
+    if connection.closed or connection.broken:
+        return True
+    try:
+        fd = connection.pgconn.socket
+    except Exception:  # psycopg.OperationalError: "the connection is lost"
+        return True
+    return _readable(fd)
+
+
+def _aiomysql_closed(connection: Any) -> bool:
+    """aiomysql's: its transport reads for it while idle, but a socket at end of file stays
+    readable."""
+    writer = connection._writer
+    if writer is None or writer.transport.is_closing():
+        return True
+    sock = writer.get_extra_info("socket")
+    return sock is not None and _readable(sock.fileno())
+
+
+def _readable(fd: int) -> bool:
+    if fd < 0:
+        return True
+    if hasattr(select, "poll"):
+        poller = select.poll()
+        poller.register(fd, select.POLLIN | select.POLLPRI)
+        return bool(poller.poll(0))  # POLLHUP and POLLERR are always reported
+    readable, _, broken = select.select([fd], [], [fd], 0)  # pragma: no cover (no poll)
+    return bool(readable or broken)  # pragma: no cover

@@ -1,0 +1,153 @@
+"""The standalone endpoint: uvicorn serving :class:`HealthApp` on its own port, for services
+with no HTTP API of their own (RPC servers, workers)."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import socket
+from typing import TYPE_CHECKING, Any, Self
+
+from anker._drivers import require
+from anker.health._asgi import ASGIApp, HealthApp
+from anker.health._exposure import Exposure
+
+if TYPE_CHECKING:
+    from types import TracebackType
+
+    from anker.health._registry import Health
+
+__all__ = ["HealthServer"]
+
+
+class HealthServer:
+    """The health endpoints on ``host:port``, served by uvicorn on the running event loop::
+
+        async with Health() as health, HealthServer(health, port=8081) as server:
+            ...  # the service's own work; server.port is the bound port (port=0: any free)
+
+    The server is a task this object owns: :meth:`aclose` (or leaving ``async with``) stops it.
+    It does not take over the process's signals (the service's runtime handles those), and it
+    runs in this process only (uvicorn's ``--workers`` loses TCP_NODELAY on its listening
+    socket, uvicorn#3149, which costs ~40 ms per keep-alive request). Needs
+    ``pip install 'anker[health]'``.
+
+    .. versionadded:: 0.1
+    """
+
+    def __init__(
+        self,
+        health: Health,
+        exposure: Exposure | None = None,
+        *,
+        host: str = "127.0.0.1",
+        port: int = 8081,
+        app: ASGIApp | None = None,
+    ) -> None:
+        #: what is served: the endpoints alone, or ``app`` (e.g. a service's app behind
+        #: :class:`~anker.health.HealthMiddleware`)
+        self.app: ASGIApp = app if app is not None else HealthApp(health, exposure or Exposure())
+        self.host = host
+        self.port = port
+        self._server: Any = None
+        self._task: asyncio.Task[None] | None = None
+        self._listener: socket.socket | None = None
+
+    async def start(self) -> None:
+        """Bind and start answering; raises OSError if the port cannot be bound."""
+        uvicorn = require("uvicorn", extra="health", needed_for="the standalone health endpoint")
+        config = uvicorn.Config(
+            self.app,
+            host=self.host,
+            port=self.port,
+            lifespan="off",
+            access_log=False,
+            log_config=None,
+            server_header=False,  # no server name and version in responses
+            date_header=False,
+        )
+        # bound here, not by uvicorn: its bind error is a sys.exit() inside our task
+        listener = _listen(self.host, self.port)
+        self.port = listener.getsockname()[1]
+        server = _quiet_server(config)
+        task = asyncio.get_running_loop().create_task(
+            server.serve(sockets=[listener]), name="anker-health-server"
+        )
+        started = asyncio.ensure_future(server.ready.wait())
+        await asyncio.wait({task, started}, return_when=asyncio.FIRST_COMPLETED)
+        started.cancel()
+        if task.done():
+            listener.close()
+            task.result()
+            raise OSError(f"the health endpoint could not start on port {self.port}")
+        self._server, self._task, self._listener = server, task, listener
+
+    async def aclose(self) -> None:
+        """Stop answering and wait for the server to finish."""
+        server, task, listener = self._server, self._task, self._listener
+        self._server = self._task = self._listener = None
+        if server is None or task is None:
+            return
+        server.should_exit = True
+        try:
+            await asyncio.wait_for(asyncio.shield(task), timeout=5.0)
+        except TimeoutError:
+            task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await task
+        finally:
+            if listener is not None:
+                listener.close()
+
+    async def __aenter__(self) -> Self:
+        await self.start()
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+
+def _listen(host: str, port: int) -> socket.socket:
+    """A listening TCP socket with TCP_NODELAY (inherited by accepted connections on Linux)."""
+    family = socket.AF_INET6 if ":" in host else socket.AF_INET
+    listener = socket.socket(family, socket.SOCK_STREAM)
+    try:
+        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
+        listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
+        listener.bind((host, port))
+        listener.listen(128)
+        listener.setblocking(False)
+    except BaseException:
+        listener.close()
+        raise
+    return listener
+
+
+def _quiet_server_class() -> Any:
+    uvicorn = require("uvicorn", extra="health", needed_for="the standalone health endpoint")
+
+    class Quiet(uvicorn.Server):  # type: ignore[misc,name-defined]
+        """uvicorn's server, minus the signal handlers, plus an event set once it listens."""
+
+        def __init__(self, config: Any) -> None:
+            super().__init__(config)
+            self.ready = asyncio.Event()
+
+        @contextlib.contextmanager
+        def capture_signals(self) -> Any:
+            yield  # the service owns SIGINT and SIGTERM, not its health endpoint
+
+        async def startup(self, sockets: Any = None) -> None:
+            await super().startup(sockets)
+            self.ready.set()
+
+    return Quiet
+
+
+def _quiet_server(config: Any) -> Any:
+    return _quiet_server_class()(config)
