@@ -49,7 +49,23 @@ def store_url(request: pytest.FixtureRequest, tmp_path: Path) -> Iterator[str]:
     elif name == "postgresql":
         yield from fresh_postgres(require_server("postgresql"))
     else:
-        yield f"{require_server('redis')}?prefix=t{uuid.uuid4().hex[:12]}:"
+        yield from fresh_redis(require_server("redis"), f"t{uuid.uuid4().hex[:12]}:")
+
+
+def fresh_redis(server: str, prefix: str) -> Iterator[str]:
+    """The Redis server at ``server`` with a fresh key prefix, its keys deleted after."""
+    import redis
+
+    try:
+        yield f"{server}?prefix={prefix}"
+    finally:
+        client = redis.Redis.from_url(server)
+        try:
+            keys = list(client.scan_iter(f"{prefix}*", count=1000))
+            if keys:
+                client.delete(*keys)
+        finally:
+            client.close()
 
 
 OpenQuota = Callable[..., Awaitable[Quota]]

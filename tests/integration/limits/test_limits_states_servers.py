@@ -9,7 +9,7 @@ from collections.abc import Iterator
 import pytest
 
 from limits_machine import SETTINGS, ClaimsMachine
-from limits_support import fresh_postgres
+from limits_support import fresh_postgres, fresh_redis
 from servers import require_server
 
 pytestmark = pytest.mark.integration
@@ -24,7 +24,7 @@ class PostgresClaims(ClaimsMachine):
 class RedisClaims(ClaimsMachine):
     @contextlib.contextmanager
     def store(self) -> Iterator[str]:
-        yield f"{require_server('redis')}?prefix=s{uuid.uuid4().hex[:12]}:"
+        yield from fresh_redis(require_server("redis"), f"s{uuid.uuid4().hex[:12]}:")
 
 
 PostgresClaims.TestCase.settings = SETTINGS
