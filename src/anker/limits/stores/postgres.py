@@ -5,10 +5,11 @@ store's migrations): one statement, one round trip. It locks the usage rows of t
 and every ancestor in one sorted order (a concurrent claim on an overlapping path waits, then
 sees this one's amounts), checks them against the limits, and either updates them and inserts
 the claim or changes nothing and says why. Lease expiry uses the server's clock,
-the same for every client. With ``?synchronous=normal`` (the default) the store's sessions
-run with ``synchronous_commit = off``: a crash of the server may forget the claims of its
-last fraction of a second (never corrupting anything; a recount repairs it);
-``?synchronous=full`` flushes every claim's commit first. Create the tables once with
+the same for every client. With ``?synchronous=full`` (the default) a claim's commit is as
+durable as the server makes every commit; ``?synchronous=normal`` runs the store's sessions
+with ``synchronous_commit = off``, faster, but a crash of the server may then forget the
+claims of its last fraction of a second (never corrupting anything; a recount repairs it),
+so it is for deployments that accept that. Create the tables once with
 ``anker quota --url URL upgrade``.
 """
 
@@ -16,18 +17,20 @@ from __future__ import annotations
 
 import json
 from collections.abc import Mapping
-from typing import TYPE_CHECKING, Any
+from dataclasses import dataclass
+from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
 
+from anker._drivers import DriverSettings, setting
 from anker.limits._errors import OverQuota, UnknownProject, UnknownResource
 from anker.limits._model import ClaimInfo
-from anker.limits.stores._sql import SQLStore
+from anker.limits.stores._sql import SQLSettings, SQLStore
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Engine
 
-__all__ = ["PostgresStore"]
+__all__ = ["PostgresStore", "PostgresStoreSettings"]
 
 #: the claim function of migration limits0002
 _CLAIM = sa.text(
@@ -35,8 +38,24 @@ _CLAIM = sa.text(
 )
 
 
+@dataclass(frozen=True)
+class PostgresStoreSettings(SQLSettings):
+    """The options of ``postgresql://``: commits durable by default, as the server makes them
+    (a quota a crashed server forgot would let the next claims overshoot)."""
+
+    synchronous: str = setting(
+        "full",
+        choices=("normal", "full"),
+        help="full: a claim's commit is as durable as the server's; normal: synchronous_commit"
+        " off for the store's sessions (a crash of the server may forget the last claims)",
+    )
+
+
 class PostgresStore(SQLStore):
     """Limits in PostgreSQL; see the module docstring."""
+
+    settings_class: ClassVar[type[DriverSettings]] = PostgresStoreSettings
+    settings: PostgresStoreSettings
 
     insert_claim = sa.text(
         """
