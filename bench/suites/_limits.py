@@ -92,13 +92,15 @@ def chain(depth: int) -> list[str]:
     return [f"level{index}" for index in range(depth)]
 
 
-def anker_side(store: str, depth: int, name: str, *, is_anker: bool) -> Side:
+def anker_side(
+    store: str, depth: int, name: str, *, is_anker: bool, options: dict[str, str] | None = None
+) -> Side:
     @contextlib.contextmanager
     def opened() -> Iterator[Measure]:
         from anker.limits import Quota
 
         with store_url(store) as url, loop_thread() as call:
-            quota = call(Quota.open(url, upgrade=True, lease=3600, timeout=30))
+            quota = call(Quota.open(url, upgrade=True, lease=3600, timeout=30, **(options or {})))
             try:
                 names = chain(depth)
                 call(quota.set_default("cores", BIG))
@@ -263,6 +265,21 @@ def claims_benchmark(store: str) -> Benchmark:
         higher_is_better=True,
         sides=(
             anker_side(store, 3, "anker", is_anker=True),
+            *(
+                # PostgreSQL's default is a durable commit per claim; this shows what
+                # synchronous_commit=off (the operator's choice) gains
+                [
+                    anker_side(
+                        store,
+                        3,
+                        "anker synchronous=normal",
+                        is_anker=False,
+                        options={"synchronous": "normal"},
+                    )
+                ]
+                if store == "postgresql"
+                else []
+            ),
             oslo_limit_side(store),
             oslo_limit_side(store, create=True),
         ),
