@@ -10,17 +10,26 @@ request does:
   write);
 - oslo.db: its enginefacade with its defaults (``reader.connection`` / ``writer.connection``,
   a fresh request context per operation, as a service gets one per request);
-- plain SQLAlchemy 2 on the same driver with its defaults (the floor for anker's overhead);
+- plain SQLAlchemy 2 on the same driver configured as anker configures it (the floor for
+  anker's overhead, like with like; see :func:`same_settings`): the same pool (5 + 10
+  overflow, recycle 1 h, 10 s checkout wait, no pre-ping), the same timeouts given the way a
+  SQLAlchemy user gives them (PostgreSQL: ``connect_timeout=10``, TCP keepalives 10 s/3 s/3
+  and ``tcp_user_timeout=10000``, ``options="-c statement_timeout=60000"``; MariaDB: PyMySQL's
+  ``connect_timeout=10``, ``read_timeout=70``, ``write_timeout=70``, ``charset=utf8mb4`` and
+  ``SET SESSION max_statement_time = 60`` on connect; SQLite: ``timeout=5``,
+  ``check_same_thread=False`` and ``busy_timeout``, ``foreign_keys=ON``, WAL on connect), and
+  no event handler for errors;
+- plain SQLAlchemy 2 with the driver's and SQLAlchemy's defaults (no timeouts, SQLite's
+  rollback journal): what the timeouts themselves cost;
 - the raw driver (psycopg 3, PyMySQL, sqlite3) on one open connection: execute, fetch, then
   rollback (read) or commit (write), what the pool's reset and the commit cost, nothing else
   (the absolute floor).
 
 The same table shape and rows for every side, each side its own table (on SQLite its own
-file too: anker's WAL would otherwise change the journal of the others), dropped afterwards.
+file too: WAL would otherwise change the journal of the others), dropped afterwards.
 Servers are the integration tests' (``ANKER_TEST_POSTGRES_URL``, ``ANKER_TEST_MARIADB_URL``);
-a side whose server does not answer raises :class:`Unavailable`. Each database's defaults are
-each side's own (on SQLite anker turns on WAL, which makes commits cheaper: that is anker's
-choice, measured as it ships).
+a side whose server does not answer raises :class:`Unavailable`. oslo.db runs with its own
+defaults (its pre-ping on every checkout, its SQLite pool), as it ships.
 """
 
 from __future__ import annotations
@@ -249,15 +258,67 @@ def anker_side(
     return opened
 
 
+#: anker's defaults (anker.db.EngineSettings), written out for plain SQLAlchemy
+CONNECT_TIMEOUT, STATEMENT_TIMEOUT, SQLITE_BUSY_TIMEOUT = 10, 60, 5
+POOL = {"pool_size": 5, "max_overflow": 10, "pool_recycle": 3600, "pool_timeout": 10}
+
+
+def same_settings(database: Database, engine_of: Callable[..., Any], url: str) -> Any:
+    """A plain SQLAlchemy engine on ``url`` with anker's default pool and timeouts, given as
+    a SQLAlchemy user gives them (connect arguments, a ``connect`` event), without anker."""
+    from sqlalchemy import event
+
+    pragmas: tuple[str, ...] = ()
+    if database.name == "postgres":
+        connect_args: dict[str, Any] = {
+            "connect_timeout": CONNECT_TIMEOUT,
+            "keepalives_idle": 10,
+            "keepalives_interval": 3,
+            "keepalives_count": 3,
+            "tcp_user_timeout": CONNECT_TIMEOUT * 1000,
+            "options": f"-c statement_timeout={STATEMENT_TIMEOUT * 1000}",
+        }
+    elif database.name == "mariadb":
+        wait = STATEMENT_TIMEOUT + CONNECT_TIMEOUT
+        connect_args = {
+            "connect_timeout": CONNECT_TIMEOUT,
+            "read_timeout": wait,
+            "write_timeout": wait,
+            "charset": "utf8mb4",
+        }
+        pragmas = (f"SET SESSION max_statement_time = {STATEMENT_TIMEOUT}",)
+    else:
+        connect_args = {"timeout": SQLITE_BUSY_TIMEOUT, "check_same_thread": False}
+        pragmas = (
+            f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT * 1000}",
+            "PRAGMA foreign_keys = ON",
+            "PRAGMA journal_mode = WAL",
+        )
+    engine = engine_of(url, connect_args=connect_args, **POOL)
+
+    @event.listens_for(engine, "connect")
+    def configure(dbapi_connection: Any, _record: object) -> None:
+        cursor = dbapi_connection.cursor()
+        for statement in pragmas:
+            cursor.execute(statement)
+        cursor.close()
+
+    return engine
+
+
 def sqlalchemy_side(
-    database: Database, workload: Workload
+    database: Database, workload: Workload, *, configured: bool
 ) -> Callable[[], AbstractContextManager[Measure]]:
     @contextlib.contextmanager
     def opened() -> Iterator[Measure]:
         import sqlalchemy
 
-        with place(database) as where, bench_table(where, "sqla", workload.rows) as table:
-            engine = sqlalchemy.create_engine(where.sqlalchemy_url)
+        side = "sqla" if configured else "sqld"
+        with place(database) as where, bench_table(where, side, workload.rows) as table:
+            if configured:
+                engine = same_settings(database, sqlalchemy.create_engine, where.sqlalchemy_url)
+            else:
+                engine = sqlalchemy.create_engine(where.sqlalchemy_url)
             try:
                 yield workload.measure(
                     sqlalchemy_operation(workload, table, engine.connect, engine.begin)
@@ -389,8 +450,13 @@ def benchmark(kind: str, database_name: str) -> Benchmark:
                 requires=("oslo_db", "sqlalchemy", database.module),
             ),
             Side(
-                "plain SQLAlchemy 2",
-                sqlalchemy_side(database, workload),
+                "SQLAlchemy, same settings",
+                sqlalchemy_side(database, workload, configured=True),
+                requires=("sqlalchemy", database.module),
+            ),
+            Side(
+                "SQLAlchemy, defaults",
+                sqlalchemy_side(database, workload, configured=False),
                 requires=("sqlalchemy", database.module),
             ),
             Side(
