@@ -471,7 +471,7 @@ def benchmark(kind: str, database_name: str) -> Benchmark:
         ),
         # short samples, many of them: the median then holds against the bursts of load
         # that other processes put on a small machine
-        count=600 if kind == "read" else 300,
+        count=200 if kind == "read" else 100,
         smoke_count=5,
-        reps=15,
+        reps=31,
     )
