@@ -193,20 +193,44 @@ class Workload:
         """The ids to use: cycling over the rows (read), or new ones (write)."""
         return itertools.cycle(range(ROWS)) if self.kind == "read" else itertools.count()
 
-    def measure(self, operation: Callable[[int], object]) -> Measure:
+    def measure(self, operation: Callable[[int], object], *, per_second: bool = True) -> Measure:
+        """Operations per second (or, ``per_second=False``, microseconds per operation), with
+        two extras: this process's CPU per operation (the client's own cost, which the
+        servers' and other processes' share of the machine changes less than the wall time)
+        and the Python function calls per operation (counted once, on the first measure,
+        which the harness makes a warm-up: a figure no load on the machine changes)."""
         keys = self.keys()
+        calls: list[float] = []
 
         def measure(count: int) -> float:
+            if not calls:
+                calls.append(calls_per_operation(operation, keys))
             began, cpu = time.perf_counter(), time.process_time()
             for _ in range(count):
                 operation(next(keys))
             wall = time.perf_counter() - began
-            # this process's CPU per operation: the client's own cost, which the servers'
-            # and the other processes' share of the machine changes less than the wall time
             used = (time.process_time() - cpu) / count * 1e6
-            return Measured(count / wall, {"client CPU us/op": used})
+            value = count / wall if per_second else wall / count * 1e6
+            return Measured(value, {"client CPU us/op": used, "Python calls/op": calls[0]})
 
         return measure
+
+
+def calls_per_operation(
+    operation: Callable[[int], object], keys: Iterator[int], count: int = 100
+) -> float:
+    """How many Python function calls (built-ins too) one operation makes, after a warm-up."""
+    import cProfile
+    import pstats
+
+    for _ in range(20):
+        operation(next(keys))
+    profile = cProfile.Profile()
+    profile.enable()
+    for _ in range(count):
+        operation(next(keys))
+    profile.disable()
+    return float(pstats.Stats(profile).total_calls) / count
 
 
 def statements(table: Any) -> tuple[Any, Any]:

@@ -14,13 +14,13 @@ identity map empty, so every get is a SELECT), ids cycling over 1,000 rows, on:
 - the raw driver (psycopg 3, PyMySQL, sqlite3) on one open connection: execute, fetch,
   rollback (the floor).
 
-Microseconds per read (lower is better), with this process's CPU per read as an extra.
+Microseconds per read (lower is better), with this process's CPU per read and the Python
+function calls per read as extras.
 """
 
 from __future__ import annotations
 
 import contextlib
-import time
 from collections.abc import Callable, Iterator
 from contextlib import AbstractContextManager
 from typing import Any
@@ -36,19 +36,6 @@ from bench.suites._db import (
     same_settings,
     sqlalchemy_operation,
 )
-
-
-def _timed(workload: Workload, operation: Callable[[int], object]) -> Measure:
-    keys = workload.keys()
-
-    def measure(count: int) -> float:
-        began, cpu = time.perf_counter(), time.process_time()
-        for _ in range(count):
-            operation(next(keys))
-        per_read = (time.perf_counter() - began) / count * 1e6
-        return Measured(per_read, {"client CPU us/op": (time.process_time() - cpu) / count * 1e6})
-
-    return measure
 
 
 def _session_read(engine: Any, table: Any) -> Callable[[int], object]:
@@ -88,7 +75,7 @@ def session_side(
                     operation = _session_read(engine, table)
                 else:
                     operation = sqlalchemy_operation(workload, table, engine.connect, engine.begin)
-                yield _timed(workload, operation)
+                yield workload.measure(operation, per_second=False)
             finally:
                 engine.dispose()
 
@@ -105,8 +92,7 @@ def _raw(database: Database, workload: Workload) -> Callable[[], AbstractContext
 
             def measure(count: int) -> float:
                 measured = rate(count)
-                extras = getattr(measured, "extras", {})
-                return Measured(1e6 / measured, extras)
+                return Measured(1e6 / measured, getattr(measured, "extras", {}))
 
             yield measure
 
@@ -145,6 +131,7 @@ def benchmark(database_name: str) -> Benchmark:
             ),
             Side(f"raw {driver} (floor)", _raw(database, workload), requires=(database.module,)),
         ),
-        count=1000,
+        count=300,
         smoke_count=5,
+        reps=21,
     )
