@@ -10,17 +10,26 @@ request does:
   write);
 - oslo.db: its enginefacade with its defaults (``reader.connection`` / ``writer.connection``,
   a fresh request context per operation, as a service gets one per request);
-- plain SQLAlchemy 2 on the same driver with its defaults (the floor for anker's overhead);
+- plain SQLAlchemy 2 on the same driver configured as anker configures it (the floor for
+  anker's overhead, like with like; see :func:`same_settings`): the same pool (5 + 10
+  overflow, recycle 1 h, 10 s checkout wait, no pre-ping), the same timeouts given the way a
+  SQLAlchemy user gives them (PostgreSQL: ``connect_timeout=10``, TCP keepalives 10 s/3 s/3
+  and ``tcp_user_timeout=10000``, ``options="-c statement_timeout=60000"``; MariaDB: PyMySQL's
+  ``connect_timeout=10``, ``read_timeout=70``, ``write_timeout=70``, ``charset=utf8mb4`` and
+  ``SET SESSION max_statement_time = 60`` on connect; SQLite: ``timeout=5``,
+  ``check_same_thread=False`` and ``busy_timeout``, ``foreign_keys=ON``, WAL on connect), and
+  no event handler for errors;
+- plain SQLAlchemy 2 with the driver's and SQLAlchemy's defaults (no timeouts, SQLite's
+  rollback journal): what the timeouts themselves cost;
 - the raw driver (psycopg 3, PyMySQL, sqlite3) on one open connection: execute, fetch, then
   rollback (read) or commit (write), what the pool's reset and the commit cost, nothing else
   (the absolute floor).
 
 The same table shape and rows for every side, each side its own table (on SQLite its own
-file too: anker's WAL would otherwise change the journal of the others), dropped afterwards.
+file too: WAL would otherwise change the journal of the others), dropped afterwards.
 Servers are the integration tests' (``ANKER_TEST_POSTGRES_URL``, ``ANKER_TEST_MARIADB_URL``);
-a side whose server does not answer raises :class:`Unavailable`. Each database's defaults are
-each side's own (on SQLite anker turns on WAL, which makes commits cheaper: that is anker's
-choice, measured as it ships).
+a side whose server does not answer raises :class:`Unavailable`. oslo.db runs with its own
+defaults (its pre-ping on every checkout, its SQLite pool), as it ships.
 """
 
 from __future__ import annotations
@@ -39,7 +48,7 @@ from dataclasses import dataclass
 from typing import Any
 from urllib.parse import urlsplit
 
-from bench._harness import Benchmark, Measure, Side, Unavailable
+from bench._harness import Benchmark, Measure, Measured, Side, Unavailable
 
 #: rows a read cycles over
 ROWS = 1000
@@ -184,16 +193,44 @@ class Workload:
         """The ids to use: cycling over the rows (read), or new ones (write)."""
         return itertools.cycle(range(ROWS)) if self.kind == "read" else itertools.count()
 
-    def measure(self, operation: Callable[[int], object]) -> Measure:
+    def measure(self, operation: Callable[[int], object], *, per_second: bool = True) -> Measure:
+        """Operations per second (or, ``per_second=False``, microseconds per operation), with
+        two extras: this process's CPU per operation (the client's own cost, which the
+        servers' and other processes' share of the machine changes less than the wall time)
+        and the Python function calls per operation (counted once, on the first measure,
+        which the harness makes a warm-up: a figure no load on the machine changes)."""
         keys = self.keys()
+        calls: list[float] = []
 
         def measure(count: int) -> float:
-            began = time.perf_counter()
+            if not calls:
+                calls.append(calls_per_operation(operation, keys))
+            began, cpu = time.perf_counter(), time.process_time()
             for _ in range(count):
                 operation(next(keys))
-            return count / (time.perf_counter() - began)
+            wall = time.perf_counter() - began
+            used = (time.process_time() - cpu) / count * 1e6
+            value = count / wall if per_second else wall / count * 1e6
+            return Measured(value, {"client CPU us/op": used, "Python calls/op": calls[0]})
 
         return measure
+
+
+def calls_per_operation(
+    operation: Callable[[int], object], keys: Iterator[int], count: int = 100
+) -> float:
+    """How many Python function calls (built-ins too) one operation makes, after a warm-up."""
+    import cProfile
+    import pstats
+
+    for _ in range(20):
+        operation(next(keys))
+    profile = cProfile.Profile()
+    profile.enable()
+    for _ in range(count):
+        operation(next(keys))
+    profile.disable()
+    return float(pstats.Stats(profile).total_calls) / count
 
 
 def statements(table: Any) -> tuple[Any, Any]:
@@ -249,15 +286,67 @@ def anker_side(
     return opened
 
 
+#: anker's defaults (anker.db.EngineSettings), written out for plain SQLAlchemy
+CONNECT_TIMEOUT, STATEMENT_TIMEOUT, SQLITE_BUSY_TIMEOUT = 10, 60, 5
+POOL = {"pool_size": 5, "max_overflow": 10, "pool_recycle": 3600, "pool_timeout": 10}
+
+
+def same_settings(database: Database, engine_of: Callable[..., Any], url: str) -> Any:
+    """A plain SQLAlchemy engine on ``url`` with anker's default pool and timeouts, given as
+    a SQLAlchemy user gives them (connect arguments, a ``connect`` event), without anker."""
+    from sqlalchemy import event
+
+    pragmas: tuple[str, ...] = ()
+    if database.name == "postgres":
+        connect_args: dict[str, Any] = {
+            "connect_timeout": CONNECT_TIMEOUT,
+            "keepalives_idle": 10,
+            "keepalives_interval": 3,
+            "keepalives_count": 3,
+            "tcp_user_timeout": CONNECT_TIMEOUT * 1000,
+            "options": f"-c statement_timeout={STATEMENT_TIMEOUT * 1000}",
+        }
+    elif database.name == "mariadb":
+        wait = STATEMENT_TIMEOUT + CONNECT_TIMEOUT
+        connect_args = {
+            "connect_timeout": CONNECT_TIMEOUT,
+            "read_timeout": wait,
+            "write_timeout": wait,
+            "charset": "utf8mb4",
+        }
+        pragmas = (f"SET SESSION max_statement_time = {STATEMENT_TIMEOUT}",)
+    else:
+        connect_args = {"timeout": SQLITE_BUSY_TIMEOUT, "check_same_thread": False}
+        pragmas = (
+            f"PRAGMA busy_timeout = {SQLITE_BUSY_TIMEOUT * 1000}",
+            "PRAGMA foreign_keys = ON",
+            "PRAGMA journal_mode = WAL",
+        )
+    engine = engine_of(url, connect_args=connect_args, **POOL)
+
+    @event.listens_for(engine, "connect")
+    def configure(dbapi_connection: Any, _record: object) -> None:
+        cursor = dbapi_connection.cursor()
+        for statement in pragmas:
+            cursor.execute(statement)
+        cursor.close()
+
+    return engine
+
+
 def sqlalchemy_side(
-    database: Database, workload: Workload
+    database: Database, workload: Workload, *, configured: bool
 ) -> Callable[[], AbstractContextManager[Measure]]:
     @contextlib.contextmanager
     def opened() -> Iterator[Measure]:
         import sqlalchemy
 
-        with place(database) as where, bench_table(where, "sqla", workload.rows) as table:
-            engine = sqlalchemy.create_engine(where.sqlalchemy_url)
+        side = "sqla" if configured else "sqld"
+        with place(database) as where, bench_table(where, side, workload.rows) as table:
+            if configured:
+                engine = same_settings(database, sqlalchemy.create_engine, where.sqlalchemy_url)
+            else:
+                engine = sqlalchemy.create_engine(where.sqlalchemy_url)
             try:
                 yield workload.measure(
                     sqlalchemy_operation(workload, table, engine.connect, engine.begin)
@@ -389,8 +478,13 @@ def benchmark(kind: str, database_name: str) -> Benchmark:
                 requires=("oslo_db", "sqlalchemy", database.module),
             ),
             Side(
-                "plain SQLAlchemy 2",
-                sqlalchemy_side(database, workload),
+                "SQLAlchemy, same settings",
+                sqlalchemy_side(database, workload, configured=True),
+                requires=("sqlalchemy", database.module),
+            ),
+            Side(
+                "SQLAlchemy, defaults",
+                sqlalchemy_side(database, workload, configured=False),
                 requires=("sqlalchemy", database.module),
             ),
             Side(
@@ -399,6 +493,9 @@ def benchmark(kind: str, database_name: str) -> Benchmark:
                 requires=(database.module,),
             ),
         ),
-        count=2000 if kind == "read" else 1000,
+        # short samples, many of them: the median then holds against the bursts of load
+        # that other processes put on a small machine
+        count=200 if kind == "read" else 100,
         smoke_count=5,
+        reps=31,
     )

@@ -48,7 +48,10 @@ def test_mysql_gets_socket_timeouts_and_its_driver_by_sync_or_async() -> None:
     args = plan("mariadb://root@db/app", connect_timeout="3s", statement_timeout="30s")
     assert args["connect_timeout"] == 3
     assert args["read_timeout"] == 33
-    assert args["write_timeout"] == 3
+    assert args["write_timeout"] == 33  # equal: PyMySQL never switches the socket's timeout
+    unbounded = plan("mariadb://root@db/app", connect_timeout="3s", statement_timeout=0)
+    assert "read_timeout" not in unbounded
+    assert unbounded["write_timeout"] == 3
     assert args["database"] == "app"
     assert plan("mysql://db/app", asynchronous=True)["db"] == "app"
 

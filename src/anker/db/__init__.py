@@ -5,7 +5,8 @@ URL (``postgresql://``, ``mysql://``/``mariadb://``, ``sqlite:///path``) or a
 :class:`DatabaseOptions` group, with timeouts on every layer; every driver error comes out as
 one of the same :class:`DBError` classes on every database; :func:`retrying` runs a unit of
 work again after a deadlock or a lost connection; :class:`Migrations` runs a service's Alembic
-migrations when asked (never at start-up). SQLAlchemy and Alembic are imported on first use. See
+migrations when asked (never at start-up); :func:`probe` tells a health check whether the
+database answers. SQLAlchemy and Alembic are imported on first use. See
 ``docs/db.md``.
 """
 
@@ -23,6 +24,7 @@ from anker.db._errors import (
 )
 from anker.db._migrations import MigrationError, Migrations, Revision, SchemaNotCurrent
 from anker.db._options import DatabaseOptions
+from anker.db._probe import probe, probe_async
 from anker.db._retry import retrying
 
 __all__ = [
@@ -41,6 +43,8 @@ __all__ = [
     "SchemaNotCurrent",
     "create_async_engine",
     "create_engine",
+    "probe",
+    "probe_async",
     "retrying",
 ]
 

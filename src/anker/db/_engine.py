@@ -8,6 +8,7 @@ SQLAlchemy is imported here, on first use, through :func:`anker.drivers.require`
 from __future__ import annotations
 
 import sqlite3
+import weakref
 from datetime import timedelta
 from typing import TYPE_CHECKING, Any
 
@@ -33,9 +34,16 @@ if TYPE_CHECKING:
 
     from anker._url import BackendURL
 
-__all__ = ["create_async_engine", "create_engine"]
+__all__ = ["create_async_engine", "create_engine", "url_of"]
 
 _EXTRA = "db"
+#: the anker URL of every engine made here, for errors raised outside its boundary (a probe's)
+_URLS: weakref.WeakKeyDictionary[Any, BackendURL] = weakref.WeakKeyDictionary()
+
+
+def url_of(engine: Engine) -> BackendURL | None:
+    """The anker URL ``engine`` was made from (None: not made by anker.db)."""
+    return _URLS.get(engine)
 
 
 def create_engine(url: str | BackendURL | DatabaseOptions, /, **options: object) -> Engine:
@@ -127,7 +135,7 @@ def _install(engine: Engine, plan: Target) -> None:
     from anker.db._pool import configure_pool
 
     event = require("sqlalchemy.event", extra=_EXTRA, needed_for="anker.db")
-    url = plan.url
+    url = _URLS[engine] = plan.url
     configure_pool(engine, str(url), check=plan.sqlite_path is None)
 
     def handle_error(context: ExceptionContext) -> DBError | None:

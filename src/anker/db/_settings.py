@@ -177,9 +177,11 @@ def _mysql(
     if not asynchronous:  # aiomysql has no socket timeouts: asyncio bounds its waits
         connect_args["write_timeout"] = max(1, math.ceil(settings.connect_timeout))
         if settings.statement_timeout:
-            # a reply may take as long as a statement may run, plus the trip
-            wait = settings.statement_timeout + settings.connect_timeout
-            connect_args["read_timeout"] = max(1, math.ceil(wait))
+            # a reply may take as long as a statement may run, plus the trip; writes get the
+            # same bound, since PyMySQL switches the socket's timeout (an ioctl each way, two
+            # per statement) whenever the two differ
+            wait = max(1, math.ceil(settings.statement_timeout + settings.connect_timeout))
+            connect_args["read_timeout"] = connect_args["write_timeout"] = wait
     return Target(url, settings, drivername, None, connect_args)
 
 

@@ -1,4 +1,5 @@
-"""anker.db.testing on every database: isolated databases, models against migrations."""
+"""anker.db.testing on every database: isolated databases (sync and async), transactions
+rolled back after a test, models against migrations."""
 
 from __future__ import annotations
 
@@ -8,14 +9,18 @@ from pathlib import Path
 import pytest
 import sqlalchemy as sa
 from sqlalchemy import Connection, Engine, MetaData, inspect, text
+from sqlalchemy.ext.asyncio import AsyncConnection
 
 from anker import Secret
 from anker._url import BackendURL, parse_url
-from anker.db import Migrations, create_engine
+from anker.db import DBDuplicateEntry, Migrations, create_async_engine, create_engine
 from anker.db.testing import (
     PREFIX,
     assert_models_match_migrations,
     isolated_database,
+    isolated_database_async,
+    rolled_back,
+    rolled_back_async,
     schema_differences,
 )
 
@@ -205,3 +210,137 @@ def test_migrations_on_an_engine_cannot_be_checked(tmp_path: Path) -> None:
             assert_models_match_migrations(Migrations(engine, SHOP), MetaData())
     finally:
         engine.dispose()
+
+
+# -- isolated databases for async tests ----------------------------------------------------
+
+
+async def async_table_names(url: BackendURL) -> list[str]:
+    engine = create_async_engine(url)
+    try:
+        async with engine.connect() as connection:
+            return await connection.run_sync(lambda sync: inspect(sync).get_table_names())
+    finally:
+        await engine.dispose()
+
+
+async def test_an_async_isolated_database_is_empty_its_own_and_dropped(database_url: str) -> None:
+    async with (
+        isolated_database_async(database_url) as first,
+        isolated_database_async(database_url) as second,
+    ):
+        assert first != second
+        engine = create_async_engine(first)
+        left_open: AsyncConnection | None = None
+        try:
+            async with engine.begin() as connection:
+                await connection.execute(text("CREATE TABLE only_here (id INTEGER PRIMARY KEY)"))
+                await connection.execute(text("INSERT INTO only_here VALUES (1)"))
+            left_open = await engine.connect()  # a test may leave one open: dropped anyway
+            await left_open.execute(text("SELECT id FROM only_here"))
+            assert await async_table_names(first) == ["only_here"]
+            assert await async_table_names(second) == []
+        finally:
+            if left_open is not None:
+                await left_open.invalidate()
+            await engine.dispose()
+    for url in (first, second):
+        if url.scheme == "sqlite":
+            assert not Path(url.path).parent.exists()
+        else:
+            assert url.path.lstrip("/").startswith(PREFIX)
+            assert url.path.lstrip("/") not in databases(database_url)
+
+
+# -- a transaction rolled back after each test ---------------------------------------------
+
+
+def notes_table(metadata: MetaData, prefix: str = "") -> sa.Table:
+    return sa.Table(
+        f"{prefix}notes",
+        metadata,
+        sa.Column("id", sa.Integer, primary_key=True, autoincrement=False),
+        sa.Column("body", sa.String(40), nullable=False),
+    )
+
+
+def count(engine: Engine, table: sa.Table) -> int:
+    with engine.connect() as connection:
+        return int(connection.execute(sa.select(sa.func.count()).select_from(table)).scalar_one())
+
+
+def test_everything_a_test_wrote_is_rolled_back(database_url: str, metadata: MetaData) -> None:
+    notes = notes_table(metadata)
+    engine = create_engine(database_url)
+    try:
+        metadata.create_all(engine)
+        with rolled_back(engine) as test:
+            test.connection.execute(notes.insert().values(id=1, body="through the connection"))
+            with test.sessions() as session:  # the code under test commits its session
+                session.execute(notes.insert().values(id=2, body="committed by a session"))
+                session.commit()
+            with test.sessions() as session:  # ... or rolls it back: only its own writes
+                session.execute(notes.insert().values(id=3, body="rolled back by a session"))
+                session.rollback()
+                session.execute(notes.insert().values(id=4, body="after the rollback"))
+                session.commit()
+            with test.sessions() as session:
+                seen = session.execute(sa.select(notes.c.id).order_by(notes.c.id)).scalars()
+                assert seen.all() == [1, 2, 4]
+        assert count(engine, notes) == 0
+        # the connection went back to the pool as it was: a commit there is one
+        with engine.begin() as connection:
+            connection.execute(notes.insert().values(id=5, body="kept"))
+        assert count(engine, notes) == 1
+    finally:
+        engine.dispose()
+
+
+def write_twice(engine: Engine, notes: sa.Table) -> None:
+    """A test that commits a row, then fails writing it again."""
+    with rolled_back(engine) as test:
+        with test.sessions() as session:
+            session.execute(notes.insert().values(id=1, body="first"))
+            session.commit()
+        test.connection.execute(notes.insert().values(id=1, body="again"))
+
+
+def test_a_failing_test_is_rolled_back_too(database_url: str, metadata: MetaData) -> None:
+    notes = notes_table(metadata)
+    engine = create_engine(database_url)
+    try:
+        metadata.create_all(engine)
+        with pytest.raises(DBDuplicateEntry):
+            write_twice(engine, notes)
+        assert count(engine, notes) == 0
+    finally:
+        engine.dispose()
+
+
+async def test_everything_an_async_test_wrote_is_rolled_back(
+    database_url: str, metadata: MetaData
+) -> None:
+    notes = notes_table(metadata)
+    sync_engine = create_engine(database_url)
+    engine = create_async_engine(database_url)
+    try:
+        metadata.create_all(sync_engine)
+        async with rolled_back_async(engine) as test:
+            await test.connection.execute(notes.insert().values(id=1, body="connection"))
+            async with test.sessions() as session:
+                await session.execute(notes.insert().values(id=2, body="committed"))
+                await session.commit()
+            async with test.sessions() as session:
+                await session.execute(notes.insert().values(id=3, body="rolled back"))
+                await session.rollback()
+                seen = await session.execute(sa.select(notes.c.id).order_by(notes.c.id))
+                assert seen.scalars().all() == [1, 2]
+        async with engine.connect() as connection:
+            found = await connection.execute(sa.select(sa.func.count()).select_from(notes))
+            assert found.scalar_one() == 0
+        async with engine.begin() as connection:
+            await connection.execute(notes.insert().values(id=4, body="kept"))
+        assert count(sync_engine, notes) == 1
+    finally:
+        await engine.dispose()
+        sync_engine.dispose()
