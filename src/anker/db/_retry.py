@@ -127,7 +127,7 @@ def _sync_wrapper(work: Callable[P, R], max_retries: int, template: Backoff) -> 
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
         if not _retries(args, kwargs):
             return work(*args, **kwargs)
-        delays = _Delays(template)
+        delays: _Delays | None = None  # made on the first failure: most calls never fail
         token = _RUNNING.set(True)
         try:
             retries = 0
@@ -135,6 +135,7 @@ def _sync_wrapper(work: Callable[P, R], max_retries: int, template: Backoff) -> 
                 try:
                     return work(*args, **kwargs)
                 except RETRIED as error:
+                    delays = delays or _Delays(template)
                     backoff = delays.after(error)
                     if _spent(error, retries, max_retries) or backoff.expired:
                         raise
@@ -153,7 +154,7 @@ def _async_wrapper(
     async def run(*args: P.args, **kwargs: P.kwargs) -> R:
         if not _retries(args, kwargs):
             return await work(*args, **kwargs)
-        delays = _Delays(template)
+        delays: _Delays | None = None  # made on the first failure: most calls never fail
         token = _RUNNING.set(True)
         try:
             retries = 0
@@ -164,6 +165,7 @@ def _async_wrapper(
                     if _spent(error, retries, max_retries):
                         raise
                     retries += not _connecting(error)
+                    delays = delays or _Delays(template)
                     if not await delays.after(error).sleep():
                         raise
         finally:

@@ -131,6 +131,10 @@ def check_key_manager(
     return check_driver(manager.driver, name, "datastore", groups=groups)
 
 
+#: the probe's own bound; the registry's check timeout (shorter by default) answers first
+_PROBE_TIMEOUT = 30.0
+
+
 def check_engine(
     engine: Any, name: str = "database", *, groups: Iterable[str] = ("ready",)
 ) -> Check:
@@ -139,30 +143,25 @@ def check_engine(
     A database error is a ``fail``, "database unavailable"; the error (credentials masked)
     only with ``show_errors``.
     """
-    from sqlalchemy import text
     from sqlalchemy.ext.asyncio import AsyncEngine
 
-    statement = text("SELECT 1")
-
-    def select_sync() -> None:
-        with engine.connect() as connection:
-            connection.execute(statement).scalar()
+    from anker.db import probe, probe_async
 
     async def select() -> Result:
-        started = time.perf_counter()
+        # anker.db's probe: SELECT 1 within its own timeout, and a connection the server
+        # closed while pooled is replaced rather than reported as the database being down
         try:
             if isinstance(engine, AsyncEngine):
-                async with engine.connect() as connection:
-                    await connection.execute(statement)
+                seconds = await probe_async(engine, timeout=_PROBE_TIMEOUT)
             else:
-                await asyncio.to_thread(select_sync)
+                seconds = await asyncio.to_thread(probe, engine, timeout=_PROBE_TIMEOUT)
         except Exception as exc:
             from anker._drivers import describe_error
             from anker._url import mask_urls
 
             detail = mask_urls(describe_error(exc, engine.url.password))
             return Result.failed("database unavailable", detail=detail)
-        return Result.passed(round((time.perf_counter() - started) * 1000, 3), "ms")
+        return Result.passed(round(seconds * 1000, 3), "ms")
 
     return Check(f"{name}:responseTime", select, "datastore", frozenset(groups))
 
