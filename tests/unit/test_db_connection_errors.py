@@ -5,12 +5,15 @@ database a DBAccessDenied (never retried). The drivers' exceptions are built as 
 
 from __future__ import annotations
 
+import sqlite3
+from pathlib import Path
+
 import psycopg
 import psycopg.errors
 import pymysql.err
 import pytest
 
-from anker.db import DBAccessDenied, DBConnectionError, DBError, retrying
+from anker.db import DBAccessDenied, DBConnectionError, DBError, create_engine, retrying
 from anker.db._translate import classify
 from anker.drivers import Backoff
 
@@ -182,3 +185,26 @@ async def test_retrying_never_retries_access_denied_in_async_code_either() -> No
     with pytest.raises(DBAccessDenied):
         await work()
     assert len(calls) == 2  # the outage was retried, the denial was not
+
+
+def test_a_sqlite_file_that_cannot_be_opened_is_not_retried(tmp_path: Path) -> None:
+    assert (
+        classify(sqlite3.OperationalError("unable to open database file"), connecting=True)
+        is DBAccessDenied
+    )
+    # the same words on an open connection (a file removed under it) stay a lost connection
+    assert classify(sqlite3.OperationalError("unable to open database file")) is DBConnectionError
+    engine = create_engine(f"sqlite://{tmp_path}/no/such/folder/app.db")
+    calls: list[int] = []
+
+    @retrying(max_retries=5)  # the default backoff: a retried open would wait for 30 s
+    def read() -> None:
+        calls.append(1)
+        with engine.connect() as connection:
+            connection.exec_driver_sql("SELECT 1")
+
+    with pytest.raises(DBAccessDenied) as raised:
+        read()
+    assert calls == [1]
+    assert raised.value.operation == "connect"
+    engine.dispose()

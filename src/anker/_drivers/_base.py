@@ -4,9 +4,11 @@ from __future__ import annotations
 
 import abc
 import asyncio
-from typing import TYPE_CHECKING, ClassVar, Self
+import functools
+from typing import TYPE_CHECKING, Any, ClassVar, Self
 
 from anker._drivers._settings import DriverSettings
+from anker._live import forget
 from anker.errors import Unavailable
 
 if TYPE_CHECKING:
@@ -34,6 +36,20 @@ class Driver(abc.ABC):
     kind: ClassVar[str] = "driver"
     #: raised when the backend cannot be reached or used
     unavailable: ClassVar[type[Unavailable]] = Unavailable
+
+    def __init_subclass__(cls, **kwargs: Any) -> None:
+        super().__init_subclass__(**kwargs)
+        close = cls.__dict__.get("aclose")
+        if close is not None and not getattr(close, "_forgets", False):
+            # whatever a driver's aclose does, a closed driver leaves the list of open parts
+            # the health checks read (anker._live), without each driver remembering to
+            @functools.wraps(close)
+            async def aclose(self: Driver) -> None:
+                forget(self)
+                await close(self)
+
+            aclose._forgets = True  # type: ignore[attr-defined]
+            setattr(cls, "aclose", aclose)  # noqa: B010 (mypy refuses assigning a method)
 
     def __init__(self, url: BackendURL, settings: DriverSettings) -> None:
         self.url = url

@@ -8,8 +8,9 @@ from collections.abc import Awaitable, Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, TypeVar
 
 from anker._drivers._boundary import boundary
-from anker._drivers._loading import load_driver
+from anker._drivers._loading import GROUPS, load_driver
 from anker._drivers._settings import parse_settings
+from anker._live import track
 from anker.errors import CapabilityMissing
 
 if TYPE_CHECKING:
@@ -73,4 +74,9 @@ async def open_driver(
         with contextlib.suppress(Exception):
             await asyncio.shield(driver.aclose())
         raise
+    track(driver, _SUBSYSTEMS.get(group) or group.rsplit(".", 1)[-1])
     return driver
+
+
+#: the subsystem each of anker's driver groups belongs to ("anker.limits.stores": "limits")
+_SUBSYSTEMS = {group: subsystem for subsystem, group in GROUPS.items()}

@@ -66,7 +66,8 @@ class DBConnectionError(DBError, Unavailable):
 
 class DBAccessDenied(DBConnectionError):
     """The server answered and turned this client away for good: wrong credentials, a user
-    or host it does not know, a database that does not exist or may not be used. Trying again
+    or host it does not know, a database that does not exist or may not be used (for SQLite:
+    a file that cannot be opened while connecting). Trying again
     cannot help, so :func:`anker.db.retrying` does not (``transient`` is False)."""
 
     transient = False

@@ -156,6 +156,10 @@ def classify(
     found = _classify(exc)
     if found is DBAccessDenied:
         return found if connecting else DBError
+    if connecting and type(exc).__module__ == "sqlite3" and found in (DBError, DBConnectionError):
+        # a file that cannot be opened (a wrong path, no permission, not a database) has no
+        # server that comes back: retrying only delays the error by the backoff's deadline
+        return DBAccessDenied
     if disconnect or (connecting and found is DBError):
         return DBConnectionError
     return found

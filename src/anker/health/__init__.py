@@ -29,6 +29,7 @@ from anker.health._builtin import (
     check_event_loop,
     check_for,
     check_key_manager,
+    check_quota,
     check_transport,
 )
 from anker.health._check import GROUPS, Check, CheckFunction, ComponentType, Result, Status
@@ -61,6 +62,7 @@ __all__ = [
     "check_event_loop",
     "check_for",
     "check_key_manager",
+    "check_quota",
     "check_transport",
 ]
 

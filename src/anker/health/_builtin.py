@@ -24,6 +24,7 @@ __all__ = [
     "check_event_loop",
     "check_for",
     "check_key_manager",
+    "check_quota",
     "check_transport",
 ]
 
@@ -96,18 +97,24 @@ def check_driver(
     The probe's :class:`~anker.errors.Unavailable` becomes ``fail``, "<what> unavailable"
     (the error itself, credentials masked, only with ``show_errors``).
     """
+
+    async def probe() -> Result:
+        return await probe_result(driver)
+
+    return Check(f"{name}:responseTime", probe, component_type, frozenset(groups), timeout, driver)
+
+
+async def probe_result(driver: Driver) -> Result:
+    """The driver's probe as a check's result: its time (ms), or ``fail``."""
     from anker._drivers import probe_driver
     from anker.errors import AnkerError
 
-    async def probe() -> Result:
-        started = time.perf_counter()
-        try:
-            await probe_driver(driver)  # the registry's timeout bounds it
-        except AnkerError as exc:  # Unavailable, or closed: the dependency cannot be used
-            return Result.failed(f"{driver.kind} unavailable", detail=mask_urls(str(exc)))
-        return Result.passed(round((time.perf_counter() - started) * 1000, 3), "ms")
-
-    return Check(f"{name}:responseTime", probe, component_type, frozenset(groups), timeout)
+    started = time.perf_counter()
+    try:
+        await probe_driver(driver)  # the registry's timeout bounds it
+    except AnkerError as exc:  # Unavailable, or closed: the dependency cannot be used
+        return Result.failed(f"{driver.kind} unavailable", detail=mask_urls(str(exc)))
+    return Result.passed(round((time.perf_counter() - started) * 1000, 3), "ms")
 
 
 def check_coordinator(
@@ -131,6 +138,11 @@ def check_key_manager(
     return check_driver(manager.driver, name, "datastore", groups=groups)
 
 
+def check_quota(quota: Any, name: str = "limits", *, groups: Iterable[str] = ("ready",)) -> Check:
+    """The store of an :class:`anker.limits.Quota`."""
+    return check_driver(quota.store, name, "datastore", groups=groups)
+
+
 #: the probe's own bound; the registry's check timeout (shorter by default) answers first
 _PROBE_TIMEOUT = 30.0
 
@@ -143,35 +155,43 @@ def check_engine(
     A database error is a ``fail``, "database unavailable"; the error (credentials masked)
     only with ``show_errors``.
     """
+
+    async def select() -> Result:
+        return await select_result(engine)
+
+    return Check(f"{name}:responseTime", select, "datastore", frozenset(groups), subject=engine)
+
+
+async def select_result(engine: Any) -> Result:
+    """anker.db's probe of ``engine`` as a check's result: its time (ms), or ``fail``.
+
+    The probe runs ``SELECT 1`` within its own timeout, and replaces a connection the server
+    closed while pooled rather than reporting the database as down.
+    """
     from sqlalchemy.ext.asyncio import AsyncEngine
 
     from anker.db import probe, probe_async
 
-    async def select() -> Result:
-        # anker.db's probe: SELECT 1 within its own timeout, and a connection the server
-        # closed while pooled is replaced rather than reported as the database being down
-        try:
-            if isinstance(engine, AsyncEngine):
-                seconds = await probe_async(engine, timeout=_PROBE_TIMEOUT)
-            else:
-                seconds = await asyncio.to_thread(probe, engine, timeout=_PROBE_TIMEOUT)
-        except Exception as exc:
-            from anker._drivers import describe_error
-            from anker._url import mask_urls
+    try:
+        if isinstance(engine, AsyncEngine):
+            seconds = await probe_async(engine, timeout=_PROBE_TIMEOUT)
+        else:
+            seconds = await asyncio.to_thread(probe, engine, timeout=_PROBE_TIMEOUT)
+    except Exception as exc:
+        from anker._drivers import describe_error
 
-            detail = mask_urls(describe_error(exc, engine.url.password))
-            return Result.failed("database unavailable", detail=detail)
-        return Result.passed(round(seconds * 1000, 3), "ms")
-
-    return Check(f"{name}:responseTime", select, "datastore", frozenset(groups))
+        detail = mask_urls(describe_error(exc, engine.url.password))
+        return Result.failed("database unavailable", detail=detail)
+    return Result.passed(round(seconds * 1000, 3), "ms")
 
 
 def check_for(part: object, *, groups: Iterable[str] = ("ready",)) -> Check:
     """The built-in check of one of anker's parts: a ``Coordinator``, a messaging
-    ``Transport``, a ``KeyManager``, a SQLAlchemy ``Engine`` or ``AsyncEngine``, or any driver.
-    Raises TypeError for anything else."""
+    ``Transport``, a ``KeyManager``, a ``Quota``, a SQLAlchemy ``Engine`` or ``AsyncEngine``,
+    or any driver. Raises TypeError for anything else."""
     from anker._drivers import Driver
     from anker.coordination import Coordinator
+    from anker.limits import Quota
     from anker.messaging import Transport
     from anker.secrets import KeyManager
 
@@ -181,6 +201,8 @@ def check_for(part: object, *, groups: Iterable[str] = ("ready",)) -> Check:
         return check_transport(part, groups=groups)
     if isinstance(part, KeyManager):
         return check_key_manager(part, groups=groups)
+    if isinstance(part, Quota):
+        return check_quota(part, groups=groups)
     if isinstance(part, Driver):
         return check_driver(part, part.url.scheme, groups=groups)
     if _is_engine(part):

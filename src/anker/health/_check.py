@@ -94,7 +94,9 @@ class Check:
     ``live`` only for what says the process itself is stuck (never a dependency: a database
     outage must not restart every service), ``ready`` for the dependencies needed to serve,
     ``startup``, or custom names. ``timeout`` (seconds) overrides the registry's: a check that
-    takes longer reports ``fail``, "timed out after N ms".
+    takes longer reports ``fail``, "timed out after N ms". ``subject`` is the part a
+    built-in check watches (a driver, an engine), so that a registry that discovers open parts
+    does not check it twice.
     """
 
     name: str
@@ -102,6 +104,7 @@ class Check:
     component_type: ComponentType = "component"
     groups: frozenset[str] = field(default=frozenset({"ready"}))
     timeout: float | None = None
+    subject: object | None = field(default=None, compare=False, repr=False)
 
     def __post_init__(self) -> None:
         if not _NAME.fullmatch(self.name):

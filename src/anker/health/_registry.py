@@ -18,6 +18,7 @@ from typing import TYPE_CHECKING, Self
 from anker._url import mask_urls
 from anker.errors import Unavailable
 from anker.health._check import Check, ComponentType, Result, Status, check_group
+from anker.health._discover import Discovery
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -76,6 +77,14 @@ class Health:
     ``disable_by_file``); ``live`` stays up, so the platform takes the instance out of
     rotation without restarting it.
 
+    ``discover``: every anker part the process has open (coordinators, messaging transports,
+    key managers, quota stores, engines made by :mod:`anker.db`) is checked in ``ready``
+    without being registered, as ``coordination:responseTime``, ``database:responseTime``
+    (``-2``, ``-3`` for a second and third of a kind), from the moment it is opened until it
+    is closed. A part that a registered check already watches (:meth:`watch`, the
+    ``check_*`` functions) is not checked twice. ``discover=False`` checks only what is
+    registered.
+
     .. versionadded:: 0.1
     """
 
@@ -86,6 +95,7 @@ class Health:
         interval: float = DEFAULT_INTERVAL,
         ttl: float | None = None,
         maintenance_file: str | Path | None = None,
+        discover: bool = True,
     ) -> None:
         for name, value in (("timeout", timeout), ("interval", interval), ("ttl", ttl)):
             if value is not None and not value > 0:
@@ -95,6 +105,10 @@ class Health:
         self.ttl = ttl if ttl is not None else 2 * interval + timeout
         self.maintenance_file = Path(maintenance_file) if maintenance_file else None
         self._checks: dict[str, Check] = {}
+        self.discover = discover
+        self._discovery = Discovery()
+        #: the checks of discovered parts, by name (none of them named as in _checks)
+        self._found: dict[str, Check] = {}
         self._groups: dict[str | None, tuple[Check, ...]] = {}
         self._names: frozenset[str] | None = None
         self._cache: dict[str, tuple[float, Outcome]] = {}
@@ -120,8 +134,7 @@ class Health:
         if check.name in self._checks:
             raise ValueError(f"a health check named {check.name!r} is already registered")
         self._checks[check.name] = check
-        self._groups.clear()
-        self._names = None
+        self._changed()
         return check
 
     def watch(self, *parts: object, groups: Iterable[str] = ("ready",)) -> list[Check]:
@@ -147,8 +160,28 @@ class Health:
         """Forget the check ``name`` (and its cached result)."""
         self._checks.pop(name, None)
         self._cache.pop(name, None)
+        self._changed()
+
+    def _changed(self) -> None:
         self._groups.clear()
         self._names = None
+        self._discovery.invalidate()  # a check may now watch a discovered part, or free a name
+
+    def _look(self) -> None:
+        """Follow the parts opened and closed since the last look (one integer compared on
+        the usual request)."""
+        if not self.discover or not self._discovery.stale():
+            return
+        watched = {id(c.subject) for c in self._checks.values() if c.subject is not None}
+        found = self._discovery.refresh(watched, self._checks)
+        for name in self._found.keys() - found.keys():
+            self._cache.pop(name, None)
+        self._found = found
+        self._groups.clear()
+        self._names = None
+
+    def _known(self, name: str) -> Check | None:
+        return self._checks.get(name) or self._found.get(name)
 
     def checks(self, group: str | None = None) -> list[Check]:
         """The checks of ``group`` (every check for None), by name."""
@@ -156,11 +189,13 @@ class Health:
 
     def _group(self, group: str | None) -> tuple[Check, ...]:
         # kept per group: endpoints ask on every request
+        self._look()
         found = self._groups.get(group)
         if found is None:
+            every = [*self._checks.values(), *self._found.values()]
             found = self._groups[group] = tuple(
                 sorted(
-                    (c for c in self._checks.values() if group is None or group in c.groups),
+                    (c for c in every if group is None or group in c.groups),
                     key=lambda c: c.name,
                 )
             )
@@ -168,9 +203,10 @@ class Health:
 
     def groups(self) -> frozenset[str]:
         """Every group some check belongs to, with ``live``, ``ready`` and ``startup``."""
+        self._look()
         if self._names is None:
             found = {"live", "ready", "startup"}
-            for check in self._checks.values():
+            for check in [*self._checks.values(), *self._found.values()]:
                 found |= check.groups
             self._names = frozenset(found)
         return self._names
@@ -255,7 +291,7 @@ class Health:
             # never the message: it may hold a host, a URL or worse
             result = Result.failed("the check raised an error", detail=_describe(exc))
         outcome = Outcome(check.name, check.component_type, result, dt.datetime.now(dt.UTC))
-        if self._checks.get(check.name) is check:
+        if self._known(check.name) is check:
             previous = self._cache.get(check.name)
             self._cache[check.name] = (started, outcome)
             _log_change(previous[1] if previous else None, outcome)
@@ -349,7 +385,8 @@ class Health:
         await self.aclose()
 
     def __repr__(self) -> str:
-        return f"<Health {len(self._checks)} checks, every {self.interval:g} s>"
+        checks = len(self._checks) + len(self._found)
+        return f"<Health {checks} checks, every {self.interval:g} s>"
 
 
 def _as_result(returned: object) -> Result:

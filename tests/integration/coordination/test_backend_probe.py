@@ -28,7 +28,7 @@ async def test_a_closed_backend_fails_its_probe(open_backend: OpenBackend) -> No
 
 
 async def test_a_coordinators_health_check(coordinator: OpenCoordinator) -> None:
-    health = Health(timeout=5)
+    health = Health(timeout=5, discover=False)
     health.add(check_coordinator(await coordinator()))
     report = await health.run("ready")
     assert report.status is Status.PASS, report

@@ -39,7 +39,7 @@ async def test_readyz_follows_a_private_database(
         engine = create_engine(private_server.url, connect_timeout="1s")
     else:
         engine = create_async_engine(private_server.url, connect_timeout="1s")
-    health = Health(interval=0.25, timeout=1.0)
+    health = Health(interval=0.25, timeout=1.0, discover=False)
     health.add(check_event_loop())
     health.add(check_engine(engine))
     try:

@@ -52,7 +52,7 @@ async def services() -> AsyncIterator[dict[str, tuple[Switch, HealthServer]]]:
     try:
         for name in ("a", "b"):
             switch = Switch()
-            health = Health(interval=0.1)
+            health = Health(interval=0.1, discover=False)
             health.add(Check("dependency:responseTime", switch, "datastore"))
             await health.start()
             registries.append(health)

@@ -77,7 +77,7 @@ def private_redis(tmp_path: Path) -> Iterator[PrivateRedis]:
 
 async def test_readyz_follows_a_private_redis(private_redis: PrivateRedis) -> None:
     coordinator = await Coordinator.connect(private_redis.url, timeout=1.0)
-    health = Health(interval=0.25, timeout=1.0)
+    health = Health(interval=0.25, timeout=1.0, discover=False)
     health.add(check_event_loop())
     health.add(check_coordinator(coordinator))
     try:
@@ -104,7 +104,7 @@ async def test_readyz_follows_rabbitmq_through_a_cut(rabbit_url: str) -> None:
     proxy = TCPProxy((endpoint.host, endpoint.port or 5672))
     await proxy.start()
     transport = await connect(through(rabbit_url, proxy.port), timeout=5)
-    health = Health(interval=0.25, timeout=1.0)
+    health = Health(interval=0.25, timeout=1.0, discover=False)
     health.add(check_transport(transport))
     try:
         async with (

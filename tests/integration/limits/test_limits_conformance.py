@@ -474,3 +474,17 @@ async def test_a_release_after_a_recount_never_eats_into_reservations(
     usage = await quota.usage()
     assert used(usage, "leaf") == (2, 2, 2)  # the committed usage stayed at 0, not -1
     assert used(usage, "domain")[2] == 2
+
+
+async def test_the_store_answers_health_checks(open_quota: OpenQuota) -> None:
+    from anker.health import Health, Status
+
+    quota = await open_quota()
+    health = Health(discover=False)
+    (check,) = health.watch(quota)
+    assert check.name == "limits:responseTime"
+    report = await health.run("ready")
+    assert report.status is Status.PASS, report
+    (outcome,) = report.outcomes
+    assert isinstance(outcome.result.observed_value, float)
+    assert outcome.result.observed_unit == "ms"

@@ -10,7 +10,7 @@ from anker.secrets import KeyManager
 
 
 async def test_a_key_managers_health_check(manager: KeyManager) -> None:
-    health = Health(timeout=5, ttl=0.000001)
+    health = Health(timeout=5, ttl=0.000001, discover=False)
     health.add(check_key_manager(manager))
     report = await health.run("ready")
     assert report.status is Status.PASS, report

@@ -48,7 +48,7 @@ def fleet() -> Iterator[list[Service]]:
     services = []
 
     async def start(rabbit_down: bool) -> Service:
-        health = Health()
+        health = Health(discover=False)
         for check in checks(rabbit_down):
             health.add(check)
         await health.start()
@@ -134,7 +134,7 @@ def test_fleet_needs_endpoints() -> None:
 
 async def test_maintenance_command_switches_readiness(tmp_path: Path) -> None:
     flag = tmp_path / "maintenance"
-    health = Health(maintenance_file=flag)
+    health = Health(maintenance_file=flag, discover=False)
     on = CliRunner().invoke(cli, ["health", "maintenance", str(flag), "--reason", "db upgrade"])
     assert on.exit_code == 0, on.output
     report = await health.run("ready")

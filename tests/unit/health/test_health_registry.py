@@ -54,7 +54,7 @@ def test_bad_checks_are_refused_with_their_name(name: str, groups: set[str]) -> 
 
 
 def test_a_name_registers_once() -> None:
-    health = Health()
+    health = Health(discover=False)
     check, _ = counting()
     health.add(check)
     with pytest.raises(ValueError, match="already registered"):
@@ -62,7 +62,7 @@ def test_a_name_registers_once() -> None:
 
 
 async def test_groups_select_checks_and_exclude_leaves_them_out() -> None:
-    health = Health()
+    health = Health(discover=False)
 
     async def ok() -> None:
         return None
@@ -81,7 +81,7 @@ async def test_groups_select_checks_and_exclude_leaves_them_out() -> None:
 
 
 async def test_a_slow_check_fails_with_its_timeout_and_does_not_hold_the_answer() -> None:
-    health = Health(timeout=0.05)
+    health = Health(timeout=0.05, discover=False)
     released = asyncio.Event()  # never set: the check would wait forever
     cancelled = asyncio.Event()
 
@@ -100,7 +100,7 @@ async def test_a_slow_check_fails_with_its_timeout_and_does_not_hold_the_answer(
 
 
 async def test_checks_run_concurrently() -> None:
-    health = Health(timeout=30)
+    health = Health(timeout=30, discover=False)
     started = {"a": asyncio.Event(), "b": asyncio.Event()}
 
     def waiting_for(me: str, other: str) -> Check:
@@ -117,7 +117,7 @@ async def test_checks_run_concurrently() -> None:
 
 
 async def test_a_probe_storm_runs_each_check_once_per_ttl() -> None:
-    health = Health(ttl=60)
+    health = Health(ttl=60, discover=False)
     gate = asyncio.Event()
     calls = 0
 
@@ -138,7 +138,7 @@ async def test_a_probe_storm_runs_each_check_once_per_ttl() -> None:
 
 
 async def test_a_stale_result_runs_again() -> None:
-    health = Health(ttl=0.001)
+    health = Health(ttl=0.001, discover=False)
     check, calls = counting()
     health.add(check)
     await health.run("ready")
@@ -149,7 +149,7 @@ async def test_a_stale_result_runs_again() -> None:
 
 
 async def test_the_refresher_runs_checks_until_the_registry_closes() -> None:
-    health = Health(interval=0.01, ttl=60)
+    health = Health(interval=0.01, ttl=60, discover=False)
     check, calls = counting()
     health.add(check)
     async with health:
@@ -164,7 +164,7 @@ async def test_the_refresher_runs_checks_until_the_registry_closes() -> None:
 
 
 async def test_errors_become_fail_with_a_safe_output() -> None:
-    health = Health()
+    health = Health(discover=False)
 
     async def down() -> None:
         raise Unavailable("redis://:hunter2@cache.internal:6379", "probe", "refused")
@@ -188,7 +188,7 @@ async def test_errors_become_fail_with_a_safe_output() -> None:
 
 async def test_maintenance_file_fails_ready_but_not_live(tmp_path: Path) -> None:
     flag = tmp_path / "maintenance"
-    health = Health(maintenance_file=flag)
+    health = Health(maintenance_file=flag, discover=False)
     health.add(check_event_loop())
     assert (await health.run("ready")).status is Status.PASS
     flag.write_text("kernel upgrade\nsecond line\n")
@@ -202,7 +202,7 @@ async def test_maintenance_file_fails_ready_but_not_live(tmp_path: Path) -> None
 
 
 async def test_event_loop_lag_sees_a_blocked_loop() -> None:
-    health = Health(timeout=30)
+    health = Health(timeout=30, discover=False)
     health.add(check_event_loop(warn=0.05, fail=30))
 
     async def block() -> None:
@@ -216,11 +216,11 @@ async def test_event_loop_lag_sees_a_blocked_loop() -> None:
     assert result.observed_unit == "ms"
     assert isinstance(result.observed_value, float)
     assert result.observed_value >= 60
-    assert (await Health().run("live")).status is Status.PASS
+    assert (await Health(discover=False).run("live")).status is Status.PASS
 
 
 async def test_disk_space(tmp_path: Path) -> None:
-    health = Health()
+    health = Health(discover=False)
     health.add(check_disk(tmp_path, min_free=1, warn_free=1))
     health.add(check_disk(tmp_path, min_free=1 << 62, name="huge:free"))
     results = {o.name: o.result for o in (await health.run("ready")).outcomes}
@@ -233,7 +233,7 @@ async def test_disk_space(tmp_path: Path) -> None:
 
 async def test_transport_check_follows_the_transport() -> None:
     transport = await connect("memory://health-test")
-    health = Health(ttl=0.0001)
+    health = Health(ttl=0.0001, discover=False)
     health.add(check_transport(transport))
     report = await health.run("ready")
     assert report.status is Status.PASS
@@ -248,7 +248,7 @@ async def test_transport_check_follows_the_transport() -> None:
 
 async def test_coordinator_check_on_sqlite(tmp_path: Path) -> None:
     async with await Coordinator.connect(f"sqlite:///{tmp_path}/coord.db") as coordinator:
-        health = Health()
+        health = Health(discover=False)
         health.add(check_coordinator(coordinator))
         report = await health.run("ready")
         assert report.status is Status.PASS, report
@@ -262,7 +262,7 @@ async def test_engine_check_sync_and_async(tmp_path: Path) -> None:
     good = create_engine(f"sqlite:///{tmp_path}/ok.db")
     missing = create_engine(f"sqlite:///{tmp_path}/no/such/folder/db.sqlite")
     good_async = create_async_engine(f"sqlite+aiosqlite:///{tmp_path}/ok.db")
-    health = Health()
+    health = Health(discover=False)
     health.add(check_engine(good, "main"))
     health.add(check_engine(missing, "gone"))
     health.add(check_engine(good_async, "async"))
@@ -285,7 +285,7 @@ async def test_watch_registers_the_check_of_each_part(tmp_path: Path) -> None:
     engine = create_engine(f"sqlite:///{tmp_path}/app.db")
     transport = await connect("memory://watched")
     async with await Coordinator.connect(f"sqlite:///{tmp_path}/coord.db") as coordinator:
-        health = Health()
+        health = Health(discover=False)
         made = health.watch(coordinator, transport, engine)
         assert [c.name for c in made] == [
             "coordination:responseTime",
@@ -303,7 +303,7 @@ async def test_watch_registers_the_check_of_each_part(tmp_path: Path) -> None:
 
 async def test_cached_reads_only_fresh_results(tmp_path: Path) -> None:
     flag = tmp_path / "maintenance"
-    health = Health(ttl=60, maintenance_file=flag)
+    health = Health(ttl=60, maintenance_file=flag, discover=False)
     check, calls = counting(Result.warned("slow", 900, "ms"))
     health.add(check)
     assert health.cached("ready") is None  # never ran: the caller must run it

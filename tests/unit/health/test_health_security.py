@@ -95,7 +95,7 @@ async def test_nothing_leaks_whatever_the_checks_raise(
     exposure: Exposure, caplog: pytest.LogCaptureFixture
 ) -> None:
     caplog.set_level(logging.DEBUG)
-    health = Health(timeout=5)
+    health = Health(timeout=5, discover=False)
     for check in hostile_checks():
         health.add(check)
     health.add(engine_check())
@@ -130,7 +130,7 @@ async def test_nothing_leaks_whatever_the_checks_raise(
 
 
 async def test_show_errors_masks_credentials_but_is_off_by_default() -> None:
-    health = Health()
+    health = Health(discover=False)
     health.add(hostile_checks()[0])
     report = await health.run("ready")
     from anker.health._render import as_json

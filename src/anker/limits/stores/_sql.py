@@ -31,7 +31,8 @@ from sqlalchemy.dialects import postgresql as postgresql_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from anker._drivers import DriverSettings, setting
-from anker.db import DBError, Migrations, SchemaNotCurrent, create_engine, retrying
+from anker._live import forget
+from anker.db import DBError, Migrations, SchemaNotCurrent, create_engine, probe, retrying
 from anker.errors import Unavailable
 from anker.limits._errors import (
     ClaimNotFound,
@@ -193,6 +194,7 @@ class SQLStore(Store):
     def engine(self) -> Engine:
         if self._engine is None:
             self._engine = create_engine(self._db_url, **self.engine_options())
+            forget(self._engine)  # the store's own health check covers its engine
             self.prepare_engine(self._engine)
         return self._engine
 
@@ -218,6 +220,14 @@ class SQLStore(Store):
 
     async def upgrade(self) -> None:
         await self._run("upgrade", lambda: self.migrations().upgrade())
+
+    async def probe(self) -> None:
+        # anker.db's probe: SELECT 1, bounded, a stale pooled connection replaced; not retried
+        try:
+            await asyncio.to_thread(probe, self.engine, timeout=self.settings.timeout)
+        except DBError as exc:
+            reason = exc.reason if isinstance(exc, Unavailable) else str(exc)
+            raise StoreUnavailable(str(self.url), "probe", reason) from exc
 
     async def aclose(self) -> None:
         if self._engine is not None:

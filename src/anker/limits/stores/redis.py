@@ -64,6 +64,9 @@ class RedisStore(Store):
         for name in ("CLAIM", "COMMIT", "RELEASE", "SWEEP", "ADJUST", "SET_PROJECT"):
             self._scripts[name] = self._client.register_script(getattr(lua, name))
 
+    async def probe(self) -> None:
+        await self._call("probe", "ping")
+
     async def aclose(self) -> None:
         client, self._client = self._client, None
         if client is not None:
