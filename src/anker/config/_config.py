@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import contextlib
 import os
 from _thread import allocate_lock  # `threading` costs 8 ms to import; a lock is all we need
 
@@ -9,11 +10,18 @@ from anker._typing import TYPE_CHECKING, TypeVar
 from anker.config._kinds import Kind, OptionalKind, SecretKind
 from anker.config._load import DEFAULT_ORIGIN, Inputs, Outcome, Unresolved, resolve
 from anker.config._problems import ConfigError, Problem
-from anker.config._schema import DEFAULT, UNRESOLVED, Group, Schema, schema_of
+from anker.config._schema import (
+    DEFAULT,
+    UNRESOLVED,
+    Group,
+    Schema,
+    normalize_section,
+    schema_of,
+)
 from anker.config._sources import Origin
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping
+    from collections.abc import Callable, Iterable, Iterator, Mapping
     from typing import Any, Self
 
 __all__ = ["Change", "Config", "ReloadResult"]
@@ -61,7 +69,7 @@ class ReloadResult:
 
 
 class _State:
-    __slots__ = ("hooks", "inputs", "lock", "origins", "schema", "warnings")
+    __slots__ = ("held", "hooks", "inputs", "lock", "origins", "schema", "warnings")
 
     def __init__(self, schema: Schema, inputs: Inputs, outcome: Outcome) -> None:
         self.schema = schema
@@ -69,6 +77,8 @@ class _State:
         self.origins = outcome.origins
         self.warnings = tuple(p for p in outcome.problems if not p.is_error)
         self.hooks: list[Callable[[list[Change]], object]] = []
+        #: (section, option) -> the value and origin it had before an override replaced it
+        self.held: dict[tuple[str, str], tuple[object, Origin]] = {}
         self.lock = allocate_lock()
 
 
@@ -79,8 +89,8 @@ class Config(Group):
     ``class MyConfig(Config, foreign=("keystone_authtoken", "oslo_*"))`` names sections that
     other libraries read, which are then neither checked nor reported as unknown.
 
-    The names ``load``, ``reload``, ``where``, ``on_change``, ``warnings`` and ``values`` are
-    the API and cannot be options.
+    The names ``load``, ``reload``, ``where``, ``on_change``, ``warnings``, ``values``,
+    ``set_override``, ``clear_override`` and ``override`` are the API and cannot be options.
 
     .. versionadded:: 0.1
     """
@@ -215,6 +225,89 @@ class Config(Group):
                 logging.getLogger("anker.config").exception("config change hook %r failed", hook)
         return ReloadResult(changed, restart, list(state.warnings))
 
+    # ------------------------------------------------------------------ overrides
+    def set_override(self, name: str, value: object) -> None:
+        """Give option ``name`` (``"section.option"``, or ``"option"`` in ``[DEFAULT]``)
+        ``value`` until :meth:`clear_override`, whatever the files, environment and command
+        line say: for tests and tools (oslo.config's ``set_override``).
+
+        ``value`` is checked as a value from a file would be (a string is parsed with the
+        option's type): a bad value or an unknown name raises :class:`ConfigError` and changes
+        nothing. Unlike :meth:`reload`, immutable options change too, and no
+        :meth:`on_change` hook runs. Later reloads keep the override.
+        """
+        self._set_overrides({**_state(self).inputs.overrides, name: value})
+
+    def clear_override(self, name: str) -> None:
+        """Drop the override of ``name`` (given here or to :meth:`load`): the option takes
+        the value its sources give again. Nothing happens if ``name`` has no override."""
+        overrides = dict(_state(self).inputs.overrides)
+        if overrides.pop(name, _MISSING) is not _MISSING:
+            self._set_overrides(overrides)
+
+    @contextlib.contextmanager
+    def override(self, values: Mapping[str, object]) -> Iterator[Self]:
+        """Override several options for the ``with`` block, and put back exactly the
+        overrides there were before it (oslo.config's test fixture)::
+
+            with conf.override({"workers": 1, "database.pool_size": 2}):
+                ...
+        """
+        before = dict(_state(self).inputs.overrides)
+        self._set_overrides({**before, **values})
+        try:
+            yield self
+        finally:
+            self._set_overrides(before)
+
+    def _set_overrides(self, overrides: Mapping[str, object]) -> None:
+        state = _state(self)
+        with state.lock:
+            inputs = state.inputs.with_overrides(overrides)
+            outcome = resolve(state.schema, inputs)  # an unknown name is an error there
+            if outcome.errors:
+                raise ConfigError(outcome.problems)
+            before, after = set(state.inputs.overrides), set(overrides)
+            for name in after - before:
+                self._hold(_address(name))
+            for name in before - after:
+                self._give_back(_address(name), outcome)
+            # only the options whose override changed: nothing else a source now says (a
+            # pending immutable change, an edited file) is applied behind a reload's back
+            _apply(self, state, outcome, only={_address(name) for name in before | after})
+            state.inputs = inputs
+
+    def _hold(self, address: tuple[str, str]) -> None:
+        """Keep what an option holds before its first override, to give it back after."""
+        state = _state(self)
+        found = state.schema.section(address[0])
+        spec = found.options.get(address[1]) if found else None
+        if found is None or spec is None or address in state.held:
+            return
+        holder = self if found.attribute is None else self.__dict__[found.attribute]
+        value = _held(holder, [address[1]])[address[1]]
+        state.held[address] = (value, state.origins.get(spec, DEFAULT_ORIGIN))
+
+    def _give_back(self, address: tuple[str, str], outcome: Outcome) -> None:
+        """An immutable option whose override is cleared takes back the value it had: what
+        its sources say now waits for a restart, as it would have without the override."""
+        state = _state(self)
+        held = state.held.pop(address, None)
+        found = state.schema.section(address[0])
+        spec = found.options.get(address[1]) if found else None
+        if held is None or spec is None or spec.mutable:
+            return
+        outcome.values[address[0]][address[1]] = held[0]
+        outcome.origins[spec] = held[1]
+
+
+def _address(name: str) -> tuple[str, str]:
+    section, dot, option = name.rpartition(".")
+    return (normalize_section(section) if dot else DEFAULT, option)
+
+
+_MISSING = object()
+
 
 def _state(config: Config) -> _State:
     return config.__dict__[_STATE]  # type: ignore[no-any-return]
@@ -260,7 +353,12 @@ def _build(cls: type[C], schema: Schema, inputs: Inputs, outcome: Outcome) -> C:
     return root
 
 
-def _apply(root: Config, state: _State, outcome: Outcome) -> tuple[list[Change], list[Change]]:
+def _apply(
+    root: Config, state: _State, outcome: Outcome, *, only: set[tuple[str, str]] | None = None
+) -> tuple[list[Change], list[Change]]:
+    """Give ``root`` the outcome's new values of mutable options, and return the changed
+    immutable ones to report; with ``only`` (overrides), the new values of exactly those
+    ``(section, option)``, mutable or not."""
     changed: list[Change] = []
     restart: list[Change] = []
     new_values = outcome.values
@@ -272,12 +370,14 @@ def _apply(root: Config, state: _State, outcome: Outcome) -> tuple[list[Change],
         merged = _held(holder, section.options)
         touched = False
         for name, spec in section.options.items():
+            if only is not None and (section.name, name) not in only:
+                continue
             old, new = merged[name], new_values[section.name][name]
             if old == new:
                 origins[spec] = outcome.origins.get(spec, DEFAULT_ORIGIN)
                 continue
             change = Change(section.name, name, old, new)
-            if spec.mutable:
+            if spec.mutable or only is not None:
                 merged[name] = new
                 origins[spec] = outcome.origins.get(spec, DEFAULT_ORIGIN)
                 changed.append(change)

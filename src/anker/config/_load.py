@@ -84,6 +84,19 @@ class Inputs:
         self.overrides = dict(overrides)
         self.lazy_references = lazy_references
 
+    def with_overrides(self, overrides: Mapping[str, object]) -> Inputs:
+        """The same sources with these overrides instead."""
+        return Inputs(
+            paths=self.paths,
+            argv=self.argv,
+            env_prefix=self.env_prefix,
+            environ=self.environ,
+            strict=self.strict,
+            secrets=self.secrets,
+            overrides=overrides,
+            lazy_references=self.lazy_references,
+        )
+
 
 class Unresolved:
     """The value of an option whose ``$name`` names no option, loaded with

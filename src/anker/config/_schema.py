@@ -308,7 +308,19 @@ def normalize_section(name: str) -> str:
     return name if name == DEFAULT else name.lower()
 
 
-RESERVED = frozenset({"load", "reload", "where", "on_change", "warnings", "values"})
+RESERVED = frozenset(
+    {
+        "load",
+        "reload",
+        "where",
+        "on_change",
+        "warnings",
+        "values",
+        "set_override",
+        "clear_override",
+        "override",
+    }
+)
 
 
 def schema_of(root: type[Group]) -> Schema:
