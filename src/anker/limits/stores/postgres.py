@@ -4,7 +4,10 @@ A claim is one call of a server-side function (``anker_limits_claim``, created b
 store's migrations): one statement, one round trip. It locks the usage rows of the project
 and every ancestor in one sorted order (a concurrent claim on an overlapping path waits, then
 sees this one's amounts), checks them against the limits, and either updates them and inserts
-the claim or changes nothing and says why. Lease expiry uses the server's clock,
+the claim or changes nothing and says why. Claims of one process that wait while another is
+on its way go together in one transaction (group commit: one flush to disk for all of them,
+where the counters' locks would otherwise be held across one flush per claim). Lease expiry
+uses the server's clock,
 the same for every client. With ``?synchronous=full`` (the default) a claim's commit is as
 durable as the server makes every commit; ``?synchronous=normal`` runs the store's sessions
 with ``synchronous_commit = off``, faster, but a crash of the server may then forget the
