@@ -9,7 +9,7 @@ from __future__ import annotations
 import os
 import sys
 
-from anker.config._kinds import BoolKind, OptionalKind
+from anker.config._kinds import BoolKind, ListKind, OptionalKind
 from anker.config._schema import DEFAULT, MISSING, Option, Schema
 
 __all__ = ["help_text", "print_help"]
@@ -25,9 +25,21 @@ def print_help(schema: Schema, env_prefix: str | None) -> None:
 
 
 def help_text(schema: Schema, prog: str, env_prefix: str | None) -> str:
-    out = [
-        f"usage: {prog} [-h] [--config-file PATH] [--config-dir DIR] [--OPTION VALUE ...]",
-        "",
+    from anker.config._load import positional_options
+
+    positional = [
+        schema.section(section).options[name]  # type: ignore[union-attr]
+        for section, name, _ in positional_options(schema)
+    ]
+    usage = f"usage: {prog} [-h] [--config-file PATH] [--config-dir DIR] [--OPTION VALUE ...]"
+    usage += "".join(f" {_metavar(option)}" for option in positional)
+    out = [usage, ""]
+    if positional:
+        out.append("positional arguments:")
+        for option in positional:
+            out += _entry(_metavar(option), _describe(option))
+        out.append("")
+    out += [
         "options:",
         *_entry("-h, --help", "show this help message and exit"),
         *_entry("--config-file PATH", "A config file; repeat for more (later ones win)."),
@@ -42,6 +54,15 @@ def help_text(schema: Schema, prog: str, env_prefix: str | None) -> str:
         head = env_prefix.upper().rstrip("_")
         out += ["", f"Each option may also be set as {head}_<SECTION>__<OPTION>."]
     return "\n".join(out) + "\n"
+
+
+def _metavar(option: Option) -> str:
+    """``FILE``, ``[FILE]`` (has a default) or ``FILE ...`` (a list) for a positional option."""
+    kind = option.kind.inner if isinstance(option.kind, OptionalKind) else option.kind
+    name = option.name.upper()
+    if isinstance(kind, ListKind):
+        return f"[{name} ...]" if option.default is not MISSING else f"{name} [{name} ...]"
+    return f"[{name}]" if option.default is not MISSING else name
 
 
 def _flag(option: Option) -> str:

@@ -14,7 +14,7 @@ from anker.config._interpolate import (
     has_reference,
     substitute,
 )
-from anker.config._kinds import BadValue, BoolKind, Kind, OptionalKind
+from anker.config._kinds import BadValue, BoolKind, Kind, ListKind, OptionalKind
 from anker.config._problems import ERROR, WARNING, Problem
 from anker.config._schema import DEFAULT, MISSING, NOT_READY, Option, Schema, normalize_section
 from anker.config._sources import (
@@ -47,6 +47,23 @@ MAX_NESTING = 32  # $a -> $b -> ... chains; deeper is a mistake (and would exhau
 MAX_EXPANDED = 16 * 1024 * 1024  # characters substitution may produce in one load
 #: The origin of every value that no source set.
 DEFAULT_ORIGIN = Origin("default")
+
+
+def positional_options(schema: Schema) -> list[tuple[str, str, bool]]:
+    """``(section, option, takes_the_rest)`` of the options given on the command line
+    without their name, in declaration order; TypeError if a list one is not the last."""
+    found = []
+    for option in schema.options():
+        if option.positional:
+            kind = option.kind.inner if isinstance(option.kind, OptionalKind) else option.kind
+            found.append((option.section, option.name, isinstance(kind, ListKind)))
+    for section, name, takes_the_rest in found[:-1]:
+        if takes_the_rest:
+            raise TypeError(
+                f"positional option [{section}] {name} takes every argument left, so it must"
+                " be the last positional option"
+            )
+    return found
 
 
 class Inputs:
@@ -159,7 +176,9 @@ class _Resolver:
 
     # ------------------------------------------------------------------ gathering
     def gather(self) -> None:
-        paths, cli = argv_assignments(self.inputs.argv, self._is_flag, self.problems)
+        paths, cli = argv_assignments(
+            self.inputs.argv, self._is_flag, self.problems, positional_options(self.schema)
+        )
         for path in expand_paths([*self.inputs.paths, *paths], self.problems):
             self._gather_file(path)
         if self.inputs.env_prefix:

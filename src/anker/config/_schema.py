@@ -69,6 +69,7 @@ class Option:
         "multi",
         "mutable",
         "name",
+        "positional",
         "ready_default",
         "sample_default",
         "section",
@@ -87,8 +88,10 @@ class Option:
         sample_default: str | None,
         multi: bool,
         constraints: dict[str, Any],
+        positional: bool = False,
     ) -> None:
         self.default = default
+        self.positional = positional
         self.help = help
         self.mutable = mutable
         self.deprecated_names = tuple(deprecated_names)
@@ -154,6 +157,7 @@ def option(
     min: Any = None,
     max: Any = None,
     schemes: Iterable[str] | None = None,
+    positional: bool = False,
 ) -> Any:
     """Declare an option; the attribute's annotation gives its type.
 
@@ -167,6 +171,9 @@ def option(
     default (for defaults computed on the build machine). ``multi``: a repeated key gives all
     its values (``list[...]`` options only). Constraints: ``choices``, ``regex``,
     ``max_length`` (str), ``min``/``max`` (numbers, durations, sizes), ``schemes`` (URLs).
+    ``positional``: on the command line, given without its ``--name`` (``svc run FILE``), in
+    the order the positional options are declared; a ``list[...]`` one takes every argument
+    left, so it comes last. Files and the environment set it by name as any other option.
 
     .. versionadded:: 0.1
     """
@@ -192,6 +199,7 @@ def option(
         sample_default=sample_default,
         multi=multi,
         constraints=constraints,
+        positional=positional,
     )
 
 

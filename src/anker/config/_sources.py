@@ -23,7 +23,7 @@ from anker.config._ini import Entry, IniFile, parse_ini, read_config_bytes
 from anker.config._problems import Problem
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Iterable, Mapping
+    from collections.abc import Callable, Iterable, Mapping, Sequence
 
 __all__ = [
     "Origin",
@@ -150,21 +150,28 @@ def argv_assignments(
     argv: Iterable[str],
     is_flag: Callable[[str, str], bool | None],
     problems: list[Problem],
+    positional: Sequence[tuple[str, str, bool]] = (),
 ) -> tuple[list[tuple[str, bool]], list[tuple[Entry, str]]]:
     """Split a command line into config paths and option assignments.
 
     ``is_flag(section, key)`` tells whether an option is boolean (``None``: no such option),
-    so that ``--debug`` needs no value. Returns ``(paths, [(entry, argument), ...])``.
+    so that ``--debug`` needs no value. ``positional`` lists the options given without their
+    name, ``(section, key, takes_the_rest)``, in order; the arguments after ``--`` are all
+    positional. Returns ``(paths, [(entry, argument), ...])``.
     """
     paths: list[tuple[str, bool]] = []
     assignments: list[tuple[Entry, str]] = []
+    bare: list[str] = []  # arguments without --name, in order
     args = list(argv)
     index = 0
     while index < len(args):
         arg = args[index]
         index += 1
-        if not arg.startswith("--") or arg == "--":
-            problems.append(Problem("cli-syntax", f"unexpected argument {arg!r}", source=arg))
+        if arg == "--":
+            bare += args[index:]
+            break
+        if not arg.startswith("--"):
+            bare.append(arg)
             continue
         name, has_value, value = arg[2:].partition("=")
         name = name.replace("-", "_")
@@ -195,4 +202,26 @@ def argv_assignments(
                 continue
             value, index = args[index], index + 1
         assignments.append((Entry(section, key, value, None), arg.partition("=")[0]))
+    assignments += _positional(bare, positional, problems)
     return paths, assignments
+
+
+def _positional(
+    bare: list[str], positional: Sequence[tuple[str, str, bool]], problems: list[Problem]
+) -> list[tuple[Entry, str]]:
+    """The positional options' assignments from the bare arguments, in order."""
+    found: list[tuple[Entry, str]] = []
+    waiting = list(bare)
+    for section, key, takes_the_rest in positional:
+        if not waiting:
+            break
+        if takes_the_rest:  # a list: the values as they are (no splitting at commas)
+            found.append((Entry(section, key, list(waiting), None), key.upper()))
+            waiting = []
+        else:
+            found.append((Entry(section, key, waiting[0], None), key.upper()))
+            waiting = waiting[1:]
+    problems += [
+        Problem("cli-syntax", f"unexpected argument {arg!r}", source=arg) for arg in waiting
+    ]
+    return found
