@@ -7,11 +7,18 @@ import click
 from anker._version import __version__
 from anker.cli._lazy import LazyGroup
 
-__all__ = ["cli", "main"]
+__all__ = ["PLUGIN_GROUP", "RootGroup", "Unexpected", "cli", "main"]
+
+#: the entry point group through which other packages add command groups to ``anker``
+PLUGIN_GROUP = "anker.cli"
 
 # One entry per command group: "name": ("module:attribute", "one-line summary").
 # Subsystems add theirs here as they land (config, coord, secrets, health, workflow, ...).
 COMMAND_GROUPS: dict[str, tuple[str, str]] = {
+    "completion": (
+        "anker.cli._completion:completion",
+        "Print the shell completion script of anker (bash, zsh or fish).",
+    ),
     "config": (
         "anker.cli._config:config",
         "Validate configuration files, generate samples, migrate deprecated names.",
@@ -40,20 +47,57 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
 }
 
 
+class RootGroup(LazyGroup):
+    """The ``anker`` group: anker's own errors are reported by each command as one line
+    (exit status 1); any other exception is a bug or an environment problem, reported as one
+    line too, with its type and its message (credentials masked), exit status 70
+    (EX_SOFTWARE), unless ``--debug`` comes before the command, which shows the traceback."""
+
+    def invoke(self, ctx: click.Context) -> object:
+        try:
+            return super().invoke(ctx)
+        except (click.ClickException, click.exceptions.Exit, click.Abort):
+            raise
+        except Exception as error:
+            if ctx.params.get("debug"):
+                raise
+            raise Unexpected(error) from error
+
+
+class Unexpected(click.ClickException):
+    """An exception no command expected, as one line."""
+
+    exit_code = 70
+
+    def __init__(self, error: Exception) -> None:
+        from anker._url import mask_urls
+
+        message = mask_urls(str(error))
+        what = f"{type(error).__name__}: {message}" if message else type(error).__name__
+        super().__init__(f"unexpected {what} (run anker --debug ... for the traceback)")
+
+
 @click.group(
-    cls=LazyGroup,
+    cls=RootGroup,
     lazy_commands={name: target for name, (target, _) in COMMAND_GROUPS.items()},
     summaries={name: summary for name, (_, summary) in COMMAND_GROUPS.items()},
+    plugin_group=PLUGIN_GROUP,
     context_settings={"help_option_names": ["-h", "--help"], "max_content_width": 100},
 )
 @click.version_option(
     __version__, "-V", "--version", prog_name="anker", message="%(prog)s %(version)s"
 )
-def cli() -> None:
+@click.option(
+    "--debug",
+    is_flag=True,
+    help="Show the traceback of an unexpected error (by default: one line saying what).",
+)
+def cli(debug: bool) -> None:
     """anker: the foundation of distributed Python services.
 
     Configuration, messaging, coordination, secrets, health, workflows and limits, with
-    embedded defaults for one laptop and real engines for production clusters.
+    embedded defaults for one laptop and real engines for production clusters. Other
+    packages add command groups through the ``anker.cli`` entry point group.
     """
 
 
