@@ -25,6 +25,7 @@ __all__ = [
     "_open",
     "amqp_url",
     "eventually",
+    "make_test_pki",
     "private_node",
     "through",
     "transports",
@@ -73,16 +74,27 @@ class PrivateRabbit:
     The machine's shared RabbitMQ (5672) is never touched: CI runs against it afterwards.
     """
 
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, tls: bool = False) -> None:
         self.directory = directory
         self.port = _free_port()
         self.dist_port = _free_port()
         self.node = f"anker-test-{self.port}@localhost"
         self.url = f"rabbit://guest:guest@127.0.0.1:{self.port}/"
         self._process: subprocess.Popen[bytes] | None = None
-        (directory / "rabbitmq.conf").write_text(
-            f"listeners.tcp.1 = 127.0.0.1:{self.port}\nloopback_users = none\n"
-        )
+        config = f"listeners.tcp.1 = 127.0.0.1:{self.port}\nloopback_users = none\n"
+        #: with ``tls``: a TLS listener (certificates of a test CA in the directory)
+        self.tls_port = _free_port() if tls else None
+        if tls:
+            make_test_pki(directory)
+            config += (
+                f"listeners.ssl.1 = 127.0.0.1:{self.tls_port}\n"
+                f"ssl_options.cacertfile = {directory / 'ca.pem'}\n"
+                f"ssl_options.certfile = {directory / 'server.pem'}\n"
+                f"ssl_options.keyfile = {directory / 'server.key'}\n"
+                "ssl_options.verify = verify_peer\n"
+                "ssl_options.fail_if_no_peer_cert = false\n"
+            )
+        (directory / "rabbitmq.conf").write_text(config)
         (directory / "enabled_plugins").write_text("[].\n")
         self.env = {
             **os.environ,
@@ -161,9 +173,63 @@ class PrivateRabbit:
         return text or "(no log)"
 
 
-def private_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateRabbit]:
+def make_test_pki(directory: Path) -> None:
+    """A test CA (``ca.pem``), a certificate it signs for the name localhost
+    (``server.pem``, ``server.key``) and a client certificate (``client.pem``,
+    ``client.key``), written to ``directory``; readable by the broker's own user."""
+    import datetime as dt
+
+    from cryptography import x509
+    from cryptography.hazmat.primitives import hashes, serialization
+    from cryptography.hazmat.primitives.asymmetric import ec
+    from cryptography.x509.oid import NameOID
+
+    now = dt.datetime.now(dt.UTC)
+
+    def name(text: str) -> x509.Name:
+        return x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, text)])
+
+    def certificate(subject: str, key: Any, issuer: x509.Name, signer: Any) -> Any:
+        builder = (
+            x509.CertificateBuilder()
+            .subject_name(name(subject))
+            .issuer_name(issuer)
+            .public_key(key.public_key())
+            .serial_number(x509.random_serial_number())
+            .not_valid_before(now - dt.timedelta(minutes=5))
+            .not_valid_after(now + dt.timedelta(days=2))
+        )
+        if subject == "anker test CA":
+            builder = builder.add_extension(x509.BasicConstraints(True, None), critical=True)
+        elif subject == "localhost":
+            hosts = [x509.DNSName("localhost")]  # not 127.0.0.1: the host-name check is tested
+            builder = builder.add_extension(x509.SubjectAlternativeName(hosts), critical=False)
+        return builder.sign(signer, hashes.SHA256())
+
+    def write(stem: str, cert: Any, key: Any | None) -> None:
+        (directory / f"{stem}.pem").write_bytes(cert.public_bytes(serialization.Encoding.PEM))
+        if key is not None:
+            (directory / f"{stem}.key").write_bytes(
+                key.private_bytes(
+                    serialization.Encoding.PEM,
+                    serialization.PrivateFormat.PKCS8,
+                    serialization.NoEncryption(),
+                )
+            )
+
+    ca_key = ec.generate_private_key(ec.SECP256R1())
+    ca = certificate("anker test CA", ca_key, name("anker test CA"), ca_key)
+    write("ca", ca, None)
+    for stem, subject in (("server", "localhost"), ("client", "anker test client")):
+        key = ec.generate_private_key(ec.SECP256R1())
+        write(stem, certificate(subject, key, ca.subject, ca_key), key)
+
+
+def private_node(
+    tmp_path_factory: pytest.TempPathFactory, *, tls: bool = False
+) -> Iterator[PrivateRabbit]:
     """A started private RabbitMQ node, for a session fixture (tests may restart it); a
-    skip, with the reason, if it cannot start."""
+    skip, with the reason, if it cannot start. ``tls`` adds a TLS listener."""
     missing = [
         str(RABBIT_BIN / name)
         for name in ("rabbitmq-server", "rabbitmqctl")
@@ -174,7 +240,7 @@ def private_node(tmp_path_factory: pytest.TempPathFactory) -> Iterator[PrivateRa
             f"RabbitMQ is not installed ({', '.join(missing)} missing); install Debian's "
             "rabbitmq-server package"
         )
-    node = PrivateRabbit(tmp_path_factory.mktemp("rabbit"))
+    node = PrivateRabbit(tmp_path_factory.mktemp("rabbit"), tls=tls)
     try:
         node.start()
     except (OSError, RuntimeError, subprocess.SubprocessError) as exc:

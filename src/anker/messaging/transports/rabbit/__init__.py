@@ -62,7 +62,9 @@ lost is redelivered by the broker; settling the old delivery does nothing.
 virtual host (none, or ``/``, is ``/``); each host may carry its own credentials (else the
 first host's, else guest/guest). Besides the common options of
 :class:`~anker.messaging.transports.TransportSettings` it takes ``heartbeat`` (seconds,
-default 60, 0 for none). Passwords never appear in errors or logs.
+default 60, 0 for none), and TLS: ``ssl=true`` (port 5671 by default), ``ssl_ca_file``,
+``ssl_cert_file`` and ``ssl_key_file`` (oslo.messaging's names), ``ssl_verify`` (default true:
+the broker's certificate and host name are checked). Passwords never appear in errors or logs.
 """
 
 from __future__ import annotations
@@ -105,6 +107,18 @@ class RabbitSettings(TransportSettings):
     #: whole seconds between AMQP heartbeats (0: none)
     heartbeat: int = setting(
         DEFAULT_HEARTBEAT, min=0, help="whole seconds between AMQP heartbeats (0: none)"
+    )
+    # TLS, named as oslo.messaging's [oslo_messaging_rabbit] options are
+    ssl: bool = setting(False, help="TLS to the broker (port 5671 where the URL gives none)")
+    ssl_ca_file: str | None = setting(
+        None, help="the CA bundle (PEM) the broker's certificate chains to (default: the system's)"
+    )
+    ssl_cert_file: str | None = setting(
+        None, help="a client certificate (PEM), for brokers that verify their clients"
+    )
+    ssl_key_file: str | None = setting(None, help="the client certificate's private key (PEM)")
+    ssl_verify: bool = setting(
+        True, help="check the broker's certificate and host name (false: testing only)"
     )
 
 

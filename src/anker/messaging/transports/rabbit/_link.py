@@ -8,6 +8,7 @@ import asyncio
 import contextlib
 import logging
 import os
+import ssl
 import sys
 import time
 import uuid
@@ -19,6 +20,7 @@ from anker._drivers import Backoff, DriverSettings, require
 from anker._url import mask_secrets
 from anker.messaging._errors import TransportClosed, TransportUnavailable
 from anker.messaging._transport import Transport
+from anker.messaging.transports.rabbit._tls import DEFAULT_TLS_PORT, tls_context
 
 if TYPE_CHECKING:
     from aiormq.abc import AbstractChannel, AbstractConnection
@@ -86,6 +88,8 @@ class Supervised(Transport):
         self._consumers: set[Consumer] = set()
         self._replies: Consumer | None = None
         self._tasks: set[asyncio.Task[Any]] = set()
+        #: the TLS context (None: plain AMQP), made when connecting
+        self._tls: ssl.SSLContext | None = None
         self._connection_name = f"{os.path.basename(sys.argv[0] or 'python')}:{os.getpid()}:" + (
             uuid.uuid4().hex
         )
@@ -105,11 +109,11 @@ class Supervised(Transport):
                     username, password = other.username, other.password
                     break
         return yarl.URL.build(
-            scheme="amqp",
+            scheme="amqp" if self._tls is None else "amqps",
             user=username if username is not None else "guest",
             password=password.reveal() if password is not None else "guest",
             host=endpoint.host,
-            port=endpoint.port or DEFAULT_PORT,
+            port=endpoint.port or (DEFAULT_PORT if self._tls is None else DEFAULT_TLS_PORT),
             path="/" + self.vhost,
             query={"heartbeat": str(self.heartbeat)},
         )
@@ -119,6 +123,7 @@ class Supervised(Transport):
         connection: AbstractConnection = self._aiormq.Connection(
             self._amqp_url(endpoint),
             client_properties={"connection_name": self._connection_name},
+            context=self._tls,
         )
         try:
             async with asyncio.timeout(timeout):
@@ -177,6 +182,7 @@ class Supervised(Transport):
         return link
 
     async def connect(self) -> None:
+        self._tls = tls_context(self.settings, self.describe(self.url))
         self._aiormq = require("aiormq", extra="rabbit", needed_for=NEEDED_FOR)
         self._errors = require("aiormq.exceptions", extra="rabbit", needed_for=NEEDED_FOR)
         self._properties = require(
