@@ -53,6 +53,7 @@ from anker.messaging._listener import (
     NotificationResult,
 )
 from anker.messaging._notifier import Notifier
+from anker.messaging._options import MessagingOptions, Transports, open_transports
 from anker.messaging._serializer import JsonSerializer, RichSerializer, Serializer
 from anker.messaging._server import RPCServer
 from anker.messaging._target import Target
@@ -70,6 +71,7 @@ __all__ = [
     "JsonSerializer",
     "MessageTooLarge",
     "MessagingError",
+    "MessagingOptions",
     "MessagingTimeout",
     "NoSuchMethod",
     "Notification",
@@ -90,9 +92,11 @@ __all__ = [
     "Transport",
     "TransportClosed",
     "TransportUnavailable",
+    "Transports",
     "UnsupportedVersion",
     "VersionCapError",
     "connect",
+    "open_transports",
 ]
 
 show_public_paths(__name__, globals(), __all__)
