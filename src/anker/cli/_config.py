@@ -14,12 +14,16 @@ from types import ModuleType
 
 import click
 
+from anker._typing import TYPE_CHECKING
 from anker.cli._options import output_format_option
 from anker.config import Config, ConfigError, Problem
 from anker.config._ini import IniFile, decode_config, read_config_bytes
 from anker.config._sample import FORMATS, render_sample
 from anker.config._schema import Schema, schema_of
 from anker.config._sources import expand_paths, read_file
+
+if TYPE_CHECKING:
+    from anker.config._oslo import Unchecked
 
 __all__ = ["config"]
 
@@ -77,6 +81,62 @@ schema_option = click.option(
 )
 
 
+namespace_option = click.option(
+    "--namespace",
+    "namespaces",
+    multiple=True,
+    metavar="NAME",
+    help="An oslo.config namespace (repeatable): the options an installed OpenStack package "
+    "declares through its oslo.config.opts entry point, as oslo-config-generator reads them.",
+)
+generator_config_option = click.option(
+    "--generator-config",
+    metavar="PATH",
+    help="An oslo-config-generator --config-file file: its 'namespace =' lines add namespaces.",
+)
+
+
+class Declared:
+    """The schema to check against, named by --schema or built from oslo.config namespaces."""
+
+    __slots__ = ("label", "oslo", "schema", "unchecked")
+
+    def __init__(
+        self, schema: Schema, label: str, unchecked: list[Unchecked], *, oslo: bool
+    ) -> None:
+        self.schema, self.label, self.unchecked, self.oslo = schema, label, unchecked, oslo
+
+
+def declared_schema(
+    schema_spec: str | None, namespaces: tuple[str, ...], generator_config: str | None
+) -> Declared | None:
+    """The schema the options name, or None when none is named; a bad name is a one-line
+    error that names it, never a traceback."""
+    names = list(namespaces)
+    if generator_config is not None or names:
+        if schema_spec is not None:
+            raise click.UsageError("give --schema or --namespace/--generator-config, not both")
+        try:
+            from anker.config import _oslo
+        except ImportError as exc:  # oslo.config is not installed
+            raise click.ClickException(
+                f"--namespace needs oslo.config ({exc}); pip install 'anker[openstack]' into "
+                "the environment where the service's packages are installed"
+            ) from exc
+        try:
+            if generator_config is not None:
+                names += _oslo.namespaces_in_generator_config(generator_config)
+            loaded = _oslo.load_namespaces(names)
+        except _oslo.NamespaceError as exc:
+            raise click.ClickException(str(exc)) from exc
+        schema, unchecked = _oslo.schema_from_namespaces(loaded)
+        label = "namespaces " + ", ".join(dict.fromkeys(names))
+        return Declared(schema, label, unchecked, oslo=True)
+    if schema_spec is None:
+        return None
+    return Declared(load_schema(schema_spec), schema_spec, [], oslo=False)
+
+
 @click.group()
 def config() -> None:
     """Validate configuration files, generate samples, migrate deprecated names."""
@@ -84,6 +144,14 @@ def config() -> None:
 
 @config.command()
 @schema_option
+@namespace_option
+@generator_config_option
+@click.option(
+    "--list-unchecked",
+    is_flag=True,
+    help="List what the namespaces declare that anker does not check.",
+)
+@click.argument("positional", nargs=-1, metavar="[FILE]...", type=click.Path(allow_dash=True))
 @click.option(
     "--config-file",
     "files",
@@ -107,6 +175,10 @@ def config() -> None:
 def validate(
     *,
     schema_spec: str | None,
+    namespaces: tuple[str, ...],
+    generator_config: str | None,
+    list_unchecked: bool,
+    positional: tuple[str, ...],
     files: tuple[str, ...],
     dirs: tuple[str, ...],
     env_prefix: str | None,
@@ -116,15 +188,19 @@ def validate(
 ) -> None:
     """Check config files: every value against the schema's types, every name known.
 
-    Without --schema, only the syntax is checked. Exits 1 if there is any error.
+    The options are an anker schema (--schema) or the declarations of installed OpenStack
+    packages (--namespace, --generator-config). Without either, only the syntax is checked.
+    Files are given as arguments or with --config-file. Exits 1 if there is any error.
     """
+    files = files + positional
+    declared = declared_schema(schema_spec, namespaces, generator_config)
     if not files and not dirs:
         raise click.UsageError("give at least one --config-file or --config-dir")
     if files.count("-") > 1:
         raise click.UsageError("--config-file - (stdin) can be given only once")
     with _stdin_copy(files) as (readable, copy):
         paths, problems = _validated(
-            schema_spec,
+            declared.schema if declared else None,
             files=readable,
             dirs=dirs,
             env_prefix=env_prefix,
@@ -143,24 +219,42 @@ def validate(
             "errors": len(errors),
             "warnings": len(problems) - len(errors),
             "files": paths,
-            "schema": schema_spec,
+            "schema": declared.label if declared else None,
             "problems": [p.as_dict() for p in problems],
         }
+        if declared is not None and declared.oslo:
+            report["unchecked"] = [u.as_dict() for u in declared.unchecked]
         click.echo(json.dumps(report, indent=2))
     else:
         for problem in problems:
             click.echo(str(problem), err=problem.is_error)
-        checked = "values and names" if schema_spec else "syntax only (no --schema)"
+        checked = "values and names" if declared else "syntax only (no --schema)"
+        if declared is not None and declared.oslo:
+            checked += f" ({declared.label})"
         click.echo(
             f"{len(errors)} error(s), {len(problems) - len(errors)} warning(s) in "
             f"{len(paths)} file(s); checked {checked}"
         )
+        _report_unchecked(declared, list_unchecked)
     if errors:
         sys.exit(1)
 
 
+def _report_unchecked(declared: Declared | None, listed: bool) -> None:
+    if declared is None or not declared.unchecked:
+        return
+    if listed:
+        for item in declared.unchecked:
+            click.echo(f"unchecked: {item}")
+    else:
+        click.echo(
+            f"{len(declared.unchecked)} detail(s) of the declarations are not checked by anker; "
+            "--list-unchecked lists them"
+        )
+
+
 def _validated(
-    schema_spec: str | None,
+    schema: Schema | None,
     *,
     files: tuple[str, ...],
     dirs: tuple[str, ...],
@@ -171,13 +265,13 @@ def _validated(
     """The files read and every problem found in them."""
     problems: list[Problem] = []
     paths = expand_paths([(f, False) for f in files] + [(d, True) for d in dirs], problems)
-    if schema_spec is None:
+    if schema is None:
         for path in paths:
             problems += read_file(path).problems
         if strict:
             problems = [p.as_error() for p in problems]
         return paths, problems
-    root: type[Config] = load_schema(schema_spec).root  # type: ignore[assignment]
+    root: type[Config] = schema.root  # type: ignore[assignment]
     try:
         with _warnings_not_logged():
             loaded = root.load(
@@ -239,22 +333,35 @@ def sample(schema_spec: str | None, output_format: str, output: str | None) -> N
 
 @config.command()
 @schema_option
+@namespace_option
+@generator_config_option
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option("--in-place", is_flag=True, help="Rewrite FILE (atomically) instead of printing.")
 @output_format_option("text", "json")
-def migrate(schema_spec: str | None, file: str, in_place: bool, output_format: str) -> None:
+def migrate(
+    *,
+    schema_spec: str | None,
+    namespaces: tuple[str, ...],
+    generator_config: str | None,
+    file: str,
+    in_place: bool,
+    output_format: str,
+) -> None:
     """Rename deprecated options in FILE (- for stdin) to their new names and sections.
 
-    Comments and order are kept. Prints the new file, what changed, and what needs a human
-    (with --format json, all three in one document on stdout).
+    The names are those of an anker schema (--schema) or of the declarations of installed
+    OpenStack packages (--namespace, --generator-config). Comments and order are kept. Prints
+    the new file, what changed, and what needs a human (with --format json, all three in one
+    document on stdout).
     """
     from anker.config._migrate import migrate_text
 
-    if schema_spec is None:
-        raise click.UsageError("--schema is required")
+    declared = declared_schema(schema_spec, namespaces, generator_config)
+    if declared is None:
+        raise click.UsageError("--schema or --namespace is required")
     if in_place and file == "-":
         raise click.UsageError("--in-place needs a FILE, not - (stdin)")
-    schema = load_schema(schema_spec)
+    schema = declared.schema
     name = STDIN if file == "-" else file
     holder = IniFile(name)
     if file == "-":
