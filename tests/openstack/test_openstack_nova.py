@@ -164,3 +164,32 @@ def test_the_openstack_examples_of_the_docs_run(
     openstack = [reason for reason in result.skipped.values() if "nova" in reason]
     assert openstack == []
     assert result.ran
+
+
+def test_anker_finds_all_that_oslo_config_validator_finds_and_the_bad_values(
+    anker: Path,
+) -> None:
+    done = subprocess.run(
+        [str(anker.parent / "python"), str(ROOT / "bench" / "openstack_validate.py"),
+         "--runs", "1", "--json"],
+        capture_output=True, text=True, timeout=600, check=True,
+    )  # fmt: skip
+    results = json.loads(done.stdout)
+    assert len(results) == 4
+    for result in results:
+        mine = result["anker"]["findings"]
+        theirs = result["oslo-config-validator"]["findings"]
+        names = {item.split(" -> ")[0] for item in mine.get("unknown-option", [])}
+        sections = {item.split(" -> ")[0] for item in mine.get("unknown-section", [])}
+        for item in theirs.get("not part of the sample config", []):
+            assert item in names or item.split("] ")[0] + "]" in sections, (result["file"], item)
+        deprecated = {item.split(" -> ")[0] for item in mine.get("deprecated-name", [])}
+        assert set(theirs.get("deprecated opt", [])) <= deprecated
+        # what it skips by its hard-coded list, anker checks
+        for item in theirs.get("ignored (hard-coded group list)", []):
+            if item.endswith("memcached_servres") or "admin_" in item or "auth_host" in item:
+                assert item in names, item
+    planted = results[-1]
+    assert planted["file"] == "nova-planted.conf"
+    assert len(planted["anker"]["findings"]["bad-value"]) == 3
+    assert "bad-value" not in str(planted["oslo-config-validator"]["findings"])
