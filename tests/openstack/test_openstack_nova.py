@@ -28,6 +28,12 @@ DEPLOYED = {
 }
 
 
+@pytest.fixture(scope="module", autouse=True)
+def cache(tmp_path_factory: pytest.TempPathFactory) -> Path:
+    """The declarations' cache of this module's runs (the first run of a set fills it)."""
+    return tmp_path_factory.mktemp("cache")
+
+
 @pytest.fixture(scope="module")
 def anker() -> Path:
     """The ``anker`` command of the environment where nova is installed."""
@@ -41,9 +47,22 @@ def anker() -> Path:
     return python.parent / "anker"
 
 
+CACHE: dict[str, str] = {}
+
+
+@pytest.fixture(autouse=True)
+def _cache_env(cache: Path) -> None:
+    CACHE["XDG_CACHE_HOME"] = str(cache)
+
+
 def run(anker: Path, *args: str) -> subprocess.CompletedProcess[str]:
     return subprocess.run(
-        [str(anker), "config", *args], capture_output=True, text=True, timeout=300, check=False
+        [str(anker), "config", *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, **CACHE},
     )
 
 
@@ -129,6 +148,15 @@ def test_every_planted_defect_is_found_with_its_kind(anker: Path, tmp_path: Path
     assert "'kvm'" in str(bad["libvirt", "virt_type"]["expected"])
     deprecated = found(report, "deprecated-name")
     assert deprecated["pci", "passthrough_whitelist"]["suggestion"] == "pci.device_spec"
+
+
+def test_cached_declarations_give_the_same_report(anker: Path, cache: Path) -> None:
+    path = DEPLOYED["icehouse"]
+    args = ("validate", "--generator-config", str(GENERATOR), "--format", "json", str(path))
+    cached = run(anker, *args)
+    assert list(cache.glob("anker/oslo-config/*.json")) != []
+    fresh = run(anker, *args, "--no-cache")
+    assert (cached.returncode, cached.stdout) == (fresh.returncode, fresh.stdout)
 
 
 def test_migrate_renames_what_nova_declares_as_deprecated(anker: Path, tmp_path: Path) -> None:

@@ -23,7 +23,7 @@ from anker.config._schema import Schema, schema_of
 from anker.config._sources import expand_paths, read_file
 
 if TYPE_CHECKING:
-    from anker.config._oslo import Unchecked
+    from anker.config._declared import Unchecked
 
 __all__ = ["config"]
 
@@ -94,6 +94,12 @@ generator_config_option = click.option(
     metavar="PATH",
     help="An oslo-config-generator --config-file file: its 'namespace =' lines add namespaces.",
 )
+no_cache_option = click.option(
+    "--no-cache",
+    is_flag=True,
+    help="Import the namespaces even if their declarations are cached (the cache, in "
+    "$XDG_CACHE_HOME/anker/oslo-config, is keyed by the installed packages' versions).",
+)
 
 
 class Declared:
@@ -108,7 +114,11 @@ class Declared:
 
 
 def declared_schema(
-    schema_spec: str | None, namespaces: tuple[str, ...], generator_config: str | None
+    schema_spec: str | None,
+    namespaces: tuple[str, ...],
+    generator_config: str | None,
+    *,
+    cache: bool = True,
 ) -> Declared | None:
     """The schema the options name, or None when none is named; a bad name is a one-line
     error that names it, never a traceback."""
@@ -116,20 +126,16 @@ def declared_schema(
     if generator_config is not None or names:
         if schema_spec is not None:
             raise click.UsageError("give --schema or --namespace/--generator-config, not both")
-        try:
-            from anker.config import _oslo
-        except ImportError as exc:  # oslo.config is not installed
-            raise click.ClickException(
-                f"--namespace needs oslo.config ({exc}); pip install 'anker[openstack]' into "
-                "the environment where the service's packages are installed"
-            ) from exc
+        from anker.config import _oslo
+        from anker.config._declared import schema_from_declarations
+
         try:
             if generator_config is not None:
                 names += _oslo.namespaces_in_generator_config(generator_config)
-            loaded = _oslo.load_namespaces(names)
+            data = _oslo.declarations_for(names, cache=cache)
         except _oslo.NamespaceError as exc:
             raise click.ClickException(str(exc)) from exc
-        schema, unchecked = _oslo.schema_from_namespaces(loaded)
+        schema, unchecked = schema_from_declarations(data)
         label = "namespaces " + ", ".join(dict.fromkeys(names))
         return Declared(schema, label, unchecked, oslo=True)
     if schema_spec is None:
@@ -146,6 +152,7 @@ def config() -> None:
 @schema_option
 @namespace_option
 @generator_config_option
+@no_cache_option
 @click.option(
     "--list-unchecked",
     is_flag=True,
@@ -177,6 +184,7 @@ def validate(
     schema_spec: str | None,
     namespaces: tuple[str, ...],
     generator_config: str | None,
+    no_cache: bool,
     list_unchecked: bool,
     positional: tuple[str, ...],
     files: tuple[str, ...],
@@ -193,7 +201,7 @@ def validate(
     Files are given as arguments or with --config-file. Exits 1 if there is any error.
     """
     files = files + positional
-    declared = declared_schema(schema_spec, namespaces, generator_config)
+    declared = declared_schema(schema_spec, namespaces, generator_config, cache=not no_cache)
     if not files and not dirs:
         raise click.UsageError("give at least one --config-file or --config-dir")
     if files.count("-") > 1:
@@ -335,6 +343,7 @@ def sample(schema_spec: str | None, output_format: str, output: str | None) -> N
 @schema_option
 @namespace_option
 @generator_config_option
+@no_cache_option
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option("--in-place", is_flag=True, help="Rewrite FILE (atomically) instead of printing.")
 @output_format_option("text", "json")
@@ -343,6 +352,7 @@ def migrate(
     schema_spec: str | None,
     namespaces: tuple[str, ...],
     generator_config: str | None,
+    no_cache: bool,
     file: str,
     in_place: bool,
     output_format: str,
@@ -356,7 +366,7 @@ def migrate(
     """
     from anker.config._migrate import migrate_text
 
-    declared = declared_schema(schema_spec, namespaces, generator_config)
+    declared = declared_schema(schema_spec, namespaces, generator_config, cache=not no_cache)
     if declared is None:
         raise click.UsageError("--schema or --namespace is required")
     if in_place and file == "-":

@@ -16,27 +16,36 @@ oslo.config is imported here only, and this module only by ``anker config ... --
 from __future__ import annotations
 
 import difflib
-import ipaddress
 import warnings
-from importlib.metadata import entry_points
+from importlib.metadata import EntryPoint, PackageNotFoundError, entry_points, version
 
-from anker._secret import Secret
 from anker._typing import TYPE_CHECKING
-from anker.config._config import Config
+from anker.config._declared import (
+    FORMAT,
+    Unchecked,
+    cache_key,
+    cached,
+    hint_of,
+    schema_from_declarations,
+)
 from anker.config._kinds import BadValue
-from anker.config._network import HostAddress
-from anker.config._schema import DEFAULT, RESERVED, Group, Schema, option, schema_of
+from anker.config._schema import DEFAULT, RESERVED
 from anker.config._types import kind_for
 
 if TYPE_CHECKING:
     from collections.abc import Iterable
     from typing import Any
 
+    from anker.config._declared import Declarations, Described, Spec
+    from anker.config._schema import Schema
+
 __all__ = [
     "ENTRY_POINT_GROUP",
     "Namespace",
     "NamespaceError",
     "Unchecked",
+    "declarations_for",
+    "declarations_of",
     "load_namespaces",
     "namespaces_in_generator_config",
     "schema_from_namespaces",
@@ -59,26 +68,6 @@ class NamespaceError(Exception):
     """A namespace that cannot be loaded; the message names it and says why."""
 
 
-class Unchecked:
-    """Something an oslo.config declaration says that the anker schema does not check."""
-
-    __slots__ = ("detail", "namespace", "option", "section")
-
-    def __init__(self, namespace: str, section: str, option: str, detail: str) -> None:
-        self.namespace, self.section, self.option, self.detail = namespace, section, option, detail
-
-    def __str__(self) -> str:
-        return f"{self.namespace}: [{self.section}] {self.option}: {self.detail}"
-
-    def as_dict(self) -> dict[str, str]:
-        return {
-            "namespace": self.namespace,
-            "section": self.section,
-            "option": self.option,
-            "detail": self.detail,
-        }
-
-
 class Namespace:
     """The option declarations one namespace publishes: (section, help, opts) in order."""
 
@@ -89,13 +78,36 @@ class Namespace:
         self.groups = groups
 
 
-def load_namespaces(names: Iterable[str]) -> list[Namespace]:
-    """Call the ``oslo.config.opts`` entry point of each name; raises NamespaceError."""
+def declarations_for(names: Iterable[str], *, cache: bool = True) -> Declarations:
+    """The declarations of the named namespaces, from the cache when the packages that
+    declare them (and oslo.config, keystoneauth1, anker) are the same versions as when they
+    were cached; raises NamespaceError."""
+    wanted = list(dict.fromkeys(names))
+    found = _entry_points(wanted)
+
+    def make() -> Declarations:
+        return declarations_of(load_namespaces(wanted, found))
+
+    if not cache:
+        return make()
+    parts = [f"{name}={found[name].value}@{_version_of(found[name])}" for name in wanted]
+    for package in ("oslo.config", "keystoneauth1", "anker"):
+        try:
+            parts.append(f"{package}=={version(package)}")
+        except PackageNotFoundError:
+            parts.append(f"{package} absent")
+    return cached(cache_key(wanted, parts), make)
+
+
+def _version_of(entry: EntryPoint) -> str:
+    dist = getattr(entry, "dist", None)
+    return f"{dist.name} {dist.version}" if dist is not None else "?"
+
+
+def _entry_points(names: list[str]) -> dict[str, EntryPoint]:
     found = {ep.name: ep for ep in entry_points(group=ENTRY_POINT_GROUP)}
-    loaded: list[Namespace] = []
-    for name in dict.fromkeys(names):
-        entry = found.get(name)
-        if entry is None:
+    for name in names:
+        if name not in found:
             close = difflib.get_close_matches(name, list(found), n=3, cutoff=0.6)
             hint = f"; did you mean {', '.join(close)}?" if close else ""
             count = f"{len(found)} are installed" if found else "none are installed"
@@ -103,6 +115,25 @@ def load_namespaces(names: Iterable[str]) -> list[Namespace]:
                 f"no oslo.config namespace named '{name}' ({count}{hint}); "
                 "install the package that declares it"
             )
+    return found
+
+
+def load_namespaces(
+    names: Iterable[str], found: dict[str, EntryPoint] | None = None
+) -> list[Namespace]:
+    """Call the ``oslo.config.opts`` entry point of each name; raises NamespaceError."""
+    wanted = list(dict.fromkeys(names))
+    found = found if found is not None else _entry_points(wanted)
+    try:
+        import oslo_config  # noqa: F401
+    except ImportError as exc:
+        raise NamespaceError(
+            f"reading oslo.config namespaces needs oslo.config ({exc}); pip install "
+            "'anker[openstack]' into the environment where the service is installed"
+        ) from exc
+    loaded: list[Namespace] = []
+    for name in wanted:
+        entry = found[name]
         try:
             with warnings.catch_warnings():
                 warnings.simplefilter("ignore")
@@ -151,19 +182,33 @@ def namespaces_in_generator_config(path: str) -> list[str]:
 
 def schema_from_namespaces(namespaces: list[Namespace]) -> tuple[Schema, list[Unchecked]]:
     """An anker schema for every option the namespaces declare, and what it cannot check."""
+    return schema_from_declarations(declarations_of(namespaces))
+
+
+def declarations_of(namespaces: list[Namespace]) -> Declarations:
+    """What the namespaces declare, as plain data (JSON), with what anker cannot check."""
     builder = _Builder()
     for namespace in namespaces:
         for section, help_text, opts in namespace.groups:
             for opt in opts:
                 builder.add(namespace.name, section, help_text, opt)
-    return builder.build(), builder.unchecked
+    builder.add_auth_plugins()
+    builder.check_references()
+    return {
+        "format": FORMAT,
+        "sections": {
+            section: {"help": help_text, "options": {n: e[2] for n, e in options.items()}}
+            for section, (help_text, options) in builder.sections.items()
+        },
+        "unchecked": [[u.namespace, u.section, u.option, u.detail] for u in builder.unchecked],
+    }
 
 
 class _Builder:
     def __init__(self) -> None:
         self.unchecked: list[Unchecked] = []
-        # section -> (help, {option name: (namespace, opt, annotation, declaration)})
-        self.sections: dict[str, tuple[str, dict[str, tuple[str, Any, Any, Any]]]] = {}
+        # section -> (help, {option name: (namespace, opt, spec)})
+        self.sections: dict[str, tuple[str, dict[str, tuple[str, Any, Spec]]]] = {}
         self.lowered: dict[str, str] = {}  # sections match case-insensitively
 
     def note(self, namespace: str, section: str, name: str, detail: str) -> None:
@@ -196,40 +241,39 @@ class _Builder:
             )
             return
         try:
-            annotation, declaration = self.declare(namespace, section, name, opt)
+            spec = self.declare(namespace, section, name, opt)
         except Exception as exc:  # an oslo type anker has not met, an odd default
             self.note(namespace, section, name, f"cannot be converted ({exc}); not checked")
             return
-        options[name] = (namespace, opt, annotation, declaration)
+        options[name] = (namespace, opt, spec)
 
-    def declare(self, namespace: str, section: str, name: str, opt: Any) -> tuple[Any, Any]:
+    def declare(self, namespace: str, section: str, name: str, opt: Any) -> Spec:
         def note(detail: str) -> None:
             self.note(namespace, section, name, detail)
 
-        oslo_type = getattr(opt, "type", None)
         multi = bool(getattr(opt, "multi", False))
-        base, constraints = _annotation(oslo_type, note)
+        described, constraints = _described(getattr(opt, "type", None), note)
         if multi:
-            base = list[base]  # type: ignore[valid-type]
-        secret = bool(getattr(opt, "secret", False))
-        annotation: Any = Secret[base] if secret else base  # type: ignore[valid-type]
-        default = getattr(opt, "default", None)
-        optional = default is None or base is not bool
-        if optional:
-            annotation = annotation | None
-        kind = kind_for(annotation, constraints)
+            described = ["list", described]
+        default = _plain(getattr(opt, "default", None))
+        spec: Spec = {
+            "type": described,
+            "secret": bool(getattr(opt, "secret", False)),
+            "optional": default is None or described != "bool",
+            "default": default,
+            "constraints": constraints,
+            "multi": multi,
+        }
         if getattr(opt, "required", False):
             note("required: not checked (oslo checks it when the service reads it)")
-        if isinstance(default, str) and "$" in default:
-            pass  # checked once every option is known (build)
-        elif default is not None:
+        if default is not None and not (isinstance(default, str) and "$" in default):
+            # ($references are checked once every option is known: check_references)
             try:
-                kind.convert(default)
+                kind_for(hint_of(spec), constraints).convert(default)
             except BadValue:
                 note(f"the default {default!r} does not fit its own type; taken as unset")
-                default = None
-                annotation = annotation | None
-                kind_for(annotation, constraints)
+                spec["default"], spec["optional"] = None, True
+        kind_for(hint_of(spec), constraints)  # raises TypeError now if it cannot be built
         deprecated: list[str] = []
         for old in getattr(opt, "deprecated_opts", None) or ():
             old_name = getattr(old, "name", None) or name
@@ -243,19 +287,16 @@ class _Builder:
         if since and reason:
             reason = f"{reason} (since {since})"
         sample = getattr(opt, "sample_default", None)
-        declaration = option(
-            default,
+        spec.update(
             help=str(getattr(opt, "help", "") or ""),
             mutable=bool(getattr(opt, "mutable", False)),
-            deprecated_names=deprecated,
-            deprecated_for_removal=bool(getattr(opt, "deprecated_for_removal", False)),
-            deprecated_reason=str(reason) if reason else None,
+            deprecated=deprecated,
+            for_removal=bool(getattr(opt, "deprecated_for_removal", False)),
+            reason=reason or None,
             advanced=bool(getattr(opt, "advanced", False)),
-            sample_default=None if sample is None else str(sample),
-            multi=multi,
-            **constraints,
+            sample=None if sample is None else str(sample),
         )
-        return annotation, declaration
+        return spec
 
     def check_references(self) -> None:
         """Defaults that name an undeclared option (``$pybasedir``) are taken as unset."""
@@ -263,8 +304,8 @@ class _Builder:
 
         declared = self.sections.get(DEFAULT, ("", {}))[1]
         for section, (_, options) in self.sections.items():
-            for name, (namespace, _, _, declaration) in options.items():
-                default = declaration.default
+            for name, (namespace, _, spec) in options.items():
+                default = spec["default"]
                 if not (isinstance(default, str) and "$" in default):
                     continue
                 for reference in re.findall(r"\$\{?([A-Za-z_][\w.]*)", default):
@@ -281,7 +322,7 @@ class _Builder:
                             name,
                             f"the default {default!r} names an undeclared option; taken as unset",
                         )
-                        declaration.default = None
+                        spec["default"], spec["optional"] = None, True
                         break
 
     def add_auth_plugins(self) -> None:
@@ -313,28 +354,16 @@ class _Builder:
                 for opt in opts:
                     self.add(f"keystoneauth1 plugin {plugin}", section, "", opt)
 
-    def build(self) -> Schema:
-        self.add_auth_plugins()
-        self.check_references()
-        root_annotations: dict[str, Any] = {}
-        root_namespace: dict[str, Any] = {"__doc__": "Options declared by oslo.config namespaces."}
-        defaults = self.sections.pop(DEFAULT, ("", {}))[1]
-        for name, (_, _, annotation, declaration) in defaults.items():
-            root_annotations[name] = annotation
-            root_namespace[name] = declaration
-        for section, (help_text, options) in self.sections.items():
-            if section in root_annotations:
-                namespace = next(iter(options.values()))[0]
-                self.note(namespace, section, "*", "the section has the name of a DEFAULT option")
-                continue
-            annotations = {name: entry[2] for name, entry in options.items()}
-            body: dict[str, Any] = {name: entry[3] for name, entry in options.items()}
-            body["__annotations__"] = annotations
-            body["__doc__"] = help_text or f"The [{section}] section."
-            root_annotations[section] = type(f"Section_{section}", (Group,), body)
-        root_namespace["__annotations__"] = root_annotations
-        root = type("OsloConfig", (Config,), root_namespace)
-        return schema_of(root)
+
+def _plain(value: object) -> object:
+    """A default as JSON holds it (the cache), or its text."""
+    if value is None or isinstance(value, bool | int | float | str):
+        return value
+    if isinstance(value, list | tuple):
+        return [_plain(item) for item in value]
+    if isinstance(value, dict):
+        return {str(key): _plain(item) for key, item in value.items()}
+    return str(value)
 
 
 def _same(first: Any, second: Any) -> bool:
@@ -344,16 +373,16 @@ def _same(first: Any, second: Any) -> bool:
         return False
 
 
-def _annotation(oslo_type: Any, note: Any) -> tuple[Any, dict[str, Any]]:  # noqa: PLR0911, PLR0912
-    """The annotation and constraints for an oslo.config type object."""
+def _described(oslo_type: Any, note: Any) -> tuple[Described, dict[str, Any]]:  # noqa: PLR0911, PLR0912
+    """The type (as :func:`hint_of` reads it) and constraints for an oslo.config type."""
     from oslo_config import types
 
     if oslo_type is None or oslo_type is str:
-        return str, {}
+        return "str", {}
     if oslo_type in (int, float, bool):
-        return oslo_type, {}
+        return str(oslo_type.__name__), {}
     if isinstance(oslo_type, types.Boolean):
-        return bool, {}
+        return "bool", {}
     if isinstance(oslo_type, types.Integer):  # Port too
         constraints = _bounds(oslo_type)
         if oslo_type.choices is not None:
@@ -361,45 +390,43 @@ def _annotation(oslo_type: Any, note: Any) -> tuple[Any, dict[str, Any]]:  # noq
             if len(choices) < len(oslo_type.choices) - (None in oslo_type.choices):
                 note("a choice that is not an integer is not accepted")
             constraints["choices"] = choices
-        return int, constraints
+        return "int", constraints
     if isinstance(oslo_type, types.Float):
         if oslo_type.choices is not None:
             note(f"choices {list(oslo_type.choices)} not checked (only the range)")
-        return float, _bounds(oslo_type)
+        return "float", _bounds(oslo_type)
     if isinstance(oslo_type, types.HostDomain):
         note("checked as a string (oslo checks a host name that may hold '_', or an address)")
-        return str, {}
-    if isinstance(oslo_type, types.HostAddress):
-        return HostAddress, {}
-    if isinstance(oslo_type, types.Hostname):
-        return HostAddress, {}
+        return "str", {}
+    if isinstance(oslo_type, types.HostAddress | types.Hostname):
+        return "host", {}
     if isinstance(oslo_type, types.IPAddress):
         checker = getattr(oslo_type.version_checker, "__name__", "")
         if checker.endswith("ipv4"):
-            return ipaddress.IPv4Address, {}
+            return "ipv4", {}
         if checker.endswith("ipv6"):
-            return ipaddress.IPv6Address, {}
-        return ipaddress.IPv4Address | ipaddress.IPv6Address, {}
+            return "ipv6", {}
+        return "ip", {}
     if isinstance(oslo_type, types.URI):
         note("checked as a string (oslo checks it is a URI, its scheme and length)")
-        return str, {}
+        return "str", {}
     if isinstance(oslo_type, types.String):
-        return str, _string_constraints(oslo_type, note)
+        return "str", _string_constraints(oslo_type, note)
     if isinstance(oslo_type, types.List):
         if oslo_type.bounds:
             note("a list in [brackets]: items checked as strings")
-            return list[str], {}
-        item, constraints = _annotation(oslo_type.item_type, note)
-        return list[item], constraints  # type: ignore[valid-type]
+            return ["list", "str"], {}
+        item, constraints = _described(oslo_type.item_type, note)
+        return ["list", item], constraints
     if isinstance(oslo_type, types.Dict):
         if oslo_type.bounds or oslo_type.key_value_separator != ":":
             note("a dict with brackets or another separator: checked as a string")
-            return str, {}
-        value, constraints = _annotation(oslo_type.value_type, note)
-        return dict[str, value], constraints  # type: ignore[valid-type]
+            return "str", {}
+        value, constraints = _described(oslo_type.value_type, note)
+        return ["dict", value], constraints
     name = getattr(oslo_type, "type_name", None) or getattr(oslo_type, "__name__", None)
     note(f"its type ({name or type(oslo_type).__name__}) is checked as a string")
-    return str, {}
+    return "str", {}
 
 
 def _bounds(oslo_type: Any) -> dict[str, Any]:

@@ -81,6 +81,7 @@ def fake_namespaces(
     (info / "entry_points.txt").write_text(ENTRY_POINTS)
     monkeypatch.syspath_prepend(str(root))
     monkeypatch.delitem(sys.modules, "fake_oslo_opts", raising=False)
+    monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path_factory.mktemp("cache")))
     return root
 
 
@@ -315,3 +316,44 @@ def test_conversion_of_each_oslo_type() -> None:
     notes = {(u.option, u.detail.split(" (")[0]) for u in unchecked}
     assert ("endpoint", "checked as a string") in notes
     assert any(option == "custom" for option, _ in notes)
+
+
+def test_declarations_are_cached_by_the_versions_of_their_packages(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    from anker.config import _oslo
+    from anker.config._declared import cache_directory
+
+    path = tmp_path / "nova.conf"
+    path.write_text(PLANTED)
+    first = run("config", "validate", *NAMESPACES, str(path), "--format", "json")
+    assert len(list(cache_directory().glob("*.json"))) == 1
+
+    def imported(*args: object, **kwargs: object) -> object:
+        raise AssertionError("the namespaces were imported again")
+
+    monkeypatch.setattr(_oslo, "load_namespaces", imported)
+    assert run("config", "validate", *NAMESPACES, str(path), "--format", "json") == first
+    # another set of namespaces is another entry; --no-cache imports them
+    with pytest.raises(AssertionError, match="imported again"):
+        _oslo.declarations_for(["fake.service"])
+    with pytest.raises(AssertionError, match="imported again"):
+        _oslo.declarations_for(["fake.service", "fake.library"], cache=False)
+
+
+def test_a_cached_entry_of_another_version_is_not_used(tmp_path: Path) -> None:
+    from anker.config import _oslo
+
+    _oslo.declarations_for(["fake.service"])
+    info = next(p for p in sys.path if Path(p, "fake_oslo_opts-1.0.dist-info").exists())
+    metadata = Path(info, "fake_oslo_opts-1.0.dist-info", "METADATA")
+    metadata.write_text(metadata.read_text().replace("Version: 1.0", "Version: 1.1"))
+    (Path(info) / "fake_oslo_opts.py").write_text(
+        MODULE.replace('cfg.IntOpt("workers", min=1)', 'cfg.IntOpt("workers", min=2)')
+    )
+    sys.modules.pop("fake_oslo_opts", None)
+    path = tmp_path / "nova.conf"
+    path.write_text("[conductor]\nworkers = 1\n")
+    code, _, err = run("config", "validate", "--namespace", "fake.service", str(path))
+    assert code == 1
+    assert "expected an integer of at least 2" in err
