@@ -362,7 +362,8 @@ def migrate(
     The names are those of an anker schema (--schema) or of the declarations of installed
     OpenStack packages (--namespace, --generator-config). Comments and order are kept. Prints
     the new file, what changed, and what needs a human (with --format json, all three in one
-    document on stdout).
+    document on stdout). With namespaces, what they do not declare (options removed from the
+    service, typos, unknown sections) needs a human too.
     """
     from anker.config._migrate import migrate_text
 
@@ -381,7 +382,7 @@ def migrate(
     if text is None:
         problem = holder.problems[0]
         raise click.ClickException(f"{problem.location}: {problem.message}; nothing changed")
-    result = migrate_text(text, schema, name)
+    result = migrate_text(text, schema, name, undeclared=declared.oslo)
     if in_place and result.changed:
         _write_atomically(file, result.text)
     if output_format == "json":

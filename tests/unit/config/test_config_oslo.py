@@ -277,6 +277,23 @@ def test_migrate_renames_as_the_service_declares(tmp_path: Path) -> None:
     assert "[DEFAULT] old_feature is deprecated for removal: It does nothing." in err
 
 
+def test_migrate_leaves_what_the_namespaces_do_not_declare_to_a_human(tmp_path: Path) -> None:
+    path = tmp_path / "nova.conf"
+    text = "[DEFAULT]\ndebgu = true\n[databse]\nconnection = x\nidle = 3\n"
+    path.write_text(text)
+    code, out, err = run("config", "migrate", *NAMESPACES, str(path))
+    assert (code, out) == (0, text)
+    assert (
+        f"needs a human: {path}:2: [DEFAULT] debgu is not declared; did you mean 'debug'? "
+        "(removed, or misspelt); rename or remove it by hand" in err
+    )
+    assert (
+        f"needs a human: {path}:3: [databse] is not a declared section; did you mean [database]?"
+        in err
+    )
+    assert err.count("[databse]") == 1
+
+
 def test_import_anker_config_does_not_import_oslo_config() -> None:
     probe = "import sys, anker.config, anker.cli; print('oslo_config' in sys.modules)"
     output = subprocess.run(
