@@ -322,17 +322,33 @@ def _stdin_copy(files: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], str |
 
 @config.command()
 @schema_option
+@namespace_option
+@generator_config_option
+@no_cache_option
 @output_format_option(*FORMATS)
 @click.option(
     "--output",
     type=click.Path(dir_okay=False, allow_dash=True),
     help="Write here (atomically), not to stdout; - is stdout.",
 )
-def sample(schema_spec: str | None, output_format: str, output: str | None) -> None:
-    """Generate a sample config file, a JSON Schema or a Markdown reference."""
-    if schema_spec is None:
-        raise click.UsageError("--schema is required")
-    text = render_sample(load_schema(schema_spec), output_format)
+def sample(
+    *,
+    schema_spec: str | None,
+    namespaces: tuple[str, ...],
+    generator_config: str | None,
+    no_cache: bool,
+    output_format: str,
+    output: str | None,
+) -> None:
+    """Generate a sample config file, a JSON Schema or a Markdown reference.
+
+    The options are an anker schema (--schema) or the declarations of installed OpenStack
+    packages (--namespace, --generator-config).
+    """
+    declared = declared_schema(schema_spec, namespaces, generator_config, cache=not no_cache)
+    if declared is None:
+        raise click.UsageError("--schema or --namespace is required")
+    text = render_sample(declared.schema, output_format)
     if output is None or output == "-":
         click.echo(text, nl=False)
     else:

@@ -25,7 +25,8 @@ from oslo_config import cfg, types
 def service():
     return [
         (None, [
-            cfg.BoolOpt("debug", default=False, mutable=True),
+            cfg.BoolOpt("debug", default=False, mutable=True,
+                        help="Log at debug level.\\n\\nMore words."),
             cfg.IntOpt("default_pool_size", default=1000, min=1),
             cfg.StrOpt("my_ip", default="10.0.0.1"),
             cfg.StrOpt("state_path", default="$pybasedir"),
@@ -374,3 +375,20 @@ def test_a_cached_entry_of_another_version_is_not_used(tmp_path: Path) -> None:
     code, _, err = run("config", "validate", "--namespace", "fake.service", str(path))
     assert code == 1
     assert "expected an integer of at least 2" in err
+
+
+@pytest.mark.parametrize(
+    ("output_format", "expected"),
+    [
+        ("ini", "[conductor]\n"),
+        ("json-schema", '"conductor"'),
+        ("markdown", "conductor"),
+    ],
+)
+def test_sample_writes_the_namespaces_options(output_format: str, expected: str) -> None:
+    code, out, err = run("config", "sample", *NAMESPACES, "--format", output_format)
+    assert code == 0, err
+    assert expected in out
+    assert "virt_type" in out
+    if output_format == "markdown":  # a table row is one line, whatever the help holds
+        assert "| `false` | Log at debug level. More words. Mutable:" in out
