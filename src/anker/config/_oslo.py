@@ -52,6 +52,7 @@ __all__ = [
 ]
 
 ENTRY_POINT_GROUP = "oslo.config.opts"
+DEFAULTS_GROUP = "oslo.config.opts.defaults"
 #: keystoneauth1's own plugins, whose options a section with ``auth_type`` may hold.
 AUTH_PLUGINS = (
     "password",
@@ -131,6 +132,19 @@ def load_namespaces(
             f"reading oslo.config namespaces needs oslo.config ({exc}); pip install "
             "'anker[openstack]' into the environment where the service is installed"
         ) from exc
+    # As oslo-config-generator does: services first set the defaults they want in the
+    # libraries they use (nova's set_lib_defaults), so the defaults are the service's.
+    updaters = {ep.name: ep for ep in entry_points(group=DEFAULTS_GROUP) if ep.name in wanted}
+    for name, updater in updaters.items():
+        try:
+            with warnings.catch_warnings():
+                warnings.simplefilter("ignore")
+                updater.load()()
+        except Exception as exc:
+            raise NamespaceError(
+                f"the defaults of namespace '{name}' ({updater.value}) failed to load: "
+                f"{type(exc).__name__}: {exc}"
+            ) from exc
     loaded: list[Namespace] = []
     for name in wanted:
         entry = found[name]

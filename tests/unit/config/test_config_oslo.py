@@ -27,7 +27,7 @@ def service():
         (None, [
             cfg.BoolOpt("debug", default=False, mutable=True,
                         help="Log at debug level.\\n\\nMore words."),
-            cfg.IntOpt("default_pool_size", default=1000, min=1),
+            cfg.IntOpt("default_pool_size", default=POOL_SIZE, min=1),
             cfg.StrOpt("my_ip", default="10.0.0.1"),
             cfg.StrOpt("state_path", default="$pybasedir"),
             cfg.StrOpt("instances_path", default="$my_ip/instances"),
@@ -59,6 +59,14 @@ def library():
 
 def broken():
     raise RuntimeError("no backend configured")
+
+
+POOL_SIZE = 1000
+
+
+def set_defaults():
+    global POOL_SIZE
+    POOL_SIZE = 64
 """
 
 ENTRY_POINTS = """
@@ -67,6 +75,9 @@ fake.service = fake_oslo_opts:service
 fake.library = fake_oslo_opts:library
 fake.broken = fake_oslo_opts:broken
 fake.missing = fake_oslo_missing_module:list_opts
+
+[oslo.config.opts.defaults]
+fake.service = fake_oslo_opts:set_defaults
 """
 
 
@@ -392,3 +403,9 @@ def test_sample_writes_the_namespaces_options(output_format: str, expected: str)
     assert "virt_type" in out
     if output_format == "markdown":  # a table row is one line, whatever the help holds
         assert "| `false` | Log at debug level. More words. Mutable:" in out
+
+
+def test_the_services_defaults_hooks_run_first_as_the_generator_runs_them() -> None:
+    code, out, err = run("config", "sample", "--namespace", "fake.service", "--format", "ini")
+    assert code == 0, err
+    assert "#default_pool_size = 64\n" in out
