@@ -41,7 +41,7 @@ __all__ = [
     "schema_from_declarations",
 ]
 
-FORMAT = 1  # of the cached data; a change makes every cache entry a miss
+FORMAT = 2  # of the cached data (bump it when the conversion changes: every entry misses)
 
 
 class Unchecked:
