@@ -244,8 +244,12 @@ class _Builder:
             return
         _, options = self.sections.setdefault(section, (help_text, {}))
         if name in options:
-            first = options[name][1]
-            if _same(first, opt) or type(first.type) is type(opt.type):
+            first = options[name][2]
+            try:
+                again = _described(getattr(opt, "type", None), lambda detail: None)
+            except Exception:
+                again = None
+            if _same(options[name][1], opt) or again == (first["type"], first["constraints"]):
                 return  # the same checks (keystoneauth plugins share their options)
             self.note(
                 namespace,

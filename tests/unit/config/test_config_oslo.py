@@ -54,7 +54,11 @@ def service():
 
 
 def library():
-    return [("oslo_messaging_rabbit", [cfg.BoolOpt("ssl", default=False)])]
+    return [
+        ("oslo_messaging_rabbit", [cfg.BoolOpt("ssl", default=False)]),
+        ("conductor", [cfg.StrOpt("workers")]),  # another type: the first declaration wins
+        ("libvirt", [cfg.PortOpt("port", default=16509)]),  # the same checks: merged
+    ]
 
 
 def broken():
@@ -217,6 +221,11 @@ def test_what_anker_cannot_check_is_listed_with_namespace_and_option(tmp_path: P
         "unchecked: fake.service: [DEFAULT] state_path: the default '$pybasedir' names an "
         "undeclared option; taken as unset" in out
     )
+    assert (
+        "unchecked: fake.library: [conductor] workers: declared again, differently "
+        "(the declaration of 'fake.service' is used)" in out
+    )
+    assert "[libvirt] port" not in out
     _, report = validate_json(path)
     unchecked = {(u["namespace"], u["section"], u["option"]) for u in report["unchecked"]}  # type: ignore[attr-defined]
     assert ("fake.service", "libvirt", "window") in unchecked
