@@ -1,5 +1,6 @@
-"""`anker config validate|migrate --namespace` on deployed nova.conf files, against the option
-declarations of the real nova and keystonemiddleware (pinned in tests/openstack/).
+"""`anker config validate|migrate --namespace` on deployed nova.conf and placement.conf files,
+against the option declarations of the real nova, placement and keystonemiddleware (pinned in
+tests/openstack/).
 
 These run the ``anker`` of .venv-openstack (made by ``make openstack-env``, which ``make test``
 builds and points ANKER_OPENSTACK_PYTHON at); without it they skip, and in CI
@@ -221,3 +222,31 @@ def test_anker_finds_all_that_oslo_config_validator_finds_and_the_bad_values(
     assert planted["file"] == "nova-planted.conf"
     assert len(planted["anker"]["findings"]["bad-value"]) == 3
     assert "bad-value" not in str(planted["oslo-config-validator"]["findings"])
+
+
+PLACEMENT = CORPUS / "ogalush+Ussuri-InstallConfigsForCentOS8__controller__placement.conf"
+PLACEMENT_GENERATOR = HERE / "placement-config-generator.conf"
+
+
+def test_a_second_service_placement_deployed_and_planted(anker: Path, tmp_path: Path) -> None:
+    args = ("validate", "--generator-config", str(PLACEMENT_GENERATOR), "--format", "json")
+    clean = run(anker, *args, "--strict", str(PLACEMENT))
+    assert (clean.returncode, json.loads(clean.stdout)["problems"]) == (0, [])
+    text = PLACEMENT.read_text()
+    text = text.replace("auth_strategy = keystone\n", "auth_strategy = keystonee\n", 1)
+    text = text.replace("[placement_database]\n", "[placement_databse]\n", 1)
+    text = text.replace("username = placement\n", "usename = placement\n", 1)
+    planted = tmp_path / "placement.conf"
+    planted.write_text(text)
+    done = run(anker, *args, str(planted))
+    assert done.returncode == 1
+    report = json.loads(done.stdout)
+    bad = found(report, "bad-value")
+    assert list(bad) == [("api", "auth_strategy")]
+    assert "'keystone'" in str(bad["api", "auth_strategy"]["expected"])
+    sections = [p for p in problems(report) if p["code"] == "unknown-section"]
+    assert [(p["section"], p["suggestion"]) for p in sections] == [
+        ("placement_databse", "placement_database")
+    ]
+    unknown = found(report, "unknown-option")
+    assert unknown["keystone_authtoken", "usename"]["suggestion"] == "username"
