@@ -201,11 +201,11 @@ def validate(
     Files are given as arguments or with --config-file. Exits 1 if there is any error.
     """
     files = files + positional
-    declared = declared_schema(schema_spec, namespaces, generator_config, cache=not no_cache)
     if not files and not dirs:
         raise click.UsageError("give at least one --config-file or --config-dir")
     if files.count("-") > 1:
         raise click.UsageError("--config-file - (stdin) can be given only once")
+    declared = declared_schema(schema_spec, namespaces, generator_config, cache=not no_cache)
     with _stdin_copy(files) as (readable, copy):
         paths, problems = _validated(
             declared.schema if declared else None,

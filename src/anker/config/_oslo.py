@@ -10,7 +10,8 @@ deprecated-for-removal, mutable and secret.
 What a declaration says and anker cannot check is returned as :class:`Unchecked` entries, one
 per option and detail, so a caller can list it; nothing is dropped silently.
 
-oslo.config is imported here only, and this module only by ``anker config ... --namespace``.
+oslo.config is imported only here and in :mod:`anker.config._oslo_opts` (on a cache miss:
+:func:`declarations_for`), and these modules only by ``anker config ... --namespace``.
 """
 
 from __future__ import annotations
