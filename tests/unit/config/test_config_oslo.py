@@ -418,3 +418,16 @@ def test_the_services_defaults_hooks_run_first_as_the_generator_runs_them() -> N
     code, out, err = run("config", "sample", "--namespace", "fake.service", "--format", "ini")
     assert code == 0, err
     assert "#default_pool_size = 64\n" in out
+
+
+def test_without_oslo_config_the_error_says_which_extra_to_install(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setitem(sys.modules, "oslo_config", None)  # import oslo_config fails
+    path = tmp_path / "nova.conf"
+    path.write_text("[DEFAULT]\n")
+    result = CliRunner().invoke(cli, ["config", "validate", *NAMESPACES, str(path), "--no-cache"])
+    assert result.exit_code == 1
+    assert "needs oslo.config" in result.stderr
+    assert "pip install 'anker[openstack]'" in result.stderr
+    assert "Traceback" not in result.output
