@@ -102,6 +102,11 @@ def test_stale_names_of_an_old_deployment_are_reported_as_what_they_are(anker: P
         unknown
     )
     assert unknown["keystone_authtoken", "auth_uri"]["suggestion"] == "auth_url"
+    # not a typo: said so
+    assert str(unknown["DEFAULT", "rpc_backend"]["message"]).endswith(
+        "the installed release does not declare it (removed, or an option of a namespace not given)"
+    )
+    assert "does not declare" not in str(unknown["keystone_authtoken", "auth_uri"]["message"])
     # still declared as deprecated names: said so, with the name to use
     deprecated = found(report, "deprecated-name")
     assert deprecated["DEFAULT", "vnc_enabled"]["suggestion"] == "vnc.enabled"

@@ -218,6 +218,8 @@ def validate(
     for problem in problems:
         if problem.file is not None and problem.file == copy:
             problem.file = STDIN
+        if declared is not None and declared.oslo:
+            _say_not_declared(problem)
     paths = [STDIN if path == copy else path for path in paths]
     problems.sort(key=lambda p: (p.file or "", p.line or 0))
     errors = [p for p in problems if p.is_error]
@@ -246,6 +248,15 @@ def validate(
         _report_unchecked(declared, list_unchecked)
     if errors:
         sys.exit(1)
+
+
+def _say_not_declared(problem: Problem) -> None:
+    """An unknown name with no close match is not a typo: say the release does not declare it."""
+    if problem.code == "unknown-option" and problem.suggestion is None:
+        problem.message += (
+            "; the installed release does not declare it "
+            "(removed, or an option of a namespace not given)"
+        )
 
 
 def _report_unchecked(declared: Declared | None, listed: bool) -> None:
