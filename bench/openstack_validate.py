@@ -5,7 +5,7 @@ tests/openstack/nova-config-generator.conf) and check the same files: the deploy
 files of the test corpus and a copy of one with planted defects. For each file it prints what
 each tool reports (names unknown, deprecated, bad values) and the median wall time of a few
 runs of each command (each run is a new process, as an operator runs it); anker's both with
-its declarations cached (as from the second run on) and with --no-cache.
+its declarations cached (--cache, from the second run on) and without.
 
 Run it in the environment that has nova installed::
 
@@ -119,9 +119,9 @@ def main() -> None:
         for path in [*DEPLOYED, planted_copy(Path(directory))]:
             anker = [str(bin_dir / "anker"), "config", "validate", "--generator-config",
                      str(GENERATOR), "--format", "json", str(path)]  # fmt: skip
-            first_time, _ = timed([*anker, "--no-cache"], args.runs)
-            subprocess.run(anker, capture_output=True, check=False)  # fills the cache
-            anker_time, anker_done = timed(anker, args.runs)
+            first_time, _ = timed(anker, args.runs)  # without the cache
+            subprocess.run([*anker, "--cache"], capture_output=True, check=False)  # fills it
+            anker_time, anker_done = timed([*anker, "--cache"], args.runs)
             oslo_time, oslo_done = timed(
                 [str(bin_dir / "oslo-config-validator"), "--config-file", str(GENERATOR),
                  "--input-file", str(path)],
@@ -152,7 +152,7 @@ def main() -> None:
         for tool in ("anker", "oslo-config-validator"):
             side = result[tool]
             uncached = side.get("seconds without cache")  # type: ignore[attr-defined]
-            more = f" ({uncached:.3f} s with --no-cache)" if uncached is not None else ""
+            more = f" ({uncached:.3f} s without --cache)" if uncached is not None else ""
             print(f"  {tool}: {side['seconds']:.3f} s{more}, exit {side['exit']}")  # type: ignore[index]
             for kind, items in side["findings"].items():  # type: ignore[index]
                 print(f"    {kind} ({len(items)}): {', '.join(items)}")

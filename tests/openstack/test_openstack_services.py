@@ -159,9 +159,11 @@ def test_every_planted_defect_is_found_with_its_kind(anker: Path, tmp_path: Path
 def test_cached_declarations_give_the_same_report(anker: Path, cache: Path) -> None:
     path = DEPLOYED["icehouse"]
     args = ("validate", "--generator-config", str(GENERATOR), "--format", "json", str(path))
-    cached = run(anker, *args)
+    fresh = run(anker, *args)  # no --cache: nothing is written
+    assert list(cache.glob("anker/**/*")) == []
+    run(anker, *args, "--cache")  # fills the cache
     assert list(cache.glob("anker/oslo-config/*.json")) != []
-    fresh = run(anker, *args, "--no-cache")
+    cached = run(anker, *args, "--cache")
     assert (cached.returncode, cached.stdout) == (fresh.returncode, fresh.stdout)
 
 

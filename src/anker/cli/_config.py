@@ -94,11 +94,12 @@ generator_config_option = click.option(
     metavar="PATH",
     help="An oslo-config-generator --config-file file: its 'namespace =' lines add namespaces.",
 )
-no_cache_option = click.option(
-    "--no-cache",
+cache_option = click.option(
+    "--cache",
     is_flag=True,
-    help="Import the namespaces even if their declarations are cached (the cache, in "
-    "$XDG_CACHE_HOME/anker/oslo-config, is keyed by the installed packages' versions).",
+    help="Keep the namespaces' declarations in $XDG_CACHE_HOME/anker/oslo-config (keyed by the"
+    " installed packages' versions) and read them from there next time: 0.1 s instead of"
+    " importing the packages. Off by default, so that checking a file writes nothing.",
 )
 
 
@@ -118,7 +119,7 @@ def declared_schema(
     namespaces: tuple[str, ...],
     generator_config: str | None,
     *,
-    cache: bool = True,
+    cache: bool = False,
 ) -> Declared | None:
     """The schema the options name, or None when none is named; a bad name is a one-line
     error that names it, never a traceback."""
@@ -152,7 +153,7 @@ def config() -> None:
 @schema_option
 @namespace_option
 @generator_config_option
-@no_cache_option
+@cache_option
 @click.option(
     "--list-unchecked",
     is_flag=True,
@@ -184,7 +185,7 @@ def validate(
     schema_spec: str | None,
     namespaces: tuple[str, ...],
     generator_config: str | None,
-    no_cache: bool,
+    cache: bool,
     list_unchecked: bool,
     positional: tuple[str, ...],
     files: tuple[str, ...],
@@ -205,7 +206,7 @@ def validate(
         raise click.UsageError("give at least one --config-file or --config-dir")
     if files.count("-") > 1:
         raise click.UsageError("--config-file - (stdin) can be given only once")
-    declared = declared_schema(schema_spec, namespaces, generator_config, cache=not no_cache)
+    declared = declared_schema(schema_spec, namespaces, generator_config, cache=cache)
     with _stdin_copy(files) as (readable, copy):
         paths, problems = _validated(
             declared.schema if declared else None,
@@ -335,7 +336,7 @@ def _stdin_copy(files: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], str |
 @schema_option
 @namespace_option
 @generator_config_option
-@no_cache_option
+@cache_option
 @output_format_option(*FORMATS)
 @click.option(
     "--output",
@@ -347,7 +348,7 @@ def sample(
     schema_spec: str | None,
     namespaces: tuple[str, ...],
     generator_config: str | None,
-    no_cache: bool,
+    cache: bool,
     output_format: str,
     output: str | None,
 ) -> None:
@@ -356,7 +357,7 @@ def sample(
     The options are an anker schema (--schema) or the declarations of installed OpenStack
     packages (--namespace, --generator-config).
     """
-    declared = declared_schema(schema_spec, namespaces, generator_config, cache=not no_cache)
+    declared = declared_schema(schema_spec, namespaces, generator_config, cache=cache)
     if declared is None:
         raise click.UsageError("--schema or --namespace is required")
     text = render_sample(declared.schema, output_format)
@@ -370,7 +371,7 @@ def sample(
 @schema_option
 @namespace_option
 @generator_config_option
-@no_cache_option
+@cache_option
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option("--in-place", is_flag=True, help="Rewrite FILE (atomically) instead of printing.")
 @output_format_option("text", "json")
@@ -379,7 +380,7 @@ def migrate(
     schema_spec: str | None,
     namespaces: tuple[str, ...],
     generator_config: str | None,
-    no_cache: bool,
+    cache: bool,
     file: str,
     in_place: bool,
     output_format: str,
@@ -394,7 +395,7 @@ def migrate(
     """
     from anker.config._migrate import migrate_text
 
-    declared = declared_schema(schema_spec, namespaces, generator_config, cache=not no_cache)
+    declared = declared_schema(schema_spec, namespaces, generator_config, cache=cache)
     if declared is None:
         raise click.UsageError("--schema or --namespace is required")
     if in_place and file == "-":

@@ -365,14 +365,18 @@ def test_declarations_are_cached_by_the_versions_of_their_packages(
     path = tmp_path / "nova.conf"
     path.write_text(PLANTED)
     first = run("config", "validate", *NAMESPACES, str(path), "--format", "json")
+    assert not cache_directory().exists()  # checking a file writes nothing by default
+    cached = run("config", "validate", *NAMESPACES, str(path), "--format", "json", "--cache")
+    assert cached == first
     assert len(list(cache_directory().glob("*.json"))) == 1
 
     def imported(*args: object, **kwargs: object) -> object:
         raise AssertionError("the namespaces were imported again")
 
     monkeypatch.setattr(_oslo, "load_namespaces", imported)
-    assert run("config", "validate", *NAMESPACES, str(path), "--format", "json") == first
-    # another set of namespaces is another entry; --no-cache imports them
+    again = run("config", "validate", *NAMESPACES, str(path), "--format", "json", "--cache")
+    assert again == first
+    # another set of namespaces is another entry; without the cache they are imported
     with pytest.raises(AssertionError, match="imported again"):
         _oslo.declarations_for(["fake.service"])
     with pytest.raises(AssertionError, match="imported again"):
@@ -426,7 +430,7 @@ def test_without_oslo_config_the_error_says_which_extra_to_install(
     monkeypatch.setitem(sys.modules, "oslo_config", None)  # import oslo_config fails
     path = tmp_path / "nova.conf"
     path.write_text("[DEFAULT]\n")
-    result = CliRunner().invoke(cli, ["config", "validate", *NAMESPACES, str(path), "--no-cache"])
+    result = CliRunner().invoke(cli, ["config", "validate", *NAMESPACES, str(path)])
     assert result.exit_code == 1
     assert "needs oslo.config" in result.stderr
     assert "pip install 'anker[openstack]'" in result.stderr
