@@ -9,14 +9,16 @@
 PYTHON ?= python3
 VENV := .venv
 BENCH_VENV := .venv-bench
+OPENSTACK_VENV := .venv-openstack
 STAMP := $(VENV)/.installed
 BENCH_STAMP := $(BENCH_VENV)/.installed
+OPENSTACK_STAMP := $(OPENSTACK_VENV)/.installed
 PIP := python -m pip --disable-pip-version-check --quiet
 PYTEST_ARGS ?=
 NAME ?= --all
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test check unit integration bench bench-env services lock clean
+.PHONY: help demo test check unit integration bench bench-env openstack-env services lock clean
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -36,6 +38,16 @@ $(BENCH_STAMP): pyproject.toml bench/requirements.txt bench/constraints.txt
 		--requirement bench/requirements.txt
 	@touch $@
 
+# Real OpenStack services (nova, keystonemiddleware) with anker, for the tests that validate
+# deployed files against their own option declarations (tests/openstack).
+$(OPENSTACK_STAMP): pyproject.toml tests/openstack/requirements.txt tests/openstack/constraints.txt
+	@$(PYTHON) -c 'import sys; sys.exit(0 if sys.version_info >= (3, 11) else "anker needs Python 3.11+; run make PYTHON=python3.11 ...")'
+	$(PYTHON) -m venv $(OPENSTACK_VENV)
+	$(OPENSTACK_VENV)/bin/$(PIP) install --upgrade 'pip>=25.1'
+	$(OPENSTACK_VENV)/bin/$(PIP) install --constraint tests/openstack/constraints.txt \
+		--editable '.[openstack]' --requirement tests/openstack/requirements.txt
+	@touch $@
+
 demo: $(STAMP)
 	$(VENV)/bin/anker info
 
@@ -44,9 +56,12 @@ check: $(STAMP)
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy --strict src/
 
-# The benchmarks' smoke test runs in the bench environment, so `test` builds it too.
-test: check $(BENCH_STAMP)
-	ANKER_BENCH_PYTHON=$(abspath $(BENCH_VENV))/bin/python $(VENV)/bin/pytest $(PYTEST_ARGS)
+# The benchmarks' smoke test runs in the bench environment, and the tests of real OpenStack
+# files in the OpenStack one, so `test` builds both.
+test: check $(BENCH_STAMP) $(OPENSTACK_STAMP)
+	ANKER_BENCH_PYTHON=$(abspath $(BENCH_VENV))/bin/python \
+	ANKER_OPENSTACK_PYTHON=$(abspath $(OPENSTACK_VENV))/bin/python \
+		$(VENV)/bin/pytest $(PYTEST_ARGS)
 
 # Every test that needs no server: tests/unit, and the conformance suites on the embedded
 # drivers (memory://, sqlite://, file://, local://); the rest are marked `integration`.
@@ -58,6 +73,8 @@ integration: $(STAMP)
 
 bench-env: $(BENCH_STAMP)
 
+openstack-env: $(OPENSTACK_STAMP)
+
 bench: $(BENCH_STAMP)
 	$(BENCH_VENV)/bin/python -m bench $(NAME)
 
@@ -66,12 +83,13 @@ services:
 
 # Re-pin every dependency to what resolves today (then commit the two constraints files).
 lock:
-	rm -rf $(VENV) $(BENCH_VENV)
-	echo > constraints.txt && echo > bench/constraints.txt
-	$(MAKE) $(STAMP) $(BENCH_STAMP)
+	rm -rf $(VENV) $(BENCH_VENV) $(OPENSTACK_VENV)
+	echo > constraints.txt && echo > bench/constraints.txt && echo > tests/openstack/constraints.txt
+	$(MAKE) $(STAMP) $(BENCH_STAMP) $(OPENSTACK_STAMP)
 	$(VENV)/bin/$(PIP) freeze --exclude-editable > constraints.txt
 	$(BENCH_VENV)/bin/$(PIP) freeze --exclude-editable > bench/constraints.txt
-	touch $(STAMP) $(BENCH_STAMP)
+	$(OPENSTACK_VENV)/bin/$(PIP) freeze --exclude-editable > tests/openstack/constraints.txt
+	touch $(STAMP) $(BENCH_STAMP) $(OPENSTACK_STAMP)
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist
+	rm -rf $(VENV) $(BENCH_VENV) $(OPENSTACK_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist

@@ -14,6 +14,9 @@ every URL and path the page shows rewritten to the test servers' and a temporary
 
     <!-- skip: next if(no_servers, reason="talks to RabbitMQ: runs in the integration run") -->
 
+A block that needs OpenStack services installed (nova's option declarations) is skipped
+``if(no_openstack, reason=...)`` and run by tests/openstack, in the environment that has them.
+
 Setup a page shows no reader (a schema installed as a package, a server-side table) sits in
 ``<!-- invisible-code-block: python -->`` blocks, which run like the others.
 """
@@ -60,19 +63,20 @@ def rewrite(text: str, rewrites: Mapping[str, str]) -> str:
     return text
 
 
-def _environment(directory: Path) -> dict[str, str]:
+def _environment(directory: Path, commands: Path | None = None) -> dict[str, str]:
     env = dict(os.environ)
-    env["PATH"] = f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}"
+    first = commands or Path(sys.executable).parent
+    env["PATH"] = f"{first}{os.pathsep}{env.get('PATH', '')}"
     env["PYTHONPATH"] = str(directory)  # what a page writes there (a schema) imports
     env.pop("ANKER_SECRETS_URL", None)
     return env
 
 
-def _shell(command: str, directory: Path, where: str) -> str:
+def _shell(command: str, directory: Path, where: str, commands: Path | None = None) -> str:
     done = subprocess.run(
         ["bash", "-euo", "pipefail", "-c", command],
         cwd=directory,
-        env=_environment(directory),
+        env=_environment(directory, commands),
         capture_output=True,
         text=True,
         timeout=90,
@@ -89,8 +93,15 @@ def _shell(command: str, directory: Path, where: str) -> str:
 class Evaluators:
     """The evaluators of one page's run: its directory, its rewrites, and what ran."""
 
-    def __init__(self, run: Run, directory: Path, rewrites: Mapping[str, str]) -> None:
+    def __init__(
+        self,
+        run: Run,
+        directory: Path,
+        rewrites: Mapping[str, str],
+        commands: Path | None = None,
+    ) -> None:
         self.run, self.directory, self.rewrites = run, directory, rewrites
+        self.commands = commands  # the bin directory shell blocks find `anker` in
 
     def where(self, example: Example) -> str:
         return f"{Path(example.path).name}:{example.line}"
@@ -101,7 +112,12 @@ class Evaluators:
         self.run.ran.append(example.line)
 
     def sh(self, example: Example) -> None:
-        _shell(rewrite(example.parsed, self.rewrites), self.directory, self.where(example))
+        _shell(
+            rewrite(example.parsed, self.rewrites),
+            self.directory,
+            self.where(example),
+            self.commands,
+        )
         self.run.ran.append(example.line)
 
     def console(self, example: Example) -> None:
@@ -109,7 +125,7 @@ class Evaluators:
         commands = [i for i, line in enumerate(lines) if line.startswith("$ ")]
         for index in commands:
             shown = lines[index + 1] if index + 1 < len(lines) else "$ "
-            printed = _shell(lines[index][2:], self.directory, self.where(example))
+            printed = _shell(lines[index][2:], self.directory, self.where(example), self.commands)
             if not shown.startswith("$ "):  # the page shows output: its first line must match
                 first = printed.splitlines()[0] if printed else ""
                 assert first.split() == shown.split(), (self.where(example), first, shown)
@@ -132,9 +148,18 @@ def _parsers(evaluators: Evaluators) -> list[object]:
 
 
 def run_page(
-    page: Path, directory: Path, *, servers: bool, rewrites: Mapping[str, str] | None = None
+    page: Path,
+    directory: Path,
+    *,
+    servers: bool,
+    rewrites: Mapping[str, str] | None = None,
+    openstack: Path | None = None,
 ) -> Run:
-    """Run every example of ``page`` in ``directory`` (the caller's working directory)."""
+    """Run every example of ``page`` in ``directory`` (the caller's working directory).
+
+    ``openstack``: the bin directory of an environment with OpenStack services installed
+    (tests/openstack); its ``anker`` runs the shell blocks, and blocks skipped
+    ``if(no_openstack, ...)`` run."""
     # A reader runs a page in a new process. Here it shares one with the tests that ran
     # before: collect what they dropped (engines are cycles) so that a health registry on
     # the page discovers only the parts the page opens.
@@ -143,11 +168,12 @@ def run_page(
     rewrites = dict(rewrites or {})
     for path in PATHS:  # the pages' system paths, inside the run's directory
         rewrites[path] = str(directory) + path
-    evaluators = Evaluators(run, directory, rewrites)
+    evaluators = Evaluators(run, directory, rewrites, openstack)
     document: Document = Sybil(_parsers(evaluators)).parse(page)  # type: ignore[arg-type]
     document.namespace.update(
         __name__=f"docs_{page.stem}",
         no_servers=not servers,
+        no_openstack=openstack is None,
         install_package=install_package,
         python_example=lambda number: example_source(page, number),
     )

@@ -14,12 +14,16 @@ from types import ModuleType
 
 import click
 
+from anker._typing import TYPE_CHECKING
 from anker.cli._options import output_format_option
 from anker.config import Config, ConfigError, Problem
 from anker.config._ini import IniFile, decode_config, read_config_bytes
 from anker.config._sample import FORMATS, render_sample
 from anker.config._schema import Schema, schema_of
 from anker.config._sources import expand_paths, read_file
+
+if TYPE_CHECKING:
+    from anker.config._declared import Unchecked
 
 __all__ = ["config"]
 
@@ -77,6 +81,69 @@ schema_option = click.option(
 )
 
 
+namespace_option = click.option(
+    "--namespace",
+    "namespaces",
+    multiple=True,
+    metavar="NAME",
+    help="An oslo.config namespace (repeatable): the options an installed OpenStack package "
+    "declares through its oslo.config.opts entry point, as oslo-config-generator reads them.",
+)
+generator_config_option = click.option(
+    "--generator-config",
+    metavar="PATH",
+    help="An oslo-config-generator --config-file file: its 'namespace =' lines add namespaces.",
+)
+cache_option = click.option(
+    "--cache",
+    is_flag=True,
+    help="Keep the namespaces' declarations in $XDG_CACHE_HOME/anker/oslo-config (keyed by the"
+    " installed packages' versions) and read them from there next time: 0.1 s instead of"
+    " importing the packages. Off by default, so that checking a file writes nothing.",
+)
+
+
+class Declared:
+    """The schema to check against, named by --schema or built from oslo.config namespaces."""
+
+    __slots__ = ("label", "oslo", "schema", "unchecked")
+
+    def __init__(
+        self, schema: Schema, label: str, unchecked: list[Unchecked], *, oslo: bool
+    ) -> None:
+        self.schema, self.label, self.unchecked, self.oslo = schema, label, unchecked, oslo
+
+
+def declared_schema(
+    schema_spec: str | None,
+    namespaces: tuple[str, ...],
+    generator_config: str | None,
+    *,
+    cache: bool = False,
+) -> Declared | None:
+    """The schema the options name, or None when none is named; a bad name is a one-line
+    error that names it, never a traceback."""
+    names = list(namespaces)
+    if generator_config is not None or names:
+        if schema_spec is not None:
+            raise click.UsageError("give --schema or --namespace/--generator-config, not both")
+        from anker.config import _oslo
+        from anker.config._declared import schema_from_declarations
+
+        try:
+            if generator_config is not None:
+                names += _oslo.namespaces_in_generator_config(generator_config)
+            data = _oslo.declarations_for(names, cache=cache)
+        except _oslo.NamespaceError as exc:
+            raise click.ClickException(str(exc)) from exc
+        schema, unchecked = schema_from_declarations(data)
+        label = "namespaces " + ", ".join(dict.fromkeys(names))
+        return Declared(schema, label, unchecked, oslo=True)
+    if schema_spec is None:
+        return None
+    return Declared(load_schema(schema_spec), schema_spec, [], oslo=False)
+
+
 @click.group()
 def config() -> None:
     """Validate configuration files, generate samples, migrate deprecated names."""
@@ -84,6 +151,15 @@ def config() -> None:
 
 @config.command()
 @schema_option
+@namespace_option
+@generator_config_option
+@cache_option
+@click.option(
+    "--list-unchecked",
+    is_flag=True,
+    help="List what the namespaces declare that anker does not check.",
+)
+@click.argument("positional", nargs=-1, metavar="[FILE]...", type=click.Path(allow_dash=True))
 @click.option(
     "--config-file",
     "files",
@@ -107,6 +183,11 @@ def config() -> None:
 def validate(
     *,
     schema_spec: str | None,
+    namespaces: tuple[str, ...],
+    generator_config: str | None,
+    cache: bool,
+    list_unchecked: bool,
+    positional: tuple[str, ...],
     files: tuple[str, ...],
     dirs: tuple[str, ...],
     env_prefix: str | None,
@@ -116,15 +197,19 @@ def validate(
 ) -> None:
     """Check config files: every value against the schema's types, every name known.
 
-    Without --schema, only the syntax is checked. Exits 1 if there is any error.
+    The options are an anker schema (--schema) or the declarations of installed OpenStack
+    packages (--namespace, --generator-config). Without either, only the syntax is checked.
+    Files are given as arguments or with --config-file. Exits 1 if there is any error.
     """
+    files = files + positional
     if not files and not dirs:
         raise click.UsageError("give at least one --config-file or --config-dir")
     if files.count("-") > 1:
         raise click.UsageError("--config-file - (stdin) can be given only once")
+    declared = declared_schema(schema_spec, namespaces, generator_config, cache=cache)
     with _stdin_copy(files) as (readable, copy):
         paths, problems = _validated(
-            schema_spec,
+            declared.schema if declared else None,
             files=readable,
             dirs=dirs,
             env_prefix=env_prefix,
@@ -134,6 +219,8 @@ def validate(
     for problem in problems:
         if problem.file is not None and problem.file == copy:
             problem.file = STDIN
+        if declared is not None and declared.oslo:
+            _say_not_declared(problem)
     paths = [STDIN if path == copy else path for path in paths]
     problems.sort(key=lambda p: (p.file or "", p.line or 0))
     errors = [p for p in problems if p.is_error]
@@ -143,24 +230,51 @@ def validate(
             "errors": len(errors),
             "warnings": len(problems) - len(errors),
             "files": paths,
-            "schema": schema_spec,
+            "schema": declared.label if declared else None,
             "problems": [p.as_dict() for p in problems],
         }
+        if declared is not None and declared.oslo:
+            report["unchecked"] = [u.as_dict() for u in declared.unchecked]
         click.echo(json.dumps(report, indent=2))
     else:
         for problem in problems:
             click.echo(str(problem), err=problem.is_error)
-        checked = "values and names" if schema_spec else "syntax only (no --schema)"
+        checked = "values and names" if declared else "syntax only (no --schema)"
+        if declared is not None and declared.oslo:
+            checked += f" ({declared.label})"
         click.echo(
             f"{len(errors)} error(s), {len(problems) - len(errors)} warning(s) in "
             f"{len(paths)} file(s); checked {checked}"
         )
+        _report_unchecked(declared, list_unchecked)
     if errors:
         sys.exit(1)
 
 
+def _say_not_declared(problem: Problem) -> None:
+    """An unknown name with no close match is not a typo: say the release does not declare it."""
+    if problem.code == "unknown-option" and problem.suggestion is None:
+        problem.message += (
+            "; the installed release does not declare it "
+            "(removed, or an option of a namespace not given)"
+        )
+
+
+def _report_unchecked(declared: Declared | None, listed: bool) -> None:
+    if declared is None or not declared.unchecked:
+        return
+    if listed:
+        for item in declared.unchecked:
+            click.echo(f"unchecked: {item}")
+    else:
+        click.echo(
+            f"{len(declared.unchecked)} detail(s) of the declarations are not checked by anker; "
+            "--list-unchecked lists them"
+        )
+
+
 def _validated(
-    schema_spec: str | None,
+    schema: Schema | None,
     *,
     files: tuple[str, ...],
     dirs: tuple[str, ...],
@@ -171,13 +285,13 @@ def _validated(
     """The files read and every problem found in them."""
     problems: list[Problem] = []
     paths = expand_paths([(f, False) for f in files] + [(d, True) for d in dirs], problems)
-    if schema_spec is None:
+    if schema is None:
         for path in paths:
             problems += read_file(path).problems
         if strict:
             problems = [p.as_error() for p in problems]
         return paths, problems
-    root: type[Config] = load_schema(schema_spec).root  # type: ignore[assignment]
+    root: type[Config] = schema.root  # type: ignore[assignment]
     try:
         with _warnings_not_logged():
             loaded = root.load(
@@ -220,17 +334,33 @@ def _stdin_copy(files: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], str |
 
 @config.command()
 @schema_option
+@namespace_option
+@generator_config_option
+@cache_option
 @output_format_option(*FORMATS)
 @click.option(
     "--output",
     type=click.Path(dir_okay=False, allow_dash=True),
     help="Write here (atomically), not to stdout; - is stdout.",
 )
-def sample(schema_spec: str | None, output_format: str, output: str | None) -> None:
-    """Generate a sample config file, a JSON Schema or a Markdown reference."""
-    if schema_spec is None:
-        raise click.UsageError("--schema is required")
-    text = render_sample(load_schema(schema_spec), output_format)
+def sample(
+    *,
+    schema_spec: str | None,
+    namespaces: tuple[str, ...],
+    generator_config: str | None,
+    cache: bool,
+    output_format: str,
+    output: str | None,
+) -> None:
+    """Generate a sample config file, a JSON Schema or a Markdown reference.
+
+    The options are an anker schema (--schema) or the declarations of installed OpenStack
+    packages (--namespace, --generator-config).
+    """
+    declared = declared_schema(schema_spec, namespaces, generator_config, cache=cache)
+    if declared is None:
+        raise click.UsageError("--schema or --namespace is required")
+    text = render_sample(declared.schema, output_format)
     if output is None or output == "-":
         click.echo(text, nl=False)
     else:
@@ -239,22 +369,38 @@ def sample(schema_spec: str | None, output_format: str, output: str | None) -> N
 
 @config.command()
 @schema_option
+@namespace_option
+@generator_config_option
+@cache_option
 @click.argument("file", type=click.Path(exists=True, dir_okay=False, allow_dash=True))
 @click.option("--in-place", is_flag=True, help="Rewrite FILE (atomically) instead of printing.")
 @output_format_option("text", "json")
-def migrate(schema_spec: str | None, file: str, in_place: bool, output_format: str) -> None:
+def migrate(
+    *,
+    schema_spec: str | None,
+    namespaces: tuple[str, ...],
+    generator_config: str | None,
+    cache: bool,
+    file: str,
+    in_place: bool,
+    output_format: str,
+) -> None:
     """Rename deprecated options in FILE (- for stdin) to their new names and sections.
 
-    Comments and order are kept. Prints the new file, what changed, and what needs a human
-    (with --format json, all three in one document on stdout).
+    The names are those of an anker schema (--schema) or of the declarations of installed
+    OpenStack packages (--namespace, --generator-config). Comments and order are kept. Prints
+    the new file, what changed, and what needs a human (with --format json, all three in one
+    document on stdout). With namespaces, what they do not declare (options removed from the
+    service, typos, unknown sections) needs a human too.
     """
     from anker.config._migrate import migrate_text
 
-    if schema_spec is None:
-        raise click.UsageError("--schema is required")
+    declared = declared_schema(schema_spec, namespaces, generator_config, cache=cache)
+    if declared is None:
+        raise click.UsageError("--schema or --namespace is required")
     if in_place and file == "-":
         raise click.UsageError("--in-place needs a FILE, not - (stdin)")
-    schema = load_schema(schema_spec)
+    schema = declared.schema
     name = STDIN if file == "-" else file
     holder = IniFile(name)
     if file == "-":
@@ -264,7 +410,7 @@ def migrate(schema_spec: str | None, file: str, in_place: bool, output_format: s
     if text is None:
         problem = holder.problems[0]
         raise click.ClickException(f"{problem.location}: {problem.message}; nothing changed")
-    result = migrate_text(text, schema, name)
+    result = migrate_text(text, schema, name, undeclared=declared.oslo)
     if in_place and result.changed:
         _write_atomically(file, result.text)
     if output_format == "json":

@@ -59,9 +59,14 @@ def _extent(lines: list[_Line], index: int) -> int:
     return end
 
 
-def migrate_text(text: str, schema: Schema, name: str = "<config>") -> Migration:
+def migrate_text(
+    text: str, schema: Schema, name: str = "<config>", *, undeclared: bool = False
+) -> Migration:
+    """``text`` with deprecated names renamed. ``undeclared``: also list, for a human, the
+    options and sections the schema does not declare (removed, or misspelt)."""
     bom = "\ufeff" if text.startswith("\ufeff") else ""
     migrator = _Migrator(_scan(text[len(bom) :]), schema, name)
+    migrator.undeclared = undeclared
     migrator.survey()
     for target, indexes in migrator.olds.items():
         migrator.migrate(target, indexes)
@@ -80,6 +85,8 @@ class _Migrator:
         self.olds: dict[tuple[str, str], list[int]] = {}  # current name -> its old-name lines
         self.moves: dict[str, list[str]] = {}  # target section -> lines to add at its end
         self.drop: set[int] = set()
+        self.undeclared = False
+        self.unknown_sections: set[str] = set()
 
     def where(self, index: int) -> str:
         line = self.lines[index]
@@ -98,11 +105,42 @@ class _Migrator:
                 continue
             own = self.schema.section(section)
             found = own.options.get(line.key) if own else None
+            if found is None and self.undeclared:
+                self.not_declared(index, section)
             if found is not None and found.deprecated_for_removal:
                 reason = f": {found.deprecated_reason}" if found.deprecated_reason else ""
                 self.manual.append(
                     f"{self.where(index)} is deprecated for removal{reason}; remove it by hand"
                 )
+
+    def not_declared(self, index: int, section: str) -> None:
+        from anker.config._load import _closest
+
+        line = self.lines[index]
+        own = self.schema.section(section)
+        if own is None:
+            if section in self.unknown_sections or self.schema.is_foreign(section):
+                return
+            self.unknown_sections.add(section)
+            known = [s.name for s in self.schema.sections.values()]
+            close = _closest(section, known)
+            hint = f"; did you mean [{close}]?" if close else ""
+            header = next(
+                (i for i in range(index, -1, -1) if self.lines[i].text.lstrip().startswith("[")),
+                index,
+            )
+            self.manual.append(
+                f"{self.name}:{header + 1}: [{line.section}] is not a declared section{hint}"
+                " (removed, or misspelt); move or remove its options by hand"
+            )
+            return
+        assert line.key is not None
+        close = _closest(line.key, list(own.options))
+        hint = f"; did you mean '{close}'?" if close else ""
+        self.manual.append(
+            f"{self.where(index)} is not declared{hint} (removed, or misspelt);"
+            " rename or remove it by hand"
+        )
 
     def migrate(self, target: tuple[str, str], indexes: list[int]) -> None:
         option = self.schema.sections[target[0]].options[target[1]]

@@ -187,7 +187,9 @@ def markdown_reference(schema: Schema) -> str:
             notes = [option.help] if option.help else []
             notes += list(_notes(option)[1:])
             cells = [f"`{option.name}`", inner.describe(), default, " ".join(notes)]
-            out.append("| " + " | ".join(cell.replace("|", "\\|") for cell in cells) + " |")
+            # a table row is one line: multi-line help (oslo.config's) is joined
+            cells = [" ".join(cell.split()).replace("|", "\\|") for cell in cells]
+            out.append("| " + " | ".join(cells) + " |")
         out.append("")
     return "\n".join(out).rstrip() + "\n"
 
