@@ -28,7 +28,7 @@ from anker.messaging._blocking import (
     BlockingTransport,
 )
 from anker.messaging._client import RPCClient, VersionCapError
-from anker.messaging._context import RequestContext
+from anker.messaging._context import RequestContext, current_context
 from anker.messaging._errors import (
     DeliveryFailure,
     InvalidMessage,
@@ -93,6 +93,7 @@ __all__ = [
     "UnsupportedVersion",
     "VersionCapError",
     "connect",
+    "current_context",
 ]
 
 show_public_paths(__name__, globals(), __all__)

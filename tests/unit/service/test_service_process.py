@@ -1,0 +1,157 @@
+"""A real service process, driven by real signals: drain, deadline, reload, readiness."""
+
+from __future__ import annotations
+
+import os
+import signal
+import socket
+import tempfile
+from collections.abc import Iterator
+from pathlib import Path
+
+import httpx
+import pytest
+from process import ServiceProcess
+
+
+@pytest.fixture
+def spawn() -> Iterator[type[ServiceProcess]]:
+    made: list[ServiceProcess] = []
+
+    class Tracked(ServiceProcess):
+        def __init__(self, target: str = "sample_service:make", **env: str) -> None:
+            super().__init__(target, **env)
+            made.append(self)
+
+    yield Tracked
+    for each in made:
+        each.close()
+
+
+def health_port(service: ServiceProcess) -> int:
+    return int(service.wait_for(r"^HEALTH (\d+)")[1])
+
+
+def test_idle_sigterm_stops_at_once_whatever_the_interval(spawn: type[ServiceProcess]) -> None:
+    service = spawn(SAMPLE_INTERVAL="3600")
+    service.wait_for("ready")
+    service.send(signal.SIGTERM)
+    assert service.exit_code() == 0
+    assert "all in-flight work finished" in service.output
+    assert "RUN START" not in service.output
+
+
+@pytest.mark.parametrize("signum", [signal.SIGTERM, signal.SIGINT])
+def test_a_stop_signal_lets_in_flight_work_finish(
+    spawn: type[ServiceProcess], signum: signal.Signals
+) -> None:
+    service = spawn(SAMPLE_WORK="1.5", SAMPLE_IMMEDIATELY="1")
+    service.wait_for("RUN START 1")
+    service.send(signum)
+    assert service.exit_code() == 0
+    output = service.output
+    assert output.index("draining") < output.index("RUN END 1")
+    assert "abandoned" not in output
+
+
+def test_past_the_drain_deadline_the_work_is_abandoned_and_named(
+    spawn: type[ServiceProcess], tmp_path: Path
+) -> None:
+    conf = tmp_path / "sample.conf"
+    conf.write_text("[service]\ndrain_deadline = 300ms\n")
+    service = spawn(SAMPLE_CONF=str(conf), SAMPLE_WORK="600", SAMPLE_IMMEDIATELY="1")
+    service.wait_for("RUN START 1")
+    service.send(signal.SIGTERM)
+    assert service.exit_code() == 3
+    service.wait_for(r"drain deadline; abandoned: periodic task job \(running for")
+    assert "RUN END" not in service.output
+
+
+def test_a_second_signal_forces_the_exit(spawn: type[ServiceProcess]) -> None:
+    service = spawn(SAMPLE_WORK="600", SAMPLE_IMMEDIATELY="1")
+    service.wait_for("RUN START 1")
+    service.send(signal.SIGTERM)
+    service.wait_for("draining")
+    service.send(signal.SIGINT)
+    assert service.exit_code(15) == 4
+    service.wait_for(r"stopped by a second signal; abandoned: periodic task job")
+
+
+def test_sighup_reloads_in_place_without_losing_in_flight_work(
+    spawn: type[ServiceProcess], tmp_path: Path
+) -> None:
+    conf = tmp_path / "sample.conf"
+    conf.write_text("[app]\ngreeting = hello\nport = 8000\n")
+    service = spawn(SAMPLE_CONF=str(conf), SAMPLE_WORK="2", SAMPLE_IMMEDIATELY="1")
+    service.wait_for("RUN START 1")
+    conf.write_text("[service]\nlog_level = DEBUG\n[app]\ngreeting = bonjour\nport = 9000\n")
+    service.send(signal.SIGHUP)
+    changed = service.wait_for(r"configuration reloaded; changed: (.*)")[1]
+    assert sorted(changed.split(", ")) == ["[app] greeting", "[service] log_level"]
+    service.wait_for(r"not applied until a restart: \[app\] port")
+    service.wait_for("log level is now DEBUG")
+    # the run that was in flight finishes, and reads the new value; no restart happened
+    service.wait_for("RUN END 1 bonjour")
+    service.wait_for("a debug line from run 1")
+    assert "RUN START 2" not in service.output
+    assert service.output.count("ready (") == 1
+    service.send(signal.SIGTERM)
+    assert service.exit_code() == 0
+
+
+def test_a_reload_with_errors_is_refused_whole(spawn: type[ServiceProcess], tmp_path: Path) -> None:
+    conf = tmp_path / "sample.conf"
+    conf.write_text("[app]\ngreeting = hello\n")
+    service = spawn(SAMPLE_CONF=str(conf))
+    service.wait_for("ready")
+    conf.write_text("[app]\ngreeting = bonjour\nport = not-a-number\n")
+    service.send(signal.SIGHUP)
+    service.wait_for("reload refused, the configuration is unchanged")
+    assert "configuration reloaded" not in service.output
+    service.send(signal.SIGTERM)
+    assert service.exit_code() == 0
+
+
+def test_ready_only_once_started_and_not_ready_from_the_start_of_a_drain(
+    spawn: type[ServiceProcess],
+) -> None:
+    service = spawn(SAMPLE_WORK="600", SAMPLE_IMMEDIATELY="1")
+    port = health_port(service)
+    service.wait_for("ready")
+    url = f"http://127.0.0.1:{port}/readyz"
+    assert httpx.get(url).status_code == 200
+    service.wait_for("RUN START 1")
+    service.send(signal.SIGTERM)
+    service.wait_for("draining")
+    # the endpoint answers while the work drains, and says not ready
+    assert httpx.get(url).status_code == 503
+    assert httpx.get(f"http://127.0.0.1:{port}/livez").status_code == 200
+    service.send(signal.SIGTERM)
+    assert service.exit_code(15) == 4
+
+
+def test_sd_notify_says_ready_then_stopping(spawn: type[ServiceProcess]) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        address = os.path.join(folder, "notify")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.bind(address)
+            sock.settimeout(60)
+            service = spawn(NOTIFY_SOCKET=address)
+            assert sock.recv(100) == b"READY=1"
+            service.wait_for("ready")
+            service.send(signal.SIGTERM)
+            assert sock.recv(100) == b"STOPPING=1"
+            assert service.exit_code() == 0
+
+
+def test_a_component_that_fails_to_start_stops_the_others(spawn: type[ServiceProcess]) -> None:
+    service = spawn(SAMPLE_FAIL_START="1")
+    assert service.exit_code() == 1
+    output = service.output
+    assert "component broken failed to start" in output
+    assert "ready (" not in output
+
+
+def test_a_target_that_cannot_be_loaded_is_a_usage_error(spawn: type[ServiceProcess]) -> None:
+    assert spawn("sample_service:nothing_here").exit_code() == 2
+    assert spawn("no_such_module:make").exit_code() == 2
