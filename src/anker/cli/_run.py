@@ -13,7 +13,14 @@ __all__ = ["run"]
 
 @click.command(context_settings={"help_option_names": ["-h", "--help"]})
 @click.argument("target")
-def run(target: str) -> None:
+@click.option(
+    "--workers",
+    type=click.IntRange(min=1),
+    default=1,
+    show_default=True,
+    help="Worker processes, forked and supervised (restarted if they crash).",
+)
+def run(target: str, workers: int) -> None:
     """Run the service TARGET (``package.module:factory``, or ``package.module:service``)
     until SIGTERM or SIGINT; SIGHUP reloads its configuration.
 
@@ -41,4 +48,4 @@ def run(target: str) -> None:
 
     if not isinstance(found, Service) and not callable(found):
         raise click.UsageError(f"{target} is neither a Service nor a factory of one")
-    sys.exit(run_service(found))
+    sys.exit(run_service(found, workers=workers))

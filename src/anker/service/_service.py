@@ -449,24 +449,40 @@ def _apply_log_level(level: str) -> None:
 ServiceFactory = Callable[[], "Service | Awaitable[Service]"]
 
 
-def run(service: Service | ServiceFactory) -> int:
+def run(service: Service | ServiceFactory, *, workers: int = 1) -> int:
     """Run a service (or a factory that makes one, plain or async, called on the service's
     event loop) until it stops, and return its :class:`ExitCode` for ``sys.exit``::
 
         if __name__ == "__main__":
             sys.exit(anker.service.run(make_service))
 
+    ``workers=N`` (N > 1) forks N worker processes, each making and running its own service
+    (give a factory, so that nothing is opened before the fork), under a supervisor that
+    restarts a crashed worker at once, with backoff on a crash loop, forwards SIGTERM,
+    SIGINT and SIGHUP, and exits with the highest of the workers' exit codes.
+
     Logs go to stderr as text at INFO unless logging was configured already (or the
     config's ``[service]`` options say otherwise).
 
     .. versionadded:: 0.1
     """
+    configured = bool(logging.getLogger().handlers)
+    if workers > 1:
+        from anker.service._logging import configure_logging
+        from anker.service._workers import Supervisor
 
+        if not configured:
+            configure_logging(level=logging.INFO)
+        return Supervisor(lambda: _run_here(service, True), workers).run()
+    return _run_here(service, configured)
+
+
+def _run_here(service: Service | ServiceFactory, configured: bool) -> int:
     async def main() -> int:
         started = time.monotonic()
-        made: object = (
-            service() if callable(service) and not isinstance(service, Service) else service
-        )
+        made: object = service
+        if not isinstance(service, Service):
+            made = service()
         if isinstance(made, Awaitable):
             made = await made
         if not isinstance(made, Service):
@@ -483,5 +499,4 @@ def run(service: Service | ServiceFactory) -> int:
         log.debug("%s: made in %.3f s", made.name, time.monotonic() - started)
         return int(await made.serve())
 
-    configured = bool(logging.getLogger().handlers)
     return asyncio.run(main())

@@ -20,10 +20,10 @@ DEADLINE = 60.0
 class ServiceProcess:
     """``anker run sample_service:make`` (or ``target``) with ``env`` added."""
 
-    def __init__(self, target: str = "sample_service:make", **env: str) -> None:
+    def __init__(self, target: str = "sample_service:make", *options: str, **env: str) -> None:
         environment = {**os.environ, **env, "PYTHONUNBUFFERED": "1"}
         self.process = subprocess.Popen(
-            [ANKER, "run", target],
+            [ANKER, "run", *options, target],
             cwd=HERE,
             env=environment,
             stdout=subprocess.PIPE,

@@ -3,9 +3,11 @@
 from __future__ import annotations
 
 import os
+import re
 import signal
 import socket
 import tempfile
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -19,8 +21,8 @@ def spawn() -> Iterator[type[ServiceProcess]]:
     made: list[ServiceProcess] = []
 
     class Tracked(ServiceProcess):
-        def __init__(self, target: str = "sample_service:make", **env: str) -> None:
-            super().__init__(target, **env)
+        def __init__(self, target: str = "sample_service:make", *options: str, **env: str) -> None:
+            super().__init__(target, *options, **env)
             made.append(self)
 
     yield Tracked
@@ -155,3 +157,53 @@ def test_a_component_that_fails_to_start_stops_the_others(spawn: type[ServicePro
 def test_a_target_that_cannot_be_loaded_is_a_usage_error(spawn: type[ServiceProcess]) -> None:
     assert spawn("sample_service:nothing_here").exit_code() == 2
     assert spawn("no_such_module:make").exit_code() == 2
+
+
+def worker_pids(service: ServiceProcess, start: int = 0) -> dict[int, int]:
+    """Worker index -> pid, from the supervisor's log."""
+    found: dict[int, int] = {}
+    for line in service.lines[start:]:
+        match = re.search(r"supervisor: worker (\d+) started \(pid (\d+)\)", line)
+        if match:
+            found[int(match[1])] = int(match[2])
+    return found
+
+
+def test_a_killed_worker_is_restarted_and_signals_reach_every_worker(
+    spawn: type[ServiceProcess], tmp_path: Path
+) -> None:
+    conf = tmp_path / "sample.conf"
+    conf.write_text("[app]\ngreeting = hello\n")
+    service = spawn("sample_service:make", "--workers", "2", SAMPLE_CONF=str(conf))
+    service.wait_for("supervisor: all 2 workers are ready")
+    first = worker_pids(service)
+    assert len(first) == 2
+    mark = len(service.lines)
+    os.kill(first[0], signal.SIGKILL)
+    service.wait_for(
+        r"worker 0 \(pid \d+\) was killed by SIGKILL after .* s; restarting it$", start=mark
+    )
+    service.wait_for("supervisor: all 2 workers are ready", start=mark)
+    again = worker_pids(service, mark)
+    assert list(again) == [0]
+    assert again[0] != first[0]
+    conf.write_text("[app]\ngreeting = bonjour\n")
+    service.send(signal.SIGHUP)
+    service.wait_for("supervisor: SIGHUP received: forwarded to the workers")
+    deadline = time.monotonic() + 60
+    while service.output.count("changed: [app] greeting") < 2:  # each worker reloads
+        assert time.monotonic() < deadline, service.output
+        time.sleep(0.05)
+    service.send(signal.SIGTERM)
+    assert service.exit_code() == 0
+    assert service.output.count("all in-flight work finished") == 2
+    assert "ready (" in service.output
+
+
+def test_a_crash_loop_is_restarted_with_backoff(spawn: type[ServiceProcess]) -> None:
+    service = spawn("sample_service:make", "--workers", "2", SAMPLE_FAIL_START="1")
+    service.wait_for(r"worker \d \(pid \d+\) exited with 1 after .* restarting it in 0.1 s")
+    service.wait_for(r"restarting it in 0.2 s \(crash loop\)")
+    assert "all 2 workers are ready" not in service.output
+    service.send(signal.SIGTERM)
+    assert service.exit_code() == 1
