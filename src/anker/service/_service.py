@@ -123,9 +123,6 @@ class Service:
         self._health_check: Any = None
         if health is not None:
             self._watch_health(health)
-        options = self.options
-        if options is not None:
-            _apply_log_level(options.log_level)
 
     def __repr__(self) -> str:
         return f"<Service {self.name} {self._state}>"
@@ -228,6 +225,9 @@ class Service:
         if self._state is not State.NEW:
             raise RuntimeError(f"{self} was started already")
         self._set_state(State.STARTING)
+        options = self.options
+        if options is not None:
+            _apply_log_level(options.log_level)
         for component in self._ordered():
             log.debug("%s: starting %s", self.name, component.name)
             try:
