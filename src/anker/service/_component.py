@@ -177,12 +177,12 @@ def as_component(part: object) -> Component:
     """``part`` as a component: itself if it is one, else the adapter for anker's parts
     (RPC servers and notification listeners, health registries and endpoints,
     coordinators); TypeError for anything else."""
-    from anker.health._registry import Health
-    from anker.health._server import HealthServer
-
-    if isinstance(part, Health):
+    # each kind is looked for only if its module is loaded (else the part cannot be one):
+    # adding a component imports nothing
+    registry, server = _loaded("anker.health._registry"), _loaded("anker.health._server")
+    if registry is not None and isinstance(part, registry.Health):
         return Managed(part, name="health", start="start")
-    if isinstance(part, HealthServer):
+    if server is not None and isinstance(part, server.HealthServer):
         return Managed(part, name="health-endpoint", start="start")
     messaging = _loaded("anker.messaging._serving")
     if messaging is not None and isinstance(part, messaging.Consumer):

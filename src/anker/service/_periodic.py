@@ -137,12 +137,15 @@ class PeriodicTask:
         if self.immediately:
             await self._once(loop)
         slot = 1
+        last_wall = 0.0
         while True:
             if self.interval is not None:
                 due = origin + slot * self.interval
-            else:
-                wall = self._cron(self.cron, dt.datetime.now().astimezone()).get_next(float)
-                due = loop.time() + max(0.0, wall - time.time())
+            else:  # strictly after the last run's time: a timer that fires early never repeats it
+                now = max(time.time(), last_wall)
+                start = dt.datetime.fromtimestamp(now).astimezone()
+                last_wall = self._cron(self.cron, start).get_next(float)
+                due = loop.time() + max(0.0, last_wall - time.time())
             if self.jitter:
                 due += random.uniform(0.0, self.jitter)
             await asyncio.sleep(max(0.0, due - loop.time()))

@@ -86,9 +86,10 @@ class Service:
         exit_code = await service.serve()             # or anker.service.run(service)
 
     Components start in the order they were added, except that one waits for those it names
-    in ``after=``; they are drained and stopped in reverse. The service is ready (``/readyz``
-    passes, systemd gets ``READY=1``) once every component has started, and not ready from
-    the start of a drain (``STOPPING=1``).
+    in ``after=``; they are drained and stopped in reverse. The ``health`` registry, if
+    given, is the first component (its background refresh starts first and stops last).
+    The service is ready (``/readyz`` passes, systemd gets ``READY=1``) once every component
+    has started, and not ready from the start of a drain (``STOPPING=1``).
 
     Signals (while :meth:`serve` runs): SIGHUP reloads the configuration (mutable options
     change in place, hooks run, immutable changes are logged and not applied; work carries
@@ -123,6 +124,7 @@ class Service:
         self._health_check: Any = None
         if health is not None:
             self._watch_health(health)
+            self.add(health)  # started first, stopped last: /readyz answers through a drain
 
     def __repr__(self) -> str:
         return f"<Service {self.name} {self._state}>"
@@ -136,6 +138,9 @@ class Service:
         """
         if self._state is not State.NEW:
             raise RuntimeError(f"{self}: components are added before it starts")
+        for entry in self._entries:  # the health registry is added by Service(health=...)
+            if component is self.health and getattr(entry.component, "part", None) is component:
+                return entry.component
         made = as_component(component)
         if any(entry.component.name == made.name for entry in self._entries):
             raise ValueError(f"{self}: a component named {made.name!r} is there already")
@@ -198,10 +203,10 @@ class Service:
     @property
     def options(self) -> ServiceOptions | None:
         """The ``[service]`` options of ``config`` as they are now (after any reload)."""
-        from anker.service._options import ServiceOptions
-
         if self.config is None:
             return None
+        from anker.service._options import ServiceOptions
+
         for value in vars(self.config).values():
             if isinstance(value, ServiceOptions):
                 return value

@@ -32,7 +32,7 @@ _PR_SET_PDEATHSIG = 1
 
 
 class _Slot:
-    __slots__ = ("code", "crashes", "index", "pid", "ready", "restart_at", "started")
+    __slots__ = ("announced", "code", "crashes", "index", "pid", "ready", "restart_at", "started")
 
     def __init__(self, index: int) -> None:
         self.index = index
@@ -41,6 +41,7 @@ class _Slot:
         self.crashes = 0
         self.restart_at: float | None = None
         self.ready = False
+        self.announced = False
         #: how its last process ended (a signal N as 128 + N)
         self.code = 0
 
@@ -66,6 +67,7 @@ class Supervisor:
         self.slots = [_Slot(index) for index in range(workers)]
         self.stopping = False
         self.all_ready = False
+        self._reports: list[tuple[str, tuple[object, ...]]] = []
         self._notify: socket.socket | None = None
         self._notify_name = ""
         self._wake: tuple[int, int] | None = None
@@ -121,7 +123,14 @@ class Supervisor:
         now = time.monotonic()
         for slot in self.slots:
             if slot.restart_at is not None and slot.restart_at <= now and not self.stopping:
-                self._spawn(slot)
+                self._spawn(slot, quiet=True)
+        for message, args in self._reports:
+            log.error(message, *args)
+        self._reports.clear()
+        for slot in self.slots:
+            if slot.pid and not slot.announced:
+                slot.announced = True
+                log.info("supervisor: worker %d started (pid %d)", slot.index, slot.pid)
 
     def _on_signal(self, signum: int) -> None:
         if signum == signal.SIGCHLD:
@@ -184,24 +193,24 @@ class Supervisor:
             lived = time.monotonic() - slot.started
             slot.crashes = slot.crashes + 1 if lived < MIN_UPTIME else 0
             delay = 0.0 if slot.crashes <= 1 else min(MAX_BACKOFF, 0.1 * 2 ** (slot.crashes - 2))
-            log.error(
-                "supervisor: worker %d (pid %d) %s after %.1f s; restarting it%s",
-                slot.index,
-                pid,
-                how,
-                lived,
-                f" in {delay:g} s (crash loop)" if delay else "",
-            )
             slot.restart_at = time.monotonic() + delay
+            self._reports.append(  # logged once the replacement is forked: it comes first
+                (
+                    "supervisor: worker %d (pid %d) %s after %.1f s; restarting it%s",
+                    (slot.index, pid, how, lived, f" in {delay:g} s (crash loop)" if delay else ""),
+                )
+            )
 
-    def _spawn(self, slot: _Slot) -> None:
+    def _spawn(self, slot: _Slot, *, quiet: bool = False) -> None:
         slot.restart_at = None
         sys.stdout.flush()
         sys.stderr.flush()
         pid = os.fork()
         if pid:
             slot.pid, slot.started, slot.ready = pid, time.monotonic(), False
-            log.info("supervisor: worker %d started (pid %d)", slot.index, pid)
+            slot.announced = quiet is False
+            if not quiet:
+                log.info("supervisor: worker %d started (pid %d)", slot.index, pid)
             return
         code = 70  # EX_SOFTWARE, if the worker's own code never returns one
         try:

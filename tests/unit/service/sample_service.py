@@ -98,3 +98,23 @@ def make() -> Service:
         service.add(Broken())
     service.add(Reporter(endpoint))
     return service
+
+
+async def make_leader() -> Service:
+    """A fleet member: its periodic task runs only while it leads (``SAMPLE_LEADER_URL``)."""
+    from anker.coordination import Coordinator
+
+    coordinator = await Coordinator.connect(
+        os.environ["SAMPLE_LEADER_URL"], member_id=os.environ["SAMPLE_MEMBER"], lease=1.0
+    )
+    service = Service("fleet-member")
+    service.add(coordinator)  # added first: closed last, its leadership released
+    runs = 0
+
+    @service.periodic(interval=0.1, leader=coordinator, name="sweep")
+    async def sweep() -> None:
+        nonlocal runs
+        runs += 1
+        say(f"LEADER RUN {runs}")
+
+    return service

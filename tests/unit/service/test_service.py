@@ -6,6 +6,7 @@ import asyncio
 import io
 import json
 import logging
+import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
@@ -324,3 +325,39 @@ async def test_metrics_count_runs_and_show_the_state() -> None:
     assert 'anker_periodic_run_duration_seconds_count{task="tick"}' in text
     await service.stop()
     assert 'anker_service_state{state="stopped"} 1.0' in metrics.exposition().decode()
+
+
+async def test_a_cron_task_runs_on_its_schedule() -> None:
+    stamps: list[float] = []
+
+    async def job() -> None:
+        stamps.append(time.time())
+
+    service = Service("cron")
+    task = service.add(PeriodicTask(job, cron="* * * * * *", name="every-second"))  # seconds
+    await service.start()
+    await eventually(lambda: len(stamps) >= 2, timeout=30, what="two runs")
+    await service.stop()
+    assert isinstance(task, PeriodicTask)
+    assert task.runs >= 2
+    # cron runs fall on (or just after) whole seconds of the wall clock
+    assert int(stamps[1]) > int(stamps[0])
+
+
+async def test_the_health_registry_starts_first_and_answers_ready_only_while_running() -> None:
+    from anker.health import Health
+
+    health = Health(interval=3600)  # no background refresh: only the service's own
+    journal: list[str] = []
+    service = Service("healthy", health=health)
+    assert service.add(health) is service.components[0]  # added once, by Service()
+    service.add(Recorder("worker", journal))
+    assert [c.name for c in service.components] == ["health", "worker"]
+    await service.start()
+    report = health.cached("ready")
+    assert report is not None
+    assert report.status == "pass"
+    await service.stop()
+    report = health.cached("ready")  # what the endpoint said from the start of the drain
+    assert report is not None
+    assert report.status == "fail"

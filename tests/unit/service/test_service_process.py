@@ -207,3 +207,23 @@ def test_a_crash_loop_is_restarted_with_backoff(spawn: type[ServiceProcess]) -> 
     assert "all 2 workers are ready" not in service.output
     service.send(signal.SIGTERM)
     assert service.exit_code() == 1
+
+
+def test_a_leader_only_task_runs_on_one_member_and_another_takes_over_from_a_killed_one(
+    spawn: type[ServiceProcess], tmp_path: Path
+) -> None:
+    fleet = {"SAMPLE_LEADER_URL": f"file://{tmp_path}"}
+    first = spawn("sample_service:make_leader", SAMPLE_MEMBER="a", **fleet)
+    first.wait_for("LEADER RUN 1")
+    second = spawn("sample_service:make_leader", SAMPLE_MEMBER="b", **fleet)
+    second.wait_for("ready")
+    mark = len(first.lines)
+    first.wait_for("LEADER RUN", start=mark)  # the first still leads with the second up
+    runs = int(first.wait_for(r"LEADER RUN (\d+)", start=len(first.lines) - 1)[1])
+    first.wait_for(f"LEADER RUN {runs + 5}")
+    assert "LEADER RUN" not in second.output
+    first.process.kill()  # no resignation: the second takes over when the lease runs out
+    first.exit_code()
+    second.wait_for("LEADER RUN 1")
+    second.send(signal.SIGTERM)
+    assert second.exit_code() == 0
