@@ -10,6 +10,7 @@ import time
 import uuid
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 
@@ -361,3 +362,75 @@ async def test_the_health_registry_starts_first_and_answers_ready_only_while_run
     report = health.cached("ready")  # what the endpoint said from the start of the drain
     assert report is not None
     assert report.status == "fail"
+
+
+async def test_an_asgi_app_drains_its_requests_in_progress_and_metrics_are_served() -> None:
+    import httpx
+
+    from anker.service import ASGIServer
+
+    begun = asyncio.Event()
+
+    async def app(scope: dict[str, object], receive: object, send: Any) -> None:
+        assert scope["type"] == "http"
+        begun.set()
+        await asyncio.sleep(0.3)
+        await send({"type": "http.response.start", "status": 200, "headers": []})
+        await send({"type": "http.response.body", "body": b"done"})
+
+    service = Service("web")
+    web = service.add(ASGIServer(app, port=0, name="api"))
+    endpoint = service.add(ASGIServer(service.metrics.asgi_app(), port=0, name="metrics"))
+    assert isinstance(web, ASGIServer)
+    assert isinstance(endpoint, ASGIServer)
+    await service.start()
+    async with httpx.AsyncClient() as client:
+        metrics = await client.get(f"http://127.0.0.1:{endpoint.port}/metrics")
+        assert 'anker_service_state{state="running"} 1.0' in metrics.text
+        slow = asyncio.ensure_future(client.get(f"http://127.0.0.1:{web.port}/slow"))
+        await begun.wait()
+        assert await service.stop() is ExitCode.OK
+        response = await slow
+        assert (response.status_code, response.text) == (200, "done")
+        with pytest.raises(httpx.ConnectError):
+            await client.get(f"http://127.0.0.1:{web.port}/slow")
+
+
+async def test_an_rpc_server_finishes_its_calls_in_flight_or_names_them_at_the_deadline(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    release = asyncio.Event()
+    entered = asyncio.Event()
+
+    class Endpoint:
+        async def work(self, context: RequestContext) -> str:
+            entered.set()
+            await release.wait()
+            return "finished"
+
+    url = f"memory://d{uuid.uuid4().hex[:8]}"
+    async with await connect(url) as transport:
+        client = RPCClient(transport, Target(topic="w"), timeout=60)
+
+        service = Service("rpc")
+        service.add(RPCServer(transport, Target(topic="w", server="s1"), [Endpoint()]))
+        await service.start()
+        call = asyncio.ensure_future(client.call(None, "work"))
+        await entered.wait()
+        stopping = asyncio.ensure_future(service.stop(deadline=60))
+        await eventually(lambda: service.state is State.DRAINING)
+        release.set()
+        assert await stopping is ExitCode.OK
+        assert await call == "finished"
+
+        release.clear()
+        entered.clear()
+        late = Service("late")
+        late.add(RPCServer(transport, Target(topic="w", server="s2"), [Endpoint()]))
+        await late.start()
+        stuck = asyncio.ensure_future(client.call(None, "work"))
+        await entered.wait()
+        assert await late.stop(deadline=0.2) is ExitCode.DEADLINE
+        assert "abandoned: 1 message(s) being handled by" in caplog.text
+        release.set()
+        stuck.cancel()
