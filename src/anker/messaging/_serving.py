@@ -10,6 +10,7 @@ import contextvars
 import functools
 import inspect
 import logging
+import time
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
@@ -66,6 +67,9 @@ class Consumer(ABC):
         self._state = "new"  # new -> running -> stopping -> stopped
         self._idle = asyncio.Event()
         self._idle.set()
+        #: called as ``observer(method, seconds, failed)`` after each endpoint method returns or
+        #: raises (anker.service's metrics set it)
+        self.observer: Callable[[str, float, bool], object] | None = None
 
     # -- life cycle ---------------------------------------------------------------------
 
@@ -195,6 +199,21 @@ class Consumer(ABC):
         """
         if args and isinstance(args[0], RequestContext):
             CURRENT_CONTEXT.set(args[0])  # each message runs in a task (a context) of its own
+        if self.observer is None:
+            return await self._call_endpoint(function, *args, **kwargs)
+        started = time.perf_counter()
+        failed = True
+        try:
+            result = await self._call_endpoint(function, *args, **kwargs)
+            failed = False
+            return result
+        finally:
+            name = getattr(function, "__name__", "?")
+            self.observer(name, time.perf_counter() - started, failed)
+
+    async def _call_endpoint(
+        self, function: Callable[..., Any], /, *args: Any, **kwargs: Any
+    ) -> Any:
         if inspect.iscoroutinefunction(function):
             return await function(*args, **kwargs)
         if self._executor is None:

@@ -79,6 +79,15 @@ class _Consumer:
         self.consumer = consumer
         self.name = name or repr(consumer)
 
+    def observe(self, metrics: Any) -> None:
+        """Count the RPC calls it handles in ``metrics`` (RPC servers only)."""
+        from anker.messaging._server import RPCServer
+
+        if isinstance(self.consumer, RPCServer):
+            self.consumer.observer = lambda method, seconds, failed: metrics.observe_call(
+                method, seconds, failed=failed
+            )
+
     def __repr__(self) -> str:
         return f"<component {self.name}>"
 

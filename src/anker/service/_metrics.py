@@ -23,7 +23,7 @@ class Metrics:
     - ``anker_periodic_run_duration_seconds{task}``: how long each run took
     - ``anker_periodic_overruns_total{task}``: runs that outlasted their interval
     - ``anker_rpc_calls_total{method,outcome}`` and ``anker_rpc_call_duration_seconds{method}``:
-      what :meth:`observe_call` records
+      the calls the service's RPC servers handle (and what :meth:`observe_call` is given)
 
     ``registry`` is the ``prometheus_client.CollectorRegistry``: add a service's own metrics
     there.

@@ -144,8 +144,8 @@ class Service:
         made = as_component(component)
         if any(entry.component.name == made.name for entry in self._entries):
             raise ValueError(f"{self}: a component named {made.name!r} is there already")
-        if isinstance(made, PeriodicTask) and self._metrics is not None:
-            made.metrics = self._metrics
+        if self._metrics is not None:
+            _measure(made, self._metrics)
         self._entries.append(_Entry(made, tuple(after)))
         return made
 
@@ -196,8 +196,7 @@ class Service:
             self._metrics = Metrics()
             self._metrics.set_state(self._state)
             for entry in self._entries:
-                if isinstance(entry.component, PeriodicTask):
-                    entry.component.metrics = self._metrics
+                _measure(entry.component, self._metrics)
         return self._metrics
 
     @property
@@ -442,6 +441,15 @@ class Service:
         """Refresh the service's own check now, so the endpoints' cache follows at once."""
         if self.health is not None and self.health.loop is not None:
             await self.health._start(self._health_check)
+
+
+def _measure(component: Component, metrics: Metrics) -> None:
+    """Have ``component`` record into ``metrics`` what it knows how to."""
+    if isinstance(component, PeriodicTask):
+        component.metrics = metrics
+    observe = getattr(component, "observe", None)
+    if observe is not None:
+        observe(metrics)
 
 
 def _apply_log_level(level: str) -> None:

@@ -105,7 +105,7 @@ async def make_leader() -> Service:
     from anker.coordination import Coordinator
 
     coordinator = await Coordinator.connect(
-        os.environ["SAMPLE_LEADER_URL"], member_id=os.environ["SAMPLE_MEMBER"], lease=1.0
+        os.environ["SAMPLE_LEADER_URL"], member_id=os.environ["SAMPLE_MEMBER"], lease=3.0
     )
     service = Service("fleet-member")
     service.add(coordinator)  # added first: closed last, its leadership released

@@ -229,8 +229,8 @@ async def test_a_leader_only_task_runs_on_one_instance_and_another_takes_over(
         return service, task
 
     async with (
-        await Coordinator.connect(url, member_id="a", lease=0.5) as first,
-        await Coordinator.connect(url, member_id="b", lease=0.5) as second,
+        await Coordinator.connect(url, member_id="a", lease=5) as first,
+        await Coordinator.connect(url, member_id="b", lease=5) as second,
     ):
         service_a, _ = make("a", first)
         service_b, task_b = make("b", second)
@@ -414,6 +414,7 @@ async def test_an_rpc_server_finishes_its_calls_in_flight_or_names_them_at_the_d
 
         service = Service("rpc")
         service.add(RPCServer(transport, Target(topic="w", server="s1"), [Endpoint()]))
+        metrics = service.metrics  # made after the server was added: it is counted too
         await service.start()
         call = asyncio.ensure_future(client.call(None, "work"))
         await entered.wait()
@@ -422,6 +423,9 @@ async def test_an_rpc_server_finishes_its_calls_in_flight_or_names_them_at_the_d
         release.set()
         assert await stopping is ExitCode.OK
         assert await call == "finished"
+        text = metrics.exposition().decode()
+        assert 'anker_rpc_calls_total{method="work",outcome="ok"} 1.0' in text
+        assert 'anker_rpc_call_duration_seconds_count{method="work"} 1.0' in text
 
         release.clear()
         entered.clear()
