@@ -494,10 +494,19 @@ def _run_here(service: Service | ServiceFactory, configured: bool) -> int:
     async def main() -> int:
         started = time.monotonic()
         made: object = service
-        if not isinstance(service, Service):
-            made = service()
-        if isinstance(made, Awaitable):
-            made = await made
+        try:
+            if not isinstance(service, Service):
+                made = service()
+            if isinstance(made, Awaitable):
+                made = await made
+        except Exception as exc:
+            if not configured:
+                from anker.service._logging import configure_logging
+
+                configure_logging(level=logging.INFO)
+            log.error("the service could not be made: %s: %s", type(exc).__name__, exc)
+            log.debug("the factory's error", exc_info=True)
+            return int(ExitCode.FAILED)
         if not isinstance(made, Service):
             raise TypeError(f"the factory returned {made!r}, not an anker.service.Service")
         if not configured:

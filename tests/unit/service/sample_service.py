@@ -118,3 +118,8 @@ async def make_leader() -> Service:
         say(f"LEADER RUN {runs}")
 
     return service
+
+
+def make_broken() -> Service:
+    """A factory that fails: its configuration file says a port is not a number."""
+    raise ValueError("[app] port: 'x' is not an integer")

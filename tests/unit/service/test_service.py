@@ -438,3 +438,28 @@ async def test_an_rpc_server_finishes_its_calls_in_flight_or_names_them_at_the_d
         assert "abandoned: 1 message(s) being handled by" in caplog.text
         release.set()
         stuck.cancel()
+
+
+async def test_jitter_is_drawn_afresh_for_each_run_within_its_bound(
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
+    import anker.service._periodic as periodic
+
+    drawn: list[tuple[float, float]] = []
+
+    def uniform(low: float, high: float) -> float:
+        drawn.append((low, high))
+        return high
+
+    monkeypatch.setattr(periodic.random, "uniform", uniform)
+    service = Service("jittered")
+
+    @service.periodic(interval=0.02, jitter=0.01)
+    async def job() -> None:
+        return None
+
+    await service.start()
+    await eventually(lambda: job.runs >= 3)
+    await service.stop()
+    assert len(drawn) >= 3
+    assert set(drawn) == {(0.0, 0.01)}

@@ -154,6 +154,13 @@ def test_a_component_that_fails_to_start_stops_the_others(spawn: type[ServicePro
     assert "ready (" not in output
 
 
+def test_a_factory_that_fails_exits_1_without_a_traceback(spawn: type[ServiceProcess]) -> None:
+    service = spawn("sample_service:make_broken")
+    assert service.exit_code() == 1
+    assert "the service could not be made: ValueError: [app] port" in service.output
+    assert "Traceback" not in service.output
+
+
 def test_a_target_that_cannot_be_loaded_is_a_usage_error(spawn: type[ServiceProcess]) -> None:
     assert spawn("sample_service:nothing_here").exit_code() == 2
     assert spawn("no_such_module:make").exit_code() == 2
