@@ -146,6 +146,27 @@ def test_sd_notify_says_ready_then_stopping(spawn: type[ServiceProcess]) -> None
             assert service.exit_code() == 0
 
 
+def test_the_supervisor_says_ready_only_once_every_worker_is(
+    spawn: type[ServiceProcess],
+) -> None:
+    with tempfile.TemporaryDirectory() as folder:
+        address = os.path.join(folder, "notify")
+        with socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM) as sock:
+            sock.bind(address)
+            sock.settimeout(60)
+            service = spawn("sample_service:make", "--workers", "3", NOTIFY_SOCKET=address)
+            assert sock.recv(100) == b"READY=1"
+            # the workers talk to the supervisor's socket, not this one: it speaks for them
+            service.wait_for("supervisor: all 3 workers are ready")
+            deadline = time.monotonic() + 60
+            while service.output.count("sample: ready (") < 3:
+                assert time.monotonic() < deadline, service.output
+                time.sleep(0.05)
+            service.send(signal.SIGTERM)
+            assert sock.recv(100) == b"STOPPING=1"
+            assert service.exit_code() == 0
+
+
 def test_a_component_that_fails_to_start_stops_the_others(spawn: type[ServiceProcess]) -> None:
     service = spawn(SAMPLE_FAIL_START="1")
     assert service.exit_code() == 1
