@@ -29,6 +29,9 @@ log = logging.getLogger("anker.service")
 
 #: How long each component may take to stop (release, close) once drained or abandoned.
 STOP_TIMEOUT = 5.0
+#: How long after the drain deadline a process whose event loop is blocked (a component
+#: calling blocking code on it) is ended anyway, by a thread.
+WATCHDOG_GRACE = 10.0
 
 
 class State(enum.StrEnum):
@@ -321,7 +324,11 @@ class Service:
                 log.error("%s: could not start: %r", self.name, starting.exception())
                 return ExitCode.FAILED
             await stopping
-            return await self.stop()
+            watchdog = _Watchdog(self.name, self.drain_deadline + WATCHDOG_GRACE)
+            try:
+                return await self.stop()
+            finally:
+                watchdog.cancel()
         finally:
             for installed in self._signals:
                 loop.remove_signal_handler(installed)
@@ -441,6 +448,39 @@ class Service:
         """Refresh the service's own check now, so the endpoints' cache follows at once."""
         if self.health is not None and self.health.loop is not None:
             await self.health._start(self._health_check)
+
+
+class _Watchdog:
+    """Ends the process if a stop outlasts its deadline by far: the event loop that would
+    enforce the deadline is blocked (a signal cannot reach it either)."""
+
+    def __init__(self, name: str, seconds: float) -> None:
+        import threading
+
+        self.name = name
+        self.seconds = seconds
+        self._timer = threading.Timer(seconds, self._expired)
+        self._timer.daemon = True
+        self._timer.name = "anker-service-watchdog"
+        self._timer.start()
+
+    def cancel(self) -> None:
+        self._timer.cancel()
+
+    def _expired(self) -> None:
+        import os
+        import sys
+
+        log.critical(
+            "%s: still stopping %g s after the drain began, its event loop blocked: exiting"
+            " now, abandoning everything in flight",
+            self.name,
+            self.seconds,
+        )
+        for stream in (sys.stdout, sys.stderr):
+            with contextlib.suppress(Exception):
+                stream.flush()
+        os._exit(ExitCode.DEADLINE)
 
 
 def _measure(component: Component, metrics: Metrics) -> None:

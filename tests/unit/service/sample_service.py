@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import logging
 import os
+import time
 
 from anker.config import Config, Group, option
 from anker.health import Health, HealthServer
@@ -54,6 +55,25 @@ class Reporter:
         say("STOPPED")
 
 
+class Blocking:
+    """A component whose drain blocks the event loop (the bug the watchdog is for)."""
+
+    name = "blocking"
+
+    async def start(self) -> None:
+        return None
+
+    async def drain(self, deadline: float) -> None:
+        say("BLOCKING")
+        time.sleep(600)  # noqa: ASYNC251 - the bug this component stands for
+
+    def in_flight(self) -> list[str]:
+        return ["a blocking call"]
+
+    async def stop(self) -> None:
+        return None
+
+
 class Broken:
     name = "broken"
 
@@ -94,6 +114,8 @@ def make() -> Service:
         log.debug("a debug line from run %d", number)
         say(f"RUN END {number} {conf.app.greeting}")
 
+    if os.environ.get("SAMPLE_BLOCKING_DRAIN"):
+        service.add(Blocking())
     if os.environ.get("SAMPLE_FAIL_START"):
         service.add(Broken())
     service.add(Reporter(endpoint))

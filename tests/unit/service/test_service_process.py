@@ -69,6 +69,19 @@ def test_past_the_drain_deadline_the_work_is_abandoned_and_named(
     assert "RUN END" not in service.output
 
 
+def test_a_drain_that_blocks_the_event_loop_is_ended_by_the_watchdog(
+    spawn: type[ServiceProcess], tmp_path: Path
+) -> None:
+    conf = tmp_path / "sample.conf"
+    conf.write_text("[service]\ndrain_deadline = 100ms\n")
+    service = spawn(SAMPLE_CONF=str(conf), SAMPLE_BLOCKING_DRAIN="1")
+    service.wait_for("ready")
+    service.send(signal.SIGTERM)
+    service.wait_for("BLOCKING")
+    assert service.exit_code() == 3
+    assert "its event loop blocked: exiting now" in service.output
+
+
 def test_a_second_signal_forces_the_exit(spawn: type[ServiceProcess]) -> None:
     service = spawn(SAMPLE_WORK="600", SAMPLE_IMMEDIATELY="1")
     service.wait_for("RUN START 1")
