@@ -59,7 +59,7 @@ class PeriodicTask:
         if (interval is None) == (cron is None):
             raise ValueError("a periodic task needs an interval or a cron schedule (not both)")
         self.function = function
-        self.name = name or getattr(function, "__qualname__", None) or repr(function)
+        self.name = name or getattr(function, "__name__", None) or type(function).__name__
         self.interval = _seconds(interval) if interval is not None else None
         if self.interval is not None and not self.interval > 0:
             raise ValueError(f"periodic task {self.name}: interval must be > 0 s")
@@ -77,6 +77,10 @@ class PeriodicTask:
             self._cron = croniter.croniter
         self.immediately = immediately
         self.leader = leader
+        if leader is not None:  # its election is named after it: refused now, not at start
+            from anker.coordination._names import check_name
+
+            check_name("election", f"periodic.{self.name}")
         self.metrics: Metrics | None = None
         #: runs finished, failed, skipped (not the leader) and overran, since start
         self.runs = self.failures = self.skipped = self.overruns = 0

@@ -211,6 +211,18 @@ def test_a_periodic_task_needs_one_valid_schedule() -> None:
     with pytest.raises(ValueError, match="> 0"):
         PeriodicTask(job, interval=0)
     assert "*/5 * * * *" in repr(PeriodicTask(job, cron="*/5 * * * *", name="cron"))
+    assert PeriodicTask(job, interval=1).name == "job"
+
+
+async def test_a_leader_only_task_needs_a_name_an_election_can_have(tmp_path: Path) -> None:
+    from anker.coordination import InvalidName
+
+    async def job() -> None:
+        return None
+
+    async with await Coordinator.connect(f"file://{tmp_path}") as coordinator:
+        with pytest.raises(InvalidName, match="not allowed"):
+            PeriodicTask(job, interval=1, leader=coordinator, name="clean up/old")
 
 
 async def test_a_leader_only_task_runs_on_one_instance_and_another_takes_over(
