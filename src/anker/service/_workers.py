@@ -237,6 +237,9 @@ class Supervisor:
             os.close(fd)
         self._notify.close()
         os.environ["NOTIFY_SOCKET"] = "@" + self._notify_name[1:]
+        # a process group of its own: Ctrl-C in a terminal reaches the supervisor only, which
+        # forwards it once (twice would be a second signal: a forced exit)
+        os.setpgid(0, 0)
         with contextlib.suppress(OSError, AttributeError):
             libc = ctypes.CDLL(None, use_errno=True)
             if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM) != 0:

@@ -29,6 +29,7 @@ class ServiceProcess:
             stdout=subprocess.PIPE,
             stderr=subprocess.STDOUT,
             text=True,
+            start_new_session=True,  # a process group of its own, as a terminal's job is
         )
         self.lines: list[str] = []
         self._changed = threading.Condition()

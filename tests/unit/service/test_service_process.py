@@ -241,6 +241,21 @@ def test_a_killed_worker_is_restarted_and_signals_reach_every_worker(
     assert "ready (" in service.output
 
 
+def test_ctrl_c_drains_every_worker_once(spawn: type[ServiceProcess]) -> None:
+    service = spawn(
+        "sample_service:make", "--workers", "2", SAMPLE_WORK="2", SAMPLE_IMMEDIATELY="1"
+    )
+    service.wait_for("supervisor: all 2 workers are ready")
+    deadline = time.monotonic() + 60
+    while service.output.count("RUN START 1") < 2:
+        assert time.monotonic() < deadline, service.output
+        time.sleep(0.05)
+    os.killpg(service.process.pid, signal.SIGINT)  # what a terminal does on Ctrl-C
+    assert service.exit_code() == 0
+    assert service.output.count("RUN END 1") == 2
+    assert "second SIGINT" not in service.output
+
+
 def test_a_crash_loop_is_restarted_with_backoff(spawn: type[ServiceProcess]) -> None:
     service = spawn("sample_service:make", "--workers", "2", SAMPLE_FAIL_START="1")
     service.wait_for(r"worker \d \(pid \d+\) exited with 1 after .* restarting it in 0.1 s")
