@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 import os
 import re
 import signal
@@ -112,6 +113,22 @@ def test_sighup_reloads_in_place_without_losing_in_flight_work(
     assert service.output.count("ready (") == 1
     service.send(signal.SIGTERM)
     assert service.exit_code() == 0
+
+
+def test_json_logs_when_the_configuration_says_so(
+    spawn: type[ServiceProcess], tmp_path: Path
+) -> None:
+    conf = tmp_path / "sample.conf"
+    conf.write_text("[service]\nlog_format = json\n")
+    service = spawn(SAMPLE_CONF=str(conf))
+    service.wait_for('"message": "sample: ready')
+    service.send(signal.SIGTERM)
+    assert service.exit_code() == 0
+    logged = [json.loads(line) for line in service.lines if line.startswith("{")]
+    messages = [entry["message"] for entry in logged]
+    assert "sample: stopped; all in-flight work finished" in messages
+    assert {entry["logger"] for entry in logged} >= {"anker.service", "uvicorn.error"}
+    assert not [line for line in service.lines if " INFO " in line]  # no text lines
 
 
 def test_a_reload_with_errors_is_refused_whole(spawn: type[ServiceProcess], tmp_path: Path) -> None:
