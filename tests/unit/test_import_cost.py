@@ -76,3 +76,10 @@ def test_import_anker_db_imports_sqlalchemy_only_when_an_engine_is_made() -> Non
         "alembic",
         "mako",
     }
+
+
+def test_import_anker_service_pulls_in_no_server_or_metrics_library() -> None:
+    loaded = imported_by("import anker.service")
+    heavy = ("uvicorn", "prometheus_client", "croniter", "anker.health", "anker.messaging")
+    assert sorted(name for name in loaded if name.split(".")[0] in heavy or name in heavy) == []
+    assert not any(name.startswith(("anker.health", "anker.messaging")) for name in loaded)

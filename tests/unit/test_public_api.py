@@ -55,6 +55,7 @@ NAMESPACES = (
     "anker.health",
     "anker.limits",
     "anker.limits.stores",
+    "anker.service",
 )
 
 

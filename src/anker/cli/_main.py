@@ -40,6 +40,10 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
         "anker.cli._quota:quota",
         "Limits, usage, claims and the project tree of a limits store.",
     ),
+    "run": (
+        "anker.cli._run:run",
+        "Run a service (package.module:factory) until a signal stops it.",
+    ),
     "secrets": (
         "anker.cli._secrets:secrets",
         "Keys and secrets in a store; Tang binding; envelope encryption of files.",

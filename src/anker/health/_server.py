@@ -88,7 +88,7 @@ class HealthServer:
         self._server = self._task = self._listener = None
         if server is None or task is None:
             return
-        server.should_exit = True
+        server.exit()
         try:
             await asyncio.wait_for(asyncio.shield(task), timeout=5.0)
         except TimeoutError:
@@ -132,15 +132,43 @@ def _quiet_server_class() -> Any:
     uvicorn = require("uvicorn", extra="health", needed_for="the standalone health endpoint")
 
     class Quiet(uvicorn.Server):  # type: ignore[misc,name-defined]
-        """uvicorn's server, minus the signal handlers, plus an event set once it listens."""
+        """uvicorn's server, minus the signal handlers, plus an event set once it listens and
+        one that makes it exit at once (uvicorn looks at ``should_exit`` every 100 ms)."""
 
         def __init__(self, config: Any) -> None:
             super().__init__(config)
             self.ready = asyncio.Event()
+            self.exiting = asyncio.Event()
+
+        def exit(self) -> None:
+            """Stop accepting connections now; requests in progress finish."""
+            self.should_exit = True
+            self.exiting.set()
+
+        async def main_loop(self) -> None:
+            counter = 0
+            while not await self.on_tick(counter):
+                counter = (counter + 1) % 864000
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(self.exiting.wait(), 0.1)
 
         @contextlib.contextmanager
         def capture_signals(self) -> Any:
             yield  # the service owns SIGINT and SIGTERM, not its health endpoint
+
+        async def shutdown(self, sockets: Any = None) -> None:
+            if self.server_state.connections or self.server_state.tasks:
+                await super().shutdown(sockets)  # lets requests in progress finish
+                return
+            # idle: uvicorn would sleep 100 ms for connections that are not there
+            for server in self.servers:
+                server.close()
+            for sock in sockets or []:
+                sock.close()
+            for server in self.servers:
+                await server.wait_closed()
+            if not self.force_exit:
+                await self.lifespan.shutdown()
 
         async def startup(self, sockets: Any = None) -> None:
             await super().startup(sockets)

@@ -28,7 +28,7 @@ from anker.messaging._blocking import (
     BlockingTransport,
 )
 from anker.messaging._client import RPCClient, VersionCapError
-from anker.messaging._context import RequestContext
+from anker.messaging._context import RequestContext, current_context
 from anker.messaging._errors import (
     DeliveryFailure,
     InvalidMessage,
@@ -96,6 +96,7 @@ __all__ = [
     "UnsupportedVersion",
     "VersionCapError",
     "connect",
+    "current_context",
     "open_transports",
 ]
 

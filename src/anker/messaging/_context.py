@@ -10,6 +10,7 @@ sent back as they came.
 from __future__ import annotations
 
 import contextlib
+import contextvars
 from collections.abc import Mapping
 from dataclasses import dataclass, field, fields
 from typing import TYPE_CHECKING, Any
@@ -18,7 +19,14 @@ from anker._secret import Secret
 from anker.config._kinds import BadValue, BoolKind
 from anker.messaging._wire import new_uuid
 
-__all__ = ["CONTEXT_PREFIX", "RequestContext", "context_entries", "new_request_id"]
+__all__ = [
+    "CONTEXT_PREFIX",
+    "CURRENT_CONTEXT",
+    "RequestContext",
+    "context_entries",
+    "current_context",
+    "new_request_id",
+]
 
 #: The prefix of context keys in an oslo.messaging message.
 CONTEXT_PREFIX = "_context_"
@@ -231,3 +239,19 @@ _TEXT_FIELDS: tuple[str, ...] = tuple(
     f.name for f in fields(RequestContext) if f.type in ("str", "str | None")
 )
 _WIRE_TO_FIELD: dict[str, str] = {wire: name for name, wire in _WIRE_NAMES.items()}
+
+
+#: The context of the RPC call or notification being handled in this task (or thread).
+CURRENT_CONTEXT: contextvars.ContextVar[RequestContext | None] = contextvars.ContextVar(
+    "anker.messaging.context", default=None
+)
+
+
+def current_context() -> RequestContext | None:
+    """The request context of the RPC call or notification being handled, wherever in its
+    endpoint method (and what it calls) this runs; None outside one. anker.service's log
+    lines read their request and project ids from it.
+
+    .. versionadded:: 0.1
+    """
+    return CURRENT_CONTEXT.get()

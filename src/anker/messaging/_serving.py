@@ -6,9 +6,11 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import contextvars
 import functools
 import inspect
 import logging
+import time
 from abc import ABC, abstractmethod
 from collections import deque
 from collections.abc import Callable
@@ -16,6 +18,7 @@ from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any, Self
 
+from anker.messaging._context import CURRENT_CONTEXT, RequestContext
 from anker.messaging._errors import ServerStopped
 from anker.messaging._transport import Incoming, Subscription, Transport
 
@@ -64,6 +67,9 @@ class Consumer(ABC):
         self._state = "new"  # new -> running -> stopping -> stopped
         self._idle = asyncio.Event()
         self._idle.set()
+        #: called as ``observer(method, seconds, failed)`` after each endpoint method returns or
+        #: raises (anker.service's metrics set it)
+        self.observer: Callable[[str, float, bool], object] | None = None
 
     # -- life cycle ---------------------------------------------------------------------
 
@@ -186,7 +192,28 @@ class Consumer(ABC):
     # -- endpoint methods ---------------------------------------------------------------
 
     async def _invoke(self, function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
-        """Run an endpoint method: awaited if async, else in the bounded thread pool."""
+        """Run an endpoint method: awaited if async, else in the bounded thread pool.
+
+        A request context given first is the current one while it runs
+        (:func:`~anker.messaging.current_context`, which log lines read), in the thread too.
+        """
+        if args and isinstance(args[0], RequestContext):
+            CURRENT_CONTEXT.set(args[0])  # each message runs in a task (a context) of its own
+        if self.observer is None:
+            return await self._call_endpoint(function, *args, **kwargs)
+        started = time.perf_counter()
+        failed = True
+        try:
+            result = await self._call_endpoint(function, *args, **kwargs)
+            failed = False
+            return result
+        finally:
+            name = getattr(function, "__name__", "?")
+            self.observer(name, time.perf_counter() - started, failed)
+
+    async def _call_endpoint(
+        self, function: Callable[..., Any], /, *args: Any, **kwargs: Any
+    ) -> Any:
         if inspect.iscoroutinefunction(function):
             return await function(*args, **kwargs)
         if self._executor is None:
@@ -195,9 +222,8 @@ class Consumer(ABC):
                 thread_name_prefix=f"anker-{type(self).__name__}",
             )
         loop = asyncio.get_running_loop()
-        result = await loop.run_in_executor(
-            self._executor, functools.partial(function, *args, **kwargs)
-        )
+        call = functools.partial(contextvars.copy_context().run, function, *args, **kwargs)
+        result = await loop.run_in_executor(self._executor, call)
         if inspect.isawaitable(result):
             return await result
         return result

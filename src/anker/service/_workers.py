@@ -1,0 +1,252 @@
+"""Pre-forked workers: a supervisor that forks N copies of a service, restarts a crashed one at
+once (with backoff on a crash loop), forwards signals, and is ready when every worker is."""
+
+from __future__ import annotations
+
+import contextlib
+import ctypes
+import errno
+import logging
+import os
+import secrets
+import select
+import signal
+import socket
+import struct
+import sys
+import time
+from collections.abc import Callable
+
+from anker.service._notify import notify
+
+__all__ = ["Supervisor"]
+
+log = logging.getLogger("anker.service")
+
+#: a worker that dies sooner than this after it started counts as a crash loop
+MIN_UPTIME = 1.0
+#: the longest wait between restarts of a worker that keeps crashing
+MAX_BACKOFF = 5.0
+_FORWARDED = (signal.SIGTERM, signal.SIGINT, signal.SIGHUP)
+_PR_SET_PDEATHSIG = 1
+
+
+class _Slot:
+    __slots__ = ("announced", "code", "crashes", "index", "pid", "ready", "restart_at", "started")
+
+    def __init__(self, index: int) -> None:
+        self.index = index
+        self.pid = 0
+        self.started = 0.0
+        self.crashes = 0
+        self.restart_at: float | None = None
+        self.ready = False
+        self.announced = False
+        #: how its last process ended (a signal N as 128 + N)
+        self.code = 0
+
+
+class Supervisor:
+    """Runs ``child()`` (which returns an exit code) in ``workers`` forked processes.
+
+    - A worker that exits unasked is forked again at once and the exit status logged; one
+      that keeps dying within a second of its start is restarted after 0.1 s, 0.2 s, ...
+      (at most 5 s).
+    - SIGTERM and SIGINT are forwarded to the workers (each drains) and the supervisor exits
+      once they have, with the highest exit code among them; a second one is forwarded too
+      (the workers then force their exit). SIGHUP is forwarded (each reloads).
+    - The supervisor relays ``READY=1`` to systemd once every worker has sent it (the workers
+      talk to the supervisor's own notify socket), and ``STOPPING=1`` at the first stop.
+    - A worker dies with the supervisor (``PR_SET_PDEATHSIG``).
+    """
+
+    def __init__(self, child: Callable[[], int], workers: int) -> None:
+        if workers < 1:
+            raise ValueError(f"workers must be at least 1, not {workers}")
+        self.child = child
+        self.slots = [_Slot(index) for index in range(workers)]
+        self.stopping = False
+        self.all_ready = False
+        self._reports: list[tuple[str, tuple[object, ...]]] = []
+        self._notify: socket.socket | None = None
+        self._notify_name = ""
+        self._wake: tuple[int, int] | None = None
+
+    def run(self) -> int:
+        """Fork the workers and supervise them until they have stopped; the exit code."""
+        self._wake = os.pipe()
+        for fd in self._wake:
+            os.set_blocking(fd, False)
+        previous = {
+            signum: signal.signal(signum, _ignore) for signum in (*_FORWARDED, signal.SIGCHLD)
+        }
+        old_wakeup = signal.set_wakeup_fd(self._wake[1], warn_on_full_buffer=False)
+        self._notify_name = f"\0anker-supervisor-{os.getpid()}-{secrets.token_hex(4)}"
+        self._notify = socket.socket(socket.AF_UNIX, socket.SOCK_DGRAM | socket.SOCK_CLOEXEC)
+        self._notify.setsockopt(socket.SOL_SOCKET, socket.SO_PASSCRED, 1)  # senders' pids
+        self._notify.bind(self._notify_name)
+        self._notify.setblocking(False)
+        try:
+            log.info("supervisor (pid %d): starting %d workers", os.getpid(), len(self.slots))
+            for slot in self.slots:
+                self._spawn(slot)
+            while any(slot.pid for slot in self.slots) or (
+                not self.stopping and any(s.restart_at is not None for s in self.slots)
+            ):
+                self._wait()
+            return max(slot.code for slot in self.slots)
+        finally:
+            signal.set_wakeup_fd(old_wakeup)
+            for signum, handler in previous.items():
+                signal.signal(signum, handler)
+            self._notify.close()
+            for fd in self._wake:
+                os.close(fd)
+
+    # -- the loop ------------------------------------------------------------------------
+
+    def _wait(self) -> None:
+        assert self._wake is not None
+        assert self._notify is not None
+        now = time.monotonic()
+        due = [s.restart_at for s in self.slots if s.restart_at is not None]
+        timeout = max(0.0, min(due) - now) if due else None
+        wake, notified = self._wake[0], self._notify.fileno()
+        readable, _, _ = select.select([wake, notified], [], [], timeout)
+        if wake in readable:
+            with contextlib.suppress(BlockingIOError):
+                for signum in os.read(self._wake[0], 64):
+                    self._on_signal(signum)
+        if notified in readable:
+            self._on_notify()
+        self._reap()
+        now = time.monotonic()
+        for slot in self.slots:
+            if slot.restart_at is not None and slot.restart_at <= now and not self.stopping:
+                self._spawn(slot, quiet=True)
+        for message, args in self._reports:
+            log.error(message, *args)
+        self._reports.clear()
+        for slot in self.slots:
+            if slot.pid and not slot.announced:
+                slot.announced = True
+                log.info("supervisor: worker %d started (pid %d)", slot.index, slot.pid)
+
+    def _on_signal(self, signum: int) -> None:
+        if signum == signal.SIGCHLD:
+            return  # reaped after every wake-up
+        name = signal.Signals(signum).name
+        if signum in (signal.SIGTERM, signal.SIGINT):
+            if not self.stopping:
+                log.info("supervisor: %s received: stopping the workers", name)
+                notify("STOPPING=1")
+            self.stopping = True
+            for slot in self.slots:
+                slot.restart_at = None
+        else:
+            log.info("supervisor: %s received: forwarded to the workers", name)
+        for slot in self.slots:
+            if slot.pid:
+                with contextlib.suppress(ProcessLookupError):
+                    os.kill(slot.pid, signum)
+
+    def _on_notify(self) -> None:
+        assert self._notify is not None
+        while True:
+            try:
+                message, ancillary, _, _ = self._notify.recvmsg(4096, socket.CMSG_SPACE(12))
+            except BlockingIOError:
+                return
+            pid = 0
+            for level, kind, data in ancillary:
+                if level == socket.SOL_SOCKET and kind == socket.SCM_CREDENTIALS:
+                    pid = struct.unpack("3i", data[:12])[0]
+            slot = next((s for s in self.slots if s.pid and s.pid == pid), None)
+            if slot is None or b"READY=1" not in message.split(b"\n"):
+                continue
+            slot.ready = True
+            if all(s.ready for s in self.slots) and not self.stopping and not self.all_ready:
+                self.all_ready = True
+                notify("READY=1")
+                log.info("supervisor: all %d workers are ready", len(self.slots))
+
+    def _reap(self) -> None:
+        while True:
+            try:
+                pid, status = os.waitpid(-1, os.WNOHANG)
+            except ChildProcessError:
+                return
+            if pid == 0:
+                return
+            slot = next((s for s in self.slots if s.pid == pid), None)
+            if slot is None:
+                continue
+            slot.pid, slot.ready, self.all_ready = 0, False, False
+            code = os.waitstatus_to_exitcode(status)
+            slot.code = code if code >= 0 else 128 - code
+            how = (
+                f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with {code}"
+            )
+            if self.stopping:
+                log.info("supervisor: worker %d (pid %d) %s", slot.index, pid, how)
+                continue
+            lived = time.monotonic() - slot.started
+            slot.crashes = slot.crashes + 1 if lived < MIN_UPTIME else 0
+            delay = 0.0 if slot.crashes <= 1 else min(MAX_BACKOFF, 0.1 * 2 ** (slot.crashes - 2))
+            slot.restart_at = time.monotonic() + delay
+            self._reports.append(  # logged once the replacement is forked: it comes first
+                (
+                    "supervisor: worker %d (pid %d) %s after %.1f s; restarting it%s",
+                    (slot.index, pid, how, lived, f" in {delay:g} s (crash loop)" if delay else ""),
+                )
+            )
+
+    def _spawn(self, slot: _Slot, *, quiet: bool = False) -> None:
+        slot.restart_at = None
+        sys.stdout.flush()
+        sys.stderr.flush()
+        pid = os.fork()
+        if pid:
+            slot.pid, slot.started, slot.ready = pid, time.monotonic(), False
+            slot.announced = quiet is False
+            if not quiet:
+                log.info("supervisor: worker %d started (pid %d)", slot.index, pid)
+            return
+        code = 70  # EX_SOFTWARE, if the worker's own code never returns one
+        try:
+            self._become_worker()
+            code = self.child()
+        except SystemExit as exc:
+            code = exc.code if isinstance(exc.code, int) else 1
+        except BaseException:
+            log.exception("worker %d failed", slot.index)
+        finally:
+            with contextlib.suppress(Exception):
+                sys.stdout.flush()
+                sys.stderr.flush()
+            os._exit(code)
+
+    def _become_worker(self) -> None:
+        assert self._wake is not None
+        assert self._notify is not None
+        signal.set_wakeup_fd(-1)
+        for signum in (*_FORWARDED, signal.SIGCHLD):
+            signal.signal(signum, signal.SIG_DFL)
+        signal.signal(signal.SIGINT, signal.default_int_handler)
+        for fd in self._wake:
+            os.close(fd)
+        self._notify.close()
+        os.environ["NOTIFY_SOCKET"] = "@" + self._notify_name[1:]
+        # a process group of its own: Ctrl-C in a terminal reaches the supervisor only, which
+        # forwards it once (twice would be a second signal: a forced exit)
+        os.setpgid(0, 0)
+        with contextlib.suppress(OSError, AttributeError):
+            libc = ctypes.CDLL(None, use_errno=True)
+            if libc.prctl(_PR_SET_PDEATHSIG, signal.SIGTERM) != 0:
+                raise OSError(ctypes.get_errno(), os.strerror(ctypes.get_errno()))
+        if os.getppid() == 1:  # the supervisor died before prctl took effect
+            os._exit(errno.ESRCH)
+
+
+def _ignore(signum: int, frame: object) -> None:
+    """A handler that does nothing: the wake-up fd carries the signal to the loop."""
