@@ -257,3 +257,34 @@ def test_a_second_service_placement_deployed_and_planted(anker: Path, tmp_path: 
     ]
     unknown = found(report, "unknown-option")
     assert unknown["keystone_authtoken", "usename"]["suggestion"] == "username"
+
+
+def test_nova_s_declarations_as_an_anker_schema_module_read_the_deployed_files(
+    anker: Path, tmp_path: Path
+) -> None:
+    """`sample --format python`: the module a service moving off oslo.config starts from
+    loads every deployed nova.conf with no error, as `validate` finds none."""
+    done = run(anker, "sample", "--generator-config", str(GENERATOR), "--format", "python")
+    assert done.returncode == 0, done.stderr
+    module = tmp_path / "nova_schema.py"
+    module.write_text(done.stdout)
+    probe = (
+        "import importlib.util, sys\n"
+        f"spec = importlib.util.spec_from_file_location('nova_schema', {str(module)!r})\n"
+        "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
+        "for path in sys.argv[1:]:\n"
+        "    conf = m.ServiceConfig.load(files=[path])\n"
+        "    print(conf.libvirt.virt_type, len(conf.warnings))\n"
+    )
+    loaded = subprocess.run(
+        [str(anker.parent / "python"), "-c", probe, *map(str, DEPLOYED.values())],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert loaded.returncode == 0, loaded.stderr
+    lines = loaded.stdout.splitlines()
+    assert len(lines) == len(DEPLOYED)
+    known = ("kvm", "qemu", "lxc", "parallels", "uml", "xen")
+    assert all(line.split()[0] in known for line in lines)

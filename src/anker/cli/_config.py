@@ -23,6 +23,8 @@ from anker.config._schema import Schema, schema_of
 from anker.config._sources import expand_paths, read_file
 
 if TYPE_CHECKING:
+    from typing import Any
+
     from anker.config._declared import Unchecked
 
 __all__ = ["config"]
@@ -106,12 +108,21 @@ cache_option = click.option(
 class Declared:
     """The schema to check against, named by --schema or built from oslo.config namespaces."""
 
-    __slots__ = ("label", "oslo", "schema", "unchecked")
+    __slots__ = ("data", "label", "names", "oslo", "schema", "unchecked")
 
     def __init__(
-        self, schema: Schema, label: str, unchecked: list[Unchecked], *, oslo: bool
+        self,
+        schema: Schema,
+        label: str,
+        unchecked: list[Unchecked],
+        *,
+        oslo: bool,
+        data: dict[str, Any] | None = None,
+        names: list[str] | None = None,
     ) -> None:
         self.schema, self.label, self.unchecked, self.oslo = schema, label, unchecked, oslo
+        #: the declarations and namespace names (oslo.config namespaces only)
+        self.data, self.names = data, names or []
 
 
 def declared_schema(
@@ -137,8 +148,9 @@ def declared_schema(
         except _oslo.NamespaceError as exc:
             raise click.ClickException(str(exc)) from exc
         schema, unchecked = schema_from_declarations(data)
-        label = "namespaces " + ", ".join(dict.fromkeys(names))
-        return Declared(schema, label, unchecked, oslo=True)
+        unique = list(dict.fromkeys(names))
+        label = "namespaces " + ", ".join(unique)
+        return Declared(schema, label, unchecked, oslo=True, data=data, names=unique)
     if schema_spec is None:
         return None
     return Declared(load_schema(schema_spec), schema_spec, [], oslo=False)
@@ -337,7 +349,7 @@ def _stdin_copy(files: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], str |
 @namespace_option
 @generator_config_option
 @cache_option
-@output_format_option(*FORMATS)
+@output_format_option(*FORMATS, "python")
 @click.option(
     "--output",
     type=click.Path(dir_okay=False, allow_dash=True),
@@ -355,12 +367,23 @@ def sample(
     """Generate a sample config file, a JSON Schema or a Markdown reference.
 
     The options are an anker schema (--schema) or the declarations of installed OpenStack
-    packages (--namespace, --generator-config).
+    packages (--namespace, --generator-config). ``--format python`` writes those
+    declarations as an anker schema module, where a service moving from oslo.config starts.
     """
     declared = declared_schema(schema_spec, namespaces, generator_config, cache=cache)
     if declared is None:
         raise click.UsageError("--schema or --namespace is required")
-    text = render_sample(declared.schema, output_format)
+    if output_format == "python":
+        if declared.data is None:
+            raise click.UsageError(
+                "--format python writes the declarations of --namespace as an anker schema"
+                " module; an anker schema (--schema) is one already"
+            )
+        from anker.config._declared_python import python_module
+
+        text = python_module(declared.data, declared.names)
+    else:
+        text = render_sample(declared.schema, output_format)
     if output is None or output == "-":
         click.echo(text, nl=False)
     else:

@@ -435,3 +435,49 @@ def test_without_oslo_config_the_error_says_which_extra_to_install(
     assert "needs oslo.config" in result.stderr
     assert "pip install 'anker[openstack]'" in result.stderr
     assert "Traceback" not in result.output
+
+
+def test_python_format_writes_a_schema_module_that_reads_files_as_validate_does(
+    tmp_path: Path,
+) -> None:
+    code, out, err = run("config", "sample", *NAMESPACES, "--format", "python")
+    assert code == 0, err
+    module = tmp_path / "fake_schema.py"
+    module.write_text(out)
+    compile(out, str(module), "exec")  # valid Python
+    assert "class Libvirt(Group):" in out
+    assert "deprecated_names=" in out
+    assert "Secret[str]" in out  # [database] connection is secret
+    path = tmp_path / "nova.conf"
+    path.write_text(PLANTED)
+    _, report = validate_json(path)
+    probe = (
+        "import importlib.util, json, sys\n"
+        f"spec = importlib.util.spec_from_file_location('fake_schema', {str(module)!r})\n"
+        "m = importlib.util.module_from_spec(spec); spec.loader.exec_module(m)\n"
+        "from anker.config import ConfigError\n"
+        "try:\n"
+        f"    m.ServiceConfig.load(files=[{str(path)!r}])\n"
+        "    print(json.dumps([]))\n"
+        "except ConfigError as e:\n"
+        "    print(json.dumps(sorted([p.section or '', p.option or ''] for p in e.errors)))\n"
+    )
+    done = subprocess.run(
+        [sys.executable, "-c", probe], capture_output=True, text=True, check=False, timeout=60
+    )
+    assert done.returncode == 0, done.stderr
+    errors = sorted(
+        [str(p.get("section") or ""), str(p.get("option") or "")]
+        for p in report["problems"]  # type: ignore[attr-defined]
+        if p["severity"] == "error"
+    )
+    assert errors  # the planted file has bad values
+    assert json.loads(done.stdout) == errors
+
+
+def test_python_format_needs_namespaces() -> None:
+    code, _, err = run(
+        "config", "sample", "--schema", "config_schemas:ServiceConfig", "--format", "python"
+    )
+    assert code == 2
+    assert "--format python writes the declarations of --namespace" in err
