@@ -44,6 +44,10 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
         "anker.cli._run:run",
         "Run a service (package.module:factory) until a signal stops it.",
     ),
+    "service": (
+        "anker.cli._service:service",
+        "Live instances of services, as they registered for discovery.",
+    ),
     "secrets": (
         "anker.cli._secrets:secrets",
         "Keys and secrets in a store; Tang binding; envelope encryption of files.",

@@ -24,6 +24,7 @@ See ``docs/service.md`` for signals, exit codes, readiness, logging and metrics.
 
 from anker._exports import show_public_paths
 from anker.service._component import ASGIServer, Component, Managed, as_component
+from anker.service._discovery import Instance, Registration, discover
 from anker.service._logging import JSONFormatter, TextFormatter, configure_logging, log_context
 from anker.service._metrics import Metrics
 from anker.service._notify import notify
@@ -35,10 +36,12 @@ __all__ = [
     "ASGIServer",
     "Component",
     "ExitCode",
+    "Instance",
     "JSONFormatter",
     "Managed",
     "Metrics",
     "PeriodicTask",
+    "Registration",
     "Service",
     "ServiceOptions",
     "State",
@@ -46,6 +49,7 @@ __all__ = [
     "TextFormatter",
     "as_component",
     "configure_logging",
+    "discover",
     "log_context",
     "notify",
     "run",
