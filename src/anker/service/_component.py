@@ -24,6 +24,11 @@ class Component(Protocol):
       if the drain deadline passes.
     - ``stop()``: release what is held (locks, claims, leadership) and close connections.
 
+    A component whose work can end on its own (a server whose task exits) may also have
+    ``async def ended(self) -> str``: it returns, saying why, when the component stopped
+    working without being asked; the service then logs that and stops with exit code 1
+    (``FAILED``) instead of running on half-broken.
+
     .. versionadded:: 0.1
     """
 
@@ -163,6 +168,19 @@ class ASGIServer:
             return
         self._server.exit()  # stop accepting; requests in progress finish
         await asyncio.wait({self._task})
+
+    async def ended(self) -> str:
+        """Returns, saying why, if the server stops serving without being asked."""
+        task = self._task
+        if task is None:
+            return f"{self.name} is not serving"
+        await asyncio.wait({task})
+        if task.cancelled():
+            return f"{self.name}'s server task was cancelled"
+        error = task.exception()
+        if error is not None:
+            return f"{self.name}'s server failed: {error!r}"
+        return f"{self.name} stopped serving"
 
     def in_flight(self) -> list[str]:
         if self._server is None:

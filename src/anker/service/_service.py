@@ -124,6 +124,8 @@ class Service:
         self._force = asyncio.Event()
         self._signals: list[int] = []
         self._background: set[asyncio.Task[Any]] = set()
+        #: a component stopped working on its own: the service stops, as failed
+        self._failed = False
         self._health_check: Any = None
         if health is not None:
             self._watch_health(health)
@@ -246,6 +248,10 @@ class Service:
                 raise
             self._started.append(component)
         self._set_state(State.RUNNING)
+        for component in self._started:
+            ended = getattr(component, "ended", None)
+            if callable(ended):
+                self._spawn(self._watch_end(component, ended))
         await self._refresh_health()
         notify("READY=1")
         log.info(
@@ -326,15 +332,32 @@ class Service:
             await stopping
             watchdog = _Watchdog(self.name, self.drain_deadline + WATCHDOG_GRACE)
             try:
-                return await self.stop()
+                code = await self.stop()
             finally:
                 watchdog.cancel()
+            return ExitCode.FAILED if self._failed and code is ExitCode.OK else code
         finally:
             for installed in self._signals:
                 loop.remove_signal_handler(installed)
             self._signals.clear()
             for task in list(self._background):
                 task.cancel()
+
+    async def _watch_end(self, component: Component, ended: Any) -> None:
+        """Stop the service, as failed, if ``component`` stops working on its own."""
+        reason = await ended()
+        if self._state is not State.RUNNING:
+            return  # asked to: a drain or a stop
+        self._failed = True
+        log.error(
+            "%s: component %s stopped working (%s); stopping", self.name, component.name, reason
+        )
+        self.request_stop()
+
+    def _spawn(self, work: Any) -> None:
+        task = asyncio.get_running_loop().create_task(work)
+        self._background.add(task)
+        task.add_done_callback(self._background.discard)
 
     def request_stop(self) -> None:
         """Start a graceful stop, as SIGTERM does (a second call forces it, as a second

@@ -475,3 +475,39 @@ async def test_jitter_is_drawn_afresh_for_each_run_within_its_bound(
     await service.stop()
     assert len(drawn) >= 3
     assert set(drawn) == {(0.0, 0.01)}
+
+
+async def test_a_component_that_stops_working_on_its_own_stops_the_service_as_failed(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    from anker.service import ASGIServer
+
+    async def app(scope: dict[str, object], receive: object, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    service = Service("web")
+    web = service.add(ASGIServer(app, port=0, name="api"))
+    assert isinstance(web, ASGIServer)
+    serving = asyncio.ensure_future(service.serve())
+    await eventually(lambda: service.state is State.RUNNING, what="the service runs")
+    web._server.should_exit = True  # uvicorn ends its serve() as if it had failed
+    code = await asyncio.wait_for(serving, 30)
+    assert code is ExitCode.FAILED
+    assert service.state is State.STOPPED
+    assert "component api stopped working (api stopped serving); stopping" in caplog.text
+
+
+async def test_a_component_that_ends_because_it_was_asked_to_is_no_failure() -> None:
+    from anker.service import ASGIServer
+
+    async def app(scope: dict[str, object], receive: object, send: Any) -> None:
+        await send({"type": "http.response.start", "status": 204, "headers": []})
+        await send({"type": "http.response.body", "body": b""})
+
+    service = Service("web")
+    service.add(ASGIServer(app, port=0, name="api"))
+    serving = asyncio.ensure_future(service.serve())
+    await eventually(lambda: service.state is State.RUNNING, what="the service runs")
+    service.request_stop()
+    assert await asyncio.wait_for(serving, 30) is ExitCode.OK
