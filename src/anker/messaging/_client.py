@@ -15,6 +15,7 @@ from anker.messaging._context import RequestContext, context_entries
 from anker.messaging._errors import InvalidTarget, MessagingTimeout, ServerUnresponsive
 from anker.messaging._serializer import JsonSerializer, Serializer, serialize_kwargs
 from anker.messaging._target import Target, check_version, version_is_compatible
+from anker.messaging._tracing import producer_span
 from anker.messaging._transport import PendingCalls, Transport, describe
 
 __all__ = ["RPCClient", "VersionCapError"]
@@ -200,14 +201,16 @@ class RPCClient:
         Returns once the broker has taken the request (publisher confirm).
         """
         args = self._arguments(method, kwargs)
-        message = _wire.request(
-            method,
-            args,
-            _context_entries(context),
-            version=self.target.version,
-            namespace=self.target.namespace,
-        )
-        await self.transport.send(self.target, message, ttl=self.cast_ttl)
+        entries = _context_entries(context)
+        with producer_span(f"cast {method}", "producer", entries):
+            message = _wire.request(
+                method,
+                args,
+                entries,
+                version=self.target.version,
+                namespace=self.target.namespace,
+            )
+            await self.transport.send(self.target, message, ttl=self.cast_ttl)
 
     async def call(
         self, context: RequestContext | Mapping[str, Any] | None, method: str, /, **kwargs: Any
@@ -223,27 +226,29 @@ class RPCClient:
         args = self._arguments(method, kwargs)
         router = await ReplyRouter.of(self.transport)
         msg_id = _wire.new_id()
-        message = _wire.request(
-            method,
-            args,
-            _context_entries(context),
-            version=self.target.version,
-            namespace=self.target.namespace,
-            msg_id=msg_id,
-            reply_q=router.queue,
-            call_monitor_timeout=self.call_monitor_timeout,
-        )
-        loop = asyncio.get_running_loop()
-        pending = _Pending(loop.create_future())
-        router.pending[msg_id] = pending
-        try:
-            start = time.monotonic()
-            await self.transport.send(self.target, message, ttl=self.timeout)
-            result, failure = await self._wait(pending, method, start)
-        finally:
-            del router.pending[msg_id]
-        if failure is not None:
-            raise _wire.exception_from_failure(failure, self.allowed_remote_exmods)
+        entries = _context_entries(context)
+        with producer_span(f"call {method}", "client", entries):
+            message = _wire.request(
+                method,
+                args,
+                entries,
+                version=self.target.version,
+                namespace=self.target.namespace,
+                msg_id=msg_id,
+                reply_q=router.queue,
+                call_monitor_timeout=self.call_monitor_timeout,
+            )
+            loop = asyncio.get_running_loop()
+            pending = _Pending(loop.create_future())
+            router.pending[msg_id] = pending
+            try:
+                start = time.monotonic()
+                await self.transport.send(self.target, message, ttl=self.timeout)
+                result, failure = await self._wait(pending, method, start)
+            finally:
+                del router.pending[msg_id]
+            if failure is not None:
+                raise _wire.exception_from_failure(failure, self.allowed_remote_exmods)
         return self.serializer.deserialize(result)
 
     async def _wait(self, pending: _Pending, method: str, start: float) -> tuple[Any, str | None]:

@@ -15,6 +15,7 @@ from anker.messaging import _wire
 from anker.messaging._context import RequestContext, context_entries
 from anker.messaging._serializer import JsonSerializer, Serializer
 from anker.messaging._target import Target
+from anker.messaging._tracing import producer_span
 from anker.messaging._transport import Transport
 
 __all__ = ["Notifier"]
@@ -88,18 +89,19 @@ class Notifier:
         entries = {} if context is None else context_entries(context)
         # Notifications go to whoever listens: never the caller's token (oslo redacts it too).
         entries.pop("_context_auth_token", None)
-        message = _wire.notification(
-            self.publisher_id, event_type, priority, self.serializer.serialize(payload), entries
-        )
-        envelope = self.driver == "messagingv2"
-        sends = [
-            self.transport.notify(target, priority, message, ttl=self.ttl, envelope=envelope)
-            for target in self.targets
-        ]
-        if len(sends) == 1:
-            await sends[0]  # the usual case: no tasks, no extra turns of the loop
-        else:
-            await asyncio.gather(*sends)
+        with producer_span(f"notify {event_type}", "producer", entries):
+            message = _wire.notification(
+                self.publisher_id, event_type, priority, self.serializer.serialize(payload), entries
+            )
+            envelope = self.driver == "messagingv2"
+            sends = [
+                self.transport.notify(target, priority, message, ttl=self.ttl, envelope=envelope)
+                for target in self.targets
+            ]
+            if len(sends) == 1:
+                await sends[0]  # the usual case: no tasks, no extra turns of the loop
+            else:
+                await asyncio.gather(*sends)
 
     async def audit(self, context: Any, event_type: str, payload: Any) -> None:
         await self.notify(context, event_type, payload, "audit")

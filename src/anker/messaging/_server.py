@@ -230,6 +230,8 @@ class RPCServer(Consumer):
     .. versionadded:: 0.1
     """
 
+    span_kind = "server"
+
     def __init__(
         self,
         transport: Transport,

@@ -10,6 +10,7 @@ import contextvars
 import functools
 import inspect
 import logging
+import sys
 import time
 from abc import ABC, abstractmethod
 from collections import deque
@@ -20,6 +21,7 @@ from typing import Any, Self
 
 from anker.messaging._context import CURRENT_CONTEXT, RequestContext
 from anker.messaging._errors import ServerStopped
+from anker.messaging._tracing import consumer_span
 from anker.messaging._transport import Incoming, Subscription, Transport
 
 __all__ = ["Consumer"]
@@ -37,6 +39,9 @@ class Consumer(ABC):
     every message not yet started back to the broker, and lets the running ones finish
     until the deadline.
     """
+
+    #: the OpenTelemetry span kind of handling one message (RPC servers: "server")
+    span_kind = "consumer"
 
     def __init__(
         self,
@@ -197,8 +202,16 @@ class Consumer(ABC):
         A request context given first is the current one while it runs
         (:func:`~anker.messaging.current_context`, which log lines read), in the thread too.
         """
-        if args and isinstance(args[0], RequestContext):
-            CURRENT_CONTEXT.set(args[0])  # each message runs in a task (a context) of its own
+        context = args[0] if args and isinstance(args[0], RequestContext) else None
+        if context is not None:
+            CURRENT_CONTEXT.set(context)  # each message runs in a task (a context) of its own
+            if "opentelemetry.trace" in sys.modules:  # the service traces (see _tracing)
+                name = f"handle {getattr(function, '__name__', '?')}"
+                with consumer_span(name, self.span_kind, context.extras):
+                    return await self._observed(function, *args, **kwargs)
+        return await self._observed(function, *args, **kwargs)
+
+    async def _observed(self, function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
         if self.observer is None:
             return await self._call_endpoint(function, *args, **kwargs)
         started = time.perf_counter()
