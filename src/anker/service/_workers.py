@@ -183,10 +183,16 @@ class Supervisor:
                 continue
             slot.pid, slot.ready, self.all_ready = 0, False, False
             code = os.waitstatus_to_exitcode(status)
-            slot.code = code if code >= 0 else 128 - code
             how = (
                 f"was killed by {signal.Signals(-code).name}" if code < 0 else f"exited with {code}"
             )
+            if self.stopping and -code in (signal.SIGTERM, signal.SIGINT):
+                # the signal forwarded to it came before it could handle one (it was still
+                # starting, a crash loop's replacement): nothing to drain, and no new failure;
+                # the slot keeps the exit code of its last crash, if any
+                log.info("supervisor: worker %d (pid %d) %s while starting", slot.index, pid, how)
+                continue
+            slot.code = code if code >= 0 else 128 - code
             if self.stopping:
                 log.info("supervisor: worker %d (pid %d) %s", slot.index, pid, how)
                 continue
