@@ -1,0 +1,637 @@
+"""The engine: starts runs, drives them through their tasks, and takes over runs whose engine
+died (claims with a lease, renewed while it runs them; every write fenced by the claim's
+generation).
+
+Driving a run: a PENDING run goes RUNNING; every task whose predecessors succeeded starts (so
+parallel branches run at the same time); each attempt is one committed transition (PENDING or
+RUNNING to RUNNING, with its attempt count), its end another (SUCCEEDED with its output, or
+FAILED). When a task fails after its retries, when the run is cancelled or passes its
+deadline, the tasks still running finish, and the run goes REVERTING: succeeded tasks are
+reverted newest first, each with its task's retry policy; then REVERTED (or CANCELLED), or
+FAILED when a revert still fails (an operator can resume it). A run taken over after a crash
+continues where its store says it is: succeeded tasks never run again; a task the store shows
+RUNNING (it was in flight) runs again, with the same idempotency key.
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+from anker._drivers import Backoff
+from anker._url import BackendURL, mask_secrets
+from anker.workflow._errors import InvalidWorkflow, LeaseLost, TaskTimeout, WorkflowError
+from anker.workflow._model import Task, TaskContext, Workflow
+from anker.workflow._states import RUN_TRANSITIONS, TASK_TRANSITIONS, TERMINAL, State, check
+from anker.workflow._store import STORE_GROUP, Change, RunInfo, Store, TaskInfo
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+__all__ = ["Engine"]
+
+log = logging.getLogger("anker.workflow")
+
+#: a run's error text is cut to this many characters
+ERROR_CHARS = 2000
+
+
+def _describe(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return mask_secrets(text)[:ERROR_CHARS]
+
+
+class _Run:
+    """One run being driven by this engine: its claim generation and what it has seen."""
+
+    def __init__(self, engine: Engine, info: RunInfo, generation: int, workflow: Workflow):
+        self.engine = engine
+        self.id = info.id
+        self.generation = generation
+        self.workflow = workflow
+        self.plan = engine._plans[workflow.name]
+        self.state = info.state
+        self.tasks: dict[str, TaskInfo] = dict(info.tasks)
+        self.inputs = info.inputs
+        self.deadline = info.deadline
+        self.cancel = info.cancel_requested
+        self.values: dict[str, Any] = dict(info.inputs)
+        for name, task_info in info.tasks.items():
+            task = self.plan[name][0]
+            if task_info.succeeded is not None and task.provides is not None:
+                self.values[task.provides] = task_info.output
+
+    def late(self) -> bool:
+        return self.deadline is not None and time.time() >= self.deadline
+
+    async def write(self, change: Change) -> None:
+        if change.task is not None and change.old is not None and change.new is not None:
+            check(
+                f"task {change.task!r} of run {self.id}", TASK_TRANSITIONS, change.old, change.new
+            )
+        if change.run_new is not None:
+            assert change.run_old is not None
+            check(f"workflow run {self.id}", RUN_TRANSITIONS, change.run_old, change.run_new)
+        if await self.engine.store.write(self.id, self.generation, change):
+            self.cancel = True
+        if change.run_new is not None:
+            self.state = change.run_new
+
+    async def move(self, new: State, error: str | None = None) -> None:
+        await self.write(Change(run_old=self.state, run_new=new, run_error=error))
+
+
+class Engine:
+    """Runs workflows durably on a store; open one with :meth:`open`.
+
+    ``workflows`` are the definitions this engine runs (one version of each name): it takes
+    over unfinished runs of those names only. ``lease`` is how long a claim on a run lasts
+    without renewal (renewed every third of it): after a crash, another engine takes the run
+    over once it ran out. ``poll`` is how often the engine looks for runs to take over;
+    ``max_runs`` how many it drives at once.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        workflows: Iterable[Workflow],
+        *,
+        lease: float = 30.0,
+        poll: float = 1.0,
+        max_runs: int = 100,
+        engine_id: str | None = None,
+    ) -> None:
+        self.store = store
+        self.id = engine_id or uuid.uuid4().hex
+        self.lease = lease
+        self.poll = poll
+        self.max_runs = max_runs
+        self.workflows: dict[str, Workflow] = {}
+        for workflow in workflows:
+            if workflow.name in self.workflows:
+                raise InvalidWorkflow(workflow.name, "given twice to one engine")
+            self.workflows[workflow.name] = workflow
+        self._plans = {name: workflow.tasks() for name, workflow in self.workflows.items()}
+        self._driving: dict[str, asyncio.Task[RunInfo | None]] = {}
+        self._generations: dict[str, int] = {}
+        self._loop_task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._closed = False
+
+    @classmethod
+    async def open(
+        cls,
+        url: str | BackendURL,
+        workflows: Iterable[Workflow],
+        *,
+        upgrade: bool = False,
+        recover: bool = True,
+        lease: float = 30.0,
+        poll: float = 1.0,
+        max_runs: int = 100,
+        engine_id: str | None = None,
+        timeout: float | dt.timedelta | None = None,
+        **options: object,
+    ) -> Self:
+        """Open the store ``url`` names (``sqlite:///path`` or ``postgresql://...``) and, with
+        ``recover`` (the default), start taking over unfinished runs of ``workflows`` at once
+        and every ``poll`` seconds. The store's tables are created by its migrations, run only
+        when asked: ``upgrade=True`` here or ``anker workflow --url URL upgrade``; without
+        them opening raises :class:`~anker.db.SchemaNotCurrent`."""
+        from anker._drivers import open_driver
+
+        if timeout is not None:
+            options["timeout"] = timeout
+
+        async def start(store: Store) -> None:
+            if upgrade:
+                await store.upgrade()
+            await store.connect()
+
+        store = await open_driver(STORE_GROUP, url, Store, options, start=start)
+        try:
+            engine = cls(
+                store, workflows, lease=lease, poll=poll, max_runs=max_runs, engine_id=engine_id
+            )
+        except BaseException:
+            await store.aclose()
+            raise
+        if recover:
+            engine._loop_task = asyncio.create_task(engine._serve(), name="anker.workflow")
+        return engine
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"<Engine {self.store.url} id={self.id} runs={len(self._driving)}>"
+
+    async def aclose(self) -> None:
+        """Stop: runs being driven stop where they are and their claims are given up, so that
+        another engine takes them over at once; then close the store."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+        driving = [
+            (run_id, task, self._generations[run_id]) for run_id, task in self._driving.items()
+        ]
+        for _, task, _ in driving:
+            task.cancel()
+        for run_id, task, generation in driving:
+            with contextlib.suppress(BaseException):
+                await task
+            with contextlib.suppress(WorkflowError):
+                await self.store.release(run_id, generation)
+        await self.store.aclose()
+
+    # -- starting and following runs ------------------------------------------------------
+
+    async def start(
+        self,
+        workflow: Workflow | str,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        deadline: float | None = None,
+        run_id: str | None = None,
+        retry_of: str | None = None,
+    ) -> str:
+        """Store a new run of ``workflow`` with ``inputs`` (JSON values) and start driving it
+        here; its id. ``deadline`` is in seconds from now: past it the run is cancelled
+        (its tasks reverted). The run is durable once this returns."""
+        name = workflow if isinstance(workflow, str) else workflow.name
+        if name not in self.workflows:
+            raise InvalidWorkflow(name, "this engine was not given this workflow")
+        definition = self.workflows[name]
+        given = dict(inputs or {})
+        missing = sorted(set(definition.inputs) - set(given))
+        if missing:
+            raise InvalidWorkflow(name, f"a run needs the inputs {', '.join(missing)}")
+        json.dumps(given)  # refused here, not in the store, when not JSON
+        run_id = run_id or uuid.uuid4().hex
+        now = time.time()
+        info = RunInfo(
+            id=run_id,
+            name=name,
+            version=definition.version,
+            state=State.PENDING,
+            inputs=given,
+            created=now,
+            updated=now,
+            deadline=None if deadline is None else now + deadline,
+            retry_of=retry_of,
+        )
+        keys = {task: f"{run_id}:{task}" for task in self._plans[name]}
+        generation = await self.store.create(info, keys, self.id, self.lease)
+        info = RunInfo(
+            **{
+                **info.__dict__,
+                "tasks": {
+                    task: TaskInfo(name=task, state=State.PENDING, key=key)
+                    for task, key in keys.items()
+                },
+            }
+        )
+        self._spawn(info, generation)
+        return run_id
+
+    async def run(
+        self,
+        workflow: Workflow | str,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        deadline: float | None = None,
+    ) -> RunInfo:
+        """:meth:`start` a run and :meth:`wait` for its end."""
+        return await self.wait(await self.start(workflow, inputs, deadline=deadline))
+
+    async def wait(self, run_id: str, timeout: float | None = None) -> RunInfo:
+        """The run once it ended (SUCCEEDED, REVERTED, CANCELLED or FAILED), wherever it runs;
+        TimeoutError after ``timeout`` seconds."""
+        async with asyncio.timeout(timeout):
+            backoff = Backoff(first=0.01, cap=min(1.0, self.poll))
+            while True:
+                task = self._driving.get(run_id)
+                if task is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(task)
+                info = await self.store.get(run_id)
+                if info.state in TERMINAL:
+                    return info
+                await backoff.sleep()
+
+    async def get(self, run_id: str) -> RunInfo:
+        """The run as stored, with its tasks."""
+        return await self.store.get(run_id)
+
+    async def cancel(self, run_id: str) -> RunInfo:
+        """Cancel a run: its running tasks finish, then its succeeded tasks are reverted and it
+        ends CANCELLED (a run no task of which started ends CANCELLED at once)."""
+        info = await self.store.request_cancel(run_id)
+        self._wake.set()
+        return info
+
+    async def resume(self, run_id: str) -> RunInfo:
+        """Give a FAILED run (a revert failed) back to the engines: its failed reverts are
+        tried again. Also clears a reported problem, so that an engine tries the run again."""
+        info = await self.store.resume(run_id)
+        self._wake.set()
+        return info
+
+    async def retry(self, run_id: str) -> str:
+        """Start a new run of a finished run's workflow with the same inputs; its id."""
+        info = await self.store.get(run_id)
+        if info.state not in TERMINAL:
+            raise WorkflowError(f"workflow run {run_id} is {info.state}: only ended runs retry")
+        return await self.start(info.name, info.inputs, retry_of=run_id)
+
+    # -- taking runs over -----------------------------------------------------------------
+
+    async def recover(self) -> int:
+        """Claim every unfinished run this engine can take now and start driving it; how
+        many (what the background loop does every ``poll`` seconds)."""
+        room = self.max_runs - len(self._driving)
+        if room <= 0 or self._closed:
+            return 0
+        claimed = await self.store.claim(self.id, list(self.workflows), self.lease, room)
+        for run_id, generation in claimed:
+            info = await self.store.get(run_id)
+            self._spawn(info, generation)
+        return len(claimed)
+
+    async def _serve(self) -> None:
+        renew_every = self.lease / 3
+        renewed = time.monotonic()
+        while True:
+            try:
+                if time.monotonic() - renewed >= renew_every and self._driving:
+                    held = await self.store.renew(self.id, self.lease)
+                    renewed = time.monotonic()
+                    for run_id, task in list(self._driving.items()):
+                        if run_id not in held:
+                            log.warning("workflow run %s: lease lost; stopping it", run_id)
+                            task.cancel()
+                await self.recover()
+            except WorkflowError as exc:
+                log.warning("workflow engine %s: %s", self.id, exc)
+            except Exception:  # the loop outlives any one failure; the next poll retries
+                log.exception("workflow engine %s: recovery failed", self.id)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(self.poll, renew_every)):
+                    await self._wake.wait()
+
+    def _spawn(self, info: RunInfo, generation: int) -> None:
+        self._generations[info.id] = generation
+        task = asyncio.create_task(self._drive(info, generation), name=f"workflow {info.id}")
+        self._driving[info.id] = task
+
+        def done(finished: asyncio.Task[RunInfo | None]) -> None:
+            if self._driving.get(info.id) is finished:
+                del self._driving[info.id]
+                self._generations.pop(info.id, None)
+            if not finished.cancelled() and finished.exception() is not None:
+                log.warning("workflow run %s stopped: %s", info.id, finished.exception())
+
+        task.add_done_callback(done)
+
+    # -- driving a run --------------------------------------------------------------------
+
+    def _compatible(self, info: RunInfo) -> tuple[Workflow, str | None]:
+        workflow = self.workflows[info.name]
+        if workflow.version == info.version:
+            return workflow, None
+        renames: Mapping[str, str] = {}
+        if workflow.migrate is not None:
+            renames = workflow.migrate(info.version, sorted(info.tasks))
+        recorded = {renames.get(name, name) for name in info.tasks}
+        wanted = set(self._plans[info.name])
+        if recorded == wanted and not renames:
+            return workflow, None
+        if recorded == wanted:
+            return workflow, (
+                f"renaming tasks of version {info.version} is not supported yet "
+                f"({', '.join(f'{a}->{b}' for a, b in sorted(renames.items()))})"
+            )
+        gone = ", ".join(sorted(recorded - wanted)) or "none"
+        new = ", ".join(sorted(wanted - recorded)) or "none"
+        return workflow, (
+            f"definition {info.name!r} version {workflow.version} cannot resume a run of "
+            f"version {info.version}: tasks no longer defined: {gone}; tasks new: {new} "
+            f"(give the workflow a migrate hook, or run version {info.version} to finish it)"
+        )
+
+    async def _drive(self, info: RunInfo, generation: int) -> RunInfo | None:
+        workflow, problem = self._compatible(info)
+        if problem is not None:
+            log.error("workflow run %s: %s", info.id, problem)
+            await self.store.release(info.id, generation, problem)
+            return None
+        run = _Run(self, info, generation, workflow)
+        try:
+            if run.state is State.PENDING:
+                if run.cancel:
+                    await run.move(State.CANCELLED, "cancelled")
+                    return await self.store.get(run.id)
+                await run.move(State.RUNNING)
+            if run.state is State.RUNNING:
+                reason = await self._forward(run)
+                if reason is None:
+                    await run.move(State.SUCCEEDED)
+                else:
+                    await run.move(State.REVERTING, reason)
+            if run.state is State.REVERTING:
+                failure = await self._revert(run)
+                if failure is not None:
+                    await run.move(State.FAILED, failure)
+                elif run.cancel or run.late():
+                    await run.move(
+                        State.CANCELLED,
+                        "deadline exceeded" if run.late() and not run.cancel else "cancelled",
+                    )
+                else:
+                    await run.move(State.REVERTED)
+        except LeaseLost as exc:
+            log.warning("%s", exc)
+            return None
+        await self.store.release(run.id, run.generation)
+        return await self.store.get(run.id)
+
+    async def _forward(self, run: _Run) -> str | None:
+        """Run the tasks not yet succeeded; None, or why the run must revert."""
+        failed = [
+            name
+            for name, task in run.tasks.items()
+            if task.state is State.FAILED and task.succeeded is None
+        ]
+        if failed:  # the engine died between the task's failure and the run's
+            return f"task {failed[0]!r} failed: {run.tasks[failed[0]].error}"
+        started: set[str] = set()
+        inflight: dict[asyncio.Task[str | None], str] = {}
+        reason: str | None = None
+        try:
+            while True:
+                if reason is None and (run.cancel or run.late()):
+                    reason = "cancelled" if run.cancel else "deadline exceeded"
+                if reason is None:
+                    for task in self._ready(run, started):
+                        started.add(task.name)
+                        inflight[asyncio.create_task(self._execute(run, task))] = task.name
+                if not inflight:
+                    return reason
+                done, _ = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+                for finished in done:
+                    name = inflight.pop(finished)
+                    error = finished.result()  # LeaseLost and store errors end the drive
+                    if error is not None and reason is None:
+                        reason = f"task {name!r} failed: {error}"
+        finally:
+            for task_ in inflight:
+                task_.cancel()
+            for task_ in inflight:
+                with contextlib.suppress(BaseException):
+                    await task_
+
+    @staticmethod
+    def _ready(run: _Run, started: set[str]) -> list[Task]:
+        """The tasks not started nor succeeded whose predecessors all succeeded."""
+        succeeded = State.SUCCEEDED
+        return [
+            task
+            for name, (task, waits) in run.plan.items()
+            if name not in started
+            and run.tasks[name].state is not succeeded
+            and all(run.tasks[w].state is succeeded for w in waits)
+        ]
+
+    def _limit(self, run: _Run, task: Task) -> float | None:
+        limits = [] if task.timeout is None else [task.timeout]
+        if run.deadline is not None:
+            limits.append(max(0.0, run.deadline - time.time()))
+        return min(limits) if limits else None
+
+    async def _execute(self, run: _Run, task: Task) -> str | None:
+        """Every attempt of one task: None once it succeeded, or its last error."""
+        policy = task.retry
+        backoff = Backoff(first=policy.first, cap=policy.cap)
+        info = run.tasks[task.name]
+        inputs = {name: run.values[name] for name in task.requires}
+        error: str | None = None
+        for attempt in range(1, policy.attempts + 1):
+            now = time.time()
+            await run.write(
+                Change(
+                    task=task.name,
+                    old=info.state,
+                    new=State.RUNNING,
+                    attempts=info.attempts + 1,
+                    error=error,
+                    started=now if info.started is None else None,
+                )
+            )
+            info = TaskInfo(
+                task.name, State.RUNNING, info.key, info.attempts + 1, started=info.started or now
+            )
+            run.tasks[task.name] = info
+            context = TaskContext(run.id, task.name, info.key, attempt)
+            limit = self._limit(run, task)
+            try:
+                async with asyncio.timeout(limit):
+                    result = await task.execute(context, **inputs)
+            except Exception as exc:
+                failure: BaseException = exc
+                if isinstance(exc, TimeoutError) and limit is not None:
+                    failure = TaskTimeout(task.name, limit)
+                error = _describe(failure)
+                retry = isinstance(exc, policy.on) and not run.late() and not run.cancel
+                if attempt < policy.attempts and retry:
+                    await backoff.sleep()
+                    continue
+                return await self._failed(run, task, info, error)
+            try:
+                json.dumps(result)
+            except (TypeError, ValueError) as exc:
+                return await self._failed(run, task, info, f"its result is not JSON: {exc}")
+            now = time.time()
+            await run.write(
+                Change(
+                    task=task.name,
+                    old=State.RUNNING,
+                    new=State.SUCCEEDED,
+                    attempts=info.attempts,
+                    output=result,
+                    set_output=True,
+                    finished=now,
+                    succeeded=now,
+                )
+            )
+            run.tasks[task.name] = TaskInfo(
+                task.name,
+                State.SUCCEEDED,
+                info.key,
+                info.attempts,
+                output=result,
+                started=info.started,
+                finished=now,
+                succeeded=now,
+            )
+            if task.provides is not None:
+                run.values[task.provides] = result
+            return None
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _failed(self, run: _Run, task: Task, info: TaskInfo, error: str) -> str:
+        await run.write(
+            Change(
+                task=task.name,
+                old=State.RUNNING,
+                new=State.FAILED,
+                attempts=info.attempts,
+                error=error,
+                finished=time.time(),
+            )
+        )
+        run.tasks[task.name] = TaskInfo(
+            task.name, State.FAILED, info.key, info.attempts, error=error, started=info.started
+        )
+        return error
+
+    async def _revert(self, run: _Run) -> str | None:
+        """Revert the succeeded tasks newest first; None, or the error of a revert that
+        failed after its retries (the rest are left as they are)."""
+        done = sorted(
+            (
+                info
+                for info in run.tasks.values()
+                if info.succeeded is not None and info.state is not State.REVERTED
+            ),
+            key=lambda info: info.succeeded or 0.0,
+            reverse=True,
+        )
+        for info in done:
+            task = run.plan[info.name][0]
+            error = await self._undo(run, task, info)
+            if error is not None:
+                return f"reverting task {task.name!r} failed: {error}"
+        return None
+
+    async def _undo(self, run: _Run, task: Task, info: TaskInfo) -> str | None:
+        if task.revert is None:  # nothing to undo: one transition
+            await run.write(
+                Change(
+                    task=task.name,
+                    old=info.state,
+                    new=State.REVERTED,
+                    attempts=info.attempts,
+                    finished=time.time(),
+                )
+            )
+            return None
+        policy = task.retry
+        backoff = Backoff(first=policy.first, cap=policy.cap)
+        inputs = {name: run.values[name] for name in task.requires}
+        state = info.state
+        attempts = info.attempts
+        error: str | None = None
+        for attempt in range(1, policy.attempts + 1):
+            attempts += 1
+            await run.write(
+                Change(
+                    task=task.name, old=state, new=State.REVERTING, attempts=attempts, error=error
+                )
+            )
+            state = State.REVERTING
+            context = TaskContext(run.id, task.name, info.key, attempt)
+            try:
+                async with asyncio.timeout(task.timeout):
+                    await task.revert(context, info.output, **inputs)
+            except Exception as exc:
+                failure: BaseException = exc
+                if isinstance(exc, TimeoutError) and task.timeout is not None:
+                    failure = TaskTimeout(task.name, task.timeout)
+                error = _describe(failure)
+                if attempt < policy.attempts and isinstance(exc, policy.on):
+                    await backoff.sleep()
+                    continue
+                await run.write(
+                    Change(
+                        task=task.name,
+                        old=State.REVERTING,
+                        new=State.FAILED,
+                        attempts=attempts,
+                        error=error,
+                        finished=time.time(),
+                    )
+                )
+                return error
+            await run.write(
+                Change(
+                    task=task.name,
+                    old=State.REVERTING,
+                    new=State.REVERTED,
+                    attempts=attempts,
+                    finished=time.time(),
+                )
+            )
+            return None
+        raise AssertionError("unreachable")  # pragma: no cover

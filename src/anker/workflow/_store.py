@@ -1,0 +1,189 @@
+"""The records of a workflow store and the interface its drivers implement.
+
+A store holds runs (one row each: definition name and version, state, inputs, owner engine,
+lease and claim generation), their tasks (state, attempts, idempotency key, output, error,
+timestamps) and the history of every transition. Its duties:
+
+* every write about a run is *fenced*: it commits only while the writer's claim generation is
+  the run's current one, and raises :class:`~anker.workflow.LeaseLost` otherwise;
+* a task transition is one transaction (the task's row, its history row, the fence);
+* :meth:`Store.claim` hands each unowned or lease-expired active run to exactly one engine,
+  bumping its generation.
+
+Drivers are found by URL scheme in the ``anker.workflow.stores`` entry point group.
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+import abc
+from collections.abc import Sequence
+from dataclasses import dataclass, field
+from typing import Any, ClassVar
+
+from anker._drivers import Driver, DriverSettings, Seconds, setting
+from anker.workflow._errors import StoreUnavailable
+from anker.workflow._states import State
+
+__all__ = [
+    "STORE_GROUP",
+    "Change",
+    "HistoryEntry",
+    "RunInfo",
+    "Store",
+    "StoreSettings",
+    "TaskInfo",
+]
+
+STORE_GROUP = "anker.workflow.stores"
+
+
+@dataclass(frozen=True)
+class TaskInfo:
+    """One task of a run as stored: ``key`` is its idempotency key, ``attempts`` how many
+    attempts (of execute, then of revert) were started, ``output`` its result (JSON),
+    ``error`` the last error, times in seconds since the epoch."""
+
+    name: str
+    state: State
+    key: str
+    attempts: int = 0
+    output: Any = None
+    error: str | None = None
+    started: float | None = None
+    finished: float | None = None
+    succeeded: float | None = None
+
+
+@dataclass(frozen=True)
+class RunInfo:
+    """One workflow run as stored; ``tasks`` is empty in listings.
+
+    ``owner`` is the engine running it (None: no engine), ``generation`` its claim
+    generation, ``problem`` why no engine runs it (an incompatible definition), ``retry_of``
+    the run this one retries."""
+
+    id: str
+    name: str
+    version: int
+    state: State
+    inputs: dict[str, Any]
+    created: float
+    updated: float
+    error: str | None = None
+    deadline: float | None = None
+    cancel_requested: bool = False
+    owner: str | None = None
+    generation: int = 0
+    lease_expires: float | None = None
+    problem: str | None = None
+    retry_of: str | None = None
+    tasks: dict[str, TaskInfo] = field(default_factory=dict)
+
+
+@dataclass(frozen=True)
+class HistoryEntry:
+    """One transition: of the run (``task`` None) or of one of its tasks."""
+
+    seq: int
+    run_id: str
+    task: str | None
+    old: State | None
+    new: State
+    at: float
+    attempt: int = 0
+    error: str | None = None
+
+
+@dataclass(frozen=True)
+class Change:
+    """What one fenced transaction writes: a task's new state (with its attempt count,
+    output, error and times, None: unchanged) and/or the run's new state."""
+
+    task: str | None = None
+    old: State | None = None
+    new: State | None = None
+    attempts: int | None = None
+    output: Any = None
+    set_output: bool = False
+    error: str | None = None
+    started: float | None = None
+    finished: float | None = None
+    succeeded: float | None = None
+    run_old: State | None = None
+    run_new: State | None = None
+    run_error: str | None = None
+
+
+@dataclass(frozen=True)
+class StoreSettings(DriverSettings):
+    """The options of every workflow store, from the URL's query or keywords."""
+
+    #: seconds one call to the store may take
+    timeout: Seconds = setting(Seconds(5.0), min=0.1, help="seconds one call to the store may take")
+
+
+class Store(Driver):
+    """A workflow store; see the module docstring."""
+
+    settings_class: ClassVar[type[DriverSettings]] = StoreSettings
+    settings: StoreSettings
+    kind: ClassVar[str] = "workflow store"
+    unavailable = StoreUnavailable
+
+    @property
+    def connect_timeout(self) -> float:
+        return self.settings.timeout
+
+    async def upgrade(self) -> None:
+        """Create or migrate the store's schema (what ``anker workflow upgrade`` runs)."""
+
+    @abc.abstractmethod
+    async def create(
+        self, run: RunInfo, task_keys: dict[str, str], owner: str | None, lease: float
+    ) -> int:
+        """Insert a new run (PENDING) and its tasks, claimed by ``owner`` for ``lease`` seconds
+        when given; the claim generation (1, or 0 unclaimed)."""
+
+    @abc.abstractmethod
+    async def claim(
+        self, owner: str, names: Sequence[str], lease: float, limit: int
+    ) -> list[tuple[str, int]]:
+        """Claim up to ``limit`` active runs of the definitions ``names`` that no engine owns
+        or whose lease ran out, without a problem recorded: ``(run id, generation)`` each."""
+
+    @abc.abstractmethod
+    async def renew(self, owner: str, lease: float) -> set[str]:
+        """Extend the lease of every active run ``owner`` holds; their ids."""
+
+    @abc.abstractmethod
+    async def write(self, run_id: str, generation: int, change: Change) -> bool:
+        """Commit ``change`` (one transaction, with its history rows) if ``generation`` is
+        still the run's; whether a cancel was requested. Raises LeaseLost otherwise."""
+
+    @abc.abstractmethod
+    async def release(self, run_id: str, generation: int, problem: str | None = None) -> None:
+        """Give the run up (no owner); ``problem`` says why no engine should take it."""
+
+    @abc.abstractmethod
+    async def get(self, run_id: str) -> RunInfo:
+        """The run with its tasks; :class:`~anker.workflow.RunNotFound` if missing."""
+
+    @abc.abstractmethod
+    async def runs(self, states: Sequence[State] = (), limit: int = 100) -> list[RunInfo]:
+        """Runs (newest first), only those in ``states`` if given, without their tasks."""
+
+    @abc.abstractmethod
+    async def history(self, run_id: str) -> list[HistoryEntry]:
+        """Every transition of the run, oldest first."""
+
+    @abc.abstractmethod
+    async def request_cancel(self, run_id: str) -> RunInfo:
+        """Ask for the run's cancellation: a PENDING run no engine holds is CANCELLED at once;
+        an active one is cancelled by its engine at its next transition."""
+
+    @abc.abstractmethod
+    async def resume(self, run_id: str) -> RunInfo:
+        """Give a FAILED run back to the engines (REVERTING, its failed reverts tried again),
+        or clear the problem of a reported run so that an engine tries it again."""
