@@ -215,10 +215,12 @@ class Engine:
         deadline: float | None = None,
         run_id: str | None = None,
         retry_of: str | None = None,
+        drive: bool = True,
     ) -> str:
         """Store a new run of ``workflow`` with ``inputs`` (JSON values) and start driving it
         here; its id. ``deadline`` is in seconds from now: past it the run is cancelled
-        (its tasks reverted). The run is durable once this returns."""
+        (its tasks reverted). The run is durable once this returns. With ``drive=False`` it
+        is left to whichever engine claims it first (see :meth:`submit`)."""
         name = workflow if isinstance(workflow, str) else workflow.name
         if name not in self.workflows:
             raise InvalidWorkflow(name, "this engine was not given this workflow")
@@ -242,7 +244,10 @@ class Engine:
             retry_of=retry_of,
         )
         keys = {task: f"{run_id}:{task}" for task in self._plans[name]}
-        generation = await self.store.create(info, keys, self.id, self.lease)
+        generation = await self.store.create(info, keys, self.id if drive else None, self.lease)
+        if not drive:
+            self._wake.set()
+            return run_id
         info = RunInfo(
             **{
                 **info.__dict__,
@@ -254,6 +259,18 @@ class Engine:
         )
         self._spawn(info, generation)
         return run_id
+
+    async def submit(
+        self,
+        workflow: Workflow | str,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        deadline: float | None = None,
+        run_id: str | None = None,
+    ) -> str:
+        """Store a new run for any engine sharing the store to claim (scale-out): the
+        first one polling for work takes it; its id."""
+        return await self.start(workflow, inputs, deadline=deadline, run_id=run_id, drive=False)
 
     async def run(
         self,
