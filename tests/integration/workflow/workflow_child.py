@@ -1,12 +1,13 @@
 """An engine in a process of its own, for the crash and scale-out tests.
 
-    python workflow_child.py URL LOG start N     start N runs here and drive them to the end
-    python workflow_child.py URL LOG serve       take over runs until none is active
+    python workflow_child.py URL LOG start N   start N runs here and drive them to the end
+    python workflow_child.py URL LOG serve     take over runs until none is active
 
 Each task appends ``task key pid`` to LOG (flushed and synced before it returns). Environment:
 ``KILL_AT_COMMIT=N`` SIGKILLs the process just before its N-th commit after start-up (between
 two transition commits); ``KILL_IN_TASK=name`` after that task logged (during the task);
-``TASK_SLEEP`` seconds each task sleeps after logging; ``LEASE`` and ``POLL`` the engine's.
+``TASK_SLEEP`` seconds each task sleeps after logging; ``LEASE``, ``POLL`` and
+``MAX_RUNS`` the engine's; ``LINGER`` seconds ``serve`` stays once no run is active.
 """
 
 from __future__ import annotations
@@ -61,6 +62,7 @@ async def main() -> None:
         upgrade=mode == "start",
         lease=float(os.environ.get("LEASE", "1")),
         poll=float(os.environ.get("POLL", "0.1")),
+        max_runs=int(os.environ.get("MAX_RUNS", "100")),
     )
     kill_at = int(os.environ.get("KILL_AT_COMMIT", "0"))
     if kill_at:
@@ -84,6 +86,7 @@ async def main() -> None:
             active = [State.PENDING, State.RUNNING, State.REVERTING]
             while await engine.store.runs(active):  # noqa: ASYNC110 (no event announces it)
                 await asyncio.sleep(0.1)
+            await asyncio.sleep(float(os.environ.get("LINGER", "0")))
 
 
 if __name__ == "__main__":
