@@ -242,6 +242,7 @@ class Engine:
             updated=now,
             deadline=None if deadline is None else now + deadline,
             retry_of=retry_of,
+            graph={task: sorted(waits) for task, (_, waits) in self._plans[name].items()},
         )
         keys = {task: f"{run_id}:{task}" for task in self._plans[name]}
         generation = await self.store.create(info, keys, self.id if drive else None, self.lease)

@@ -62,7 +62,8 @@ class RunInfo:
 
     ``owner`` is the engine running it (None: no engine), ``generation`` its claim
     generation, ``problem`` why no engine runs it (an incompatible definition), ``retry_of``
-    the run this one retries."""
+    the run this one retries, ``graph`` each task with the tasks it waits for (what
+    ``anker workflow show`` draws)."""
 
     id: str
     name: str
@@ -79,6 +80,7 @@ class RunInfo:
     lease_expires: float | None = None
     problem: str | None = None
     retry_of: str | None = None
+    graph: dict[str, list[str]] = field(default_factory=dict)
     tasks: dict[str, TaskInfo] = field(default_factory=dict)
 
 

@@ -25,6 +25,7 @@ def upgrade() -> None:
         sa.Column("version", sa.Integer, nullable=False),
         sa.Column("state", sa.String(16), nullable=False),
         sa.Column("inputs", sa.Text, nullable=False),
+        sa.Column("graph", sa.Text, nullable=False),
         sa.Column("error", sa.Text, nullable=True),
         sa.Column("created", sa.Float, nullable=False),
         sa.Column("updated", sa.Float, nullable=False),
