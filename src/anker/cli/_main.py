@@ -39,7 +39,7 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
     ),
     "workflow": (
         "anker.cli._workflow:workflow",
-        "Workflow runs in a store: list, show, history; cancel, resume, retry.",
+        "Workflow runs in a store: list, show, history; cancel, resume, retry; drift.",
     ),
 }
 

@@ -97,7 +97,7 @@ def _emit(output_format: str, rows: list[dict[str, Any]], columns: list[str]) ->
 @click.option("--timeout", default=5.0, show_default=True, help="Seconds per store call.")
 @click.pass_context
 def workflow(ctx: click.Context, url: str | None, timeout: float) -> None:
-    """Workflow runs in a store: list, show, history; cancel, resume, retry."""
+    """Workflow runs in a store: list, show, history; cancel, resume, retry; drift."""
     ctx.obj = (url, timeout)
 
 
@@ -333,3 +333,47 @@ def retry(ctx: click.Context, run_id: str, output_format: str) -> None:
         return await store.get(new_id)
 
     _act(ctx, output_format, use)
+
+
+@workflow.command("drift")
+@click.option("--all", "show_all", is_flag=True, help="Every expected state, drifted or not.")
+@output_format_option("text", "json")
+@click.pass_context
+def drift(ctx: click.Context, show_all: bool, output_format: str) -> None:
+    """Resources whose observed state differed from the expected one at their last check,
+    with the repair run started for each and its state."""
+    from anker.workflow import RunNotFound
+
+    async def use(store: Store) -> list[dict[str, Any]]:
+        rows = []
+        for found in await store.expectations(drifted_only=not show_all):
+            repair_state = None
+            if found.repair_run is not None:
+                try:
+                    repair_state = (await store.get(found.repair_run)).state.value
+                except RunNotFound:
+                    repair_state = "(gone)"
+            rows.append(
+                {
+                    "resource": found.resource,
+                    "drifted": found.drifted,
+                    "expected": found.expected,
+                    "observed": found.observed,
+                    "checked": _when(found.checked),
+                    "repair_run": found.repair_run,
+                    "repair_state": repair_state,
+                }
+            )
+        return rows
+
+    rows = _run(ctx, use)
+    if output_format == "text":
+        rows = [
+            row | {"expected": json.dumps(row["expected"]), "observed": json.dumps(row["observed"])}
+            for row in rows
+        ]
+    _emit(
+        output_format,
+        rows,
+        ["resource", "expected", "observed", "checked", "repair_run", "repair_state"],
+    )

@@ -44,16 +44,20 @@ from anker.workflow._model import (
     parallel,
     sequence,
 )
+from anker.workflow._reconcile import Drift, Reconciler
 from anker.workflow._states import State
-from anker.workflow._store import HistoryEntry, RunInfo, TaskInfo
+from anker.workflow._store import Expectation, HistoryEntry, RunInfo, TaskInfo
 
 __all__ = [
+    "Drift",
     "Engine",
+    "Expectation",
     "Flow",
     "HistoryEntry",
     "InvalidTransition",
     "InvalidWorkflow",
     "LeaseLost",
+    "Reconciler",
     "Retry",
     "RunInfo",
     "RunNotFound",

@@ -29,6 +29,7 @@ from anker.workflow._states import State
 __all__ = [
     "STORE_GROUP",
     "Change",
+    "Expectation",
     "HistoryEntry",
     "RunInfo",
     "Store",
@@ -96,6 +97,20 @@ class HistoryEntry:
     at: float
     attempt: int = 0
     error: str | None = None
+
+
+@dataclass(frozen=True)
+class Expectation:
+    """The expected state of one resource, with what the last check observed: ``drifted``
+    when they differed, ``repair_run`` the last repair run started for it."""
+
+    resource: str
+    expected: Any
+    updated: float
+    observed: Any = None
+    checked: float | None = None
+    drifted: bool = False
+    repair_run: str | None = None
 
 
 @dataclass(frozen=True)
@@ -189,3 +204,18 @@ class Store(Driver):
     async def resume(self, run_id: str) -> RunInfo:
         """Give a FAILED run back to the engines (REVERTING, its failed reverts tried again),
         or clear the problem of a reported run so that an engine tries it again."""
+
+    @abc.abstractmethod
+    async def set_expected(self, resource: str, state: Any) -> None:
+        """Record ``resource``'s expected state (JSON); None forgets the resource."""
+
+    @abc.abstractmethod
+    async def expectations(self, drifted_only: bool = False) -> list[Expectation]:
+        """Every expected state (only those found drifted at their last check)."""
+
+    @abc.abstractmethod
+    async def observed(
+        self, resource: str, observed: Any, drifted: bool, repair_run: str | None
+    ) -> None:
+        """Record a check of ``resource``: what was observed, whether it drifted, and the
+        repair run started (None: keep the last one)."""

@@ -9,8 +9,24 @@ entry point group. See ``anker.workflow._store`` for the contract.
 """
 
 from anker._exports import show_public_paths
-from anker.workflow._store import Change, HistoryEntry, RunInfo, Store, StoreSettings, TaskInfo
+from anker.workflow._store import (
+    Change,
+    Expectation,
+    HistoryEntry,
+    RunInfo,
+    Store,
+    StoreSettings,
+    TaskInfo,
+)
 
-__all__ = ["Change", "HistoryEntry", "RunInfo", "Store", "StoreSettings", "TaskInfo"]
+__all__ = [
+    "Change",
+    "Expectation",
+    "HistoryEntry",
+    "RunInfo",
+    "Store",
+    "StoreSettings",
+    "TaskInfo",
+]
 
 show_public_paths(__name__, globals(), __all__)

@@ -32,6 +32,7 @@ from anker.workflow._errors import InvalidTransition, LeaseLost, RunNotFound, St
 from anker.workflow._states import ACTIVE, RUN_TRANSITIONS, State, check
 from anker.workflow._store import (
     Change,
+    Expectation,
     HistoryEntry,
     RunInfo,
     Store,
@@ -98,6 +99,17 @@ history = sa.Table(
     sa.Column("at", sa.Float),
     sa.Column("attempt", sa.Integer),
     sa.Column("error", sa.Text),
+)
+expected = sa.Table(
+    "anker_workflow_expected",
+    _meta,
+    sa.Column("resource", sa.String(200), primary_key=True),
+    sa.Column("expected", sa.Text),
+    sa.Column("updated", sa.Float),
+    sa.Column("observed", sa.Text),
+    sa.Column("checked", sa.Float),
+    sa.Column("drifted", sa.Boolean),
+    sa.Column("repair_run", sa.String(64)),
 )
 
 _ACTIVE = tuple(sorted(state.value for state in ACTIVE))
@@ -544,3 +556,54 @@ class SQLStore(Store):
             return _run_info(self._locked_run(connection, run_id))
 
         return await self._write("resume", work)
+
+    # -- expected states ------------------------------------------------------------------
+
+    async def set_expected(self, resource: str, state: Any) -> None:
+        def work(connection: Connection) -> None:
+            connection.execute(expected.delete().where(expected.c.resource == resource))
+            if state is not None:
+                connection.execute(
+                    expected.insert().values(
+                        resource=resource,
+                        expected=json.dumps(state, sort_keys=True),
+                        updated=time.time(),
+                        drifted=False,
+                    )
+                )
+
+        await self._write("expect", work)
+
+    async def expectations(self, drifted_only: bool = False) -> list[Expectation]:
+        query = sa.select(expected).order_by(expected.c.resource)
+        if drifted_only:
+            query = query.where(expected.c.drifted.is_(True))
+
+        def work(connection: Connection) -> list[Expectation]:
+            return [
+                Expectation(
+                    resource=row.resource,
+                    expected=json.loads(row.expected),
+                    updated=row.updated,
+                    observed=None if row.observed is None else json.loads(row.observed),
+                    checked=row.checked,
+                    drifted=bool(row.drifted),
+                    repair_run=row.repair_run,
+                )
+                for row in connection.execute(query)
+            ]
+
+        return await self._read("expectations", work)
+
+    async def observed(
+        self, resource: str, observed: Any, drifted: bool, repair_run: str | None
+    ) -> None:
+        values: dict[str, Any] = {
+            "observed": json.dumps(observed, sort_keys=True),
+            "checked": time.time(),
+            "drifted": drifted,
+        }
+        if repair_run is not None:
+            values["repair_run"] = repair_run
+        statement = expected.update().where(expected.c.resource == resource).values(**values)
+        await self._write("observed", lambda connection: connection.execute(statement))

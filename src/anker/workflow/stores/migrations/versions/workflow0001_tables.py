@@ -1,4 +1,4 @@
-"""anker.workflow: runs, their tasks, and the history of every transition.
+"""anker.workflow: runs, their tasks, the history of every transition, expected states.
 
 Revision ID: workflow0001
 Revises:
@@ -69,8 +69,18 @@ def upgrade() -> None:
         sa.Column("attempt", sa.Integer, nullable=False),
         sa.Column("error", sa.Text, nullable=True),
     )
+    op.create_table(
+        "anker_workflow_expected",
+        sa.Column("resource", NAME, primary_key=True),
+        sa.Column("expected", sa.Text, nullable=False),
+        sa.Column("updated", sa.Float, nullable=False),
+        sa.Column("observed", sa.Text, nullable=True),
+        sa.Column("checked", sa.Float, nullable=True),
+        sa.Column("drifted", sa.Boolean, nullable=False),
+        sa.Column("repair_run", ID, nullable=True),
+    )
 
 
 def downgrade() -> None:
-    for table in ("history", "tasks", "runs"):
+    for table in ("expected", "history", "tasks", "runs"):
         op.drop_table(f"anker_workflow_{table}")
