@@ -193,6 +193,12 @@ class SQLStore(Store):
 
     # -- plumbing -------------------------------------------------------------------------
 
+    @property
+    def connect_timeout(self) -> float:
+        # opening may run the migrations (upgrade=True): Alembic's import alone can take
+        # seconds on a loaded machine
+        return self.settings.timeout * 6
+
     def engine_options(self) -> dict[str, object]:
         """Options of :func:`anker.db.create_engine` for this store."""
         return {"statement_timeout": self.settings.timeout}
