@@ -74,17 +74,27 @@ class _Run:
         return self.deadline is not None and time.time() >= self.deadline
 
     async def write(self, change: Change) -> None:
-        if change.task is not None and change.old is not None and change.new is not None:
-            check(
-                f"task {change.task!r} of run {self.id}", TASK_TRANSITIONS, change.old, change.new
-            )
-        if change.run_new is not None:
-            assert change.run_old is not None
-            check(f"workflow run {self.id}", RUN_TRANSITIONS, change.run_old, change.run_new)
-        if await self.engine.store.write(self.id, self.generation, change):
+        await self.write_all([change])
+
+    async def write_all(self, changes: list[Change]) -> None:
+        """Commit ``changes`` in one fenced transaction, each checked against the state
+        machines first."""
+        for change in changes:
+            if change.task is not None and change.old is not None and change.new is not None:
+                check(
+                    f"task {change.task!r} of run {self.id}",
+                    TASK_TRANSITIONS,
+                    change.old,
+                    change.new,
+                )
+            if change.run_new is not None:
+                assert change.run_old is not None
+                check(f"workflow run {self.id}", RUN_TRANSITIONS, change.run_old, change.run_new)
+        if await self.engine.store.write(self.id, self.generation, changes):
             self.cancel = True
-        if change.run_new is not None:
-            self.state = change.run_new
+        for change in changes:
+            if change.run_new is not None:
+                self.state = change.run_new
 
     async def move(self, new: State, error: str | None = None) -> None:
         await self.write(Change(run_old=self.state, run_new=new, run_error=error))
@@ -436,7 +446,10 @@ class Engine:
         return await self.store.get(run.id)
 
     async def _forward(self, run: _Run) -> str | None:
-        """Run the tasks not yet succeeded; None, or why the run must revert."""
+        """Run the tasks not yet succeeded; None, or why the run must revert.
+
+        A task's success and the start of the tasks it made ready are one commit (each
+        transition is still recorded, with its time): half the commits of a sequence."""
         failed = [
             name
             for name, task in run.tasks.items()
@@ -445,30 +458,109 @@ class Engine:
         if failed:  # the engine died between the task's failure and the run's
             return f"task {failed[0]!r} failed: {run.tasks[failed[0]].error}"
         started: set[str] = set()
-        inflight: dict[asyncio.Task[str | None], str] = {}
+        inflight: dict[asyncio.Task[tuple[str | None, Any]], str] = {}
         reason: str | None = None
+        batch: list[Change] = []
         try:
             while True:
-                if reason is None and (run.cancel or run.late()):
-                    reason = "cancelled" if run.cancel else "deadline exceeded"
-                if reason is None:
-                    for task in self._ready(run, started):
-                        started.add(task.name)
-                        inflight[asyncio.create_task(self._execute(run, task))] = task.name
+                reason = reason or self._stopped(run)
+                ready = [] if reason is not None else self._ready(run, started)
+                batch.extend(self._starting(run, task) for task in ready)
+                if batch:
+                    await run.write_all(batch)
+                    batch = []
+                if ready and self._stopped(run):  # learnt from that very commit
+                    await run.write_all([self._not_run(run, task) for task in ready])
+                    reason, ready = self._stopped(run), []
+                for task in ready:
+                    started.add(task.name)
+                    inflight[asyncio.create_task(self._execute(run, task))] = task.name
                 if not inflight:
                     return reason
                 done, _ = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
                 for finished in done:
                     name = inflight.pop(finished)
-                    error = finished.result()  # LeaseLost and store errors end the drive
-                    if error is not None and reason is None:
-                        reason = f"task {name!r} failed: {error}"
+                    error, result = finished.result()  # LeaseLost, store errors end the drive
+                    if error is not None:
+                        reason = reason or f"task {name!r} failed: {error}"
+                        continue
+                    batch.append(self._succeeded(run, run.plan[name][0], result))
         finally:
             for task_ in inflight:
                 task_.cancel()
             for task_ in inflight:
                 with contextlib.suppress(BaseException):
                     await task_
+            if batch and not inflight:  # successes not yet committed (a failure elsewhere)
+                await run.write_all(batch)
+
+    @staticmethod
+    def _starting(run: _Run, task: Task) -> Change:
+        """Record the start of ``task``'s first attempt here in memory; the change to commit."""
+        info = run.tasks[task.name]
+        now = time.time()
+        run.tasks[task.name] = TaskInfo(
+            task.name, State.RUNNING, info.key, info.attempts + 1, started=info.started or now
+        )
+        return Change(
+            task=task.name,
+            old=info.state,
+            new=State.RUNNING,
+            attempts=info.attempts + 1,
+            started=now if info.started is None else None,
+        )
+
+    @staticmethod
+    def _stopped(run: _Run) -> str | None:
+        """Why the run must stop starting tasks (cancelled, past its deadline), if so."""
+        if run.cancel:
+            return "cancelled"
+        return "deadline exceeded" if run.late() else None
+
+    @staticmethod
+    def _not_run(run: _Run, task: Task) -> Change:
+        """A started task the run's cancellation stopped before it ran."""
+        info = run.tasks[task.name]
+        error = "not run: the run was cancelled" if run.cancel else "not run: deadline exceeded"
+        run.tasks[task.name] = TaskInfo(
+            task.name, State.FAILED, info.key, info.attempts, error=error, started=info.started
+        )
+        return Change(
+            task=task.name,
+            old=State.RUNNING,
+            new=State.FAILED,
+            attempts=info.attempts,
+            error=error,
+            finished=time.time(),
+        )
+
+    @staticmethod
+    def _succeeded(run: _Run, task: Task, result: Any) -> Change:
+        """Record ``task``'s success in memory; the change to commit."""
+        info = run.tasks[task.name]
+        now = time.time()
+        run.tasks[task.name] = TaskInfo(
+            task.name,
+            State.SUCCEEDED,
+            info.key,
+            info.attempts,
+            output=result,
+            started=info.started,
+            finished=now,
+            succeeded=now,
+        )
+        if task.provides is not None:
+            run.values[task.provides] = result
+        return Change(
+            task=task.name,
+            old=State.RUNNING,
+            new=State.SUCCEEDED,
+            attempts=info.attempts,
+            output=result,
+            set_output=True,
+            finished=now,
+            succeeded=now,
+        )
 
     @staticmethod
     def _ready(run: _Run, started: set[str]) -> list[Task]:
@@ -488,29 +580,30 @@ class Engine:
             limits.append(max(0.0, run.deadline - time.time()))
         return min(limits) if limits else None
 
-    async def _execute(self, run: _Run, task: Task) -> str | None:
-        """Every attempt of one task: None once it succeeded, or its last error."""
+    async def _execute(self, run: _Run, task: Task) -> tuple[str | None, Any]:
+        """Every attempt of one task, its first attempt's RUNNING already committed:
+        ``(None, result)`` once it succeeded (the caller commits that), or its last error
+        (committed here)."""
         policy = task.retry
         backoff = Backoff(first=policy.first, cap=policy.cap)
-        info = run.tasks[task.name]
         inputs = {name: run.values[name] for name in task.requires}
         error: str | None = None
         for attempt in range(1, policy.attempts + 1):
-            now = time.time()
-            await run.write(
-                Change(
-                    task=task.name,
-                    old=info.state,
-                    new=State.RUNNING,
-                    attempts=info.attempts + 1,
-                    error=error,
-                    started=now if info.started is None else None,
+            info = run.tasks[task.name]
+            if attempt > 1:
+                await run.write(
+                    Change(
+                        task=task.name,
+                        old=State.RUNNING,
+                        new=State.RUNNING,
+                        attempts=info.attempts + 1,
+                        error=error,
+                    )
                 )
-            )
-            info = TaskInfo(
-                task.name, State.RUNNING, info.key, info.attempts + 1, started=info.started or now
-            )
-            run.tasks[task.name] = info
+                info = TaskInfo(
+                    task.name, State.RUNNING, info.key, info.attempts + 1, started=info.started
+                )
+                run.tasks[task.name] = info
             context = TaskContext(run.id, task.name, info.key, attempt)
             limit = self._limit(run, task)
             try:
@@ -525,37 +618,12 @@ class Engine:
                 if attempt < policy.attempts and retry:
                     await backoff.sleep()
                     continue
-                return await self._failed(run, task, info, error)
+                return await self._failed(run, task, info, error), None
             try:
                 json.dumps(result)
             except (TypeError, ValueError) as exc:
-                return await self._failed(run, task, info, f"its result is not JSON: {exc}")
-            now = time.time()
-            await run.write(
-                Change(
-                    task=task.name,
-                    old=State.RUNNING,
-                    new=State.SUCCEEDED,
-                    attempts=info.attempts,
-                    output=result,
-                    set_output=True,
-                    finished=now,
-                    succeeded=now,
-                )
-            )
-            run.tasks[task.name] = TaskInfo(
-                task.name,
-                State.SUCCEEDED,
-                info.key,
-                info.attempts,
-                output=result,
-                started=info.started,
-                finished=now,
-                succeeded=now,
-            )
-            if task.provides is not None:
-                run.values[task.provides] = result
-            return None
+                return await self._failed(run, task, info, f"its result is not JSON: {exc}"), None
+            return None, result
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _failed(self, run: _Run, task: Task, info: TaskInfo, error: str) -> str:

@@ -6,7 +6,8 @@ timestamps) and the history of every transition. Its duties:
 
 * every write about a run is *fenced*: it commits only while the writer's claim generation is
   the run's current one, and raises :class:`~anker.workflow.LeaseLost` otherwise;
-* a task transition is one transaction (the task's row, its history row, the fence);
+* a task transition is one transaction (the task's row, its history row, the fence), which
+  may carry other transitions of the same run (a success and the starts it enabled);
 * :meth:`Store.claim` hands each unowned or lease-expired active run to exactly one engine,
   bumping its generation.
 
@@ -175,8 +176,8 @@ class Store(Driver):
         """Extend the lease of every active run ``owner`` holds; their ids."""
 
     @abc.abstractmethod
-    async def write(self, run_id: str, generation: int, change: Change) -> bool:
-        """Commit ``change`` (one transaction, with its history rows) if ``generation`` is
+    async def write(self, run_id: str, generation: int, changes: Sequence[Change]) -> bool:
+        """Commit ``changes`` (one transaction, with their history rows) if ``generation`` is
         still the run's; whether a cancel was requested. Raises LeaseLost otherwise."""
 
     @abc.abstractmethod

@@ -49,7 +49,7 @@ async def crash_and_recover(url: str, tmp_path: Path, **kill: str) -> None:
     async with await Engine.open(url, [], recover=False) as engine:
         runs = await engine.store.runs()
     started = out_first.split()
-    assert len(runs) == RUNS if started else runs  # a kill at a create loses only that run
+    assert len(runs) == RUNS if started else runs  # a kill at a create loses that run only
     assert {run.state for run in runs} == {State.SUCCEEDED}  # every run resumed and ended
     rerun: set[str] = set()
     for run in runs:
@@ -68,8 +68,8 @@ async def crash_and_recover(url: str, tmp_path: Path, **kill: str) -> None:
         assert [t for t, _, _ in mine if t not in twice] == sorted(
             t for t in counts if t not in twice
         )
-    if "KILL_IN_TASK" in kill:  # the task killed in flight ran again
-        assert rerun == {kill["KILL_IN_TASK"]}
+    if "KILL_IN_TASK" in kill:  # the task killed in flight ran again (and the other
+        assert kill["KILL_IN_TASK"] in rerun  # run's in-flight task, if it had one)
 
 
 @pytest.mark.parametrize("task", ["s0", "s3", "s5"])

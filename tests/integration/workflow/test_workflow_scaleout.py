@@ -56,10 +56,10 @@ async def test_a_claim_fences_out_the_engine_whose_lease_ran_out(
         before = await store.history(run_id)
         change = Change(task="s0", old=State.PENDING, new=State.RUNNING, attempts=1)
         with pytest.raises(LeaseLost):
-            await store.write(run_id, first, change)  # the old claim commits nothing
+            await store.write(run_id, first, [change])  # the old claim commits nothing
         assert await store.history(run_id) == before
         assert (await store.get(run_id)).tasks["s0"].state is State.PENDING
-        await store.write(run_id, info.generation, change)  # the current claim does
+        await store.write(run_id, info.generation, [change])  # the current claim does
         assert (await store.get(run_id)).tasks["s0"].state is State.RUNNING
 
 

@@ -60,6 +60,7 @@ async def main() -> None:
         url,
         [workflow],
         upgrade=mode == "start",
+        recover=mode != "start",  # its own runs only: the commits counted are theirs
         lease=float(os.environ.get("LEASE", "1")),
         poll=float(os.environ.get("POLL", "0.1")),
         max_runs=int(os.environ.get("MAX_RUNS", "100")),

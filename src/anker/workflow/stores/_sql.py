@@ -362,65 +362,65 @@ class SQLStore(Store):
 
         return await self._write("renew", work)
 
-    async def write(self, run_id: str, generation: int, change: Change) -> bool:
+    async def write(self, run_id: str, generation: int, changes: Sequence[Change]) -> bool:
         now = time.time()
         fence: dict[str, Any] = {"updated": now}
-        if change.run_new is not None:
-            fence["state"] = change.run_new.value
-            if change.run_error is not None:  # the first reason stays while reverting
-                fence["error"] = change.run_error
+        rows: list[dict[str, Any]] = []
+        task_updates: list[Any] = []
+        for change in changes:
+            if change.task is not None and change.new is not None:
+                values: dict[str, Any] = {"state": change.new.value, "error": change.error}
+                for name in ("attempts", "started", "finished", "succeeded"):
+                    value = getattr(change, name)
+                    if value is not None:
+                        values[name] = value
+                if change.set_output:
+                    values["output"] = json.dumps(change.output)
+                task_updates.append(
+                    tasks.update()
+                    .where(tasks.c.run_id == run_id, tasks.c.name == change.task)
+                    .values(**values)
+                )
+                rows.append(
+                    {
+                        "run_id": run_id,
+                        "task": change.task,
+                        "old": None if change.old is None else change.old.value,
+                        "new": change.new.value,
+                        "at": now,
+                        "attempt": change.attempts or 0,
+                        "error": change.error,
+                    }
+                )
+            if change.run_new is not None:
+                fence["state"] = change.run_new.value
+                if change.run_error is not None:  # the first reason stays while reverting
+                    fence["error"] = change.run_error
+                rows.append(
+                    {
+                        "run_id": run_id,
+                        "task": None,
+                        "old": None if change.run_old is None else change.run_old.value,
+                        "new": change.run_new.value,
+                        "at": now,
+                        "attempt": 0,
+                        "error": change.run_error,
+                    }
+                )
         fence_sql = (
             runs.update()
             .where(runs.c.id == run_id, runs.c.generation == generation)
             .values(**fence)
             .returning(runs.c.cancel_requested)
         )
-        rows: list[dict[str, Any]] = []
-        task_sql = None
-        if change.task is not None and change.new is not None:
-            values: dict[str, Any] = {"state": change.new.value, "error": change.error}
-            for name in ("attempts", "started", "finished", "succeeded"):
-                value = getattr(change, name)
-                if value is not None:
-                    values[name] = value
-            if change.set_output:
-                values["output"] = json.dumps(change.output)
-            task_sql = (
-                tasks.update()
-                .where(tasks.c.run_id == run_id, tasks.c.name == change.task)
-                .values(**values)
-            )
-            rows.append(
-                {
-                    "run_id": run_id,
-                    "task": change.task,
-                    "old": None if change.old is None else change.old.value,
-                    "new": change.new.value,
-                    "at": now,
-                    "attempt": change.attempts or 0,
-                    "error": change.error,
-                }
-            )
-        if change.run_new is not None:
-            rows.append(
-                {
-                    "run_id": run_id,
-                    "task": None,
-                    "old": None if change.run_old is None else change.run_old.value,
-                    "new": change.run_new.value,
-                    "at": now,
-                    "attempt": 0,
-                    "error": change.run_error,
-                }
-            )
 
         def work(connection: Connection) -> bool:
             cancel = connection.execute(fence_sql).scalar()
             if cancel is None:
                 connection.rollback()
                 raise LeaseLost(run_id, generation)
-            if task_sql is not None:
-                connection.execute(task_sql)
+            for statement in task_updates:
+                connection.execute(statement)
             if rows:
                 connection.execute(history.insert(), rows)
             return bool(cancel)
