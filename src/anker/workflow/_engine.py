@@ -59,6 +59,7 @@ class _Run:
         self.generation = generation
         self.workflow = workflow
         self.plan = engine._plans[workflow.name]
+        self.dependents, self.order = engine._graphs[workflow.name]
         self.state = info.state
         self.tasks: dict[str, TaskInfo] = dict(info.tasks)
         self.inputs = info.inputs
@@ -131,6 +132,14 @@ class Engine:
                 raise InvalidWorkflow(workflow.name, "given twice to one engine")
             self.workflows[workflow.name] = workflow
         self._plans = {name: workflow.tasks() for name, workflow in self.workflows.items()}
+        #: per workflow: the tasks waiting for each task, and each task's place in the plan
+        self._graphs: dict[str, tuple[dict[str, set[str]], dict[str, int]]] = {}
+        for name, plan in self._plans.items():
+            dependents: dict[str, set[str]] = {task: set() for task in plan}
+            for task, (_, waits) in plan.items():
+                for before in waits:
+                    dependents[before].add(task)
+            self._graphs[name] = (dependents, {task: i for i, task in enumerate(plan)})
         self._driving: dict[str, asyncio.Task[RunInfo | None]] = {}
         self._generations: dict[str, int] = {}
         self._loop_task: asyncio.Task[None] | None = None
@@ -458,13 +467,15 @@ class Engine:
         if failed:  # the engine died between the task's failure and the run's
             return f"task {failed[0]!r} failed: {run.tasks[failed[0]].error}"
         started: set[str] = set()
+        candidates: set[str] | None = None  # None: every task (the first round)
         inflight: dict[asyncio.Task[tuple[str | None, Any]], str] = {}
         reason: str | None = None
         batch: list[Change] = []
         try:
             while True:
                 reason = reason or self._stopped(run)
-                ready = [] if reason is not None else self._ready(run, started)
+                ready = [] if reason is not None else self._ready(run, started, candidates)
+                candidates = set()
                 batch.extend(self._starting(run, task) for task in ready)
                 if batch:
                     await run.write_all(batch)
@@ -485,6 +496,7 @@ class Engine:
                         reason = reason or f"task {name!r} failed: {error}"
                         continue
                     batch.append(self._succeeded(run, run.plan[name][0], result))
+                    candidates |= run.dependents[name]
         finally:
             for task_ in inflight:
                 task_.cancel()
@@ -563,15 +575,17 @@ class Engine:
         )
 
     @staticmethod
-    def _ready(run: _Run, started: set[str]) -> list[Task]:
-        """The tasks not started nor succeeded whose predecessors all succeeded."""
+    def _ready(run: _Run, started: set[str], candidates: set[str] | None) -> list[Task]:
+        """The tasks (among ``candidates``: those whose predecessors just succeeded) not
+        started nor succeeded whose predecessors all succeeded, in the plan's order."""
         succeeded = State.SUCCEEDED
+        names = run.plan if candidates is None else sorted(candidates, key=run.order.__getitem__)
         return [
-            task
-            for name, (task, waits) in run.plan.items()
+            run.plan[name][0]
+            for name in names
             if name not in started
             and run.tasks[name].state is not succeeded
-            and all(run.tasks[w].state is succeeded for w in waits)
+            and all(run.tasks[w].state is succeeded for w in run.plan[name][1])
         ]
 
     def _limit(self, run: _Run, task: Task) -> float | None:
