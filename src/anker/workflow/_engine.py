@@ -108,7 +108,10 @@ class Engine:
     over unfinished runs of those names only. ``lease`` is how long a claim on a run lasts
     without renewal (renewed every third of it): after a crash, another engine takes the run
     over once it ran out. ``poll`` is how often the engine looks for runs to take over;
-    ``max_runs`` how many it drives at once.
+    ``max_runs`` how many it drives at once. ``engine_id`` names the engine in the store
+    (default: random): give a restarting service a stable one (its host and service name)
+    and the restarted engine takes its runs back at once instead of after their lease; two
+    live engines must never share one.
     """
 
     def __init__(
@@ -344,13 +347,15 @@ class Engine:
 
     # -- taking runs over -----------------------------------------------------------------
 
-    async def recover(self) -> int:
+    async def recover(self, *, mine: bool = False) -> int:
         """Claim every unfinished run this engine can take now and start driving it; how
-        many (what the background loop does every ``poll`` seconds)."""
+        many (what the background loop does every ``poll`` seconds). With ``mine`` (the
+        loop's first round), also the runs held under this engine's id: those of a previous
+        process with the same ``engine_id``, taken back without waiting for their lease."""
         room = self.max_runs - len(self._driving)
         if room <= 0 or self._closed:
             return 0
-        claimed = await self.store.claim(self.id, list(self.workflows), self.lease, room)
+        claimed = await self.store.claim(self.id, list(self.workflows), self.lease, room, mine=mine)
         for run_id, generation in claimed:
             info = await self.store.get(run_id)
             self._spawn(info, generation)
@@ -359,6 +364,7 @@ class Engine:
     async def _serve(self) -> None:
         renew_every = self.lease / 3
         renewed = time.monotonic()
+        first = True
         while True:
             try:
                 if time.monotonic() - renewed >= renew_every and self._driving:
@@ -368,7 +374,8 @@ class Engine:
                         if run_id not in held:
                             log.warning("workflow run %s: lease lost; stopping it", run_id)
                             task.cancel()
-                await self.recover()
+                await self.recover(mine=first)
+                first = False
             except WorkflowError as exc:
                 log.warning("workflow engine %s: %s", self.id, exc)
             except Exception:  # the loop outlives any one failure; the next poll retries

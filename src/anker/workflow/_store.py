@@ -166,10 +166,11 @@ class Store(Driver):
 
     @abc.abstractmethod
     async def claim(
-        self, owner: str, names: Sequence[str], lease: float, limit: int
+        self, owner: str, names: Sequence[str], lease: float, limit: int, mine: bool = False
     ) -> list[tuple[str, int]]:
         """Claim up to ``limit`` active runs of the definitions ``names`` that no engine owns
-        or whose lease ran out, without a problem recorded: ``(run id, generation)`` each."""
+        or whose lease ran out (with ``mine``, also those ``owner`` holds: a restarted
+        engine's), without a problem recorded: ``(run id, generation)`` each."""
 
     @abc.abstractmethod
     async def renew(self, owner: str, lease: float) -> set[str]:

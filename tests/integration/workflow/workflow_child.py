@@ -7,7 +7,7 @@ Each task appends ``task key pid`` to LOG (flushed and synced before it returns)
 ``KILL_AT_COMMIT=N`` SIGKILLs the process just before its N-th commit after start-up (between
 two transition commits); ``KILL_IN_TASK=name`` after that task logged (during the task);
 ``TASK_SLEEP`` seconds each task sleeps after logging; ``LEASE``, ``POLL`` and
-``MAX_RUNS`` the engine's; ``LINGER`` seconds ``serve`` stays once no run is active.
+``MAX_RUNS``, ``ENGINE_ID`` the engine's; ``LINGER`` seconds ``serve`` stays once no run is active.
 """
 
 from __future__ import annotations
@@ -64,6 +64,7 @@ async def main() -> None:
         lease=float(os.environ.get("LEASE", "1")),
         poll=float(os.environ.get("POLL", "0.1")),
         max_runs=int(os.environ.get("MAX_RUNS", "100")),
+        engine_id=os.environ.get("ENGINE_ID"),
     )
     kill_at = int(os.environ.get("KILL_AT_COMMIT", "0"))
     if kill_at:

@@ -169,19 +169,24 @@ class SQLStore(Store):
         self._threads: set[asyncio.Future[Any]] = set()
         now = self.now_sql
         lock = " FOR UPDATE SKIP LOCKED" if self.row_locks else ""
-        self._claim_sql = sa.text(
-            f"""
+        claim = f"""
             UPDATE anker_workflow_runs
             SET owner = :owner, generation = generation + 1, lease_expires = {now} + :lease
             WHERE id IN (
                 SELECT id FROM anker_workflow_runs
                 WHERE state IN :active AND problem IS NULL AND name IN :names
-                  AND (owner IS NULL OR lease_expires < {now})
+                  AND (owner IS NULL OR lease_expires < {now}{{mine}})
                 ORDER BY created LIMIT :limit{lock}
             )
             RETURNING id, generation
             """
-        ).bindparams(sa.bindparam("active", expanding=True), sa.bindparam("names", expanding=True))
+        lists: tuple[sa.BindParameter[Any], ...] = (
+            sa.bindparam("active", expanding=True),
+            sa.bindparam("names", expanding=True),
+        )
+        self._claim_sql = sa.text(claim.format(mine="")).bindparams(*lists)
+        # a restarted engine with the same id takes its own runs back without waiting
+        self._reclaim_sql = sa.text(claim.format(mine=" OR owner = :owner")).bindparams(*lists)
         self._renew_sql = sa.text(
             f"""
             UPDATE anker_workflow_runs SET lease_expires = {now} + :lease
@@ -336,7 +341,7 @@ class SQLStore(Store):
         return await self._write("create", work)
 
     async def claim(
-        self, owner: str, names: Sequence[str], lease: float, limit: int
+        self, owner: str, names: Sequence[str], lease: float, limit: int, mine: bool = False
     ) -> list[tuple[str, int]]:
         if not names:
             return []
@@ -349,7 +354,8 @@ class SQLStore(Store):
         }
 
         def work(connection: Connection) -> list[tuple[str, int]]:
-            rows = connection.execute(self._claim_sql, parameters).all()
+            statement = self._reclaim_sql if mine else self._claim_sql
+            rows = connection.execute(statement, parameters).all()
             return [(row.id, row.generation) for row in rows]
 
         return await self._write("claim", work)
