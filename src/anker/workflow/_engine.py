@@ -401,36 +401,43 @@ class Engine:
 
     # -- driving a run --------------------------------------------------------------------
 
-    def _compatible(self, info: RunInfo) -> tuple[Workflow, str | None]:
+    def _compatible(self, info: RunInfo) -> tuple[Workflow, dict[str, str], str | None]:
+        """The definition for ``info``, the task renames its migrate hook asks for, and why
+        it cannot resume the run (None: it can)."""
         workflow = self.workflows[info.name]
         if workflow.version == info.version:
-            return workflow, None
-        renames: Mapping[str, str] = {}
+            return workflow, {}, None
+        renames: dict[str, str] = {}
         if workflow.migrate is not None:
-            renames = workflow.migrate(info.version, sorted(info.tasks))
+            asked = workflow.migrate(info.version, sorted(info.tasks))
+            renames = {old: new for old, new in asked.items() if old != new}
         recorded = {renames.get(name, name) for name in info.tasks}
         wanted = set(self._plans[info.name])
-        if recorded == wanted and not renames:
-            return workflow, None
-        if recorded == wanted:
-            return workflow, (
-                f"renaming tasks of version {info.version} is not supported yet "
-                f"({', '.join(f'{a}->{b}' for a, b in sorted(renames.items()))})"
-            )
+        unknown = sorted(set(renames) - set(info.tasks))
+        if recorded == wanted and not unknown and len(recorded) == len(info.tasks):
+            return workflow, renames, None
         gone = ", ".join(sorted(recorded - wanted)) or "none"
         new = ", ".join(sorted(wanted - recorded)) or "none"
-        return workflow, (
-            f"definition {info.name!r} version {workflow.version} cannot resume a run of "
-            f"version {info.version}: tasks no longer defined: {gone}; tasks new: {new} "
-            f"(give the workflow a migrate hook, or run version {info.version} to finish it)"
+        return (
+            workflow,
+            renames,
+            (
+                f"definition {info.name!r} version {workflow.version} cannot resume a run of "
+                f"version {info.version}: tasks no longer defined: {gone}; tasks new: {new} "
+                f"(give the workflow a migrate hook, or run version {info.version} to finish it)"
+            ),
         )
 
     async def _drive(self, info: RunInfo, generation: int) -> RunInfo | None:
-        workflow, problem = self._compatible(info)
+        workflow, renames, problem = self._compatible(info)
         if problem is not None:
             log.error("workflow run %s: %s", info.id, problem)
             await self.store.release(info.id, generation, problem)
             return None
+        if workflow.version != info.version:  # one fenced commit: the run is now this version
+            graph = {task: sorted(waits) for task, (_, waits) in self._plans[info.name].items()}
+            await self.store.migrate(info.id, generation, workflow.version, renames, graph)
+            info = await self.store.get(info.id)
         run = _Run(self, info, generation, workflow)
         try:
             if run.state is State.PENDING:

@@ -182,6 +182,18 @@ class Store(Driver):
         still the run's; whether a cancel was requested. Raises LeaseLost otherwise."""
 
     @abc.abstractmethod
+    async def migrate(
+        self,
+        run_id: str,
+        generation: int,
+        version: int,
+        renames: dict[str, str],
+        graph: dict[str, list[str]],
+    ) -> None:
+        """Move a run to definition ``version`` (fenced like :meth:`write`): its tasks renamed
+        ``{old: new}`` (their keys, states and outputs kept) and its graph replaced."""
+
+    @abc.abstractmethod
     async def release(self, run_id: str, generation: int, problem: str | None = None) -> None:
         """Give the run up (no owner); ``problem`` says why no engine should take it."""
 

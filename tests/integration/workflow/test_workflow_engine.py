@@ -300,3 +300,51 @@ async def test_a_run_of_an_older_compatible_version_resumes_and_an_incompatible_
         assert info.state in (State.PENDING, State.RUNNING)
         assert "tasks no longer defined: b; tasks new: c" in (info.problem or "")
         assert info.owner is None
+
+
+async def test_a_migrate_hook_renames_the_tasks_of_an_older_run_which_then_resumes(
+    store_url: str,
+) -> None:
+    gate = asyncio.Event()
+    ran: list[tuple[str, str]] = []
+
+    async def first(ctx: TaskContext) -> str:
+        ran.append((ctx.task, ctx.key))
+        return "reserved"
+
+    async def blocked(ctx: TaskContext, got: str) -> None:
+        await gate.wait()
+
+    v1 = Workflow(
+        "renamed",
+        sequence(Task("a", first, provides="got"), Task("b", blocked, requires=("got",))),
+        version=1,
+    )
+    async with await Engine.open(store_url, [v1], upgrade=True) as engine:
+        run_id = await engine.start(v1)
+
+        async def b_running() -> bool:
+            return (await engine.get(run_id)).tasks["b"].state is State.RUNNING
+
+        await eventually(b_running, timeout=30)
+
+    async def second(ctx: TaskContext, got: str) -> str:
+        ran.append((ctx.task, ctx.key))
+        return got
+
+    v2 = Workflow(
+        "renamed",
+        sequence(Task("reserve", first, provides="got"), Task("boot", second, requires=("got",))),
+        version=2,
+        migrate=lambda version, tasks: {"a": "reserve", "b": "boot"} if version == 1 else {},
+    )
+    async with await Engine.open(store_url, [v2], poll=0.05) as engine:
+        info = await engine.wait(run_id, timeout=60)
+        history = await engine.store.history(run_id)
+    assert info.state is State.SUCCEEDED
+    assert info.version == 2
+    assert set(info.tasks) == {"reserve", "boot"}
+    # the succeeded task did not run again; the in-flight one ran with its original key
+    assert ran == [("a", f"{run_id}:a"), ("boot", f"{run_id}:b")]
+    assert info.tasks["boot"].output == "reserved"
+    assert {h.task for h in history} == {None, "reserve", "boot"}

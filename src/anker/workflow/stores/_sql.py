@@ -433,6 +433,43 @@ class SQLStore(Store):
 
         return await self._write("write", work)
 
+    async def migrate(
+        self,
+        run_id: str,
+        generation: int,
+        version: int,
+        renames: dict[str, str],
+        graph: dict[str, list[str]],
+    ) -> None:
+        now = time.time()
+        fence_sql = (
+            runs.update()
+            .where(runs.c.id == run_id, runs.c.generation == generation)
+            .values(updated=now, version=version, graph=json.dumps(graph))
+            .returning(runs.c.id)
+        )
+
+        def work(connection: Connection) -> None:
+            if connection.execute(fence_sql).scalar() is None:
+                connection.rollback()
+                raise LeaseLost(run_id, generation)
+            # through temporary names, so that swapped names never collide
+
+            def rename(old: str, new: str) -> None:
+                for table, column in ((tasks, tasks.c.name), (history, history.c.task)):
+                    connection.execute(
+                        table.update()
+                        .where(table.c.run_id == run_id, column == old)
+                        .values({column.name: new})
+                    )
+
+            for old in renames:
+                rename(old, f"~{old}")
+            for old, new in renames.items():
+                rename(f"~{old}", new)
+
+        await self._write("migrate", work)
+
     async def release(self, run_id: str, generation: int, problem: str | None = None) -> None:
         statement = (
             runs.update()
