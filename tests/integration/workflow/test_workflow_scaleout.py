@@ -74,9 +74,9 @@ async def test_engines_share_the_runs_and_take_over_a_killed_engine_s(
     log = tmp_path / "tasks.log"
     workflow = crash_workflow(str(log))
     async with await Engine.open(postgres_store, [workflow], upgrade=True, recover=False) as engine:
-        ids = [await engine.submit(workflow) for _ in range(40)]
+        ids = [await engine.submit(workflow) for _ in range(60)]
     engines = [
-        serve(postgres_store, log, TASK_SLEEP="0.1", LEASE="2", MAX_RUNS="4") for _ in range(3)
+        serve(postgres_store, log, TASK_SLEEP="0.2", LEASE="2", MAX_RUNS="4") for _ in range(3)
     ]
     try:
         await eventually(
@@ -124,7 +124,7 @@ async def test_a_paused_engine_that_lost_its_lease_commits_nothing(
     workflow = crash_workflow(str(log))
     async with await Engine.open(postgres_store, [workflow], upgrade=True, recover=False) as engine:
         run_id = await engine.submit(workflow)
-    paused = serve(postgres_store, log, TASK_SLEEP="2", LEASE="1", LINGER="3")
+    paused = serve(postgres_store, log, TASK_SLEEP="10", LEASE="1", LINGER="3")
     try:
         await eventually(lambda: len(entries(log)) == 1, timeout=60, what="s0 started")
         paused.send_signal(signal.SIGSTOP)
