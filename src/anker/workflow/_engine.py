@@ -188,6 +188,13 @@ class Engine:
             await store.aclose()
             raise
         if recover:
+            try:
+                # before any run starts here: runs held under this engine's id are a previous
+                # process's, taken back at once (later claims never take this engine's own)
+                await engine.recover(mine=True)
+            except BaseException:
+                await engine.aclose()
+                raise
             engine._loop_task = asyncio.create_task(engine._serve(), name="anker.workflow")
         return engine
 
@@ -349,9 +356,10 @@ class Engine:
 
     async def recover(self, *, mine: bool = False) -> int:
         """Claim every unfinished run this engine can take now and start driving it; how
-        many (what the background loop does every ``poll`` seconds). With ``mine`` (the
-        loop's first round), also the runs held under this engine's id: those of a previous
-        process with the same ``engine_id``, taken back without waiting for their lease."""
+        many (what the background loop does every ``poll`` seconds). With ``mine`` (what
+        :meth:`open` does once, before any run starts), also the runs held under this
+        engine's id: those of a previous process with the same ``engine_id``, taken back
+        without waiting for their lease."""
         room = self.max_runs - len(self._driving)
         if room <= 0 or self._closed:
             return 0
@@ -364,7 +372,6 @@ class Engine:
     async def _serve(self) -> None:
         renew_every = self.lease / 3
         renewed = time.monotonic()
-        first = True
         while True:
             try:
                 if time.monotonic() - renewed >= renew_every and self._driving:
@@ -374,8 +381,7 @@ class Engine:
                         if run_id not in held:
                             log.warning("workflow run %s: lease lost; stopping it", run_id)
                             task.cancel()
-                await self.recover(mine=first)
-                first = False
+                await self.recover()
             except WorkflowError as exc:
                 log.warning("workflow engine %s: %s", self.id, exc)
             except Exception:  # the loop outlives any one failure; the next poll retries
