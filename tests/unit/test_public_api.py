@@ -56,6 +56,8 @@ NAMESPACES = (
     "anker.limits",
     "anker.limits.stores",
     "anker.service",
+    "anker.workflow",
+    "anker.workflow.stores",
 )
 
 
@@ -80,12 +82,14 @@ def test_user_namespaces_hold_no_driver_interface() -> None:
     import anker.limits
     import anker.messaging
     import anker.secrets
+    import anker.workflow
 
     for namespace, driver_names in (
         (anker.coordination, {"Backend", "Entry", "EntryExists", "EventWatch", "Watch"}),
         (anker.messaging, {"Incoming", "Subscription", "TransportSettings", "PendingCalls"}),
         (anker.secrets, {"Store", "StoreSettings"}),
         (anker.limits, {"Store", "StoreSettings"}),
+        (anker.workflow, {"Store", "StoreSettings", "Change"}),
     ):
         assert not driver_names & set(namespace.__all__), namespace.__name__
 
@@ -96,7 +100,7 @@ def test_importing_a_driver_interface_imports_no_driver() -> None:
 
     probe = (
         "import sys, anker.coordination.backends, anker.messaging.transports, "
-        "anker.secrets.stores, anker.limits.stores; "
+        "anker.secrets.stores, anker.limits.stores, anker.workflow.stores; "
         "print(sorted(m for m in sys.modules if '.backends.' in m or '.transports.' in m "
         "or '.stores.' in m))"
     )

@@ -52,6 +52,10 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
         "anker.cli._secrets:secrets",
         "Keys and secrets in a store; Tang binding; envelope encryption of files.",
     ),
+    "workflow": (
+        "anker.cli._workflow:workflow",
+        "Workflow runs in a store: list, show, history; cancel, resume, retry; drift.",
+    ),
 }
 
 

@@ -1,0 +1,757 @@
+"""The engine: starts runs, drives them through their tasks, and takes over runs whose engine
+died (claims with a lease, renewed while it runs them; every write fenced by the claim's
+generation).
+
+Driving a run: a PENDING run goes RUNNING; every task whose predecessors succeeded starts (so
+parallel branches run at the same time); each attempt is one committed transition (PENDING or
+RUNNING to RUNNING, with its attempt count), its end another (SUCCEEDED with its output, or
+FAILED). When a task fails after its retries, when the run is cancelled or passes its
+deadline, the tasks still running finish, and the run goes REVERTING: succeeded tasks are
+reverted newest first, each with its task's retry policy; then REVERTED (or CANCELLED), or
+FAILED when a revert still fails (an operator can resume it). A run taken over after a crash
+continues where its store says it is: succeeded tasks never run again; a task the store shows
+RUNNING (it was in flight) runs again, with the same idempotency key.
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import json
+import logging
+import time
+import uuid
+from collections.abc import Iterable, Mapping
+from types import TracebackType
+from typing import TYPE_CHECKING, Any, Self
+
+from anker._drivers import Backoff
+from anker._url import BackendURL, mask_secrets
+from anker.workflow._errors import InvalidWorkflow, LeaseLost, TaskTimeout, WorkflowError
+from anker.workflow._model import Task, TaskContext, Workflow
+from anker.workflow._states import RUN_TRANSITIONS, TASK_TRANSITIONS, TERMINAL, State, check
+from anker.workflow._store import STORE_GROUP, Change, RunInfo, Store, TaskInfo
+
+if TYPE_CHECKING:
+    import datetime as dt
+
+__all__ = ["Engine"]
+
+log = logging.getLogger("anker.workflow")
+
+#: a run's error text is cut to this many characters
+ERROR_CHARS = 2000
+
+
+def _describe(exc: BaseException) -> str:
+    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
+    return mask_secrets(text)[:ERROR_CHARS]
+
+
+class _Run:
+    """One run being driven by this engine: its claim generation and what it has seen."""
+
+    def __init__(self, engine: Engine, info: RunInfo, generation: int, workflow: Workflow):
+        self.engine = engine
+        self.id = info.id
+        self.generation = generation
+        self.workflow = workflow
+        self.plan = engine._plans[workflow.name]
+        self.dependents, self.order = engine._graphs[workflow.name]
+        self.state = info.state
+        self.tasks: dict[str, TaskInfo] = dict(info.tasks)
+        self.inputs = info.inputs
+        self.deadline = info.deadline
+        self.cancel = info.cancel_requested
+        self.values: dict[str, Any] = dict(info.inputs)
+        for name, task_info in info.tasks.items():
+            task = self.plan[name][0]
+            if task_info.succeeded is not None and task.provides is not None:
+                self.values[task.provides] = task_info.output
+
+    def late(self) -> bool:
+        return self.deadline is not None and time.time() >= self.deadline
+
+    async def write(self, change: Change) -> None:
+        await self.write_all([change])
+
+    async def write_all(self, changes: list[Change]) -> None:
+        """Commit ``changes`` in one fenced transaction, each checked against the state
+        machines first."""
+        for change in changes:
+            if change.task is not None and change.old is not None and change.new is not None:
+                check(
+                    f"task {change.task!r} of run {self.id}",
+                    TASK_TRANSITIONS,
+                    change.old,
+                    change.new,
+                )
+            if change.run_new is not None:
+                assert change.run_old is not None
+                check(f"workflow run {self.id}", RUN_TRANSITIONS, change.run_old, change.run_new)
+        if await self.engine.store.write(self.id, self.generation, changes):
+            self.cancel = True
+        for change in changes:
+            if change.run_new is not None:
+                self.state = change.run_new
+
+    async def move(self, new: State, error: str | None = None) -> None:
+        await self.write(Change(run_old=self.state, run_new=new, run_error=error))
+
+
+class Engine:
+    """Runs workflows durably on a store; open one with :meth:`open`.
+
+    ``workflows`` are the definitions this engine runs (one version of each name): it takes
+    over unfinished runs of those names only. ``lease`` is how long a claim on a run lasts
+    without renewal (renewed every third of it): after a crash, another engine takes the run
+    over once it ran out. ``poll`` is how often the engine looks for runs to take over;
+    ``max_runs`` how many it drives at once. ``engine_id`` names the engine in the store
+    (default: random): give a restarting service a stable one (its host and service name)
+    and the restarted engine takes its runs back at once instead of after their lease; two
+    live engines must never share one.
+    """
+
+    def __init__(
+        self,
+        store: Store,
+        workflows: Iterable[Workflow],
+        *,
+        lease: float = 30.0,
+        poll: float = 1.0,
+        max_runs: int = 100,
+        engine_id: str | None = None,
+    ) -> None:
+        self.store = store
+        self.id = engine_id or uuid.uuid4().hex
+        self.lease = lease
+        self.poll = poll
+        self.max_runs = max_runs
+        self.workflows: dict[str, Workflow] = {}
+        for workflow in workflows:
+            if workflow.name in self.workflows:
+                raise InvalidWorkflow(workflow.name, "given twice to one engine")
+            self.workflows[workflow.name] = workflow
+        self._plans = {name: workflow.tasks() for name, workflow in self.workflows.items()}
+        #: per workflow: the tasks waiting for each task, and each task's place in the plan
+        self._graphs: dict[str, tuple[dict[str, set[str]], dict[str, int]]] = {}
+        for name, plan in self._plans.items():
+            dependents: dict[str, set[str]] = {task: set() for task in plan}
+            for task, (_, waits) in plan.items():
+                for before in waits:
+                    dependents[before].add(task)
+            self._graphs[name] = (dependents, {task: i for i, task in enumerate(plan)})
+        self._driving: dict[str, asyncio.Task[RunInfo | None]] = {}
+        self._generations: dict[str, int] = {}
+        self._loop_task: asyncio.Task[None] | None = None
+        self._wake = asyncio.Event()
+        self._closed = False
+
+    @classmethod
+    async def open(
+        cls,
+        url: str | BackendURL,
+        workflows: Iterable[Workflow],
+        *,
+        upgrade: bool = False,
+        recover: bool = True,
+        lease: float = 30.0,
+        poll: float = 1.0,
+        max_runs: int = 100,
+        engine_id: str | None = None,
+        timeout: float | dt.timedelta | None = None,
+        **options: object,
+    ) -> Self:
+        """Open the store ``url`` names (``sqlite:///path`` or ``postgresql://...``) and, with
+        ``recover`` (the default), start taking over unfinished runs of ``workflows`` at once
+        and every ``poll`` seconds. The store's tables are created by its migrations, run only
+        when asked: ``upgrade=True`` here or ``anker workflow --url URL upgrade``; without
+        them opening raises :class:`~anker.db.SchemaNotCurrent`."""
+        from anker._drivers import open_driver
+
+        if timeout is not None:
+            options["timeout"] = timeout
+
+        async def start(store: Store) -> None:
+            if upgrade:
+                await store.upgrade()
+            await store.connect()
+
+        store = await open_driver(STORE_GROUP, url, Store, options, start=start)
+        try:
+            engine = cls(
+                store, workflows, lease=lease, poll=poll, max_runs=max_runs, engine_id=engine_id
+            )
+        except BaseException:
+            await store.aclose()
+            raise
+        if recover:
+            try:
+                # before any run starts here: runs held under this engine's id are a previous
+                # process's, taken back at once (later claims never take this engine's own)
+                await engine.recover(mine=True)
+            except BaseException:
+                await engine.aclose()
+                raise
+            engine._loop_task = asyncio.create_task(engine._serve(), name="anker.workflow")
+        return engine
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        tb: TracebackType | None,
+    ) -> None:
+        await self.aclose()
+
+    def __repr__(self) -> str:
+        return f"<Engine {self.store.url} id={self.id} runs={len(self._driving)}>"
+
+    async def aclose(self) -> None:
+        """Stop: runs being driven stop where they are and their claims are given up, so that
+        another engine takes them over at once; then close the store."""
+        if self._closed:
+            return
+        self._closed = True
+        if self._loop_task is not None:
+            self._loop_task.cancel()
+            with contextlib.suppress(asyncio.CancelledError):
+                await self._loop_task
+        driving = [
+            (run_id, task, self._generations[run_id]) for run_id, task in self._driving.items()
+        ]
+        for _, task, _ in driving:
+            task.cancel()
+        for run_id, task, generation in driving:
+            with contextlib.suppress(BaseException):
+                await task
+            with contextlib.suppress(WorkflowError):
+                await self.store.release(run_id, generation)
+        await self.store.aclose()
+
+    # -- starting and following runs ------------------------------------------------------
+
+    async def start(
+        self,
+        workflow: Workflow | str,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        deadline: float | None = None,
+        run_id: str | None = None,
+        retry_of: str | None = None,
+        drive: bool = True,
+    ) -> str:
+        """Store a new run of ``workflow`` with ``inputs`` (JSON values) and start driving it
+        here; its id. ``deadline`` is in seconds from now: past it the run is cancelled
+        (its tasks reverted). The run is durable once this returns. With ``drive=False`` it
+        is left to whichever engine claims it first (see :meth:`submit`)."""
+        name = workflow if isinstance(workflow, str) else workflow.name
+        if name not in self.workflows:
+            raise InvalidWorkflow(name, "this engine was not given this workflow")
+        definition = self.workflows[name]
+        given = dict(inputs or {})
+        missing = sorted(set(definition.inputs) - set(given))
+        if missing:
+            raise InvalidWorkflow(name, f"a run needs the inputs {', '.join(missing)}")
+        json.dumps(given)  # refused here, not in the store, when not JSON
+        run_id = run_id or uuid.uuid4().hex
+        now = time.time()
+        info = RunInfo(
+            id=run_id,
+            name=name,
+            version=definition.version,
+            state=State.PENDING,
+            inputs=given,
+            created=now,
+            updated=now,
+            deadline=None if deadline is None else now + deadline,
+            retry_of=retry_of,
+            graph={task: sorted(waits) for task, (_, waits) in self._plans[name].items()},
+        )
+        keys = {task: f"{run_id}:{task}" for task in self._plans[name]}
+        generation = await self.store.create(info, keys, self.id if drive else None, self.lease)
+        if not drive:
+            self._wake.set()
+            return run_id
+        info = RunInfo(
+            **{
+                **info.__dict__,
+                "tasks": {
+                    task: TaskInfo(name=task, state=State.PENDING, key=key)
+                    for task, key in keys.items()
+                },
+            }
+        )
+        self._spawn(info, generation)
+        return run_id
+
+    async def submit(
+        self,
+        workflow: Workflow | str,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        deadline: float | None = None,
+        run_id: str | None = None,
+    ) -> str:
+        """Store a new run for any engine sharing the store to claim (scale-out): the
+        first one polling for work takes it; its id."""
+        return await self.start(workflow, inputs, deadline=deadline, run_id=run_id, drive=False)
+
+    async def run(
+        self,
+        workflow: Workflow | str,
+        inputs: Mapping[str, Any] | None = None,
+        *,
+        deadline: float | None = None,
+    ) -> RunInfo:
+        """:meth:`start` a run and :meth:`wait` for its end."""
+        return await self.wait(await self.start(workflow, inputs, deadline=deadline))
+
+    async def wait(self, run_id: str, timeout: float | None = None) -> RunInfo:
+        """The run once it ended (SUCCEEDED, REVERTED, CANCELLED or FAILED), wherever it runs;
+        TimeoutError after ``timeout`` seconds."""
+        async with asyncio.timeout(timeout):
+            backoff = Backoff(first=0.01, cap=min(1.0, self.poll))
+            while True:
+                task = self._driving.get(run_id)
+                if task is not None:
+                    with contextlib.suppress(Exception):
+                        await asyncio.shield(task)
+                info = await self.store.get(run_id)
+                if info.state in TERMINAL:
+                    return info
+                await backoff.sleep()
+
+    async def get(self, run_id: str) -> RunInfo:
+        """The run as stored, with its tasks."""
+        return await self.store.get(run_id)
+
+    async def cancel(self, run_id: str) -> RunInfo:
+        """Cancel a run: its running tasks finish, then its succeeded tasks are reverted and it
+        ends CANCELLED (a run no task of which started ends CANCELLED at once)."""
+        info = await self.store.request_cancel(run_id)
+        self._wake.set()
+        return info
+
+    async def resume(self, run_id: str) -> RunInfo:
+        """Give a FAILED run (a revert failed) back to the engines: its failed reverts are
+        tried again. Also clears a reported problem, so that an engine tries the run again."""
+        info = await self.store.resume(run_id)
+        self._wake.set()
+        return info
+
+    async def retry(self, run_id: str) -> str:
+        """Start a new run of a finished run's workflow with the same inputs; its id."""
+        info = await self.store.get(run_id)
+        if info.state not in TERMINAL:
+            raise WorkflowError(f"workflow run {run_id} is {info.state}: only ended runs retry")
+        return await self.start(info.name, info.inputs, retry_of=run_id)
+
+    # -- taking runs over -----------------------------------------------------------------
+
+    async def recover(self, *, mine: bool = False) -> int:
+        """Claim every unfinished run this engine can take now and start driving it; how
+        many (what the background loop does every ``poll`` seconds). With ``mine`` (what
+        :meth:`open` does once, before any run starts), also the runs held under this
+        engine's id: those of a previous process with the same ``engine_id``, taken back
+        without waiting for their lease."""
+        room = self.max_runs - len(self._driving)
+        if room <= 0 or self._closed:
+            return 0
+        claimed = await self.store.claim(self.id, list(self.workflows), self.lease, room, mine=mine)
+        for run_id, generation in claimed:
+            info = await self.store.get(run_id)
+            self._spawn(info, generation)
+        return len(claimed)
+
+    async def _serve(self) -> None:
+        renew_every = self.lease / 3
+        renewed = time.monotonic()
+        while True:
+            try:
+                if time.monotonic() - renewed >= renew_every and self._driving:
+                    held = await self.store.renew(self.id, self.lease)
+                    renewed = time.monotonic()
+                    for run_id, task in list(self._driving.items()):
+                        if run_id not in held:
+                            log.warning("workflow run %s: lease lost; stopping it", run_id)
+                            task.cancel()
+                await self.recover()
+            except WorkflowError as exc:
+                log.warning("workflow engine %s: %s", self.id, exc)
+            except Exception:  # the loop outlives any one failure; the next poll retries
+                log.exception("workflow engine %s: recovery failed", self.id)
+            self._wake.clear()
+            with contextlib.suppress(TimeoutError):
+                async with asyncio.timeout(min(self.poll, renew_every)):
+                    await self._wake.wait()
+
+    def _spawn(self, info: RunInfo, generation: int) -> None:
+        self._generations[info.id] = generation
+        task = asyncio.create_task(self._drive(info, generation), name=f"workflow {info.id}")
+        self._driving[info.id] = task
+
+        def done(finished: asyncio.Task[RunInfo | None]) -> None:
+            if self._driving.get(info.id) is finished:
+                del self._driving[info.id]
+                self._generations.pop(info.id, None)
+            if not finished.cancelled() and finished.exception() is not None:
+                log.warning("workflow run %s stopped: %s", info.id, finished.exception())
+
+        task.add_done_callback(done)
+
+    # -- driving a run --------------------------------------------------------------------
+
+    def _compatible(self, info: RunInfo) -> tuple[Workflow, dict[str, str], str | None]:
+        """The definition for ``info``, the task renames its migrate hook asks for, and why
+        it cannot resume the run (None: it can)."""
+        workflow = self.workflows[info.name]
+        if workflow.version == info.version:
+            return workflow, {}, None
+        renames: dict[str, str] = {}
+        if workflow.migrate is not None:
+            asked = workflow.migrate(info.version, sorted(info.tasks))
+            renames = {old: new for old, new in asked.items() if old != new}
+        recorded = {renames.get(name, name) for name in info.tasks}
+        wanted = set(self._plans[info.name])
+        unknown = sorted(set(renames) - set(info.tasks))
+        if recorded == wanted and not unknown and len(recorded) == len(info.tasks):
+            return workflow, renames, None
+        gone = ", ".join(sorted(recorded - wanted)) or "none"
+        new = ", ".join(sorted(wanted - recorded)) or "none"
+        return (
+            workflow,
+            renames,
+            (
+                f"definition {info.name!r} version {workflow.version} cannot resume a run of "
+                f"version {info.version}: tasks no longer defined: {gone}; tasks new: {new} "
+                f"(give the workflow a migrate hook, or run version {info.version} to finish it)"
+            ),
+        )
+
+    async def _drive(self, info: RunInfo, generation: int) -> RunInfo | None:
+        workflow, renames, problem = self._compatible(info)
+        if problem is not None:
+            log.error("workflow run %s: %s", info.id, problem)
+            await self.store.release(info.id, generation, problem)
+            return None
+        if workflow.version != info.version:  # one fenced commit: the run is now this version
+            graph = {task: sorted(waits) for task, (_, waits) in self._plans[info.name].items()}
+            await self.store.migrate(info.id, generation, workflow.version, renames, graph)
+            info = await self.store.get(info.id)
+        run = _Run(self, info, generation, workflow)
+        try:
+            if run.state is State.PENDING:
+                if run.cancel:
+                    await run.move(State.CANCELLED, "cancelled")
+                    return await self.store.get(run.id)
+                await run.move(State.RUNNING)
+            if run.state is State.RUNNING:
+                reason = await self._forward(run)
+                if reason is None:
+                    await run.move(State.SUCCEEDED)
+                else:
+                    await run.move(State.REVERTING, reason)
+            if run.state is State.REVERTING:
+                failure = await self._revert(run)
+                if failure is not None:
+                    await run.move(State.FAILED, failure)
+                elif run.cancel or run.late():
+                    await run.move(
+                        State.CANCELLED,
+                        "deadline exceeded" if run.late() and not run.cancel else "cancelled",
+                    )
+                else:
+                    await run.move(State.REVERTED)
+        except LeaseLost as exc:
+            log.warning("%s", exc)
+            return None
+        await self.store.release(run.id, run.generation)
+        return await self.store.get(run.id)
+
+    async def _forward(self, run: _Run) -> str | None:
+        """Run the tasks not yet succeeded; None, or why the run must revert.
+
+        A task's success and the start of the tasks it made ready are one commit (each
+        transition is still recorded, with its time): half the commits of a sequence."""
+        failed = [
+            name
+            for name, task in run.tasks.items()
+            if task.state is State.FAILED and task.succeeded is None
+        ]
+        if failed:  # the engine died between the task's failure and the run's
+            return f"task {failed[0]!r} failed: {run.tasks[failed[0]].error}"
+        started: set[str] = set()
+        candidates: set[str] | None = None  # None: every task (the first round)
+        inflight: dict[asyncio.Task[tuple[str | None, Any]], str] = {}
+        reason: str | None = None
+        batch: list[Change] = []
+        try:
+            while True:
+                reason = reason or self._stopped(run)
+                ready = [] if reason is not None else self._ready(run, started, candidates)
+                candidates = set()
+                batch.extend(self._starting(run, task) for task in ready)
+                if batch:
+                    await run.write_all(batch)
+                    batch = []
+                if ready and self._stopped(run):  # learnt from that very commit
+                    await run.write_all([self._not_run(run, task) for task in ready])
+                    reason, ready = self._stopped(run), []
+                for task in ready:
+                    started.add(task.name)
+                    inflight[asyncio.create_task(self._execute(run, task))] = task.name
+                if not inflight:
+                    return reason
+                done, _ = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
+                for finished in done:
+                    name = inflight.pop(finished)
+                    error, result = finished.result()  # LeaseLost, store errors end the drive
+                    if error is not None:
+                        reason = reason or f"task {name!r} failed: {error}"
+                        continue
+                    batch.append(self._succeeded(run, run.plan[name][0], result))
+                    candidates |= run.dependents[name]
+        finally:
+            for task_ in inflight:
+                task_.cancel()
+            for task_ in inflight:
+                with contextlib.suppress(BaseException):
+                    await task_
+            if batch and not inflight:  # successes not yet committed (a failure elsewhere)
+                await run.write_all(batch)
+
+    @staticmethod
+    def _starting(run: _Run, task: Task) -> Change:
+        """Record the start of ``task``'s first attempt here in memory; the change to commit."""
+        info = run.tasks[task.name]
+        now = time.time()
+        run.tasks[task.name] = TaskInfo(
+            task.name, State.RUNNING, info.key, info.attempts + 1, started=info.started or now
+        )
+        return Change(
+            task=task.name,
+            old=info.state,
+            new=State.RUNNING,
+            attempts=info.attempts + 1,
+            started=now if info.started is None else None,
+        )
+
+    @staticmethod
+    def _stopped(run: _Run) -> str | None:
+        """Why the run must stop starting tasks (cancelled, past its deadline), if so."""
+        if run.cancel:
+            return "cancelled"
+        return "deadline exceeded" if run.late() else None
+
+    @staticmethod
+    def _not_run(run: _Run, task: Task) -> Change:
+        """A started task the run's cancellation stopped before it ran."""
+        info = run.tasks[task.name]
+        error = "not run: the run was cancelled" if run.cancel else "not run: deadline exceeded"
+        run.tasks[task.name] = TaskInfo(
+            task.name, State.FAILED, info.key, info.attempts, error=error, started=info.started
+        )
+        return Change(
+            task=task.name,
+            old=State.RUNNING,
+            new=State.FAILED,
+            attempts=info.attempts,
+            error=error,
+            finished=time.time(),
+        )
+
+    @staticmethod
+    def _succeeded(run: _Run, task: Task, result: Any) -> Change:
+        """Record ``task``'s success in memory; the change to commit."""
+        info = run.tasks[task.name]
+        now = time.time()
+        run.tasks[task.name] = TaskInfo(
+            task.name,
+            State.SUCCEEDED,
+            info.key,
+            info.attempts,
+            output=result,
+            started=info.started,
+            finished=now,
+            succeeded=now,
+        )
+        if task.provides is not None:
+            run.values[task.provides] = result
+        return Change(
+            task=task.name,
+            old=State.RUNNING,
+            new=State.SUCCEEDED,
+            attempts=info.attempts,
+            output=result,
+            set_output=True,
+            finished=now,
+            succeeded=now,
+        )
+
+    @staticmethod
+    def _ready(run: _Run, started: set[str], candidates: set[str] | None) -> list[Task]:
+        """The tasks (among ``candidates``: those whose predecessors just succeeded) not
+        started nor succeeded whose predecessors all succeeded, in the plan's order."""
+        succeeded = State.SUCCEEDED
+        names = run.plan if candidates is None else sorted(candidates, key=run.order.__getitem__)
+        return [
+            run.plan[name][0]
+            for name in names
+            if name not in started
+            and run.tasks[name].state is not succeeded
+            and all(run.tasks[w].state is succeeded for w in run.plan[name][1])
+        ]
+
+    def _limit(self, run: _Run, task: Task) -> float | None:
+        limits = [] if task.timeout is None else [task.timeout]
+        if run.deadline is not None:
+            limits.append(max(0.0, run.deadline - time.time()))
+        return min(limits) if limits else None
+
+    async def _execute(self, run: _Run, task: Task) -> tuple[str | None, Any]:
+        """Every attempt of one task, its first attempt's RUNNING already committed:
+        ``(None, result)`` once it succeeded (the caller commits that), or its last error
+        (committed here)."""
+        policy = task.retry
+        backoff = Backoff(first=policy.first, cap=policy.cap)
+        inputs = {name: run.values[name] for name in task.requires}
+        error: str | None = None
+        for attempt in range(1, policy.attempts + 1):
+            info = run.tasks[task.name]
+            if attempt > 1:
+                await run.write(
+                    Change(
+                        task=task.name,
+                        old=State.RUNNING,
+                        new=State.RUNNING,
+                        attempts=info.attempts + 1,
+                        error=error,
+                    )
+                )
+                info = TaskInfo(
+                    task.name, State.RUNNING, info.key, info.attempts + 1, started=info.started
+                )
+                run.tasks[task.name] = info
+            context = TaskContext(run.id, task.name, info.key, attempt)
+            limit = self._limit(run, task)
+            try:
+                async with asyncio.timeout(limit):
+                    result = await task.execute(context, **inputs)
+            except Exception as exc:
+                failure: BaseException = exc
+                if isinstance(exc, TimeoutError) and limit is not None:
+                    failure = TaskTimeout(task.name, limit)
+                error = _describe(failure)
+                retry = isinstance(exc, policy.on) and not run.late() and not run.cancel
+                if attempt < policy.attempts and retry:
+                    await backoff.sleep()
+                    continue
+                return await self._failed(run, task, info, error), None
+            try:
+                json.dumps(result)
+            except (TypeError, ValueError) as exc:
+                return await self._failed(run, task, info, f"its result is not JSON: {exc}"), None
+            return None, result
+        raise AssertionError("unreachable")  # pragma: no cover
+
+    async def _failed(self, run: _Run, task: Task, info: TaskInfo, error: str) -> str:
+        await run.write(
+            Change(
+                task=task.name,
+                old=State.RUNNING,
+                new=State.FAILED,
+                attempts=info.attempts,
+                error=error,
+                finished=time.time(),
+            )
+        )
+        run.tasks[task.name] = TaskInfo(
+            task.name, State.FAILED, info.key, info.attempts, error=error, started=info.started
+        )
+        return error
+
+    async def _revert(self, run: _Run) -> str | None:
+        """Revert the succeeded tasks newest first; None, or the error of a revert that
+        failed after its retries (the rest are left as they are)."""
+        done = sorted(
+            (
+                info
+                for info in run.tasks.values()
+                if info.succeeded is not None and info.state is not State.REVERTED
+            ),
+            key=lambda info: info.succeeded or 0.0,
+            reverse=True,
+        )
+        for info in done:
+            task = run.plan[info.name][0]
+            error = await self._undo(run, task, info)
+            if error is not None:
+                return f"reverting task {task.name!r} failed: {error}"
+        return None
+
+    async def _undo(self, run: _Run, task: Task, info: TaskInfo) -> str | None:
+        if task.revert is None:  # nothing to undo: one transition
+            await run.write(
+                Change(
+                    task=task.name,
+                    old=info.state,
+                    new=State.REVERTED,
+                    attempts=info.attempts,
+                    finished=time.time(),
+                )
+            )
+            return None
+        policy = task.retry
+        backoff = Backoff(first=policy.first, cap=policy.cap)
+        inputs = {name: run.values[name] for name in task.requires}
+        state = info.state
+        attempts = info.attempts
+        error: str | None = None
+        for attempt in range(1, policy.attempts + 1):
+            attempts += 1
+            await run.write(
+                Change(
+                    task=task.name, old=state, new=State.REVERTING, attempts=attempts, error=error
+                )
+            )
+            state = State.REVERTING
+            context = TaskContext(run.id, task.name, info.key, attempt)
+            try:
+                async with asyncio.timeout(task.timeout):
+                    await task.revert(context, info.output, **inputs)
+            except Exception as exc:
+                failure: BaseException = exc
+                if isinstance(exc, TimeoutError) and task.timeout is not None:
+                    failure = TaskTimeout(task.name, task.timeout)
+                error = _describe(failure)
+                if attempt < policy.attempts and isinstance(exc, policy.on):
+                    await backoff.sleep()
+                    continue
+                await run.write(
+                    Change(
+                        task=task.name,
+                        old=State.REVERTING,
+                        new=State.FAILED,
+                        attempts=attempts,
+                        error=error,
+                        finished=time.time(),
+                    )
+                )
+                return error
+            await run.write(
+                Change(
+                    task=task.name,
+                    old=State.REVERTING,
+                    new=State.REVERTED,
+                    attempts=attempts,
+                    finished=time.time(),
+                )
+            )
+            return None
+        raise AssertionError("unreachable")  # pragma: no cover

@@ -1,0 +1,658 @@
+"""The SQL workflow stores' one implementation (SQLite and PostgreSQL), on an anker.db engine.
+
+Tables are created only by this package's Alembic migrations (``migrations/``, version table
+``anker_workflow_version``), run on purpose: ``anker workflow --url URL upgrade`` or
+``Engine.open(url, ..., upgrade=True)``; opening a store whose schema is behind raises
+:class:`~anker.db.SchemaNotCurrent` naming that command.
+
+Every write about a run is one transaction that starts with the *fence*: an ``UPDATE`` of the
+run's row guarded by the writer's claim generation (a claim by another engine increments it,
+so a writer that lost its lease changes nothing and rolls back). A task transition adds the
+task's row and its history row: three statements, one commit. Claims take active runs that
+no engine holds or whose lease ran out by the store's clock, with ``FOR UPDATE SKIP LOCKED``
+on PostgreSQL (concurrent claimers never wait for each other) and under SQLite's write lock.
+Engine calls are synchronous SQLAlchemy, run in worker threads.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+import json
+import time
+from collections.abc import Callable, Sequence
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+import sqlalchemy as sa
+
+from anker.db import DBError, Migrations, SchemaNotCurrent, create_engine, retrying
+from anker.errors import Unavailable
+from anker.workflow._errors import InvalidTransition, LeaseLost, RunNotFound, StoreUnavailable
+from anker.workflow._states import ACTIVE, RUN_TRANSITIONS, State, check
+from anker.workflow._store import (
+    Change,
+    Expectation,
+    HistoryEntry,
+    RunInfo,
+    Store,
+    StoreSettings,
+    TaskInfo,
+)
+
+if TYPE_CHECKING:
+    from sqlalchemy.engine import Connection, Engine
+
+    from anker._drivers import DriverSettings
+    from anker._url import BackendURL
+
+__all__ = ["MIGRATIONS", "VERSION_TABLE", "SQLStore"]
+
+T = TypeVar("T")
+
+MIGRATIONS = "anker.workflow.stores:migrations"
+VERSION_TABLE = "anker_workflow_version"
+
+_meta = sa.MetaData()
+runs = sa.Table(
+    "anker_workflow_runs",
+    _meta,
+    sa.Column("id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200)),
+    sa.Column("version", sa.Integer),
+    sa.Column("state", sa.String(16)),
+    sa.Column("inputs", sa.Text),
+    sa.Column("graph", sa.Text),
+    sa.Column("error", sa.Text),
+    sa.Column("created", sa.Float),
+    sa.Column("updated", sa.Float),
+    sa.Column("deadline", sa.Float),
+    sa.Column("cancel_requested", sa.Boolean),
+    sa.Column("owner", sa.String(64)),
+    sa.Column("generation", sa.Integer),
+    sa.Column("lease_expires", sa.Float),
+    sa.Column("problem", sa.Text),
+    sa.Column("retry_of", sa.String(64)),
+)
+tasks = sa.Table(
+    "anker_workflow_tasks",
+    _meta,
+    sa.Column("run_id", sa.String(64), primary_key=True),
+    sa.Column("name", sa.String(200), primary_key=True),
+    sa.Column("state", sa.String(16)),
+    sa.Column("key", sa.String(300)),
+    sa.Column("attempts", sa.Integer),
+    sa.Column("output", sa.Text),
+    sa.Column("error", sa.Text),
+    sa.Column("started", sa.Float),
+    sa.Column("finished", sa.Float),
+    sa.Column("succeeded", sa.Float),
+)
+history = sa.Table(
+    "anker_workflow_history",
+    _meta,
+    sa.Column("seq", sa.BigInteger().with_variant(sa.Integer, "sqlite"), primary_key=True),
+    sa.Column("run_id", sa.String(64)),
+    sa.Column("task", sa.String(200)),
+    sa.Column("old", sa.String(16)),
+    sa.Column("new", sa.String(16)),
+    sa.Column("at", sa.Float),
+    sa.Column("attempt", sa.Integer),
+    sa.Column("error", sa.Text),
+)
+expected = sa.Table(
+    "anker_workflow_expected",
+    _meta,
+    sa.Column("resource", sa.String(200), primary_key=True),
+    sa.Column("expected", sa.Text),
+    sa.Column("updated", sa.Float),
+    sa.Column("observed", sa.Text),
+    sa.Column("checked", sa.Float),
+    sa.Column("drifted", sa.Boolean),
+    sa.Column("repair_run", sa.String(64)),
+)
+
+_ACTIVE = tuple(sorted(state.value for state in ACTIVE))
+
+
+def _run_info(row: Any, task_rows: Sequence[Any] = ()) -> RunInfo:
+    return RunInfo(
+        id=row.id,
+        name=row.name,
+        version=row.version,
+        state=State(row.state),
+        inputs=json.loads(row.inputs),
+        graph=json.loads(row.graph),
+        created=row.created,
+        updated=row.updated,
+        error=row.error,
+        deadline=row.deadline,
+        cancel_requested=bool(row.cancel_requested),
+        owner=row.owner,
+        generation=row.generation,
+        lease_expires=row.lease_expires,
+        problem=row.problem,
+        retry_of=row.retry_of,
+        tasks={
+            task.name: TaskInfo(
+                name=task.name,
+                state=State(task.state),
+                key=task.key,
+                attempts=task.attempts,
+                output=None if task.output is None else json.loads(task.output),
+                error=task.error,
+                started=task.started,
+                finished=task.finished,
+                succeeded=task.succeeded,
+            )
+            for task in task_rows
+        },
+    )
+
+
+class SQLStore(Store):
+    """The workflow store in a SQL database; see the module docstring."""
+
+    settings_class: ClassVar[type[DriverSettings]] = StoreSettings
+    #: PostgreSQL locks rows; SQLite locks the database for each write transaction
+    row_locks: ClassVar[bool] = True
+    #: the store's clock in seconds since the epoch, as SQL
+    now_sql: ClassVar[str] = "extract(epoch FROM clock_timestamp())"
+
+    def __init__(self, url: BackendURL, settings: DriverSettings) -> None:
+        super().__init__(url, settings)
+        self._db_url = dataclasses.replace(url, query=MappingProxyType({}))
+        self._engine: Engine | None = None
+        # SQLite has one writer at a time: this process's writers queue here, on the loop
+        self._writes = None if self.row_locks else asyncio.Lock()
+        # calls whose caller was cancelled still run in their thread: closing waits for them
+        self._threads: set[asyncio.Future[Any]] = set()
+        now = self.now_sql
+        lock = " FOR UPDATE SKIP LOCKED" if self.row_locks else ""
+        claim = f"""
+            UPDATE anker_workflow_runs
+            SET owner = :owner, generation = generation + 1, lease_expires = {now} + :lease
+            WHERE id IN (
+                SELECT id FROM anker_workflow_runs
+                WHERE state IN :active AND problem IS NULL AND name IN :names
+                  AND (owner IS NULL OR lease_expires < {now}{{mine}})
+                ORDER BY created LIMIT :limit{lock}
+            )
+            RETURNING id, generation
+            """
+        lists: tuple[sa.BindParameter[Any], ...] = (
+            sa.bindparam("active", expanding=True),
+            sa.bindparam("names", expanding=True),
+        )
+        self._claim_sql = sa.text(claim.format(mine="")).bindparams(*lists)
+        # a restarted engine with the same id takes its own runs back without waiting
+        self._reclaim_sql = sa.text(claim.format(mine=" OR owner = :owner")).bindparams(*lists)
+        self._renew_sql = sa.text(
+            f"""
+            UPDATE anker_workflow_runs SET lease_expires = {now} + :lease
+            WHERE owner = :owner AND state IN :active
+            RETURNING id
+            """
+        ).bindparams(sa.bindparam("active", expanding=True))
+        self._lease_sql = sa.text(f"SELECT {now} + :lease")
+
+    # -- plumbing -------------------------------------------------------------------------
+
+    @property
+    def connect_timeout(self) -> float:
+        # opening may run the migrations (upgrade=True): Alembic's import alone can take
+        # seconds on a loaded machine
+        return self.settings.timeout * 6
+
+    def engine_options(self) -> dict[str, object]:
+        """Options of :func:`anker.db.create_engine` for this store."""
+        return {"statement_timeout": self.settings.timeout}
+
+    @property
+    def engine(self) -> Engine:
+        """The store's SQLAlchemy engine (created on first use)."""
+        if self._engine is None:
+            self._engine = create_engine(self._db_url, **self.engine_options())
+        return self._engine
+
+    def migrations(self) -> Migrations:
+        """The store's migrations, on its engine."""
+        return Migrations(self.engine, MIGRATIONS, version_table=VERSION_TABLE)
+
+    async def connect(self) -> None:
+        try:
+            await self._run("connect", lambda: self.migrations().check())
+        except SchemaNotCurrent as exc:
+            error = SchemaNotCurrent(exc.current, exc.heads, VERSION_TABLE)
+            at = ", ".join(exc.current) or "no revision (an empty database)"
+            error.args = (
+                f"the workflow store {self.url} is at {at}; its schema is at "
+                f"{', '.join(exc.heads)}: run `anker workflow --url '{self.url}' upgrade` once "
+                f"(or open it with upgrade=True)",
+            )
+            raise error from None
+
+    async def upgrade(self) -> None:
+        await self._run("upgrade", lambda: self.migrations().upgrade())
+
+    async def aclose(self) -> None:
+        if self._threads:
+            await asyncio.wait(self._threads, timeout=self.settings.timeout * 3)
+        if self._engine is not None:
+            engine, self._engine = self._engine, None
+            await asyncio.to_thread(engine.dispose)
+
+    async def _run(self, operation: str, work: Callable[[], T]) -> T:
+        try:
+            future = asyncio.ensure_future(asyncio.to_thread(retrying(work)))
+            self._threads.add(future)
+            future.add_done_callback(self._threads.discard)
+            async with asyncio.timeout(self.settings.timeout * 3):
+                return await asyncio.shield(future)
+        except TimeoutError as exc:
+            raise StoreUnavailable(
+                str(self.url), operation, f"no answer within {self.settings.timeout * 3:g} s"
+            ) from exc
+        except SchemaNotCurrent:
+            raise
+        except DBError as exc:
+            reason = exc.reason if isinstance(exc, Unavailable) else str(exc)
+            raise StoreUnavailable(str(self.url), operation, reason) from exc
+
+    async def _write(self, operation: str, work: Callable[[Connection], T]) -> T:
+        """``work`` in one write transaction (one at a time in this process, on SQLite)."""
+
+        def run() -> T:
+            with self.engine.connect() as connection:
+                self.begin_write(connection)
+                result = work(connection)
+                connection.commit()
+                return result
+
+        if self._writes is None:
+            return await self._run(operation, run)
+        async with self._writes:
+            return await self._run(operation, run)
+
+    async def _read(self, operation: str, work: Callable[[Connection], T]) -> T:
+        def run() -> T:
+            with self.engine.connect() as connection:
+                return work(connection)
+
+        return await self._run(operation, run)
+
+    def begin_write(self, connection: Connection) -> None:
+        """Start a write transaction (SQLite takes its write lock here)."""
+        connection.begin()
+
+    # -- engines' calls -------------------------------------------------------------------
+
+    async def create(
+        self, run: RunInfo, task_keys: dict[str, str], owner: str | None, lease: float
+    ) -> int:
+        def work(connection: Connection) -> int:
+            expires = None
+            if owner is not None:
+                expires = connection.execute(self._lease_sql, {"lease": lease}).scalar_one()
+            generation = 1 if owner is not None else 0
+            connection.execute(
+                runs.insert().values(
+                    id=run.id,
+                    name=run.name,
+                    version=run.version,
+                    state=State.PENDING.value,
+                    inputs=json.dumps(run.inputs, sort_keys=True),
+                    graph=json.dumps(run.graph),
+                    created=run.created,
+                    updated=run.created,
+                    deadline=run.deadline,
+                    cancel_requested=False,
+                    owner=owner,
+                    generation=generation,
+                    lease_expires=expires,
+                    retry_of=run.retry_of,
+                )
+            )
+            connection.execute(
+                tasks.insert(),
+                [
+                    {
+                        "run_id": run.id,
+                        "name": name,
+                        "state": State.PENDING.value,
+                        "key": key,
+                        "attempts": 0,
+                    }
+                    for name, key in task_keys.items()
+                ],
+            )
+            connection.execute(
+                history.insert().values(
+                    run_id=run.id,
+                    task=None,
+                    old=None,
+                    new=State.PENDING.value,
+                    at=run.created,
+                    attempt=0,
+                )
+            )
+            return generation
+
+        return await self._write("create", work)
+
+    async def claim(
+        self, owner: str, names: Sequence[str], lease: float, limit: int, mine: bool = False
+    ) -> list[tuple[str, int]]:
+        if not names:
+            return []
+        parameters = {
+            "owner": owner,
+            "names": list(names),
+            "lease": lease,
+            "limit": limit,
+            "active": list(_ACTIVE),
+        }
+
+        def work(connection: Connection) -> list[tuple[str, int]]:
+            statement = self._reclaim_sql if mine else self._claim_sql
+            rows = connection.execute(statement, parameters).all()
+            return [(row.id, row.generation) for row in rows]
+
+        return await self._write("claim", work)
+
+    async def renew(self, owner: str, lease: float) -> set[str]:
+        parameters = {"owner": owner, "lease": lease, "active": list(_ACTIVE)}
+
+        def work(connection: Connection) -> set[str]:
+            return {row.id for row in connection.execute(self._renew_sql, parameters)}
+
+        return await self._write("renew", work)
+
+    async def write(self, run_id: str, generation: int, changes: Sequence[Change]) -> bool:
+        now = time.time()
+        fence: dict[str, Any] = {"updated": now}
+        rows: list[dict[str, Any]] = []
+        task_updates: list[Any] = []
+        for change in changes:
+            if change.task is not None and change.new is not None:
+                values: dict[str, Any] = {"state": change.new.value, "error": change.error}
+                for name in ("attempts", "started", "finished", "succeeded"):
+                    value = getattr(change, name)
+                    if value is not None:
+                        values[name] = value
+                if change.set_output:
+                    values["output"] = json.dumps(change.output)
+                task_updates.append(
+                    tasks.update()
+                    .where(tasks.c.run_id == run_id, tasks.c.name == change.task)
+                    .values(**values)
+                )
+                rows.append(
+                    {
+                        "run_id": run_id,
+                        "task": change.task,
+                        "old": None if change.old is None else change.old.value,
+                        "new": change.new.value,
+                        "at": now,
+                        "attempt": change.attempts or 0,
+                        "error": change.error,
+                    }
+                )
+            if change.run_new is not None:
+                fence["state"] = change.run_new.value
+                if change.run_error is not None:  # the first reason stays while reverting
+                    fence["error"] = change.run_error
+                rows.append(
+                    {
+                        "run_id": run_id,
+                        "task": None,
+                        "old": None if change.run_old is None else change.run_old.value,
+                        "new": change.run_new.value,
+                        "at": now,
+                        "attempt": 0,
+                        "error": change.run_error,
+                    }
+                )
+        fence_sql = (
+            runs.update()
+            .where(runs.c.id == run_id, runs.c.generation == generation)
+            .values(**fence)
+            .returning(runs.c.cancel_requested)
+        )
+
+        def work(connection: Connection) -> bool:
+            cancel = connection.execute(fence_sql).scalar()
+            if cancel is None:
+                connection.rollback()
+                raise LeaseLost(run_id, generation)
+            for statement in task_updates:
+                connection.execute(statement)
+            if rows:
+                connection.execute(history.insert(), rows)
+            return bool(cancel)
+
+        return await self._write("write", work)
+
+    async def migrate(
+        self,
+        run_id: str,
+        generation: int,
+        version: int,
+        renames: dict[str, str],
+        graph: dict[str, list[str]],
+    ) -> None:
+        now = time.time()
+        fence_sql = (
+            runs.update()
+            .where(runs.c.id == run_id, runs.c.generation == generation)
+            .values(updated=now, version=version, graph=json.dumps(graph))
+            .returning(runs.c.id)
+        )
+
+        def work(connection: Connection) -> None:
+            if connection.execute(fence_sql).scalar() is None:
+                connection.rollback()
+                raise LeaseLost(run_id, generation)
+            # through temporary names, so that swapped names never collide
+
+            def rename(old: str, new: str) -> None:
+                for table, column in ((tasks, tasks.c.name), (history, history.c.task)):
+                    connection.execute(
+                        table.update()
+                        .where(table.c.run_id == run_id, column == old)
+                        .values({column.name: new})
+                    )
+
+            for old in renames:
+                rename(old, f"~{old}")
+            for old, new in renames.items():
+                rename(f"~{old}", new)
+
+        await self._write("migrate", work)
+
+    async def release(self, run_id: str, generation: int, problem: str | None = None) -> None:
+        statement = (
+            runs.update()
+            .where(runs.c.id == run_id, runs.c.generation == generation)
+            .values(owner=None, lease_expires=None, problem=problem)
+        )
+        await self._write("release", lambda connection: connection.execute(statement))
+
+    # -- operators' calls -----------------------------------------------------------------
+
+    async def get(self, run_id: str) -> RunInfo:
+        def work(connection: Connection) -> RunInfo:
+            row = connection.execute(sa.select(runs).where(runs.c.id == run_id)).first()
+            if row is None:
+                raise RunNotFound(run_id)
+            task_rows = connection.execute(sa.select(tasks).where(tasks.c.run_id == run_id)).all()
+            return _run_info(row, task_rows)
+
+        return await self._read("get", work)
+
+    async def runs(self, states: Sequence[State] = (), limit: int = 100) -> list[RunInfo]:
+        query = sa.select(runs).order_by(runs.c.created.desc()).limit(limit)
+        if states:
+            query = query.where(runs.c.state.in_([state.value for state in states]))
+        return await self._read(
+            "runs", lambda connection: [_run_info(row) for row in connection.execute(query)]
+        )
+
+    async def history(self, run_id: str) -> list[HistoryEntry]:
+        query = sa.select(history).where(history.c.run_id == run_id).order_by(history.c.seq)
+
+        def work(connection: Connection) -> list[HistoryEntry]:
+            return [
+                HistoryEntry(
+                    seq=row.seq,
+                    run_id=row.run_id,
+                    task=row.task,
+                    old=None if row.old is None else State(row.old),
+                    new=State(row.new),
+                    at=row.at,
+                    attempt=row.attempt,
+                    error=row.error,
+                )
+                for row in connection.execute(query)
+            ]
+
+        return await self._read("history", work)
+
+    def _locked_run(self, connection: Connection, run_id: str) -> Any:
+        query = sa.select(runs).where(runs.c.id == run_id)
+        if self.row_locks:
+            query = query.with_for_update()
+        row = connection.execute(query).first()
+        if row is None:
+            raise RunNotFound(run_id)
+        return row
+
+    async def request_cancel(self, run_id: str) -> RunInfo:
+        def work(connection: Connection) -> RunInfo:
+            row = self._locked_run(connection, run_id)
+            state = State(row.state)
+            now = time.time()
+            if state is State.PENDING and row.owner is None:
+                connection.execute(
+                    runs.update()
+                    .where(runs.c.id == run_id)
+                    .values(
+                        state=State.CANCELLED.value,
+                        cancel_requested=True,
+                        generation=runs.c.generation + 1,
+                        updated=now,
+                    )
+                )
+                connection.execute(
+                    history.insert().values(
+                        run_id=run_id,
+                        task=None,
+                        old=state.value,
+                        new=State.CANCELLED.value,
+                        at=now,
+                        attempt=0,
+                        error="cancelled",
+                    )
+                )
+            elif state in ACTIVE:
+                connection.execute(
+                    runs.update().where(runs.c.id == run_id).values(cancel_requested=True)
+                )
+            return _run_info(self._locked_run(connection, run_id))
+
+        return await self._write("cancel", work)
+
+    async def resume(self, run_id: str) -> RunInfo:
+        def work(connection: Connection) -> RunInfo:
+            row = self._locked_run(connection, run_id)
+            state = State(row.state)
+            now = time.time()
+            if row.problem is not None and state in ACTIVE:
+                connection.execute(
+                    runs.update().where(runs.c.id == run_id).values(problem=None, updated=now)
+                )
+            elif state is State.FAILED:
+                check(f"workflow run {run_id}", RUN_TRANSITIONS, state, State.REVERTING)
+                connection.execute(
+                    runs.update()
+                    .where(runs.c.id == run_id)
+                    .values(
+                        state=State.REVERTING.value,
+                        owner=None,
+                        lease_expires=None,
+                        problem=None,
+                        generation=runs.c.generation + 1,
+                        updated=now,
+                    )
+                )
+                connection.execute(
+                    history.insert().values(
+                        run_id=run_id,
+                        task=None,
+                        old=state.value,
+                        new=State.REVERTING.value,
+                        at=now,
+                        attempt=0,
+                        error="resumed",
+                    )
+                )
+            else:
+                raise InvalidTransition(
+                    f"workflow run {run_id}",
+                    state.value,
+                    "resumed (only FAILED runs, and runs with a reported problem, are resumed)",
+                )
+            return _run_info(self._locked_run(connection, run_id))
+
+        return await self._write("resume", work)
+
+    # -- expected states ------------------------------------------------------------------
+
+    async def set_expected(self, resource: str, state: Any) -> None:
+        def work(connection: Connection) -> None:
+            connection.execute(expected.delete().where(expected.c.resource == resource))
+            if state is not None:
+                connection.execute(
+                    expected.insert().values(
+                        resource=resource,
+                        expected=json.dumps(state, sort_keys=True),
+                        updated=time.time(),
+                        drifted=False,
+                    )
+                )
+
+        await self._write("expect", work)
+
+    async def expectations(self, drifted_only: bool = False) -> list[Expectation]:
+        query = sa.select(expected).order_by(expected.c.resource)
+        if drifted_only:
+            query = query.where(expected.c.drifted.is_(True))
+
+        def work(connection: Connection) -> list[Expectation]:
+            return [
+                Expectation(
+                    resource=row.resource,
+                    expected=json.loads(row.expected),
+                    updated=row.updated,
+                    observed=None if row.observed is None else json.loads(row.observed),
+                    checked=row.checked,
+                    drifted=bool(row.drifted),
+                    repair_run=row.repair_run,
+                )
+                for row in connection.execute(query)
+            ]
+
+        return await self._read("expectations", work)
+
+    async def observed(
+        self, resource: str, observed: Any, drifted: bool, repair_run: str | None
+    ) -> None:
+        values: dict[str, Any] = {
+            "observed": json.dumps(observed, sort_keys=True),
+            "checked": time.time(),
+            "drifted": drifted,
+        }
+        if repair_run is not None:
+            values["repair_run"] = repair_run
+        statement = expected.update().where(expected.c.resource == resource).values(**values)
+        await self._write("observed", lambda connection: connection.execute(statement))

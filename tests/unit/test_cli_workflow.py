@@ -1,0 +1,140 @@
+"""`anker workflow` on an embedded store: every command, JSON and diagram output, bad input as
+one line, and reading commands that never create a file."""
+
+from __future__ import annotations
+
+import asyncio
+import json
+from pathlib import Path
+from typing import Any
+
+import pytest
+from click.testing import CliRunner, Result
+
+from anker.cli import cli
+from anker.workflow import Engine, Retry, State, Task, TaskContext, Workflow, parallel, sequence
+
+
+def one_line_error(result: Result) -> str:
+    """The single line a failed command wrote to stderr (never a traceback)."""
+    assert result.exit_code not in (0, None), result.output
+    assert isinstance(result.exception, SystemExit), result.exception
+    lines = [line for line in result.stderr.splitlines() if line.startswith("Error: ")]
+    assert len(lines) == 1, result.stderr
+    return lines[0]
+
+
+def run(url: str, *args: str) -> Result:
+    return CliRunner().invoke(cli, ["workflow", "--url", url, *args])
+
+
+async def ok(ctx: TaskContext, **inputs: Any) -> str:
+    return ctx.task
+
+
+async def broken(ctx: TaskContext, **inputs: Any) -> None:
+    raise RuntimeError("disk full")
+
+
+async def undo(ctx: TaskContext, result: Any, **inputs: Any) -> None:
+    raise RuntimeError("cannot undo")
+
+
+FLOW = Workflow(
+    "demo",
+    sequence(
+        Task("reserve", ok, undo, provides="r", retry=Retry(attempts=1)),
+        parallel(Task("net", ok, requires=("r",)), Task("disk", broken, retry=Retry(1))),
+    ),
+    inputs=("size",),
+)
+
+
+@pytest.fixture
+def stored(tmp_path: Path) -> tuple[str, str]:
+    """A store with one FAILED run (disk failed, reserve's revert failed)."""
+    url = f"sqlite://{tmp_path}/wf.db"
+    result = run(url, "upgrade")
+    assert result.exit_code == 0, result.output
+
+    async def main() -> str:
+        async with await Engine.open(url, [FLOW]) as engine:
+            info = await engine.run(FLOW, {"size": 2})
+            assert info.state is State.FAILED
+            return info.id
+
+    return url, asyncio.run(main())
+
+
+def test_reading_a_missing_store_fails_in_one_line_and_creates_nothing(tmp_path: Path) -> None:
+    url = f"sqlite://{tmp_path}/none.db"
+    for args in (("list",), ("show", "x"), ("history", "x")):
+        assert "no database at" in one_line_error(run(url, *args))
+    assert not (tmp_path / "none.db").exists()
+
+
+def test_without_a_url_the_usage_says_how_to_give_one() -> None:
+    result = CliRunner(env={"ANKER_WORKFLOW_URL": None}).invoke(cli, ["workflow", "list"])
+    assert result.exit_code == 2
+    assert "--url URL or ANKER_WORKFLOW_URL" in result.stderr
+
+
+def test_a_bad_url_option_is_one_line(tmp_path: Path) -> None:
+    assert "bogus" in one_line_error(run(f"sqlite://{tmp_path}/wf.db?bogus=1", "list"))
+
+
+def test_list_show_and_history(stored: tuple[str, str]) -> None:
+    url, run_id = stored
+    listed = json.loads(run(url, "list", "--format", "json").output)
+    assert [(r["id"], r["state"], r["workflow"]) for r in listed] == [(run_id, "FAILED", "demo v1")]
+    assert run(url, "list", "--state", "succeeded").output.strip() == "(none)"
+    text = run(url, "show", run_id).output
+    assert "state: FAILED" in text
+    assert "reverting task 'reserve' failed" in text
+    shown = json.loads(run(url, "show", run_id, "--format", "json").output)
+    tasks = {t["task"]: t for t in shown["tasks"]}
+    assert tasks["disk"]["state"] == "FAILED"
+    assert tasks["disk"]["error"] == "RuntimeError: disk full"
+    assert tasks["net"]["waits_for"] == ["reserve"]
+    assert shown["inputs"] == {"size": 2}
+    events = json.loads(run(url, "history", run_id, "--format", "json").output)
+    assert events[0]["to"] == "PENDING"
+    assert events[-1] == events[-1] | {"task": "(run)", "from": "REVERTING", "to": "FAILED"}
+
+
+def test_show_draws_the_flow_as_mermaid_and_dot(stored: tuple[str, str]) -> None:
+    url, run_id = stored
+    mermaid = run(url, "show", run_id, "--format", "mermaid").output
+    assert mermaid.startswith("flowchart TD")
+    assert "t0 --> t1" in mermaid
+    assert "FAILED" in mermaid
+    dot = run(url, "show", run_id, "--format", "dot").output
+    assert dot.startswith("digraph workflow {")
+    assert '"reserve" -> "net";' in dot
+
+
+def test_unknown_runs_are_one_line_errors(stored: tuple[str, str]) -> None:
+    url, _ = stored
+    for command in ("show", "history", "cancel", "resume", "retry"):
+        assert "no workflow run 'nope'" in one_line_error(run(url, command, "nope"))
+
+
+def test_resume_retry_and_cancel(stored: tuple[str, str]) -> None:
+    url, run_id = stored
+    assert run(url, "resume", run_id).output.strip() == f"{run_id}: REVERTING"
+    assert "only FAILED runs" in one_line_error(run(url, "resume", run_id))
+    assert "only ended runs retry" in one_line_error(run(url, "retry", run_id))
+    cancelled = json.loads(run(url, "cancel", run_id, "--format", "json").output)
+    assert cancelled["state"] == "REVERTING"  # its engine finishes the revert, then CANCELLED
+
+    async def finish() -> None:
+        async with await Engine.open(url, [FLOW], poll=0.05) as engine:
+            info = await engine.wait(run_id, timeout=60)
+            assert info.state is State.FAILED  # the revert still fails
+
+    asyncio.run(finish())
+    retried = json.loads(run(url, "retry", run_id, "--format", "json").output)
+    assert retried["state"] == "PENDING"
+    shown = json.loads(run(url, "show", retried["id"], "--format", "json").output)
+    assert shown["retry_of"] == run_id
+    assert run(url, "cancel", retried["id"]).output.strip() == f"{retried['id']}: CANCELLED"
