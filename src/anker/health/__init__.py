@@ -31,6 +31,7 @@ from anker.health._builtin import (
     check_key_manager,
     check_quota,
     check_transport,
+    check_workflow_engine,
 )
 from anker.health._check import GROUPS, Check, CheckFunction, ComponentType, Result, Status
 from anker.health._exposure import Exposure
@@ -64,6 +65,7 @@ __all__ = [
     "check_key_manager",
     "check_quota",
     "check_transport",
+    "check_workflow_engine",
 ]
 
 show_public_paths(__name__, globals(), __all__)

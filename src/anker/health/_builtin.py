@@ -5,8 +5,9 @@ from __future__ import annotations
 import asyncio
 import os
 import shutil
+import sys
 import time
-from collections.abc import Iterable
+from collections.abc import Callable, Iterable
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -26,6 +27,7 @@ __all__ = [
     "check_key_manager",
     "check_quota",
     "check_transport",
+    "check_workflow_engine",
 ]
 
 MIB = 1024 * 1024
@@ -143,6 +145,13 @@ def check_quota(quota: Any, name: str = "limits", *, groups: Iterable[str] = ("r
     return check_driver(quota.store, name, "datastore", groups=groups)
 
 
+def check_workflow_engine(
+    engine: Any, name: str = "workflow", *, groups: Iterable[str] = ("ready",)
+) -> Check:
+    """The store of an :class:`anker.workflow.Engine`."""
+    return check_driver(engine.store, name, "datastore", groups=groups)
+
+
 #: the probe's own bound; the registry's check timeout (shorter by default) answers first
 _PROBE_TIMEOUT = 30.0
 
@@ -187,27 +196,38 @@ async def select_result(engine: Any) -> Result:
 
 def check_for(part: object, *, groups: Iterable[str] = ("ready",)) -> Check:
     """The built-in check of one of anker's parts: a ``Coordinator``, a messaging
-    ``Transport``, a ``KeyManager``, a ``Quota``, a SQLAlchemy ``Engine`` or ``AsyncEngine``,
-    or any driver. Raises TypeError for anything else."""
+    ``Transport``, a ``KeyManager``, a ``Quota``, a workflow ``Engine``, a SQLAlchemy
+    ``Engine`` or ``AsyncEngine``, or any driver. Raises TypeError for anything else."""
+    for kind, make in _makers():
+        if isinstance(part, kind):
+            return make(part, groups=groups)
+    if _is_engine(part):
+        return check_engine(part, groups=groups)
+    raise TypeError(f"no built-in health check for {type(part).__qualname__}: write a Check for it")
+
+
+def _makers() -> list[tuple[type, Callable[..., Check]]]:
+    """(class, check function) of anker's parts, most specific first."""
     from anker._drivers import Driver
     from anker.coordination import Coordinator
     from anker.limits import Quota
     from anker.messaging import Transport
     from anker.secrets import KeyManager
 
-    if isinstance(part, Coordinator):
-        return check_coordinator(part, groups=groups)
-    if isinstance(part, Transport):
-        return check_transport(part, groups=groups)
-    if isinstance(part, KeyManager):
-        return check_key_manager(part, groups=groups)
-    if isinstance(part, Quota):
-        return check_quota(part, groups=groups)
-    if isinstance(part, Driver):
-        return check_driver(part, part.url.scheme, groups=groups)
-    if _is_engine(part):
-        return check_engine(part, groups=groups)
-    raise TypeError(f"no built-in health check for {type(part).__qualname__}: write a Check for it")
+    def of_driver(driver: Driver, *, groups: Iterable[str]) -> Check:
+        return check_driver(driver, driver.url.scheme, groups=groups)
+
+    found: list[tuple[type, Callable[..., Check]]] = [
+        (Coordinator, check_coordinator),
+        (Transport, check_transport),
+        (KeyManager, check_key_manager),
+        (Quota, check_quota),
+    ]
+    workflow = sys.modules.get("anker.workflow._engine")  # loaded if a part can be one
+    if workflow is not None:
+        found.append((workflow.Engine, check_workflow_engine))
+    found.append((Driver, of_driver))
+    return found
 
 
 def _is_engine(part: object) -> bool:

@@ -148,3 +148,23 @@ async def test_discover_false_checks_only_what_is_registered(tmp_path: Path) -> 
     async with await Coordinator.connect(f"sqlite://{tmp_path}/coord.db"):
         assert health.checks() == []
         assert (await health.run("ready")).outcomes == ()
+
+
+async def test_a_workflow_engine_s_store_is_one_check(tmp_path: Path) -> None:
+    from anker.health import check_for
+    from anker.workflow import Engine
+
+    gc.collect()
+    health = Health()
+    before = names(health)
+    async with await Engine.open(f"sqlite://{tmp_path}/runs.db", [], upgrade=True) as engine:
+        added = names(health) - before
+        assert len(added) == 1, added  # the store's engine is not checked apart from it
+        (name,) = added
+        assert name.startswith("workflow")
+        assert (await statuses(health))[name] is Status.PASS
+        own = Health(discover=False)
+        own.add(check_for(engine))
+        assert [c.name for c in own.checks()] == ["workflow:responseTime"]
+        assert (await own.run("ready")).status is Status.PASS
+    assert name not in names(health)

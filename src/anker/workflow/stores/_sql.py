@@ -26,7 +26,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import sqlalchemy as sa
 
-from anker.db import DBError, Migrations, SchemaNotCurrent, create_engine, retrying
+from anker._live import forget
+from anker.db import DBError, Migrations, SchemaNotCurrent, create_engine, probe, retrying
 from anker.errors import Unavailable
 from anker.workflow._errors import InvalidTransition, LeaseLost, RunNotFound, StoreUnavailable
 from anker.workflow._states import ACTIVE, RUN_TRANSITIONS, State, check
@@ -213,6 +214,7 @@ class SQLStore(Store):
         """The store's SQLAlchemy engine (created on first use)."""
         if self._engine is None:
             self._engine = create_engine(self._db_url, **self.engine_options())
+            forget(self._engine)  # the store's own health check covers its engine
         return self._engine
 
     def migrations(self) -> Migrations:
@@ -234,6 +236,14 @@ class SQLStore(Store):
 
     async def upgrade(self) -> None:
         await self._run("upgrade", lambda: self.migrations().upgrade())
+
+    async def probe(self) -> None:
+        # anker.db's probe: SELECT 1, bounded, a stale pooled connection replaced; not retried
+        try:
+            await asyncio.to_thread(probe, self.engine, timeout=self.settings.timeout)
+        except DBError as exc:
+            reason = exc.reason if isinstance(exc, Unavailable) else str(exc)
+            raise StoreUnavailable(str(self.url), "probe", reason) from exc
 
     async def aclose(self) -> None:
         if self._threads:
