@@ -160,6 +160,20 @@ def test_a_new_sqlite_file_is_private_and_gets_its_pragmas(tmp_path: Path) -> No
     engine.dispose()
 
 
+def test_four_slashes_name_the_same_absolute_file_as_three(tmp_path: Path) -> None:
+    """sqlite:////abs/path is how SQLAlchemy writes an absolute path; anker's grammar writes
+    sqlite:///abs/path. Both open the same file."""
+    engine = create_engine(f"sqlite:///{tmp_path}/app.db")  # tmp_path is absolute: 4 slashes
+    with engine.begin() as connection:
+        connection.execute(text("CREATE TABLE t (x INTEGER)"))
+    engine.dispose()
+    assert (tmp_path / "app.db").is_file()
+    engine = create_engine(f"sqlite://{tmp_path}/app.db")
+    with engine.connect() as connection:
+        assert connection.execute(text("SELECT count(*) FROM t")).scalar_one() == 0
+    engine.dispose()
+
+
 def test_sqlite_never_creates_a_missing_folder(tmp_path: Path) -> None:
     engine = create_engine(f"sqlite://{tmp_path}/missing/app.db")
     with pytest.raises(DBConnectionError, match="no folder"), engine.connect():

@@ -8,11 +8,18 @@ import sqlite3
 from pathlib import Path
 from urllib.parse import quote
 
-__all__ = ["DatabaseMissing", "connect_sqlite", "prepare_file"]
+__all__ = ["DatabaseMissing", "connect_sqlite", "file_path", "prepare_file"]
 
 
 class DatabaseMissing(FileNotFoundError):
     """The database file (or the folder it would be created in) does not exist."""
+
+
+def file_path(url_path: str) -> Path:
+    """The file a ``sqlite:///path`` (or ``file:///path``) URL's path names, with one leading
+    slash: ``sqlite:////var/lib/app.db``, as SQLAlchemy writes an absolute path, is the same
+    file (pathlib keeps a leading ``//``, which SQLite's URI form reads as a host)."""
+    return Path("/" + url_path.lstrip("/"))
 
 
 def prepare_file(path: Path, *, create: bool) -> None:

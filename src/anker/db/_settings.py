@@ -18,6 +18,7 @@ from urllib.parse import quote
 
 from anker._drivers import DriverSettings, Seconds, parse_settings, setting
 from anker._engines.postgres import LibpqSettings, connect_params
+from anker._engines.sqlite import file_path
 from anker._url import BackendURL, parse_url
 from anker.errors import InvalidURL
 
@@ -192,7 +193,7 @@ def _sqlite(url: BackendURL, settings: EngineSettings, drivername: str) -> Targe
         )
     if not url.path or url.path == "/":
         raise InvalidURL(str(url), "sqlite:// needs a path, e.g. sqlite:///var/lib/app.db")
-    path = Path(url.path)
+    path = file_path(url.path)
     # mode=rw: SQLite never creates the file itself (anker does, private, in a folder that
     # must exist); uri=true makes both drivers read the name as a URI
     database = f"file:{quote(str(path))}"

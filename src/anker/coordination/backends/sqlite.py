@@ -30,7 +30,7 @@ from pathlib import Path
 from typing import TYPE_CHECKING, ClassVar, TypeVar
 
 from anker._drivers import DriverSettings, Seconds, setting
-from anker._engines.sqlite import DatabaseMissing, connect_sqlite
+from anker._engines.sqlite import DatabaseMissing, connect_sqlite, file_path
 from anker.coordination._backend import (
     Backend,
     CoordinationSettings,
@@ -109,7 +109,7 @@ class SQLiteBackend(Backend):
             raise InvalidURL(
                 str(url), f"{url.scheme}:// needs a path, e.g. {url.scheme}:///var/lib/svc"
             )
-        path = Path(url.path)
+        path = file_path(url.path)
         self.path = path / "coordination.db" if url.scheme == "file" else path
         self.poll = self.settings.poll
         self._db: sqlite3.Connection | None = None

@@ -17,12 +17,12 @@ import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
 
 from anker._drivers import DriverSettings, setting
+from anker._engines.sqlite import file_path
 from anker.limits._errors import StoreUnavailable, UnknownResource
 from anker.limits._model import ClaimInfo
 from anker.limits.stores._sql import SQLSettings, SQLStore, check_added, read_lookup
@@ -93,7 +93,7 @@ class SQLiteStore(SQLStore):
         }
 
     async def connect(self) -> None:
-        path = Path(self.url.path)
+        path = file_path(self.url.path)
         if not self.settings.create and not await asyncio.to_thread(path.is_file):
             raise StoreUnavailable(
                 str(self.url),

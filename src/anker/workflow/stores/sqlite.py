@@ -13,12 +13,12 @@ from __future__ import annotations
 
 import asyncio
 from dataclasses import dataclass
-from pathlib import Path
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
 
 from anker._drivers import DriverSettings, setting
+from anker._engines.sqlite import file_path
 from anker.workflow._errors import StoreUnavailable
 from anker.workflow._store import StoreSettings
 from anker.workflow.stores._sql import SQLStore
@@ -69,7 +69,7 @@ class SQLiteStore(SQLStore):
         return engine
 
     async def connect(self) -> None:
-        path = Path(self.url.path)
+        path = file_path(self.url.path)
         if not self.settings.create and not await asyncio.to_thread(path.is_file):
             raise StoreUnavailable(
                 str(self.url),
