@@ -47,6 +47,7 @@ def test_info_as_json_lists_subsystems_and_extras() -> None:
         "health",
         "workflow",
         "limits",
+        "service",
     ]
     extras = {item["name"]: item for item in document["extras"]}
     assert {"rabbit", "nats", "redis", "postgres", "etcd", "zookeeper", "barbican", "db"} <= set(

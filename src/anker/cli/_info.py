@@ -27,6 +27,7 @@ SUBSYSTEMS = (
     "health",
     "workflow",
     "limits",
+    "service",
 )
 
 #: extras that install, but whose driver is still to come: `anker info` must not suggest otherwise
