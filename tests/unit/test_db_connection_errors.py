@@ -208,3 +208,17 @@ def test_a_sqlite_file_that_cannot_be_opened_is_not_retried(tmp_path: Path) -> N
     assert calls == [1]
     assert raised.value.operation == "connect"
     engine.dispose()
+
+
+def test_within_retries_a_refused_connection_only_for_its_seconds() -> None:
+    from anker.db._retry import within
+
+    calls: list[int] = []
+
+    def work() -> None:
+        calls.append(1)
+        raise DBConnectionError("postgresql://svc@db/svc", "connect", "connection refused")
+
+    with pytest.raises(DBConnectionError, match="connection refused"):
+        within(0.3, work)()  # the caller gives up after 0.3 s: so does the work
+    assert len(calls) > 1  # it was retried, and it ended

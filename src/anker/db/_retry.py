@@ -94,6 +94,13 @@ class _Delays:
         return self.connect if _connecting(error) else self.other
 
 
+def within(seconds: float, work: Callable[P, R]) -> Callable[P, R]:
+    """``work`` retried as :func:`retrying` does, but for ``seconds`` in all: for callers that
+    give up after a timeout of their own (a store's call), so that the work stops when they
+    do, and the error they see is the last real one (a refused connection), not "no answer"."""
+    return retrying(backoff=Backoff(first=0.02, cap=1.0, deadline=seconds))(work)
+
+
 def _connecting(error: Exception) -> bool:
     """Whether the attempt failed before it reached the database."""
     return isinstance(error, DBConnectionError) and error.operation == "connect"

@@ -32,7 +32,8 @@ from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from anker._drivers import DriverSettings, setting
 from anker._live import forget
-from anker.db import DBError, Migrations, SchemaNotCurrent, create_engine, probe, retrying
+from anker.db import DBError, Migrations, SchemaNotCurrent, create_engine, probe
+from anker.db._retry import within
 from anker.errors import Unavailable
 from anker.limits._errors import (
     ClaimNotFound,
@@ -186,6 +187,13 @@ class SQLStore(Store):
 
     # -- plumbing -------------------------------------------------------------------------
 
+    @property
+    def connect_timeout(self) -> float:
+        # opening checks (or, with upgrade=True, runs) the migrations: Alembic's import alone
+        # can take seconds on a loaded machine; and a refused connection is retried for twice
+        # the timeout (see _run), whose own error should be the one reported
+        return self.settings.timeout * 6
+
     def engine_options(self) -> dict[str, object]:
         """Options of :func:`anker.db.create_engine` for this store."""
         return {"statement_timeout": self.settings.timeout}
@@ -237,7 +245,7 @@ class SQLStore(Store):
     async def _run(self, operation: str, work: Callable[[], T]) -> T:
         try:
             async with asyncio.timeout(self.settings.timeout * 3):
-                return await asyncio.to_thread(retrying(work))
+                return await asyncio.to_thread(within(self.settings.timeout * 2, work))
         except TimeoutError as exc:
             raise StoreUnavailable(
                 str(self.url), operation, f"no answer within {self.settings.timeout * 3:g} s"

@@ -27,7 +27,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 import sqlalchemy as sa
 
 from anker._live import forget
-from anker.db import DBError, Migrations, SchemaNotCurrent, create_engine, probe, retrying
+from anker.db import DBError, Migrations, SchemaNotCurrent, create_engine, probe
+from anker.db._retry import within
 from anker.errors import Unavailable
 from anker.workflow._errors import InvalidTransition, LeaseLost, RunNotFound, StoreUnavailable
 from anker.workflow._states import ACTIVE, RUN_TRANSITIONS, State, check
@@ -254,7 +255,9 @@ class SQLStore(Store):
 
     async def _run(self, operation: str, work: Callable[[], T]) -> T:
         try:
-            future = asyncio.ensure_future(asyncio.to_thread(retrying(work)))
+            future = asyncio.ensure_future(
+                asyncio.to_thread(within(self.settings.timeout * 2, work))
+            )
             self._threads.add(future)
             future.add_done_callback(self._threads.discard)
             async with asyncio.timeout(self.settings.timeout * 3):
