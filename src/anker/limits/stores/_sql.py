@@ -31,16 +31,12 @@ from sqlalchemy.dialects import postgresql as postgresql_dialect
 from sqlalchemy.dialects import sqlite as sqlite_dialect
 
 from anker._drivers import DriverSettings, setting
-from anker._live import forget
-from anker.db import DBError, Migrations, SchemaNotCurrent, create_engine, probe
-from anker.db._retry import within
-from anker.errors import Unavailable
+from anker.db._store_tables import StoreTables
 from anker.limits._errors import (
     ClaimNotFound,
     InvalidTree,
     LimitsError,
     OverQuota,
-    StoreUnavailable,
     UnknownProject,
     UnknownResource,
 )
@@ -48,7 +44,7 @@ from anker.limits._model import ClaimInfo, Level, Usage, binding_level
 from anker.limits._store import Store, StoreSettings
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection, Engine
+    from sqlalchemy.engine import Connection
 
     from anker._drivers import DriverSettings
     from anker._url import BackendURL
@@ -165,8 +161,12 @@ class SQLSettings(StoreSettings):
     )
 
 
-class SQLStore(Store):
+class SQLStore(StoreTables, Store):
     """The limits store in a SQL database; see the module docstring."""
+
+    migrations_at: ClassVar[str] = MIGRATIONS
+    version_table: ClassVar[str] = VERSION_TABLE
+    upgrade_command: ClassVar[str] = "anker quota"
 
     settings_class: ClassVar[type[DriverSettings]] = SQLSettings
     settings: SQLSettings
@@ -176,9 +176,7 @@ class SQLStore(Store):
 
     def __init__(self, url: BackendURL, settings: DriverSettings) -> None:
         super().__init__(url, settings)
-        # the store's own options stay out of the engine's way
-        self._db_url = dataclasses.replace(url, query=MappingProxyType({}))
-        self._engine: Engine | None = None
+        self.tables_init()
         # SQLite has one writer at a time: this process's writers queue here, on the event
         # loop, instead of in SQLite's busy handler (which sleeps up to 100 ms per wait)
         self._writes = None if self.row_locks else asyncio.Lock()
@@ -187,74 +185,8 @@ class SQLStore(Store):
 
     # -- plumbing -------------------------------------------------------------------------
 
-    @property
-    def connect_timeout(self) -> float:
-        # opening checks (or, with upgrade=True, runs) the migrations: Alembic's import alone
-        # can take seconds on a loaded machine; and a refused connection is retried for twice
-        # the timeout (see _run), whose own error should be the one reported
-        return self.settings.timeout * 6
-
-    def engine_options(self) -> dict[str, object]:
-        """Options of :func:`anker.db.create_engine` for this store."""
-        return {"statement_timeout": self.settings.timeout}
-
-    @property
-    def engine(self) -> Engine:
-        if self._engine is None:
-            self._engine = create_engine(self._db_url, **self.engine_options())
-            forget(self._engine)  # the store's own health check covers its engine
-            self.prepare_engine(self._engine)
-        return self._engine
-
-    def prepare_engine(self, engine: Engine) -> None:
-        """Set up a new engine (event handlers) before its first connection."""
-
-    def migrations(self) -> Migrations:
-        """The store's migrations, on its engine."""
-        return Migrations(self.engine, MIGRATIONS, version_table=VERSION_TABLE)
-
-    async def connect(self) -> None:
-        try:
-            await self._run("connect", lambda: self.migrations().check())
-        except SchemaNotCurrent as exc:
-            error = SchemaNotCurrent(exc.current, exc.heads, VERSION_TABLE)
-            at = ", ".join(exc.current) or "no revision (an empty database)"
-            error.args = (
-                f"the limits store {self.url} is at {at}; its schema is at "
-                f"{', '.join(exc.heads)}: run `anker quota --url '{self.url}' upgrade` once "
-                f"(or open it with upgrade=True)",
-            )
-            raise error from None
-
-    async def upgrade(self) -> None:
-        await self._run("upgrade", lambda: self.migrations().upgrade())
-
-    async def probe(self) -> None:
-        # anker.db's probe: SELECT 1, bounded, a stale pooled connection replaced; not retried
-        try:
-            await asyncio.to_thread(probe, self.engine, timeout=self.settings.timeout)
-        except DBError as exc:
-            reason = exc.reason if isinstance(exc, Unavailable) else str(exc)
-            raise StoreUnavailable(str(self.url), "probe", reason) from exc
-
     async def aclose(self) -> None:
-        if self._engine is not None:
-            engine, self._engine = self._engine, None
-            await asyncio.to_thread(engine.dispose)
-
-    async def _run(self, operation: str, work: Callable[[], T]) -> T:
-        try:
-            async with asyncio.timeout(self.settings.timeout * 3):
-                return await asyncio.to_thread(within(self.settings.timeout * 2, work))
-        except TimeoutError as exc:
-            raise StoreUnavailable(
-                str(self.url), operation, f"no answer within {self.settings.timeout * 3:g} s"
-            ) from exc
-        except SchemaNotCurrent:
-            raise
-        except DBError as exc:
-            reason = exc.reason if isinstance(exc, Unavailable) else str(exc)
-            raise StoreUnavailable(str(self.url), operation, reason) from exc
+        await self.close_tables()
 
     async def _write(self, operation: str, work: Callable[[Connection], T]) -> T:
         """``work`` in one write transaction (one at a time in this process, on SQLite)."""

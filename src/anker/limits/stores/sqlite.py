@@ -12,7 +12,6 @@ tables once with ``anker quota --url sqlite:///path/to/limits.db upgrade`` (or
 
 from __future__ import annotations
 
-import asyncio
 import json
 import time
 from collections.abc import Callable, Mapping
@@ -22,8 +21,7 @@ from typing import TYPE_CHECKING, Any, ClassVar
 import sqlalchemy as sa
 
 from anker._drivers import DriverSettings, setting
-from anker._engines.sqlite import file_path
-from anker.limits._errors import StoreUnavailable, UnknownResource
+from anker.limits._errors import UnknownResource
 from anker.limits._model import ClaimInfo
 from anker.limits.stores._sql import SQLSettings, SQLStore, check_added, read_lookup
 
@@ -91,16 +89,6 @@ class SQLiteStore(SQLStore):
             "sqlite_busy_timeout": self.settings.timeout,
             "sqlite_create": self.settings.create,
         }
-
-    async def connect(self) -> None:
-        path = file_path(self.url.path)
-        if not self.settings.create and not await asyncio.to_thread(path.is_file):
-            raise StoreUnavailable(
-                str(self.url),
-                "connect",
-                f"no database at {path}: create it with `anker quota --url '{self.url}' upgrade`",
-            )
-        await super().connect()
 
     def prepare_engine(self, engine: Engine) -> None:
         synchronous = self.settings.synchronous.upper()

@@ -17,20 +17,15 @@ Engine calls are synchronous SQLAlchemy, run in worker threads.
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import time
 from collections.abc import Callable, Sequence
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import sqlalchemy as sa
 
-from anker._live import forget
-from anker.db import DBError, Migrations, SchemaNotCurrent, create_engine, probe
-from anker.db._retry import within
-from anker.errors import Unavailable
-from anker.workflow._errors import InvalidTransition, LeaseLost, RunNotFound, StoreUnavailable
+from anker.db._store_tables import StoreTables
+from anker.workflow._errors import InvalidTransition, LeaseLost, RunNotFound
 from anker.workflow._states import ACTIVE, RUN_TRANSITIONS, State, check
 from anker.workflow._store import (
     Change,
@@ -43,7 +38,7 @@ from anker.workflow._store import (
 )
 
 if TYPE_CHECKING:
-    from sqlalchemy.engine import Connection, Engine
+    from sqlalchemy.engine import Connection
 
     from anker._drivers import DriverSettings
     from anker._url import BackendURL
@@ -152,8 +147,12 @@ def _run_info(row: Any, task_rows: Sequence[Any] = ()) -> RunInfo:
     )
 
 
-class SQLStore(Store):
+class SQLStore(StoreTables, Store):
     """The workflow store in a SQL database; see the module docstring."""
+
+    migrations_at: ClassVar[str] = MIGRATIONS
+    version_table: ClassVar[str] = VERSION_TABLE
+    upgrade_command: ClassVar[str] = "anker workflow"
 
     settings_class: ClassVar[type[DriverSettings]] = StoreSettings
     #: PostgreSQL locks rows; SQLite locks the database for each write transaction
@@ -163,12 +162,9 @@ class SQLStore(Store):
 
     def __init__(self, url: BackendURL, settings: DriverSettings) -> None:
         super().__init__(url, settings)
-        self._db_url = dataclasses.replace(url, query=MappingProxyType({}))
-        self._engine: Engine | None = None
+        self.tables_init()
         # SQLite has one writer at a time: this process's writers queue here, on the loop
         self._writes = None if self.row_locks else asyncio.Lock()
-        # calls whose caller was cancelled still run in their thread: closing waits for them
-        self._threads: set[asyncio.Future[Any]] = set()
         now = self.now_sql
         lock = " FOR UPDATE SKIP LOCKED" if self.row_locks else ""
         claim = f"""
@@ -200,77 +196,8 @@ class SQLStore(Store):
 
     # -- plumbing -------------------------------------------------------------------------
 
-    @property
-    def connect_timeout(self) -> float:
-        # opening may run the migrations (upgrade=True): Alembic's import alone can take
-        # seconds on a loaded machine
-        return self.settings.timeout * 6
-
-    def engine_options(self) -> dict[str, object]:
-        """Options of :func:`anker.db.create_engine` for this store."""
-        return {"statement_timeout": self.settings.timeout}
-
-    @property
-    def engine(self) -> Engine:
-        """The store's SQLAlchemy engine (created on first use)."""
-        if self._engine is None:
-            self._engine = create_engine(self._db_url, **self.engine_options())
-            forget(self._engine)  # the store's own health check covers its engine
-        return self._engine
-
-    def migrations(self) -> Migrations:
-        """The store's migrations, on its engine."""
-        return Migrations(self.engine, MIGRATIONS, version_table=VERSION_TABLE)
-
-    async def connect(self) -> None:
-        try:
-            await self._run("connect", lambda: self.migrations().check())
-        except SchemaNotCurrent as exc:
-            error = SchemaNotCurrent(exc.current, exc.heads, VERSION_TABLE)
-            at = ", ".join(exc.current) or "no revision (an empty database)"
-            error.args = (
-                f"the workflow store {self.url} is at {at}; its schema is at "
-                f"{', '.join(exc.heads)}: run `anker workflow --url '{self.url}' upgrade` once "
-                f"(or open it with upgrade=True)",
-            )
-            raise error from None
-
-    async def upgrade(self) -> None:
-        await self._run("upgrade", lambda: self.migrations().upgrade())
-
-    async def probe(self) -> None:
-        # anker.db's probe: SELECT 1, bounded, a stale pooled connection replaced; not retried
-        try:
-            await asyncio.to_thread(probe, self.engine, timeout=self.settings.timeout)
-        except DBError as exc:
-            reason = exc.reason if isinstance(exc, Unavailable) else str(exc)
-            raise StoreUnavailable(str(self.url), "probe", reason) from exc
-
     async def aclose(self) -> None:
-        if self._threads:
-            await asyncio.wait(self._threads, timeout=self.settings.timeout * 3)
-        if self._engine is not None:
-            engine, self._engine = self._engine, None
-            await asyncio.to_thread(engine.dispose)
-
-    async def _run(self, operation: str, work: Callable[[], T]) -> T:
-        try:
-            future = asyncio.ensure_future(
-                asyncio.to_thread(within(self.settings.timeout * 2, work))
-            )
-            self._threads.add(future)
-            future.add_done_callback(self._threads.discard)
-            async with asyncio.timeout(self.settings.timeout * 3):
-                return await asyncio.shield(future)
-        except TimeoutError as exc:
-            raise StoreUnavailable(
-                str(self.url), operation, f"no answer within {self.settings.timeout * 3:g} s"
-            ) from exc
-        except SchemaNotCurrent:
-            raise
-        except DBError as exc:
-            reason = exc.reason if isinstance(exc, Unavailable) else str(exc)
-            raise StoreUnavailable(str(self.url), operation, reason) from exc
+        await self.close_tables()
 
     async def _write(self, operation: str, work: Callable[[Connection], T]) -> T:
         """``work`` in one write transaction (one at a time in this process, on SQLite)."""

@@ -11,15 +11,12 @@ with ``anker workflow --url sqlite:///path upgrade`` (or ``Engine.open(..., upgr
 
 from __future__ import annotations
 
-import asyncio
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
 
 from anker._drivers import DriverSettings, setting
-from anker._engines.sqlite import file_path
-from anker.workflow._errors import StoreUnavailable
 from anker.workflow._store import StoreSettings
 from anker.workflow.stores._sql import SQLStore
 
@@ -55,29 +52,13 @@ class SQLiteStore(SQLStore):
     def engine_options(self) -> dict[str, object]:
         return {"sqlite_busy_timeout": self.settings.timeout, "sqlite_create": self.settings.create}
 
-    @property
-    def engine(self) -> Engine:
-        new = self._engine is None
-        engine = super().engine
-        if new:
-            synchronous = self.settings.synchronous.upper()
+    def prepare_engine(self, engine: Engine) -> None:
+        synchronous = self.settings.synchronous.upper()
 
-            def on_connect(dbapi_connection: Any, _record: object) -> None:
-                dbapi_connection.execute(f"PRAGMA synchronous = {synchronous}")
+        def on_connect(dbapi_connection: Any, _record: object) -> None:
+            dbapi_connection.execute(f"PRAGMA synchronous = {synchronous}")
 
-            sa.event.listen(engine, "connect", on_connect)
-        return engine
-
-    async def connect(self) -> None:
-        path = file_path(self.url.path)
-        if not self.settings.create and not await asyncio.to_thread(path.is_file):
-            raise StoreUnavailable(
-                str(self.url),
-                "connect",
-                f"no database at {path}: create it with "
-                f"`anker workflow --url '{self.url}' upgrade`",
-            )
-        await super().connect()
+        sa.event.listen(engine, "connect", on_connect)
 
     def begin_write(self, connection: Connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")

@@ -1,0 +1,150 @@
+"""What anker's own SQL stores (limits, workflow) share: their engine, their migrations run on
+purpose, a probe, and calls bounded by the store's timeout.
+
+A store mixes :class:`StoreTables` in before its driver base (``class SQLStore(StoreTables,
+Store)``), names its migrations, version table and upgrade command, and calls
+:meth:`~StoreTables.tables_init` from ``__init__``.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import dataclasses
+from collections.abc import Callable
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
+
+from anker._engines.sqlite import file_path
+from anker._live import forget
+from anker.db._engine import create_engine
+from anker.db._errors import DBError
+from anker.db._migrations import Migrations, SchemaNotCurrent
+from anker.db._probe import probe
+from anker.db._retry import within
+from anker.errors import Unavailable
+
+if TYPE_CHECKING:
+    from sqlalchemy import Engine
+
+    from anker._url import BackendURL
+
+__all__ = ["StoreTables"]
+
+T = TypeVar("T")
+
+
+class StoreTables:
+    """The tables of one of anker's stores in a SQL database (see the module docstring)."""
+
+    #: where the store's Alembic migrations are ("package:folder")
+    migrations_at: ClassVar[str]
+    #: the store's own version table
+    version_table: ClassVar[str]
+    #: the command that upgrades the store ("anker quota", "anker workflow")
+    upgrade_command: ClassVar[str]
+
+    # given by the driver base the store derives from (with its ``unavailable`` class)
+    url: BackendURL
+    settings: Any
+
+    @property
+    def _unavailable(self) -> type[Unavailable]:
+        found: type[Unavailable] = getattr(self, "unavailable")  # noqa: B009 (the driver's)
+        return found
+
+    def tables_init(self) -> None:
+        # the store's own options stay out of the engine's way
+        self._db_url = dataclasses.replace(self.url, query=MappingProxyType({}))
+        self._engine: Engine | None = None
+        # calls whose caller gave up still run in their thread: closing waits for them
+        self._threads: set[asyncio.Future[Any]] = set()
+
+    @property
+    def connect_timeout(self) -> float:
+        # opening checks (or, with upgrade=True, runs) the migrations: Alembic's import alone
+        # can take seconds on a loaded machine; and a refused connection is retried for twice
+        # the timeout (see _run), whose own error should be the one reported
+        return float(self.settings.timeout) * 6
+
+    def engine_options(self) -> dict[str, object]:
+        """Options of :func:`anker.db.create_engine` for this store."""
+        return {"statement_timeout": self.settings.timeout}
+
+    @property
+    def engine(self) -> Engine:
+        """The store's SQLAlchemy engine (created on first use)."""
+        if self._engine is None:
+            self._engine = create_engine(self._db_url, **self.engine_options())
+            forget(self._engine)  # the store's own health check covers its engine
+            self.prepare_engine(self._engine)
+        return self._engine
+
+    def prepare_engine(self, engine: Engine) -> None:
+        """Set up a new engine (event handlers) before its first connection."""
+
+    def migrations(self) -> Migrations:
+        """The store's migrations, on its engine."""
+        return Migrations(self.engine, self.migrations_at, version_table=self.version_table)
+
+    async def connect(self) -> None:
+        if self.url.scheme == "sqlite" and not getattr(self.settings, "create", True):
+            path = file_path(self.url.path)
+            if not await asyncio.to_thread(path.is_file):
+                raise self._unavailable(
+                    str(self.url),
+                    "connect",
+                    f"no database at {path}: create it with "
+                    f"`{self.upgrade_command} --url '{self.url}' upgrade`",
+                )
+        try:
+            await self._run("connect", lambda: self.migrations().check())
+        except SchemaNotCurrent as exc:
+            error = SchemaNotCurrent(exc.current, exc.heads, self.version_table)
+            at = ", ".join(exc.current) or "no revision (an empty database)"
+            error.args = (
+                f"the {self._unavailable.what} {self.url} is at {at}; its schema is at "
+                f"{', '.join(exc.heads)}: run `{self.upgrade_command} --url '{self.url}' "
+                "upgrade` once (or open it with upgrade=True)",
+            )
+            raise error from None
+
+    async def upgrade(self) -> None:
+        await self._run("upgrade", lambda: self.migrations().upgrade())
+
+    async def probe(self) -> None:
+        # anker.db's probe: SELECT 1, bounded, a stale pooled connection replaced; not retried
+        try:
+            await asyncio.to_thread(probe, self.engine, timeout=self.settings.timeout)
+        except DBError as exc:
+            raise self._unavailable(str(self.url), "probe", _reason(exc)) from exc
+
+    async def close_tables(self) -> None:
+        """Wait (a while) for the calls still running, then close the engine's connections."""
+        if self._threads:
+            await asyncio.wait(self._threads, timeout=self.settings.timeout * 3)
+        if self._engine is not None:
+            engine, self._engine = self._engine, None
+            await asyncio.to_thread(engine.dispose)
+
+    async def _run(self, operation: str, work: Callable[[], T]) -> T:
+        """``work`` in a thread, a refused connection retried for twice the store's timeout,
+        the whole bounded by three times it; database errors become ``unavailable``."""
+        timeout = float(self.settings.timeout)
+        try:
+            future = asyncio.ensure_future(asyncio.to_thread(within(timeout * 2, work)))
+            self._threads.add(future)
+            future.add_done_callback(self._threads.discard)
+            async with asyncio.timeout(timeout * 3):
+                return await asyncio.shield(future)
+        except TimeoutError as exc:
+            raise self._unavailable(
+                str(self.url), operation, f"no answer within {timeout * 3:g} s"
+            ) from exc
+        except SchemaNotCurrent:
+            raise
+        except DBError as exc:
+            raise self._unavailable(str(self.url), operation, _reason(exc)) from exc
+
+
+def _reason(exc: DBError) -> str:
+    return exc.reason if isinstance(exc, Unavailable) else str(exc)
