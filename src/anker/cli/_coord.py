@@ -10,7 +10,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from anker.cli._options import output_format_option, reported_errors
+from anker.cli._options import emit_rows, output_format_option, reported_errors
 
 if TYPE_CHECKING:
     from anker.coordination import Coordinator
@@ -58,24 +58,6 @@ def _since(timestamp: float) -> str:
     return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
-def _emit(output_format: str, rows: list[dict[str, Any]], columns: list[str]) -> None:
-    if output_format == "json":
-        click.echo(json.dumps(rows, indent=2))
-        return
-    if not rows:
-        click.echo("(none)")
-        return
-    table = [columns]
-    table += [
-        ["-" if row[column] is None else str(row[column]) for column in columns] for row in rows
-    ]
-    widths = [max(len(line[index]) for line in table) for index in range(len(columns))]
-    for line in table:
-        click.echo(
-            "  ".join(cell.ljust(width) for cell, width in zip(line, widths, strict=True)).rstrip()
-        )
-
-
 @click.group()
 @click.option(
     "--url",
@@ -110,7 +92,7 @@ def locks(ctx: click.Context, output_format: str) -> None:
         }
         for info in infos
     ]
-    _emit(
+    emit_rows(
         output_format,
         rows,
         ["kind", "name", "member", "state", "mode", "token", "since", "expires_in"],
@@ -135,7 +117,7 @@ def groups(ctx: click.Context, output_format: str) -> None:
         for group, members in found.items()
         for member in members
     ]
-    _emit(output_format, rows, ["group", "member", "capabilities", "since"])
+    emit_rows(output_format, rows, ["group", "member", "capabilities", "since"])
 
 
 @coord.command("leaders")
@@ -145,4 +127,4 @@ def leaders(ctx: click.Context, output_format: str) -> None:
     """The leader of every election."""
     found = _run(ctx, lambda coordinator: coordinator.leaders())
     rows = [{"election": name, "leader": leader} for name, leader in found.items()]
-    _emit(output_format, rows, ["election", "leader"])
+    emit_rows(output_format, rows, ["election", "leader"])

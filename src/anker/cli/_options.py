@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import Any
@@ -10,7 +11,7 @@ import click
 
 from anker.errors import AnkerError
 
-__all__ = ["output_format_option", "reported_errors"]
+__all__ = ["emit_rows", "output_format_option", "reported_errors"]
 
 
 @contextmanager
@@ -35,3 +36,18 @@ def output_format_option(*choices: str) -> Callable[[Callable[..., Any]], Callab
         show_default=True,
         help="Output format.",
     )
+
+
+def emit_rows(output_format: str, rows: list[dict[str, Any]], columns: list[str]) -> None:
+    """``rows`` as JSON (a list of objects), or as a table of ``columns`` aligned for people
+    (``-`` for a missing value, ``(none)`` for no rows)."""
+    if output_format == "json":
+        click.echo(json.dumps(rows, indent=2))
+        return
+    if not rows:
+        click.echo("(none)")
+        return
+    table = [columns] + [["-" if row[c] is None else str(row[c]) for c in columns] for row in rows]
+    widths = [max(len(line[index]) for line in table) for index in range(len(columns))]
+    for line in table:
+        click.echo("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())

@@ -12,7 +12,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from anker.cli._options import output_format_option, reported_errors
+from anker.cli._options import emit_rows, output_format_option, reported_errors
 
 if TYPE_CHECKING:
     from anker.limits import Quota, Usage
@@ -74,19 +74,6 @@ def _parse_limits(pairs: tuple[str, ...]) -> dict[str, int | None]:
                 param_hint="LIMITS",
             )
     return found
-
-
-def _emit(output_format: str, rows: list[dict[str, Any]], columns: list[str]) -> None:
-    if output_format == "json":
-        click.echo(json.dumps(rows, indent=2))
-        return
-    if not rows:
-        click.echo("(none)")
-        return
-    table = [columns] + [["-" if row[c] is None else str(row[c]) for c in columns] for row in rows]
-    widths = [max(len(line[index]) for line in table) for index in range(len(columns))]
-    for line in table:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
 
 
 @click.group()
@@ -200,7 +187,7 @@ def show(ctx: click.Context, project: str | None, output_format: str) -> None:
             )
     if output_format == "text":
         rows = [{**row, "limit": _limit_text(row["limit"])} for row in rows]
-    _emit(output_format, rows, ["project", "resource", "limit", "source"])
+    emit_rows(output_format, rows, ["project", "resource", "limit", "source"])
 
 
 def _usage_rows(found: list[Usage]) -> list[dict[str, Any]]:
@@ -226,7 +213,7 @@ def usage(ctx: click.Context, project: str | None, output_format: str) -> None:
     rows = _usage_rows(_run(ctx, lambda opened: opened.usage(project)))
     if output_format == "text":
         rows = [{**row, "limit": _limit_text(row["limit"])} for row in rows]
-    _emit(output_format, rows, ["project", "resource", "used", "reserved", "subtree", "limit"])
+    emit_rows(output_format, rows, ["project", "resource", "used", "reserved", "subtree", "limit"])
 
 
 @quota.command("tree")
@@ -317,7 +304,7 @@ def claims(ctx: click.Context, project: str | None, output_format: str) -> None:
         }
         for c in found
     ]
-    _emit(
+    emit_rows(
         output_format, rows, ["id", "project", "resources", "state", "created", "expires", "note"]
     )
 
@@ -366,7 +353,9 @@ def recount(ctx: click.Context, counts: Path, repair: bool, output_format: str) 
     if output_format == "text" and not rows:
         click.echo("no drift")
         return
-    _emit(output_format, rows, ["project", "resource", "recorded", "counted", "delta", "repaired"])
+    emit_rows(
+        output_format, rows, ["project", "resource", "recorded", "counted", "delta", "repaired"]
+    )
 
 
 @quota.command("import")

@@ -4,8 +4,8 @@ from __future__ import annotations
 
 import click
 
-from anker.cli._coord import _emit, _run, _since
-from anker.cli._options import output_format_option
+from anker.cli._coord import _run, _since
+from anker.cli._options import emit_rows, output_format_option
 
 __all__ = ["service"]
 
@@ -45,4 +45,4 @@ def list_instances(
         if output_format == "text":
             row["endpoints"] = " ".join(f"{k}={v}" for k, v in sorted(instance.endpoints.items()))
         rows.append(row)
-    _emit(output_format, rows, ["id", "region", "zone", "host", "endpoints", "since"])
+    emit_rows(output_format, rows, ["id", "region", "zone", "host", "endpoints", "since"])

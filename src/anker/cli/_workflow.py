@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from anker.cli._options import output_format_option, reported_errors
+from anker.cli._options import emit_rows, output_format_option, reported_errors
 
 if TYPE_CHECKING:
     from anker.workflow import RunInfo
@@ -74,19 +74,6 @@ def _run_row(run: RunInfo) -> dict[str, Any]:
     }
 
 
-def _emit(output_format: str, rows: list[dict[str, Any]], columns: list[str]) -> None:
-    if output_format == "json":
-        click.echo(json.dumps(rows, indent=2))
-        return
-    if not rows:
-        click.echo("(none)")
-        return
-    table = [columns] + [["-" if row[c] is None else str(row[c]) for c in columns] for row in rows]
-    widths = [max(len(line[index]) for line in table) for index in range(len(columns))]
-    for line in table:
-        click.echo("  ".join(c.ljust(w) for c, w in zip(line, widths, strict=True)).rstrip())
-
-
 @click.group()
 @click.option(
     "--url",
@@ -134,7 +121,7 @@ def list_(ctx: click.Context, states: tuple[str, ...], limit: int, output_format
         return await store.runs([State(s.upper()) for s in states], limit)
 
     rows = [_run_row(run) for run in _run(ctx, use)]
-    _emit(output_format, rows, ["id", "workflow", "state", "updated", "owner", "problem"])
+    emit_rows(output_format, rows, ["id", "workflow", "state", "updated", "owner", "problem"])
 
 
 def _task_rows(run: RunInfo) -> list[dict[str, Any]]:
@@ -236,7 +223,7 @@ def show(ctx: click.Context, run_id: str, output_format: str) -> None:
             if row[name] is not None:
                 click.echo(f"{name}: {row[name]}")
         click.echo()
-        _emit("text", rows, ["task", "state", "attempts", "seconds", "error"])
+        emit_rows("text", rows, ["task", "state", "attempts", "seconds", "error"])
 
 
 @workflow.command("history")
@@ -262,7 +249,7 @@ def history(ctx: click.Context, run_id: str, output_format: str) -> None:
         }
         for entry in _run(ctx, use)
     ]
-    _emit(output_format, rows, ["at", "task", "from", "to", "attempt", "error"])
+    emit_rows(output_format, rows, ["at", "task", "from", "to", "attempt", "error"])
 
 
 def _act(
@@ -372,7 +359,7 @@ def drift(ctx: click.Context, show_all: bool, output_format: str) -> None:
             row | {"expected": json.dumps(row["expected"]), "observed": json.dumps(row["observed"])}
             for row in rows
         ]
-    _emit(
+    emit_rows(
         output_format,
         rows,
         ["resource", "expected", "observed", "checked", "repair_run", "repair_state"],
