@@ -81,9 +81,9 @@ class Health:
     key managers, quota stores, engines made by :mod:`anker.db`) is checked in ``ready``
     without being registered, as ``coordination:responseTime``, ``database:responseTime``
     (``-2``, ``-3`` for a second and third of a kind), from the moment it is opened until it
-    is closed. A part that a registered check already watches (:meth:`watch`, the
-    ``check_*`` functions) is not checked twice. ``discover=False`` checks only what is
-    registered.
+    is closed (an engine, which has no close, until it is garbage collected). A part that a
+    registered check already watches (:meth:`watch`, the ``check_*`` functions) is not
+    checked twice. ``discover=False`` checks only what is registered.
 
     .. versionadded:: 0.1
     """
