@@ -25,7 +25,7 @@ def print_help(schema: Schema, env_prefix: str | None) -> None:
 
 
 def help_text(schema: Schema, prog: str, env_prefix: str | None) -> str:
-    from anker.config._load import positional_options
+    from anker.config._inputs import positional_options
 
     positional = [
         schema.section(section).options[name]  # type: ignore[union-attr]

@@ -6,6 +6,7 @@ from __future__ import annotations
 import os
 
 from anker._typing import TYPE_CHECKING
+from anker.config._inputs import Inputs, positional_options
 from anker.config._interpolate import (
     Budget,
     Substitution,
@@ -14,7 +15,7 @@ from anker.config._interpolate import (
     has_reference,
     substitute,
 )
-from anker.config._kinds import BadValue, BoolKind, Kind, ListKind, OptionalKind
+from anker.config._kinds import BadValue, BoolKind, Kind, OptionalKind
 from anker.config._problems import ERROR, WARNING, Problem
 from anker.config._schema import DEFAULT, MISSING, NOT_READY, Option, Schema, normalize_section
 from anker.config._sources import (
@@ -26,7 +27,7 @@ from anker.config._sources import (
 )
 
 if TYPE_CHECKING:
-    from collections.abc import Callable, Mapping, Sequence
+    from collections.abc import Callable, Mapping
 
 __all__ = ["Inputs", "Outcome", "Unresolved", "env_name", "resolve"]
 
@@ -47,72 +48,6 @@ MAX_NESTING = 32  # $a -> $b -> ... chains; deeper is a mistake (and would exhau
 MAX_EXPANDED = 16 * 1024 * 1024  # characters substitution may produce in one load
 #: The origin of every value that no source set.
 DEFAULT_ORIGIN = Origin("default")
-
-
-def positional_options(schema: Schema) -> list[tuple[str, str, bool]]:
-    """``(section, option, takes_the_rest)`` of the options given on the command line
-    without their name, in declaration order; TypeError if a list one is not the last."""
-    found = []
-    for option in schema.options():
-        if option.positional:
-            kind = option.kind.inner if isinstance(option.kind, OptionalKind) else option.kind
-            found.append((option.section, option.name, isinstance(kind, ListKind)))
-    for section, name, takes_the_rest in found[:-1]:
-        if takes_the_rest:
-            raise TypeError(
-                f"positional option [{section}] {name} takes every argument left, so it must"
-                " be the last positional option"
-            )
-    return found
-
-
-class Inputs:
-    """Everything one load reads, kept so that a reload reads the same sources again."""
-
-    __slots__ = (
-        "argv",
-        "env_prefix",
-        "environ",
-        "lazy_references",
-        "overrides",
-        "paths",
-        "secrets",
-        "strict",
-    )
-
-    def __init__(
-        self,
-        *,
-        paths: Sequence[tuple[str, bool]],
-        argv: Sequence[str],
-        env_prefix: str | None,
-        environ: Mapping[str, str] | None,
-        strict: bool,
-        secrets: Callable[[str], str] | None,
-        overrides: Mapping[str, object],
-        lazy_references: bool = False,
-    ) -> None:
-        self.paths = tuple(paths)
-        self.argv = tuple(argv)
-        self.env_prefix = env_prefix
-        self.environ = environ  # None: os.environ as it is at each (re)load
-        self.strict = strict
-        self.secrets = secrets
-        self.overrides = dict(overrides)
-        self.lazy_references = lazy_references
-
-    def with_overrides(self, overrides: Mapping[str, object]) -> Inputs:
-        """The same sources with these overrides instead."""
-        return Inputs(
-            paths=self.paths,
-            argv=self.argv,
-            env_prefix=self.env_prefix,
-            environ=self.environ,
-            strict=self.strict,
-            secrets=self.secrets,
-            overrides=overrides,
-            lazy_references=self.lazy_references,
-        )
 
 
 class Unresolved:

@@ -31,8 +31,10 @@ from anker._drivers import Backoff
 from anker._url import BackendURL, mask_secrets
 from anker.workflow._errors import InvalidWorkflow, LeaseLost, TaskTimeout, WorkflowError
 from anker.workflow._model import Task, TaskContext, Workflow
-from anker.workflow._states import RUN_TRANSITIONS, TASK_TRANSITIONS, TERMINAL, State, check
+from anker.workflow._run import Run
+from anker.workflow._states import TERMINAL, State
 from anker.workflow._store import STORE_GROUP, Change, RunInfo, Store, TaskInfo
+from anker.workflow._versions import compatibility
 
 if TYPE_CHECKING:
     import datetime as dt
@@ -48,57 +50,6 @@ ERROR_CHARS = 2000
 def _describe(exc: BaseException) -> str:
     text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
     return mask_secrets(text)[:ERROR_CHARS]
-
-
-class _Run:
-    """One run being driven by this engine: its claim generation and what it has seen."""
-
-    def __init__(self, engine: Engine, info: RunInfo, generation: int, workflow: Workflow):
-        self.engine = engine
-        self.id = info.id
-        self.generation = generation
-        self.workflow = workflow
-        self.plan = engine._plans[workflow.name]
-        self.dependents, self.order = engine._graphs[workflow.name]
-        self.state = info.state
-        self.tasks: dict[str, TaskInfo] = dict(info.tasks)
-        self.inputs = info.inputs
-        self.deadline = info.deadline
-        self.cancel = info.cancel_requested
-        self.values: dict[str, Any] = dict(info.inputs)
-        for name, task_info in info.tasks.items():
-            task = self.plan[name][0]
-            if task_info.succeeded is not None and task.provides is not None:
-                self.values[task.provides] = task_info.output
-
-    def late(self) -> bool:
-        return self.deadline is not None and time.time() >= self.deadline
-
-    async def write(self, change: Change) -> None:
-        await self.write_all([change])
-
-    async def write_all(self, changes: list[Change]) -> None:
-        """Commit ``changes`` in one fenced transaction, each checked against the state
-        machines first."""
-        for change in changes:
-            if change.task is not None and change.old is not None and change.new is not None:
-                check(
-                    f"task {change.task!r} of run {self.id}",
-                    TASK_TRANSITIONS,
-                    change.old,
-                    change.new,
-                )
-            if change.run_new is not None:
-                assert change.run_old is not None
-                check(f"workflow run {self.id}", RUN_TRANSITIONS, change.run_old, change.run_new)
-        if await self.engine.store.write(self.id, self.generation, changes):
-            self.cancel = True
-        for change in changes:
-            if change.run_new is not None:
-                self.state = change.run_new
-
-    async def move(self, new: State, error: str | None = None) -> None:
-        await self.write(Change(run_old=self.state, run_new=new, run_error=error))
 
 
 class Engine:
@@ -407,35 +358,9 @@ class Engine:
 
     # -- driving a run --------------------------------------------------------------------
 
-    def _compatible(self, info: RunInfo) -> tuple[Workflow, dict[str, str], str | None]:
-        """The definition for ``info``, the task renames its migrate hook asks for, and why
-        it cannot resume the run (None: it can)."""
-        workflow = self.workflows[info.name]
-        if workflow.version == info.version:
-            return workflow, {}, None
-        renames: dict[str, str] = {}
-        if workflow.migrate is not None:
-            asked = workflow.migrate(info.version, sorted(info.tasks))
-            renames = {old: new for old, new in asked.items() if old != new}
-        recorded = {renames.get(name, name) for name in info.tasks}
-        wanted = set(self._plans[info.name])
-        unknown = sorted(set(renames) - set(info.tasks))
-        if recorded == wanted and not unknown and len(recorded) == len(info.tasks):
-            return workflow, renames, None
-        gone = ", ".join(sorted(recorded - wanted)) or "none"
-        new = ", ".join(sorted(wanted - recorded)) or "none"
-        return (
-            workflow,
-            renames,
-            (
-                f"definition {info.name!r} version {workflow.version} cannot resume a run of "
-                f"version {info.version}: tasks no longer defined: {gone}; tasks new: {new} "
-                f"(give the workflow a migrate hook, or run version {info.version} to finish it)"
-            ),
-        )
-
     async def _drive(self, info: RunInfo, generation: int) -> RunInfo | None:
-        workflow, renames, problem = self._compatible(info)
+        workflow = self.workflows[info.name]
+        renames, problem = compatibility(workflow, set(self._plans[info.name]), info)
         if problem is not None:
             log.error("workflow run %s: %s", info.id, problem)
             await self.store.release(info.id, generation, problem)
@@ -444,7 +369,7 @@ class Engine:
             graph = {task: sorted(waits) for task, (_, waits) in self._plans[info.name].items()}
             await self.store.migrate(info.id, generation, workflow.version, renames, graph)
             info = await self.store.get(info.id)
-        run = _Run(self, info, generation, workflow)
+        run = Run(self, info, generation, workflow)
         try:
             if run.state is State.PENDING:
                 if run.cancel:
@@ -474,7 +399,7 @@ class Engine:
         await self.store.release(run.id, run.generation)
         return await self.store.get(run.id)
 
-    async def _forward(self, run: _Run) -> str | None:
+    async def _forward(self, run: Run) -> str | None:
         """Run the tasks not yet succeeded; None, or why the run must revert.
 
         A task's success and the start of the tasks it made ready are one commit (each
@@ -493,16 +418,16 @@ class Engine:
         batch: list[Change] = []
         try:
             while True:
-                reason = reason or self._stopped(run)
-                ready = [] if reason is not None else self._ready(run, started, candidates)
+                reason = reason or run.stopped()
+                ready = [] if reason is not None else run.ready(started, candidates)
                 candidates = set()
-                batch.extend(self._starting(run, task) for task in ready)
+                batch.extend(run.starting(task) for task in ready)
                 if batch:
                     await run.write_all(batch)
                     batch = []
-                if ready and self._stopped(run):  # learnt from that very commit
-                    await run.write_all([self._not_run(run, task) for task in ready])
-                    reason, ready = self._stopped(run), []
+                if ready and run.stopped():  # learnt from that very commit
+                    await run.write_all([run.not_run(task) for task in ready])
+                    reason, ready = run.stopped(), []
                 for task in ready:
                     started.add(task.name)
                     inflight[asyncio.create_task(self._execute(run, task))] = task.name
@@ -515,7 +440,7 @@ class Engine:
                     if error is not None:
                         reason = reason or f"task {name!r} failed: {error}"
                         continue
-                    batch.append(self._succeeded(run, run.plan[name][0], result))
+                    batch.append(run.succeeded(run.plan[name][0], result))
                     candidates |= run.dependents[name]
         finally:
             for task_ in inflight:
@@ -526,95 +451,7 @@ class Engine:
             if batch and not inflight:  # successes not yet committed (a failure elsewhere)
                 await run.write_all(batch)
 
-    @staticmethod
-    def _starting(run: _Run, task: Task) -> Change:
-        """Record the start of ``task``'s first attempt here in memory; the change to commit."""
-        info = run.tasks[task.name]
-        now = time.time()
-        run.tasks[task.name] = TaskInfo(
-            task.name, State.RUNNING, info.key, info.attempts + 1, started=info.started or now
-        )
-        return Change(
-            task=task.name,
-            old=info.state,
-            new=State.RUNNING,
-            attempts=info.attempts + 1,
-            started=now if info.started is None else None,
-        )
-
-    @staticmethod
-    def _stopped(run: _Run) -> str | None:
-        """Why the run must stop starting tasks (cancelled, past its deadline), if so."""
-        if run.cancel:
-            return "cancelled"
-        return "deadline exceeded" if run.late() else None
-
-    @staticmethod
-    def _not_run(run: _Run, task: Task) -> Change:
-        """A started task the run's cancellation stopped before it ran."""
-        info = run.tasks[task.name]
-        error = "not run: the run was cancelled" if run.cancel else "not run: deadline exceeded"
-        run.tasks[task.name] = TaskInfo(
-            task.name, State.FAILED, info.key, info.attempts, error=error, started=info.started
-        )
-        return Change(
-            task=task.name,
-            old=State.RUNNING,
-            new=State.FAILED,
-            attempts=info.attempts,
-            error=error,
-            finished=time.time(),
-        )
-
-    @staticmethod
-    def _succeeded(run: _Run, task: Task, result: Any) -> Change:
-        """Record ``task``'s success in memory; the change to commit."""
-        info = run.tasks[task.name]
-        now = time.time()
-        run.tasks[task.name] = TaskInfo(
-            task.name,
-            State.SUCCEEDED,
-            info.key,
-            info.attempts,
-            output=result,
-            started=info.started,
-            finished=now,
-            succeeded=now,
-        )
-        if task.provides is not None:
-            run.values[task.provides] = result
-        return Change(
-            task=task.name,
-            old=State.RUNNING,
-            new=State.SUCCEEDED,
-            attempts=info.attempts,
-            output=result,
-            set_output=True,
-            finished=now,
-            succeeded=now,
-        )
-
-    @staticmethod
-    def _ready(run: _Run, started: set[str], candidates: set[str] | None) -> list[Task]:
-        """The tasks (among ``candidates``: those whose predecessors just succeeded) not
-        started nor succeeded whose predecessors all succeeded, in the plan's order."""
-        succeeded = State.SUCCEEDED
-        names = run.plan if candidates is None else sorted(candidates, key=run.order.__getitem__)
-        return [
-            run.plan[name][0]
-            for name in names
-            if name not in started
-            and run.tasks[name].state is not succeeded
-            and all(run.tasks[w].state is succeeded for w in run.plan[name][1])
-        ]
-
-    def _limit(self, run: _Run, task: Task) -> float | None:
-        limits = [] if task.timeout is None else [task.timeout]
-        if run.deadline is not None:
-            limits.append(max(0.0, run.deadline - time.time()))
-        return min(limits) if limits else None
-
-    async def _execute(self, run: _Run, task: Task) -> tuple[str | None, Any]:
+    async def _execute(self, run: Run, task: Task) -> tuple[str | None, Any]:
         """Every attempt of one task, its first attempt's RUNNING already committed:
         ``(None, result)`` once it succeeded (the caller commits that), or its last error
         (committed here)."""
@@ -639,7 +476,7 @@ class Engine:
                 )
                 run.tasks[task.name] = info
             context = TaskContext(run.id, task.name, info.key, attempt)
-            limit = self._limit(run, task)
+            limit = run.limit(task)
             try:
                 async with asyncio.timeout(limit):
                     result = await task.execute(context, **inputs)
@@ -660,7 +497,7 @@ class Engine:
             return None, result
         raise AssertionError("unreachable")  # pragma: no cover
 
-    async def _failed(self, run: _Run, task: Task, info: TaskInfo, error: str) -> str:
+    async def _failed(self, run: Run, task: Task, info: TaskInfo, error: str) -> str:
         await run.write(
             Change(
                 task=task.name,
@@ -676,7 +513,7 @@ class Engine:
         )
         return error
 
-    async def _revert(self, run: _Run) -> str | None:
+    async def _revert(self, run: Run) -> str | None:
         """Revert the succeeded tasks newest first; None, or the error of a revert that
         failed after its retries (the rest are left as they are)."""
         done = sorted(
@@ -695,7 +532,7 @@ class Engine:
                 return f"reverting task {task.name!r} failed: {error}"
         return None
 
-    async def _undo(self, run: _Run, task: Task, info: TaskInfo) -> str | None:
+    async def _undo(self, run: Run, task: Task, info: TaskInfo) -> str | None:
         if task.revert is None:  # nothing to undo: one transition
             await run.write(
                 Change(

@@ -21,9 +21,8 @@ import contextlib
 import dataclasses
 import json
 import time
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import dataclass
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
 import sqlalchemy as sa
@@ -40,8 +39,23 @@ from anker.limits._errors import (
     UnknownProject,
     UnknownResource,
 )
-from anker.limits._model import ClaimInfo, Level, Usage, binding_level
+from anker.limits._model import ClaimInfo, Usage
 from anker.limits._store import Store, StoreSettings
+from anker.limits.stores._sql_rows import (
+    _add,
+    _info,
+    _lookup,
+    _minus,
+    _zero,
+    check_added,
+    claims,
+    defaults,
+    give_back,
+    limits,
+    projects,
+    read_lookup,
+    usage,
+)
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -59,93 +73,6 @@ VERSION_TABLE = "anker_limits_version"
 CLAIM_BATCH = 64
 #: expired claims given back per sweep (the rest at the next one)
 SWEEP_BATCH = 500
-
-_meta = sa.MetaData()
-_NAME = sa.String(255)
-projects = sa.Table(
-    "anker_limits_projects",
-    _meta,
-    sa.Column("id", _NAME, primary_key=True),
-    sa.Column("parent", _NAME),
-)
-defaults = sa.Table(
-    "anker_limits_defaults",
-    _meta,
-    sa.Column("resource", _NAME, primary_key=True),
-    sa.Column("hard_limit", sa.BigInteger),
-)
-limits = sa.Table(
-    "anker_limits_limits",
-    _meta,
-    sa.Column("project", _NAME, primary_key=True),
-    sa.Column("resource", _NAME, primary_key=True),
-    sa.Column("hard_limit", sa.BigInteger),
-)
-usage = sa.Table(
-    "anker_limits_usage",
-    _meta,
-    sa.Column("project", _NAME, primary_key=True),
-    sa.Column("resource", _NAME, primary_key=True),
-    sa.Column("used", sa.BigInteger),
-    sa.Column("reserved", sa.BigInteger),
-    sa.Column("subtree", sa.BigInteger),
-)
-claims = sa.Table(
-    "anker_limits_claims",
-    _meta,
-    sa.Column("id", sa.String(64), primary_key=True),
-    sa.Column("project", _NAME),
-    sa.Column("path", sa.Text),
-    sa.Column("resources", sa.Text),
-    sa.Column("committed", sa.Boolean),
-    sa.Column("created", sa.Float),
-    sa.Column("expires", sa.Float),
-    sa.Column("note", sa.Text),
-)
-
-
-#: a claim's one read: the project's path (kind p, with its depth), the limits on the path (l),
-#: the registered defaults (d) and the usage counters that exist (u) of the wanted resources
-_LOOKUP = sa.text(
-    """
-    WITH RECURSIVE path(id, parent, depth) AS (
-        SELECT id, parent, 0 FROM anker_limits_projects WHERE id = :project
-        UNION ALL
-        SELECT p.id, p.parent, path.depth + 1
-        FROM anker_limits_projects p JOIN path ON p.id = path.parent
-    )
-    SELECT 'p', id, CAST(NULL AS VARCHAR(255)), CAST(depth AS BIGINT) FROM path
-    UNION ALL
-    SELECT 'l', l.project, l.resource, l.hard_limit
-    FROM anker_limits_limits l JOIN path ON l.project = path.id
-    WHERE l.resource IN :resources
-    UNION ALL
-    SELECT 'd', CAST(NULL AS VARCHAR(255)), d.resource, d.hard_limit
-    FROM anker_limits_defaults d WHERE d.resource IN :resources
-    UNION ALL
-    SELECT 'u', u.project, u.resource, CAST(0 AS BIGINT)
-    FROM anker_limits_usage u JOIN path ON u.project = path.id
-    WHERE u.resource IN :resources
-    """
-).bindparams(sa.bindparam("resources", expanding=True))
-
-
-#: add a claim's amount of one resource to its project's counters and its path's subtrees
-_ADD = sa.text(
-    """
-    UPDATE anker_limits_usage SET
-        used = used + CASE WHEN project = :project THEN :amount ELSE 0 END,
-        reserved = reserved + CASE WHEN project = :project THEN :amount ELSE 0 END,
-        subtree = subtree + :amount
-    WHERE resource = :resource AND project IN :path
-    RETURNING project, used, subtree
-    """
-).bindparams(sa.bindparam("path", expanding=True))
-
-
-def _minus(column: sa.ColumnElement[int], amount: int) -> sa.ColumnElement[int]:
-    """``column - amount``, never below 0 (a double release gives back nothing twice)."""
-    return sa.case((column >= amount, column - amount), else_=0)
 
 
 @dataclass(frozen=True)
@@ -547,44 +474,10 @@ class SQLStore(StoreTables, Store):
             if row is None:
                 return None
             info = _info(row)
-            self._give_back(connection, [info])
+            give_back(connection, [info], self._locked)
             return info
 
         return await self._write("release", work)
-
-    def _give_back(self, connection: Connection, gone: Iterable[ClaimInfo]) -> None:
-        """Delete claims and take their amounts off the counters: a committed claim takes
-        off at most the committed usage left (a recount may have lowered it), a pending one
-        its reservation; the ancestors' subtrees lose what the project lost."""
-        for info in gone:
-            connection.execute(claims.delete().where(claims.c.id == info.id))
-            wanted = sorted(info.resources)
-            rows = {
-                (row.project, row.resource): row
-                for row in connection.execute(
-                    self._locked(
-                        sa.select(usage)
-                        .where(usage.c.project.in_(info.path), usage.c.resource.in_(wanted))
-                        .order_by(usage.c.project, usage.c.resource)
-                    )
-                )
-            }
-            for resource in wanted:
-                own = rows.get((info.project, resource))
-                if own is None:
-                    continue
-                taken, unreserved = given_back(info, resource, own.used, own.reserved)
-                connection.execute(
-                    usage.update()
-                    .where(usage.c.project == info.project, usage.c.resource == resource)
-                    .values(used=own.used - taken, reserved=own.reserved - unreserved)
-                )
-                if taken:
-                    connection.execute(
-                        usage.update()
-                        .where(usage.c.project.in_(info.path), usage.c.resource == resource)
-                        .values(subtree=_minus(usage.c.subtree, taken))
-                    )
 
     async def claims(self, project: str | None = None) -> list[ClaimInfo]:
         def work(connection: Connection) -> list[ClaimInfo]:
@@ -616,7 +509,7 @@ class SQLStore(StoreTables, Store):
             if self.row_locks:
                 query = query.with_for_update(skip_locked=True)
             gone = [_info(row) for row in connection.execute(query)]
-            self._give_back(connection, gone)
+            give_back(connection, gone, self._locked)
             return len(gone)
 
         # a cheap read first: most claims find nothing to sweep and take no write lock
@@ -680,126 +573,3 @@ class SQLStore(StoreTables, Store):
             return int(row.used - row.reserved + change)
 
         return await self._write("adjust", work)
-
-
-def given_back(info: ClaimInfo, resource: str, used: int, reserved: int) -> tuple[int, int]:
-    """What releasing ``info`` takes off its project's ``used`` and ``reserved`` counters of
-    ``resource``: never more than is there, and a committed claim never eats into the
-    reservations of pending ones."""
-    amount = info.resources[resource]
-    if info.committed:
-        return min(amount, max(0, used - reserved)), 0
-    return min(amount, used), min(amount, reserved)
-
-
-def check_added(
-    model: str,
-    project: str,
-    resource: str,
-    amount: int,
-    *,
-    counters: Mapping[str, tuple[int, int]],
-    own: Mapping[tuple[str, str], int],
-    registered: Mapping[str, int],
-) -> None:
-    """Raise :class:`OverQuota` if ``amount`` of ``resource``, just added, took a level of
-    ``counters`` (level -> its new used and subtree, leaf first) over its limit."""
-    levels = []
-    for level, (used, subtree) in counters.items():
-        limit = own.get((level, resource), registered.get(resource, 0))
-        before_used = used - (amount if level == project else 0)
-        levels.append(Level(level, before_used, subtree - amount, limit))
-    refused = binding_level(model, levels, amount)
-    if refused is not None:
-        binding, current = refused
-        raise OverQuota(
-            project,
-            resource,
-            requested=amount,
-            used=current,
-            limit=binding.limit,
-            binding=binding.project,
-        )
-
-
-def _lookup(
-    connection: Connection, project: str, wanted: list[str]
-) -> tuple[list[str], dict[tuple[str, str], int], dict[str, int], set[tuple[str, str]]]:
-    """One read, no locks: ``project``'s path (leaf first), the limits on it and the
-    registered defaults of ``wanted``, and which of their usage counters exist."""
-    return read_lookup(
-        project, connection.execute(_LOOKUP, {"project": project, "resources": wanted})
-    )
-
-
-def read_lookup(
-    project: str, rows: Iterable[Any]
-) -> tuple[list[str], dict[tuple[str, str], int], dict[str, int], set[tuple[str, str]]]:
-    """The path (leaf first), limits, defaults and existing counters from the rows of a claim's
-    lookup query; :class:`UnknownProject` if the path is empty."""
-    rank: dict[str, int] = {}
-    own: dict[tuple[str, str], int] = {}
-    registered: dict[str, int] = {}
-    existing: set[tuple[str, str]] = set()
-    for kind, level, resource, value in rows:
-        if kind == "p":
-            rank[level] = int(value)
-        elif kind == "l":
-            own[(level, resource)] = int(value)
-        elif kind == "d":
-            registered[resource] = int(value)
-        else:
-            existing.add((level, resource))
-    if not rank:
-        raise UnknownProject(project)
-    return sorted(rank, key=rank.__getitem__), own, registered, existing
-
-
-def _add(
-    connection: Connection, project: str, path: list[str], amounts: Mapping[str, int]
-) -> dict[tuple[str, str], tuple[int, int]]:
-    """Add ``amounts`` to the counters of ``project`` and its path, one statement per
-    resource in sorted order; the new (used, subtree) of each. The UPDATE locks the rows until
-    the transaction ends, so the caller's check sees what every earlier claim left, and a
-    refusal rolls it all back."""
-    after = {}
-    for resource in sorted(amounts):
-        parameters = {
-            "project": project,
-            "resource": resource,
-            "amount": amounts[resource],
-            "path": path,
-        }
-        for row in connection.execute(_ADD, parameters):
-            after[(row.project, resource)] = (row.used, row.subtree)
-    return after
-
-
-def _zero(project: str, resource: str) -> dict[str, Any]:
-    return {"project": project, "resource": resource, "used": 0, "reserved": 0, "subtree": 0}
-
-
-def _row(info: ClaimInfo) -> dict[str, Any]:
-    return {
-        "id": info.id,
-        "project": info.project,
-        "path": json.dumps(list(info.path)),
-        "resources": json.dumps(dict(info.resources), sort_keys=True),
-        "committed": info.committed,
-        "created": info.created,
-        "expires": info.expires,
-        "note": info.note,
-    }
-
-
-def _info(row: Any) -> ClaimInfo:
-    return ClaimInfo(
-        id=row.id,
-        project=row.project,
-        path=tuple(json.loads(row.path)),
-        resources=MappingProxyType(json.loads(row.resources)),
-        committed=bool(row.committed),
-        created=row.created,
-        expires=row.expires,
-        note=row.note,
-    )
