@@ -58,15 +58,29 @@ def _since(timestamp: float) -> str:
     return dt.datetime.fromtimestamp(timestamp, dt.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
 
 
+def backend_options(command: Callable[..., Any]) -> Callable[..., Any]:
+    """``--url``, ``--prefix`` and ``--timeout`` of a group that reads a coordination backend
+    (with :func:`_run`), kept as ``ctx.obj``."""
+    for option in reversed(
+        (
+            click.option(
+                "--url",
+                envvar="ANKER_COORDINATION_URL",
+                metavar="URL",
+                help="The backend, e.g. etcd://127.0.0.1:2379 (default: $ANKER_COORDINATION_URL).",
+            ),
+            click.option("--prefix", default="", help="The prefix the services use, if any."),
+            click.option(
+                "--timeout", default=5.0, show_default=True, help="Seconds per backend call."
+            ),
+        )
+    ):
+        command = option(command)
+    return command
+
+
 @click.group()
-@click.option(
-    "--url",
-    envvar="ANKER_COORDINATION_URL",
-    metavar="URL",
-    help="The backend, e.g. etcd://127.0.0.1:2379 (default: $ANKER_COORDINATION_URL).",
-)
-@click.option("--prefix", default="", help="The prefix the services use, if any.")
-@click.option("--timeout", default=5.0, show_default=True, help="Seconds per backend call.")
+@backend_options
 @click.pass_context
 def coord(ctx: click.Context, url: str | None, prefix: str, timeout: float) -> None:
     """Locks, groups and leaders held on a coordination backend."""

@@ -4,21 +4,14 @@ from __future__ import annotations
 
 import click
 
-from anker.cli._coord import _run, _since
+from anker.cli._coord import _run, _since, backend_options
 from anker.cli._options import emit_rows, output_format_option
 
 __all__ = ["service"]
 
 
 @click.group()
-@click.option(
-    "--url",
-    envvar="ANKER_COORDINATION_URL",
-    metavar="URL",
-    help="The coordination backend the services register in (default: $ANKER_COORDINATION_URL).",
-)
-@click.option("--prefix", default="", help="The prefix the services use, if any.")
-@click.option("--timeout", default=5.0, show_default=True, help="Seconds per backend call.")
+@backend_options
 @click.pass_context
 def service(ctx: click.Context, url: str | None, prefix: str, timeout: float) -> None:
     """Live instances of services, as they registered for discovery."""

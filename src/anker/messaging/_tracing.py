@@ -30,15 +30,25 @@ def _opentelemetry() -> tuple[Any, Any] | None:
     return trace, importlib.import_module("opentelemetry.propagate")
 
 
-@contextlib.contextmanager
-def producer_span(name: str, kind: str, entries: MutableMapping[str, Any]) -> Iterator[None]:
+_UNTRACED = contextlib.nullcontext()
+
+
+def producer_span(
+    name: str, kind: str, entries: MutableMapping[str, Any]
+) -> contextlib.AbstractContextManager[None]:
     """A span around sending a message (``kind``: ``client`` for calls, ``producer`` for
-    casts and notifications), its trace context written into the message's ``entries``."""
+    casts and notifications), its trace context written into the message's ``entries``;
+    without OpenTelemetry, a context that does nothing (every call and cast asks)."""
     found = _opentelemetry()
     if found is None:
-        yield
-        return
-    trace, propagate = found
+        return _UNTRACED
+    return _producer_span(*found, name, kind, entries)
+
+
+@contextlib.contextmanager
+def _producer_span(
+    trace: Any, propagate: Any, name: str, kind: str, entries: MutableMapping[str, Any]
+) -> Iterator[None]:
     tracer = trace.get_tracer("anker.messaging")
     with tracer.start_as_current_span(name, kind=getattr(trace.SpanKind, kind.upper())):
         carrier: dict[str, str] = {}
