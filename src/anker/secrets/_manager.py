@@ -292,12 +292,14 @@ class KeyManager:
 
         It blocks, handing each lookup to the event loop the manager was opened on, so load
         and reload configuration outside that loop's thread, e.g.
-        ``await asyncio.to_thread(conf.reload)``.
+        ``await asyncio.to_thread(conf.reload)``; or open the manager on anker's background
+        loop (:meth:`BlockingKeyManager.open`), whose resolver also works from a service's
+        event loop (``Service.reload`` on SIGHUP), blocking it for the lookups.
         """
         portal = _portal(self)
 
         def resolve(name: str) -> str:
-            return portal.run(self.find(name)).text()
+            return portal.run(self.find(name), from_other_loop=True).text()
 
         return resolve
 
