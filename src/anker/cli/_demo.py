@@ -58,8 +58,7 @@ def demo(backends: str, serve: bool, directory: Path | None, **urls: str) -> Non
         began = time.monotonic()
         chosen = None
         if backends == "real":
-            token = f"demo-{int(time.time())}"
-            chosen = Backends.real(token, **urls)
+            chosen = Backends.real(**urls)
         try:
             setup = asyncio.run(prepare(workdir, chosen))
         except Exception as failed:

@@ -151,6 +151,9 @@ async def cloud() -> Service:
         parts.transports.notifications,
         f"demo.{cloud_id}",
         topics=conf.messaging.notification_topics,
+        # on a broker, the topic's own queue (``<topic>.info``) has no consumer here:
+        # its copies expire instead of piling up run after run
+        ttl=300,
     )
     parts.events = EventLog(cloud_id)
     service.add(

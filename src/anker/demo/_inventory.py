@@ -67,6 +67,11 @@ class Inventory:
         async with self.engine.begin() as connection:
             await connection.run_sync(metadata.create_all)
 
+    async def forget_all(self) -> None:
+        """Delete every row of this cloud (what an earlier demo with its id left)."""
+        async with self.engine.begin() as connection:
+            await connection.execute(servers.delete().where(servers.c.cloud == self.cloud))
+
     async def add(self, server_id: str, name: str, cores: int, claim: str) -> None:
         async with self.engine.begin() as connection:
             await connection.execute(

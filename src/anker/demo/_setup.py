@@ -43,7 +43,6 @@ class Backends:
     @classmethod
     def real(
         cls,
-        cloud_id: str,
         *,
         rabbit: str = "rabbit://guest:guest@127.0.0.1:5672/",
         etcd: str = "etcd://127.0.0.1:2379",
@@ -54,7 +53,7 @@ class Backends:
         return cls(
             transport_url=rabbit,
             coordination_url=etcd,
-            quota_url=f"{redis}{join}prefix=anker:{cloud_id}:&lease=300",
+            quota_url=f"{redis}{join}prefix=anker:demo:&lease=300",
             workflow_url=postgres,
             inventory_url=postgres,
             kind="real",
@@ -128,17 +127,23 @@ def _write_files(directory: Path, backends: Backends, cloud_id: str) -> tuple[st
     return f"local://{directory / 'secrets'}?master_key_file={master}", config_path
 
 
+#: the cloud id on real servers: one name, so that a run starts by clearing what the run
+#: before it left (its servers, its quota usage) instead of leaving more each time
+REAL_CLOUD_ID = "anker-demo"
+
+
 async def prepare(directory: Path, backends: Backends | None = None) -> Setup:
     """Set a demo cloud up in ``directory`` (made if missing) on ``backends`` (default:
-    embedded); run its migrations and give its project a quota."""
+    embedded); run its migrations and give its project a quota. On real servers, what an
+    earlier demo left there is cleared first: run one demo at a time per set of servers."""
     from anker.db import create_async_engine
     from anker.demo._inventory import Inventory
     from anker.limits import Quota
     from anker.secrets import KeyManager
     from anker.workflow import Engine
 
-    cloud_id = f"demo-{secrets.token_hex(3)}"
     backends = backends or Backends.embedded(directory)
+    cloud_id = REAL_CLOUD_ID if backends.kind == "real" else f"demo-{secrets.token_hex(3)}"
     token = secrets.token_urlsafe(16)
     secrets_url, config_path = await asyncio.to_thread(_write_files, directory, backends, cloud_id)
     # anker secrets --store URL init, then the token in it (a passphrase)
@@ -152,11 +157,15 @@ async def prepare(directory: Path, backends: Backends | None = None) -> Setup:
         await quota.set_project("demo")
         await quota.set_limit("demo", "instances", 3)
         await quota.set_limit("demo", "cores", 12)
+        for claim in await quota.claims("demo"):  # an earlier demo's
+            await quota.release(claim.id)
+        await quota.recount(lambda project, resources: {}, projects=["demo"], repair=True)
     engine = await Engine.open(backends.workflow_url, [], upgrade=True, recover=False)
     await engine.aclose()
     inventory = Inventory(create_async_engine(backends.inventory_url), cloud_id)
     try:
         await inventory.create_tables()
+        await inventory.forget_all()
     finally:
         await inventory.aclose()
     return Setup(directory, config_path, secrets_url, backends, cloud_id, token)
