@@ -61,8 +61,8 @@ class CloudProcess:
         while not self.announce.exists():
             if self.process.returncode is not None:
                 raise CloudDied(
-                    f"the cloud exited with status {self.process.returncode} while starting;"
-                    f" its log: {self.log_path}\n{self.log_tail()}"
+                    f"the cloud exited with status {self.process.returncode} while starting:"
+                    f" {self.last_error()}"
                 )
             if time.monotonic() > deadline:
                 await self.kill()
@@ -80,6 +80,13 @@ class CloudProcess:
             return "\n".join(self.log_path.read_text(errors="replace").splitlines()[-lines:])
         except OSError:
             return "(no log)"
+
+    def last_error(self) -> str:
+        """The cloud's last logged error (what anker said, not a client library's noise)."""
+        errors = [line for line in self.log_lines() if " ERROR anker" in line]
+        if not errors:
+            return f"nothing logged as an error; see {self.log_path}"
+        return errors[-1].split(" ERROR ", 1)[1]
 
     def log_lines(self) -> list[str]:
         try:
