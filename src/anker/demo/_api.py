@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import hmac
+import json
 import time
 import uuid
 from collections import deque
@@ -19,10 +20,12 @@ from anker.messaging import MessagingError, RequestContext
 if TYPE_CHECKING:
     from anker.demo._cloud import Cloud
 
-__all__ = ["EventLog", "build_app"]
+__all__ = ["EventLog", "build_app", "parse_create"]
 
 #: the most events the API keeps for GET /v1/events
 EVENTS_KEPT = 1000
+#: the largest request body the API reads
+BODY_LIMIT = 64 * 1024
 
 
 class EventLog:
@@ -56,6 +59,27 @@ def _error(status: int, message: str, **extra: Any) -> JSONResponse:
     return JSONResponse({"error": message, **extra}, status_code=status)
 
 
+def parse_create(body: object) -> tuple[str, int, float | None] | str:
+    """A create request's name, cores and boot time, or what is wrong with it."""
+    if not isinstance(body, dict):
+        return 'the body must be a JSON object: {"name": ..., "cores": ...}'
+    unknown = sorted(set(body) - {"name", "cores", "boot_seconds"})
+    if unknown:
+        return (
+            f"unknown field(s) {', '.join(map(repr, unknown))} (known: name, cores, boot_seconds)"
+        )
+    name, cores, boot = body.get("name"), body.get("cores", 1), body.get("boot_seconds")
+    if not isinstance(name, str) or not 0 < len(name) <= 255 or not name.isprintable():
+        return "'name' must be a string of 1 to 255 printable characters"
+    if not isinstance(cores, int) or isinstance(cores, bool) or not 0 < cores <= 64:
+        return "'cores' must be an integer from 1 to 64"
+    if boot is not None and (
+        not isinstance(boot, int | float) or isinstance(boot, bool) or not 0 <= boot <= 60
+    ):
+        return "'boot_seconds' must be a number from 0 to 60"
+    return name, cores, None if boot is None else float(boot)
+
+
 def build_app(cloud: Cloud) -> Starlette:
     """The API of ``cloud``, health endpoints and metrics around it are added by the cloud."""
 
@@ -63,22 +87,19 @@ def build_app(cloud: Cloud) -> Starlette:
         return JSONResponse([server.as_json() for server in await cloud.inventory.list()])
 
     async def create_server(request: Request) -> JSONResponse:
+        raw = bytearray()
+        async for chunk in request.stream():
+            raw += chunk
+            if len(raw) > BODY_LIMIT:
+                return _error(413, f"the body is over {BODY_LIMIT} bytes")
         try:
-            body = await request.json()
+            body = json.loads(raw)
         except ValueError:
             return _error(400, "the body is not JSON")
-        name, cores = body.get("name") if isinstance(body, dict) else None, None
-        if isinstance(body, dict):
-            cores = body.get("cores", 1)
-            boot_seconds = body.get("boot_seconds")
-        if not isinstance(name, str) or not 0 < len(name) <= 255:
-            return _error(400, "'name' must be a string of 1 to 255 characters")
-        if not isinstance(cores, int) or isinstance(cores, bool) or not 0 < cores <= 64:
-            return _error(400, "'cores' must be an integer from 1 to 64")
-        if boot_seconds is not None and (
-            not isinstance(boot_seconds, int | float) or not 0 <= boot_seconds <= 60
-        ):
-            return _error(400, "'boot_seconds' must be a number from 0 to 60")
+        asked = parse_create(body)
+        if isinstance(asked, str):
+            return _error(400, asked)
+        name, cores, boot_seconds = asked
         server_id = uuid.uuid4().hex[:12]
         try:
             claim = await cloud.quota.claim(
