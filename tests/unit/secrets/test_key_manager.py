@@ -341,7 +341,7 @@ def test_a_service_reload_resolves_secrets_on_its_own_loop(store_dir: Path, tmp_
     assert conf.token == Secret("v2")
 
     async def with_a_manager_on_this_loop() -> None:
-        own = KeyManager(await open_local(store_dir))
+        own = await KeyManager.open(local_url(store_dir))
         try:
             with pytest.raises(ConfigError, match="BlockingCallInEventLoop"):
                 Conf.load(files=[path], secrets=own.resolver())
