@@ -1,7 +1,7 @@
 # Everything a developer or CI needs, in a few targets. Each target creates the virtual
 # environment it needs (idempotently: it is rebuilt only when the dependency files change).
 #
-#   make demo        show anker on embedded defaults
+#   make demo        run anker demo: a small cloud on anker, driven through a scenario
 #   make test        quality gates + the whole test suite (what CI runs)
 #   make bench       side-by-side benchmarks against the anchors (NAME=import to pick one)
 #   make services    find or start every server the integration tests use (needs root for apt)
@@ -49,7 +49,7 @@ $(OPENSTACK_STAMP): pyproject.toml tests/openstack/requirements.txt tests/openst
 	@touch $@
 
 demo: $(STAMP)
-	$(VENV)/bin/anker info
+	$(VENV)/bin/anker demo
 
 check: $(STAMP)
 	$(VENV)/bin/ruff check .

@@ -49,6 +49,14 @@ def demo(backends: str, serve: bool, directory: Path | None, **urls: str) -> Non
     notification), a request refused by quota, a workflow that survives its process being
     killed, a live reload of the log level, a rolling restart of the scheduler with no call
     failing, and the health endpoint. Exit status 0 when every step did what it should."""
+    from anker._drivers import require
+    from anker.errors import MissingDependency
+
+    try:
+        for module in ("starlette", "sqlalchemy", "uvicorn", "httpx"):
+            require(module, extra="demo", needed_for="anker demo")
+    except MissingDependency as missing:
+        raise click.ClickException(str(missing)) from None
     from anker.demo._setup import Backends, prepare
 
     if directory is not None and directory.exists() and any(directory.iterdir()):

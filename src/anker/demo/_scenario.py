@@ -225,7 +225,8 @@ class Scenario:
             if "DEBUG" in line and "weighed hosts" in line
         ]
         if debug_lines:
-            self.show.note(debug_lines[0].strip()[:110])
+            message = debug_lines[0].split("anker.demo.scheduler ", 1)[-1]
+            self.show.note("DEBUG " + message.split("] ", 1)[-1].strip()[:100])
         self.record(
             "reload",
             bool(debug_lines) and self.cloud.pid == pid and self.cloud.running,
