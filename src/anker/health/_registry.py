@@ -258,6 +258,10 @@ class Health:
             outcomes.append(cached[1])
         return self._report(group, excluded, outcomes)
 
+    def statuses(self) -> dict[str, Status]:
+        """The last known status of each check that has run (fresh or not): for metrics."""
+        return {name: outcome.result.status for name, (_, outcome) in self._cache.items()}
+
     def _report(self, group: str | None, excluded: set[str], outcomes: list[Outcome]) -> Report:
         if group != "live" and "maintenance" not in excluded:
             reason = self._maintenance()
