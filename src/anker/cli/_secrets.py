@@ -16,6 +16,7 @@ import click
 
 from anker.cli._options import output_format_option
 from anker.cli._options import reported_errors as _reported
+from anker.cli._progress import reading
 from anker.secrets._objects import KINDS
 
 if TYPE_CHECKING:
@@ -479,14 +480,15 @@ def encrypt(
     async def use(manager: KeyManager) -> ManagedObject:
         key = await manager.find(key_ref)
         check_envelope_key(key)
-        src: Any = sys.stdin.buffer if from_stdin else source
         if to_stdout:
             write: Callable[..., Any] = functools.partial(_to_stdout, encrypt_stream)
         else:
             write = functools.partial(encrypt_file, target=target, overwrite=force)
-        await asyncio.to_thread(
-            write, src, kek=key.reveal(), kek_id=key.id, kek_version=key.version
-        )
+        with reading(source, f"encrypting {source}") as read_from:
+            src: Any = sys.stdin.buffer if from_stdin else read_from
+            await asyncio.to_thread(
+                write, src, kek=key.reveal(), kek_id=key.id, kek_version=key.version
+            )
         return key
 
     key = _run(ctx, use)
@@ -546,11 +548,12 @@ def decrypt(
         def kek(kek_id: str, version: int) -> bytes:  # called in the worker thread
             return portal.run(find(kek_id, version))
 
-        src: Any = sys.stdin.buffer if from_stdin else source
-        if to_stdout:
-            await asyncio.to_thread(_to_stdout, decrypt_stream, src, kek=kek)
-        else:
-            await asyncio.to_thread(decrypt_file, src, target, kek, overwrite=force)
+        with reading(source, f"decrypting {source}") as read_from:
+            src: Any = sys.stdin.buffer if from_stdin else read_from
+            if to_stdout:
+                await asyncio.to_thread(_to_stdout, decrypt_stream, src, kek=kek)
+            else:
+                await asyncio.to_thread(decrypt_file, src, target, kek, overwrite=force)
 
     _run(ctx, use)
     key = used[0]
