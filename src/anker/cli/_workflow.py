@@ -14,7 +14,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from anker.cli._options import emit_rows, output_format_option, reported_errors
+from anker.cli._options import (
+    MACHINE_FORMATS,
+    dump,
+    emit_rows,
+    output_format_option,
+    reported_errors,
+)
 
 if TYPE_CHECKING:
     from anker.workflow import RunInfo
@@ -203,7 +209,7 @@ def show(ctx: click.Context, run_id: str, output_format: str) -> None:
 
     run = _run(ctx, use)
     rows = _task_rows(run)
-    if output_format == "json":
+    if output_format in MACHINE_FORMATS:
         data = _run_row(run) | {
             "inputs": run.inputs,
             "deadline": _when(run.deadline),
@@ -212,7 +218,7 @@ def show(ctx: click.Context, run_id: str, output_format: str) -> None:
             "retry_of": run.retry_of,
             "tasks": rows,
         }
-        click.echo(json.dumps(data, indent=2))
+        click.echo(dump(output_format, data))
     elif output_format == "mermaid":
         click.echo(_mermaid(run, rows))
     elif output_format == "dot":
@@ -256,8 +262,8 @@ def _act(
     ctx: click.Context, output_format: str, act: Callable[[Store], Awaitable[RunInfo]]
 ) -> None:
     run = _run(ctx, act)
-    if output_format == "json":
-        click.echo(json.dumps(_run_row(run), indent=2))
+    if output_format in MACHINE_FORMATS:
+        click.echo(dump(output_format, _run_row(run)))
     else:
         click.echo(
             f"{run.id}: {run.state.value}"
