@@ -111,10 +111,12 @@ class Option:
 
     @property
     def required(self) -> bool:
+        """Whether the option has no default, so a source must set it."""
         return self.default is MISSING
 
     @property
     def is_secret(self) -> bool:
+        """Whether the value is a :class:`~anker.Secret` (masked in reports, samples and dumps)."""
         from anker.config._kinds import SecretKind, contains
 
         return self.kind is not None and contains(self.kind, SecretKind)
@@ -132,6 +134,7 @@ class Option:
         return self
 
     def copy(self) -> Option:
+        """A copy of this declaration, to bind to another class or name."""
         clone = Option.__new__(Option)
         for slot in Option.__slots__:
             setattr(clone, slot, getattr(self, slot))

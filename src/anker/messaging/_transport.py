@@ -82,6 +82,7 @@ class Incoming(ABC):
 
     @property
     def settled(self) -> bool:
+        """Whether the message was acknowledged or rejected already."""
         return self._settled
 
     async def ack(self) -> None:
@@ -207,9 +208,11 @@ class Transport(Driver):
 
     @property
     def exchange(self) -> str:
+        """The exchange of targets that name none (the transport's ``exchange`` setting)."""
         return self.settings.exchange
 
     def exchange_of(self, target: Target) -> str:
+        """The exchange a message to ``target`` goes to."""
         return target.exchange or self.settings.exchange
 
     def notification(
