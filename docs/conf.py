@@ -4,17 +4,22 @@ Pages that are generated when the site is built (never committed) go to docs/_ge
 an API reference page per public namespace (autodoc, from the docstrings), the option
 reference of every config group a subsystem exports (anker.config's own Markdown
 reference), and the benchmark harness's README, which pages link to. Warnings are errors
-(``sphinx-build -W``): a broken link or cross-reference, or a docstring that is not valid
-reStructuredText, fails the build.
+(``sphinx-build -W``): a broken link, a cross-reference to an anker name no page documents,
+or a docstring that is not valid reStructuredText, fails the build.
 """
 
 from __future__ import annotations
 
+import builtins
 import importlib
 import shutil
+import sys
 from pathlib import Path
 
+from docutils.nodes import Element
+from sphinx import addnodes
 from sphinx.application import Sphinx
+from sphinx.util import logging
 
 from anker import __version__
 from anker._exports import PUBLIC_NAMESPACES
@@ -61,6 +66,9 @@ autodoc_class_signature = "separated"  # the constructor's signature apart from 
 # name, and a bare name two namespaces export (State: anker.service's and anker.workflow's)
 # links to the first with a warning; that is no broken link, so it is not an error here.
 suppress_warnings = ["ref.python"]
+logger = logging.getLogger(__name__)
+#: top-level names a cross-reference may name that the site does not document
+_FOREIGN = frozenset(sys.stdlib_module_names) | {"sqlalchemy", "alembic", "starlette", "uvicorn"}
 #: page text that points outside docs/, and where the site has it instead
 REWRITES = {"](../bench/README.md)": "](_generated/bench.md)"}
 
@@ -133,6 +141,52 @@ def _source_read(app: Sphinx, docname: str, source: list[str]) -> None:
     source[0] = text
 
 
+def _option_docstring(  # noqa: PLR0917 (the signature of a Sphinx event)
+    app: Sphinx, what: str, name: str, obj: object, options: object, lines: list[str]
+) -> None:
+    """An option of a config group is documented by its help and default, not by the
+    docstring of the class of its declaration."""
+    from anker.config import MISSING, Option
+
+    if isinstance(obj, Option):
+        default = "Required: it has no default." if obj.default is MISSING else ""
+        lines[:] = [obj.help, "", default or f"Default: ``{obj.default!r}``."]
+
+
+def _public_bases(app: Sphinx, name: str, obj: object, options: object, bases: list[type]) -> None:
+    """Show no private base class (``anker._typing.Generic``) as a base."""
+    bases[:] = [
+        base
+        for base in bases
+        if not base.__name__.startswith("_") and "._" not in f"{base.__module__}."
+    ]
+
+
+def _missing_reference(app: Sphinx, env: object, node: Element, contnode: Element) -> None:
+    """A cross-reference in a docstring or page (not a signature's annotation, which may name
+    what no page documents: the standard library, TYPE_CHECKING imports) to an anker name
+    that no page documents is a broken link: a warning, so an error with -W."""
+    if node.get("refdomain") != "py" or _in_signature(node):
+        return
+    target = node.get("reftarget", "")
+    first = target.lstrip("~.").split(".")[0]
+    if first in _FOREIGN or first in dir(builtins):
+        return  # documented elsewhere (no network at build time for intersphinx)
+    logger.warning("broken cross-reference to %r (%s)", target, node.get("reftype"), location=node)
+
+
+def _in_signature(node: Element) -> bool:
+    parent = node.parent
+    while parent is not None:
+        if isinstance(parent, addnodes.desc_signature):
+            return True
+        parent = parent.parent
+    return False
+
+
 def setup(app: Sphinx) -> None:
     app.connect("config-inited", _generate)
     app.connect("source-read", _source_read)
+    app.connect("autodoc-process-docstring", _option_docstring)
+    app.connect("autodoc-process-bases", _public_bases)
+    app.connect("missing-reference", _missing_reference)

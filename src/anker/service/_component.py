@@ -119,7 +119,7 @@ class _Consumer:
 
 class ASGIServer:
     """An ASGI app (Starlette, FastAPI, a health or metrics app) served by uvicorn on
-    ``host:port`` (``port=0``: any free port, read back from :attr:`port` after start).
+    ``host:port`` (``port=0``: any free port, read back from ``port`` after start).
 
     Drain stops accepting connections and lets the requests in progress finish. Needs
     uvicorn (``pip install 'anker[health]'``).
