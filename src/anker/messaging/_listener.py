@@ -82,6 +82,7 @@ class NotificationFilter:
     def matches(
         self, context: Mapping[str, Any], publisher_id: str, event_type: str, payload: Any
     ) -> bool:
+        """Whether a notification passes the filter: every pattern given matches."""
         if self.publisher_id is not None and not self.publisher_id.match(publisher_id or ""):
             return False
         if self.event_type is not None and not self.event_type.match(event_type or ""):

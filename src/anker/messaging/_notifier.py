@@ -104,24 +104,31 @@ class Notifier:
                 await asyncio.gather(*sends)
 
     async def audit(self, context: Any, event_type: str, payload: Any) -> None:
+        """Send a notification of priority ``audit``."""
         await self.notify(context, event_type, payload, "audit")
 
     async def debug(self, context: Any, event_type: str, payload: Any) -> None:
+        """Send a notification of priority ``debug``."""
         await self.notify(context, event_type, payload, "debug")
 
     async def info(self, context: Any, event_type: str, payload: Any) -> None:
+        """Send a notification of priority ``info``."""
         await self.notify(context, event_type, payload, "info")
 
     async def warn(self, context: Any, event_type: str, payload: Any) -> None:
+        """Send a notification of priority ``warn``."""
         await self.notify(context, event_type, payload, "warn")
 
     warning = warn
 
     async def error(self, context: Any, event_type: str, payload: Any) -> None:
+        """Send a notification of priority ``error``."""
         await self.notify(context, event_type, payload, "error")
 
     async def critical(self, context: Any, event_type: str, payload: Any) -> None:
+        """Send a notification of priority ``critical``."""
         await self.notify(context, event_type, payload, "critical")
 
     async def sample(self, context: Any, event_type: str, payload: Any) -> None:
+        """Send a notification of priority ``sample``."""
         await self.notify(context, event_type, payload, "sample")

@@ -58,6 +58,7 @@ class Transports:
         return self.notifications is not self.rpc
 
     async def aclose(self) -> None:
+        """Close the RPC transport and, if it is another one, the notification transport."""
         try:
             await self.rpc.aclose()
         finally:
