@@ -45,6 +45,7 @@ from anker.messaging._errors import (
     TransportUnavailable,
     UnsupportedVersion,
 )
+from anker.messaging._events import EventStream, Subscriber, SubscriptionRefused
 from anker.messaging._listener import (
     BatchNotificationListener,
     Notification,
@@ -66,6 +67,7 @@ __all__ = [
     "BlockingRPCServer",
     "BlockingTransport",
     "DeliveryFailure",
+    "EventStream",
     "InvalidMessage",
     "InvalidTarget",
     "JsonSerializer",
@@ -88,6 +90,8 @@ __all__ = [
     "Serializer",
     "ServerStopped",
     "ServerUnresponsive",
+    "Subscriber",
+    "SubscriptionRefused",
     "Target",
     "Transport",
     "TransportClosed",
