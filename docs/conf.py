@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import builtins
 import importlib
+import re
 import shutil
 import sys
 from pathlib import Path
@@ -26,19 +27,9 @@ from anker._exports import PUBLIC_NAMESPACES
 
 DOCS = Path(__file__).resolve().parent
 GENERATED = DOCS / "_generated"
-#: the guides, in the order of docs/index.md's table
-GUIDES = [
-    "config",
-    "secrets",
-    "coordination",
-    "messaging",
-    "db",
-    "health",
-    "limits",
-    "workflow",
-    "service",
-    "cli",
-]
+#: the guides, in the order docs/index.md's table links them (a page it does not link is
+#: in no toctree, and the build fails: the map and the site cannot drift apart)
+GUIDES = list(dict.fromkeys(re.findall(r"\]\(([a-z_-]+)\.md\)", (DOCS / "index.md").read_text())))
 
 project = "anker"
 release = version = __version__
