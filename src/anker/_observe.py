@@ -18,6 +18,7 @@ log = logging.getLogger("anker")
 #: ``quota.claim``, ``workflow.run``), ``value`` the measurement (seconds, or a count)
 Listener = Callable[[str, float, dict[str, str]], None]
 
+
 class _Listeners:
     #: replaced whole, never changed in place: a listener that stops while called is safe
     now: tuple[Listener, ...] = ()

@@ -99,7 +99,7 @@ class _Sink:
 
 def _forward(priority: str) -> Callable[..., Awaitable[None]]:
     async def forward(self: _Sink, *args: Any) -> None:
-        await self.receive(priority.upper(), *args)  # as oslo's messages spell it: INFO
+        await self.receive(priority.upper(), args)  # as oslo's messages spell it: INFO
 
     return forward
 
@@ -213,15 +213,8 @@ class EventStream:
     async def __aexit__(self, *exc_info: object) -> None:
         await self.stop()
 
-    async def _receive(
-        self,
-        priority: str,
-        context: Any,
-        publisher_id: str,
-        event_type: str,
-        payload: Any,
-        metadata: Mapping[str, Any],
-    ) -> None:
+    async def _receive(self, priority: str, message: tuple[Any, ...]) -> None:
+        context, publisher_id, event_type, payload, metadata = message
         project = self.project_of(context, payload)
         if project is None:
             return
