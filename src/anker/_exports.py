@@ -34,6 +34,7 @@ PUBLIC_NAMESPACES = (
     "anker.service",
     "anker.workflow",
     "anker.workflow.stores",
+    "anker.demo",
 )
 
 

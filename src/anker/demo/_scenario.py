@@ -49,6 +49,7 @@ class Scenario:
 
     @property
     def client(self) -> httpx.AsyncClient:
+        """The HTTP client of the running cloud's API."""
         assert self._client is not None, "the cloud is not started"
         return self._client
 
@@ -72,15 +73,18 @@ class Scenario:
             await asyncio.sleep(0.05)
 
     async def server(self, server_id: str) -> dict[str, Any]:
+        """``GET /v1/servers/ID``."""
         answer = await self.client.get(f"/v1/servers/{server_id}")
         answer.raise_for_status()
         found: dict[str, Any] = answer.json()
         return found
 
     async def create(self, name: str, cores: int, **extra: Any) -> httpx.Response:
+        """``POST /v1/servers``."""
         return await self.client.post("/v1/servers", json={"name": name, "cores": cores, **extra})
 
     async def active(self, server_id: str) -> dict[str, Any]:
+        """The server once ACTIVE (or ERROR)."""
         async def done() -> dict[str, Any] | None:
             server = await self.server(server_id)
             if server["state"] in ("ACTIVE", "ERROR"):
@@ -91,6 +95,7 @@ class Scenario:
         return found
 
     async def print_events(self) -> None:
+        """Show the cloud's notifications not shown yet."""
         answer = await self.client.get("/v1/events", params={"after": self.seen_events})
         for event in answer.json():
             self.seen_events = max(self.seen_events, event["seq"])
@@ -99,6 +104,7 @@ class Scenario:
             self.show.event(f"{event['event']}: {payload.get('name')}{where}")
 
     def record(self, name: str, ok: bool, detail: str) -> StepResult:
+        """Keep and show a step's outcome."""
         result = StepResult(name, ok, detail)
         self.results.append(result)
         self.show.outcome(ok, detail)
@@ -107,6 +113,7 @@ class Scenario:
     # -- the steps ------------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Start the cloud's process and wait until its API answers."""
         self.show.step("Start the cloud", "anker run anker.demo:cloud")
         await self.cloud.start()
         await self._connect()
@@ -119,6 +126,7 @@ class Scenario:
         )
 
     async def create_servers(self) -> None:
+        """Two servers, created at once."""
         self.show.step("Create two servers", "quota claim, then a workflow each")
         answers = await asyncio.gather(self.create("web-1", 2), self.create("web-2", 2))
         ids = [answer.json()["id"] for answer in answers]
@@ -140,6 +148,7 @@ class Scenario:
         return enough
 
     async def survive_kill(self) -> None:
+        """SIGKILL the cloud while a server boots; its workflow resumes after a restart."""
         self.show.step("Kill the cloud mid-boot", "SIGKILL, restart, the workflow resumes")
         answer = await self.create("db-1", 4, boot_seconds=3)
         server_id = answer.json()["id"]
@@ -171,6 +180,7 @@ class Scenario:
         )
 
     async def refuse_over_quota(self) -> None:
+        """A server over the project's quota is refused."""
         self.show.step("A fourth server", "the project's limit is 3 instances")
         answer = await self.create("web-3", 2)
         body = answer.json()
@@ -181,6 +191,7 @@ class Scenario:
         )
 
     async def delete_one(self) -> None:
+        """Delete a server: its cores and quota come back."""
         self.show.step("Delete web-1", "the undo steps give the host's cores and the quota back")
         servers = (await self.client.get("/v1/servers")).json()
         web1 = next(server for server in servers if server["name"] == "web-1")
@@ -204,6 +215,7 @@ class Scenario:
         )
 
     async def reload_log_level(self) -> None:
+        """SIGHUP after raising the log level in the file: DEBUG lines, same process."""
         self.show.step("Reload the configuration", "log_level = DEBUG, then SIGHUP")
         before = (await self.client.get("/v1/info")).json()["log_level"]
         path = self.setup.config_path
@@ -235,6 +247,7 @@ class Scenario:
         )
 
     async def rolling_restart(self) -> None:
+        """Replace the scheduler workers while calls keep coming; none fails."""
         self.show.step("Rolling restart of the scheduler", "while calls keep coming")
         calls = failures = 0
         served: dict[str, int] = {}
@@ -270,6 +283,7 @@ class Scenario:
         )
 
     async def health(self) -> None:
+        """The health endpoint, anonymous and with the token."""
         self.show.step("Ask the health endpoint", "safe by default; details with the token")
         anonymous = await self.client.get("/healthz")
         detailed = await self.client.get(
@@ -290,6 +304,7 @@ class Scenario:
         )
 
     async def stop(self) -> None:
+        """SIGTERM: the cloud drains and exits 0."""
         self.show.step("Stop the cloud", "SIGTERM: drain, then exit")
         began = time.monotonic()
         status = await self.cloud.stop()

@@ -32,6 +32,7 @@ class Backends:
 
     @classmethod
     def embedded(cls, directory: Path) -> Backends:
+        """Files and SQLite databases under ``directory``; messages in memory."""
         return cls(
             transport_url="memory://demo",
             coordination_url=f"file://{directory / 'locks'}",
@@ -49,6 +50,7 @@ class Backends:
         redis: str = "redis://127.0.0.1:6379/0",
         postgres: str = "postgresql://postgres@127.0.0.1:5432/postgres",
     ) -> Backends:
+        """RabbitMQ, etcd, Redis and PostgreSQL at these URLs (``scripts/services``'s)."""
         join = "&" if "?" in redis else "?"
         return cls(
             transport_url=rabbit,

@@ -57,6 +57,7 @@ from anker.messaging._notifier import Notifier
 from anker.messaging._options import MessagingOptions, Transports, open_transports
 from anker.messaging._serializer import JsonSerializer, RichSerializer, Serializer
 from anker.messaging._server import RPCServer
+from anker.messaging._signing import Signing
 from anker.messaging._target import Target
 from anker.messaging._transport import Transport, connect
 
@@ -90,6 +91,7 @@ __all__ = [
     "Serializer",
     "ServerStopped",
     "ServerUnresponsive",
+    "Signing",
     "Subscriber",
     "SubscriptionRefused",
     "Target",

@@ -14,6 +14,7 @@ from typing import Any, Final
 from anker.messaging import _wire
 from anker.messaging._context import RequestContext, context_entries
 from anker.messaging._serializer import JsonSerializer, Serializer
+from anker.messaging._signing import notification_route
 from anker.messaging._target import Target
 from anker.messaging._tracing import producer_span
 from anker.messaging._transport import Transport
@@ -94,8 +95,22 @@ class Notifier:
                 self.publisher_id, event_type, priority, self.serializer.serialize(payload), entries
             )
             envelope = self.driver == "messagingv2"
+            signing = self.transport.signing
             sends = [
-                self.transport.notify(target, priority, message, ttl=self.ttl, envelope=envelope)
+                self.transport.notify(
+                    target,
+                    priority,
+                    message
+                    if signing is None
+                    else signing.sign(
+                        message,
+                        notification_route(
+                            self.transport.exchange_of(target), target.topic or "", priority
+                        ),
+                    ),
+                    ttl=self.ttl,
+                    envelope=envelope,
+                )
                 for target in self.targets
             ]
             if len(sends) == 1:

@@ -23,7 +23,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from anker._drivers import Driver, DriverSettings, Seconds, setting
 from anker._url import BackendURL
@@ -32,6 +32,9 @@ from anker.errors import InvalidOption
 from anker.messaging import _wire
 from anker.messaging._errors import DeliveryFailure, TransportUnavailable
 from anker.messaging._target import Target
+
+if TYPE_CHECKING:
+    from anker.messaging._signing import Signing
 
 __all__ = [
     "TRANSPORT_GROUP",
@@ -206,6 +209,8 @@ class Transport(Driver):
         super().__init__(url, settings)
         #: the RPC layer's pending calls, registered by the first call
         self._reply_router: PendingCalls | None = None
+        #: the keys messages are signed and checked with (``connect(url, signing=...)``)
+        self.signing: Signing | None = None
 
     @property
     def exchange(self) -> str:
@@ -310,19 +315,25 @@ class Transport(Driver):
         """
 
 
-async def connect(url: str | BackendURL, **options: Any) -> Transport:
+async def connect(
+    url: str | BackendURL, *, signing: Signing | None = None, **options: Any
+) -> Transport:
     """Connect to the transport a URL names: ``memory://``, ``rabbit://host/vhost``, ...
 
     ``options`` (see :class:`~anker.messaging.transports.TransportSettings` and the driver's
     own) may be given in the URL's query instead (``?timeout=5s``), but not in both places
     with different values. An unknown
     option or a bad value is an :class:`~anker.errors.InvalidOption` naming the known ones.
+    ``signing`` (a :class:`~anker.messaging.Signing`) signs every message sent through the
+    transport and refuses, before dispatch, those received without a valid signature.
 
     .. versionadded:: 0.1
     """
     from anker._drivers import open_driver
 
-    return await open_driver(TRANSPORT_GROUP, url, Transport, options)
+    transport = await open_driver(TRANSPORT_GROUP, url, Transport, options)
+    transport.signing = signing
+    return transport
 
 
 def describe(target: Target, method: str | None = None) -> str:

@@ -34,6 +34,9 @@ class Metrics:
       ``anker_quota_claim_duration_seconds{store}``
     - ``anker_workflow_runs_total{workflow,state}``: runs that ended, by end state;
       ``anker_workflow_run_duration_seconds{workflow}``: from creation to end
+    - ``anker_messages_refused_total{cause}``: messages refused before dispatch by signature
+      checks (``unsigned``, ``tampered``, ``expired``, ``replayed``, ``misrouted``,
+      ``unknown key``, ``malformed``)
     - ``anker_health_check_status{check}``: 1 if the check passes (``warn`` included), 0 if
       it fails, for a service with a health registry (read at each scrape)
 
@@ -104,6 +107,12 @@ class Metrics:
             ["workflow"],
             registry=r,
         )
+        self.messages_refused = prometheus.Counter(
+            "anker_messages_refused",
+            "Messages refused before dispatch (signing: unsigned, tampered, expired...)",
+            ["cause"],
+            registry=r,
+        )
         self._gauges: dict[str, tuple[str, str, Callable[[], dict[str, float]]]] = {}
         r.register(_Gauges(self._gauges))
         self.set_state("new")
@@ -150,6 +159,8 @@ class Metrics:
         elif name == "quota.claim":
             self.quota_claims.labels(labels["store"], labels["outcome"]).inc()
             self.quota_duration.labels(labels["store"]).observe(value)
+        elif name == "messaging.refused":
+            self.messages_refused.labels(labels["cause"]).inc(value)
         elif name == "workflow.run":
             self.workflow_runs.labels(labels["workflow"], labels["state"]).inc()
             self.workflow_duration.labels(labels["workflow"]).observe(value)
