@@ -85,6 +85,7 @@ class Scenario:
 
     async def active(self, server_id: str) -> dict[str, Any]:
         """The server once ACTIVE (or ERROR)."""
+
         async def done() -> dict[str, Any] | None:
             server = await self.server(server_id)
             if server["state"] in ("ACTIVE", "ERROR"):
