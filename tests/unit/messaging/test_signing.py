@@ -211,3 +211,21 @@ async def test_a_requeued_notification_is_not_taken_for_a_replay(
             await eventually(lambda: len(attempts) == 2)
             await asyncio.sleep(0.1)
     assert refused == []
+
+
+async def test_keys_from_the_key_manager_follow_its_rotations(tmp_path: Any) -> None:
+    from anker.secrets import KeyManager
+    from anker.secrets._master import generate_master_key_file
+
+    generate_master_key_file(str(tmp_path / "master.key"))
+    store = f"local://{tmp_path}/store?master_key_file={tmp_path}/master.key"
+    async with await KeyManager.initialize(store) as keys:
+        key_id = await keys.create_key(name="messaging-hmac", algorithm="HMAC", bit_length=256)
+        before = await Signing.from_key_manager(keys, "messaging-hmac")
+        assert before.signer == f"{key_id}:1"
+        await keys.rotate(key_id)
+        after = await Signing.from_key_manager(keys, "messaging-hmac")
+    assert after.signer == f"{key_id}:2"
+    old_message = signed(before)
+    assert after.problem(old_message, ROUTES, allow_unsigned=False) is None  # still verifies
+    assert before.problem(signed(after), ROUTES, allow_unsigned=False) == "unknown key"
