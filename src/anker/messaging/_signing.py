@@ -29,6 +29,8 @@ from collections import OrderedDict
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Any
 
+import orjson
+
 from anker._observe import report
 from anker._secret import Secret
 from anker.messaging import _wire
@@ -46,11 +48,18 @@ _DOMAIN = b"anker.messaging.signature.v1\n"
 MAX_NONCES = 200_000
 
 
-def _canonical(message: Mapping[str, Any]) -> bytes:
-    """The message as the receiver will decode it, in one canonical JSON form."""
+def _canonical(message: Mapping[str, Any], *, decoded: bool = True) -> bytes:
+    """The message as the receiver decodes it, in one canonical JSON form (sorted keys).
+    A sender's message is first made what the wire makes of it (``decoded=False``: dates,
+    sets and such become what they are sent as)."""
     unsigned = {k: v for k, v in message.items() if k != SIGNATURE_KEY}
-    decoded = json.loads(_wire.encode(unsigned))  # what the wire makes of it (dates, sets...)
-    return json.dumps(decoded, sort_keys=True, separators=(",", ":"), ensure_ascii=False).encode()
+    if not decoded:
+        unsigned = _wire.decode(_wire.encode(unsigned), "a message to sign")
+    try:
+        return orjson.dumps(unsigned, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # integers past 64 bits: the standard library writes them
+        text = json.dumps(unsigned, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return text.encode()
 
 
 class Signing:
@@ -117,7 +126,7 @@ class Signing:
             "n": secrets.token_urlsafe(12),
             "route": route,
         }
-        stamp["mac"] = self._mac(self._keys[kid], stamp, _canonical(message))
+        stamp["mac"] = self._mac(self._keys[kid], stamp, _canonical(message, decoded=False))
         return {**message, SIGNATURE_KEY: stamp}
 
     @staticmethod

@@ -79,10 +79,12 @@ async def test_signed_calls_casts_and_notifications_go_through(url: str) -> None
             NotificationListener(transport, [Target(topic="n")], [Sink()]),
         ):
             assert await call(transport, {"a": [1, 2.5, "x"]}) == {"a": [1, 2.5, "x"]}
+            odd = {"big": 2**70, "tiny": 1e-300, "text": "naïve ✓", "nested": {"b": 1, "a": None}}
+            assert await call(transport, odd) == odd
             await RPCClient(transport, Target(topic="t", server="s1")).cast(None, "echo", value=1)
             await RPCClient(transport, Target(topic="t", fanout=True)).cast(None, "echo", value=2)
             await Notifier(transport, "svc", topics=["n"]).info(None, "thing.done", {"id": 7})
-            await eventually(lambda: echo.calls == 3 and got == [{"id": 7}])
+            await eventually(lambda: echo.calls == 4 and got == [{"id": 7}])
 
 
 async def test_unsigned_or_wrongly_signed_requests_are_refused_before_dispatch(
