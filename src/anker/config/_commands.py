@@ -171,23 +171,14 @@ class Level:
         section, dot, key = name.rpartition(".")
         if dot and self.command is not None:
             return None
-        flag = self._flag(section if dot else DEFAULT, key)
-        if flag is None and key.startswith("no_") and self._flag(section or DEFAULT, key[3:]):
+        flag = self.schema.is_flag(section if dot else DEFAULT, key)
+        if (
+            flag is None
+            and key.startswith("no_")
+            and self.schema.is_flag(section or DEFAULT, key[3:])
+        ):
             return True
         return flag
-
-    def _flag(self, section: str, key: str) -> bool | None:
-        from anker.config._kinds import BoolKind, OptionalKind
-        from anker.config._schema import normalize_section
-
-        found = self.schema.section(section)
-        option = found.options.get(key) if found else None
-        if option is None:
-            option = self.schema.deprecated.get((normalize_section(section), key))
-        if option is None:
-            return None
-        kind = option.kind.inner if isinstance(option.kind, OptionalKind) else option.kind
-        return isinstance(kind, BoolKind)
 
 
 class Split:

@@ -311,6 +311,20 @@ class Schema:
         for section in self.sections.values():
             yield from section.options.values()
 
+    def is_flag(self, section: str, key: str) -> bool | None:
+        """Whether option ``key`` of ``section`` (or a deprecated name of one) is a boolean,
+        which the command line gives without a value; None if there is no such option."""
+        from anker.config._kinds import BoolKind
+
+        found = self.section(section)
+        option = found.options.get(key) if found else None
+        if option is None:
+            option = self.deprecated.get((normalize_section(section), key))
+        if option is None:
+            return None
+        kind = option.kind.inner if isinstance(option.kind, OptionalKind) else option.kind
+        return isinstance(kind, BoolKind)
+
     def is_foreign(self, section: str) -> bool:
         from fnmatch import fnmatchcase
 

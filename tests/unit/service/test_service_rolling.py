@@ -58,22 +58,23 @@ class Hammer:
         self._thread.join(30)
 
 
+def two_workers(spawn: type[ServiceProcess], **env: str) -> tuple[ServiceProcess, int]:
+    """The sample service in two workers sharing one port (``--listen``), once ready."""
+    port = free_port()
+    address = f"127.0.0.1:{port}"
+    service = spawn(
+        "sample_service:make", "--workers", "2", "--listen", address, SAMPLE_PORT=str(port), **env
+    )
+    service.wait_for("supervisor: all 2 workers are ready")
+    return service, port
+
+
 def test_sigusr2_replaces_every_worker_without_refusing_a_request(
     spawn: type[ServiceProcess], tmp_path: Path
 ) -> None:
     conf = tmp_path / "sample.conf"
     conf.write_text("[app]\nport = 8000\n")
-    port = free_port()
-    service = spawn(
-        "sample_service:make",
-        "--workers",
-        "2",
-        "--listen",
-        f"127.0.0.1:{port}",
-        SAMPLE_CONF=str(conf),
-        SAMPLE_PORT=str(port),
-    )
-    service.wait_for("supervisor: all 2 workers are ready")
+    service, port = two_workers(spawn, SAMPLE_CONF=str(conf))
     old = {int(m) for m in re.findall(r"worker \d+ started \(pid (\d+)\)", service.output)}
     assert len(old) == 2
     conf.write_text("[app]\nport = 9000\n")  # immutable: a reload would not apply it
@@ -100,17 +101,7 @@ def test_a_new_worker_that_cannot_start_stops_the_rollout_and_the_old_ones_carry
     spawn: type[ServiceProcess], tmp_path: Path
 ) -> None:
     broken = tmp_path / "broken"
-    port = free_port()
-    service = spawn(
-        "sample_service:make",
-        "--workers",
-        "2",
-        "--listen",
-        f"127.0.0.1:{port}",
-        SAMPLE_FAIL_IF=str(broken),
-        SAMPLE_PORT=str(port),
-    )
-    service.wait_for("supervisor: all 2 workers are ready")
+    service, port = two_workers(spawn, SAMPLE_FAIL_IF=str(broken))
     broken.write_text("the next workers fail to start")
     mark = len(service.lines)
     service.send(signal.SIGUSR2)
