@@ -12,7 +12,12 @@ from typing import Any, Final
 
 from anker.messaging import _wire
 from anker.messaging._context import RequestContext, context_entries
-from anker.messaging._errors import InvalidTarget, MessagingTimeout, ServerUnresponsive
+from anker.messaging._errors import (
+    InvalidTarget,
+    MessagingTimeout,
+    NoResponders,
+    ServerUnresponsive,
+)
 from anker.messaging._serializer import JsonSerializer, Serializer, serialize_kwargs
 from anker.messaging._target import Target, check_version, version_is_compatible
 from anker.messaging._tracing import producer_span
@@ -40,6 +45,9 @@ class VersionCapError(InvalidTarget):
 @dataclass(eq=False, slots=True)
 class _Pending:
     future: asyncio.Future[tuple[Any, str | None]]
+    method: str
+    target: Target
+    timeout: float
     last_seen: float = field(default_factory=time.monotonic)
 
 
@@ -83,6 +91,12 @@ class ReplyRouter(PendingCalls):
         if message.get("ending") is False and message.get("result") is None:
             return  # a call-monitor heartbeat: the server is alive and working
         pending.future.set_result((message.get("result"), message.get("failure")))
+
+    def no_responders(self, msg_id: str) -> None:
+        pending = self.pending.get(msg_id)
+        if pending is not None and not pending.future.done():
+            where = describe(pending.target)
+            pending.future.set_exception(NoResponders(pending.method, where, pending.timeout))
 
     def fail_all(self, error: Exception) -> None:
         """End every waiting call with ``error`` (the reply queue was lost)."""
@@ -239,7 +253,7 @@ class RPCClient:
                 call_monitor_timeout=self.call_monitor_timeout,
             )
             loop = asyncio.get_running_loop()
-            pending = _Pending(loop.create_future())
+            pending = _Pending(loop.create_future(), method, self.target, self.timeout)
             router.pending[msg_id] = pending
             try:
                 start = time.monotonic()

@@ -1,6 +1,6 @@
 """Every messaging transport, for the conformance suite.
 
-Each test that takes ``transport_url`` runs once per transport (ids: memory, rabbit). Each test
+Each test that takes ``transport_url`` runs once per transport (ids: memory, rabbit, nats). Each test
 gets its own control exchange and topic names, so tests can share a broker.
 """
 
@@ -16,7 +16,11 @@ from anker.messaging import Transport, connect
 from servers import require_server
 
 #: every transport; rabbit is an integration test, memory runs in `make unit`
-TRANSPORTS = ("memory", pytest.param("rabbit", marks=pytest.mark.integration))
+TRANSPORTS = (
+    "memory",
+    pytest.param("rabbit", marks=pytest.mark.integration),
+    pytest.param("nats", marks=pytest.mark.integration),
+)
 
 
 @pytest.fixture(params=TRANSPORTS)
@@ -24,6 +28,8 @@ def transport_url(request: pytest.FixtureRequest) -> str:
     """The URL of one transport (the test runs once for each)."""
     if request.param == "memory":
         return f"memory://t{uuid.uuid4().hex[:8]}"
+    if request.param == "nats":
+        return require_server("nats")
     return require_server("rabbitmq")
 
 

@@ -1,0 +1,258 @@
+"""The nats transport's connection: nats-py's client (which reconnects by itself, trying the
+URL's servers in turn, and subscribes again), JetStream streams and consumers made once per
+transport, and publishing to JetStream until the server confirms or ``timeout`` runs out."""
+
+from __future__ import annotations
+
+import asyncio
+import contextlib
+import logging
+import time
+from collections.abc import Awaitable, Callable
+from types import ModuleType
+from typing import TYPE_CHECKING, Any, Final
+from urllib.parse import quote
+
+from anker._drivers import DriverSettings, require
+from anker._url import mask_secrets
+from anker.errors import InvalidOption
+from anker.messaging._errors import TransportClosed, TransportUnavailable
+from anker.messaging._transport import Transport, TransportSettings
+
+if TYPE_CHECKING:
+    from nats.aio.client import Client
+    from nats.js import JetStreamContext
+
+    from anker._url import BackendURL
+
+log = logging.getLogger("anker.messaging.nats")
+
+NEEDED_FOR: Final = "the nats:// messaging transport"
+DEFAULT_PORT: Final = 4222
+#: Header names (``Anker-`` ones are anker's own; ``Nats-Msg-Id`` is JetStream's dedup id).
+TTL_HEADER: Final = "Anker-TTL"
+REDELIVERED_HEADER: Final = "Anker-Redelivered"
+MSG_ID_HEADER: Final = "Nats-Msg-Id"
+
+
+def describe(exc: BaseException) -> str:
+    if isinstance(exc, TimeoutError):
+        return "timed out"
+    return str(exc) or type(exc).__name__
+
+
+class Connected(Transport):
+    """The connection side of :class:`~anker.messaging.transports.nats.NatsTransport`."""
+
+    settings: TransportSettings
+
+    def __init__(self, url: BackendURL, settings: DriverSettings) -> None:
+        super().__init__(url, settings)
+        self._nats: ModuleType | None = None
+        self._nc: Client | None = None
+        self._js: JetStreamContext | None = None
+        self._closed = False
+        self._last_error = "not connected yet"
+        #: streams and consumers made on the server, by name: made once, the wait shared
+        self._made: dict[Any, asyncio.Future[None]] = {}
+        self._tasks: set[asyncio.Task[Any]] = set()
+
+    # -- connecting -----------------------------------------------------------------------
+
+    def _masked(self, text: str) -> str:
+        """``text`` with every credential of the URL masked (errors from below may echo)."""
+        return mask_secrets(text, self.url)
+
+    def _server_urls(self) -> list[str]:
+        urls = []
+        endpoints = self.url.endpoints or ()
+        if not endpoints:
+            raise InvalidOption("url", self.describe(self.url), "the URL names no server")
+        for endpoint in endpoints:
+            userinfo = ""
+            if endpoint.username is not None or endpoint.password is not None:
+                userinfo = quote(endpoint.username or "", safe="")
+                if endpoint.password is not None:
+                    userinfo += ":" + quote(endpoint.password.reveal(), safe="")
+                userinfo += "@"
+            host = f"[{endpoint.host}]" if ":" in endpoint.host else endpoint.host
+            urls.append(f"nats://{userinfo}{host}:{endpoint.port or DEFAULT_PORT}")
+        return urls
+
+    async def connect(self) -> None:
+        self._nats = require("nats", extra="nats", needed_for=NEEDED_FOR)
+        servers = self._server_urls()
+        reconnect_wait = float(getattr(self.settings, "reconnect_wait", 0.5))
+        errors: list[str] = []
+
+        async def on_error(exc: Exception) -> None:
+            self._last_error = self._masked(describe(exc))
+            errors.append(self._last_error)
+            log.debug("nats: %s", self._last_error)
+
+        async def on_disconnected() -> None:
+            if not self._closed:
+                log.warning("lost the connection to %s; reconnecting", self.url)
+
+        async def on_reconnected() -> None:
+            nc = self._nc
+            where = self._masked(str(nc.connected_url.netloc)) if nc and nc.connected_url else "?"
+            log.info("reconnected to %s", where.rsplit("@", 1)[-1])
+
+        try:
+            async with asyncio.timeout(self.settings.timeout):
+                self._nc = await self._nats.connect(
+                    servers=servers,
+                    connect_timeout=self.settings.timeout,
+                    allow_reconnect=True,
+                    max_reconnect_attempts=-1,
+                    reconnect_time_wait=reconnect_wait,
+                    error_cb=on_error,
+                    disconnected_cb=on_disconnected,
+                    reconnected_cb=on_reconnected,
+                    name=f"anker {self.settings.exchange}",
+                )
+        except Exception as exc:
+            reason = errors[-1] if errors else self._masked(describe(exc))
+            raise TransportUnavailable(str(self.url), "connecting", reason) from exc
+        self._js = self._nc.jetstream(timeout=self.settings.timeout)
+
+    @property
+    def client(self) -> Client:
+        if self._closed or self._nc is None:
+            raise TransportClosed(str(self.url))
+        return self._nc
+
+    @property
+    def jetstream(self) -> JetStreamContext:
+        if self._closed or self._js is None:
+            raise TransportClosed(str(self.url))
+        return self._js
+
+    @property
+    def limit(self) -> int:
+        """The largest message: ``max_message_size``, or the server's max_payload if less."""
+        nc = self._nc
+        server = nc.max_payload if nc is not None and nc.max_payload else None
+        return min(self.settings.max_message_size, server or self.settings.max_message_size)
+
+    async def probe(self) -> None:
+        """A PING answered by the server within ``timeout``: one round trip."""
+        nc = self.client
+        if not nc.is_connected:
+            raise TransportUnavailable(
+                str(self.url), "probe", f"not connected ({self._masked(self._last_error)})"
+            )
+        await nc.flush(timeout=self.settings.timeout)
+
+    async def _disconnect(self) -> None:
+        for task in list(self._tasks):
+            task.cancel()
+        nc, self._nc, self._js = self._nc, None, None
+        if nc is not None and not nc.is_closed:
+            with contextlib.suppress(Exception):
+                async with asyncio.timeout(self.settings.timeout):
+                    await nc.close()
+
+    def _spawn(self, coroutine: Awaitable[Any]) -> asyncio.Task[Any]:
+        task = asyncio.ensure_future(coroutine)
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
+        return task
+
+    # -- JetStream ------------------------------------------------------------------------
+
+    async def _once(self, key: Any, make: Callable[[], Awaitable[Any]], what: str) -> None:
+        """Run ``make()`` once for ``key`` (a stream or consumer), retried until ``timeout``
+        while the connection is down; concurrent callers share the wait."""
+        future = self._made.get(key)
+        if future is None:
+            future = self._made[key] = asyncio.get_running_loop().create_future()
+            try:
+                await self._retrying(make, what)
+            except BaseException as exc:
+                del self._made[key]
+                future.set_exception(exc)
+                future.exception()  # retrieved: the waiters re-raise it
+                raise
+            future.set_result(None)
+            return
+        await asyncio.shield(future)
+
+    async def _retrying(self, operation: Callable[[], Awaitable[Any]], what: str) -> Any:
+        """``operation()``, again while the server cannot be reached, for ``timeout``."""
+        assert self._nats is not None
+        errors = self._nats.errors
+        deadline = time.monotonic() + self.settings.timeout
+        delay = 0.05
+        while True:
+            if self._closed:
+                raise TransportClosed(str(self.url))
+            try:
+                async with asyncio.timeout(max(deadline - time.monotonic(), 0.001)):
+                    return await operation()
+            except (
+                TimeoutError,
+                errors.NoRespondersError,
+                errors.ConnectionClosedError,
+                errors.ConnectionReconnectingError,
+                errors.OutboundBufferLimitError,
+                self._nats.js.errors.NoStreamResponseError,
+                self._nats.js.errors.ServiceUnavailableError,
+            ) as exc:
+                self._last_error = self._masked(describe(exc))
+            except self._nats.js.errors.APIError as exc:
+                raise TransportUnavailable(
+                    str(self.url), what, self._masked(describe(exc))
+                ) from exc
+            if time.monotonic() + delay >= deadline:
+                raise TransportUnavailable(
+                    str(self.url),
+                    what,
+                    f"no answer from JetStream within {self.settings.timeout:g} s "
+                    f"({self._last_error})",
+                )
+            await asyncio.sleep(delay)
+            delay = min(delay * 2, 1.0)
+
+    async def stream(self, name: str, subjects: str, *, dead_letters: bool = False) -> None:
+        """Make the stream ``name`` holding ``subjects`` (interest retention: a message is
+        kept until every consumer that wants it acknowledged it; limits retention for
+        dead letters, which wait for an operator). File storage with ``durable``."""
+        api = self._nats.js.api if self._nats is not None else None
+        assert api is not None
+        config = api.StreamConfig(
+            name=name,
+            subjects=[subjects],
+            retention=api.RetentionPolicy.LIMITS if dead_letters else api.RetentionPolicy.INTEREST,
+            storage=api.StorageType.FILE if self.settings.durable else api.StorageType.MEMORY,
+            max_msg_size=self.settings.max_message_size,
+        )
+        js = self.jetstream
+        await self._once(("stream", name), lambda: js.add_stream(config), f"making stream {name}")
+
+    async def durable_consumer(self, stream: str, name: str, subject: str) -> None:
+        """Make the durable pull consumer ``name`` of ``subject`` in ``stream``."""
+        assert self._nats is not None
+        api = self._nats.js.api
+        config = api.ConsumerConfig(
+            durable_name=name,
+            filter_subject=subject,
+            ack_policy=api.AckPolicy.EXPLICIT,
+            deliver_policy=api.DeliverPolicy.ALL,
+            ack_wait=float(getattr(self.settings, "ack_wait", 30.0)),
+        )
+        js = self.jetstream
+        await self._once(
+            ("consumer", stream, name),
+            lambda: js.add_consumer(stream, config),
+            f"making consumer {name} of {subject}",
+        )
+
+    async def publish_kept(
+        self, subject: str, body: bytes, headers: dict[str, str], what: str
+    ) -> None:
+        """Publish to JetStream and wait for its acknowledgement (the message is stored), again
+        on the next connection if it drops first; ``Nats-Msg-Id`` makes the retries one."""
+        js = self.jetstream
+        await self._retrying(lambda: js.publish(subject, body, headers=headers), what)
