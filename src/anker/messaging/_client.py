@@ -45,9 +45,10 @@ class VersionCapError(InvalidTarget):
 @dataclass(eq=False, slots=True)
 class _Pending:
     future: asyncio.Future[tuple[Any, str | None]]
-    method: str
-    target: Target
-    timeout: float
+    # what NoResponders names, when the transport says at once that nobody listens
+    method: str = "?"
+    target: Target | None = None
+    timeout: float = 0.0
     last_seen: float = field(default_factory=time.monotonic)
 
 
@@ -95,7 +96,7 @@ class ReplyRouter(PendingCalls):
     def no_responders(self, msg_id: str) -> None:
         pending = self.pending.get(msg_id)
         if pending is not None and not pending.future.done():
-            where = describe(pending.target)
+            where = "?" if pending.target is None else describe(pending.target)
             pending.future.set_exception(NoResponders(pending.method, where, pending.timeout))
 
     def fail_all(self, error: Exception) -> None:

@@ -154,7 +154,9 @@ class NoResponders(MessagingTimeout):
         self.method = method
         self.target = target
         self.timeout = timeout
-        Exception.__init__(self, f"no server listens for {method!r} on {target}: nobody took the call")
+        Exception.__init__(
+            self, f"no server listens for {method!r} on {target}: nobody took the call"
+        )
 
 
 class RemoteError(MessagingError):

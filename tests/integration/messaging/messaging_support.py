@@ -1,7 +1,7 @@
 """Every messaging transport, for the conformance suite.
 
-Each test that takes ``transport_url`` runs once per transport (ids: memory, rabbit, nats). Each test
-gets its own control exchange and topic names, so tests can share a broker.
+Each test that takes ``transport_url`` runs once per transport (ids: memory, rabbit, nats).
+Each test gets its own control exchange and topic names, so tests can share a broker.
 """
 
 from __future__ import annotations

@@ -48,6 +48,7 @@ here) it takes ``ack_wait`` and ``reconnect_wait``. Passwords never appear in er
 
 from __future__ import annotations
 
+import asyncio
 import time
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
@@ -162,7 +163,14 @@ class NatsTransport(Connected):
             return
         msg_id = message.get("_msg_id")
         if msg_id is None:  # a cast: kept in JetStream until a server takes it
-            await self._cast(exchange, topic, target.server, message, body, headers)
+            await self._cast(
+                exchange=exchange,
+                topic=topic,
+                server=target.server,
+                message=message,
+                body=body,
+                headers=headers,
+            )
             return
         reply = ""
         if message.get("_reply_q") == self._reply_queue and isinstance(msg_id, str):
@@ -172,6 +180,7 @@ class NatsTransport(Connected):
 
     async def _cast(
         self,
+        *,
         exchange: str,
         topic: str,
         server: str | None,
@@ -254,6 +263,7 @@ class NatsTransport(Connected):
 
     async def _stream_consumer(
         self,
+        *,
         stream: str,
         durable: str,
         subject: str,
@@ -267,13 +277,13 @@ class NatsTransport(Connected):
         await self.stream(dead_stream, dead_subjects, dead_letters=True)
         return StreamConsumer(
             self,
-            stream,
-            durable,
-            where,
-            handler,
-            budget,
-            names.dead_letter_subject(exchange, durable),
-            self.settings.delivery_limit,
+            stream=stream,
+            durable=durable,
+            where=where,
+            handler=handler,
+            budget=budget,
+            dead_letters=names.dead_letter_subject(exchange, durable),
+            delivery_limit=self.settings.delivery_limit,
         )
 
     async def listen(
@@ -295,17 +305,16 @@ class NatsTransport(Connected):
         stream, stream_subjects = names.cast_stream(exchange)
         await self.stream(stream, stream_subjects)
         for server in servers:
-            parts.append(
-                await self._stream_consumer(
-                    stream,
-                    names.queue_consumer(topic, server),
-                    names.cast_subject(exchange, topic, server),
-                    topic if server is None else f"{topic}.{server}",
-                    handler,
-                    budget,
-                    exchange,
-                )
+            consumer = await self._stream_consumer(
+                stream=stream,
+                durable=names.queue_consumer(topic, server),
+                subject=names.cast_subject(exchange, topic, server),
+                where=topic if server is None else f"{topic}.{server}",
+                handler=handler,
+                budget=budget,
+                exchange=exchange,
             )
+            parts.append(consumer)
         return await self._start(parts)
 
     async def listen_notifications(
@@ -334,7 +343,13 @@ class NatsTransport(Connected):
                 subject = names.notify_subject(exchange, key)
                 parts.append(
                     await self._stream_consumer(
-                        stream, durable, subject, pool or key, handler, budget, exchange
+                        stream=stream,
+                        durable=durable,
+                        subject=subject,
+                        where=pool or key,
+                        handler=handler,
+                        budget=budget,
+                        exchange=exchange,
                     )
                 )
         return await self._start(parts)
@@ -360,6 +375,7 @@ class NatsTransport(Connected):
 
         await nc.subscribe(subject, cb=on_reply)
         await nc.subscribe(f"{subject}.*", cb=on_no_responders)
-        await nc.flush(timeout=self.settings.timeout)
+        async with asyncio.timeout(self.settings.timeout):
+            await nc.flush()
         self._reply_queue, self._reply_subject = name, subject
         return name

@@ -134,7 +134,8 @@ class CoreConsumer(Subscription):
             self.subscriptions.append(
                 await nc.subscribe(subject, queue=GROUP if shared else "", cb=self._on_msg)
             )
-        await nc.flush(timeout=self.transport.settings.timeout)  # subscribed on the server
+        async with asyncio.timeout(self.transport.settings.timeout):
+            await nc.flush()  # subscribed on the server before the caller goes on
 
     async def _on_msg(self, msg: Msg) -> None:
         if not self.active:
@@ -209,7 +210,7 @@ class CoreConsumer(Subscription):
             # the server stops sending, then what it sent is handed back by _on_msg
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(self.transport.settings.timeout):
-                    await subscription.drain()
+                    await subscription.drain()  # type: ignore[no-untyped-call]
         backlog, self.backlog = self.backlog, deque()
         for msg, arrived in backlog:
             ttl = ttl_of(msg.headers)

@@ -143,7 +143,8 @@ class Connected(Transport):
             raise TransportUnavailable(
                 str(self.url), "probe", f"not connected ({self._masked(self._last_error)})"
             )
-        await nc.flush(timeout=self.settings.timeout)
+        async with asyncio.timeout(self.settings.timeout):
+            await nc.flush()
 
     async def _disconnect(self) -> None:
         for task in list(self._tasks):
@@ -159,6 +160,11 @@ class Connected(Transport):
         self._tasks.add(task)
         task.add_done_callback(self._tasks.discard)
         return task
+
+    @property
+    def _attempt(self) -> float:
+        """Seconds one try of a JetStream request may take (see :meth:`_retrying`)."""
+        return max(2.0, self.settings.timeout / 4)
 
     # -- JetStream ------------------------------------------------------------------------
 
@@ -188,8 +194,11 @@ class Connected(Transport):
         while True:
             if self._closed:
                 raise TransportClosed(str(self.url))
+            # each try gets a part of the time: a request sent just before the connection
+            # dropped is never answered, and waiting all of timeout for it would leave none
+            attempt = min(max(deadline - time.monotonic(), 0.001), self._attempt)
             try:
-                async with asyncio.timeout(max(deadline - time.monotonic(), 0.001)):
+                async with asyncio.timeout(attempt):
                     return await operation()
             except (
                 TimeoutError,

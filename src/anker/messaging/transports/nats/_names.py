@@ -113,5 +113,6 @@ def dead_letter_stream(exchange: str) -> tuple[str, str]:
 
 
 def dead_letter_subject(exchange: str, consumer: str) -> str:
-    """Where a message a consumer rejected for good, or gave up on, is kept."""
-    return f"{PREFIX}.dlq.{token(exchange)}.{token(consumer)}"
+    """Where a message the consumer ``consumer`` (a name made here: already one token)
+    rejected for good, or gave up on, is kept."""
+    return f"{PREFIX}.dlq.{token(exchange)}.{consumer}"

@@ -62,6 +62,7 @@ class StreamConsumer(Subscription):
     def __init__(
         self,
         transport: Connected,
+        *,
         stream: str,
         durable: str,
         where: str,
@@ -114,13 +115,17 @@ class StreamConsumer(Subscription):
                 continue
             delay = 0.05
             for msg in messages:
-                if self.active:
+                if self.listening():
                     await self._deliver(msg)
                 else:
                     with contextlib.suppress(Exception):
                         await msg.nak()
         with contextlib.suppress(Exception):
             await pull.unsubscribe()
+
+    def listening(self) -> bool:
+        """Whether deliveries go on (a method: ``cancel`` may change it at any await)."""
+        return self.active
 
     async def _deliver(self, msg: Msg) -> None:
         metadata = msg.metadata
@@ -190,7 +195,9 @@ class StreamConsumer(Subscription):
             with contextlib.suppress(Exception):
                 await msg.nak()
             return
-        log.warning("a message from %s was dead-lettered to %s: %s", self.where, self.dead_letters, reason)
+        log.warning(
+            "a message from %s was dead-lettered to %s: %s", self.where, self.dead_letters, reason
+        )
         with contextlib.suppress(Exception):
             await msg.ack()
 

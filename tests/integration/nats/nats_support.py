@@ -1,0 +1,71 @@
+"""A NATS server of one test's own (JetStream on, its store in the test's directory), which
+the test may kill and start again. Never stop the shared server on 4222: other tests use it."""
+
+from __future__ import annotations
+
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+
+NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+class PrivateNats:
+    def __init__(self, directory: Path) -> None:
+        self.store = directory / "jetstream"
+        self.port = free_port()
+        self.url = f"nats://127.0.0.1:{self.port}"
+        self._process: subprocess.Popen[bytes] | None = None
+
+    def start(self) -> None:
+        # setpriv: a test run that is killed leaves no server behind
+        guard = ["setpriv", "--pdeathsig", "TERM"] if shutil.which("setpriv") else []
+        argv = [NATS_SERVER, "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store)]
+        self._process = subprocess.Popen(
+            [*guard, *argv],
+            stdin=subprocess.DEVNULL,
+            stdout=subprocess.DEVNULL,
+            stderr=subprocess.DEVNULL,
+        )
+        deadline = time.monotonic() + 10
+        while time.monotonic() < deadline:
+            try:
+                with socket.create_connection(("127.0.0.1", self.port), timeout=1) as sock:
+                    if sock.recv(4096).startswith(b"INFO"):
+                        return
+            except OSError:
+                time.sleep(0.02)
+        self.kill()
+        raise RuntimeError(f"a private nats-server on port {self.port} did not start in 10 s")
+
+    def kill(self) -> None:
+        """Kill the server outright (SIGKILL), as a crash would."""
+        if self._process is not None:
+            self._process.kill()
+            self._process.wait(timeout=10)
+            self._process = None
+
+
+@pytest.fixture
+def private_nats(tmp_path: Path) -> Iterator[PrivateNats]:
+    """A started NATS server (with JetStream) that only this test uses; killed after it."""
+    if not Path(NATS_SERVER).exists():
+        pytest.skip(f"nats-server is not installed ({NATS_SERVER}); install Debian's nats-server")
+    server = PrivateNats(tmp_path)
+    server.start()
+    try:
+        yield server
+    finally:
+        server.kill()

@@ -1,0 +1,186 @@
+"""What only the nats:// transport does: no responders, JetStream durability and dead letters,
+reconnection after the server restarts, and its connection errors and options.
+
+The conformance suite (tests/integration/messaging) runs the common behaviour on NATS too.
+"""
+
+from __future__ import annotations
+
+import asyncio
+import time
+import uuid
+from typing import Any
+
+import pytest
+from nats_support import PrivateNats, free_port
+
+from anker.errors import InvalidOption
+from anker.messaging import (
+    MessagingTimeout,
+    NoResponders,
+    NotificationListener,
+    NotificationResult,
+    Notifier,
+    RequestContext,
+    RPCClient,
+    RPCServer,
+    Target,
+    Transport,
+    TransportUnavailable,
+    _wire,
+    connect,
+)
+from anker.messaging.transports.nats import _names
+from waiting import eventually
+
+pytestmark = pytest.mark.integration
+
+
+class Echo:
+    async def echo(self, context: RequestContext, value: Any) -> Any:
+        return value
+
+
+class Sink:
+    def __init__(self, result: NotificationResult = NotificationResult.HANDLED) -> None:
+        self.seen: list[Any] = []
+        self.result = result
+
+    async def info(
+        self, context: RequestContext, publisher_id: str, event_type: str, payload: Any, _: Any
+    ) -> NotificationResult:
+        self.seen.append(payload["n"])
+        return self.result
+
+
+@pytest.fixture
+def names() -> str:
+    return f"t{uuid.uuid4().hex[:10]}"
+
+
+async def open_nats(url: str, names: str, **options: Any) -> Transport:
+    return await connect(url, exchange=f"{names}-x", **options)
+
+
+async def test_a_call_nobody_serves_fails_at_once(nats_url: str, names: str) -> None:
+    transport = await open_nats(nats_url, names)
+    try:
+        client = RPCClient(transport, Target(topic=names), timeout=30)
+        started = time.monotonic()
+        with pytest.raises(NoResponders) as error:
+            await client.call(None, "echo", value=1)
+        assert time.monotonic() - started < 5  # NATS said so; the 30 s timeout never ran
+        assert isinstance(error.value, MessagingTimeout)
+        assert error.value.method == "echo"
+        assert names in str(error.value)
+        # a server of the topic that is not the one asked for does not answer either
+        async with RPCServer(transport, Target(topic=names, server="a"), [Echo()]):
+            assert await client.call(None, "echo", value=2) == 2
+            with pytest.raises(NoResponders, match="echo"):
+                await client.prepare(server="b").call(None, "echo", value=3)
+    finally:
+        await transport.aclose()
+
+
+async def test_an_unreachable_server_is_named_with_the_password_masked() -> None:
+    url = f"nats://alice:s3cret-pw@127.0.0.1:{free_port()}"
+    started = time.monotonic()
+    with pytest.raises(TransportUnavailable) as error:
+        await connect(url, timeout=1)
+    assert time.monotonic() - started < 10
+    text = str(error.value)
+    assert "s3cret-pw" not in text
+    assert "s3cret-pw" not in repr(error.value)
+    assert f"nats://alice:****@127.0.0.1:{url.rsplit(':', 1)[1]}" in text
+    assert "connecting" in text
+
+
+async def test_bad_options_are_named() -> None:
+    with pytest.raises(InvalidOption, match="did you mean 'ack_wait'"):
+        await connect("nats://127.0.0.1:4222?ack_wiat=5")
+    with pytest.raises(InvalidOption, match="quorum"):
+        await connect("nats://127.0.0.1:4222?quorum=true")
+    with pytest.raises(InvalidOption, match="reconnect_wait"):
+        await connect("nats://127.0.0.1:4222", reconnect_wait="soon")
+
+
+async def test_notifications_wait_for_a_restarted_listener(nats_url: str, names: str) -> None:
+    pool = f"{names}-pool"
+    first = await open_nats(nats_url, names)
+    sink = Sink()
+    try:
+        async with NotificationListener(first, [Target(topic=names)], [sink], pool=pool):
+            notifier = Notifier(first, "svc", topics=[names])
+            for n in range(3):
+                await notifier.info(None, "tick", {"n": n})
+            await eventually(lambda: sink.seen == [0, 1, 2])
+        # the pool's listener is gone (its process too): these wait in the pool's consumer
+        for n in range(3, 6):
+            await notifier.info(None, "tick", {"n": n})
+    finally:
+        await first.aclose()
+    second = await open_nats(nats_url, names)
+    later = Sink()
+    try:
+        async with NotificationListener(second, [Target(topic=names)], [later], pool=pool):
+            await eventually(lambda: sorted(later.seen) == [3, 4, 5])
+            await asyncio.sleep(0.3)
+        assert sorted(later.seen) == [3, 4, 5]  # nothing the first listener acked came again
+    finally:
+        await second.aclose()
+
+
+async def test_a_message_requeued_too_often_is_dead_lettered(nats_url: str, names: str) -> None:
+    import nats
+
+    transport = await open_nats(nats_url, names, delivery_limit=3)
+    flaky = Sink(NotificationResult.REQUEUE)
+    try:
+        listener = NotificationListener(
+            transport, [Target(topic=names)], [flaky], allow_requeue=True
+        )
+        async with listener:
+            await Notifier(transport, "svc", topics=[names]).info(None, "poison", {"n": 7})
+            await eventually(lambda: len(flaky.seen) == 3)
+            await asyncio.sleep(0.5)
+        assert flaky.seen == [7, 7, 7]  # delivered delivery_limit times, then never again
+    finally:
+        await transport.aclose()
+    stream, _ = _names.dead_letter_stream(f"{names}-x")
+    key = f"{names}.info"
+    subject = _names.dead_letter_subject(f"{names}-x", _names.pool_consumer(key, key))
+    client = await nats.connect(nats_url)
+    try:
+        kept = await client.jetstream().get_last_msg(stream, subject)
+        assert _wire.unwrap(kept.data, "the dead letters")["payload"] == {"n": 7}
+        assert kept.headers is not None
+        assert "delivery_limit" in kept.headers["Anker-Dead-Reason"]
+    finally:
+        await client.close()
+
+
+async def test_confirmed_notifications_survive_a_server_restart(
+    private_nats: PrivateNats, names: str
+) -> None:
+    url = f"{private_nats.url}?durable=true&timeout=20s&reconnect_wait=0.1s"
+    transport = await open_nats(url, names)
+    try:
+        notifier = Notifier(transport, "svc", topics=[names])
+        for n in range(5):
+            await notifier.info(None, "tick", {"n": n})  # returned: JetStream stored it
+        private_nats.kill()
+        # sent while the server is down: retried until it is back (within timeout)
+        sending = asyncio.create_task(notifier.info(None, "tick", {"n": 5}))
+        await asyncio.sleep(0.5)
+        assert not sending.done()
+        private_nats.start()
+        await sending
+        sink = Sink()
+        async with NotificationListener(transport, [Target(topic=names)], [sink]):
+            await eventually(lambda: sorted(sink.seen) == list(range(6)), timeout=20)
+        # RPC works again on the reconnected transport
+        async with RPCServer(transport, Target(topic=names, server="a"), [Echo()]):
+            client = RPCClient(transport, Target(topic=names), timeout=10)
+            assert await client.call(None, "echo", value="back") == "back"
+    finally:
+        await transport.aclose()
