@@ -10,6 +10,7 @@ shortened with a hash past 64 characters.
 
 from __future__ import annotations
 
+import functools
 import hashlib
 import re
 from typing import Final
@@ -20,6 +21,7 @@ MAX_NAME: Final = 64
 _SAFE = re.compile(rb"[A-Za-z0-9_-]")
 
 
+@functools.lru_cache(maxsize=4096)  # every send names its subject: a hot path
 def token(name: str) -> str:
     """``name`` as one subject token (``a.b`` -> ``a~2Eb``); empty is ``~``.
 
@@ -55,6 +57,7 @@ def short(name: str) -> str:
 # -- RPC (core NATS for calls and fanout, JetStream for casts) -----------------------------
 
 
+@functools.lru_cache(maxsize=1024)
 def request_subject(exchange: str, topic: str, server: str | None) -> str:
     """Where a call goes: the topic's queue group, or one server's."""
     base = f"{PREFIX}.rpc.{token(exchange)}.{token(topic)}"
@@ -83,6 +86,7 @@ def queue_consumer(topic: str, server: str | None) -> str:
     return short(f"rpc-{name}")
 
 
+@functools.lru_cache(maxsize=1024)
 def reply_subject(reply_queue: str) -> str:
     """Where replies to a transport's calls go (``_reply_q`` is the queue's name)."""
     return f"_INBOX.{token(reply_queue)}"
