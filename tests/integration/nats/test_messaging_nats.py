@@ -164,23 +164,54 @@ async def test_confirmed_notifications_survive_a_server_restart(
 ) -> None:
     url = f"{private_nats.url}?durable=true&timeout=20s&reconnect_wait=0.1s"
     transport = await open_nats(url, names)
+    targets = [Target(topic=names)]
+    live, later = Sink(), Sink()
     try:
-        notifier = Notifier(transport, "svc", topics=[names])
-        for n in range(5):
-            await notifier.info(None, "tick", {"n": n})  # returned: JetStream stored it
-        private_nats.kill()
-        # sent while the server is down: retried until it is back (within timeout)
-        sending = asyncio.create_task(notifier.info(None, "tick", {"n": 5}))
-        await asyncio.sleep(0.5)
-        assert not sending.done()
-        private_nats.start()
-        await sending
-        sink = Sink()
-        async with NotificationListener(transport, [Target(topic=names)], [sink]):
-            await eventually(lambda: sorted(sink.seen) == list(range(6)), timeout=20)
+        # pool "later" exists (its consumer does) but has no listener during the restart
+        async with NotificationListener(transport, targets, [later], pool=f"{names}-later"):
+            pass
+        async with NotificationListener(transport, targets, [live], pool=f"{names}-live"):
+            notifier = Notifier(transport, "svc", topics=[names])
+            for n in range(5):
+                await notifier.info(None, "tick", {"n": n})  # returned: JetStream stored it
+            await eventually(lambda: sorted(live.seen) == list(range(5)))
+            private_nats.kill()
+            # sent while the server is down: sent again until it is back (within timeout)
+            sending = asyncio.create_task(notifier.info(None, "tick", {"n": 5}))
+            await asyncio.sleep(0.5)
+            assert not sending.done()
+            private_nats.start()
+            await sending
+            # the listener that was running goes on pulling on the new connection; a SIGKILLed
+            # server may have lost acknowledgements it had not written yet, so some come twice
+            # (at least once), but none is lost
+            await eventually(lambda: set(live.seen) == set(range(6)), timeout=20)
+        # what the server confirmed before it was killed is still there for the other pool
+        async with NotificationListener(transport, targets, [later], pool=f"{names}-later"):
+            await eventually(lambda: set(later.seen) == set(range(6)), timeout=20)
         # RPC works again on the reconnected transport
         async with RPCServer(transport, Target(topic=names, server="a"), [Echo()]):
             client = RPCClient(transport, Target(topic=names), timeout=10)
             assert await client.call(None, "echo", value="back") == "back"
+    finally:
+        await transport.aclose()
+
+
+async def test_streams_lost_with_a_server_without_store_are_made_again(
+    private_nats: PrivateNats, names: str
+) -> None:
+    # not durable: streams in memory, gone when the server restarts
+    transport = await open_nats(f"{private_nats.url}?timeout=20s&reconnect_wait=0.1s", names)
+    sink = Sink()
+    try:
+        async with NotificationListener(transport, [Target(topic=names)], [sink]):
+            notifier = Notifier(transport, "svc", topics=[names])
+            await notifier.info(None, "tick", {"n": 0})
+            await eventually(lambda: sink.seen == [0])
+            private_nats.kill()
+            private_nats.start()
+            # the notifier makes its stream and consumer again; the listener pulls again
+            await notifier.info(None, "tick", {"n": 1})
+            await eventually(lambda: sink.seen == [0, 1], timeout=20)
     finally:
         await transport.aclose()

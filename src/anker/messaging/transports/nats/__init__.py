@@ -188,12 +188,14 @@ class NatsTransport(Connected):
         body: bytes,
         headers: dict[str, str],
     ) -> None:
-        stream, subjects = names.cast_stream(exchange)
-        await self.stream(stream, subjects)
+        stream = names.cast_stream(exchange)
         unique = message.get("_unique_id")
         headers[MSG_ID_HEADER] = unique if isinstance(unique, str) else _wire.new_id()
         subject = names.cast_subject(exchange, topic, server)
-        await self.publish_kept(subject, body, headers, f"cast to {topic}")
+        # a cast to a topic no server ever listened to is dropped, as by an unbound exchange
+        await self.publish_kept(
+            subject, body, headers, f"cast to {topic}", lambda: self.stream(*stream)
+        )
 
     async def send_reply(self, reply_queue: str, message: Mapping[str, Any]) -> bool:
         """Publish the reply; True at once (core NATS confirms nothing). If no caller
@@ -238,14 +240,17 @@ class NatsTransport(Connected):
         exchange = self.exchange_of(target)
         stream, subjects = names.notify_stream(exchange)
         subject = names.notify_subject(exchange, key)
-        await self.stream(stream, subjects)
-        # the default pool's consumer keeps notifications until its first listener comes
-        await self.durable_consumer(stream, names.pool_consumer(key, key), subject)
+
+        async def prepare() -> None:
+            await self.stream(stream, subjects)
+            # the default pool's consumer keeps notifications until its first listener comes
+            await self.durable_consumer(stream, names.pool_consumer(key, key), subject)
+
         unique = message.get("_unique_id")
         headers = {MSG_ID_HEADER: unique if isinstance(unique, str) else _wire.new_id()}
         if ttl is not None:
             headers[TTL_HEADER] = str(max(int(ttl * 1000), 1))
-        await self.publish_kept(subject, body, headers, what)
+        await self.publish_kept(subject, body, headers, what, prepare)
 
     # -- consuming ------------------------------------------------------------------------
 
@@ -264,7 +269,7 @@ class NatsTransport(Connected):
     async def _stream_consumer(
         self,
         *,
-        stream: str,
+        stream: tuple[str, str],  # its name and subjects
         durable: str,
         subject: str,
         where: str,
@@ -272,18 +277,24 @@ class NatsTransport(Connected):
         budget: Budget,
         exchange: str,
     ) -> StreamConsumer:
-        await self.durable_consumer(stream, durable, subject)
         dead_stream, dead_subjects = names.dead_letter_stream(exchange)
-        await self.stream(dead_stream, dead_subjects, dead_letters=True)
+
+        async def make() -> None:
+            await self.stream(*stream)
+            await self.durable_consumer(stream[0], durable, subject)
+            await self.stream(dead_stream, dead_subjects, dead_letters=True)
+
+        await make()
         return StreamConsumer(
             self,
-            stream=stream,
+            stream=stream[0],
             durable=durable,
             where=where,
             handler=handler,
             budget=budget,
             dead_letters=names.dead_letter_subject(exchange, durable),
             delivery_limit=self.settings.delivery_limit,
+            remake=make,
         )
 
     async def listen(
@@ -302,11 +313,9 @@ class NatsTransport(Connected):
         parts: list[CoreConsumer | StreamConsumer] = [
             CoreConsumer(self, subjects, handler, budget, where)
         ]
-        stream, stream_subjects = names.cast_stream(exchange)
-        await self.stream(stream, stream_subjects)
         for server in servers:
             consumer = await self._stream_consumer(
-                stream=stream,
+                stream=names.cast_stream(exchange),
                 durable=names.queue_consumer(topic, server),
                 subject=names.cast_subject(exchange, topic, server),
                 where=topic if server is None else f"{topic}.{server}",
@@ -332,8 +341,7 @@ class NatsTransport(Connected):
         for target in targets:
             topic = target.require_topic("a notification listener")
             exchange = self.exchange_of(target)
-            stream, subjects = names.notify_stream(exchange)
-            await self.stream(stream, subjects)
+            stream = names.notify_stream(exchange)
             for priority in priorities:
                 key = f"{topic}.{priority}"
                 if (exchange, key) in seen:

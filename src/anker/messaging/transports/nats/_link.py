@@ -95,6 +95,9 @@ class Connected(Transport):
                 log.warning("lost the connection to %s; reconnecting", self.url)
 
         async def on_reconnected() -> None:
+            # a server restarted without its store has none of the streams and consumers:
+            # each is made again (an idempotent request) on its next use
+            self._made.clear()
             nc = self._nc
             where = self._masked(str(nc.connected_url.netloc)) if nc and nc.connected_url else "?"
             log.info("reconnected to %s", where.rsplit("@", 1)[-1])
@@ -128,6 +131,10 @@ class Connected(Transport):
         if self._closed or self._js is None:
             raise TransportClosed(str(self.url))
         return self._js
+
+    @property
+    def connected(self) -> bool:
+        return self._nc is not None and self._nc.is_connected
 
     @property
     def limit(self) -> int:
@@ -259,9 +266,29 @@ class Connected(Transport):
         )
 
     async def publish_kept(
-        self, subject: str, body: bytes, headers: dict[str, str], what: str
+        self,
+        subject: str,
+        body: bytes,
+        headers: dict[str, str],
+        what: str,
+        prepare: Callable[[], Awaitable[None]],
     ) -> None:
         """Publish to JetStream and wait for its acknowledgement (the message is stored), again
-        on the next connection if it drops first; ``Nats-Msg-Id`` makes the retries one."""
+        on the next connection if it drops first; ``Nats-Msg-Id`` makes the retries one.
+
+        ``prepare`` makes the stream (and consumers) the message needs; it runs before each
+        try, which costs nothing once they are made, and makes them again when a server that
+        restarted without its store says no stream takes the subject."""
+        assert self._nats is not None
+        no_stream = self._nats.js.errors.NoStreamResponseError
         js = self.jetstream
-        await self._retrying(lambda: js.publish(subject, body, headers=headers), what)
+
+        async def publish() -> None:
+            await prepare()
+            try:
+                await js.publish(subject, body, headers=headers)
+            except no_stream:
+                self._made.clear()  # rare: what else was made may be gone too
+                raise
+
+        await self._retrying(publish, what)

@@ -8,6 +8,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import time
+from collections.abc import Awaitable, Callable
 from typing import TYPE_CHECKING, Any, Final
 
 from anker.messaging import _wire
@@ -70,6 +71,7 @@ class StreamConsumer(Subscription):
         budget: Budget,
         dead_letters: str,
         delivery_limit: int | None,
+        remake: Callable[[], Awaitable[None]],
     ) -> None:
         self.transport = transport
         self.stream = stream
@@ -79,6 +81,7 @@ class StreamConsumer(Subscription):
         self.budget = budget
         self.dead_letters = dead_letters
         self.delivery_limit = delivery_limit
+        self.remake = remake  # makes the stream and consumer again (once per connection)
         self.active = True
         self._room = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
@@ -112,6 +115,10 @@ class StreamConsumer(Subscription):
                 log.debug("pulling from %s: %s", self, describe(exc))
                 await asyncio.sleep(delay)
                 delay = min(delay * 2, 1.0)
+                if self.transport.connected:
+                    # a server restarted without its store lost the stream and consumer
+                    with contextlib.suppress(Exception):
+                        await self.remake()
                 continue
             delay = 0.05
             for msg in messages:
@@ -184,7 +191,11 @@ class StreamConsumer(Subscription):
         headers = {"Anker-Dead-Reason": reason, "Anker-Dead-From": self.where}
         try:
             await self.transport.publish_kept(
-                self.dead_letters, msg.data, headers, f"dead letter from {self.where}"
+                self.dead_letters,
+                msg.data,
+                headers,
+                f"dead letter from {self.where}",
+                self.remake,
             )
         except Exception as exc:
             log.error(
