@@ -174,7 +174,7 @@ class NatsTransport(Connected):
             return
         reply = ""
         if message.get("_reply_q") == self._reply_queue and isinstance(msg_id, str):
-            reply = f"{self._reply_subject}.{names.token(msg_id)}"  # NATS answers 503 here
+            reply = f"{self._reply_subject}.{names.id_token(msg_id)}"  # NATS answers 503 here
         subject = names.request_subject(exchange, topic, target.server)
         await nc.publish(subject, body, reply=reply, headers=headers or None)
 
@@ -379,7 +379,7 @@ class NatsTransport(Connected):
             if msg.headers and msg.headers.get("Status") == "503":
                 router = self._reply_router
                 if router is not None:
-                    router.no_responders(msg.subject.rsplit(".", 1)[-1])
+                    router.no_responders(names.untoken(msg.subject.rsplit(".", 1)[-1]))
 
         await nc.subscribe(subject, cb=on_reply)
         await nc.subscribe(f"{subject}.*", cb=on_no_responders)

@@ -19,6 +19,12 @@ PREFIX: Final = "anker"
 #: what a stream or consumer name may be before it is shortened with a hash
 MAX_NAME: Final = 64
 _SAFE = re.compile(rb"[A-Za-z0-9_-]")
+_ALL_SAFE = re.compile(r"[A-Za-z0-9_-]+")
+
+
+def id_token(name: str) -> str:
+    """:func:`token` for names made new for each message (ids: hex already), uncached."""
+    return name if _ALL_SAFE.fullmatch(name) else token(name)
 
 
 @functools.lru_cache(maxsize=4096)  # every send names its subject: a hot path
@@ -29,6 +35,8 @@ def token(name: str) -> str:
     """
     if not name:
         return "~"
+    if _ALL_SAFE.fullmatch(name):
+        return name
     return "".join(
         chr(byte) if _SAFE.fullmatch(bytes((byte,))) else f"~{byte:02X}"
         for byte in name.encode("utf-8", "surrogatepass")
