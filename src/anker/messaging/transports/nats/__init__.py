@@ -51,10 +51,9 @@ from __future__ import annotations
 import asyncio
 import time
 from collections.abc import Mapping, Sequence
-from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import TYPE_CHECKING, Any
 
-from anker._drivers import DriverSettings, Seconds, setting
+from anker._drivers import DriverSettings
 from anker.errors import InvalidOption
 from anker.messaging import _wire
 from anker.messaging._errors import MessageTooLarge, TransportClosed
@@ -62,7 +61,6 @@ from anker.messaging._transport import (
     Handler,
     ReplyHandler,
     Subscription,
-    TransportSettings,
 )
 from anker.messaging.transports.nats import _names as names
 from anker.messaging.transports.nats._core import Budget, CoreConsumer
@@ -70,6 +68,7 @@ from anker.messaging.transports.nats._link import (
     MSG_ID_HEADER,
     TTL_HEADER,
     Connected,
+    NatsSettings,
     log,
 )
 from anker.messaging.transports.nats._stream import StreamConsumer
@@ -84,20 +83,6 @@ __all__ = ["NatsSettings", "NatsTransport"]
 
 #: seconds between two warnings that replies to one caller are dropped
 GONE_SECONDS = 60.0
-
-
-@dataclass(frozen=True)
-class NatsSettings(TransportSettings):
-    """The options of ``nats://``: the common ones, JetStream's ack wait and reconnection."""
-
-    #: seconds JetStream waits for a message to be settled before delivering it again
-    ack_wait: Seconds = setting(
-        Seconds(30.0), min=0.001, help="seconds before an unsettled JetStream message comes again"
-    )
-    #: seconds between rounds of reconnection attempts
-    reconnect_wait: Seconds = setting(
-        Seconds(0.5), min=0.001, help="seconds between rounds of reconnection attempts"
-    )
 
 
 class _Group(Subscription):
@@ -118,9 +103,6 @@ class NatsTransport(Connected):
 
     .. versionadded:: 0.2
     """
-
-    settings_class: ClassVar[type[DriverSettings]] = NatsSettings
-    settings: NatsSettings
 
     def __init__(self, url: BackendURL, settings: DriverSettings) -> None:
         super().__init__(url, settings)

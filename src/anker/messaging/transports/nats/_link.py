@@ -9,11 +9,12 @@ import contextlib
 import logging
 import time
 from collections.abc import Awaitable, Callable
+from dataclasses import dataclass
 from types import ModuleType
-from typing import TYPE_CHECKING, Any, Final
+from typing import TYPE_CHECKING, Any, ClassVar, Final
 from urllib.parse import quote
 
-from anker._drivers import DriverSettings, require
+from anker._drivers import DriverSettings, Seconds, require, setting
 from anker._url import mask_secrets
 from anker.errors import InvalidOption
 from anker.messaging._errors import TransportClosed, TransportUnavailable
@@ -41,10 +42,25 @@ def describe(exc: BaseException) -> str:
     return str(exc) or type(exc).__name__
 
 
+@dataclass(frozen=True)
+class NatsSettings(TransportSettings):
+    """The options of ``nats://``: the common ones, JetStream's ack wait and reconnection."""
+
+    #: seconds JetStream waits for a message to be settled before delivering it again
+    ack_wait: Seconds = setting(
+        Seconds(30.0), min=0.001, help="seconds before an unsettled JetStream message comes again"
+    )
+    #: seconds between rounds of reconnection attempts
+    reconnect_wait: Seconds = setting(
+        Seconds(0.5), min=0.001, help="seconds between rounds of reconnection attempts"
+    )
+
+
 class Connected(Transport):
     """The connection side of :class:`~anker.messaging.transports.nats.NatsTransport`."""
 
-    settings: TransportSettings
+    settings_class: ClassVar[type[DriverSettings]] = NatsSettings
+    settings: NatsSettings
 
     def __init__(self, url: BackendURL, settings: DriverSettings) -> None:
         super().__init__(url, settings)
@@ -82,7 +98,7 @@ class Connected(Transport):
     async def connect(self) -> None:
         self._nats = require("nats", extra="nats", needed_for=NEEDED_FOR)
         servers = self._server_urls()
-        reconnect_wait = float(getattr(self.settings, "reconnect_wait", 0.5))
+        reconnect_wait = float(self.settings.reconnect_wait)
         errors: list[str] = []
 
         async def on_error(exc: Exception) -> None:
@@ -256,7 +272,7 @@ class Connected(Transport):
             filter_subject=subject,
             ack_policy=api.AckPolicy.EXPLICIT,
             deliver_policy=api.DeliverPolicy.ALL,
-            ack_wait=float(getattr(self.settings, "ack_wait", 30.0)),
+            ack_wait=float(self.settings.ack_wait),
         )
         js = self.jetstream
         await self._once(
