@@ -13,7 +13,7 @@ from typing import Any
 import pytest
 
 from anker.messaging import Transport, connect
-from servers import require_server
+from servers import forget_nats_streams, require_server
 
 #: every transport; rabbit is an integration test, memory runs in `make unit`
 TRANSPORTS = (
@@ -56,3 +56,5 @@ async def open_transport(transport_url: str, names: str) -> AsyncIterator[OpenTr
     yield open_
     for transport in reversed(opened):
         await transport.aclose()
+    if transport_url.startswith("nats"):
+        await forget_nats_streams(transport_url, f"{names}-x")

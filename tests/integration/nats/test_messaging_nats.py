@@ -9,6 +9,7 @@ from __future__ import annotations
 import asyncio
 import time
 import uuid
+from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
@@ -31,6 +32,7 @@ from anker.messaging import (
     connect,
 )
 from anker.messaging.transports.nats import _names
+from servers import forget_nats_streams
 from waiting import eventually
 
 pytestmark = pytest.mark.integration
@@ -54,8 +56,11 @@ class Sink:
 
 
 @pytest.fixture
-def names() -> str:
-    return f"t{uuid.uuid4().hex[:10]}"
+async def names(nats_url: str) -> AsyncIterator[str]:
+    """A prefix for the test's exchange and topics; its streams are deleted after it."""
+    prefix = f"t{uuid.uuid4().hex[:10]}"
+    yield prefix
+    await forget_nats_streams(nats_url, f"{prefix}-x")
 
 
 async def open_nats(url: str, names: str, **options: Any) -> Transport:
