@@ -87,6 +87,43 @@ async def test_a_call_nobody_serves_fails_at_once(nats_url: str, names: str) -> 
         await transport.aclose()
 
 
+class Gate:
+    def __init__(self) -> None:
+        self.release = asyncio.Event()
+        self.started = 0
+
+    async def wait(self, context: RequestContext) -> str:
+        self.started += 1
+        await self.release.wait()
+        return "done"
+
+
+async def test_calls_a_stopping_server_hands_back_with_no_other_server_fail_at_once(
+    nats_url: str, names: str
+) -> None:
+    transport = await open_nats(nats_url, names)
+    try:
+        gate = Gate()
+        server = RPCServer(transport, Target(topic=names, server="a"), [gate], max_concurrency=1)
+        await server.start()
+        client = RPCClient(transport, Target(topic=names), timeout=30)
+        calls = [asyncio.create_task(client.call(None, "wait")) for _ in range(3)]
+        await eventually(lambda: gate.started == 1)
+        started = time.monotonic()
+        stopping = asyncio.create_task(server.stop(deadline=10))
+        await asyncio.sleep(0.2)
+        gate.release.set()  # the running call may finish; the two waiting go back to NATS
+        await stopping
+        results = await asyncio.gather(*calls, return_exceptions=True)
+        assert results.count("done") == 1
+        # nobody else serves the topic: NATS says so, and the callers learn it at once
+        assert sorted(type(r).__name__ for r in results if r != "done") == ["NoResponders"] * 2
+        assert time.monotonic() - started < 10
+        assert gate.started == 1
+    finally:
+        await transport.aclose()
+
+
 async def test_an_unreachable_server_is_named_with_the_password_masked() -> None:
     url = f"nats://alice:s3cret-pw@127.0.0.1:{free_port()}"
     started = time.monotonic()
