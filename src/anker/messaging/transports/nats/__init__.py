@@ -137,11 +137,12 @@ class NatsTransport(Connected):
     ) -> None:
         topic = target.require_topic("sending a request")
         exchange = self.exchange_of(target)
-        body = self._wrap(message, f"request to {topic}")
+        what = f"request to {topic}"
+        body = self._wrap(message, what)
         headers = {} if ttl is None else {TTL_HEADER: str(max(int(ttl * 1000), 1))}
-        nc = self.client
         if target.fanout:
-            await nc.publish(names.fanout_subject(exchange, topic), body, headers=headers or None)
+            subject = names.fanout_subject(exchange, topic)
+            await self.publish_now(subject, body, what, headers=headers or None)
             return
         msg_id = message.get("_msg_id")
         if msg_id is None:  # a cast: kept in JetStream until a server takes it
@@ -158,7 +159,7 @@ class NatsTransport(Connected):
         if message.get("_reply_q") == self._reply_queue and isinstance(msg_id, str):
             reply = f"{self._reply_subject}.{names.id_token(msg_id)}"  # NATS answers 503 here
         subject = names.request_subject(exchange, topic, target.server)
-        await nc.publish(subject, body, reply=reply, headers=headers or None)
+        await self.publish_now(subject, body, what, reply=reply, headers=headers or None)
 
     async def _cast(
         self,
@@ -183,13 +184,13 @@ class NatsTransport(Connected):
         """Publish the reply; True at once (core NATS confirms nothing). If no caller
         listens any more, NATS says so later on this transport's bounce subject, and the
         transport logs it (once a minute per reply queue)."""
-        body = self._wrap(message, f"reply to {reply_queue}")
-        nc = self.client
+        what = f"reply to {reply_queue}"
+        body = self._wrap(message, what)
         if not self._bounces:
             self._bounces = f"_INBOX.{_wire.new_id()}"
-            await nc.subscribe(f"{self._bounces}.*", cb=self._on_bounce)
+            await self.client.subscribe(f"{self._bounces}.*", cb=self._on_bounce)
         reply = f"{self._bounces}.{names.token(reply_queue)}"
-        await nc.publish(names.reply_subject(reply_queue), body, reply=reply)
+        await self.publish_now(names.reply_subject(reply_queue), body, what, reply=reply)
         return True
 
     async def _on_bounce(self, msg: Msg) -> None:

@@ -159,6 +159,23 @@ class Connected(Transport):
         server = nc.max_payload if nc is not None and nc.max_payload else None
         return min(self.settings.max_message_size, server or self.settings.max_message_size)
 
+    async def publish_now(
+        self,
+        subject: str,
+        body: bytes,
+        what: str,
+        *,
+        reply: str = "",
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        """A core NATS publish (buffered by nats-py while it reconnects); a closed
+        connection or a full reconnect buffer is ``TransportUnavailable``."""
+        nc = self.client
+        try:
+            await nc.publish(subject, body, reply=reply, headers=headers)
+        except Exception as exc:
+            raise TransportUnavailable(str(self.url), what, self._masked(describe(exc))) from exc
+
     async def probe(self) -> None:
         """A PING answered by the server within ``timeout``: one round trip."""
         nc = self.client
