@@ -172,6 +172,27 @@ async def test_notifications_wait_for_a_restarted_listener(nats_url: str, names:
         await second.aclose()
 
 
+async def test_a_slow_handler_is_not_delivered_again_after_ack_wait(
+    nats_url: str, names: str
+) -> None:
+    class Slow(Sink):
+        async def info(self, *args: Any) -> NotificationResult:
+            result = await super().info(*args)
+            await asyncio.sleep(2.5)  # past ack_wait: the transport says "in progress"
+            return result
+
+    transport = await open_nats(nats_url, names, ack_wait=1)
+    slow = Slow()
+    try:
+        async with NotificationListener(transport, [Target(topic=names)], [slow]):
+            await Notifier(transport, "svc", topics=[names]).info(None, "slow", {"n": 1})
+            await eventually(lambda: slow.seen == [1])
+            await asyncio.sleep(3.5)
+        assert slow.seen == [1]
+    finally:
+        await transport.aclose()
+
+
 async def test_a_message_requeued_too_often_is_dead_lettered(nats_url: str, names: str) -> None:
     import nats
 

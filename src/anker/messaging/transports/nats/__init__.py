@@ -24,9 +24,11 @@ it (interest retention), in memory, or on disk with ``durable=true``. A send or 
 returns once JetStream stored the message; one sent while the connection is down is sent
 again (``Nats-Msg-Id`` is the message's ``_unique_id``, so the stream keeps it once) until
 ``timeout`` runs out. Messages are acknowledged after dispatch; one not settled within
-``ack_wait`` (a crashed process) is delivered again. A message rejected, unreadable, or
-delivered more than ``delivery_limit`` times is moved to ``anker.dlq.<exchange>.<consumer>``
-in the stream ``anker-dlq-<exchange>`` (kept for an operator) and acknowledged.
+``ack_wait`` is delivered again, which only a process that is gone lets happen (the transport
+reports the messages still being handled as in progress every ``ack_wait / 2``). A message
+rejected, unreadable, or delivered more than ``delivery_limit`` times is moved to
+``anker.dlq.<exchange>.<consumer>`` in the stream ``anker-dlq-<exchange>`` (kept for an
+operator) and acknowledged.
 
 **Time to live** travels in the header ``Anker-TTL`` (milliseconds); a JetStream message
 counts it from the time the stream stored it, a core one from its arrival.

@@ -83,6 +83,8 @@ class StreamConsumer(Subscription):
         self.delivery_limit = delivery_limit
         self.remake = remake  # makes the stream and consumer again (once per connection)
         self.active = True
+        # delivered, not settled, by id (nats-py's messages are not hashable): kept "in progress"
+        self.unsettled: dict[int, Msg] = {}
         self._room = asyncio.Event()
         self._task: asyncio.Task[None] | None = None
         self._pull: JetStreamContext.PullSubscription | None = None
@@ -95,6 +97,18 @@ class StreamConsumer(Subscription):
         js = self.transport.jetstream
         self._pull = await js.pull_subscribe_bind(durable=self.durable, stream=self.stream)
         self._task = self.transport._spawn(self._pulling(self._pull))
+        self.transport._spawn(self._working())
+
+    async def _working(self) -> None:
+        """Tell JetStream, every half ``ack_wait``, that the messages still being handled are
+        in progress, so only a process that is gone has its messages delivered again, not
+        one whose handler is slow."""
+        interval = self.transport.settings.ack_wait / 2
+        while self.active or self.unsettled:
+            await asyncio.sleep(interval)
+            for msg in list(self.unsettled.values()):
+                with contextlib.suppress(Exception):
+                    await msg.in_progress()
 
     async def _pulling(self, pull: JetStreamContext.PullSubscription) -> None:
         """Fetch while active and there is room; what arrives after cancel goes back."""
@@ -163,6 +177,7 @@ class StreamConsumer(Subscription):
             msg=msg,
         )
         self.budget.unsettled += 1
+        self.unsettled[id(msg)] = msg
         try:
             self.handler(incoming)
         except Exception:
@@ -171,6 +186,7 @@ class StreamConsumer(Subscription):
 
     async def settle(self, msg: Msg, how: str) -> None:
         self.budget.release()
+        self.unsettled.pop(id(msg), None)
         try:
             if how == "ack":
                 await msg.ack()
