@@ -260,6 +260,25 @@ async def test_confirmed_notifications_survive_a_server_restart(
         await transport.aclose()
 
 
+async def test_a_server_that_is_down_is_a_transport_error(
+    private_nats: PrivateNats, names: str
+) -> None:
+    transport = await open_nats(f"{private_nats.url}?timeout=1s", names)
+    try:
+        private_nats.kill()
+        started = time.monotonic()
+        with pytest.raises(TransportUnavailable, match=private_nats.url):
+            await RPCServer(transport, Target(topic=names, server="a"), [Echo()]).start()
+        # a call waits in nats-py's reconnect buffer for the server, as long as its timeout
+        with pytest.raises(MessagingTimeout):
+            await RPCClient(transport, Target(topic=names), timeout=1).call(None, "echo", value=1)
+        with pytest.raises(TransportUnavailable, match="notification"):
+            await Notifier(transport, "svc", topics=[names]).info(None, "tick", {"n": 0})
+        assert time.monotonic() - started < 15
+    finally:
+        await transport.aclose()
+
+
 async def test_streams_lost_with_a_server_without_store_are_made_again(
     private_nats: PrivateNats, names: str
 ) -> None:

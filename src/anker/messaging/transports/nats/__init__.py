@@ -239,11 +239,12 @@ class NatsTransport(Connected):
 
     # -- consuming ------------------------------------------------------------------------
 
-    async def _start(self, parts: list[CoreConsumer | StreamConsumer]) -> Subscription:
+    async def _start(self, parts: list[CoreConsumer | StreamConsumer], what: str) -> Subscription:
         group = _Group(self, parts)
         try:
-            for part in parts:
-                await part.start()
+            async with self.translated(what):
+                for part in parts:
+                    await part.start()
         except BaseException:
             for part in parts:
                 await part.cancel()
@@ -309,7 +310,7 @@ class NatsTransport(Connected):
                 exchange=exchange,
             )
             parts.append(consumer)
-        return await self._start(parts)
+        return await self._start(parts, f"listening on {where}")
 
     async def listen_notifications(
         self,
@@ -345,7 +346,7 @@ class NatsTransport(Connected):
                         exchange=exchange,
                     )
                 )
-        return await self._start(parts)
+        return await self._start(parts, f"listening to {', '.join(sorted(k for _, k in seen))}")
 
     async def consume_replies(self, handler: ReplyHandler) -> str:
         nc = self.client
@@ -366,9 +367,10 @@ class NatsTransport(Connected):
                 if router is not None:
                     router.no_responders(names.untoken(msg.subject.rsplit(".", 1)[-1]))
 
-        await nc.subscribe(subject, cb=on_reply)
-        await nc.subscribe(f"{subject}.*", cb=on_no_responders)
-        async with asyncio.timeout(self.settings.timeout):
-            await nc.flush()
+        async with self.translated(f"consuming replies on {name}"):
+            await nc.subscribe(subject, cb=on_reply)
+            await nc.subscribe(f"{subject}.*", cb=on_no_responders)
+            async with asyncio.timeout(self.settings.timeout):
+                await nc.flush()
         self._reply_queue, self._reply_subject = name, subject
         return name

@@ -8,7 +8,7 @@ import asyncio
 import contextlib
 import logging
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable
 from dataclasses import dataclass
 from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar, Final
@@ -17,7 +17,7 @@ from urllib.parse import quote
 from anker._drivers import DriverSettings, Seconds, require, setting
 from anker._url import mask_secrets
 from anker.errors import InvalidOption
-from anker.messaging._errors import TransportClosed, TransportUnavailable
+from anker.messaging._errors import MessagingError, TransportClosed, TransportUnavailable
 from anker.messaging._transport import Transport, TransportSettings
 
 if TYPE_CHECKING:
@@ -158,6 +158,16 @@ class Connected(Transport):
         nc = self._nc
         server = nc.max_payload if nc is not None and nc.max_payload else None
         return min(self.settings.max_message_size, server or self.settings.max_message_size)
+
+    @contextlib.asynccontextmanager
+    async def translated(self, what: str) -> AsyncIterator[None]:
+        """nats-py's errors (and timeouts) inside as ``TransportUnavailable``, URL masked."""
+        try:
+            yield
+        except MessagingError:
+            raise
+        except Exception as exc:
+            raise TransportUnavailable(str(self.url), what, self._masked(describe(exc))) from exc
 
     async def publish_now(
         self,
