@@ -1,3 +1,6 @@
 """The NATS suites' fixtures (defined in nats_support.py)."""
 
-from nats_support import private_nats  # noqa: F401 (a fixture, found by pytest through this import)
+from nats_support import (  # noqa: F401 (fixtures, found by pytest through this import)
+    private_nats,
+    tls_nats,
+)

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 
+from pki import make_test_pki
+
 NATS_SERVER = shutil.which("nats-server") or "/usr/sbin/nats-server"
 
 
@@ -23,16 +25,28 @@ def free_port() -> int:
 
 
 class PrivateNats:
-    def __init__(self, directory: Path) -> None:
+    def __init__(self, directory: Path, *, tls: bool = False) -> None:
+        self.directory = directory
         self.store = directory / "jetstream"
         self.port = free_port()
         self.url = f"nats://127.0.0.1:{self.port}"
         self._process: subprocess.Popen[bytes] | None = None
+        self.tls: list[str] = []
+        if tls:  # certificates of a test CA (ca.pem) for the name localhost
+            make_test_pki(directory)
+            self.tls = [
+                "--tls",
+                "--tlscert",
+                str(directory / "server.pem"),
+                "--tlskey",
+                str(directory / "server.key"),
+            ]
 
     def start(self) -> None:
         # setpriv: a test run that is killed leaves no server behind
         guard = ["setpriv", "--pdeathsig", "TERM"] if shutil.which("setpriv") else []
         argv = [NATS_SERVER, "-a", "127.0.0.1", "-p", str(self.port), "-js", "-sd", str(self.store)]
+        argv += self.tls
         self._process = subprocess.Popen(
             [*guard, *argv],
             stdin=subprocess.DEVNULL,
@@ -58,14 +72,24 @@ class PrivateNats:
             self._process = None
 
 
-@pytest.fixture
-def private_nats(tmp_path: Path) -> Iterator[PrivateNats]:
-    """A started NATS server (with JetStream) that only this test uses; killed after it."""
+def _started(directory: Path, *, tls: bool = False) -> Iterator[PrivateNats]:
     if not Path(NATS_SERVER).exists():
         pytest.skip(f"nats-server is not installed ({NATS_SERVER}); install Debian's nats-server")
-    server = PrivateNats(tmp_path)
+    server = PrivateNats(directory, tls=tls)
     server.start()
     try:
         yield server
     finally:
         server.kill()
+
+
+@pytest.fixture
+def private_nats(tmp_path: Path) -> Iterator[PrivateNats]:
+    """A started NATS server (with JetStream) that only this test uses; killed after it."""
+    yield from _started(tmp_path)
+
+
+@pytest.fixture
+def tls_nats(tmp_path: Path) -> Iterator[PrivateNats]:
+    """The same with TLS required: certificates of a test CA in ``server.directory``."""
+    yield from _started(tmp_path, tls=True)

@@ -45,7 +45,9 @@ time out (or, with ``call_monitor_timeout``, fail as their heartbeats stop).
 **URL.** ``nats://[user:password@]host[:port][,...][?options]`` (a user without a password
 is a token). Besides the common options of
 :class:`~anker.messaging.transports.TransportSettings` (``quorum`` is RabbitMQ's and refused
-here) it takes ``ack_wait`` and ``reconnect_wait``. Passwords never appear in errors or logs.
+here) it takes ``ack_wait``, ``reconnect_wait``, and TLS with the rabbit transport's names:
+``ssl=true``, ``ssl_ca_file``, ``ssl_cert_file``, ``ssl_key_file``, ``ssl_verify``. Passwords
+never appear in errors or logs.
 """
 
 from __future__ import annotations

@@ -19,6 +19,7 @@ from anker._url import mask_secrets
 from anker.errors import InvalidOption
 from anker.messaging._errors import MessagingError, TransportClosed, TransportUnavailable
 from anker.messaging._transport import Transport, TransportSettings
+from anker.messaging.transports.rabbit._tls import tls_context
 
 if TYPE_CHECKING:
     from nats.aio.client import Client
@@ -53,6 +54,18 @@ class NatsSettings(TransportSettings):
     #: seconds between rounds of reconnection attempts
     reconnect_wait: Seconds = setting(
         Seconds(0.5), min=0.001, help="seconds between rounds of reconnection attempts"
+    )
+    # TLS, with the names of the rabbit transport's (oslo.messaging's) options
+    ssl: bool = setting(False, help="TLS to the server (it must have TLS configured)")
+    ssl_ca_file: str | None = setting(
+        None, help="the CA bundle (PEM) the server's certificate chains to (default: the system's)"
+    )
+    ssl_cert_file: str | None = setting(
+        None, help="a client certificate (PEM), for servers that verify their clients"
+    )
+    ssl_key_file: str | None = setting(None, help="the client certificate's private key (PEM)")
+    ssl_verify: bool = setting(
+        True, help="check the server's certificate and host name (false: testing only)"
     )
 
 
@@ -96,6 +109,7 @@ class Connected(Transport):
         return urls
 
     async def connect(self) -> None:
+        tls = tls_context(self.settings, self.describe(self.url))
         self._nats = require("nats", extra="nats", needed_for=NEEDED_FOR)
         servers = self._server_urls()
         reconnect_wait = float(self.settings.reconnect_wait)
@@ -130,6 +144,7 @@ class Connected(Transport):
                     disconnected_cb=on_disconnected,
                     reconnected_cb=on_reconnected,
                     name=f"anker {self.settings.exchange}",
+                    **({} if tls is None else {"tls": tls}),
                 )
         except Exception as exc:
             reason = errors[-1] if errors else self._masked(describe(exc))
