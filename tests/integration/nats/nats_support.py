@@ -25,7 +25,7 @@ def free_port() -> int:
 
 
 class PrivateNats:
-    def __init__(self, directory: Path, *, tls: bool = False) -> None:
+    def __init__(self, directory: Path, *, tls: bool = False, verify_clients: bool = False) -> None:
         self.directory = directory
         self.store = directory / "jetstream"
         self.port = free_port()
@@ -41,6 +41,8 @@ class PrivateNats:
                 "--tlskey",
                 str(directory / "server.key"),
             ]
+            if verify_clients:  # clients must show a certificate the test CA signed
+                self.tls += ["--tlsverify", "--tlscacert", str(directory / "ca.pem")]
 
     def start(self) -> None:
         # setpriv: a test run that is killed leaves no server behind
@@ -72,10 +74,10 @@ class PrivateNats:
             self._process = None
 
 
-def _started(directory: Path, *, tls: bool = False) -> Iterator[PrivateNats]:
+def _started(directory: Path, **options: bool) -> Iterator[PrivateNats]:
     if not Path(NATS_SERVER).exists():
         pytest.skip(f"nats-server is not installed ({NATS_SERVER}); install Debian's nats-server")
-    server = PrivateNats(directory, tls=tls)
+    server = PrivateNats(directory, **options)
     server.start()
     try:
         yield server
@@ -93,3 +95,9 @@ def private_nats(tmp_path: Path) -> Iterator[PrivateNats]:
 def tls_nats(tmp_path: Path) -> Iterator[PrivateNats]:
     """The same with TLS required: certificates of a test CA in ``server.directory``."""
     yield from _started(tmp_path, tls=True)
+
+
+@pytest.fixture
+def mtls_nats(tmp_path: Path) -> Iterator[PrivateNats]:
+    """The same, also requiring a client certificate the test CA signed."""
+    yield from _started(tmp_path, tls=True, verify_clients=True)

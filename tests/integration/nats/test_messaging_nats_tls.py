@@ -34,6 +34,21 @@ async def test_calls_go_over_tls_to_a_server_signed_by_the_given_ca(tls_nats: Pr
             assert await client.call(None, "echo", value="sealed") == "sealed"
 
 
+async def test_a_client_certificate_is_presented(mtls_nats: PrivateNats) -> None:
+    pki = mtls_nats.directory
+    without = tls_url(mtls_nats, ssl_ca_file=str(pki / "ca.pem"))
+    with pytest.raises(TransportUnavailable):
+        await connect(without)  # the server wants a client certificate
+    with_certificate = tls_url(
+        mtls_nats,
+        ssl_ca_file=str(pki / "ca.pem"),
+        ssl_cert_file=str(pki / "client.pem"),
+        ssl_key_file=str(pki / "client.key"),
+    )
+    async with await connect(with_certificate) as transport:
+        await transport.probe()
+
+
 async def test_without_tls_or_the_ca_the_server_is_refused(tls_nats: PrivateNats) -> None:
     plain = f"nats://alice:s3cret-pw@localhost:{tls_nats.port}?timeout=3s"
     with pytest.raises(TransportUnavailable) as error:
