@@ -1,9 +1,10 @@
 # Everything a developer or CI needs, in a few targets. Each target creates the virtual
 # environment it needs (idempotently: it is rebuilt only when the dependency files change).
 #
-#   make demo        show anker on embedded defaults
+#   make demo        run anker demo: a small cloud on anker, driven through a scenario
 #   make test        quality gates + the whole test suite (what CI runs)
 #   make bench       side-by-side benchmarks against the anchors (NAME=import to pick one)
+#   make docs        the documentation site from docs/ into site/ (warnings are errors)
 #   make services    find or start every server the integration tests use (needs root for apt)
 
 PYTHON ?= python3
@@ -18,7 +19,7 @@ PYTEST_ARGS ?=
 NAME ?= --all
 
 .DEFAULT_GOAL := help
-.PHONY: help demo test check unit integration bench bench-env openstack-env services lock clean
+.PHONY: help demo test check docs unit integration bench bench-env openstack-env services lock clean
 
 help:
 	@sed -n 's/^#   //p' Makefile
@@ -49,16 +50,23 @@ $(OPENSTACK_STAMP): pyproject.toml tests/openstack/requirements.txt tests/openst
 	@touch $@
 
 demo: $(STAMP)
-	$(VENV)/bin/anker info
+	$(VENV)/bin/anker demo
 
 check: $(STAMP)
 	$(VENV)/bin/ruff check .
 	$(VENV)/bin/ruff format --check .
 	$(VENV)/bin/mypy --strict src/
 
+# Sphinx with MyST (why: CONTRIBUTING.md); docs/conf.py generates the API and option reference
+# pages into docs/_generated when it builds. -E: every page read afresh, so every warning of
+# every page shows on every build, and -W makes each one an error (a broken link, a bad
+# docstring).
+docs: $(STAMP)
+	$(VENV)/bin/sphinx-build -b html -W --keep-going -E -q -d build/docs-doctrees docs site
+
 # The benchmarks' smoke test runs in the bench environment, and the tests of real OpenStack
-# files in the OpenStack one, so `test` builds both.
-test: check $(BENCH_STAMP) $(OPENSTACK_STAMP)
+# files in the OpenStack one, so `test` builds both; CI builds the documentation site too.
+test: check docs $(BENCH_STAMP) $(OPENSTACK_STAMP)
 	ANKER_BENCH_PYTHON=$(abspath $(BENCH_VENV))/bin/python \
 	ANKER_OPENSTACK_PYTHON=$(abspath $(OPENSTACK_VENV))/bin/python \
 		$(VENV)/bin/pytest $(PYTEST_ARGS)
@@ -92,4 +100,4 @@ lock:
 	touch $(STAMP) $(BENCH_STAMP) $(OPENSTACK_STAMP)
 
 clean:
-	rm -rf $(VENV) $(BENCH_VENV) $(OPENSTACK_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist
+	rm -rf $(VENV) $(BENCH_VENV) $(OPENSTACK_VENV) .pytest_cache .mypy_cache .ruff_cache .hypothesis build dist site docs/_generated

@@ -8,7 +8,34 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from typing import Any
 
-__all__ = ["show_public_paths"]
+__all__ = ["PUBLIC_NAMESPACES", "show_public_paths"]
+
+#: Every public namespace: the user namespaces, the driver interfaces, and the public modules.
+#: tests/unit/test_public_api.py checks each (and that none is missing); the documentation
+#: site has an API reference page for each.
+PUBLIC_NAMESPACES = (
+    "anker",
+    "anker.errors",
+    "anker.drivers",
+    "anker.config",
+    "anker.messaging",
+    "anker.messaging.transports",
+    "anker.coordination",
+    "anker.coordination.backends",
+    "anker.coordination.fencing",
+    "anker.secrets",
+    "anker.secrets.stores",
+    "anker.secrets.envelope",
+    "anker.db",
+    "anker.db.testing",
+    "anker.health",
+    "anker.limits",
+    "anker.limits.stores",
+    "anker.service",
+    "anker.workflow",
+    "anker.workflow.stores",
+    "anker.demo",
+)
 
 
 def show_public_paths(module: str, namespace: dict[str, Any], names: Iterable[str]) -> None:

@@ -48,13 +48,21 @@ class Portal:
         """The portal of the event loop running in this thread (where an object is opened)."""
         return cls(asyncio.get_running_loop())
 
-    def run(self, coro: Coroutine[Any, Any, T], *, timeout: float | None = None) -> T:
+    def run(
+        self,
+        coro: Coroutine[Any, Any, T],
+        *,
+        timeout: float | None = None,
+        from_other_loop: bool = False,
+    ) -> T:
         """Run ``coro`` on the portal's loop and return its result (or raise its exception).
 
         If ``timeout`` seconds pass first, the coroutine is cancelled and ``TimeoutError`` is
-        raised.
+        raised. A call from a thread running an event loop is refused, unless
+        ``from_other_loop`` and that loop is not the portal's (then the calling loop waits,
+        blocked, but cannot deadlock: for synchronous APIs such as a config reload).
         """
-        _refuse_inside_event_loop(coro)
+        _refuse_inside_event_loop(coro, self.loop if from_other_loop else None)
         if self.loop.is_closed() or not self.loop.is_running():
             coro.close()
             raise RuntimeError(
@@ -153,10 +161,14 @@ def _describe(coro: Coroutine[Any, Any, Any]) -> str:
     return getattr(coro, "__qualname__", None) or type(coro).__name__
 
 
-def _refuse_inside_event_loop(coro: Coroutine[Any, Any, Any]) -> None:
+def _refuse_inside_event_loop(
+    coro: Coroutine[Any, Any, Any], target: asyncio.AbstractEventLoop | None = None
+) -> None:
     try:
-        asyncio.get_running_loop()
+        running = asyncio.get_running_loop()
     except RuntimeError:
+        return
+    if target is not None and running is not target:
         return
     coro.close()  # never awaited by design: close it so Python does not warn about it
     raise BlockingCallInEventLoop(f"the blocking call to {_describe(coro)}()")

@@ -5,6 +5,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import shutil
+import threading
 from pathlib import Path
 from typing import Any
 
@@ -111,6 +113,60 @@ def test_show_draws_the_flow_as_mermaid_and_dot(stored: tuple[str, str]) -> None
     dot = run(url, "show", run_id, "--format", "dot").output
     assert dot.startswith("digraph workflow {")
     assert '"reserve" -> "net";' in dot
+
+
+def test_show_draws_an_svg_with_graphviz(stored: tuple[str, str]) -> None:
+    url, run_id = stored
+    if shutil.which("dot") is None:
+        pytest.skip("Graphviz's dot is not installed (scripts/services installs it)")
+    svg = run(url, "show", run_id, "--format", "svg")
+    assert svg.exit_code == 0, svg.output
+    assert svg.output.lstrip().startswith("<?xml")
+    assert "<svg" in svg.output
+    assert ">reserve<" in svg.output
+
+
+def test_watch_follows_a_run_to_its_end(tmp_path: Path) -> None:
+    url = f"sqlite://{tmp_path}/wf.db"
+    assert run(url, "upgrade").exit_code == 0
+    started = threading.Event()
+    release = threading.Event()
+
+    async def slow(ctx: TaskContext, **inputs: Any) -> str:
+        started.set()
+        await asyncio.to_thread(release.wait, 30)  # the engine's loop stays free meanwhile
+        return "done"
+
+    flow = Workflow("slow", sequence(Task("first", ok), Task("second", slow)), inputs=())
+    ids: list[str] = []
+
+    def engine() -> None:
+        async def main() -> None:
+            async with await Engine.open(url, [flow]) as opened:
+                ids.append(await opened.start(flow))
+                await opened.wait(ids[0], timeout=60)
+
+        asyncio.run(main())
+
+    thread = threading.Thread(target=engine)
+    thread.start()
+    assert started.wait(30)
+    timer = threading.Timer(0.5, release.set)
+    timer.start()
+    watched = run(url, "watch", ids[0], "--interval", "0.05")
+    thread.join(30)
+    assert watched.exit_code == 0, watched.output
+    lines = [line.split(" ", 1)[1] for line in watched.output.splitlines()]
+    assert lines[:2] == ["first SUCCEEDED", "second RUNNING"]
+    assert lines[-2:] == ["second SUCCEEDED", f"run {ids[0]} SUCCEEDED"]
+
+
+def test_watch_exits_1_for_a_run_that_did_not_succeed(stored: tuple[str, str]) -> None:
+    url, run_id = stored
+    watched = run(url, "watch", run_id)
+    assert watched.exit_code == 1
+    assert "disk FAILED: RuntimeError: disk full" in watched.output
+    assert f" run {run_id} FAILED" in watched.output.splitlines()[-1]
 
 
 def test_unknown_runs_are_one_line_errors(stored: tuple[str, str]) -> None:

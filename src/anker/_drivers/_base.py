@@ -20,7 +20,7 @@ __all__ = ["Driver"]
 
 
 class Driver(abc.ABC):
-    """A connection to one backend, opened by :func:`~anker._drivers.open_driver`.
+    """A connection to one backend, opened by :func:`~anker.drivers.open_driver`.
 
     A driver class declares its ``settings_class`` (the options it reads from its URL and
     keywords), its ``capabilities``, and the :class:`~anker.errors.Unavailable` subclass it
@@ -60,8 +60,8 @@ class Driver(abc.ABC):
 
     @property
     def connect_timeout(self) -> float | None:
-        """Seconds :meth:`connect` may take before ``open_driver`` gives up (None: no bound
-        but the driver's own)."""
+        """Seconds :meth:`~anker.drivers.Driver.connect` may take before ``open_driver`` gives
+        up (None: no bound but the driver's own)."""
         return None
 
     @classmethod
@@ -79,7 +79,7 @@ class Driver(abc.ABC):
 
     async def probe(self) -> None:
         """Check cheaply that the backend answers now (one round trip, no writes); raise
-        ``unavailable`` (or let a client error escape: :func:`~anker._drivers.probe_driver`
+        ``unavailable`` (or let a client error escape: :func:`~anker.drivers.probe_driver`
         turns it into ``unavailable``) if it does not.
 
         Health checks call this every second or so, so it must be cheap. Each subsystem's

@@ -61,7 +61,7 @@ async def open_driver(
     :class:`~anker.errors.MissingDependency`, :class:`~anker.errors.InvalidOption` or
     :class:`~anker.errors.CapabilityMissing` before any I/O, and the driver's
     :class:`~anker.errors.Unavailable` subclass if connecting fails or takes longer than
-    the driver's :attr:`~anker._drivers.Driver.connect_timeout`. A driver whose connect
+    the driver's :attr:`~anker.drivers.Driver.connect_timeout`. A driver whose connect
     fails or is cancelled is closed.
     """
     driver = prepare_driver(group, url, base, options, require=require)

@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import contextlib
 import importlib
-import json
 import os
 import sys
 import tempfile
@@ -15,7 +14,7 @@ from types import ModuleType
 import click
 
 from anker._typing import TYPE_CHECKING
-from anker.cli._options import output_format_option
+from anker.cli._options import MACHINE_FORMATS, dump, output_format_option
 from anker.config import Config, ConfigError, Problem
 from anker.config._ini import IniFile, decode_config, read_config_bytes
 from anker.config._sample import FORMATS, render_sample
@@ -236,7 +235,7 @@ def validate(
     paths = [STDIN if path == copy else path for path in paths]
     problems.sort(key=lambda p: (p.file or "", p.line or 0))
     errors = [p for p in problems if p.is_error]
-    if output_format == "json":
+    if output_format in MACHINE_FORMATS:
         report = {
             "valid": not errors,
             "errors": len(errors),
@@ -247,7 +246,7 @@ def validate(
         }
         if declared is not None and declared.oslo:
             report["unchecked"] = [u.as_dict() for u in declared.unchecked]
-        click.echo(json.dumps(report, indent=2))
+        click.echo(dump(output_format, report))
     else:
         for problem in problems:
             click.echo(str(problem), err=problem.is_error)
@@ -436,7 +435,7 @@ def migrate(
     result = migrate_text(text, schema, name, undeclared=declared.oslo)
     if in_place and result.changed:
         _write_atomically(file, result.text)
-    if output_format == "json":
+    if output_format in MACHINE_FORMATS:
         document: dict[str, object] = {
             "file": name,
             "changed": result.changed,
@@ -445,7 +444,7 @@ def migrate(
         }
         if not in_place:
             document["text"] = result.text
-        click.echo(json.dumps(document, indent=2))
+        click.echo(dump(output_format, document))
         return
     if not in_place:
         click.echo(result.text, nl=False)

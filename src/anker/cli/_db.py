@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import json
 import re
 import sys
 from collections.abc import Callable, Iterator
@@ -11,7 +10,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from anker.cli._options import output_format_option, reported_errors
+from anker.cli._options import MACHINE_FORMATS, dump, output_format_option, reported_errors
 
 if TYPE_CHECKING:
     from anker.db import DatabaseOptions, Migrations
@@ -165,8 +164,8 @@ def downgrade(target: str, output_format: str, **where: Any) -> None:
 
 
 def _report_move(output_format: str, before: tuple[str, ...], after: tuple[str, ...]) -> None:
-    if output_format == "json":
-        click.echo(json.dumps({"from": list(before), "to": list(after)}))
+    if output_format in MACHINE_FORMATS:
+        click.echo(dump(output_format, {"from": list(before), "to": list(after)}))
     elif before == after:
         click.echo(f"nothing to do: at {_revisions(after)}")
     else:
@@ -181,8 +180,8 @@ def current(output_format: str, **where: Any) -> None:
     with _migrations(**where, read_only=True) as migrations:
         found = migrations.current()
         heads = migrations.heads()
-    if output_format == "json":
-        click.echo(json.dumps({"current": list(found), "heads": list(heads)}))
+    if output_format in MACHINE_FORMATS:
+        click.echo(dump(output_format, {"current": list(found), "heads": list(heads)}))
     else:
         marker = " (head)" if found and set(found) == set(heads) else ""
         click.echo(f"{_revisions(found)}{marker}")
@@ -204,8 +203,8 @@ def history(output_format: str, **where: Any) -> None:
         }
         for found in revisions
     ]
-    if output_format == "json":
-        click.echo(json.dumps(rows, indent=2))
+    if output_format in MACHINE_FORMATS:
+        click.echo(dump(output_format, rows))
         return
     for row in rows:
         down = ", ".join(row["down_revisions"]) or "<base>"
@@ -224,8 +223,10 @@ def check(output_format: str, **where: Any) -> None:
         heads = migrations.heads()
         found = migrations.current()
     up_to_date = set(found) == set(heads)
-    if output_format == "json":
-        click.echo(json.dumps({"up_to_date": up_to_date, "current": found, "heads": heads}))
+    if output_format in MACHINE_FORMATS:
+        click.echo(
+            dump(output_format, {"up_to_date": up_to_date, "current": found, "heads": heads})
+        )
     elif up_to_date:
         click.echo(f"up to date: at {_revisions(heads)}")
     if not up_to_date:
@@ -267,8 +268,8 @@ def revision(
         written = migrations.revision(
             message, autogenerate=autogenerate, metadata=metadata, rev_id=rev_id
         )
-    if output_format == "json":
-        click.echo(json.dumps({"revision": written.revision, "path": written.path}))
+    if output_format in MACHINE_FORMATS:
+        click.echo(dump(output_format, {"revision": written.revision, "path": written.path}))
     else:
         click.echo(f"wrote {written.revision}: {written.path}")
 

@@ -3,13 +3,12 @@
 from __future__ import annotations
 
 import asyncio
-import json
 import time
 from pathlib import Path
 
 import click
 
-from anker.cli._options import output_format_option, reported_errors
+from anker.cli._options import MACHINE_FORMATS, dump, output_format_option, reported_errors
 
 __all__ = ["health"]
 
@@ -41,9 +40,10 @@ def check(url: str, token: str | None, timeout: float, output_format: str) -> No
 
     with reported_errors():
         (seen,) = asyncio.run(observe([url], token=token, timeout=timeout))
-    if output_format == "json":
+    if output_format in MACHINE_FORMATS:
         click.echo(
-            json.dumps(
+            dump(
+                output_format,
                 {
                     "service": url,
                     "status": seen.status,
@@ -51,7 +51,6 @@ def check(url: str, token: str | None, timeout: float, output_format: str) -> No
                     "warning": seen.warning,
                     "error": seen.error,
                 },
-                indent=2,
             )
         )
     else:
@@ -105,8 +104,8 @@ def fleet(
         started = time.monotonic()
         summary = summarize(asyncio.run(observe(endpoints, token=token, timeout=timeout)))
         rounds += 1
-        if output_format == "json":
-            click.echo(json.dumps(summary.as_dict(), indent=2))
+        if output_format in MACHINE_FORMATS:
+            click.echo(dump(output_format, summary.as_dict()))
         else:
             if watch is not None:
                 click.echo(time.strftime("%H:%M:%S"))

@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import importlib.util
-import json
 import platform
 import re
 import sys
@@ -14,7 +13,7 @@ import click
 
 from anker._drivers import GROUPS, available_drivers
 from anker._version import __version__
-from anker.cli._options import output_format_option
+from anker.cli._options import MACHINE_FORMATS, dump, output_format_option
 
 __all__ = ["info"]
 
@@ -91,14 +90,14 @@ def _installed_version(distribution: str) -> str | None:
 def info(output_format: str) -> None:
     """Show anker's version, subsystems, registered drivers and installed extras."""
     found_subsystems, found_extras = subsystems(), extras()
-    if output_format == "json":
+    if output_format in MACHINE_FORMATS:
         document = {
             "version": __version__,
             "python": platform.python_version(),
             "subsystems": [asdict(item) for item in found_subsystems],
             "extras": [{**asdict(item), "installed": item.installed} for item in found_extras],
         }
-        click.echo(json.dumps(document, indent=2))
+        click.echo(dump(output_format, document))
         return
     click.echo(f"anker {__version__} on Python {platform.python_version()} ({sys.platform})")
     click.echo("\nSubsystems:")

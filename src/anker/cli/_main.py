@@ -31,6 +31,10 @@ COMMAND_GROUPS: dict[str, tuple[str, str]] = {
         "anker.cli._db:db",
         "Schema migrations (Alembic) of a service's database, run on purpose.",
     ),
+    "demo": (
+        "anker.cli._demo:demo",
+        "Run a small cloud built on anker through a scenario (or leave it running: --serve).",
+    ),
     "health": (
         "anker.cli._health:health",
         "Ask health endpoints: one service, or a fleet with failures grouped by dependency.",

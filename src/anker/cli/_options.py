@@ -26,8 +26,29 @@ def reported_errors() -> Iterator[None]:
         raise click.ClickException(f"{where}{exc.strerror or exc}") from exc
 
 
+#: the formats for programs: one document on standard output (YAML wherever JSON is offered)
+MACHINE_FORMATS = ("json", "yaml")
+
+
+def dump(output_format: str, data: Any) -> str:
+    """``data`` as a JSON (indented) or YAML document."""
+    if output_format == "yaml":
+        import yaml
+
+        text: str = yaml.safe_dump(data, sort_keys=False, allow_unicode=True, width=100)
+        return text.rstrip("\n")
+    return json.dumps(data, indent=2)
+
+
 def output_format_option(*choices: str) -> Callable[[Callable[..., Any]], Callable[..., Any]]:
-    """``--format`` with the given choices (the first is the default), as ``output_format``."""
+    """``--format`` with the given choices (the first is the default), as ``output_format``;
+    ``yaml`` too wherever ``json`` is one."""
+    if "json" in choices and "yaml" not in choices:
+        choices = (
+            *choices[: choices.index("json") + 1],
+            "yaml",
+            *choices[choices.index("json") + 1 :],
+        )
     return click.option(
         "--format",
         "output_format",
@@ -39,10 +60,10 @@ def output_format_option(*choices: str) -> Callable[[Callable[..., Any]], Callab
 
 
 def emit_rows(output_format: str, rows: list[dict[str, Any]], columns: list[str]) -> None:
-    """``rows`` as JSON (a list of objects), or as a table of ``columns`` aligned for people
+    """``rows`` as JSON or YAML (a list of objects), or as a table of ``columns`` aligned for people
     (``-`` for a missing value, ``(none)`` for no rows)."""
-    if output_format == "json":
-        click.echo(json.dumps(rows, indent=2))
+    if output_format in MACHINE_FORMATS:
+        click.echo(dump(output_format, rows))
         return
     if not rows:
         click.echo("(none)")

@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from anker.cli._options import emit_rows, output_format_option, reported_errors
+from anker.cli._options import (
+    MACHINE_FORMATS,
+    dump,
+    emit_rows,
+    output_format_option,
+    reported_errors,
+)
 
 if TYPE_CHECKING:
     from anker.limits import Quota, Usage
@@ -245,8 +251,8 @@ def tree(ctx: click.Context, output_format: str) -> None:
         }
 
     roots = [node(name) for name in children.get(None, [])]
-    if output_format == "json":
-        click.echo(json.dumps({"model": model, "tree": roots}, indent=2))
+    if output_format in MACHINE_FORMATS:
+        click.echo(dump(output_format, {"model": model, "tree": roots}))
         return
     if not roots:
         click.echo("(no projects)")
@@ -295,7 +301,7 @@ def claims(ctx: click.Context, project: str | None, output_format: str) -> None:
             "id": c.id,
             "project": c.project,
             "resources": dict(c.resources)
-            if output_format == "json"
+            if output_format in MACHINE_FORMATS
             else " ".join(f"{k}={v}" for k, v in sorted(c.resources.items())),
             "state": "committed" if c.committed else "pending",
             "created": when(c.created),

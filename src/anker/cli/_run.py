@@ -20,15 +20,36 @@ __all__ = ["run"]
     show_default=True,
     help="Worker processes, forked and supervised (restarted if they crash).",
 )
-def run(target: str, workers: int) -> None:
+@click.option(
+    "--listen",
+    "addresses",
+    multiple=True,
+    metavar="HOST:PORT",
+    help="Bind this address once, before forking, and share it among the workers: their"
+    " servers on it take connections from one queue, so a rolling restart (SIGUSR2) refuses"
+    " none. Repeat for several.",
+)
+def run(target: str, workers: int, addresses: tuple[str, ...]) -> None:
     """Run the service TARGET (``package.module:factory``, or ``package.module:service``)
-    until SIGTERM or SIGINT; SIGHUP reloads its configuration.
+    until SIGTERM or SIGINT; SIGHUP reloads its configuration; with ``--workers``, SIGUSR2
+    replaces the workers one at a time.
 
     The factory is called with no arguments (on the service's event loop, so it may be
     async) and returns an ``anker.service.Service``. Exit codes: 0 stopped with all work
     finished, 1 a component failed to start, 2 TARGET cannot be loaded, 3 the drain deadline
     abandoned work, 4 a second signal did.
     """
+    from anker import _sockets
+
+    for text in addresses:
+        try:
+            host, port = _sockets.parse_address(text)
+        except ValueError as bad:
+            raise click.BadParameter(str(bad), param_hint="--listen") from None
+        try:
+            _sockets.bind(host, port)
+        except OSError as failed:
+            raise click.ClickException(f"--listen {text}: {failed.strerror or failed}") from None
     module_name, _, attribute = target.partition(":")
     if not module_name or not attribute:
         raise click.UsageError(f"{target!r}: expected package.module:factory")

@@ -6,7 +6,6 @@ import asyncio
 import base64
 import contextlib
 import functools
-import json
 import os
 import sys
 from collections.abc import Awaitable, Callable
@@ -14,8 +13,9 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from anker.cli._options import output_format_option
+from anker.cli._options import MACHINE_FORMATS, dump, output_format_option
 from anker.cli._options import reported_errors as _reported
+from anker.cli._progress import reading
 from anker.secrets._objects import KINDS
 
 if TYPE_CHECKING:
@@ -146,7 +146,7 @@ def init(ctx: click.Context, master_key_file: str | None, output_format: str) ->
 
 
 def _say(output_format: str, data: dict[str, Any], text: str) -> None:
-    click.echo(json.dumps(data) if output_format == "json" else text)
+    click.echo(dump(output_format, data) if output_format in MACHINE_FORMATS else text)
 
 
 @secrets.command("create-key")
@@ -177,8 +177,8 @@ def create_key(
         return {"id": key_id}
 
     created = _run(ctx, use)
-    if output_format == "json":
-        click.echo(json.dumps(created))
+    if output_format in MACHINE_FORMATS:
+        click.echo(dump(output_format, created))
     else:
         for role, object_id in created.items():
             click.echo(f"{role}: {object_id}" if len(created) > 1 else object_id)
@@ -223,7 +223,9 @@ def put(
         return await manager.store(kind, value, name=name, algorithm=algorithm)
 
     object_id = _run(ctx, use)
-    click.echo(json.dumps({"id": object_id}) if output_format == "json" else object_id)
+    click.echo(
+        dump(output_format, {"id": object_id}) if output_format in MACHINE_FORMATS else object_id
+    )
 
 
 @secrets.command("get")
@@ -254,8 +256,8 @@ def get(
         if described["value"] is None:
             described["value"] = base64.b64encode(raw).decode()
             described["value_encoding"] = "base64"
-    if output_format == "json":
-        click.echo(json.dumps(described, indent=2))
+    if output_format in MACHINE_FORMATS:
+        click.echo(dump(output_format, described))
         return
     for key, value in described.items():
         click.echo(f"{key}: {value}")
@@ -269,8 +271,8 @@ def get(
 def list_(ctx: click.Context, kind: Any, name: str | None, output_format: str) -> None:
     """List objects (never their values)."""
     found = _run(ctx, lambda manager: manager.list(kind=kind, name=name))
-    if output_format == "json":
-        click.echo(json.dumps([o.describe() for o in found], indent=2))
+    if output_format in MACHINE_FORMATS:
+        click.echo(dump(output_format, [o.describe() for o in found]))
         return
     for obj in found:
         click.echo(f"{obj.id}  {obj.kind:<11} v{obj.version}  {obj.name or ''}".rstrip())
@@ -381,9 +383,9 @@ def bind_tang(
         {"url": adv.url, "thumbprints": list(adv.thumbprints), "pinned": bool(pins[adv.url])}
         for adv in found
     ]
-    if output_format == "json":
+    if output_format in MACHINE_FORMATS:
         data = {"master_key_file": master_key_file, "output": output, "threshold": threshold}
-        click.echo(json.dumps({**data, "servers": servers}))
+        click.echo(dump(output_format, {**data, "servers": servers}))
         return
     click.echo(f"bound the key in {master_key_file} to {len(urls)} Tang server(s): {output}")
     for server in servers:
@@ -443,7 +445,9 @@ def _data_streams(source: str, target: str, *, sealed_out: bool) -> tuple[bool, 
 
 def _report(output_format: str, data: dict[str, Any], text: str, *, to_stdout: bool) -> None:
     """The closing line, on standard error when standard output carries the data."""
-    click.echo(json.dumps(data) if output_format == "json" else text, err=to_stdout)
+    click.echo(
+        dump(output_format, data) if output_format in MACHINE_FORMATS else text, err=to_stdout
+    )
 
 
 @secrets.command("encrypt")
@@ -479,14 +483,15 @@ def encrypt(
     async def use(manager: KeyManager) -> ManagedObject:
         key = await manager.find(key_ref)
         check_envelope_key(key)
-        src: Any = sys.stdin.buffer if from_stdin else source
         if to_stdout:
             write: Callable[..., Any] = functools.partial(_to_stdout, encrypt_stream)
         else:
             write = functools.partial(encrypt_file, target=target, overwrite=force)
-        await asyncio.to_thread(
-            write, src, kek=key.reveal(), kek_id=key.id, kek_version=key.version
-        )
+        with reading(source, f"encrypting {source}") as read_from:
+            src: Any = sys.stdin.buffer if from_stdin else read_from
+            await asyncio.to_thread(
+                write, src, kek=key.reveal(), kek_id=key.id, kek_version=key.version
+            )
         return key
 
     key = _run(ctx, use)
@@ -546,11 +551,12 @@ def decrypt(
         def kek(kek_id: str, version: int) -> bytes:  # called in the worker thread
             return portal.run(find(kek_id, version))
 
-        src: Any = sys.stdin.buffer if from_stdin else source
-        if to_stdout:
-            await asyncio.to_thread(_to_stdout, decrypt_stream, src, kek=kek)
-        else:
-            await asyncio.to_thread(decrypt_file, src, target, kek, overwrite=force)
+        with reading(source, f"decrypting {source}") as read_from:
+            src: Any = sys.stdin.buffer if from_stdin else read_from
+            if to_stdout:
+                await asyncio.to_thread(_to_stdout, decrypt_stream, src, kek=kek)
+            else:
+                await asyncio.to_thread(decrypt_file, src, target, kek, overwrite=force)
 
     _run(ctx, use)
     key = used[0]

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import json
+import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
@@ -14,7 +15,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from anker.cli._options import emit_rows, output_format_option, reported_errors
+from anker.cli._options import (
+    MACHINE_FORMATS,
+    dump,
+    emit_rows,
+    output_format_option,
+    reported_errors,
+)
 
 if TYPE_CHECKING:
     from anker.workflow import RunInfo
@@ -190,20 +197,39 @@ def _dot(run: RunInfo, rows: list[dict[str, Any]]) -> str:
     return "\n".join(lines)
 
 
+def _svg(dot_text: str) -> str:
+    """The DOT diagram rendered by Graphviz's ``dot`` (an SVG document)."""
+    import shutil
+    import subprocess
+
+    dot = shutil.which("dot")
+    if dot is None:
+        raise click.ClickException(
+            "--format svg needs Graphviz's dot (Debian: apt-get install graphviz);"
+            " --format dot writes the diagram's source"
+        )
+    done = subprocess.run(
+        [dot, "-Tsvg"], input=dot_text, capture_output=True, text=True, timeout=60, check=False
+    )
+    if done.returncode != 0:
+        raise click.ClickException(f"dot failed: {done.stderr.strip()[-300:]}")
+    return done.stdout
+
+
 @workflow.command("show")
 @click.argument("run_id")
-@output_format_option("text", "json", "mermaid", "dot")
+@output_format_option("text", "json", "mermaid", "dot", "svg")
 @click.pass_context
 def show(ctx: click.Context, run_id: str, output_format: str) -> None:
     """One run with each task's state, attempts, time, last error; as a diagram with
-    ``--format mermaid`` or ``dot`` (render with ``dot -Tsvg``)."""
+    ``--format mermaid``, ``dot`` or ``svg`` (drawn by Graphviz's dot)."""
 
     async def use(store: Store) -> RunInfo:
         return await store.get(run_id)
 
     run = _run(ctx, use)
     rows = _task_rows(run)
-    if output_format == "json":
+    if output_format in MACHINE_FORMATS:
         data = _run_row(run) | {
             "inputs": run.inputs,
             "deadline": _when(run.deadline),
@@ -212,11 +238,13 @@ def show(ctx: click.Context, run_id: str, output_format: str) -> None:
             "retry_of": run.retry_of,
             "tasks": rows,
         }
-        click.echo(json.dumps(data, indent=2))
+        click.echo(dump(output_format, data))
     elif output_format == "mermaid":
         click.echo(_mermaid(run, rows))
     elif output_format == "dot":
         click.echo(_dot(run, rows))
+    elif output_format == "svg":
+        click.echo(_svg(_dot(run, rows)), nl=False)
     else:
         row = _run_row(run)
         for name in ("id", "workflow", "state", "created", "updated", "owner", "error", "problem"):
@@ -224,6 +252,67 @@ def show(ctx: click.Context, run_id: str, output_format: str) -> None:
                 click.echo(f"{name}: {row[name]}")
         click.echo()
         emit_rows("text", rows, ["task", "state", "attempts", "seconds", "error"])
+
+
+@workflow.command("watch")
+@click.argument("run_id")
+@click.option(
+    "--interval", default=0.5, show_default=True, type=click.FloatRange(0.05), help="Seconds."
+)
+@click.option("--timeout", "limit", type=click.FloatRange(0), help="Give up after this long.")
+@click.pass_context
+def watch(ctx: click.Context, run_id: str, interval: float, limit: float | None) -> None:
+    """Follow a run until it ends: on a terminal, its tasks redrawn as they change with a
+    progress bar; otherwise one line per change. Exit status 0 if it SUCCEEDED, 1 if it
+    ended otherwise (or --timeout passed)."""
+    from anker.workflow import State
+
+    live = sys.stdout.isatty()
+
+    async def use(store: Store) -> RunInfo:
+        seen: dict[str, tuple[str, int]] = {}
+        ends = None if limit is None else time.monotonic() + limit
+        while True:
+            run = await store.get(run_id)
+            rows = _task_rows(run)
+            now = {row["task"]: (row["state"], row["attempts"]) for row in rows}
+            if now != seen or run.state.value not in seen.get("", ("",)):
+                _draw(run, rows, seen, live)
+                seen = {**now, "": (run.state.value, 0)}
+            if run.state in (State.SUCCEEDED, State.REVERTED, State.FAILED, State.CANCELLED):
+                return run
+            if ends is not None and time.monotonic() > ends:
+                raise click.ClickException(f"{run_id} is still {run.state.value} after {limit} s")
+            await asyncio.sleep(interval)
+
+    run = _run(ctx, use)
+    if run.state.value != "SUCCEEDED":
+        raise SystemExit(1)
+
+
+def _draw(
+    run: RunInfo, rows: list[dict[str, Any]], seen: dict[str, tuple[str, int]], live: bool
+) -> None:
+    if not live:  # a log: one line per task that changed, then the run's own change
+        stamp = time.strftime("%H:%M:%S")
+        for row in rows:
+            if seen.get(row["task"]) != (row["state"], row["attempts"]):
+                tried = f" (attempt {row['attempts']})" if row["attempts"] > 1 else ""
+                error = f": {row['error']}" if row["error"] and row["state"] == "FAILED" else ""
+                click.echo(f"{stamp} {row['task']} {row['state']}{tried}{error}")
+        if seen.get("", ("",))[0] != run.state.value:
+            click.echo(
+                f"{stamp} run {run.id} {run.state.value}" + (f": {run.error}" if run.error else "")
+            )
+        return
+    done = sum(row["state"] in ("SUCCEEDED", "REVERTED") for row in rows)
+    width = 30
+    filled = width * done // max(1, len(rows))
+    click.clear()
+    click.echo(f"{run.name} v{run.version} {run.id}: {run.state.value}")
+    click.echo(f"[{'#' * filled}{'.' * (width - filled)}] {done}/{len(rows)} tasks")
+    click.echo()
+    emit_rows("text", rows, ["task", "state", "attempts", "seconds", "error"])
 
 
 @workflow.command("history")
@@ -256,8 +345,8 @@ def _act(
     ctx: click.Context, output_format: str, act: Callable[[Store], Awaitable[RunInfo]]
 ) -> None:
     run = _run(ctx, act)
-    if output_format == "json":
-        click.echo(json.dumps(_run_row(run), indent=2))
+    if output_format in MACHINE_FORMATS:
+        click.echo(dump(output_format, _run_row(run)))
     else:
         click.echo(
             f"{run.id}: {run.state.value}"

@@ -18,13 +18,15 @@ Declare options as typed attributes of :class:`Group` classes, gather the groups
     conf.database.max_pool_size  # an int, checked when loaded
 
 Sources, lowest precedence first: defaults, config files (INI in oslo.config's dialect, or
-TOML), environment variables, the command line. Every value is checked at load time and every
+TOML), environment variables, the command line (with positional options and sub-commands:
+:class:`Command` and :func:`subcommand`). Every value is checked at load time and every
 problem is reported at once in one :class:`ConfigError`. See ``docs/config.md``.
 
 .. versionadded:: 0.1
 """
 
 from anker._exports import show_public_paths
+from anker.config._commands import Command, subcommand
 from anker.config._config import Change, Config, ReloadResult
 from anker.config._kinds import Port
 from anker.config._network import HostAddress
@@ -37,6 +39,7 @@ __all__ = [
     "MISSING",
     "ByteSize",
     "Change",
+    "Command",
     "Config",
     "ConfigError",
     "Group",
@@ -47,6 +50,7 @@ __all__ = [
     "Problem",
     "ReloadResult",
     "option",
+    "subcommand",
 ]
 
 show_public_paths(__name__, globals(), __all__)

@@ -133,10 +133,22 @@ class Config(Group):
         ``argv`` prints the command-line options and exits (``SystemExit(0)``), as argparse.
         """
         argv = list(argv)
-        if "--help" in argv or "-h" in argv:
+        schema = schema_of(cls)
+        split = None
+        if schema.command is not None:
+            from anker.config._commands import split_argv
+
+            split = split_argv(schema, argv)
+            argv = split.levels[0].argv  # what the root reads again on reload
+            if split.help is not None:
+                from anker.config._help import print_help
+
+                print_help(schema, env_prefix, split.help)
+                raise SystemExit(0)
+        elif "--help" in argv or "-h" in argv:
             from anker.config._help import print_help
 
-            print_help(schema_of(cls), env_prefix)
+            print_help(schema, env_prefix)
             raise SystemExit(0)
         paths = [(os.fspath(path), False) for path in files]
         paths += [(os.fspath(path), True) for path in dirs]
@@ -150,12 +162,21 @@ class Config(Group):
             overrides=overrides or {},
             lazy_references=lazy_references,
         )
-        schema = schema_of(cls)
         outcome = resolve(schema, inputs)
+        chosen = None
+        if split is not None:
+            from anker.config._commands import load_commands
+
+            chosen, problems = load_commands(split, inputs)
+            outcome.problems += split.problems + problems
         if outcome.errors:
             raise ConfigError(outcome.problems)
         _log(outcome.problems)
-        return _build(cls, schema, inputs, outcome)
+        built = _build(cls, schema, inputs, outcome)
+        if chosen is not None:
+            assert schema.command is not None
+            built.__dict__[schema.command.attribute] = chosen
+        return built
 
     def where(self, section: str, option: str) -> Origin:
         """Where the value of ``[section] option`` came from (``section`` may be ``DEFAULT``).

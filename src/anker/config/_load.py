@@ -112,7 +112,7 @@ class _Resolver:
     # ------------------------------------------------------------------ gathering
     def gather(self) -> None:
         paths, cli = argv_assignments(
-            self.inputs.argv, self._is_flag, self.problems, positional_options(self.schema)
+            self.inputs.argv, self.schema.is_flag, self.problems, positional_options(self.schema)
         )
         for path in expand_paths([*self.inputs.paths, *paths], self.problems):
             self._gather_file(path)
@@ -170,16 +170,6 @@ class _Resolver:
                 self.problems.append(self._unknown_option(section, key, origin, rank))
             return
         self.candidates.setdefault(option, []).append(_Candidate(value, origin, rank, deprecated))
-
-    def _is_flag(self, section: str, key: str) -> bool | None:
-        found = self.schema.section(section)
-        option = found.options.get(key) if found else None
-        if option is None:
-            option = self.schema.deprecated.get((normalize_section(section), key))
-        if option is None:
-            return None
-        kind = option.kind.inner if isinstance(option.kind, OptionalKind) else option.kind
-        return isinstance(kind, BoolKind)
 
     # ------------------------------------------------------------------ unknown names
     def _unknown_section(self, name: str, path: str, headers: dict[str, int]) -> Problem:

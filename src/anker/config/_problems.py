@@ -63,6 +63,7 @@ class Problem:
 
     @property
     def is_error(self) -> bool:
+        """Whether the problem is an error (the load fails) rather than a warning."""
         return self.severity == ERROR
 
     @property
@@ -81,6 +82,7 @@ class Problem:
         return copy
 
     def as_dict(self) -> dict[str, str | int | None]:
+        """Every field by name, as ``--format json`` prints a problem."""
         return {name: getattr(self, name) for name in sorted(self.__slots__)}
 
     def __str__(self) -> str:

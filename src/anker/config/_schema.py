@@ -32,6 +32,8 @@ if TYPE_CHECKING:
     from collections.abc import Iterable
     from typing import Any
 
+    from anker.config._commands import CommandSlot
+
 __all__ = ["DEFAULT", "MISSING", "Group", "Option", "Schema", "Section", "option", "schema_of"]
 
 DEFAULT = "DEFAULT"
@@ -109,10 +111,12 @@ class Option:
 
     @property
     def required(self) -> bool:
+        """Whether the option has no default, so a source must set it."""
         return self.default is MISSING
 
     @property
     def is_secret(self) -> bool:
+        """Whether the value is a :class:`~anker.Secret` (masked in reports, samples and dumps)."""
         from anker.config._kinds import SecretKind, contains
 
         return self.kind is not None and contains(self.kind, SecretKind)
@@ -130,6 +134,7 @@ class Option:
         return self
 
     def copy(self) -> Option:
+        """A copy of this declaration, to bind to another class or name."""
         clone = Option.__new__(Option)
         for slot in Option.__slots__:
             setattr(clone, slot, getattr(self, slot))
@@ -288,12 +293,14 @@ class Section:
 class Schema:
     """Every section and option a :class:`~anker.config.Config` class declares."""
 
-    __slots__ = ("deprecated", "foreign", "root", "sections")
+    __slots__ = ("command", "deprecated", "foreign", "root", "sections")
 
     def __init__(self, root: type[Group], foreign: tuple[str, ...]) -> None:
         self.root = root
         self.foreign = foreign
         self.sections: dict[str, Section] = {}  # by normalized name
+        # the sub-commands its command line chooses from, if it declares any
+        self.command: CommandSlot | None = None
         # (normalized section, key) of a deprecated name -> the option it now is
         self.deprecated: dict[tuple[str, str], Option] = {}
 
@@ -303,6 +310,20 @@ class Schema:
     def options(self) -> Iterable[Option]:
         for section in self.sections.values():
             yield from section.options.values()
+
+    def is_flag(self, section: str, key: str) -> bool | None:
+        """Whether option ``key`` of ``section`` (or a deprecated name of one) is a boolean,
+        which the command line gives without a value; None if there is no such option."""
+        from anker.config._kinds import BoolKind
+
+        found = self.section(section)
+        option = found.options.get(key) if found else None
+        if option is None:
+            option = self.deprecated.get((normalize_section(section), key))
+        if option is None:
+            return None
+        kind = option.kind.inner if isinstance(option.kind, OptionalKind) else option.kind
+        return isinstance(kind, BoolKind)
 
     def is_foreign(self, section: str) -> bool:
         from fnmatch import fnmatchcase
@@ -336,22 +357,46 @@ def schema_of(root: type[Group]) -> Schema:
     cached = root.__dict__.get("__anker_schema__")
     if isinstance(cached, Schema):
         return cached
+    from anker.config._commands import Command, Subcommand, slot_of
+
     schema = Schema(root, tuple(getattr(root, "__anker_foreign__", ())))
     hints = _resolve_annotations(root)
     default = Section(DEFAULT, None, root)
     schema.sections[DEFAULT] = default
+    reserved: frozenset[str] = getattr(root, "__anker_reserved__", RESERVED)
     for name, declared in root.__anker_declared__.items():
         hint = hints[name]
-        if isinstance(hint, type) and issubclass(hint, Group):
-            if name in RESERVED:
-                raise TypeError(f"{root.__qualname__}.{name}: '{name}' is reserved by Config")
+        if name in reserved:
+            raise TypeError(f"{root.__qualname__}.{name}: '{name}' is reserved by {_api(root)}")
+        plain = isinstance(hint, type) and not issubclass(hint, Command)  # most options
+        slot = (
+            None
+            if plain and not isinstance(declared, Subcommand)
+            else slot_of(root, name, declared, hint)
+        )
+        if slot is not None:
+            if schema.command is not None:
+                raise TypeError(
+                    f"{root.__qualname__}.{name}: one sub-command per command line"
+                    f" ({schema.command.attribute} is one already)"
+                )
+            schema.command = slot
+        elif isinstance(hint, type) and issubclass(hint, Group):
+            if reserved is not RESERVED:  # a sub-command: the command line is all it reads
+                raise TypeError(
+                    f"{root.__qualname__}.{name}: a sub-command has no sections; declare"
+                    " its options on it"
+                )
             section = Section(name, name, hint)
             schema.sections[normalize_section(name)] = section
             _add_options(section, hint, _resolve_annotations(hint))
         else:
-            if name in RESERVED:
-                raise TypeError(f"{root.__qualname__}.{name}: '{name}' is reserved by Config")
             default.options[name] = _make_option(root, DEFAULT, name, declared, hint)
+    if schema.command is not None and any(o.positional for o in schema.options()):
+        raise TypeError(
+            f"{root.__qualname__}: positional options and sub-commands do not mix; declare"
+            f" the positional options on the sub-commands"
+        )
     for option in schema.options():
         for old in option.deprecated_names:
             old_section, dot, old_name = old.rpartition(".")
@@ -364,6 +409,11 @@ def schema_of(root: type[Group]) -> Schema:
         section.sort_defaults()
     type.__setattr__(root, "__anker_schema__", schema)
     return schema
+
+
+def _api(root: type) -> str:
+    """The class whose API reserves names: Config, or Command for a sub-command."""
+    return "Config" if getattr(root, "__anker_reserved__", RESERVED) is RESERVED else "Command"
 
 
 def _add_options(section: Section, group: type[Group], hints: dict[str, Any]) -> None:

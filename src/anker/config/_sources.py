@@ -197,10 +197,11 @@ def argv_assignments(
         if flag and not has_value:
             value = "false" if negated else "true"
         elif not has_value:
-            if index >= len(args):
+            if index >= len(args) and flag is not None:
                 problems.append(Problem("cli-syntax", f"{arg} needs a value", source=arg))
                 continue
-            value, index = args[index], index + 1
+            # the next argument; none for an unknown last option, which the caller reports
+            value, index = (args[index], index + 1) if index < len(args) else ("", index)
         assignments.append((Entry(section, key, value, None), arg.partition("=")[0]))
     assignments += _positional(bare, positional, problems)
     return paths, assignments

@@ -146,7 +146,7 @@ class _ChangeEvent(asyncio.Event):
 
 class EventWatch(Watch):
     """A watch that its driver wakes from its reader task: with :meth:`added` or
-    :meth:`removed_entry` when it knows what changed, by setting :attr:`changed` otherwise."""
+    :meth:`removed_entry` when it knows what changed, by setting ``changed`` otherwise."""
 
     def __init__(self) -> None:
         self.changed: asyncio.Event = _ChangeEvent(self)
@@ -190,12 +190,12 @@ class EventWatch(Watch):
 class Backend(Driver):
     """Sessions, entries and watches on one coordination service.
 
-    A backend is a :class:`~anker._drivers.Driver`: its options are a subclass of
+    A backend is a :class:`~anker.drivers.Driver`: its options are a subclass of
     :class:`CoordinationSettings` (``settings_class``), whose ``lease`` (the session lease in
     seconds) and ``timeout`` (the time one call may take) it finds as ``self.lease`` and
-    ``self.timeout``. The constructor does no I/O: :meth:`connect` does (creating tables or
-    root nodes), and :meth:`aclose` closes connections (sessions are ended by the coordinator
-    before it is called).
+    ``self.timeout``. The constructor does no I/O: :meth:`~anker.drivers.Driver.connect` does
+    (creating tables or root nodes), and :meth:`~anker.drivers.Driver.aclose` closes
+    connections (sessions are ended by the coordinator before it is called).
     """
 
     settings_class: ClassVar[type[DriverSettings]] = CoordinationSettings

@@ -37,10 +37,12 @@ def _portal(coordinator: Coordinator) -> Portal:
 
 
 class BlockingLock:
-    """A lock (or semaphore, or side of a read/write lock) for threaded code::
+    """A lock (or semaphore, or side of a read/write lock) for threaded code.
 
-    with coordinator.blocking().lock("volume-42", timeout=10) as lock:
-        write(data, fencing_token=lock.token)
+    For example::
+
+        with coordinator.blocking().lock("volume-42", timeout=10) as lock:
+            write(data, fencing_token=lock.token)
     """
 
     def __init__(self, lock: _QueuedLock) -> None:

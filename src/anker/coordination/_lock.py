@@ -25,6 +25,7 @@ from collections.abc import Callable
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, Literal, Self
 
+from anker._observe import report
 from anker.coordination._backend import SERVER_EXPIRY, Entry, SessionExpired, Watch
 from anker.coordination._errors import CoordinationError, LockLost, LockTimeout
 from anker.coordination._waits import wait_limit
@@ -111,6 +112,8 @@ class _QueuedLock:
         self._value: bytes | None = None
         #: whether the last acquisition had to wait (then the next opens its watch first)
         self._contended = False
+        #: when the current holding began (time.monotonic), for the hold time it reports
+        self._held_since = 0.0
 
     def __repr__(self) -> str:
         state = "held" if self.held else "lost" if self._lost else "not held"
@@ -204,10 +207,23 @@ class _QueuedLock:
                 "give each task its own lock object"
             )
         self._busy = True
+        began = time.monotonic()
+        outcome = "failed"
         try:
-            return await self._acquire(blocking=blocking, timeout=timeout)
+            acquired = await self._acquire(blocking=blocking, timeout=timeout)
+            outcome = "acquired" if acquired else "timeout"
+            if acquired:
+                self._held_since = time.monotonic()
+            return acquired
         finally:
             self._busy = False
+            report(
+                "lock.wait",
+                time.monotonic() - began,
+                kind=self.kind,
+                backend=self.coordinator._backend.url.scheme,
+                outcome=outcome,
+            )
 
     async def _acquire(self, *, blocking: bool, timeout: float | None) -> bool:
         if not blocking:
@@ -402,6 +418,12 @@ class _QueuedLock:
             raise CoordinationError(f"{self.kind} {self.name!r} is not held")
         self._key = self._session = None
         self.coordinator._holds.discard(self)
+        report(
+            "lock.hold",
+            time.monotonic() - self._held_since,
+            kind=self.kind,
+            backend=self.coordinator._backend.url.scheme,
+        )
         await self.coordinator._forget(self.namespace, key, raise_errors=self._lost is None)
 
     async def __aenter__(self) -> Self:

@@ -80,6 +80,7 @@ class Partitioner:
 
     @property
     def member_id(self) -> str:
+        """This member's id in the group (its coordinator's)."""
         return self.group.coordinator.member_id
 
     async def start(

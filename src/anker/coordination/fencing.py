@@ -3,7 +3,7 @@
 A lease-based lock cannot stop a holder that was paused (a long GC, SIGSTOP, a VM migration)
 from waking up after its lease ran out and writing while somebody else holds the lock: it does
 not know yet that it lost. What can stop the write is the store, if every write carries the
-writer's fencing token (:attr:`Lock.token`) and the store refuses a token smaller than the
+writer's fencing token (``Lock.token``) and the store refuses a token smaller than the
 largest it has already accepted for that resource. Tokens of a lock strictly increase from one
 holder to the next, so the paused holder's token is smaller than its successor's::
 

@@ -18,6 +18,7 @@ Imported by :mod:`anker.db._engine` after SQLAlchemy (never by ``import anker.db
 
 from __future__ import annotations
 
+import logging
 import select
 from typing import TYPE_CHECKING, Any
 
@@ -31,6 +32,12 @@ if TYPE_CHECKING:
     from sqlalchemy.pool import ConnectionPoolEntry
 
 __all__ = ["closed_by_server", "configure_pool", "pool_class"]
+
+# SQLAlchemy logs its pools' lifecycle ("Pool disposed", "Pool recreating") at INFO on a
+# logger named after the pool's class, and keeps its own loggers at WARNING unless asked;
+# ours are named after this module: keep them as quiet (a service logging at INFO saw these).
+if logging.getLogger(__name__).level == logging.NOTSET:
+    logging.getLogger(__name__).setLevel(logging.WARNING)
 
 
 class _Translating(QueuePool):

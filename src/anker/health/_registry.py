@@ -258,6 +258,10 @@ class Health:
             outcomes.append(cached[1])
         return self._report(group, excluded, outcomes)
 
+    def statuses(self) -> dict[str, Status]:
+        """The last known status of each check that has run (fresh or not): for metrics."""
+        return {name: outcome.result.status for name, (_, outcome) in self._cache.items()}
+
     def _report(self, group: str | None, excluded: set[str], outcomes: list[Outcome]) -> Report:
         if group != "live" and "maintenance" not in excluded:
             reason = self._maintenance()
@@ -403,9 +407,17 @@ def _describe(exc: BaseException) -> str:
 
 
 def _log_change(previous: Outcome | None, outcome: Outcome) -> None:
-    """One log line when a check changes status (not on every refresh)."""
-    before = previous.result.status if previous else Status.PASS
+    """One log line when a check changes status (not on every refresh). A first result that
+    does not pass is logged at INFO, as a start, not a change: a service's own state check
+    fails until it has started, and it never passed before."""
     after = outcome.result.status
+    if previous is None:
+        if after is not Status.PASS:
+            log.info(
+                "health check %s: %s %s (first result)", outcome.name, after, outcome.result.output
+            )
+        return
+    before = previous.result.status
     if after == before:
         return
     level = logging.INFO if after is Status.PASS else logging.WARNING

@@ -113,19 +113,15 @@ class HealthServer:
 
 
 def _listen(host: str, port: int) -> socket.socket:
-    """A listening TCP socket with TCP_NODELAY (inherited by accepted connections on Linux)."""
-    family = socket.AF_INET6 if ":" in host else socket.AF_INET
-    listener = socket.socket(family, socket.SOCK_STREAM)
-    try:
-        listener.setsockopt(socket.SOL_SOCKET, socket.SO_REUSEADDR, 1)
-        listener.setsockopt(socket.IPPROTO_TCP, socket.TCP_NODELAY, 1)
-        listener.bind((host, port))
-        listener.listen(128)
-        listener.setblocking(False)
-    except BaseException:
-        listener.close()
-        raise
-    return listener
+    """The socket a server of this process listens on: the one ``anker run --listen`` bound
+    for ``host:port`` before forking the workers, else a new one."""
+    from anker._sockets import bound, listening_socket
+
+    shared = bound(host, port) if port else None
+    if shared is not None:
+        shared.setblocking(False)
+        return shared
+    return listening_socket(host, port)
 
 
 def _quiet_server_class() -> Any:

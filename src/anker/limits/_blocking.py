@@ -76,11 +76,13 @@ class BlockingClaim:
 
 
 class BlockingQuota:
-    """A :class:`~anker.limits.Quota` for threaded code::
+    """A :class:`~anker.limits.Quota` for threaded code.
 
-    quota = BlockingQuota.open("sqlite:///var/lib/svc/limits.db")
-    with quota.claim("project-a", {"cores": 4}):
-        create_server()
+    For example::
+
+        quota = BlockingQuota.open("sqlite:///var/lib/svc/limits.db")
+        with quota.claim("project-a", {"cores": 4}):
+            create_server()
     """
 
     def __init__(self, quota: Quota) -> None:

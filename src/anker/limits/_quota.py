@@ -5,13 +5,15 @@ from __future__ import annotations
 import asyncio
 import datetime as dt
 import inspect
+import time
 import uuid
 from collections.abc import Awaitable, Callable, Iterable, Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Self
 
+from anker._observe import report
 from anker.limits._claim import Claim
-from anker.limits._errors import InvalidTree, UnknownProject
+from anker.limits._errors import InvalidTree, OverQuota, UnknownProject
 from anker.limits._model import (
     UNLIMITED,
     ClaimInfo,
@@ -247,7 +249,21 @@ class Quota:
         seconds = self.lease if lease is None else _seconds(lease)
         if seconds <= 0:
             raise ValueError(f"lease {lease!r}: use a positive number of seconds")
-        info = await self.store.claim(uuid.uuid4().hex, project, amounts, seconds, note)
+        began = time.monotonic()
+        outcome = "failed"
+        try:
+            info = await self.store.claim(uuid.uuid4().hex, project, amounts, seconds, note)
+            outcome = "granted"
+        except OverQuota:
+            outcome = "refused"
+            raise
+        finally:
+            report(
+                "quota.claim",
+                time.monotonic() - began,
+                store=self.store.url.scheme,
+                outcome=outcome,
+            )
         return Claim(self.store, info)
 
     async def commit(self, claim_id: str) -> None:

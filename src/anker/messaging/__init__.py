@@ -47,6 +47,7 @@ from anker.messaging._errors import (
     TransportUnavailable,
     UnsupportedVersion,
 )
+from anker.messaging._events import EventStream, Subscriber, SubscriptionRefused
 from anker.messaging._listener import (
     BatchNotificationListener,
     Notification,
@@ -58,6 +59,7 @@ from anker.messaging._notifier import Notifier
 from anker.messaging._options import MessagingOptions, Transports, open_transports
 from anker.messaging._serializer import JsonSerializer, RichSerializer, Serializer
 from anker.messaging._server import RPCServer
+from anker.messaging._signing import Signing
 from anker.messaging._target import Target
 from anker.messaging._transport import Transport, connect
 
@@ -68,6 +70,7 @@ __all__ = [
     "BlockingRPCServer",
     "BlockingTransport",
     "DeliveryFailure",
+    "EventStream",
     "InvalidMessage",
     "InvalidTarget",
     "JsonSerializer",
@@ -91,6 +94,9 @@ __all__ = [
     "Serializer",
     "ServerStopped",
     "ServerUnresponsive",
+    "Signing",
+    "Subscriber",
+    "SubscriptionRefused",
     "Target",
     "Transport",
     "TransportClosed",

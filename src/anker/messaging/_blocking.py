@@ -50,15 +50,23 @@ class BlockingRPCClient:
         self.client = client
 
     def prepare(self, **changes: Any) -> BlockingRPCClient:
+        """A client with some options changed (as :meth:`anker.messaging.RPCClient.prepare`)."""
         return BlockingRPCClient(self.client.prepare(**changes))
 
     def call(self, context: Context, method: str, /, **kwargs: Any) -> Any:
+        """Call ``method`` on a server and wait for its answer (as
+        :meth:`anker.messaging.RPCClient.call`).
+        """
         return _run(self.client.transport, self.client.call(context, method, **kwargs))
 
     def cast(self, context: Context, method: str, /, **kwargs: Any) -> None:
+        """Send ``method`` to a server without waiting for an answer (as
+        :meth:`anker.messaging.RPCClient.cast`).
+        """
         _run(self.client.transport, self.client.cast(context, method, **kwargs))
 
     def can_send_version(self, version: str) -> bool:
+        """Whether the version cap allows sending messages of ``version``."""
         return self.client.can_send_version(version)
 
 
@@ -72,30 +80,38 @@ class BlockingNotifier:
         self.notifier = notifier
 
     def notify(self, context: Context, event_type: str, payload: Any, priority: str) -> None:
+        """Send a notification of ``priority``, waiting until the transport has taken it."""
         coroutine = self.notifier.notify(context, event_type, payload, priority)
         _run(self.notifier.transport, coroutine)
 
     def audit(self, context: Context, event_type: str, payload: Any) -> None:
+        """Send a notification of priority ``audit``."""
         self.notify(context, event_type, payload, "audit")
 
     def debug(self, context: Context, event_type: str, payload: Any) -> None:
+        """Send a notification of priority ``debug``."""
         self.notify(context, event_type, payload, "debug")
 
     def info(self, context: Context, event_type: str, payload: Any) -> None:
+        """Send a notification of priority ``info``."""
         self.notify(context, event_type, payload, "info")
 
     def warn(self, context: Context, event_type: str, payload: Any) -> None:
+        """Send a notification of priority ``warn``."""
         self.notify(context, event_type, payload, "warn")
 
     warning = warn
 
     def error(self, context: Context, event_type: str, payload: Any) -> None:
+        """Send a notification of priority ``error``."""
         self.notify(context, event_type, payload, "error")
 
     def critical(self, context: Context, event_type: str, payload: Any) -> None:
+        """Send a notification of priority ``critical``."""
         self.notify(context, event_type, payload, "critical")
 
     def sample(self, context: Context, event_type: str, payload: Any) -> None:
+        """Send a notification of priority ``sample``."""
         self.notify(context, event_type, payload, "sample")
 
 
@@ -111,9 +127,11 @@ class BlockingRPCServer:
         self.server = server
 
     def start(self) -> None:
+        """Start consuming requests; returns once the server listens."""
         _run(self.server.transport, self.server.start())
 
     def stop(self, deadline: float = 30.0) -> None:
+        """Stop taking requests and let those in progress finish within ``deadline`` seconds."""
         _run(self.server.transport, self.server.stop(deadline))
 
     def __enter__(self) -> Self:
@@ -139,6 +157,7 @@ class BlockingTransport:
         return cls(run_blocking(connect(url, **options)))
 
     def close(self) -> None:
+        """Close the transport and its connections."""
         _run(self.transport, self.transport.aclose())
 
     def __enter__(self) -> Self:
@@ -148,12 +167,15 @@ class BlockingTransport:
         self.close()
 
     def rpc_client(self, target: Target, **options: Any) -> BlockingRPCClient:
+        """A :class:`BlockingRPCClient` that sends to ``target``."""
         return BlockingRPCClient(RPCClient(self.transport, target, **options))
 
     def notifier(self, publisher_id: str, **options: Any) -> BlockingNotifier:
+        """A :class:`BlockingNotifier` that publishes as ``publisher_id``."""
         return BlockingNotifier(Notifier(self.transport, publisher_id, **options))
 
     def rpc_server(
         self, target: Target, endpoints: Sequence[object], **options: Any
     ) -> BlockingRPCServer:
+        """A :class:`BlockingRPCServer` that dispatches requests for ``target`` to ``endpoints``."""
         return BlockingRPCServer(RPCServer(self.transport, target, endpoints, **options))

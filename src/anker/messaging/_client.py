@@ -19,6 +19,7 @@ from anker.messaging._errors import (
     ServerUnresponsive,
 )
 from anker.messaging._serializer import JsonSerializer, Serializer, serialize_kwargs
+from anker.messaging._signing import Refusals, reply_route, request_route
 from anker.messaging._target import Target, check_version, version_is_compatible
 from anker.messaging._tracing import producer_span
 from anker.messaging._transport import PendingCalls, Transport, describe
@@ -50,6 +51,8 @@ class _Pending:
     target: Target | None = None
     timeout: float = 0.0
     last_seen: float = field(default_factory=time.monotonic)
+    #: with signing: whether an unsigned reply is taken (a call to an oslo.messaging server)
+    unsigned_ok: bool = False
 
 
 class ReplyRouter(PendingCalls):
@@ -59,6 +62,7 @@ class ReplyRouter(PendingCalls):
         self.transport = transport
         self.queue = ""
         self.pending: dict[str, _Pending] = {}
+        self.refusals = Refusals("the RPC client")
 
     @classmethod
     async def of(cls, transport: Transport) -> ReplyRouter:
@@ -84,10 +88,19 @@ class ReplyRouter(PendingCalls):
     _ready: asyncio.Future[None]
 
     def on_reply(self, message: dict[str, Any]) -> None:
-        pending = self.pending.get(str(message.get("_msg_id")))
+        msg_id = str(message.get("_msg_id"))
+        pending = self.pending.get(msg_id)
         if pending is None or pending.future.done():
             log.debug("a reply to %s came after its call ended", message.get("_msg_id"))
             return
+        signing = self.transport.signing
+        if signing is not None:
+            problem = signing.problem(
+                message, [reply_route(msg_id)], allow_unsigned=pending.unsigned_ok
+            )
+            if problem is not None:
+                self.refusals.refused(problem, "the reply queue", f"a reply to {msg_id}")
+                return
         pending.last_seen = time.monotonic()
         if message.get("ending") is False and message.get("result") is None:
             return  # a call-monitor heartbeat: the server is alive and working
@@ -123,7 +136,9 @@ class RPCClient:
     ``timeout`` bounds a call; ``call_monitor_timeout`` makes the server send heartbeats
     while it works, so a dead server is seen within that time rather than at the timeout.
     Exceptions of classes in ``allowed_remote_exmods`` (module names) and built-in ones are
-    re-raised as themselves; others arrive as :class:`RemoteError`.
+    re-raised as themselves; others arrive as :class:`RemoteError`. With a transport that
+    signs (``connect(url, signing=...)``) requests are signed and replies must be, unless
+    ``allow_unsigned_replies`` (a client of oslo.messaging servers).
 
     .. versionadded:: 0.1
     """
@@ -139,6 +154,7 @@ class RPCClient:
         serializer: Serializer | None = None,
         allowed_remote_exmods: Iterable[str] = (),
         cast_ttl: float | None = None,
+        allow_unsigned_replies: bool = False,
     ) -> None:
         if not timeout > 0:
             raise ValueError(f"timeout must be more than 0 seconds, got {timeout!r}")
@@ -154,6 +170,7 @@ class RPCClient:
         self.serializer: Serializer = serializer or JsonSerializer()
         self.allowed_remote_exmods = frozenset({"anker.messaging", *allowed_remote_exmods})
         self.cast_ttl = cast_ttl
+        self.allow_unsigned_replies = allow_unsigned_replies
 
     def __repr__(self) -> str:
         return f"<RPCClient {self.target} timeout={self.timeout:g}>"
@@ -199,6 +216,17 @@ class RPCClient:
         """Whether ``version`` is within the client's ``version_cap`` (always, without one)."""
         return self.version_cap is None or version_is_compatible(self.version_cap, version)
 
+    def _signed(self, message: dict[str, Any]) -> dict[str, Any]:
+        """``message`` signed for this client's target, if the transport signs."""
+        signing = self.transport.signing
+        if signing is None:
+            return message
+        target = self.target
+        route = request_route(
+            self.transport.exchange_of(target), target.topic or "", target.server, target.fanout
+        )
+        return signing.sign(message, route)
+
     def _arguments(self, method: str, kwargs: dict[str, Any]) -> dict[str, Any]:
         target = self.target
         target.require_topic(f"sending {method!r}")
@@ -225,6 +253,7 @@ class RPCClient:
                 version=self.target.version,
                 namespace=self.target.namespace,
             )
+            message = self._signed(message)
             await self.transport.send(self.target, message, ttl=self.cast_ttl)
 
     async def call(
@@ -253,8 +282,15 @@ class RPCClient:
                 reply_q=router.queue,
                 call_monitor_timeout=self.call_monitor_timeout,
             )
+            message = self._signed(message)
             loop = asyncio.get_running_loop()
-            pending = _Pending(loop.create_future(), method, self.target, self.timeout)
+            pending = _Pending(
+                loop.create_future(),
+                method,
+                self.target,
+                self.timeout,
+                unsigned_ok=self.allow_unsigned_replies,
+            )
             router.pending[msg_id] = pending
             try:
                 start = time.monotonic()

@@ -19,6 +19,7 @@ from anker.messaging._context import RequestContext
 from anker.messaging._errors import InvalidTarget
 from anker.messaging._serializer import JsonSerializer, Serializer
 from anker.messaging._serving import Consumer
+from anker.messaging._signing import notification_route
 from anker.messaging._target import Target
 from anker.messaging._transport import Incoming, Subscription, Transport
 
@@ -82,6 +83,7 @@ class NotificationFilter:
     def matches(
         self, context: Mapping[str, Any], publisher_id: str, event_type: str, payload: Any
     ) -> bool:
+        """Whether a notification passes the filter: every pattern given matches."""
         if self.publisher_id is not None and not self.publisher_id.match(publisher_id or ""):
             return False
         if self.event_type is not None and not self.event_type.match(event_type or ""):
@@ -120,12 +122,14 @@ class _ListenerBase(Consumer):
         max_concurrency: int,
         executor_threads: int,
         prefetch: int | None,
+        allow_unsigned: bool,
     ) -> None:
         super().__init__(
             transport,
             max_concurrency=max_concurrency,
             executor_threads=executor_threads,
             prefetch=prefetch,
+            allow_unsigned=allow_unsigned,
         )
         if not targets:
             raise ValueError("a notification listener needs at least one target")
@@ -165,8 +169,18 @@ class _ListenerBase(Consumer):
             return rule.matches(raw_context, note.publisher_id, note.event_type, note.payload)
         return True
 
+    def _routes(self) -> list[str]:
+        """The routes a notification for this listener may have been signed for."""
+        return [
+            notification_route(self.transport.exchange_of(target), target.topic or "", priority)
+            for target in self.targets
+            for priority in self.priorities
+        ]
+
     async def _settle(self, incoming: Incoming, result: NotificationResult) -> None:
         if result is NotificationResult.REQUEUE and self.allow_requeue:
+            if self.transport.signing is not None:
+                self.transport.signing.forget(incoming.message)  # it comes back: no replay
             await incoming.requeue()
         else:
             await incoming.ack()
@@ -200,6 +214,7 @@ class NotificationListener(_ListenerBase):
         max_concurrency: int = 8,
         executor_threads: int = 8,
         prefetch: int | None = None,
+        allow_unsigned: bool = False,
     ) -> None:
         super().__init__(
             transport,
@@ -211,6 +226,7 @@ class NotificationListener(_ListenerBase):
             max_concurrency=max_concurrency,
             executor_threads=executor_threads,
             prefetch=prefetch,
+            allow_unsigned=allow_unsigned,
         )
 
     def __repr__(self) -> str:
@@ -219,6 +235,8 @@ class NotificationListener(_ListenerBase):
     async def _process(self, incoming: Incoming) -> None:
         if incoming.expired:
             await incoming.ack()
+            return
+        if await self._refused(incoming, self._routes()):
             return
         note = self._read(incoming)
         if note.priority not in self.priorities:
@@ -285,6 +303,7 @@ class BatchNotificationListener(_ListenerBase):
         serializer: Serializer | None = None,
         executor_threads: int = 4,
         prefetch: int | None = None,
+        allow_unsigned: bool = False,
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
@@ -301,6 +320,7 @@ class BatchNotificationListener(_ListenerBase):
             max_concurrency=batch_size,
             executor_threads=executor_threads,
             prefetch=prefetch if prefetch is not None else batch_size * 2,
+            allow_unsigned=allow_unsigned,
         )
         self.batch_size = batch_size
         self.batch_timeout = batch_timeout
@@ -311,6 +331,8 @@ class BatchNotificationListener(_ListenerBase):
     async def _process(self, incoming: Incoming) -> None:
         if incoming.expired:
             await incoming.ack()
+            return
+        if await self._refused(incoming, self._routes()):
             return
         done = asyncio.get_running_loop().create_future()
         self._batch.append((incoming, done))

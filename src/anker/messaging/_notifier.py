@@ -14,6 +14,7 @@ from typing import Any, Final
 from anker.messaging import _wire
 from anker.messaging._context import RequestContext, context_entries
 from anker.messaging._serializer import JsonSerializer, Serializer
+from anker.messaging._signing import notification_route
 from anker.messaging._target import Target
 from anker.messaging._tracing import producer_span
 from anker.messaging._transport import Transport
@@ -94,8 +95,22 @@ class Notifier:
                 self.publisher_id, event_type, priority, self.serializer.serialize(payload), entries
             )
             envelope = self.driver == "messagingv2"
+            signing = self.transport.signing
             sends = [
-                self.transport.notify(target, priority, message, ttl=self.ttl, envelope=envelope)
+                self.transport.notify(
+                    target,
+                    priority,
+                    message
+                    if signing is None
+                    else signing.sign(
+                        message,
+                        notification_route(
+                            self.transport.exchange_of(target), target.topic or "", priority
+                        ),
+                    ),
+                    ttl=self.ttl,
+                    envelope=envelope,
+                )
                 for target in self.targets
             ]
             if len(sends) == 1:
@@ -104,24 +119,31 @@ class Notifier:
                 await asyncio.gather(*sends)
 
     async def audit(self, context: Any, event_type: str, payload: Any) -> None:
+        """Send a notification of priority ``audit``."""
         await self.notify(context, event_type, payload, "audit")
 
     async def debug(self, context: Any, event_type: str, payload: Any) -> None:
+        """Send a notification of priority ``debug``."""
         await self.notify(context, event_type, payload, "debug")
 
     async def info(self, context: Any, event_type: str, payload: Any) -> None:
+        """Send a notification of priority ``info``."""
         await self.notify(context, event_type, payload, "info")
 
     async def warn(self, context: Any, event_type: str, payload: Any) -> None:
+        """Send a notification of priority ``warn``."""
         await self.notify(context, event_type, payload, "warn")
 
     warning = warn
 
     async def error(self, context: Any, event_type: str, payload: Any) -> None:
+        """Send a notification of priority ``error``."""
         await self.notify(context, event_type, payload, "error")
 
     async def critical(self, context: Any, event_type: str, payload: Any) -> None:
+        """Send a notification of priority ``critical``."""
         await self.notify(context, event_type, payload, "critical")
 
     async def sample(self, context: Any, event_type: str, payload: Any) -> None:
+        """Send a notification of priority ``sample``."""
         await self.notify(context, event_type, payload, "sample")

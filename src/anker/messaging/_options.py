@@ -10,6 +10,7 @@ from typing import Self
 
 from anker._url import BackendURL
 from anker.config import Group, option
+from anker.messaging._signing import Signing
 from anker.messaging._transport import Transport, connect
 
 __all__ = ["MessagingOptions", "Transports", "open_transports"]
@@ -58,6 +59,7 @@ class Transports:
         return self.notifications is not self.rpc
 
     async def aclose(self) -> None:
+        """Close the RPC transport and, if it is another one, the notification transport."""
         try:
             await self.rpc.aclose()
         finally:
@@ -76,17 +78,19 @@ class Transports:
         await self.aclose()
 
 
-async def open_transports(options: MessagingOptions, **driver_options: object) -> Transports:
+async def open_transports(
+    options: MessagingOptions, *, signing: Signing | None = None, **driver_options: object
+) -> Transports:
     """Connect the transports a ``[messaging]`` group names: one if notifications have no URL
-    of their own (or the same), two otherwise; ``driver_options`` go to both. If the second
-    cannot connect, the first is closed again before the error is raised."""
+    of their own (or the same), two otherwise; ``driver_options`` and ``signing`` go to both.
+    If the second cannot connect, the first is closed again before the error is raised."""
     driver_options.setdefault("exchange", options.control_exchange)
-    rpc = await connect(options.transport_url, **driver_options)
+    rpc = await connect(options.transport_url, signing=signing, **driver_options)
     url = options.notification_transport_url
     if url is None or url == options.transport_url:
         return Transports(rpc, rpc)
     try:
-        notifications = await connect(url, **driver_options)
+        notifications = await connect(url, signing=signing, **driver_options)
     except BaseException:
         await rpc.aclose()
         raise

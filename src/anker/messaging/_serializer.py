@@ -55,9 +55,11 @@ class JsonSerializer:
     """
 
     def serialize(self, value: Any) -> Any:
+        """The value as it is: it must already be JSON."""
         return value
 
     def deserialize(self, value: Any) -> Any:
+        """The value as it arrived."""
         return value
 
 
@@ -109,6 +111,9 @@ class RichSerializer:
         self._by_tag[tag] = decode
 
     def serialize(self, value: Any) -> Any:
+        """The value in JSON, with the types JSON lacks tagged so that :meth:`deserialize` restores
+        them.
+        """
         kind = type(value)
         if kind is str or kind is int or kind is float or kind is bool or value is None:
             return value
@@ -129,6 +134,7 @@ class RichSerializer:
         return {TAG: tag, "v": encode(value)}
 
     def deserialize(self, value: Any) -> Any:
+        """The value :meth:`serialize` was given, its tagged types restored."""
         if isinstance(value, list):
             return [self.deserialize(item) for item in value]
         if not isinstance(value, dict):

@@ -24,6 +24,7 @@ from anker.messaging._errors import (
 )
 from anker.messaging._serializer import JsonSerializer, Serializer
 from anker.messaging._serving import Consumer
+from anker.messaging._signing import key_of, reply_route, request_route
 from anker.messaging._target import Target, check_version, version_is_compatible
 from anker.messaging._transport import Incoming, Subscription, Transport
 
@@ -225,7 +226,9 @@ class RPCServer(Consumer):
     Requests are acknowledged after the method ran and its reply was sent (at least once):
     a server that dies mid-call leaves the request to another server. A redelivered request
     this server finished already is answered from memory, not run again; across servers,
-    methods should be idempotent.
+    methods should be idempotent. With a signing transport, requests without a valid
+    signature for this target are refused before dispatch (``allow_unsigned=True`` takes
+    unsigned ones: callers on oslo.messaging), and replies are signed.
 
     .. versionadded:: 0.1
     """
@@ -242,12 +245,14 @@ class RPCServer(Consumer):
         max_concurrency: int = 64,
         executor_threads: int = 16,
         prefetch: int | None = None,
+        allow_unsigned: bool = False,
     ) -> None:
         super().__init__(
             transport,
             max_concurrency=max_concurrency,
             executor_threads=executor_threads,
             prefetch=prefetch,
+            allow_unsigned=allow_unsigned,
         )
         target.require_topic("an RPC server")
         if target.fanout:
@@ -257,6 +262,8 @@ class RPCServer(Consumer):
         self.serializer: Serializer = serializer or JsonSerializer()
         self._dedup = _Dedup()
         self._gone: dict[str, float] = {}
+        #: the key each call being handled was signed with, by its ``_msg_id``
+        self._reply_keys: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return f"<RPCServer {self.target} {self._state}>"
@@ -272,6 +279,23 @@ class RPCServer(Consumer):
             log.info("dropped %s from %s: its time to live ran out", _shown(method), incoming.where)
             await incoming.ack()
             return
+        if await self._refused(incoming, self._routes()):
+            return
+        msg_id = str(message.get("_msg_id") or "")
+        kid = key_of(message)
+        # the replies are signed with the request's key (a redelivered copy finds it set)
+        owned = kid is not None and bool(msg_id) and msg_id not in self._reply_keys
+        if owned:
+            self._reply_keys[msg_id] = str(kid)
+        try:
+            await self._answer(incoming, message, unique_id, method)
+        finally:
+            if owned:
+                self._reply_keys.pop(msg_id, None)
+
+    async def _answer(
+        self, incoming: Incoming, message: dict[str, Any], unique_id: str, method: Any
+    ) -> None:
         try:
             reply_to = read_reply_to(message, incoming.where)
         except InvalidMessage as exc:  # a call that cannot be answered: do not run it blind
@@ -378,7 +402,21 @@ class RPCServer(Consumer):
             with contextlib.suppress(Exception):  # a missed heartbeat is not worth failing for
                 await self._send_reply(reply_q, _wire.reply(msg_id, ending=False), method)
 
+    def _routes(self) -> list[str]:
+        """The routes a request for this server may have been signed for."""
+        exchange = self.transport.exchange_of(self.target)
+        topic, server = self.target.topic or "", self.target.server
+        return [
+            request_route(exchange, topic, None, False),
+            request_route(exchange, topic, None, True),
+            *([request_route(exchange, topic, server, False)] if server else []),
+        ]
+
     async def _send_reply(self, reply_q: str, reply: dict[str, Any], method: Any) -> None:
+        signing = self.transport.signing
+        if signing is not None:
+            msg_id = str(reply.get("_msg_id"))
+            reply = signing.sign(reply, reply_route(msg_id), kid=self._reply_keys.get(msg_id))
         # Always sent: a queue found gone may be back (its caller redeclares it after a broker
         # restart), and skipping it would time that caller's next calls out silently.
         if await self.transport.send_reply(reply_q, reply):

@@ -14,13 +14,14 @@ import sys
 import time
 from abc import ABC, abstractmethod
 from collections import deque
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from concurrent.futures import ThreadPoolExecutor
 from types import TracebackType
 from typing import Any, Self
 
 from anker.messaging._context import CURRENT_CONTEXT, RequestContext
 from anker.messaging._errors import ServerStopped
+from anker.messaging._signing import Refusals
 from anker.messaging._tracing import consumer_span
 from anker.messaging._transport import Incoming, Subscription, Transport
 
@@ -50,6 +51,7 @@ class Consumer(ABC):
         max_concurrency: int,
         executor_threads: int,
         prefetch: int | None,
+        allow_unsigned: bool = False,
     ) -> None:
         if max_concurrency < 1:
             raise ValueError(f"max_concurrency must be at least 1, got {max_concurrency}")
@@ -75,6 +77,23 @@ class Consumer(ABC):
         #: called as ``observer(method, seconds, failed)`` after each endpoint method returns or
         #: raises (anker.service's metrics set it)
         self.observer: Callable[[str, float, bool], object] | None = None
+        #: with a signing transport: whether unsigned messages are taken (oslo.messaging peers)
+        self.allow_unsigned = allow_unsigned
+        self._refusals = Refusals(type(self).__name__)
+
+    async def _refused(self, incoming: Incoming, routes: Iterable[str]) -> bool:
+        """With a signing transport, whether ``incoming`` is refused (then acknowledged, so
+        that it never blocks the queue nor comes back, and counted)."""
+        signing = self.transport.signing
+        if signing is None:
+            return False
+        problem = signing.problem(incoming.message, routes, allow_unsigned=self.allow_unsigned)
+        if problem is None:
+            return False
+        what = incoming.message.get("method") or incoming.message.get("event_type")
+        self._refusals.refused(problem, incoming.where, repr(what))
+        await incoming.ack()
+        return True
 
     # -- life cycle ---------------------------------------------------------------------
 

@@ -1,5 +1,5 @@
 """The driver interface of anker.messaging: :class:`Transport`, :class:`Incoming`,
-:class:`Subscription`, and :func:`connect`, which picks the driver a URL names.
+:class:`Subscription`, and :func:`~anker.messaging.connect`, which picks the driver a URL names.
 
 A transport moves oslo-format messages (dicts; see ``_wire``) between processes. It knows
 four routes, named by :class:`~anker.messaging.Target` exactly as oslo.messaging names its
@@ -23,7 +23,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, ClassVar
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from anker._drivers import Driver, DriverSettings, Seconds, setting
 from anker._url import BackendURL
@@ -32,6 +32,9 @@ from anker.errors import InvalidOption
 from anker.messaging import _wire
 from anker.messaging._errors import DeliveryFailure, TransportUnavailable
 from anker.messaging._target import Target
+
+if TYPE_CHECKING:
+    from anker.messaging._signing import Signing
 
 __all__ = [
     "TRANSPORT_GROUP",
@@ -82,6 +85,7 @@ class Incoming(ABC):
 
     @property
     def settled(self) -> bool:
+        """Whether the message was acknowledged or rejected already."""
         return self._settled
 
     async def ack(self) -> None:
@@ -151,8 +155,8 @@ class PendingCalls(ABC):
 
 @dataclass(frozen=True)
 class TransportSettings(DriverSettings):
-    """The options every transport takes, from the URL's query or :func:`connect`'s keywords;
-    a driver adds its own in a subclass.
+    """The options every transport takes, from the URL's query or the keywords of
+    :func:`~anker.messaging.connect`; a driver adds its own in a subclass.
 
     .. versionadded:: 0.1
     """
@@ -189,9 +193,10 @@ class Transport(Driver):
     """A connection to a message broker (or the in-process one), shared by clients,
     servers, notifiers and listeners of one process.
 
-    A transport is a :class:`~anker._drivers.Driver`: drivers implement the abstract methods
-    and declare their own options in a subclass of :class:`TransportSettings`
-    (``settings_class``); :func:`connect` makes one from a URL.
+    A transport is a :class:`~anker.drivers.Driver`: drivers implement the abstract methods
+    and declare their own options in a subclass of
+    :class:`~anker.messaging.transports.TransportSettings`
+    (``settings_class``); :func:`~anker.messaging.connect` makes one from a URL.
 
     .. versionadded:: 0.1
     """
@@ -209,12 +214,16 @@ class Transport(Driver):
         super().__init__(url, settings)
         #: the RPC layer's pending calls, registered by the first call
         self._reply_router: PendingCalls | None = None
+        #: the keys messages are signed and checked with (``connect(url, signing=...)``)
+        self.signing: Signing | None = None
 
     @property
     def exchange(self) -> str:
+        """The exchange of targets that name none (the transport's ``exchange`` setting)."""
         return self.settings.exchange
 
     def exchange_of(self, target: Target) -> str:
+        """The exchange a message to ``target`` goes to."""
         return target.exchange or self.settings.exchange
 
     def notification(
@@ -311,18 +320,25 @@ class Transport(Driver):
         """
 
 
-async def connect(url: str | BackendURL, **options: Any) -> Transport:
+async def connect(
+    url: str | BackendURL, *, signing: Signing | None = None, **options: Any
+) -> Transport:
     """Connect to the transport a URL names: ``memory://``, ``rabbit://host/vhost``, ...
 
-    ``options`` (see :class:`TransportSettings` and the driver's own) may be given in the URL's
-    query instead (``?timeout=5s``), but not in both places with different values. An unknown
+    ``options`` (see :class:`~anker.messaging.transports.TransportSettings` and the driver's
+    own) may be given in the URL's query instead (``?timeout=5s``), but not in both places
+    with different values. An unknown
     option or a bad value is an :class:`~anker.errors.InvalidOption` naming the known ones.
+    ``signing`` (a :class:`~anker.messaging.Signing`) signs every message sent through the
+    transport and refuses, before dispatch, those received without a valid signature.
 
     .. versionadded:: 0.1
     """
     from anker._drivers import open_driver
 
-    return await open_driver(TRANSPORT_GROUP, url, Transport, options)
+    transport = await open_driver(TRANSPORT_GROUP, url, Transport, options)
+    transport.signing = signing
+    return transport
 
 
 def describe(target: Target, method: str | None = None) -> str:

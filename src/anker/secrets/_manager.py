@@ -73,6 +73,7 @@ class KeyManager:
         return cls(store)
 
     async def aclose(self) -> None:
+        """Close the store's connections."""
         await self.driver.aclose()
 
     async def __aenter__(self) -> Self:
@@ -280,9 +281,11 @@ class KeyManager:
         await self.driver.delete(object_id, force=force)
 
     async def add_consumer(self, object_id: str, consumer: Consumer) -> None:
+        """Record that ``consumer`` uses the object, so it is not deleted from under it."""
         await self.driver.add_consumer(object_id, consumer)
 
     async def remove_consumer(self, object_id: str, consumer: Consumer) -> None:
+        """Record that ``consumer`` no longer uses the object."""
         await self.driver.remove_consumer(object_id, consumer)
 
     # ------------------------------------------------------------------ for anker.config
@@ -292,12 +295,14 @@ class KeyManager:
 
         It blocks, handing each lookup to the event loop the manager was opened on, so load
         and reload configuration outside that loop's thread, e.g.
-        ``await asyncio.to_thread(conf.reload)``.
+        ``await asyncio.to_thread(conf.reload)``; or open the manager on anker's background
+        loop (:meth:`BlockingKeyManager.open`), whose resolver also works from a service's
+        event loop (``Service.reload`` on SIGHUP), blocking it for the lookups.
         """
         portal = _portal(self)
 
         def resolve(name: str) -> str:
-            return portal.run(self.find(name)).text()
+            return portal.run(self.find(name), from_other_loop=True).text()
 
         return resolve
 

@@ -72,6 +72,7 @@ class Consumer:
     resource_id: str
 
     def as_dict(self) -> dict[str, str]:
+        """The consumer as Barbican's API writes it."""
         return {
             "service": self.service,
             "resource_type": self.resource_type,
@@ -116,6 +117,7 @@ class ManagedObject:
             raise SecretsError(f"{self.kind} {self.id} is not UTF-8 text") from None
 
     def without_value(self) -> ManagedObject:
+        """The same object with its value dropped (for listings and logs)."""
         return replace(self, value=None)
 
     def describe(self) -> dict[str, Any]:

@@ -43,9 +43,9 @@ class StoreSettings(DriverSettings):
 
 
 class Store(Driver):
-    """A place that keeps secrets: a :class:`~anker._drivers.Driver` whose options are a
-    subclass of :class:`StoreSettings`. :meth:`connect` opens an existing store;
-    :meth:`initialize` makes a new one instead (``anker secrets init``)."""
+    """A place that keeps secrets: a :class:`~anker.drivers.Driver` whose options are a
+    subclass of :class:`StoreSettings`. :meth:`~anker.drivers.Driver.connect` opens an
+    existing store; :meth:`initialize` makes a new one instead (``anker secrets init``)."""
 
     settings_class: ClassVar[type[DriverSettings]] = StoreSettings
     settings: StoreSettings
@@ -64,7 +64,7 @@ class Store(Driver):
         self.unique_names: bool = settings.unique_names
 
     async def initialize(self) -> None:
-        """Make a new, empty store and open it, instead of :meth:`connect`.
+        """Make a new, empty store and open it, instead of :meth:`~anker.drivers.Driver.connect`.
 
         Stores that a server keeps need no making: by default this only connects.
         """

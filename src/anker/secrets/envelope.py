@@ -100,10 +100,14 @@ class EnvelopeHeader:
     chunk_size: int = DEFAULT_CHUNK
 
     def associated_data(self) -> bytes:
+        """The bytes every chunk authenticates: the algorithm, chunk size and nonce prefix, so that
+        none can be changed unnoticed.
+        """
         fixed = {"alg": ALGORITHM, "chunk": self.chunk_size, "nonce": _b64(self.nonce_prefix)}
         return MAGIC + json.dumps(fixed, sort_keys=True, separators=(",", ":")).encode()
 
     def encode(self) -> bytes:
+        """The header as written at the start of an envelope."""
         document = {
             "alg": ALGORITHM,
             "chunk": self.chunk_size,

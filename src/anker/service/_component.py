@@ -34,13 +34,17 @@ class Component(Protocol):
 
     name: str
 
-    async def start(self) -> None: ...
+    async def start(self) -> None:
+        """Begin work; the service is ready once every component has started."""
 
-    async def drain(self, deadline: float) -> None: ...
+    async def drain(self, deadline: float) -> None:
+        """Stop taking new work and let in-flight work finish within ``deadline`` seconds."""
 
-    def in_flight(self) -> list[str]: ...
+    def in_flight(self) -> list[str]:
+        """What is running now, in words (``"2 RPC calls"``)."""
 
-    async def stop(self) -> None: ...
+    async def stop(self) -> None:
+        """Release what is held (locks, claims, leadership) and close connections."""
 
 
 class Managed:
@@ -63,16 +67,19 @@ class Managed:
         return f"<Managed {self.name}>"
 
     async def start(self) -> None:
+        """Call the part's start method, if it has one."""
         if self._start is not None:
             await getattr(self.part, self._start)()
 
     async def drain(self, deadline: float) -> None:
-        return None
+        """Nothing: the part has no work of its own to drain."""
 
     def in_flight(self) -> list[str]:
+        """Nothing: the part reports no work of its own."""
         return []
 
     async def stop(self) -> None:
+        """Close the part (``await part.aclose()``)."""
         await self.part.aclose()
 
 
@@ -112,7 +119,7 @@ class _Consumer:
 
 class ASGIServer:
     """An ASGI app (Starlette, FastAPI, a health or metrics app) served by uvicorn on
-    ``host:port`` (``port=0``: any free port, read back from :attr:`port` after start).
+    ``host:port`` (``port=0``: any free port, read back from ``port`` after start).
 
     Drain stops accepting connections and lets the requests in progress finish. Needs
     uvicorn (``pip install 'anker[health]'``).
@@ -134,6 +141,7 @@ class ASGIServer:
         return f"<ASGIServer {self.name} on {self.host}:{self.port}>"
 
     async def start(self) -> None:
+        """Listen, and serve the app; returns once the socket is bound."""
         from anker._drivers import require
         from anker.health._server import _listen, _quiet_server
 
@@ -164,6 +172,7 @@ class ASGIServer:
         self._server, self._task = server, task
 
     async def drain(self, deadline: float) -> None:
+        """Stop accepting connections and let the requests in progress finish."""
         if self._server is None or self._task is None:
             return
         self._server.exit()  # stop accepting; requests in progress finish
@@ -183,12 +192,14 @@ class ASGIServer:
         return f"{self.name} stopped serving"
 
     def in_flight(self) -> list[str]:
+        """The open HTTP connections, in words."""
         if self._server is None:
             return []
         open_connections = len(self._server.server_state.connections)
         return [f"{open_connections} HTTP connection(s) on {self.name}"] if open_connections else []
 
     async def stop(self) -> None:
+        """Close every connection and stop serving."""
         server, task = self._server, self._task
         self._server = self._task = None
         if server is None or task is None:

@@ -50,6 +50,7 @@ class Instance:
         return 2
 
     def as_dict(self) -> dict[str, Any]:
+        """The instance as ``anker service list --format json`` prints it."""
         return {
             "id": self.id,
             "endpoints": dict(self.endpoints),
@@ -108,16 +109,20 @@ class Registration:
         return f"<Registration {self.service} as {self.coordinator.member_id}>"
 
     async def start(self) -> None:
+        """Join the discovery group with this instance's details."""
         await self.group.join(self.details)
 
     async def drain(self, deadline: float) -> None:
         # first thing in a drain: clients stop choosing this instance while it finishes
+        """Leave the group first, so clients stop choosing this instance while it drains."""
         await self.group.leave()
 
     def in_flight(self) -> list[str]:
+        """Nothing: registration holds no work."""
         return []
 
     async def stop(self) -> None:
+        """Leave the group, if still in it."""
         if self.group.joined:
             await self.group.leave()
 

@@ -98,6 +98,7 @@ class PeriodicTask:
     # -- component -----------------------------------------------------------------------
 
     async def start(self) -> None:
+        """Start the schedule (after winning the election, for a leader-only task)."""
         if self.leader is not None:
             self._election = self.leader.election(f"periodic.{self.name}")
             await self._election.campaign()
@@ -106,6 +107,7 @@ class PeriodicTask:
         )
 
     async def drain(self, deadline: float) -> None:
+        """Schedule no more runs and let a run in progress finish."""
         scheduler, self._scheduler = self._scheduler, None
         if scheduler is not None:
             scheduler.cancel()  # it never holds a run: waiting for one does not cancel it
@@ -114,12 +116,14 @@ class PeriodicTask:
             await asyncio.wait({self._run})
 
     def in_flight(self) -> list[str]:
+        """The run in progress, if any, and for how long it has run."""
         if self._run is None or self._run.done():
             return []
         running = time.monotonic() - self._run_started
         return [f"periodic task {self.name} (running for {running:.1f} s)"]
 
     async def stop(self) -> None:
+        """Cancel the schedule and a run still in progress, and give up leadership."""
         scheduler, self._scheduler = self._scheduler, None
         if scheduler is not None:
             scheduler.cancel()

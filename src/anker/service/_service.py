@@ -12,6 +12,7 @@ import time
 from collections.abc import Awaitable, Callable, Iterable
 from typing import TYPE_CHECKING, Any
 
+from anker._observe import listen
 from anker.service._component import Component, as_component
 from anker.service._notify import notify
 from anker.service._periodic import PeriodicTask, TaskFunction
@@ -127,6 +128,7 @@ class Service:
         #: a component stopped working on its own: the service stops, as failed
         self._failed = False
         self._health_check: Any = None
+        self._unlisten: Callable[[], None] | None = None
         if health is not None:
             self._watch_health(health)
             self.add(health)  # started first, stopped last: /readyz answers through a drain
@@ -202,6 +204,9 @@ class Service:
             self._metrics.set_state(self._state)
             for entry in self._entries:
                 _measure(entry.component, self._metrics)
+            self._metrics.watch(lambda: [entry.component for entry in self._entries], self.health)
+            # lock waits, quota claims, workflow runs: reported by the parts themselves
+            self._unlisten = listen(self._metrics.record)
         return self._metrics
 
     @property
@@ -298,6 +303,9 @@ class Service:
         finally:
             force.cancel()
         await self._stop_all()
+        if self._unlisten is not None:
+            self._unlisten()
+            self._unlisten = None
         if abandoned:
             why = "a second signal" if forced else f"the {limit:g} s drain deadline"
             log.error("%s: stopped by %s; abandoned: %s", self.name, why, "; ".join(abandoned))

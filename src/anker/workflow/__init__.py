@@ -45,6 +45,7 @@ from anker.workflow._model import (
     sequence,
 )
 from anker.workflow._reconcile import Drift, Reconciler
+from anker.workflow._remote import TaskWorker, UnknownTask, remote
 from anker.workflow._states import State
 from anker.workflow._store import Expectation, HistoryEntry, RunInfo, TaskInfo
 
@@ -67,10 +68,13 @@ __all__ = [
     "TaskContext",
     "TaskInfo",
     "TaskTimeout",
+    "TaskWorker",
+    "UnknownTask",
     "Workflow",
     "WorkflowError",
     "graph",
     "parallel",
+    "remote",
     "sequence",
 ]
 

@@ -40,7 +40,7 @@ class Retry:
     """How often a task is tried and how long to wait between attempts.
 
     ``attempts`` counts the first one (1: never retried). Delays are drawn by the driver kit's
-    :class:`~anker._drivers.Backoff` (exponential from ``first`` up to ``cap`` seconds, full
+    :class:`~anker.drivers.Backoff` (exponential from ``first`` up to ``cap`` seconds, full
     jitter). Only errors that are instances of ``on`` are retried; others fail the task at
     once. The same policy applies to the task's ``revert``.
     """

@@ -317,6 +317,40 @@ def test_config_resolves_secret_references_through_the_store(
     )
 
 
+def test_a_service_reload_resolves_secrets_on_its_own_loop(store_dir: Path, tmp_path: Path) -> None:
+    # a service reloads on SIGHUP from its event loop: a manager on anker's background loop
+    # answers there (the loop waits for the lookup); one on the service's own loop cannot
+    import asyncio
+
+    blocking = BlockingKeyManager.initialize(local_url(store_dir))
+    blocking.store("passphrase", "v1", name="token")
+    blocking.store("passphrase", "v2", name="token2")
+
+    class Conf(Config):
+        token: Secret[str] = option(mutable=True, help="A token.")
+
+    path = tmp_path / "svc.conf"
+    path.write_text("[DEFAULT]\ntoken = ${secret:token}\n")
+    conf = Conf.load(files=[path], secrets=blocking.manager.resolver())
+    path.write_text("[DEFAULT]\ntoken = ${secret:token2}\n")
+
+    async def reload_on_a_loop() -> None:
+        conf.reload()
+
+    asyncio.run(reload_on_a_loop())
+    assert conf.token == Secret("v2")
+
+    async def with_a_manager_on_this_loop() -> None:
+        own = await KeyManager.open(local_url(store_dir))
+        try:
+            with pytest.raises(ConfigError, match="BlockingCallInEventLoop"):
+                Conf.load(files=[path], secrets=own.resolver())
+        finally:
+            await own.aclose()
+
+    asyncio.run(with_a_manager_on_this_loop())
+
+
 async def test_a_failed_key_pair_leaves_no_half_behind(store_dir: Path) -> None:
     class FailingMetadata(LocalStore):
         async def update_metadata(self, object_id: str, metadata: Mapping[str, str]) -> None:

@@ -186,3 +186,23 @@ def test_encrypted_data_is_not_written_to_a_terminal(
     term = start(terminals, "encrypt", str(plain), "--key", "k", "-o", "-")
     assert term.wait() == 2
     assert b"refusing to write encrypted data to a terminal" in term.seen
+
+
+def test_a_large_file_is_encrypted_and_decrypted_behind_a_progress_bar(
+    store: str, tmp_path: Path, terminals: list[Terminal]
+) -> None:
+    from anker.cli._progress import MIN_SIZE
+
+    assert CliRunner().invoke(cli, ["secrets", "create-key", "--name", "k"]).exit_code == 0
+    image = tmp_path / "image.raw"
+    data = os.urandom(1024) * (MIN_SIZE // 1024 + 1)
+    image.write_bytes(data)
+    term = start(terminals, "encrypt", str(image), "--key", "k")
+    term.expect(b"encrypting")
+    term.expect(b"100%")
+    assert term.wait() == 0
+    image.unlink()
+    term = start(terminals, "decrypt", f"{image}.ake")
+    term.expect(b"100%")
+    assert term.wait() == 0
+    assert image.read_bytes() == data

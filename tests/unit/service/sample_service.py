@@ -3,7 +3,9 @@
 Driven by environment variables: ``SAMPLE_CONF`` (a config file), ``SAMPLE_INTERVAL``
 (seconds between runs of its periodic task), ``SAMPLE_WORK`` (seconds each run takes),
 ``SAMPLE_IMMEDIATELY`` (run once at start), ``SAMPLE_FAIL_START`` (a component that fails to
-start). It prints what happens to stdout, one line per event, flushed.
+start), ``SAMPLE_FAIL_IF`` (the same, if that file exists when the service is made),
+``SAMPLE_PORT`` (the health endpoint's port; default any free one). It prints what happens to
+stdout, one line per event, flushed.
 """
 
 from __future__ import annotations
@@ -95,7 +97,8 @@ def make() -> Service:
     conf = SampleConfig.load(files=files)
     health = Health(interval=0.2)
     service = Service("sample", config=conf, health=health)
-    endpoint = HealthServer(health, port=0)
+    endpoint = HealthServer(health, port=int(os.environ.get("SAMPLE_PORT", "0")))
+    say(f"APP PORT {conf.app.port}")
     service.add(health)
     service.add(endpoint)
     runs = 0
@@ -116,7 +119,8 @@ def make() -> Service:
 
     if os.environ.get("SAMPLE_BLOCKING_DRAIN"):
         service.add(Blocking())
-    if os.environ.get("SAMPLE_FAIL_START"):
+    fail_if = os.environ.get("SAMPLE_FAIL_IF")
+    if os.environ.get("SAMPLE_FAIL_START") or (fail_if and os.path.exists(fail_if)):
         service.add(Broken())
     service.add(Reporter(endpoint))
     return service

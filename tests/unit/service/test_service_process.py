@@ -9,26 +9,11 @@ import signal
 import socket
 import tempfile
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
 import pytest
 from process import ServiceProcess
-
-
-@pytest.fixture
-def spawn() -> Iterator[type[ServiceProcess]]:
-    made: list[ServiceProcess] = []
-
-    class Tracked(ServiceProcess):
-        def __init__(self, target: str = "sample_service:make", *options: str, **env: str) -> None:
-            super().__init__(target, *options, **env)
-            made.append(self)
-
-    yield Tracked
-    for each in made:
-        each.close()
 
 
 def health_port(service: ServiceProcess) -> int:

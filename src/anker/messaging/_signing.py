@@ -1,0 +1,237 @@
+"""Signed messages: an HMAC-SHA256 over each message and where it was sent, with a key id, so
+that a server or listener can refuse what no holder of the key sent, changed, re-sent or
+redirected.
+
+The signature travels inside the message as one more key, ``_anker_signature`` (oslo.messaging
+peers ignore keys they do not know): ``{"v": 1, "kid", "ts", "n", "route", "mac"}``. The MAC
+covers a domain tag, the key id, the time, a random nonce, the route (the exchange, topic and
+server a request was sent to; a notification's topic and priority; the call a reply answers)
+and the message in a canonical JSON form (sorted keys, as the receiver decodes it).
+
+A receiver refuses, before dispatch: an unsigned message (unless unsigned ones are allowed for
+that server or listener: oslo.messaging peers), an unknown key id, a MAC that does not match
+(tampered), a time outside the window (expired, or from the future), a nonce seen before
+within the window (replayed) and a route that is not its own (redirected).
+
+.. versionadded:: 0.1
+"""
+
+from __future__ import annotations
+
+import base64
+import hashlib
+import hmac
+import json
+import logging
+import secrets
+import time
+from collections import OrderedDict
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Any
+
+import orjson
+
+from anker._observe import report
+from anker._secret import Secret
+from anker.messaging import _wire
+
+if TYPE_CHECKING:
+    from anker.secrets import KeyManager
+
+__all__ = ["SIGNATURE_KEY", "Signing"]
+
+log = logging.getLogger("anker.messaging")
+
+SIGNATURE_KEY = "_anker_signature"
+_DOMAIN = b"anker.messaging.signature.v1\n"
+#: the most nonces remembered for replay detection (the oldest are forgotten first)
+MAX_NONCES = 200_000
+
+
+def _canonical(message: Mapping[str, Any], *, decoded: bool = True) -> bytes:
+    """The message as the receiver decodes it, in one canonical JSON form (sorted keys).
+    A sender's message is first made what the wire makes of it (``decoded=False``: dates,
+    sets and such become what they are sent as)."""
+    unsigned = {k: v for k, v in message.items() if k != SIGNATURE_KEY}
+    if not decoded:
+        unsigned = _wire.decode(_wire.encode(unsigned), "a message to sign")
+    try:
+        return orjson.dumps(unsigned, option=orjson.OPT_SORT_KEYS)
+    except TypeError:  # integers past 64 bits: the standard library writes them
+        text = json.dumps(unsigned, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
+        return text.encode()
+
+
+class Signing:
+    """Keys to sign and verify messages with: ``keys`` maps key ids to secrets (at least 16
+    bytes each); the first one signs, every one verifies (so a rotation adds the new key
+    first and keeps the old one until every sender has moved on). ``window`` is how old (or
+    how far in the future) a message may be, in seconds; nonces are remembered that long.
+
+    Give it to :func:`~anker.messaging.connect` (``signing=``): clients, notifiers and
+    servers of that transport then sign what they send, and servers and listeners refuse
+    what is not signed right. ``allow_unsigned=True`` on a server or listener accepts
+    unsigned messages there (oslo.messaging peers), still refusing badly signed ones.
+    """
+
+    def __init__(self, keys: Mapping[str, bytes | Secret[bytes]], *, window: float = 300.0) -> None:
+        if not keys:
+            raise ValueError("Signing needs at least one key")
+        if window <= 0:
+            raise ValueError(f"Signing: window must be > 0 seconds, not {window}")
+        self._keys: dict[str, bytes] = {}
+        for key_id, value in keys.items():
+            raw = value.reveal() if isinstance(value, Secret) else value
+            if not isinstance(raw, bytes) or len(raw) < 16:
+                raise ValueError(f"signing key {key_id!r}: use at least 16 random bytes")
+            if not key_id or len(key_id) > 200:
+                raise ValueError(f"signing key id {key_id!r}: 1 to 200 characters")
+            self._keys[key_id] = raw
+        self.signer = next(iter(self._keys))
+        self.window = window
+        self._nonces: OrderedDict[str, float] = OrderedDict()
+
+    def __repr__(self) -> str:
+        return f"<Signing signer={self.signer!r} keys={list(self._keys)} window={self.window}>"
+
+    @classmethod
+    async def from_key_manager(
+        cls, keys: KeyManager, name: str, *, previous: int = 1, window: float = 300.0
+    ) -> Signing:
+        """The HMAC key ``name`` of a key manager: its newest version signs, the ``previous``
+        versions before it still verify (``kid`` is ``<id>:<version>``). After ``anker
+        secrets rotate NAME``, restart (or reopen) senders last: receivers first learn the
+        new version, then senders use it."""
+        newest = await keys.find(name)
+        found: dict[str, Secret[bytes]] = {}
+        for version in range(newest.version, max(0, newest.version - previous - 1), -1):
+            obj = await keys.get(newest.id, version=version)
+            found[f"{newest.id}:{version}"] = Secret(obj.reveal())
+        return cls(found, window=window)
+
+    # -- sending -------------------------------------------------------------------------
+
+    def sign(
+        self, message: dict[str, Any], route: str, *, kid: str | None = None
+    ) -> dict[str, Any]:
+        """``message`` with its signature for ``route`` added (a new dict), with the key
+        ``kid`` if given and known (a reply, with the key its request was signed with: a
+        caller that has not learnt a newer key yet can still check it), else the signer."""
+        if kid is None or kid not in self._keys:
+            kid = self.signer
+        stamp = {
+            "v": 1,
+            "kid": kid,
+            "ts": round(time.time(), 3),
+            "n": secrets.token_urlsafe(12),
+            "route": route,
+        }
+        stamp["mac"] = self._mac(self._keys[kid], stamp, _canonical(message, decoded=False))
+        return {**message, SIGNATURE_KEY: stamp}
+
+    @staticmethod
+    def _mac(key: bytes, stamp: Mapping[str, Any], canonical: bytes) -> str:
+        head = "\n".join(str(stamp[k]) for k in ("kid", "ts", "n", "route")).encode()
+        digest = hmac.new(key, _DOMAIN + head + b"\n" + canonical, hashlib.sha256).digest()
+        return base64.urlsafe_b64encode(digest).decode().rstrip("=")
+
+    # -- receiving -----------------------------------------------------------------------
+
+    def problem(
+        self, message: Mapping[str, Any], routes: Iterable[str], *, allow_unsigned: bool
+    ) -> str | None:
+        """Why ``message`` must be refused where it arrived (``routes``: the routes that lead
+        here), or None if it may be dispatched. Remembers its nonce when it passes."""
+        stamp = message.get(SIGNATURE_KEY)
+        if stamp is None:
+            return None if allow_unsigned else "unsigned"
+        problem = self._check(stamp, message)
+        if problem is not None:
+            return problem
+        if stamp["route"] not in set(routes):
+            return "misrouted"
+        now = time.time()
+        self._forget_old(now)
+        if stamp["n"] in self._nonces:
+            return "replayed"
+        self._nonces[stamp["n"]] = float(stamp["ts"])
+        if len(self._nonces) > MAX_NONCES:
+            self._nonces.popitem(last=False)
+        return None
+
+    def _check(self, stamp: object, message: Mapping[str, Any]) -> str | None:
+        """What is wrong with the signature itself: its form, key, MAC or time."""
+        if not isinstance(stamp, dict) or stamp.get("v") != 1:
+            return "malformed"
+        fields = [stamp.get(k) for k in ("kid", "n", "route", "mac")]
+        if not all(isinstance(v, str) for v in fields) or not isinstance(
+            stamp.get("ts"), int | float
+        ):
+            return "malformed"
+        key = self._keys.get(stamp["kid"])
+        if key is None:
+            return "unknown key"
+        if not hmac.compare_digest(self._mac(key, stamp, _canonical(message)), stamp["mac"]):
+            return "tampered"
+        if abs(time.time() - float(stamp["ts"])) > self.window:
+            return "expired"
+        return None
+
+    def forget(self, message: Mapping[str, Any]) -> None:
+        """Forget the nonce of ``message``: it goes back to the broker to be delivered again
+        (a requeue), which is not a replay."""
+        stamp = message.get(SIGNATURE_KEY)
+        if isinstance(stamp, dict):
+            self._nonces.pop(str(stamp.get("n")), None)
+
+    def _forget_old(self, now: float) -> None:
+        while self._nonces:
+            nonce, ts = next(iter(self._nonces.items()))
+            if now - ts <= self.window:
+                return
+            del self._nonces[nonce]
+
+
+class Refusals:
+    """Counts refused messages and logs each cause once per server or listener."""
+
+    def __init__(self, owner: str) -> None:
+        self.owner = owner
+        self.logged: set[str] = set()
+
+    def refused(self, cause: str, where: str, what: object) -> None:
+        report("messaging.refused", 1, cause=cause)
+        if cause in self.logged:
+            log.debug("%s refused a %s message on %s: %s", self.owner, cause, where, what)
+            return
+        self.logged.add(cause)
+        log.warning(
+            "%s refused a %s message on %s (%s); further ones are counted in"
+            " anker_messages_refused_total{cause=%r}, not logged",
+            self.owner,
+            cause,
+            where,
+            what,
+            cause,
+        )
+
+
+def request_route(exchange: str, topic: str, server: str | None, fanout: bool) -> str:
+    """Where a request goes: ``rpc:<exchange>:<topic>:<server>`` (``*`` fanned out, empty for
+    any server of the topic)."""
+    return f"rpc:{exchange}:{topic}:{'*' if fanout else server or ''}"
+
+
+def notification_route(exchange: str, topic: str, priority: str) -> str:
+    return f"notify:{exchange}:{topic}.{priority}"
+
+
+def reply_route(msg_id: str) -> str:
+    return f"reply:{msg_id}"
+
+
+def key_of(message: Mapping[str, Any]) -> str | None:
+    """The id of the key ``message`` was signed with, if it was."""
+    stamp = message.get(SIGNATURE_KEY)
+    kid = stamp.get("kid") if isinstance(stamp, dict) else None
+    return kid if isinstance(kid, str) else None

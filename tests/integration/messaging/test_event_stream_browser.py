@@ -1,0 +1,112 @@
+"""An EventStream read by a real browser: headless Chromium's EventSource on a page served
+beside the stream receives its user's events, and never another project's."""
+
+from __future__ import annotations
+
+import asyncio
+import shutil
+import uuid
+from pathlib import Path
+from typing import Any
+
+import pytest
+
+from anker.messaging import (
+    EventStream,
+    Notifier,
+    RequestContext,
+    Subscriber,
+    SubscriptionRefused,
+    connect,
+)
+from anker.service import ASGIServer
+from waiting import eventually
+
+pytestmark = pytest.mark.integration
+
+#: the dashboard: shows each event it is sent, and closes its stream after two
+PAGE = b"""<!doctype html>
+<html><body><ul id="events"></ul><script>
+const seen = document.getElementById("events");
+const source = new EventSource("/events?token=token-a");
+function show(event) {
+  const item = document.createElement("li");
+  item.textContent = event.type + " " + JSON.stringify(JSON.parse(event.data).payload);
+  seen.appendChild(item);
+  if (seen.children.length >= 2) { source.close(); document.title = "done"; }
+}
+for (const type of ["compute.instance.create.end", "compute.instance.delete.end"]) {
+  source.addEventListener(type, show);
+}
+</script></body></html>"""
+
+
+async def authorize(subscriber: Subscriber) -> str:
+    # a browser's EventSource cannot set headers: the token comes in the query (or a cookie)
+    projects = {"token-a": "project-a", "token-b": "project-b"}
+    token = subscriber.query.get("token", "")
+    if token not in projects:
+        raise SubscriptionRefused("unknown token")
+    return projects[token]
+
+
+async def test_a_browser_dashboard_gets_its_projects_events(tmp_path: Path) -> None:
+    chromium = shutil.which("chromium")
+    if chromium is None:
+        pytest.skip("chromium is not installed (Debian's chromium; scripts/services installs it)")
+    async with await connect(f"memory://browser-{uuid.uuid4().hex[:8]}") as transport:
+        stream = EventStream(transport, authorize)
+
+        async def app(scope: Any, receive: Any, send: Any) -> None:
+            if scope["type"] != "http":
+                return
+            if scope["path"].startswith("/events"):
+                await stream(scope, receive, send)
+                return
+            found = scope["path"] == "/"
+            await send(
+                {
+                    "type": "http.response.start",
+                    "status": 200 if found else 404,
+                    "headers": [(b"content-type", b"text/html" if found else b"text/plain")],
+                }
+            )
+            await send({"type": "http.response.body", "body": PAGE if found else b""})
+
+        server = ASGIServer(app, port=0, name="dashboard")
+        async with stream:
+            await server.start()
+            try:
+                browser = await asyncio.create_subprocess_exec(
+                    chromium,
+                    "--headless",
+                    "--no-sandbox",
+                    "--disable-gpu",
+                    "--disable-quic",
+                    "--no-first-run",
+                    "--disable-background-networking",
+                    "--disable-component-update",
+                    "--disable-sync",
+                    f"--user-data-dir={tmp_path / 'profile'}",
+                    "--virtual-time-budget=30000",
+                    "--dump-dom",
+                    f"http://127.0.0.1:{server.port}/",
+                    stdout=asyncio.subprocess.PIPE,
+                    stderr=asyncio.subprocess.DEVNULL,
+                )
+                await eventually(lambda: bool(stream._subscribers), timeout=60)
+                notifier = Notifier(transport, "compute.host1")
+                theirs = RequestContext(project_id="project-b")
+                mine = RequestContext(project_id="project-a")
+                await notifier.info(theirs, "compute.instance.create.end", {"id": "theirs"})
+                await notifier.info(mine, "compute.instance.create.end", {"id": 1})
+                await notifier.info(mine, "compute.instance.delete.end", {"id": 1})
+                dom, _ = await asyncio.wait_for(browser.communicate(), 120)
+            finally:
+                await server.drain(1)
+                await server.stop()
+    page = dom.decode()
+    assert "<title>done</title>" in page, page
+    assert '<li>compute.instance.create.end {"id":1}</li>' in page
+    assert '<li>compute.instance.delete.end {"id":1}</li>' in page
+    assert "theirs" not in page.split("<script>")[0]
