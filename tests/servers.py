@@ -10,6 +10,7 @@ answer, the test is skipped with a reason naming the server and how to start it;
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shutil
 import socket
@@ -215,3 +216,20 @@ def private_tang(tmp_path: Path) -> Iterator[PrivateTang]:
         yield server
     finally:
         server.stop()
+
+
+async def forget_nats_streams(url: str, exchange: str) -> None:
+    """Delete the JetStream streams a test's exchange made on the shared NATS server, so
+    test runs do not pile them up there."""
+    import nats
+
+    from anker.messaging.transports.nats import _names
+
+    client = await nats.connect(url, connect_timeout=5, allow_reconnect=False)
+    try:
+        js = client.jetstream(timeout=5)
+        for stream in (_names.cast_stream, _names.notify_stream, _names.dead_letter_stream):
+            with contextlib.suppress(nats.js.errors.NotFoundError):
+                await js.delete_stream(stream(exchange)[0])
+    finally:
+        await client.close()

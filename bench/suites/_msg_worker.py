@@ -1,9 +1,10 @@
 """One side's server or client in a process of its own, for the messaging benchmarks.
 
-``python -m bench.suites._msg_worker SPEC``, SPEC a JSON object: ``lib`` (``anker``, ``oslo``
-or ``raw``), ``kind`` (``rpc`` or ``notify``), ``url``, ``topic`` and ``roles`` (``server``,
-``client`` or both). The worker connects, starts its server, prints ``{"event": "ready"}``,
-then follows orders, one JSON object per line on stdin, answering with JSON lines on stdout:
+``python -m bench.suites._msg_worker SPEC``, SPEC a JSON object: ``lib`` (``anker``,
+``oslo``, ``raw`` (aio-pika) or ``raw-nats`` (nats-py)), ``kind`` (``rpc`` or ``notify``),
+``url``, ``topic`` and ``roles`` (``server``, ``client`` or both). The worker connects, starts
+its server, prints ``{"event": "ready"}``, then follows orders, one JSON object per line on
+stdin, answering with JSON lines on stdout:
 
 * ``calls`` (count, concurrency): that many calls of ``echo(x=1)``, ``concurrency`` in flight;
   answers ``called`` with the elapsed time and the p50 and p99 latency, in seconds.
@@ -270,6 +271,42 @@ async def raw_main(spec: dict[str, Any]) -> None:
             await connection.close()
 
 
+async def raw_nats_main(spec: dict[str, Any]) -> None:
+    """The NATS floor: nats-py request/reply, JSON in and out, nothing else (no envelope,
+    context, TTL or heartbeats). The server answers in a queue group, as anker's do."""
+    import nats
+    import orjson
+
+    url, topic, roles = spec["url"], spec["topic"], spec["roles"]
+    subject = f"bench.{topic}"
+    connections = []
+    client: dict[str, Callable[[], Awaitable[Any]]] = {}
+    try:
+        if "server" in roles:
+            connections.append(server_nc := await nats.connect(url))
+
+            async def on_request(msg: Any) -> None:
+                args = orjson.loads(msg.data)
+                await msg.respond(orjson.dumps({"x": args["x"]}))
+
+            await server_nc.subscribe(subject, queue="bench", cb=on_request)
+            await server_nc.flush()
+        if "client" in roles:
+            connections.append(client_nc := await nats.connect(url))
+            body = orjson.dumps(PAYLOAD)
+
+            async def call() -> Any:
+                reply = await client_nc.request(subject, body, timeout=60)
+                return orjson.loads(reply.data)
+
+            client = {"call": call}
+        say("ready")
+        await async_orders(client, Counter())
+    finally:
+        for connection in connections:
+            await connection.close()
+
+
 # ---------------------------------------------------------------------- oslo.messaging
 def threaded(work: Callable[[], Any], count: int, threads: int) -> list[float]:
     """``count`` runs of ``work`` from ``threads`` threads; the latency of each."""
@@ -413,7 +450,8 @@ def main() -> None:
         if spec["lib"] == "oslo":
             oslo_main(spec)
         else:
-            asyncio.run(anker_main(spec) if spec["lib"] == "anker" else raw_main(spec))
+            mains = {"anker": anker_main, "raw": raw_main, "raw-nats": raw_nats_main}
+            asyncio.run(mains[spec["lib"]](spec))
             say("left", queues=[])  # their reply queues go with their connections
     except Exception as exc:
         traceback.print_exc()

@@ -21,11 +21,15 @@ def _run(page: str, tmp_path: Path, rewrites: dict[str, str]) -> None:
     assert run.ran
 
 
-def test_the_messaging_examples_run_on_rabbitmq(
-    rabbit_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_the_messaging_examples_run_on_rabbitmq_and_nats(
+    rabbit_url: str, nats_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     monkeypatch.chdir(tmp_path)
-    _run("messaging.md", tmp_path, {"rabbit://guest:guest@127.0.0.1:5672/": rabbit_url})
+    rewrites = {
+        "rabbit://guest:guest@127.0.0.1:5672/": rabbit_url,
+        "nats://127.0.0.1:4222": nats_url,
+    }
+    _run("messaging.md", tmp_path, rewrites)
 
 
 def test_the_coordination_examples_run_on_etcd_redis_and_postgresql(

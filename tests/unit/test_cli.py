@@ -54,15 +54,17 @@ def test_info_as_json_lists_subsystems_and_extras() -> None:
         extras
     )
     assert extras["redis"]["packages"].keys() == {"redis"}
-    assert extras["nats"]["planned"] == "planned: no NATS transport yet"
-    assert [name for name, extra in extras.items() if extra["planned"]] == ["nats"]
+    assert extras["nats"]["packages"].keys() == {"nats-py"}
+    assert [name for name, extra in extras.items() if extra["planned"]] == []
+    (messaging,) = [item for item in document["subsystems"] if item["name"] == "messaging"]
+    assert {"memory", "nats", "rabbit"} <= set(messaging["drivers"])
 
 
-def test_info_shows_the_nats_extra_as_planned_whether_or_not_nats_py_is_installed() -> None:
+def test_info_shows_the_nats_extra_like_any_other() -> None:
     lines = CliRunner().invoke(cli, ["info"]).output.splitlines()
     (nats,) = [line for line in lines if line.split()[:1] == ["nats"]]
-    assert nats.split()[1] == "planned"
-    assert nats.endswith("(planned: no NATS transport yet)")
+    assert nats.split()[1] in ("installed", "missing")
+    assert "planned" not in nats
     (redis,) = [line for line in lines if line.split()[:1] == ["redis"]]
     assert redis.split()[1] in ("installed", "missing")
 

@@ -30,7 +30,7 @@ SUBSYSTEMS = (
 )
 
 #: extras that install, but whose driver is still to come: `anker info` must not suggest otherwise
-PLANNED_EXTRAS = {"nats": "planned: no NATS transport yet"}
+PLANNED_EXTRAS: dict[str, str] = {}
 
 _REQUIREMENT_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
 _EXTRA_MARKER = re.compile(r"""extra\s*==\s*["']([^"']+)["']""")

@@ -10,9 +10,10 @@
             client = RPCClient(transport, Target(topic="compute"), timeout=30)
             print(await client.call(None, "get_host", name="vm-1"))
 
-Transports, by URL scheme: ``memory://`` (in-process, the embedded default) and
-``rabbit://`` (RabbitMQ, speaking oslo.messaging's wire format). See ``docs/messaging.md``
-for the delivery guarantees of each pattern.
+Transports, by URL scheme: ``memory://`` (in-process, the embedded default), ``rabbit://``
+(RabbitMQ, speaking oslo.messaging's wire format) and ``nats://`` (NATS: calls on core
+request/reply, casts and notifications on JetStream). See ``docs/messaging.md`` for the
+delivery guarantees of each pattern and for choosing a broker.
 
 The interface transports implement (for driver authors) is in
 ``anker.messaging.transports``.
@@ -36,6 +37,7 @@ from anker.messaging._errors import (
     MessageTooLarge,
     MessagingError,
     MessagingTimeout,
+    NoResponders,
     NoSuchMethod,
     RemoteError,
     SerializationError,
@@ -76,6 +78,7 @@ __all__ = [
     "MessagingError",
     "MessagingOptions",
     "MessagingTimeout",
+    "NoResponders",
     "NoSuchMethod",
     "Notification",
     "NotificationFilter",

@@ -12,7 +12,12 @@ from typing import Any, Final
 
 from anker.messaging import _wire
 from anker.messaging._context import RequestContext, context_entries
-from anker.messaging._errors import InvalidTarget, MessagingTimeout, ServerUnresponsive
+from anker.messaging._errors import (
+    InvalidTarget,
+    MessagingTimeout,
+    NoResponders,
+    ServerUnresponsive,
+)
 from anker.messaging._serializer import JsonSerializer, Serializer, serialize_kwargs
 from anker.messaging._signing import Refusals, reply_route, request_route
 from anker.messaging._target import Target, check_version, version_is_compatible
@@ -41,6 +46,10 @@ class VersionCapError(InvalidTarget):
 @dataclass(eq=False, slots=True)
 class _Pending:
     future: asyncio.Future[tuple[Any, str | None]]
+    # what NoResponders names, when the transport says at once that nobody listens
+    method: str = "?"
+    target: Target | None = None
+    timeout: float = 0.0
     last_seen: float = field(default_factory=time.monotonic)
     #: with signing: whether an unsigned reply is taken (a call to an oslo.messaging server)
     unsigned_ok: bool = False
@@ -96,6 +105,12 @@ class ReplyRouter(PendingCalls):
         if message.get("ending") is False and message.get("result") is None:
             return  # a call-monitor heartbeat: the server is alive and working
         pending.future.set_result((message.get("result"), message.get("failure")))
+
+    def no_responders(self, msg_id: str) -> None:
+        pending = self.pending.get(msg_id)
+        if pending is not None and not pending.future.done():
+            where = "?" if pending.target is None else describe(pending.target)
+            pending.future.set_exception(NoResponders(pending.method, where, pending.timeout))
 
     def fail_all(self, error: Exception) -> None:
         """End every waiting call with ``error`` (the reply queue was lost)."""
@@ -269,7 +284,13 @@ class RPCClient:
             )
             message = self._signed(message)
             loop = asyncio.get_running_loop()
-            pending = _Pending(loop.create_future(), unsigned_ok=self.allow_unsigned_replies)
+            pending = _Pending(
+                loop.create_future(),
+                method,
+                self.target,
+                self.timeout,
+                unsigned_ok=self.allow_unsigned_replies,
+            )
             router.pending[msg_id] = pending
             try:
                 start = time.monotonic()

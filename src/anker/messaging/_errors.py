@@ -11,7 +11,8 @@
      ├── TransportClosed       (also RuntimeError) the transport was closed
      ├── DeliveryFailure                           the broker refused or lost a message
      ├── MessagingTimeout      (also TimeoutError) no reply within the call's timeout
-     │    └── ServerUnresponsive                   no reply or heartbeat within call_monitor_timeout
+     │    ├── ServerUnresponsive                   no reply or heartbeat within call_monitor_timeout
+     │    └── NoResponders                         no server listens (the transport knows at once)
      ├── RemoteError                               the remote method raised an exception
      ├── NoSuchMethod          (also AttributeError) no endpoint has the method (raised remotely)
      ├── UnsupportedVersion                        no endpoint serves the requested version
@@ -31,6 +32,7 @@ __all__ = [
     "MessageTooLarge",
     "MessagingError",
     "MessagingTimeout",
+    "NoResponders",
     "NoSuchMethod",
     "RemoteError",
     "SerializationError",
@@ -137,6 +139,24 @@ class ServerUnresponsive(MessagingTimeout):
     The server that took the call is gone (or stuck); unlike a plain timeout this arrives
     as soon as the heartbeats stop, not at the end of the overall timeout.
     """
+
+
+class NoResponders(MessagingTimeout):
+    """A call found no server listening on its target, and the transport could tell at once
+    (NATS answers a request nobody subscribes to with "no responders"), so the call fails
+    now rather than at its timeout. A :class:`MessagingTimeout`, so code that retries timed
+    out calls treats both alike.
+
+    .. versionadded:: 0.2
+    """
+
+    def __init__(self, method: str, target: object, timeout: float) -> None:
+        self.method = method
+        self.target = target
+        self.timeout = timeout
+        Exception.__init__(
+            self, f"no server listens for {method!r} on {target}: nobody took the call"
+        )
 
 
 class RemoteError(MessagingError):

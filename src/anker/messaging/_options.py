@@ -28,8 +28,8 @@ class MessagingOptions(Group):
 
     transport_url: BackendURL = option(
         "memory://",
-        help="Where RPC goes: rabbit://user:pass@host1:5672,host2:5672/vhost?options, or"
-        " memory:// (this process only).",
+        help="Where RPC goes: rabbit://user:pass@host1:5672,host2:5672/vhost?options,"
+        " nats://user:pass@host1:4222,host2:4222?options, or memory:// (this process only).",
     )
     notification_transport_url: BackendURL | None = option(
         None,

@@ -147,6 +147,11 @@ class PendingCalls(ABC):
     def fail_all(self, error: Exception) -> None:
         """End every waiting call with ``error``."""
 
+    @abstractmethod
+    def no_responders(self, msg_id: str) -> None:
+        """End the call ``msg_id`` with ``NoResponders``: the broker said at once that no
+        server listens (NATS does; RabbitMQ and memory:// cannot tell)."""
+
 
 @dataclass(frozen=True)
 class TransportSettings(DriverSettings):

@@ -1,7 +1,7 @@
 """Every messaging transport, for the conformance suite.
 
-Each test that takes ``transport_url`` runs once per transport (ids: memory, rabbit). Each test
-gets its own control exchange and topic names, so tests can share a broker.
+Each test that takes ``transport_url`` runs once per transport (ids: memory, rabbit, nats).
+Each test gets its own control exchange and topic names, so tests can share a broker.
 """
 
 from __future__ import annotations
@@ -13,10 +13,14 @@ from typing import Any
 import pytest
 
 from anker.messaging import Transport, connect
-from servers import require_server
+from servers import forget_nats_streams, require_server
 
 #: every transport; rabbit is an integration test, memory runs in `make unit`
-TRANSPORTS = ("memory", pytest.param("rabbit", marks=pytest.mark.integration))
+TRANSPORTS = (
+    "memory",
+    pytest.param("rabbit", marks=pytest.mark.integration),
+    pytest.param("nats", marks=pytest.mark.integration),
+)
 
 
 @pytest.fixture(params=TRANSPORTS)
@@ -24,6 +28,8 @@ def transport_url(request: pytest.FixtureRequest) -> str:
     """The URL of one transport (the test runs once for each)."""
     if request.param == "memory":
         return f"memory://t{uuid.uuid4().hex[:8]}"
+    if request.param == "nats":
+        return require_server("nats")
     return require_server("rabbitmq")
 
 
@@ -50,3 +56,5 @@ async def open_transport(transport_url: str, names: str) -> AsyncIterator[OpenTr
     yield open_
     for transport in reversed(opened):
         await transport.aclose()
+    if transport_url.startswith("nats"):
+        await forget_nats_streams(transport_url, f"{names}-x")

@@ -1,5 +1,6 @@
 """Hybrid messaging: RPC on one transport and notifications on another, named by the
-``[messaging]`` option group, on memory:// and on RabbitMQ in both combinations."""
+``[messaging]`` option group: memory:// with RabbitMQ, and RabbitMQ with NATS, each in both
+combinations."""
 
 from __future__ import annotations
 
@@ -131,6 +132,19 @@ async def test_rabbitmq_and_memory_in_both_combinations(
     async with await open_transports(options) as transports:
         assert transports.hybrid
         assert transports.rpc.url.scheme == ("rabbit" if rpc_on_rabbit else "memory")
+        await exercise(transports)
+
+
+@pytest.mark.integration
+@pytest.mark.parametrize("rpc_on_nats", [True, False], ids=["rpc-nats", "rpc-rabbit"])
+async def test_nats_and_rabbitmq_in_both_combinations(tmp_path: Path, rpc_on_nats: bool) -> None:
+    rabbit, nats = require_server("rabbitmq"), require_server("nats")
+    rpc, notifications = (nats, rabbit) if rpc_on_nats else (rabbit, nats)
+    options = load(tmp_path, rpc, notifications)
+    async with await open_transports(options) as transports:
+        assert transports.hybrid
+        assert transports.rpc.url.scheme == ("nats" if rpc_on_nats else "rabbit")
+        assert transports.notifications.url.scheme == ("rabbit" if rpc_on_nats else "nats")
         await exercise(transports)
 
 

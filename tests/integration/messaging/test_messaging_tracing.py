@@ -1,5 +1,5 @@
 """OpenTelemetry across messages: the server's span of a call, a cast and a notification is
-the child of the sender's, on memory:// and RabbitMQ (W3C trace context in the message's
+the child of the sender's, on memory://, RabbitMQ and NATS (W3C trace context in the message's
 context, as ``_context_traceparent``)."""
 
 from __future__ import annotations
@@ -52,3 +52,8 @@ def test_a_trace_follows_messages_on_memory() -> None:
 @pytest.mark.integration
 def test_a_trace_follows_messages_on_rabbitmq() -> None:
     check(spans(require_server("rabbitmq")))
+
+
+@pytest.mark.integration
+def test_a_trace_follows_messages_on_nats() -> None:
+    check(spans(require_server("nats")))

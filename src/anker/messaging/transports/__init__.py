@@ -1,6 +1,6 @@
 """The interface of messaging transports, for driver authors; anker's own transports
-(``memory://`` and ``rabbit://``) are loaded by URL scheme, so importing this package imports
-none of them.
+(``memory://``, ``rabbit://`` and ``nats://``) are loaded by URL scheme, so importing this
+package imports none of them.
 
 A transport derives from :class:`Transport` (also ``anker.messaging.Transport``, the type of
 what ``connect`` returns), declares its options as a subclass of :class:`TransportSettings`,
