@@ -98,6 +98,8 @@ class Engine:
         self._generations: dict[str, int] = {}
         self._loop_task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        #: the last claim took all it could: more runs may be waiting
+        self._backlog = False
         self._closed = False
 
     @classmethod
@@ -315,9 +317,10 @@ class Engine:
         if room <= 0 or self._closed:
             return 0
         claimed = await self.store.claim(self.id, list(self.workflows), self.lease, room, mine=mine)
+        # a full claim may have left runs behind: claim again as soon as a run ends
+        self._backlog = len(claimed) == room
         for run_id, generation in claimed:
-            info = await self.store.get(run_id)
-            self._spawn(info, generation)
+            self._spawn(run_id, generation)  # each drive loads its run: in parallel
         return len(claimed)
 
     async def _serve(self) -> None:
@@ -337,26 +340,35 @@ class Engine:
                 log.warning("workflow engine %s: %s", self.id, exc)
             except Exception:  # the loop outlives any one failure; the next poll retries
                 log.exception("workflow engine %s: recovery failed", self.id)
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(min(self.poll, renew_every)):
                     await self._wake.wait()
+            self._wake.clear()  # before the work: a wake during it is not lost
 
-    def _spawn(self, info: RunInfo, generation: int) -> None:
-        self._generations[info.id] = generation
-        task = asyncio.create_task(self._drive(info, generation), name=f"workflow {info.id}")
-        self._driving[info.id] = task
+    def _spawn(self, run: RunInfo | str, generation: int) -> None:
+        """Drive ``run`` (a claimed run's id: its drive loads it first)."""
+        run_id = run if isinstance(run, str) else run.id
+        self._generations[run_id] = generation
+        task = asyncio.create_task(self._claimed(run, generation), name=f"workflow {run_id}")
+        self._driving[run_id] = task
 
         def done(finished: asyncio.Task[RunInfo | None]) -> None:
-            if self._driving.get(info.id) is finished:
-                del self._driving[info.id]
-                self._generations.pop(info.id, None)
+            if self._driving.get(run_id) is finished:
+                del self._driving[run_id]
+                self._generations.pop(run_id, None)
+                if self._backlog:
+                    self._wake.set()
             if not finished.cancelled() and finished.exception() is not None:
-                log.warning("workflow run %s stopped: %s", info.id, finished.exception())
+                log.warning("workflow run %s stopped: %s", run_id, finished.exception())
 
         task.add_done_callback(done)
 
     # -- driving a run --------------------------------------------------------------------
+
+    async def _claimed(self, run: RunInfo | str, generation: int) -> RunInfo | None:
+        return await self._drive(
+            await self.store.get(run) if isinstance(run, str) else run, generation
+        )
 
     async def _drive(self, info: RunInfo, generation: int) -> RunInfo | None:
         workflow = self.workflows[info.name]
@@ -413,7 +425,7 @@ class Engine:
             return f"task {failed[0]!r} failed: {run.tasks[failed[0]].error}"
         started: set[str] = set()
         candidates: set[str] | None = None  # None: every task (the first round)
-        inflight: dict[asyncio.Task[tuple[str | None, Any]], str] = {}
+        inflight: dict[asyncio.Task[tuple[str | None, Any, str]], str] = {}
         reason: str | None = None
         batch: list[Change] = []
         try:
@@ -436,11 +448,12 @@ class Engine:
                 done, _ = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
                 for finished in done:
                     name = inflight.pop(finished)
-                    error, result = finished.result()  # LeaseLost, store errors end the drive
+                    # LeaseLost, store errors end the drive
+                    error, result, encoded = finished.result()
                     if error is not None:
                         reason = reason or f"task {name!r} failed: {error}"
                         continue
-                    batch.append(run.succeeded(run.plan[name][0], result))
+                    batch.append(run.succeeded(run.plan[name][0], result, encoded))
                     candidates |= run.dependents[name]
         finally:
             for task_ in inflight:
@@ -451,10 +464,10 @@ class Engine:
             if batch and not inflight:  # successes not yet committed (a failure elsewhere)
                 await run.write_all(batch)
 
-    async def _execute(self, run: Run, task: Task) -> tuple[str | None, Any]:
+    async def _execute(self, run: Run, task: Task) -> tuple[str | None, Any, str]:
         """Every attempt of one task, its first attempt's RUNNING already committed:
-        ``(None, result)`` once it succeeded (the caller commits that), or its last error
-        (committed here)."""
+        ``(None, result, result as JSON)`` once it succeeded (the caller commits that), or its
+        last error (committed here)."""
         policy = task.retry
         backoff = Backoff(first=policy.first, cap=policy.cap)
         inputs = {name: run.values[name] for name in task.requires}
@@ -489,12 +502,13 @@ class Engine:
                 if attempt < policy.attempts and retry:
                     await backoff.sleep()
                     continue
-                return await self._failed(run, task, info, error), None
+                return await self._failed(run, task, info, error), None, ""
             try:
-                json.dumps(result)
+                encoded = json.dumps(result)  # checked here, and stored as it is
             except (TypeError, ValueError) as exc:
-                return await self._failed(run, task, info, f"its result is not JSON: {exc}"), None
-            return None, result
+                error = f"its result is not JSON: {exc}"
+                return await self._failed(run, task, info, error), None, ""
+            return None, result, encoded
         raise AssertionError("unreachable")  # pragma: no cover
 
     async def _failed(self, run: Run, task: Task, info: TaskInfo, error: str) -> str:

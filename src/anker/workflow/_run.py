@@ -103,8 +103,9 @@ class Run:
             finished=time.time(),
         )
 
-    def succeeded(self, task: Task, result: Any) -> Change:
-        """Record ``task``'s success in memory; the change to commit."""
+    def succeeded(self, task: Task, result: Any, encoded: str | None = None) -> Change:
+        """Record ``task``'s success in memory (``encoded``: its result as JSON, if the
+        caller has it); the change to commit."""
         info = self.tasks[task.name]
         now = time.time()
         self.tasks[task.name] = TaskInfo(
@@ -126,6 +127,7 @@ class Run:
             attempts=info.attempts,
             output=result,
             set_output=True,
+            encoded=encoded,
             finished=now,
             succeeded=now,
         )
