@@ -28,12 +28,13 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 from anker._drivers import Backoff
-from anker._url import BackendURL, mask_secrets
-from anker.workflow._errors import InvalidWorkflow, LeaseLost, TaskTimeout, WorkflowError
-from anker.workflow._model import Task, TaskContext, Workflow
+from anker._url import BackendURL
+from anker.workflow._errors import InvalidWorkflow, LeaseLost, WorkflowError
+from anker.workflow._model import Workflow
 from anker.workflow._run import Run
 from anker.workflow._states import TERMINAL, State
 from anker.workflow._store import STORE_GROUP, Change, RunInfo, Store, TaskInfo
+from anker.workflow._tasks import Inflight, revert, run_tasks
 from anker.workflow._versions import compatibility
 
 if TYPE_CHECKING:
@@ -42,14 +43,6 @@ if TYPE_CHECKING:
 __all__ = ["Engine"]
 
 log = logging.getLogger("anker.workflow")
-
-#: a run's error text is cut to this many characters
-ERROR_CHARS = 2000
-
-
-def _describe(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    return mask_secrets(text)[:ERROR_CHARS]
 
 
 class Engine:
@@ -395,7 +388,7 @@ class Engine:
                 else:
                     await run.move(State.REVERTING, reason)
             if run.state is State.REVERTING:
-                failure = await self._revert(run)
+                failure = await revert(run)
                 if failure is not None:
                     await run.move(State.FAILED, failure)
                 elif run.cancel or run.late():
@@ -425,7 +418,7 @@ class Engine:
             return f"task {failed[0]!r} failed: {run.tasks[failed[0]].error}"
         started: set[str] = set()
         candidates: set[str] | None = None  # None: every task (the first round)
-        inflight: dict[asyncio.Task[tuple[str | None, Any, str]], str] = {}
+        inflight: Inflight = {}
         reason: str | None = None
         batch: list[Change] = []
         try:
@@ -440,16 +433,11 @@ class Engine:
                 if ready and run.stopped():  # learnt from that very commit
                     await run.write_all([run.not_run(task) for task in ready])
                     reason, ready = run.stopped(), []
-                for task in ready:
-                    started.add(task.name)
-                    inflight[asyncio.create_task(self._execute(run, task))] = task.name
-                if not inflight:
+                started.update(task.name for task in ready)
+                outcomes = await run_tasks(run, ready, inflight)
+                if outcomes is None:
                     return reason
-                done, _ = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
-                for finished in done:
-                    name = inflight.pop(finished)
-                    # LeaseLost, store errors end the drive
-                    error, result, encoded = finished.result()
+                for name, (error, result, encoded) in outcomes:
                     if error is not None:
                         reason = reason or f"task {name!r} failed: {error}"
                         continue
@@ -463,146 +451,3 @@ class Engine:
                     await task_
             if batch and not inflight:  # successes not yet committed (a failure elsewhere)
                 await run.write_all(batch)
-
-    async def _execute(self, run: Run, task: Task) -> tuple[str | None, Any, str]:
-        """Every attempt of one task, its first attempt's RUNNING already committed:
-        ``(None, result, result as JSON)`` once it succeeded (the caller commits that), or its
-        last error (committed here)."""
-        policy = task.retry
-        backoff = Backoff(first=policy.first, cap=policy.cap)
-        inputs = {name: run.values[name] for name in task.requires}
-        error: str | None = None
-        for attempt in range(1, policy.attempts + 1):
-            info = run.tasks[task.name]
-            if attempt > 1:
-                await run.write(
-                    Change(
-                        task=task.name,
-                        old=State.RUNNING,
-                        new=State.RUNNING,
-                        attempts=info.attempts + 1,
-                        error=error,
-                    )
-                )
-                info = TaskInfo(
-                    task.name, State.RUNNING, info.key, info.attempts + 1, started=info.started
-                )
-                run.tasks[task.name] = info
-            context = TaskContext(run.id, task.name, info.key, attempt)
-            limit = run.limit(task)
-            try:
-                async with asyncio.timeout(limit):
-                    result = await task.execute(context, **inputs)
-            except Exception as exc:
-                failure: BaseException = exc
-                if isinstance(exc, TimeoutError) and limit is not None:
-                    failure = TaskTimeout(task.name, limit)
-                error = _describe(failure)
-                retry = isinstance(exc, policy.on) and not run.late() and not run.cancel
-                if attempt < policy.attempts and retry:
-                    await backoff.sleep()
-                    continue
-                return await self._failed(run, task, info, error), None, ""
-            try:
-                encoded = json.dumps(result)  # checked here, and stored as it is
-            except (TypeError, ValueError) as exc:
-                error = f"its result is not JSON: {exc}"
-                return await self._failed(run, task, info, error), None, ""
-            return None, result, encoded
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _failed(self, run: Run, task: Task, info: TaskInfo, error: str) -> str:
-        await run.write(
-            Change(
-                task=task.name,
-                old=State.RUNNING,
-                new=State.FAILED,
-                attempts=info.attempts,
-                error=error,
-                finished=time.time(),
-            )
-        )
-        run.tasks[task.name] = TaskInfo(
-            task.name, State.FAILED, info.key, info.attempts, error=error, started=info.started
-        )
-        return error
-
-    async def _revert(self, run: Run) -> str | None:
-        """Revert the succeeded tasks newest first; None, or the error of a revert that
-        failed after its retries (the rest are left as they are)."""
-        done = sorted(
-            (
-                info
-                for info in run.tasks.values()
-                if info.succeeded is not None and info.state is not State.REVERTED
-            ),
-            key=lambda info: info.succeeded or 0.0,
-            reverse=True,
-        )
-        for info in done:
-            task = run.plan[info.name][0]
-            error = await self._undo(run, task, info)
-            if error is not None:
-                return f"reverting task {task.name!r} failed: {error}"
-        return None
-
-    async def _undo(self, run: Run, task: Task, info: TaskInfo) -> str | None:
-        if task.revert is None:  # nothing to undo: one transition
-            await run.write(
-                Change(
-                    task=task.name,
-                    old=info.state,
-                    new=State.REVERTED,
-                    attempts=info.attempts,
-                    finished=time.time(),
-                )
-            )
-            return None
-        policy = task.retry
-        backoff = Backoff(first=policy.first, cap=policy.cap)
-        inputs = {name: run.values[name] for name in task.requires}
-        state = info.state
-        attempts = info.attempts
-        error: str | None = None
-        for attempt in range(1, policy.attempts + 1):
-            attempts += 1
-            await run.write(
-                Change(
-                    task=task.name, old=state, new=State.REVERTING, attempts=attempts, error=error
-                )
-            )
-            state = State.REVERTING
-            context = TaskContext(run.id, task.name, info.key, attempt)
-            try:
-                async with asyncio.timeout(task.timeout):
-                    await task.revert(context, info.output, **inputs)
-            except Exception as exc:
-                failure: BaseException = exc
-                if isinstance(exc, TimeoutError) and task.timeout is not None:
-                    failure = TaskTimeout(task.name, task.timeout)
-                error = _describe(failure)
-                if attempt < policy.attempts and isinstance(exc, policy.on):
-                    await backoff.sleep()
-                    continue
-                await run.write(
-                    Change(
-                        task=task.name,
-                        old=State.REVERTING,
-                        new=State.FAILED,
-                        attempts=attempts,
-                        error=error,
-                        finished=time.time(),
-                    )
-                )
-                return error
-            await run.write(
-                Change(
-                    task=task.name,
-                    old=State.REVERTING,
-                    new=State.REVERTED,
-                    attempts=attempts,
-                    finished=time.time(),
-                )
-            )
-            return None
-        raise AssertionError("unreachable")  # pragma: no cover
