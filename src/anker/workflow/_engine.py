@@ -40,6 +40,8 @@ from anker.workflow._versions import compatibility
 if TYPE_CHECKING:
     import datetime as dt
 
+    from anker.limits import ConcurrencyLimit
+
 __all__ = ["Engine"]
 
 log = logging.getLogger("anker.workflow")
@@ -55,7 +57,10 @@ class Engine:
     ``max_runs`` how many it drives at once. ``engine_id`` names the engine in the store
     (default: random): give a restarting service a stable one (its host and service name)
     and the restarted engine takes its runs back at once instead of after their lease; two
-    live engines must never share one.
+    live engines must never share one. ``concurrency`` (an :class:`anker.limits.ConcurrencyLimit`,
+    keyed by workflow name) bounds how many runs of each workflow run at once, across every
+    engine sharing its coordination backend: a run waits for a slot of its workflow before its
+    first transition here, holding its claim, and keeps the slot until the engine lets it go.
     """
 
     def __init__(
@@ -67,8 +72,10 @@ class Engine:
         poll: float = 1.0,
         max_runs: int = 100,
         engine_id: str | None = None,
+        concurrency: ConcurrencyLimit | None = None,
     ) -> None:
         self.store = store
+        self.concurrency = concurrency
         self.id = engine_id or uuid.uuid4().hex
         self.lease = lease
         self.poll = poll
@@ -78,6 +85,9 @@ class Engine:
             if workflow.name in self.workflows:
                 raise InvalidWorkflow(workflow.name, "given twice to one engine")
             self.workflows[workflow.name] = workflow
+        if concurrency is not None:
+            for name in self.workflows:  # a name coordination refuses fails here, not later
+                concurrency.semaphore(name)
         self._plans = {name: workflow.tasks() for name, workflow in self.workflows.items()}
         #: per workflow: the tasks waiting for each task, and each task's place in the plan
         self._graphs: dict[str, tuple[dict[str, set[str]], dict[str, int]]] = {}
@@ -107,6 +117,7 @@ class Engine:
         poll: float = 1.0,
         max_runs: int = 100,
         engine_id: str | None = None,
+        concurrency: ConcurrencyLimit | None = None,
         timeout: float | dt.timedelta | None = None,
         **options: object,
     ) -> Self:
@@ -128,7 +139,13 @@ class Engine:
         store = await open_driver(STORE_GROUP, url, Store, options, start=start)
         try:
             engine = cls(
-                store, workflows, lease=lease, poll=poll, max_runs=max_runs, engine_id=engine_id
+                store,
+                workflows,
+                lease=lease,
+                poll=poll,
+                max_runs=max_runs,
+                engine_id=engine_id,
+                concurrency=concurrency,
             )
         except BaseException:
             await store.aclose()
@@ -359,9 +376,11 @@ class Engine:
     # -- driving a run --------------------------------------------------------------------
 
     async def _claimed(self, run: RunInfo | str, generation: int) -> RunInfo | None:
-        return await self._drive(
-            await self.store.get(run) if isinstance(run, str) else run, generation
-        )
+        info = await self.store.get(run) if isinstance(run, str) else run
+        if self.concurrency is None or info.name not in self.workflows:
+            return await self._drive(info, generation)
+        async with self.concurrency.slot(info.name):  # waits as long as it takes
+            return await self._drive(info, generation)
 
     async def _drive(self, info: RunInfo, generation: int) -> RunInfo | None:
         workflow = self.workflows[info.name]
