@@ -64,9 +64,7 @@ async def test_at_most_n_runs_of_a_workflow_at_once_others_unhindered(
         # the others wait PENDING, while runs of another workflow go through
         assert (await engine.run(fast)).state is State.SUCCEEDED
         states = [(await engine.get(run_id)).state for run_id in slow_ids]
-        assert sorted(states, key=str) == sorted(
-            [State.RUNNING] * 2 + [State.PENDING] * 3, key=str
-        )
+        assert sorted(states, key=str) == sorted([State.RUNNING] * 2 + [State.PENDING] * 3, key=str)
         assert await limit.holders("slow") == 2
         gate.open.set()
         for run_id in slow_ids:
