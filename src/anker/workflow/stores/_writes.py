@@ -39,16 +39,11 @@ WHERE run_id = %(run_id)s AND name = %(name)s"""
 HISTORY = """INSERT INTO anker_workflow_history (run_id, task, old, new, at, attempt, error)
 VALUES (%(run_id)s, %(task)s, %(old)s, %(new)s, %(updated)s, %(attempt)s, %(error)s)"""
 
-TASK_COLUMNS = ("name", "state", "error", "attempts", "output", "started", "finished", "succeeded")
-TASK_TYPES = ("text", "text", "text", "int", "text", "float8", "float8", "float8")
-HISTORY_COLUMNS = ("task", "old", "new", "attempt", "error")
-HISTORY_TYPES = ("text", "text", "text", "int", "text")
-
-
-def _unnest(prefix: str, columns: Sequence[str], types: Sequence[str]) -> str:
-    arrays = ", ".join(f"%({prefix}{c})s::{t}[]" for c, t in zip(columns, types, strict=True))
-    return f"unnest({arrays})"
-
+TASK_COLUMNS = (
+    "name text, state text, error text, attempts int, output text, started float8,"
+    " finished float8, succeeded float8"
+)
+HISTORY_COLUMNS = "n int, task text, old text, new text, attempt int, error text"
 
 PG_WRITE = f"""WITH fence AS ({FENCE}),
 changed AS (
@@ -56,16 +51,15 @@ changed AS (
   SET state = c.state, error = c.error, attempts = COALESCE(c.attempts, t.attempts),
     output = COALESCE(c.output, t.output), started = COALESCE(c.started, t.started),
     finished = COALESCE(c.finished, t.finished), succeeded = COALESCE(c.succeeded, t.succeeded)
-  FROM {_unnest("t_", TASK_COLUMNS, TASK_TYPES)} AS c({", ".join(TASK_COLUMNS)})
+  FROM json_to_recordset(%(tasks)s::json) AS c({TASK_COLUMNS})
   -- the names twice: an index condition on both key columns, whatever the planner guesses
-  WHERE t.run_id = %(run_id)s AND t.name = ANY(%(t_name)s::text[]) AND t.name = c.name
+  WHERE t.run_id = %(run_id)s AND t.name = ANY(%(names)s::text[]) AND t.name = c.name
     AND EXISTS (SELECT FROM fence)
 ),
 logged AS (
   INSERT INTO anker_workflow_history (run_id, task, old, new, at, attempt, error)
   SELECT %(run_id)s, h.task, h.old, h.new, %(updated)s, h.attempt, h.error
-  FROM {_unnest("h_", HISTORY_COLUMNS, HISTORY_TYPES)}
-    WITH ORDINALITY AS h({", ".join(HISTORY_COLUMNS)}, n)
+  FROM json_to_recordset(%(history)s::json) AS h({HISTORY_COLUMNS})
   WHERE EXISTS (SELECT FROM fence)
   ORDER BY h.n
 )
@@ -142,16 +136,19 @@ class Transition:
                 )
 
     def one_statement(self) -> dict[str, Any] | None:
-        """The parameters of :data:`PG_WRITE`; None when a task changes twice here (one
-        ``UPDATE`` cannot change a row twice: those go statement by statement)."""
-        if len({row["name"] for row in self.tasks}) < len(self.tasks):
+        """The parameters of :data:`PG_WRITE` (the rows as JSON: one parameter each, which
+        the server unpacks); None when a task changes twice here (one ``UPDATE`` cannot change
+        a row twice: those go statement by statement)."""
+        names = [row["name"] for row in self.tasks]
+        if len(set(names)) < len(names):
             return None
-        parameters = dict(self.fence)
-        for column in TASK_COLUMNS:
-            parameters[f"t_{column}"] = [row[column] for row in self.tasks]
-        for column in HISTORY_COLUMNS:
-            parameters[f"h_{column}"] = [row[column] for row in self.history]
-        return parameters
+        history = [{**row, "n": n} for n, row in enumerate(self.history)]
+        return {
+            **self.fence,
+            "tasks": json.dumps(self.tasks),
+            "history": json.dumps(history),
+            "names": names,
+        }
 
     def apply(self, connection: Connection, fence: str, task: str, history: str) -> bool:
         """Run the three statements (in the caller's transaction); whether a cancel was
