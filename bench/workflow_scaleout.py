@@ -138,6 +138,7 @@ class Result:
     rerun: int = 0
     taken_over: int = 0
     takeover: tuple[float, float] = (0.0, 0.0)  # first and last, seconds after the kill
+    reclaimed: int = 0  # runs taken from a live engine (its lease ran out)
 
     workflows: int = 0
 
@@ -257,6 +258,9 @@ def check(
     assert all(n <= 2 for n in executions.values()), "a step ran three times"
     assert twice <= killed.inflight, f"steps not in flight at the kill ran again: {twice}"
     result.rerun = len(twice)
+    # runs claimed again although their engine lived (its lease ran out under load)
+    claims = dict(execute("SELECT id, generation FROM anker_workflow_runs").fetchall())
+    result.reclaimed = sum(1 for run_id, n in claims.items() if n > 1) - len(killed.orphans)
     if not result.killed:
         assert not twice
         return
@@ -300,7 +304,8 @@ def main() -> None:
         print(
             f"{count} engine(s): {statistics.median(rates):.0f} workflows/s median "
             f"(min {min(rates):.0f}, max {max(rates):.0f}, {args.runs} runs); "
-            f"every run completed once, every side effect once"
+            f"every run completed once, every side effect once; runs taken from a live "
+            f"engine {sum(r.reclaimed for r in results)}"
         )
     for count in (int(n) for n in args.engines.split(",") if int(n) > 1):
         for _ in range(args.runs):
@@ -309,7 +314,8 @@ def main() -> None:
                 f"{count} engines, one SIGKILLed at 30% (lease {args.lease:g} s): "
                 f"{r.rate:.0f} workflows/s; every run completed once, every side effect once; "
                 f"{r.taken_over} runs taken over {r.takeover[0]:.2f}-{r.takeover[1]:.2f} s "
-                f"after the kill; steps run twice {r.rerun} (the dead engine's in-flight ones)"
+                f"after the kill; steps run twice {r.rerun} (the dead engine's in-flight ones); "
+                f"runs taken from a live engine {r.reclaimed}"
             )
 
 

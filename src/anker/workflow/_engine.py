@@ -103,6 +103,8 @@ class Engine:
         self._wake = asyncio.Event()
         #: the last claim took all it could: more runs may be waiting
         self._backlog = False
+        #: runs whose drive ended and that are being released
+        self._letting_go: set[str] = set()
         self._closed = False
 
     @classmethod
@@ -342,7 +344,7 @@ class Engine:
                     held = await self.store.renew(self.id, self.lease)
                     renewed = time.monotonic()
                     for run_id, task in list(self._driving.items()):
-                        if run_id not in held:
+                        if run_id not in held and run_id not in self._letting_go:
                             log.warning("workflow run %s: lease lost; stopping it", run_id)
                             task.cancel()
                 await self.recover()
@@ -366,6 +368,7 @@ class Engine:
             if self._driving.get(run_id) is finished:
                 del self._driving[run_id]
                 self._generations.pop(run_id, None)
+                self._letting_go.discard(run_id)
                 if self._backlog:
                     self._wake.set()
             if not finished.cancelled() and finished.exception() is not None:
@@ -420,6 +423,7 @@ class Engine:
         except LeaseLost as exc:
             log.warning("%s", exc)
             return None
+        self._letting_go.add(run.id)  # no longer held: not a lost lease
         await self.store.release(run.id, run.generation)
         return await self.store.get(run.id)
 
