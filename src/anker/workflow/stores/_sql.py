@@ -8,7 +8,8 @@ Tables are created only by this package's Alembic migrations (``migrations/``, v
 Every write about a run is one transaction that starts with the *fence*: an ``UPDATE`` of the
 run's row guarded by the writer's claim generation (a claim by another engine increments it,
 so a writer that lost its lease changes nothing and rolls back). A task transition adds the
-task's row and its history row: three statements, one commit. Claims take active runs that
+task's row and its history row: three statements, one commit (on PostgreSQL one statement in
+autocommit; see ``_writes``). Claims take active runs that
 no engine holds or whose lease ran out by the store's clock, with ``FOR UPDATE SKIP LOCKED``
 on PostgreSQL (concurrent claimers never wait for each other) and under SQLite's write lock.
 Engine calls are synchronous SQLAlchemy, run in worker threads.
