@@ -184,7 +184,13 @@ class Engine:
             return
         self._closed = True
         if self._loop_task is not None:
-            self._loop_task.cancel()
+            # let a claim under way end (it gives back what it took) rather than abandon it:
+            # committed after a cancel, it would hold its runs until their lease ran out
+            self._wake.set()
+            bound = float(self.store.settings.timeout) * 3 + 1  # a store call's longest
+            done, _ = await asyncio.wait({self._loop_task}, timeout=bound)
+            if not done:
+                self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
         driving = [
@@ -329,16 +335,24 @@ class Engine:
         if room <= 0 or self._closed:
             return 0
         claimed = await self.store.claim(self.id, list(self.workflows), self.lease, room, mine=mine)
+        if self._stopping():  # closed meanwhile: nobody will drive them, let another engine
+            for run_id, generation in claimed:
+                with contextlib.suppress(WorkflowError):
+                    await self.store.release(run_id, generation)
+            return 0
         # a full claim may have left runs behind: claim again as soon as a run ends
         self._backlog = len(claimed) == room
         for run_id, generation in claimed:
             self._spawn(run_id, generation)  # each drive loads its run: in parallel
         return len(claimed)
 
+    def _stopping(self) -> bool:
+        return self._closed  # a call: the type checker takes the field as unchanged by awaits
+
     async def _serve(self) -> None:
         renew_every = self.lease / 3
         renewed = time.monotonic()
-        while True:
+        while not self._closed:
             try:
                 if time.monotonic() - renewed >= renew_every and self._driving:
                     held = await self.store.renew(self.id, self.lease)
