@@ -33,7 +33,55 @@ def store_url(store: str, scheme: str = "") -> Iterator[str]:
             yield fresh.replace("postgresql://", "postgresql+psycopg://", 1) if scheme else fresh
 
 
-def anker_side(store: str, name: str = "anker", steps: int | None = None) -> Side:
+#: finished runs of three tasks, as the engine leaves them (nine transitions each): the
+#: common table expressions, then the insert, for each table
+COUNT = "WITH RECURSIVE n(i) AS (SELECT 1 UNION ALL SELECT i + 1 FROM n WHERE i < :count)"
+PREFILL = (
+    (
+        "",
+        """INSERT INTO anker_workflow_runs (id, name, version, state, inputs, graph, created,
+  updated, cancel_requested, generation)
+SELECT 'done' || i, 'done3', 1, 'SUCCEEDED', '{}', '{}', i * 0.001, i * 0.001, false, 1
+FROM n""",
+    ),
+    (
+        ", t(name) AS (SELECT 's0' UNION ALL SELECT 's1' UNION ALL SELECT 's2')",
+        """INSERT INTO anker_workflow_tasks (run_id, name, state, key, attempts, output, started,
+  finished, succeeded)
+SELECT 'done' || i, t.name, 'SUCCEEDED', 'done' || i || ':' || t.name, 1, 'null', i * 0.001,
+  i * 0.001, i * 0.001
+FROM n CROSS JOIN t""",
+    ),
+    (
+        """, h(task, old, new) AS (
+  SELECT NULL, NULL, 'PENDING' UNION ALL SELECT NULL, 'PENDING', 'RUNNING'
+  UNION ALL SELECT 's0', 'PENDING', 'RUNNING' UNION ALL SELECT 's0', 'RUNNING', 'SUCCEEDED'
+  UNION ALL SELECT 's1', 'PENDING', 'RUNNING' UNION ALL SELECT 's1', 'RUNNING', 'SUCCEEDED'
+  UNION ALL SELECT 's2', 'PENDING', 'RUNNING' UNION ALL SELECT 's2', 'RUNNING', 'SUCCEEDED'
+  UNION ALL SELECT NULL, 'RUNNING', 'SUCCEEDED')""",
+        """INSERT INTO anker_workflow_history (run_id, task, old, new, at, attempt)
+SELECT 'done' || i, h.task, h.old, h.new, i * 0.001, 1 FROM n CROSS JOIN h""",
+    ),
+)
+
+
+def prefill(engine: Any, count: int) -> None:
+    """Add ``count`` finished runs (three tasks each, with their history) to a store."""
+    import sqlalchemy as sa
+
+    with engine.begin() as connection:
+        for more, insert in PREFILL:
+            connection.execute(sa.text(f"{COUNT}{more}\n{insert}"), {"count": count})
+        rows = connection.execute(sa.text("SELECT count(*) FROM anker_workflow_history"))
+        assert rows.scalar_one() >= count * 9, "the store was not filled"
+    if engine.dialect.name == "postgresql":  # what autovacuum does on a settled database
+        with engine.connect().execution_options(isolation_level="AUTOCOMMIT") as connection:
+            connection.execute(sa.text("ANALYZE"))
+
+
+def anker_side(
+    store: str, name: str = "anker", steps: int | None = None, finished: int = 0
+) -> Side:
     @contextlib.contextmanager
     def opened() -> Iterator[Measure]:
         from anker.workflow import Engine, Task, TaskContext, Workflow, sequence
@@ -53,6 +101,8 @@ def anker_side(store: str, name: str = "anker", steps: int | None = None) -> Sid
             sizes = sorted({steps} if steps else {1, 10, 100, 1000, 16, 2, 5})
             engine = call(Engine.open(url, [flow(n) for n in sizes], upgrade=True, timeout=30))
             try:
+                if finished:
+                    prefill(engine.store.engine, finished)
 
                 def measure(count: int) -> float:
                     n = steps or count
@@ -65,7 +115,13 @@ def anker_side(store: str, name: str = "anker", steps: int | None = None) -> Sid
             finally:
                 call(engine.aclose())
 
-    return Side(name, opened, is_anker=name == "anker", requires=("sqlalchemy",))
+    return Side(
+        name,
+        opened,
+        is_anker=name == "anker",
+        requires=("sqlalchemy",),
+        smoke=finished <= 1000,  # filling the store takes a while
+    )
 
 
 def dbos_side(store: str) -> Side:
@@ -169,4 +225,24 @@ def size_benchmark(store: str) -> Benchmark:
         count=1,
         smoke_count=1,
         reps=5,
+    )
+
+
+def rows_benchmark(store: str) -> Benchmark:
+    return Benchmark(
+        name=f"workflow-rows-{store.removesuffix('ql')}",
+        description=(
+            f"anker's ms per step on {store} for a 100-step workflow in a store holding 1,000 "
+            f"and 100,000 finished runs (three tasks and nine transitions each; the ratio shows "
+            f"any growth with the store's size)"
+        ),
+        unit="ms/step",
+        higher_is_better=False,
+        sides=(
+            anker_side(store, "anker", 100, finished=1000),
+            anker_side(store, "anker 100k finished runs", 100, finished=100_000),
+        ),
+        count=1,
+        smoke_count=1,
+        reps=7,
     )

@@ -28,28 +28,23 @@ from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self
 
 from anker._drivers import Backoff
-from anker._url import BackendURL, mask_secrets
-from anker.workflow._errors import InvalidWorkflow, LeaseLost, TaskTimeout, WorkflowError
-from anker.workflow._model import Task, TaskContext, Workflow
+from anker._url import BackendURL
+from anker.workflow._errors import InvalidWorkflow, LeaseLost, WorkflowError
+from anker.workflow._model import Workflow
 from anker.workflow._run import Run
 from anker.workflow._states import TERMINAL, State
 from anker.workflow._store import STORE_GROUP, Change, RunInfo, Store, TaskInfo
+from anker.workflow._tasks import Inflight, revert, run_tasks
 from anker.workflow._versions import compatibility
 
 if TYPE_CHECKING:
     import datetime as dt
 
+    from anker.limits import ConcurrencyLimit
+
 __all__ = ["Engine"]
 
 log = logging.getLogger("anker.workflow")
-
-#: a run's error text is cut to this many characters
-ERROR_CHARS = 2000
-
-
-def _describe(exc: BaseException) -> str:
-    text = f"{type(exc).__name__}: {exc}" if str(exc) else type(exc).__name__
-    return mask_secrets(text)[:ERROR_CHARS]
 
 
 class Engine:
@@ -62,7 +57,10 @@ class Engine:
     ``max_runs`` how many it drives at once. ``engine_id`` names the engine in the store
     (default: random): give a restarting service a stable one (its host and service name)
     and the restarted engine takes its runs back at once instead of after their lease; two
-    live engines must never share one.
+    live engines must never share one. ``concurrency`` (an :class:`anker.limits.ConcurrencyLimit`,
+    keyed by workflow name) bounds how many runs of each workflow run at once, across every
+    engine sharing its coordination backend: a run waits for a slot of its workflow before its
+    first transition here, holding its claim, and keeps the slot until the engine lets it go.
     """
 
     def __init__(
@@ -74,8 +72,10 @@ class Engine:
         poll: float = 1.0,
         max_runs: int = 100,
         engine_id: str | None = None,
+        concurrency: ConcurrencyLimit | None = None,
     ) -> None:
         self.store = store
+        self.concurrency = concurrency
         self.id = engine_id or uuid.uuid4().hex
         self.lease = lease
         self.poll = poll
@@ -85,6 +85,9 @@ class Engine:
             if workflow.name in self.workflows:
                 raise InvalidWorkflow(workflow.name, "given twice to one engine")
             self.workflows[workflow.name] = workflow
+        if concurrency is not None:
+            for name in self.workflows:  # a name coordination refuses fails here, not later
+                concurrency.semaphore(name)
         self._plans = {name: workflow.tasks() for name, workflow in self.workflows.items()}
         #: per workflow: the tasks waiting for each task, and each task's place in the plan
         self._graphs: dict[str, tuple[dict[str, set[str]], dict[str, int]]] = {}
@@ -98,6 +101,10 @@ class Engine:
         self._generations: dict[str, int] = {}
         self._loop_task: asyncio.Task[None] | None = None
         self._wake = asyncio.Event()
+        #: the last claim took all it could: more runs may be waiting
+        self._backlog = False
+        #: runs whose drive ended and that are being released
+        self._letting_go: set[str] = set()
         self._closed = False
 
     @classmethod
@@ -112,6 +119,7 @@ class Engine:
         poll: float = 1.0,
         max_runs: int = 100,
         engine_id: str | None = None,
+        concurrency: ConcurrencyLimit | None = None,
         timeout: float | dt.timedelta | None = None,
         **options: object,
     ) -> Self:
@@ -133,7 +141,13 @@ class Engine:
         store = await open_driver(STORE_GROUP, url, Store, options, start=start)
         try:
             engine = cls(
-                store, workflows, lease=lease, poll=poll, max_runs=max_runs, engine_id=engine_id
+                store,
+                workflows,
+                lease=lease,
+                poll=poll,
+                max_runs=max_runs,
+                engine_id=engine_id,
+                concurrency=concurrency,
             )
         except BaseException:
             await store.aclose()
@@ -170,7 +184,13 @@ class Engine:
             return
         self._closed = True
         if self._loop_task is not None:
-            self._loop_task.cancel()
+            # let a claim under way end (it gives back what it took) rather than abandon it:
+            # committed after a cancel, it would hold its runs until their lease ran out
+            self._wake.set()
+            bound = float(self.store.settings.timeout) * 3 + 1  # a store call's longest
+            done, _ = await asyncio.wait({self._loop_task}, timeout=bound)
+            if not done:
+                self._loop_task.cancel()
             with contextlib.suppress(asyncio.CancelledError):
                 await self._loop_task
         driving = [
@@ -315,21 +335,30 @@ class Engine:
         if room <= 0 or self._closed:
             return 0
         claimed = await self.store.claim(self.id, list(self.workflows), self.lease, room, mine=mine)
+        if self._stopping():  # closed meanwhile: nobody will drive them, let another engine
+            for run_id, generation in claimed:
+                with contextlib.suppress(WorkflowError):
+                    await self.store.release(run_id, generation)
+            return 0
+        # a full claim may have left runs behind: claim again as soon as a run ends
+        self._backlog = len(claimed) == room
         for run_id, generation in claimed:
-            info = await self.store.get(run_id)
-            self._spawn(info, generation)
+            self._spawn(run_id, generation)  # each drive loads its run: in parallel
         return len(claimed)
+
+    def _stopping(self) -> bool:
+        return self._closed  # a call: the type checker takes the field as unchanged by awaits
 
     async def _serve(self) -> None:
         renew_every = self.lease / 3
         renewed = time.monotonic()
-        while True:
+        while not self._closed:
             try:
                 if time.monotonic() - renewed >= renew_every and self._driving:
                     held = await self.store.renew(self.id, self.lease)
                     renewed = time.monotonic()
                     for run_id, task in list(self._driving.items()):
-                        if run_id not in held:
+                        if run_id not in held and run_id not in self._letting_go:
                             log.warning("workflow run %s: lease lost; stopping it", run_id)
                             task.cancel()
                 await self.recover()
@@ -337,26 +366,38 @@ class Engine:
                 log.warning("workflow engine %s: %s", self.id, exc)
             except Exception:  # the loop outlives any one failure; the next poll retries
                 log.exception("workflow engine %s: recovery failed", self.id)
-            self._wake.clear()
             with contextlib.suppress(TimeoutError):
                 async with asyncio.timeout(min(self.poll, renew_every)):
                     await self._wake.wait()
+            self._wake.clear()  # before the work: a wake during it is not lost
 
-    def _spawn(self, info: RunInfo, generation: int) -> None:
-        self._generations[info.id] = generation
-        task = asyncio.create_task(self._drive(info, generation), name=f"workflow {info.id}")
-        self._driving[info.id] = task
+    def _spawn(self, run: RunInfo | str, generation: int) -> None:
+        """Drive ``run`` (a claimed run's id: its drive loads it first)."""
+        run_id = run if isinstance(run, str) else run.id
+        self._generations[run_id] = generation
+        task = asyncio.create_task(self._claimed(run, generation), name=f"workflow {run_id}")
+        self._driving[run_id] = task
 
         def done(finished: asyncio.Task[RunInfo | None]) -> None:
-            if self._driving.get(info.id) is finished:
-                del self._driving[info.id]
-                self._generations.pop(info.id, None)
+            if self._driving.get(run_id) is finished:
+                del self._driving[run_id]
+                self._generations.pop(run_id, None)
+                self._letting_go.discard(run_id)
+                if self._backlog:
+                    self._wake.set()
             if not finished.cancelled() and finished.exception() is not None:
-                log.warning("workflow run %s stopped: %s", info.id, finished.exception())
+                log.warning("workflow run %s stopped: %s", run_id, finished.exception())
 
         task.add_done_callback(done)
 
     # -- driving a run --------------------------------------------------------------------
+
+    async def _claimed(self, run: RunInfo | str, generation: int) -> RunInfo | None:
+        info = await self.store.get(run) if isinstance(run, str) else run
+        if self.concurrency is None or info.name not in self.workflows:
+            return await self._drive(info, generation)
+        async with self.concurrency.slot(info.name):  # waits as long as it takes
+            return await self._drive(info, generation)
 
     async def _drive(self, info: RunInfo, generation: int) -> RunInfo | None:
         workflow = self.workflows[info.name]
@@ -383,7 +424,7 @@ class Engine:
                 else:
                     await run.move(State.REVERTING, reason)
             if run.state is State.REVERTING:
-                failure = await self._revert(run)
+                failure = await revert(run)
                 if failure is not None:
                     await run.move(State.FAILED, failure)
                 elif run.cancel or run.late():
@@ -396,6 +437,7 @@ class Engine:
         except LeaseLost as exc:
             log.warning("%s", exc)
             return None
+        self._letting_go.add(run.id)  # no longer held: not a lost lease
         await self.store.release(run.id, run.generation)
         return await self.store.get(run.id)
 
@@ -413,7 +455,7 @@ class Engine:
             return f"task {failed[0]!r} failed: {run.tasks[failed[0]].error}"
         started: set[str] = set()
         candidates: set[str] | None = None  # None: every task (the first round)
-        inflight: dict[asyncio.Task[tuple[str | None, Any]], str] = {}
+        inflight: Inflight = {}
         reason: str | None = None
         batch: list[Change] = []
         try:
@@ -428,19 +470,15 @@ class Engine:
                 if ready and run.stopped():  # learnt from that very commit
                     await run.write_all([run.not_run(task) for task in ready])
                     reason, ready = run.stopped(), []
-                for task in ready:
-                    started.add(task.name)
-                    inflight[asyncio.create_task(self._execute(run, task))] = task.name
-                if not inflight:
+                started.update(task.name for task in ready)
+                outcomes = await run_tasks(run, ready, inflight)
+                if outcomes is None:
                     return reason
-                done, _ = await asyncio.wait(inflight, return_when=asyncio.FIRST_COMPLETED)
-                for finished in done:
-                    name = inflight.pop(finished)
-                    error, result = finished.result()  # LeaseLost, store errors end the drive
+                for name, (error, result, encoded) in outcomes:
                     if error is not None:
                         reason = reason or f"task {name!r} failed: {error}"
                         continue
-                    batch.append(run.succeeded(run.plan[name][0], result))
+                    batch.append(run.succeeded(run.plan[name][0], result, encoded))
                     candidates |= run.dependents[name]
         finally:
             for task_ in inflight:
@@ -450,145 +488,3 @@ class Engine:
                     await task_
             if batch and not inflight:  # successes not yet committed (a failure elsewhere)
                 await run.write_all(batch)
-
-    async def _execute(self, run: Run, task: Task) -> tuple[str | None, Any]:
-        """Every attempt of one task, its first attempt's RUNNING already committed:
-        ``(None, result)`` once it succeeded (the caller commits that), or its last error
-        (committed here)."""
-        policy = task.retry
-        backoff = Backoff(first=policy.first, cap=policy.cap)
-        inputs = {name: run.values[name] for name in task.requires}
-        error: str | None = None
-        for attempt in range(1, policy.attempts + 1):
-            info = run.tasks[task.name]
-            if attempt > 1:
-                await run.write(
-                    Change(
-                        task=task.name,
-                        old=State.RUNNING,
-                        new=State.RUNNING,
-                        attempts=info.attempts + 1,
-                        error=error,
-                    )
-                )
-                info = TaskInfo(
-                    task.name, State.RUNNING, info.key, info.attempts + 1, started=info.started
-                )
-                run.tasks[task.name] = info
-            context = TaskContext(run.id, task.name, info.key, attempt)
-            limit = run.limit(task)
-            try:
-                async with asyncio.timeout(limit):
-                    result = await task.execute(context, **inputs)
-            except Exception as exc:
-                failure: BaseException = exc
-                if isinstance(exc, TimeoutError) and limit is not None:
-                    failure = TaskTimeout(task.name, limit)
-                error = _describe(failure)
-                retry = isinstance(exc, policy.on) and not run.late() and not run.cancel
-                if attempt < policy.attempts and retry:
-                    await backoff.sleep()
-                    continue
-                return await self._failed(run, task, info, error), None
-            try:
-                json.dumps(result)
-            except (TypeError, ValueError) as exc:
-                return await self._failed(run, task, info, f"its result is not JSON: {exc}"), None
-            return None, result
-        raise AssertionError("unreachable")  # pragma: no cover
-
-    async def _failed(self, run: Run, task: Task, info: TaskInfo, error: str) -> str:
-        await run.write(
-            Change(
-                task=task.name,
-                old=State.RUNNING,
-                new=State.FAILED,
-                attempts=info.attempts,
-                error=error,
-                finished=time.time(),
-            )
-        )
-        run.tasks[task.name] = TaskInfo(
-            task.name, State.FAILED, info.key, info.attempts, error=error, started=info.started
-        )
-        return error
-
-    async def _revert(self, run: Run) -> str | None:
-        """Revert the succeeded tasks newest first; None, or the error of a revert that
-        failed after its retries (the rest are left as they are)."""
-        done = sorted(
-            (
-                info
-                for info in run.tasks.values()
-                if info.succeeded is not None and info.state is not State.REVERTED
-            ),
-            key=lambda info: info.succeeded or 0.0,
-            reverse=True,
-        )
-        for info in done:
-            task = run.plan[info.name][0]
-            error = await self._undo(run, task, info)
-            if error is not None:
-                return f"reverting task {task.name!r} failed: {error}"
-        return None
-
-    async def _undo(self, run: Run, task: Task, info: TaskInfo) -> str | None:
-        if task.revert is None:  # nothing to undo: one transition
-            await run.write(
-                Change(
-                    task=task.name,
-                    old=info.state,
-                    new=State.REVERTED,
-                    attempts=info.attempts,
-                    finished=time.time(),
-                )
-            )
-            return None
-        policy = task.retry
-        backoff = Backoff(first=policy.first, cap=policy.cap)
-        inputs = {name: run.values[name] for name in task.requires}
-        state = info.state
-        attempts = info.attempts
-        error: str | None = None
-        for attempt in range(1, policy.attempts + 1):
-            attempts += 1
-            await run.write(
-                Change(
-                    task=task.name, old=state, new=State.REVERTING, attempts=attempts, error=error
-                )
-            )
-            state = State.REVERTING
-            context = TaskContext(run.id, task.name, info.key, attempt)
-            try:
-                async with asyncio.timeout(task.timeout):
-                    await task.revert(context, info.output, **inputs)
-            except Exception as exc:
-                failure: BaseException = exc
-                if isinstance(exc, TimeoutError) and task.timeout is not None:
-                    failure = TaskTimeout(task.name, task.timeout)
-                error = _describe(failure)
-                if attempt < policy.attempts and isinstance(exc, policy.on):
-                    await backoff.sleep()
-                    continue
-                await run.write(
-                    Change(
-                        task=task.name,
-                        old=State.REVERTING,
-                        new=State.FAILED,
-                        attempts=attempts,
-                        error=error,
-                        finished=time.time(),
-                    )
-                )
-                return error
-            await run.write(
-                Change(
-                    task=task.name,
-                    old=State.REVERTING,
-                    new=State.REVERTED,
-                    attempts=attempts,
-                    finished=time.time(),
-                )
-            )
-            return None
-        raise AssertionError("unreachable")  # pragma: no cover

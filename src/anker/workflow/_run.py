@@ -6,7 +6,8 @@ from __future__ import annotations
 import time
 from typing import TYPE_CHECKING, Any
 
-from anker.workflow._states import RUN_TRANSITIONS, TASK_TRANSITIONS, State, check
+from anker._observe import report
+from anker.workflow._states import RUN_TRANSITIONS, TASK_TRANSITIONS, TERMINAL, State, check
 from anker.workflow._store import Change, RunInfo, TaskInfo
 
 if TYPE_CHECKING:
@@ -30,6 +31,7 @@ class Run:
         self.tasks: dict[str, TaskInfo] = dict(info.tasks)
         self.inputs = info.inputs
         self.deadline = info.deadline
+        self.created = info.created
         self.cancel = info.cancel_requested
         self.values: dict[str, Any] = dict(info.inputs)
         for name, task_info in info.tasks.items():
@@ -65,6 +67,10 @@ class Run:
 
     async def move(self, new: State, error: str | None = None) -> None:
         await self.write(Change(run_old=self.state, run_new=new, run_error=error))
+        if new in TERMINAL:  # for the metrics of a service (anker_workflow_runs_total)
+            report(
+                "workflow.run", time.time() - self.created, workflow=self.workflow.name, state=new.value
+            )
 
     def starting(self, task: Task) -> Change:
         """Record the start of ``task``'s first attempt here in memory; the change to commit."""
@@ -103,8 +109,9 @@ class Run:
             finished=time.time(),
         )
 
-    def succeeded(self, task: Task, result: Any) -> Change:
-        """Record ``task``'s success in memory; the change to commit."""
+    def succeeded(self, task: Task, result: Any, encoded: str | None = None) -> Change:
+        """Record ``task``'s success in memory (``encoded``: its result as JSON, if the
+        caller has it); the change to commit."""
         info = self.tasks[task.name]
         now = time.time()
         self.tasks[task.name] = TaskInfo(
@@ -126,6 +133,7 @@ class Run:
             attempts=info.attempts,
             output=result,
             set_output=True,
+            encoded=encoded,
             finished=now,
             succeeded=now,
         )

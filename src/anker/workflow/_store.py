@@ -125,6 +125,8 @@ class Change:
     attempts: int | None = None
     output: Any = None
     set_output: bool = False
+    #: ``output`` already encoded as JSON (the engine checks a result by encoding it)
+    encoded: str | None = None
     error: str | None = None
     started: float | None = None
     finished: float | None = None

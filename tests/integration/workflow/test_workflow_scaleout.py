@@ -11,6 +11,7 @@ import subprocess
 import sys
 from collections import Counter
 from pathlib import Path
+from typing import Any
 
 import pytest
 from workflow_child import STEPS, crash_workflow
@@ -152,3 +153,41 @@ async def test_a_paused_engine_that_lost_its_lease_commits_nothing(
         (State.RUNNING, State.SUCCEEDED),
     ]
     assert [p for t, _, p in entries(log) if t != "s0"] == [taker.pid] * (STEPS - 1)
+
+
+async def test_closing_during_a_claim_gives_back_what_the_claim_took(
+    store_url: str, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # a claim commits in a worker thread even when its caller is cancelled: an engine closed
+    # while its loop was claiming held the runs that claim took until their lease ran out
+    workflow = crash_workflow(str(tmp_path / "log"))
+    async with await Engine.open(store_url, [workflow], upgrade=True, recover=False) as other:
+        store_class = type(other.store)
+    claim = store_class.claim
+    claiming, go = asyncio.Event(), asyncio.Event()
+
+    async def slow_claim(store: Any, *args: Any, mine: bool = False) -> list[tuple[str, int]]:
+        if mine:  # the engine's first claim, in open(): as it is
+            return await claim(store, *args, mine=mine)
+
+        async def late() -> list[tuple[str, int]]:
+            claiming.set()
+            await go.wait()
+            return await claim(store, *args, mine=mine)
+
+        return await asyncio.shield(late())  # as the store's thread: not stopped by a cancel
+
+    monkeypatch.setattr(store_class, "claim", slow_claim)
+    engine = await Engine.open(store_url, [workflow], poll=0.05)
+    await claiming.wait()  # the loop's claim is under way
+    async with await Engine.open(store_url, [workflow], recover=False) as other:
+        run_id = await other.submit(workflow)  # unowned: that claim will take it
+    closing = asyncio.create_task(engine.aclose())
+    await asyncio.sleep(0.05)
+    go.set()
+    await closing
+    monkeypatch.undo()
+    async with await Engine.open(store_url, [workflow], recover=False) as other:
+        info = await other.get(run_id)
+    assert info.generation == 1  # the claim took it...
+    assert info.owner is None  # ...and the closing engine gave it back

@@ -5,7 +5,8 @@
 
 Each task appends ``task key pid`` to LOG (flushed and synced before it returns). Environment:
 ``KILL_AT_COMMIT=N`` SIGKILLs the process just before its N-th commit after start-up (between
-two transition commits); ``KILL_IN_TASK=name`` after that task logged (during the task);
+two transition commits; on PostgreSQL a transition is one autocommitted statement, killed
+before it is sent); ``KILL_IN_TASK=name`` after that task logged (during the task);
 ``TASK_SLEEP`` seconds each task sleeps after logging; ``LEASE``, ``POLL`` and
 ``MAX_RUNS``, ``ENGINE_ID`` the engine's; ``LINGER`` seconds ``serve`` stays once no run is active.
 """
@@ -22,6 +23,7 @@ from typing import Any
 import sqlalchemy as sa
 
 from anker.workflow import Engine, State, Task, TaskContext, Workflow, sequence
+from anker.workflow.stores._writes import PG_WRITE
 
 STEPS = 6
 
@@ -76,7 +78,12 @@ async def main() -> None:
             if commits == kill_at:
                 os.kill(os.getpid(), signal.SIGKILL)
 
+        def on_execute(*args: object) -> None:
+            if args[2] == PG_WRITE:  # PostgreSQL's transitions commit on their own
+                on_commit(None)
+
         sa.event.listen(engine.store.engine, "commit", on_commit)  # type: ignore[attr-defined]
+        sa.event.listen(engine.store.engine, "before_cursor_execute", on_execute)  # type: ignore[attr-defined]
     async with engine:
         if mode == "start":
             ids = [await engine.start(workflow) for _ in range(int(rest[0]))]

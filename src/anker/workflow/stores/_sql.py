@@ -8,7 +8,8 @@ Tables are created only by this package's Alembic migrations (``migrations/``, v
 Every write about a run is one transaction that starts with the *fence*: an ``UPDATE`` of the
 run's row guarded by the writer's claim generation (a claim by another engine increments it,
 so a writer that lost its lease changes nothing and rolls back). A task transition adds the
-task's row and its history row: three statements, one commit. Claims take active runs that
+task's row and its history row: three statements, one commit (on PostgreSQL one statement in
+autocommit; see ``_writes``). Claims take active runs that
 no engine holds or whose lease ran out by the store's clock, with ``FOR UPDATE SKIP LOCKED``
 on PostgreSQL (concurrent claimers never wait for each other) and under SQLite's write lock.
 Engine calls are synchronous SQLAlchemy, run in worker threads.
@@ -36,6 +37,7 @@ from anker.workflow._store import (
     StoreSettings,
     TaskInfo,
 )
+from anker.workflow.stores._writes import FENCE, HISTORY, TASK, Transition
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -157,6 +159,8 @@ class SQLStore(StoreTables, Store):
     settings_class: ClassVar[type[DriverSettings]] = StoreSettings
     #: PostgreSQL locks rows; SQLite locks the database for each write transaction
     row_locks: ClassVar[bool] = True
+    #: the step path's statements (fence, task, history) in the driver's parameter style
+    write_sql: ClassVar[tuple[str, str, str]] = (FENCE, TASK, HISTORY)
     #: the store's clock in seconds since the epoch, as SQL
     now_sql: ClassVar[str] = "extract(epoch FROM clock_timestamp())"
 
@@ -188,10 +192,10 @@ class SQLStore(StoreTables, Store):
         self._renew_sql = sa.text(
             f"""
             UPDATE anker_workflow_runs SET lease_expires = {now} + :lease
-            WHERE owner = :owner AND state IN :active
+            WHERE owner = :owner
             RETURNING id
             """
-        ).bindparams(sa.bindparam("active", expanding=True))
+        )
         self._lease_sql = sa.text(f"SELECT {now} + :lease")
 
     # -- plumbing -------------------------------------------------------------------------
@@ -301,7 +305,9 @@ class SQLStore(StoreTables, Store):
         return await self._write("claim", work)
 
     async def renew(self, owner: str, lease: float) -> set[str]:
-        parameters = {"owner": owner, "lease": lease, "active": list(_ACTIVE)}
+        # every run it holds, active or just ended (not yet released): a run missing here
+        # was taken over
+        parameters = {"owner": owner, "lease": lease}
 
         def work(connection: Connection) -> set[str]:
             return {row.id for row in connection.execute(self._renew_sql, parameters)}
@@ -309,69 +315,23 @@ class SQLStore(StoreTables, Store):
         return await self._write("renew", work)
 
     async def write(self, run_id: str, generation: int, changes: Sequence[Change]) -> bool:
-        now = time.time()
-        fence: dict[str, Any] = {"updated": now}
-        rows: list[dict[str, Any]] = []
-        task_updates: list[Any] = []
-        for change in changes:
-            if change.task is not None and change.new is not None:
-                values: dict[str, Any] = {"state": change.new.value, "error": change.error}
-                for name in ("attempts", "started", "finished", "succeeded"):
-                    value = getattr(change, name)
-                    if value is not None:
-                        values[name] = value
-                if change.set_output:
-                    values["output"] = json.dumps(change.output)
-                task_updates.append(
-                    tasks.update()
-                    .where(tasks.c.run_id == run_id, tasks.c.name == change.task)
-                    .values(**values)
-                )
-                rows.append(
-                    {
-                        "run_id": run_id,
-                        "task": change.task,
-                        "old": None if change.old is None else change.old.value,
-                        "new": change.new.value,
-                        "at": now,
-                        "attempt": change.attempts or 0,
-                        "error": change.error,
-                    }
-                )
-            if change.run_new is not None:
-                fence["state"] = change.run_new.value
-                if change.run_error is not None:  # the first reason stays while reverting
-                    fence["error"] = change.run_error
-                rows.append(
-                    {
-                        "run_id": run_id,
-                        "task": None,
-                        "old": None if change.run_old is None else change.run_old.value,
-                        "new": change.run_new.value,
-                        "at": now,
-                        "attempt": 0,
-                        "error": change.run_error,
-                    }
-                )
-        fence_sql = (
-            runs.update()
-            .where(runs.c.id == run_id, runs.c.generation == generation)
-            .values(**fence)
-            .returning(runs.c.cancel_requested)
-        )
+        transition = Transition(run_id, generation, changes)
+        if self._writes is None:
+            return await self._run("write", self.transition_work(transition))
+        async with self._writes:
+            return await self._run("write", self.transition_work(transition))
 
-        def work(connection: Connection) -> bool:
-            cancel = connection.execute(fence_sql).scalar()
-            if cancel is None:
-                connection.rollback()
-                raise LeaseLost(run_id, generation)
-            for statement in task_updates:
-                connection.execute(statement)
-            if rows:
-                connection.execute(history.insert(), rows)
-            return bool(cancel)
+    def transition_work(self, transition: Transition) -> Callable[[], bool]:
+        """The fenced write of ``transition`` (see ``_writes``), for a worker thread."""
 
-        return await self._write("write", work)
+        def run() -> bool:
+            with self.engine.connect() as connection:
+                self.begin_write(connection)
+                cancel = transition.apply(connection, *self.write_sql)
+                connection.commit()
+                return cancel
+
+        return run
 
     async def migrate(
         self,

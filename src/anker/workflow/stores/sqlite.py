@@ -19,6 +19,7 @@ import sqlalchemy as sa
 from anker._drivers import DriverSettings, setting
 from anker.workflow._store import StoreSettings
 from anker.workflow.stores._sql import SQLStore
+from anker.workflow.stores._writes import FENCE, HISTORY, TASK, named
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
@@ -48,6 +49,7 @@ class SQLiteStore(SQLStore):
     settings: SQLiteStoreSettings
     row_locks: ClassVar[bool] = False
     now_sql: ClassVar[str] = "((julianday('now') - 2440587.5) * 86400.0)"
+    write_sql: ClassVar[tuple[str, str, str]] = (named(FENCE), named(TASK), named(HISTORY))
 
     def engine_options(self) -> dict[str, object]:
         return {"sqlite_busy_timeout": self.settings.timeout, "sqlite_create": self.settings.create}
