@@ -130,7 +130,7 @@ def _in_transaction(values: Iterable[Any]) -> bool:
 def _sync_wrapper(work: Callable[P, R], max_retries: int, template: Backoff) -> Callable[P, R]:
     @functools.wraps(work)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        # not nested, and not in the caller's transaction (checked inline: every call pays it)
+        # not nested, nor in the caller's transaction (every call pays this check: kept short)
         if _RUNNING.get() or _in_transaction(args) or (kwargs and _in_transaction(kwargs.values())):
             return work(*args, **kwargs)
         token = _RUNNING.set(True)
