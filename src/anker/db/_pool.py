@@ -9,6 +9,10 @@ checkout (an end of file, an error, a reset) belongs to a session that is over: 
 with a zero timeout tells it, where ``pool_pre_ping`` sends a statement and waits for the
 answer. go-sql-driver/mysql checks its idle connections the same way before reusing them.
 
+The check is made once per connection, on its first checkout, and kept in the pool entry's
+``info`` (which SQLAlchemy clears whenever the entry's connection is replaced): a ``poll``
+object with the socket registered, so that a checkout costs one call and one system call.
+
 What this cannot see: a peer that vanished without closing (a network partition, a host that
 lost power) and a connection killed between the checkout and its first statement. Those fail
 on the statement with a :class:`DBConnectionError`, which :func:`anker.db.retrying` retries.
@@ -18,8 +22,10 @@ Imported by :mod:`anker.db._engine` after SQLAlchemy (never by ``import anker.db
 
 from __future__ import annotations
 
+import functools
 import logging
 import select
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Any
 
 from sqlalchemy import exc
@@ -31,7 +37,12 @@ if TYPE_CHECKING:
     from sqlalchemy import Engine
     from sqlalchemy.pool import ConnectionPoolEntry
 
-__all__ = ["closed_by_server", "configure_pool", "pool_class"]
+__all__ = ["closed_check", "configure_pool", "pool_class"]
+
+#: A connection's check: true (a non-empty list of events, or True) once the server closed it.
+Check = Callable[[], object]
+#: the key of a pool entry's check in its ``info``
+_CHECK = "anker.db.closed"
 
 # SQLAlchemy logs its pools' lifecycle ("Pool disposed", "Pool recreating") at INFO on a
 # logger named after the pool's class, and keeps its own loggers at WARNING unless asked;
@@ -47,7 +58,8 @@ class _Translating(QueuePool):
 
     The check runs where the pool takes a connection from its queue (before SQLAlchemy's
     ``checkout`` event and its reconnect loop): a failed reconnect there is handled as any
-    failed connect of the pool. It costs a few microseconds a checkout (one ``poll``)."""
+    failed connect of the pool. It costs one ``poll`` system call a checkout, on a ``poll``
+    object made at the connection's first checkout."""
 
     #: the database's URL as errors show it (credentials masked), set by the engine
     anker_url = "database"
@@ -59,12 +71,12 @@ class _Translating(QueuePool):
             record = super()._do_get()
         except exc.TimeoutError as error:
             raise self._timed_out() from error
-        if (
-            self.anker_check
-            and record.dbapi_connection is not None
-            and closed_by_server(record.driver_connection)
-        ):
-            record.invalidate(_CLOSED)  # closed now: the checkout connects anew
+        if self.anker_check and record.dbapi_connection is not None:
+            closed = record.info.get(_CHECK)
+            if closed is None:  # the connection's first checkout
+                closed = record.info[_CHECK] = closed_check(record.driver_connection)
+            if closed():
+                record.invalidate(_CLOSED)  # closed now: the checkout connects anew
         return record
 
     def _timed_out(self) -> DBPoolTimeout:
@@ -114,34 +126,50 @@ def configure_pool(engine: Engine, url: str, *, check: bool) -> None:
     pool.anker_url, pool.anker_check = url, check
 
 
-def closed_by_server(connection: Any) -> bool:
-    """Whether the driver's ``connection`` (psycopg, PyMySQL, aiomysql) is closed, or its
-    socket has something to read although no statement runs: the server's end of file, or its
-    last words before it. False for a driver this does not know (SQLite has no server)."""
+def closed_check(connection: Any) -> Check:
+    """The check of the driver's ``connection`` (psycopg, PyMySQL, aiomysql): whether it is
+    closed, or its socket has something to read although no statement runs (the server's end
+    of file, or its last words before it). Never true for a driver this does not know (SQLite
+    has no server).
+
+    psycopg's and PyMySQL's sockets are read only while a statement runs (psycopg's async
+    connections register theirs with the event loop only then), so their check is a ``poll``
+    of the socket with the descriptor registered once: nothing closes that socket while the
+    connection sits in the pool, and once the driver closes it (after an error, which also
+    makes the pool replace the connection) a ``poll`` reports the descriptor as invalid."""
     if getattr(connection, "pgconn", None) is not None:
-        return _psycopg_closed(connection)
+        return _psycopg_check(connection)
     if hasattr(connection, "_sock"):  # PyMySQL: _sock is None once closed
         sock = connection._sock
-        return sock is None or _readable(sock.fileno())
+        return _closed if sock is None else _socket_check(sock.fileno())
     if hasattr(connection, "_writer"):
-        return _aiomysql_closed(connection)
+        return functools.partial(_aiomysql_closed, connection)
+    return _open
+
+
+def _closed() -> bool:
+    return True
+
+
+def _open() -> bool:
     return False
 
 
-def _psycopg_closed(connection: Any) -> bool:
-    """psycopg's, sync and async (which registers its socket only while a statement runs)."""
+def _psycopg_check(connection: Any) -> Check:
+    """psycopg's, sync and async."""
     if connection.closed or connection.broken:
-        return True
+        return _closed
     try:
         fd = connection.pgconn.socket
     except Exception:  # psycopg.OperationalError: "the connection is lost"
-        return True
-    return _readable(fd)
+        return _closed
+    return _socket_check(fd)
 
 
 def _aiomysql_closed(connection: Any) -> bool:
-    """aiomysql's: its transport reads for it while idle, but a socket at end of file stays
-    readable."""
+    """aiomysql's, looked at anew each time: its transport reads for it while idle and closes
+    the socket at the server's end of file (a registered descriptor could then be another
+    socket's), but a socket at end of file stays readable until then."""
     writer = connection._writer
     if writer is None or writer.transport.is_closing():
         return True
@@ -149,12 +177,18 @@ def _aiomysql_closed(connection: Any) -> bool:
     return sock is not None and _readable(sock.fileno())
 
 
-def _readable(fd: int) -> bool:
+def _socket_check(fd: int) -> Check:
+    """A check of socket ``fd``: a ``poll`` with a zero timeout (POLLHUP, POLLERR and POLLNVAL
+    are always reported)."""
     if fd < 0:
-        return True
-    if hasattr(select, "poll"):
-        poller = select.poll()
-        poller.register(fd, select.POLLIN | select.POLLPRI)
-        return bool(poller.poll(0))  # POLLHUP and POLLERR are always reported
-    readable, _, broken = select.select([fd], [], [fd], 0)  # pragma: no cover (no poll)
-    return bool(readable or broken)  # pragma: no cover
+        return _closed
+    if not hasattr(select, "poll"):  # pragma: no cover (Windows)
+        return functools.partial(_readable, fd)
+    poller = select.poll()
+    poller.register(fd, select.POLLIN | select.POLLPRI)
+    return functools.partial(poller.poll, 0)
+
+
+def _readable(fd: int) -> bool:
+    readable, _, broken = select.select([fd], [], [fd], 0)
+    return bool(readable or broken)

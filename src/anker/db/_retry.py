@@ -18,7 +18,7 @@ import contextvars
 import functools
 import inspect
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Awaitable, Callable, Iterable
 from typing import Any, ParamSpec, TypeVar, overload
 
 from anker._drivers import Backoff
@@ -118,26 +118,25 @@ def _transient(error: Exception) -> bool:
     return not isinstance(error, DBConnectionError) or error.transient
 
 
-def _retries(args: tuple[Any, ...], kwargs: dict[str, Any]) -> bool:
-    """Whether this call may be retried: not nested, and not in the caller's transaction."""
-    if _RUNNING.get():
-        return False
-    for value in (*args, *kwargs.values()):
+def _in_transaction(values: Iterable[Any]) -> bool:
+    """Whether one of ``values`` is a connection or session in a transaction (its caller's)."""
+    for value in values:
         in_transaction = getattr(value, "in_transaction", None)
-        if callable(in_transaction) and in_transaction() is True:
-            return False
-    return True
+        if in_transaction is not None and callable(in_transaction) and in_transaction() is True:
+            return True
+    return False
 
 
 def _sync_wrapper(work: Callable[P, R], max_retries: int, template: Backoff) -> Callable[P, R]:
     @functools.wraps(work)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        if not _retries(args, kwargs):
+        # not nested, nor in the caller's transaction (every call pays this check: kept short)
+        if _RUNNING.get() or _in_transaction(args) or (kwargs and _in_transaction(kwargs.values())):
             return work(*args, **kwargs)
-        delays: _Delays | None = None  # made on the first failure: most calls never fail
         token = _RUNNING.set(True)
         try:
             retries = 0
+            delays: _Delays | None = None  # made on the first failure: most calls never fail
             while True:
                 try:
                     return work(*args, **kwargs)
@@ -159,12 +158,12 @@ def _async_wrapper(
 ) -> Callable[P, Awaitable[R]]:
     @functools.wraps(work)
     async def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        if not _retries(args, kwargs):
+        if _RUNNING.get() or _in_transaction(args) or (kwargs and _in_transaction(kwargs.values())):
             return await work(*args, **kwargs)
-        delays: _Delays | None = None  # made on the first failure: most calls never fail
         token = _RUNNING.set(True)
         try:
             retries = 0
+            delays: _Delays | None = None  # made on the first failure: most calls never fail
             while True:
                 try:
                     return await work(*args, **kwargs)

@@ -19,7 +19,8 @@ from sqlalchemy import Column, Engine, Integer, MetaData, Table, func, insert, s
 from sqlalchemy.ext.asyncio import AsyncConnection
 
 from anker._url import parse_url
-from anker.db import DBConnectionError, create_async_engine, create_engine, retrying
+from anker.db import DBConnectionError, _pool, create_async_engine, create_engine, retrying
+from anker.db._pool import closed_check
 
 #: where the connection is killed: idle in the pool, then inside the unit of work's transaction
 STEPS = (
@@ -224,4 +225,46 @@ async def test_an_async_retrying_unit_of_work_killed_at_any_step_commits_exactly
     assert await asyncio.to_thread(rows, url, table) == [1, 2]
     assert killer.killed is not None
     assert killer.attempts == (1 if step == "idle_in_pool" else 2)
+    await engine.dispose()
+
+
+def test_a_connection_is_checked_by_a_check_made_once_and_each_replacement_gets_its_own(
+    url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The check is made at a connection's first checkout and kept with it in the pool (a
+    ``poll`` of its socket, registered once): a connection that replaced a killed one gets a
+    check of its own, so killing the replacement while it idles is noticed at checkout too."""
+    made: list[int] = []
+
+    def counted(driver_connection: Any) -> Any:
+        made.append(server_id_of(driver_connection))
+        return closed_check(driver_connection)
+
+    monkeypatch.setattr(_pool, "closed_check", counted)
+    engine = create_engine(url, pool_size=1, max_overflow=0)
+    killed = []
+    for _ in range(3):
+        ids = {backend_id(engine) for _ in range(4)}  # never an error
+        assert len(ids) == 1
+        assert made[-1] in ids  # the check of this connection, made once for four checkouts
+        killed.append(ids.pop())
+        kill_and_wait(url, killed[-1])
+    last = backend_id(engine)  # the connection made at the checkout that found a kill ...
+    assert backend_id(engine) == last  # ... has its check made at its next checkout
+    assert last not in killed
+    ours = (*killed, last)  # (made holds the checks of kill_and_wait's own connections too)
+    assert [server_id for server_id in made if server_id in ours] == list(ours)
+    engine.dispose()
+
+
+async def test_an_async_engine_checks_each_replacement_too(url: str) -> None:
+    engine = create_async_engine(url, pool_size=1, max_overflow=0)
+    killed = []
+    for _ in range(3):
+        async with engine.connect() as connection:
+            assert (await connection.execute(text("SELECT 1"))).scalar_one() == 1
+            raw = await connection.get_raw_connection()
+            killed.append(server_id_of(raw.driver_connection))
+        await asyncio.to_thread(kill_and_wait, url, killed[-1])
+    assert len(set(killed)) == 3
     await engine.dispose()
