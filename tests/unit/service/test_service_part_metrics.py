@@ -119,3 +119,31 @@ def test_a_failing_listener_is_logged_and_the_others_still_hear() -> None:
         stop_good()
     report("lock.wait", 0.1, kind="lock", backend="file", outcome="acquired")
     assert heard == ["lock.wait"]
+
+
+async def test_workflow_runs_are_counted_by_end_state(tmp_path: Path) -> None:
+    from anker.workflow import Engine, Retry, Task, TaskContext, Workflow
+
+    async def ok(ctx: TaskContext) -> None:
+        return None
+
+    async def broken(ctx: TaskContext) -> None:
+        raise RuntimeError("no")
+
+    good = Workflow("good", Task("ok", ok))
+    bad = Workflow("bad", Task("broken", broken, retry=Retry(attempts=1)))
+    service = Service("measured")
+    metrics = service.metrics
+    await service.start()
+    async with await Engine.open(
+        f"sqlite:///{tmp_path}/wf.db", [good, bad], upgrade=True
+    ) as engine:
+        await engine.run(good)
+        await engine.run(good)
+        await engine.run(bad)
+    text = metrics.exposition().decode()
+    await service.stop()
+    runs = "anker_workflow_runs_total"
+    assert sample(text, runs, workflow="good", state="SUCCEEDED") == 2
+    assert sample(text, runs, workflow="bad", state="REVERTED") == 1
+    assert sample(text, "anker_workflow_run_duration_seconds_count", workflow="good") == 2
