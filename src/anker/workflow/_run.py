@@ -69,7 +69,10 @@ class Run:
         await self.write(Change(run_old=self.state, run_new=new, run_error=error))
         if new in TERMINAL:  # for the metrics of a service (anker_workflow_runs_total)
             report(
-                "workflow.run", time.time() - self.created, workflow=self.workflow.name, state=new.value
+                "workflow.run",
+                time.time() - self.created,
+                workflow=self.workflow.name,
+                state=new.value,
             )
 
     def starting(self, task: Task) -> Change:
