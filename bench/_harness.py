@@ -2,9 +2,12 @@
 
 A benchmark has one anker side and one or more anchor sides (oslo.*, tooz, taskflow, DBOS, the
 raw client as the floor). Every side is opened once (connections, servers, portals: outside
-the timing), warmed up once, then measured ``reps`` times in rotating order, so that a noisy
-moment of the machine hits every side alike. The table shows the median of each side and the
-ratio anker/side; the JSON under ``bench/results/`` holds every sample.
+the timing), warmed up once, then measured ``reps`` times, each time in a new order (shuffled
+with a seed of the benchmark's name: the same orders in every run), so that a noisy moment of
+the machine hits every side alike and no side always runs after the same neighbour (a side
+that warms or cools a cache, a server or the CPU would bias the one after it). The table
+shows the median of each side and the ratio anker/side; the JSON under ``bench/results/``
+holds every sample.
 """
 
 from __future__ import annotations
@@ -15,6 +18,7 @@ import json
 import math
 import os
 import platform
+import random
 import statistics
 import subprocess
 import time
@@ -173,9 +177,11 @@ def run(
         measures = [(side, stack.enter_context(side.open())) for side in sides]
         for _, measure in measures:
             measure(benchmark.smoke_count)
+        orders = random.Random(benchmark.name)
         for rep in range(reps):
-            shift = rep % len(measures)
-            for side, measure in measures[shift:] + measures[:shift]:
+            order = list(measures)
+            orders.shuffle(order)
+            for side, measure in order:
                 result.record(side.name, measure(count))
             progress(f"  rep {rep + 1}/{reps} done")
     return result

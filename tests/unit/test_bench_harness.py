@@ -24,7 +24,7 @@ def scripted(name: str, values: list[float], calls: list[tuple[str, int]]) -> Si
     return Side(name, fixed(measure), is_anker=name == "anker")
 
 
-def test_sides_are_warmed_up_then_measured_interleaved_in_rotating_order() -> None:
+def test_sides_are_warmed_up_then_measured_interleaved_in_shuffled_orders() -> None:
     calls: list[tuple[str, int]] = []
     bench = Benchmark(
         name="t",
@@ -40,22 +40,31 @@ def test_sides_are_warmed_up_then_measured_interleaved_in_rotating_order() -> No
         reps=3,
     )
     result = run(bench)
-    assert calls == [
-        ("anker", 1),
-        ("anchor", 1),  # warm-up, not recorded
-        ("anker", 100),
-        ("anchor", 100),
-        ("anchor", 100),
-        ("anker", 100),
-        ("anker", 100),
-        ("anchor", 100),
-    ]
+    assert calls[:2] == [("anker", 1), ("anchor", 1)]  # warm-ups, not recorded
+    reps = [sorted(calls[i : i + 2]) for i in range(2, 8, 2)]
+    assert reps == [[("anchor", 100), ("anker", 100)]] * 3  # every side once per repetition
     assert result.samples == {"anker": [10, 30, 20], "anchor": [5, 5, 40]}
     assert result.median("anker") == 20
     assert result.ratios() == {"anchor": 4.0}
     table = render(result)
     assert "4.00x" in table
     assert "anker vs anchor: 4.00x better" in table
+
+
+def test_no_side_always_runs_after_the_same_neighbour() -> None:
+    def orders() -> list[list[str]]:
+        calls: list[tuple[str, int]] = []
+        sides = tuple(scripted(name, [0] * 13, calls) for name in ("anker", "a", "b"))
+        bench = Benchmark("t", "test", "ops/s", True, sides, count=5, smoke_count=1, reps=12)
+        run(bench)
+        measured = [name for name, count in calls if count == 5]
+        return [measured[i : i + 3] for i in range(0, 36, 3)]
+
+    first = orders()
+    assert first == orders()  # seeded: the same orders in every run
+    before_anker = {order[order.index("anker") - 1] for order in first if order[0] != "anker"}
+    assert before_anker == {"a", "b"}
+    assert {order[0] for order in first} == {"anker", "a", "b"}
 
 
 def test_lower_is_better_reads_a_small_ratio_as_better(tmp_path: Path) -> None:
