@@ -433,26 +433,14 @@ class SQLStore(StoreTables, Store):
             state = State(row.state)
             now = time.time()
             if state is State.PENDING and row.owner is None:
-                connection.execute(
-                    runs.update()
-                    .where(runs.c.id == run_id)
-                    .values(
-                        state=State.CANCELLED.value,
-                        cancel_requested=True,
-                        generation=runs.c.generation + 1,
-                        updated=now,
-                    )
-                )
-                connection.execute(
-                    history.insert().values(
-                        run_id=run_id,
-                        task=None,
-                        old=state.value,
-                        new=State.CANCELLED.value,
-                        at=now,
-                        attempt=0,
-                        error="cancelled",
-                    )
+                _move_run(
+                    connection,
+                    run_id,
+                    state,
+                    State.CANCELLED,
+                    why="cancelled",
+                    now=now,
+                    cancel_requested=True,
                 )
             elif state in ACTIVE:
                 connection.execute(
@@ -473,28 +461,16 @@ class SQLStore(StoreTables, Store):
                 )
             elif state is State.FAILED:
                 check(f"workflow run {run_id}", RUN_TRANSITIONS, state, State.REVERTING)
-                connection.execute(
-                    runs.update()
-                    .where(runs.c.id == run_id)
-                    .values(
-                        state=State.REVERTING.value,
-                        owner=None,
-                        lease_expires=None,
-                        problem=None,
-                        generation=runs.c.generation + 1,
-                        updated=now,
-                    )
-                )
-                connection.execute(
-                    history.insert().values(
-                        run_id=run_id,
-                        task=None,
-                        old=state.value,
-                        new=State.REVERTING.value,
-                        at=now,
-                        attempt=0,
-                        error="resumed",
-                    )
+                _move_run(
+                    connection,
+                    run_id,
+                    state,
+                    State.REVERTING,
+                    why="resumed",
+                    now=now,
+                    owner=None,
+                    lease_expires=None,
+                    problem=None,
                 )
             else:
                 raise InvalidTransition(
@@ -556,3 +532,27 @@ class SQLStore(StoreTables, Store):
             values["repair_run"] = repair_run
         statement = expected.update().where(expected.c.resource == resource).values(**values)
         await self._write("observed", lambda connection: connection.execute(statement))
+
+
+def _move_run(
+    connection: Connection,
+    run_id: str,
+    old: State,
+    new: State,
+    *,
+    why: str,
+    now: float,
+    **values: Any,
+) -> None:
+    """An operator's move of a run (cancel, resume): its new state and ``values``, a new
+    claim generation (fencing out whatever engine held it), and the history row."""
+    connection.execute(
+        runs.update()
+        .where(runs.c.id == run_id)
+        .values(state=new.value, generation=runs.c.generation + 1, updated=now, **values)
+    )
+    connection.execute(
+        history.insert().values(
+            run_id=run_id, task=None, old=old.value, new=new.value, at=now, attempt=0, error=why
+        )
+    )
