@@ -26,7 +26,7 @@ import pytest
 
 from anker._url import parse_url
 
-__all__ = ["SERVERS", "PrivateTang", "Server", "require_server"]
+__all__ = ["SERVERS", "PrivateTang", "Server", "fresh_postgres", "require_server"]
 
 CONNECT_TIMEOUT = 2.0
 
@@ -106,6 +106,24 @@ def require_server(name: str) -> str:
     except OSError as exc:
         pytest.skip(f"{name} is not reachable at {host}:{port} ({exc}); {server.start_hint()}")
     return server.url
+
+
+def fresh_postgres(server: str, prefix: str) -> Iterator[str]:
+    """A fresh database (named ``prefix_<random>``) on the PostgreSQL server at ``server``
+    (its URL, a plain libpq URI), dropped after."""
+    import uuid
+
+    import psycopg
+
+    name = f"{prefix}_{uuid.uuid4().hex[:12]}"
+    base, _, _ = server.rpartition("/")
+    with psycopg.connect(server, autocommit=True) as connection:
+        connection.execute(f'CREATE DATABASE "{name}"')
+    try:
+        yield f"{base}/{name}"
+    finally:
+        with psycopg.connect(server, autocommit=True) as connection:
+            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
 
 
 def server_fixture(name: str) -> Any:

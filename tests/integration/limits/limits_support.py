@@ -14,6 +14,7 @@ from typing import Any
 
 import pytest
 
+import servers
 from anker.limits import Quota
 from servers import require_server
 
@@ -26,18 +27,7 @@ STORES = (
 
 def fresh_postgres(server: str) -> Iterator[str]:
     """A fresh database on the PostgreSQL server at ``server`` (its URL), dropped after."""
-    import psycopg
-
-    name = f"limits_{uuid.uuid4().hex[:12]}"
-    base, _, _ = server.rpartition("/")
-    # the test servers' URLs are plain libpq URIs (no anker options in their query)
-    with psycopg.connect(server, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with psycopg.connect(server, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return servers.fresh_postgres(server, "limits")
 
 
 @pytest.fixture(params=STORES)

@@ -7,12 +7,12 @@ test; the store's tables have fixed names).
 
 from __future__ import annotations
 
-import uuid
 from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 
+import servers
 from servers import require_server
 
 #: every store; PostgreSQL is an integration test, sqlite runs in `make unit`
@@ -21,17 +21,7 @@ STORES = ("sqlite", pytest.param("postgresql", marks=pytest.mark.integration))
 
 def fresh_postgres(server: str) -> Iterator[str]:
     """A fresh database on the PostgreSQL server at ``server`` (its URL), dropped after."""
-    import psycopg
-
-    name = f"workflow_{uuid.uuid4().hex[:12]}"
-    base, _, _ = server.rpartition("/")
-    with psycopg.connect(server, autocommit=True) as connection:
-        connection.execute(f'CREATE DATABASE "{name}"')
-    try:
-        yield f"{base}/{name}"
-    finally:
-        with psycopg.connect(server, autocommit=True) as connection:
-            connection.execute(f'DROP DATABASE IF EXISTS "{name}" WITH (FORCE)')
+    return servers.fresh_postgres(server, "workflow")
 
 
 @pytest.fixture(params=STORES)
