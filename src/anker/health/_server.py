@@ -55,31 +55,15 @@ class HealthServer:
 
     async def start(self) -> None:
         """Bind and start answering; raises OSError if the port cannot be bound."""
-        uvicorn = require("uvicorn", extra="health", needed_for="the standalone health endpoint")
-        config = uvicorn.Config(
+        server, task, listener = await start_uvicorn(
             self.app,
-            host=self.host,
-            port=self.port,
-            lifespan="off",
-            access_log=False,
-            log_config=None,
-            server_header=False,  # no server name and version in responses
-            date_header=False,
+            self.host,
+            self.port,
+            task_name="anker-health-server",
+            needed_for="the standalone health endpoint",
+            what="the health endpoint",
         )
-        # bound here, not by uvicorn: its bind error is a sys.exit() inside our task
-        listener = _listen(self.host, self.port)
         self.port = listener.getsockname()[1]
-        server = _quiet_server(config)
-        task = asyncio.get_running_loop().create_task(
-            server.serve(sockets=[listener]), name="anker-health-server"
-        )
-        started = asyncio.ensure_future(server.ready.wait())
-        await asyncio.wait({task, started}, return_when=asyncio.FIRST_COMPLETED)
-        started.cancel()
-        if task.done():
-            listener.close()
-            task.result()
-            raise OSError(f"the health endpoint could not start on port {self.port}")
         self._server, self._task, self._listener = server, task, listener
 
     async def aclose(self) -> None:
@@ -110,6 +94,36 @@ class HealthServer:
         tb: TracebackType | None,
     ) -> None:
         await self.aclose()
+
+
+async def start_uvicorn(
+    app: Any, host: str, port: int, *, task_name: str, needed_for: str, what: str
+) -> tuple[Any, asyncio.Task[None], socket.socket]:
+    """Serve ``app`` with uvicorn on ``host:port`` in a task named ``task_name``; the server,
+    its task and its socket, once it listens. OSError naming ``what`` if it cannot (the port
+    is bound here, not by uvicorn: its bind error would be a sys.exit() inside the task)."""
+    uvicorn = require("uvicorn", extra="health", needed_for=needed_for)
+    config = uvicorn.Config(
+        app,
+        host=host,
+        port=port,
+        lifespan="off",
+        access_log=False,
+        log_config=None,
+        server_header=False,  # no server name and version in responses
+        date_header=False,
+    )
+    listener = _listen(host, port)
+    server = _quiet_server(config)
+    task = asyncio.get_running_loop().create_task(server.serve(sockets=[listener]), name=task_name)
+    started = asyncio.ensure_future(server.ready.wait())
+    await asyncio.wait({task, started}, return_when=asyncio.FIRST_COMPLETED)
+    started.cancel()
+    if task.done():
+        listener.close()
+        task.result()
+        raise OSError(f"{what} could not start on {host}:{listener.getsockname()[1]}")
+    return server, task, listener
 
 
 def _listen(host: str, port: int) -> socket.socket:

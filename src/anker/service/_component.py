@@ -142,33 +142,17 @@ class ASGIServer:
 
     async def start(self) -> None:
         """Listen, and serve the app; returns once the socket is bound."""
-        from anker._drivers import require
-        from anker.health._server import _listen, _quiet_server
+        from anker.health._server import start_uvicorn
 
-        uvicorn = require("uvicorn", extra="health", needed_for="serving an ASGI app")
-        config = uvicorn.Config(
+        server, task, listener = await start_uvicorn(
             self.app,
-            host=self.host,
-            port=self.port,
-            lifespan="off",
-            access_log=False,
-            log_config=None,
-            server_header=False,
-            date_header=False,
+            self.host,
+            self.port,
+            task_name=f"anker-{self.name}",
+            needed_for="serving an ASGI app",
+            what=self.name,
         )
-        listener = _listen(self.host, self.port)
         self.port = listener.getsockname()[1]
-        server = _quiet_server(config)
-        task = asyncio.get_running_loop().create_task(
-            server.serve(sockets=[listener]), name=f"anker-{self.name}"
-        )
-        started = asyncio.ensure_future(server.ready.wait())
-        await asyncio.wait({task, started}, return_when=asyncio.FIRST_COMPLETED)
-        started.cancel()
-        if task.done():
-            listener.close()
-            task.result()
-            raise OSError(f"{self.name} could not start on {self.host}:{self.port}")
         self._server, self._task = server, task
 
     async def drain(self, deadline: float) -> None:
