@@ -216,8 +216,18 @@ class RPCClient:
         """Whether ``version`` is within the client's ``version_cap`` (always, without one)."""
         return self.version_cap is None or version_is_compatible(self.version_cap, version)
 
-    def _signed(self, message: dict[str, Any]) -> dict[str, Any]:
-        """``message`` signed for this client's target, if the transport signs."""
+    def _request(
+        self, method: str, args: dict[str, Any], entries: dict[str, Any], **extra: Any
+    ) -> dict[str, Any]:
+        """The request message for this client's target, signed if the transport signs."""
+        message = _wire.request(
+            method,
+            args,
+            entries,
+            version=self.target.version,
+            namespace=self.target.namespace,
+            **extra,
+        )
         signing = self.transport.signing
         if signing is None:
             return message
@@ -246,14 +256,7 @@ class RPCClient:
         args = self._arguments(method, kwargs)
         entries = _context_entries(context)
         with producer_span(f"cast {method}", "producer", entries):
-            message = _wire.request(
-                method,
-                args,
-                entries,
-                version=self.target.version,
-                namespace=self.target.namespace,
-            )
-            message = self._signed(message)
+            message = self._request(method, args, entries)
             await self.transport.send(self.target, message, ttl=self.cast_ttl)
 
     async def call(
@@ -272,17 +275,14 @@ class RPCClient:
         msg_id = _wire.new_id()
         entries = _context_entries(context)
         with producer_span(f"call {method}", "client", entries):
-            message = _wire.request(
+            message = self._request(
                 method,
                 args,
                 entries,
-                version=self.target.version,
-                namespace=self.target.namespace,
                 msg_id=msg_id,
                 reply_q=router.queue,
                 call_monitor_timeout=self.call_monitor_timeout,
             )
-            message = self._signed(message)
             loop = asyncio.get_running_loop()
             pending = _Pending(
                 loop.create_future(),
