@@ -11,7 +11,7 @@ from dataclasses import dataclass, field, replace
 from typing import Any, Final
 
 from anker.messaging import _wire
-from anker.messaging._context import RequestContext, context_entries
+from anker.messaging._context import RequestContext, context_entries, fresh_context_entries
 from anker.messaging._errors import (
     InvalidTarget,
     MessagingTimeout,
@@ -82,7 +82,10 @@ class ReplyRouter(PendingCalls):
             ready.set_result(None)
         else:
             assert isinstance(router, ReplyRouter)
-            await asyncio.shield(router._ready)
+            if not router._ready.done():  # the first call is still setting it up
+                await asyncio.shield(router._ready)
+            else:
+                router._ready.result()  # its setup failed: raise that
         return router
 
     _ready: asyncio.Future[None]
@@ -121,7 +124,7 @@ class ReplyRouter(PendingCalls):
 
 def _context_entries(context: RequestContext | Mapping[str, Any] | None) -> dict[str, Any]:
     # a call without a context still carries one: a fresh request id to trace it by
-    return context_entries(RequestContext() if context is None else context)
+    return fresh_context_entries() if context is None else context_entries(context)
 
 
 class RPCClient:

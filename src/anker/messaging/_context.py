@@ -25,6 +25,7 @@ __all__ = [
     "RequestContext",
     "context_entries",
     "current_context",
+    "fresh_context_entries",
     "new_request_id",
 ]
 
@@ -114,30 +115,32 @@ class RequestContext:
 
     def to_dict(self) -> dict[str, Any]:
         """The context as oslo.context's ``to_dict`` writes it (the token revealed)."""
-        out: dict[str, Any] = dict(self.extras)
-        for name, wire_name in _FIELDS:
-            value = getattr(self, name)
-            if name == "auth_token":
-                value = value.reveal() if value is not None else None
-            elif name == "roles":
-                value = list(value)
-            out[wire_name] = value
+        # written out field by field: this runs for every call and cast a client sends
+        out: dict[str, Any] = dict(self.extras) if self.extras else {}
+        user, project, domain = self.user_id, self.project_id, self.domain_id
+        user_domain, project_domain = self.user_domain_id, self.project_domain_id
+        token = self.auth_token
+        out["request_id"] = self.request_id
+        out["global_request_id"] = self.global_request_id
+        out["user"] = user
+        out["project"] = project
+        out["domain"] = domain
+        out["user_domain"] = user_domain
+        out["project_domain"] = project_domain
+        out["system_scope"] = self.system_scope
+        out["roles"] = list(self.roles)
+        out["is_admin"] = self.is_admin
+        out["read_only"] = self.read_only
+        out["show_deleted"] = self.show_deleted
+        out["auth_token"] = token.reveal() if token is not None else None
         # oslo.context writes both spellings of the ids; older peers read the *_id ones.
-        out["user_id"] = self.user_id
-        out["project_id"] = self.project_id
-        out.setdefault("tenant", self.project_id)
+        out["user_id"] = user
+        out["project_id"] = project
+        out.setdefault("tenant", project)
         out.setdefault(
             "user_identity",
-            " ".join(
-                str(part or "-")
-                for part in (
-                    self.user_id,
-                    self.project_id,
-                    self.domain_id,
-                    self.user_domain_id,
-                    self.project_domain_id,
-                )
-            ),
+            f"{user or '-'} {project or '-'} {domain or '-'} {user_domain or '-'} "
+            f"{project_domain or '-'}",
         )
         return out
 
@@ -200,7 +203,8 @@ def _checked(kwargs: dict[str, Any]) -> dict[str, Any]:
         raise _bad_key("roles", "a list of strings", roles)
     kwargs["roles"] = tuple(roles)
     for flag in ("is_admin", "read_only", "show_deleted"):
-        kwargs[flag] = _flag(flag, kwargs.get(flag))
+        value = kwargs.get(flag)
+        kwargs[flag] = value if value is True or value is False else _flag(flag, value)
     return kwargs
 
 
@@ -223,6 +227,15 @@ def _flag(name: str, value: object) -> bool:
     raise _bad_key(name, "true or false", value)
 
 
+def fresh_context_entries() -> dict[str, Any]:
+    """The ``_context_<key>`` entries of ``RequestContext()``: an empty context with a new
+    request id (what a call or cast without a context carries, so it can be traced)."""
+    entries = dict(_EMPTY_ENTRIES)
+    entries[CONTEXT_PREFIX + "request_id"] = new_request_id()
+    entries[CONTEXT_PREFIX + "roles"] = []  # a list of its own, not the template's
+    return entries
+
+
 def context_entries(context: RequestContext | Mapping[str, Any]) -> dict[str, Any]:
     """The ``_context_<key>`` entries of a context, or of a plain dict in its form."""
     if isinstance(context, RequestContext):
@@ -239,6 +252,7 @@ _TEXT_FIELDS: tuple[str, ...] = tuple(
     f.name for f in fields(RequestContext) if f.type in ("str", "str | None")
 )
 _WIRE_TO_FIELD: dict[str, str] = {wire: name for name, wire in _WIRE_NAMES.items()}
+_EMPTY_ENTRIES: dict[str, Any] = RequestContext(request_id="").to_message()
 
 
 #: The context of the RPC call or notification being handled in this task (or thread).

@@ -279,7 +279,7 @@ class RPCServer(Consumer):
             log.info("dropped %s from %s: its time to live ran out", _shown(method), incoming.where)
             await incoming.ack()
             return
-        if await self._refused(incoming, self._routes()):
+        if self.transport.signing is not None and await self._refused(incoming, self._routes()):
             return
         msg_id = str(message.get("_msg_id") or "")
         kid = key_of(message)

@@ -228,6 +228,8 @@ class Consumer(ABC):
                 name = f"handle {getattr(function, '__name__', '?')}"
                 with consumer_span(name, self.span_kind, context.extras):
                     return await self._observed(function, *args, **kwargs)
+        if self.observer is None and _is_async(function):
+            return await function(*args, **kwargs)  # the common case, without two more frames
         return await self._observed(function, *args, **kwargs)
 
     async def _observed(self, function: Callable[..., Any], /, *args: Any, **kwargs: Any) -> Any:
@@ -246,7 +248,7 @@ class Consumer(ABC):
     async def _call_endpoint(
         self, function: Callable[..., Any], /, *args: Any, **kwargs: Any
     ) -> Any:
-        if inspect.iscoroutinefunction(function):
+        if _is_async(function):
             return await function(*args, **kwargs)
         if self._executor is None:
             self._executor = ThreadPoolExecutor(
@@ -271,3 +273,16 @@ class Consumer(ABC):
     @abstractmethod
     async def _process(self, incoming: Incoming) -> None:
         """Process one message and settle it."""
+
+
+def _is_async(function: Callable[..., Any]) -> bool:
+    """Whether an endpoint method is ``async def`` (asked once per underlying function)."""
+    try:
+        return _is_coroutine_function(getattr(function, "__func__", function))
+    except TypeError:  # an unhashable callable object: asked each time
+        return inspect.iscoroutinefunction(function)
+
+
+@functools.lru_cache(maxsize=1024)
+def _is_coroutine_function(function: Callable[..., Any]) -> bool:
+    return inspect.iscoroutinefunction(function)

@@ -7,6 +7,7 @@ on the wire: ``topic`` is the service, ``server`` one process of it, ``fanout`` 
 
 from __future__ import annotations
 
+import functools
 import re
 from dataclasses import dataclass, fields, replace
 from typing import Any
@@ -28,6 +29,7 @@ _RESERVED_PREFIX = "amq."
 _ROUTED = ("exchange", "topic", "server")
 
 
+@functools.lru_cache(maxsize=256)  # a server checks the same few versions on every request
 def _parse_version(version: str) -> tuple[int, int, int]:
     match = _VERSION.fullmatch(version)
     if match is None:

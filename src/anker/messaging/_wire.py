@@ -69,7 +69,8 @@ def new_id() -> str:
 
 def new_uuid() -> str:
     """A UUID 4 with dashes, as oslo writes a notification's ``message_id``."""
-    return str(uuid.UUID(int=_random_uuid4()))
+    digits = f"{_random_uuid4():032x}"  # str(uuid.UUID(int=...)) without building a UUID
+    return f"{digits[:8]}-{digits[8:12]}-{digits[12:16]}-{digits[16:20]}-{digits[20:]}"
 
 
 def _random_uuid4() -> int:

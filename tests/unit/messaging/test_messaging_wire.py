@@ -31,6 +31,7 @@ from anker.messaging import (
     _context,
     _wire,
 )
+from anker.messaging._context import fresh_context_entries
 from anker.messaging._target import version_is_compatible
 
 json_values = st.recursive(
@@ -246,6 +247,44 @@ def test_context_round_trips_and_hides_the_token() -> None:
     assert back == context
     assert "s3cr3t-token" not in repr(back)
     assert "s3cr3t-token" not in str(back)
+
+
+@given(
+    st.builds(
+        RequestContext,
+        request_id=st.text(max_size=8),
+        global_request_id=st.none() | st.text(max_size=8),
+        user_id=st.none() | st.text(max_size=8),
+        project_id=st.none() | st.text(max_size=8),
+        domain_id=st.none() | st.text(max_size=8),
+        user_domain_id=st.none() | st.text(max_size=8),
+        project_domain_id=st.none() | st.text(max_size=8),
+        system_scope=st.none() | st.text(max_size=8),
+        roles=st.lists(st.text(min_size=1, max_size=5), max_size=3).map(tuple),
+        is_admin=st.booleans(),
+        read_only=st.booleans(),
+        show_deleted=st.booleans(),
+        auth_token=st.none() | st.text(max_size=8),
+        extras=st.dictionaries(st.sampled_from(["user_name", "quota_class", "x"]), st.integers()),
+    )
+)
+def test_every_context_field_travels(context: RequestContext) -> None:
+    # to_dict is written out field by field (it runs for every message): none may be missed
+    assert RequestContext.from_message(context.to_message()) == context
+    wire = context.to_dict()
+    for field in dataclasses.fields(RequestContext):
+        if field.name not in ("extras", "user_id", "project_id", "domain_id"):
+            assert field.name.removesuffix("_id") in wire or field.name in wire
+
+
+def test_a_call_without_a_context_carries_a_fresh_empty_one() -> None:
+    first, second = fresh_context_entries(), fresh_context_entries()
+    assert first["_context_request_id"] != second["_context_request_id"]
+    assert first["_context_request_id"].startswith("req-")
+    assert first == RequestContext(request_id=first["_context_request_id"]).to_message()
+    assert list(first) == list(RequestContext().to_message())
+    first["_context_roles"].append("admin")  # each has lists of its own
+    assert fresh_context_entries()["_context_roles"] == []
 
 
 def test_context_from_oslo_context() -> None:
