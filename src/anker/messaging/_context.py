@@ -148,28 +148,7 @@ class RequestContext:
     def from_dict(cls, values: Mapping[str, Any]) -> RequestContext:
         """Read a context from oslo.context's dict form (or anker's); unknown keys go to
         ``extras``."""
-        known = _KNOWN
-        wire_to_field = _WIRE_TO_FIELD
-        kwargs: dict[str, Any] = {}
-        extras: dict[str, Any] = {}
-        for key, value in values.items():
-            name = wire_to_field.get(key) or (key if key in known else None)
-            if name is None and key in _ALIASES:
-                # an alias only fills a field the canonical key did not
-                if values.get(_WIRE_NAMES.get(_ALIASES[key], "")) is None:
-                    name = _ALIASES[key]
-                else:
-                    continue
-            if name is None:
-                if key not in ("user_identity",):
-                    extras[key] = value
-                continue
-            if value is None and name in kwargs:
-                continue
-            kwargs[name] = value
-        if kwargs.get("request_id") is None:
-            kwargs.pop("request_id", None)
-        return cls(**_checked(kwargs), extras=extras)
+        return cls(**_read(values, "", _RESOLVE))
 
     def to_message(self) -> dict[str, Any]:
         """The ``_context_<key>`` entries for a message."""
@@ -178,10 +157,39 @@ class RequestContext:
     @classmethod
     def from_message(cls, message: Mapping[str, Any]) -> RequestContext:
         """The context carried in a message's ``_context_<key>`` entries."""
-        start = len(CONTEXT_PREFIX)
-        return cls.from_dict(
-            {key[start:]: value for key, value in message.items() if key.startswith(CONTEXT_PREFIX)}
-        )
+        return cls(**_read(message, CONTEXT_PREFIX, _RESOLVE_PREFIXED))
+
+
+def _read(values: Mapping[str, Any], prefix: str, resolve: dict[str, str]) -> dict[str, Any]:
+    """The keyword arguments of a context from the entries of ``values`` whose keys start
+    with ``prefix`` (``resolve``: such a key to its field), in one pass: a server reads one
+    from every request."""
+    start = len(prefix)
+    kwargs: dict[str, Any] = {}
+    extras: dict[str, Any] = {}
+    for key, value in values.items():
+        name = resolve.get(key)
+        if name is None:
+            if prefix and not key.startswith(prefix):
+                continue  # not a context entry of the message
+            bare = key[start:]
+            alias = _ALIASES.get(bare)
+            if alias is None:
+                if bare != "user_identity":  # derived from the ids: written, never read
+                    extras[bare] = value
+                continue
+            # an alias only fills a field the canonical key did not
+            if values.get(prefix + _WIRE_NAMES.get(alias, "")) is not None:
+                continue
+            name = alias
+        if value is None and name in kwargs:
+            continue
+        kwargs[name] = value
+    if kwargs.get("request_id") is None:
+        kwargs.pop("request_id", None)
+    kwargs = _checked(kwargs)
+    kwargs["extras"] = extras
+    return kwargs
 
 
 def _checked(kwargs: dict[str, Any]) -> dict[str, Any]:
@@ -252,6 +260,9 @@ _TEXT_FIELDS: tuple[str, ...] = tuple(
     f.name for f in fields(RequestContext) if f.type in ("str", "str | None")
 )
 _WIRE_TO_FIELD: dict[str, str] = {wire: name for name, wire in _WIRE_NAMES.items()}
+#: every key naming a field (its wire name, or the field's own), bare and as a message has it
+_RESOLVE: dict[str, str] = {**{name: name for name in _KNOWN}, **_WIRE_TO_FIELD}
+_RESOLVE_PREFIXED: dict[str, str] = {CONTEXT_PREFIX + key: name for key, name in _RESOLVE.items()}
 _EMPTY_ENTRIES: dict[str, Any] = RequestContext(request_id="").to_message()
 
 
