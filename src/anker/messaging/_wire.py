@@ -108,15 +108,27 @@ def _default_std(value: Any) -> Any:
     return _default(value)
 
 
-def _has_non_finite(value: Any) -> bool:
+def _has_non_finite(value: Any) -> bool:  # noqa: PLR0912 - one loop, flat on purpose
     """Whether ``value`` holds a NaN or an infinity anywhere (orjson would write ``null``)."""
+    # Runs on every message holding a null (every request: its context has some), so the
+    # scalars of a dict, most of a message, are checked in place rather than stacked.
     stack = [value]
     while stack:
         item = stack.pop()
         kind = type(item)
-        if kind is str or kind is int or kind is bool or item is None:
+        if kind is dict:
+            for each in item.values():
+                each_kind = type(each)
+                if each_kind is str or each_kind is int or each_kind is bool or each is None:
+                    continue
+                if each_kind is float:
+                    if each - each != 0.0:
+                        return True
+                else:
+                    stack.append(each)
+        elif kind is str or kind is int or kind is bool or item is None:
             continue
-        if kind is float:
+        elif kind is float:
             if item - item != 0.0:  # NaN - NaN and inf - inf are NaN; finite - itself is 0
                 return True
         elif isinstance(item, dict):

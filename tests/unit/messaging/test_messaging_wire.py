@@ -7,6 +7,7 @@ import dataclasses
 import datetime as dt
 import inspect
 import json
+import math
 import uuid
 from decimal import Decimal
 from typing import Any
@@ -515,3 +516,31 @@ def test_the_typed_init_of_request_context_names_every_field() -> None:
     assert [arg.arg for arg in stub.args.kwonlyargs] == [
         field.name for field in dataclasses.fields(RequestContext)
     ]
+
+
+def _non_finite_reference(value: Any) -> bool:
+    if isinstance(value, float):
+        return math.isnan(value) or math.isinf(value)
+    if isinstance(value, dict):
+        return any(_non_finite_reference(each) for each in value.values())
+    if isinstance(value, (list, tuple, set, frozenset)):
+        return any(_non_finite_reference(each) for each in value)
+    return False
+
+
+_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.floats() | st.text(max_size=3),
+    lambda inner: (
+        st.lists(inner, max_size=4)
+        | st.tuples(inner, inner)
+        | st.dictionaries(st.text(max_size=3), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(_json_values)
+def test_non_finite_floats_are_found_anywhere(value: Any) -> None:
+    assert _wire._has_non_finite(value) is _non_finite_reference(value)
+    message = {"_context_x": None, "args": value}
+    assert _wire._has_non_finite(message) is _non_finite_reference(value)
