@@ -259,14 +259,26 @@ async def test_the_reply_queue_is_named_expires_and_goes_with_the_transport(
             await channel.declare_queue(name, passive=True)
 
 
-async def test_a_reply_to_a_missing_queue_is_refused(
-    rabbit_url: str, transports: list[Transport]
+async def test_a_reply_to_a_missing_queue_is_logged_and_a_live_one_arrives(
+    rabbit_url: str, transports: list[Transport], caplog: pytest.LogCaptureFixture
 ) -> None:
+    caplog.set_level(logging.WARNING, logger="anker.messaging")
     transport = await _open(transports, rabbit_url)
+    gone = f"reply_{uuid.uuid4().hex}"
     reply = _wire.reply(_wire.new_id(), result=1)
-    assert await transport.send_reply(f"reply_{uuid.uuid4().hex}", reply) is False
-    name = await transport.consume_replies(lambda message: None)
+    for _ in range(3):  # replies are not confirmed: send_reply cannot tell at once
+        assert await transport.send_reply(gone, reply) is True
+    await eventually(lambda: any(gone in r.getMessage() for r in caplog.records))
+    await asyncio.sleep(0.2)
+    dropped = [r for r in caplog.records if "no longer exists" in r.getMessage()]
+    assert len(dropped) == 1  # checked once a minute per queue, not per reply
+    got: list[dict[str, Any]] = []
+    name = await transport.consume_replies(got.append)
     assert await transport.send_reply(name, reply) is True
+    await eventually(lambda: len(got) == 1)
+    assert got[0]["result"] == 1
+    await asyncio.sleep(0.2)
+    assert not [r for r in caplog.records if name in r.getMessage()]  # a live queue: silent
 
 
 # -- poison messages and dead letters -------------------------------------------------------

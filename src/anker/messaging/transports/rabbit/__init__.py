@@ -19,9 +19,10 @@
 * a notification goes to the control exchange with the key ``<topic>.<priority>``; the
   notifier declares the queue of that name (bound with that key) so nothing is lost before a
   listener exists; a listener of pool ``P`` consumes the queue ``P`` bound with every key;
-* replies go to the default exchange with the reply queue's name as key and ``mandatory``
-  set, so a reply to a queue that is gone comes back (``basic.return``) and
-  :meth:`RabbitTransport.send_reply` returns False.
+* replies go to the default exchange with the reply queue's name as key, on a channel
+  without publisher confirms (see *Publishing*); a reply queue that is gone (its caller
+  went away) is found by a passive declaration in the background, at most once a minute per
+  queue, and logged.
 
 **Reply queue.** One per transport, ``reply_<uuid hex>``, non-exclusive, non-durable (as
 oslo's), ``x-expires`` = ``queue_expiry``; it keeps its name across reconnections, is consumed
@@ -39,11 +40,18 @@ queue ``Q`` is declared with ``x-dead-letter-exchange=""`` and
 rejected message is dropped (and logged). All processes sharing a queue must agree on these
 options: RabbitMQ refuses to redeclare a queue with other arguments.
 
-**Publishing.** One channel with publisher confirms carries every publish of the transport;
-publishes are pipelined (a send waits for its own confirm, not for the others'). ``send``,
-``notify`` and ``send_reply`` return once the broker confirmed; a ``basic.nack`` raises
-:class:`~anker.messaging.DeliveryFailure`. Consumers each have a channel of their own, with
-``basic.qos`` set to the prefetch (per queue consumed).
+**Publishing.** One channel with publisher confirms carries every request, cast and
+notification of the transport; publishes are pipelined (a send waits for its own confirm, not
+for the others'). ``send`` and ``notify`` return once the broker confirmed; a ``basic.nack``
+raises :class:`~anker.messaging.DeliveryFailure`. Replies go on a channel of their own
+without confirms (as a minimal aio-pika RPC sends them): a reply is covered by the
+request it answers, which the server acknowledges only after ``send_reply`` returned, on the
+same connection, so the broker reads the reply before the acknowledgement; if the connection
+drops in between, the request is redelivered and answered again (a server answers a
+redelivery of a request it finished from memory, without running it again). Waiting for
+each reply's confirm cost the server a third of its event-loop turns per call. Consumers
+each have a channel of their own, with ``basic.qos`` set to the prefetch (per queue
+consumed).
 
 **Reconnection.** A small supervisor (plain aiormq connections, not aio-pika's robust
 connection, which knows neither several hosts nor whether a queue survived) watches the
@@ -216,15 +224,12 @@ class RabbitTransport(Publishing):
         )
 
     async def send_reply(self, reply_queue: str, message: Mapping[str, Any]) -> bool:
+        """Publish the reply; True once its frames are on their way (replies are not
+        confirmed: see the module documentation). A reply queue that is gone is logged
+        (once a minute)."""
         body = _wire.wrap(message, what="reply", limit=self.settings.max_message_size)
-        return await self._publish(
-            None,
-            reply_queue,
-            body,
-            what=f"reply to {reply_queue}",
-            message_id=_wire.new_id(),  # unique per publish: returns are matched by it
-            mandatory=True,
-        )
+        await self._publish_reply(reply_queue, body, _wire.new_id())
+        return True
 
     async def notify(
         self,

@@ -52,6 +52,8 @@ class Link:
     generation: int
     declared: dict[Any, asyncio.Future[None]] = field(default_factory=dict)
     lock: asyncio.Lock = field(default_factory=asyncio.Lock)
+    #: replies, without publisher confirms (opened by the first reply on this connection)
+    replier: AbstractChannel | None = None
 
     @property
     def up(self) -> bool:

@@ -22,13 +22,23 @@ from anker.messaging.transports.rabbit._topology import (
 if TYPE_CHECKING:
     from aiormq.abc import AbstractChannel
 
+    from anker._drivers import DriverSettings
+    from anker._url import BackendURL
+
 CONTENT_TYPE: Final = "application/json"
+#: how long a reply queue found (or checked) is not checked again
+REPLY_CHECK_SECONDS: Final = 60.0
 CONTENT_ENCODING: Final = "utf-8"
 PERSISTENT: Final = 2
 
 
 class Publishing(Supervised):
     """The publishing side of :class:`~anker.messaging.transports.rabbit.RabbitTransport`."""
+
+    def __init__(self, url: BackendURL, settings: DriverSettings) -> None:
+        super().__init__(url, settings)
+        self._reply_checks: dict[str, float] = {}  # reply queue -> when it was last checked
+        self._reply_check: asyncio.Task[None] | None = None
 
     async def _declared(self, link: Link, key: Any, declare: Any, what: str) -> None:
         """Run ``declare(admin_channel)`` once per connection for ``key``; share the wait."""
@@ -200,3 +210,102 @@ class Publishing(Supervised):
                     link.publisher = await link.connection.channel(
                         publisher_confirms=True, on_return_raises=True
                     )
+
+    # -- replies ----------------------------------------------------------------------------
+
+    async def _publish_reply(self, reply_queue: str, body: bytes, message_id: str) -> None:
+        """Publish a reply on the connection's reply channel, without a publisher confirm.
+
+        A reply needs none: the server acknowledges the request after this returns, on the
+        same connection, so the broker has the reply's frames before the ack's; if the
+        connection drops first, the request is not acknowledged and comes back, and the
+        server answers the redelivery (from its record of finished requests). The reply is
+        published again on the next connection if this one is down.
+        """
+        assert self._errors is not None
+        errors = self._errors
+        deadline = time.monotonic() + self.settings.timeout
+        what = f"reply to {reply_queue}"
+        attempt = 0
+        while True:
+            link = self._link
+            if link is None or self._closed or not link.up:
+                link = await self._connected(deadline, what)
+            try:
+                channel = link.replier
+                if channel is None or channel.is_closed:
+                    channel = await self._open_replier(link)
+                await channel.basic_publish(
+                    body,
+                    exchange="",
+                    routing_key=reply_queue,
+                    properties=self._properties(
+                        content_type=CONTENT_TYPE,
+                        content_encoding=CONTENT_ENCODING,
+                        headers={},
+                        delivery_mode=PERSISTENT,
+                        priority=0,
+                        message_id=message_id,
+                    ),
+                    wait=False,  # type: ignore[call-arg]  # aiormq.Channel has it
+                    timeout=max(deadline - time.monotonic(), 0.001),
+                )
+                self._check_reply_queue(link, reply_queue)
+                return
+            except asyncio.CancelledError:
+                raise
+            except (errors.AMQPError, ConnectionError, RuntimeError, TimeoutError) as exc:
+                self._last_error = describe(exc)
+            if self._closed:
+                raise TransportClosed(str(self.url))
+            if time.monotonic() >= deadline:
+                raise TransportUnavailable(
+                    str(self.url),
+                    what,
+                    f"the connection was lost ({self._masked(self._last_error)})",
+                )
+            attempt += 1
+            await asyncio.sleep(min(0.01 * attempt, 0.2))
+
+    async def _open_replier(self, link: Link) -> AbstractChannel:
+        async with link.lock:
+            channel = link.replier
+            if channel is None or channel.is_closed:
+                async with asyncio.timeout(self.settings.timeout):
+                    channel = link.replier = await link.connection.channel(publisher_confirms=False)
+            return channel
+
+    def _check_reply_queue(self, link: Link, reply_queue: str) -> None:
+        """Check in the background, at most once a minute per queue and one queue at a
+        time, that a reply queue exists, and log a reply to one that does not (its caller
+        is gone). Replies are not ``mandatory``: the broker could only say so per reply by
+        returning it, which aiormq logs, body and all, on a channel without confirms."""
+        now = time.monotonic()
+        checks = self._reply_checks
+        last = checks.get(reply_queue)
+        if last is not None and now - last < REPLY_CHECK_SECONDS:
+            return
+        if self._reply_check is not None and not self._reply_check.done():
+            return  # a later reply to this queue checks it
+        for name, when in list(checks.items()):  # bounded: only the last minute's queues
+            if now - when >= REPLY_CHECK_SECONDS:
+                del checks[name]
+        checks[reply_queue] = now
+        self._reply_check = asyncio.get_running_loop().create_task(
+            self._reply_queue_gone(link, reply_queue)
+        )
+        self._tasks.add(self._reply_check)
+        self._reply_check.add_done_callback(self._tasks.discard)
+
+    async def _reply_queue_gone(self, link: Link, reply_queue: str) -> None:
+        try:
+            async with asyncio.timeout(self.settings.timeout):
+                exists = await self._queue_exists(link.connection, reply_queue)
+        except Exception as exc:
+            log.debug("could not check reply queue %s: %s", reply_queue, describe(exc))
+            return
+        if not exists:
+            log.warning(
+                "a reply was dropped: reply queue %s no longer exists (the caller is gone)",
+                reply_queue,
+            )
