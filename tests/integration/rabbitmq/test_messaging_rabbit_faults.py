@@ -161,3 +161,42 @@ async def test_casts_calls_and_consumers_survive_a_broker_restart(
         worker.release.set()
         await server.stop(deadline=2)
         await subscription.cancel()
+
+
+async def test_a_reply_lost_with_the_connection_is_sent_again_without_running_twice(
+    rabbit_url: str, names: str, transports: list[Transport]
+) -> None:
+    """Replies are not confirmed: the request they answer covers them. The server's connection
+    is cut as its reply leaves, so neither the reply nor the request's acknowledgement is
+    sure to reach the broker: the request comes back and the server answers it from its
+    record of finished requests, without running the method again."""
+    from anker._url import parse_url
+
+    endpoint = parse_url(rabbit_url).endpoints[0]
+    proxy = TCPProxy((endpoint.host, endpoint.port or 5672))
+    await proxy.start()
+    runs = 0
+
+    class CutAfter:
+        async def answer(self, context: Any, *, value: Any) -> Any:
+            nonlocal runs
+            runs += 1
+            asyncio.get_running_loop().create_task(proxy.cut())  # as the reply leaves
+            return value
+
+    try:
+        options = {"exchange": f"{names}-x", "timeout": 10}
+        server_side = await _open(transports, through(rabbit_url, proxy.port), **options)
+        client_side = await _open(transports, rabbit_url, **options)
+        client = RPCClient(client_side, Target(topic=names), timeout=20)
+        async with RPCServer(server_side, Target(topic=names, server="s1"), [CutAfter()]):
+            call = asyncio.create_task(client.call({}, "answer", value="once"))
+            await eventually(lambda: runs == 1)
+            await asyncio.sleep(0.3)
+            assert not call.done()  # the reply was lost with the connection
+            await proxy.restore()
+            assert await asyncio.wait_for(call, 15) == "once"
+            await asyncio.sleep(0.5)  # a redelivery, if any, is answered, not run
+            assert runs == 1
+    finally:
+        await proxy.aclose()
