@@ -117,15 +117,7 @@ class Publishing(Supervised):
             channel = link.publisher
             try:
                 await self._prepare(link, exchange, queue, what)
-                properties = self._properties(
-                    content_type=CONTENT_TYPE,
-                    content_encoding=CONTENT_ENCODING,
-                    headers={},
-                    delivery_mode=PERSISTENT,
-                    priority=0,
-                    expiration=expiration,
-                    message_id=message_id,
-                )
+                properties = self._message_properties(message_id, expiration)
                 return await self._publish_once(
                     link,
                     channel,
@@ -142,17 +134,33 @@ class Publishing(Supervised):
             # The channel or the connection closed before the broker confirmed.
             if link.up and channel.is_closed:
                 await self._new_publisher(link, channel)
-            if self._closed:
-                raise TransportClosed(str(self.url))
-            if time.monotonic() >= deadline:
-                raise TransportUnavailable(
-                    str(self.url),
-                    what,
-                    "the connection was lost before the broker confirmed the message "
-                    f"({self._masked(self._last_error)})",
-                )
             attempt += 1
-            await asyncio.sleep(min(0.01 * attempt, 0.2))
+            await self._before_retry(
+                deadline, what, attempt, "the connection was lost before the broker confirmed"
+            )
+
+    async def _before_retry(self, deadline: float, what: str, attempt: int, lost: str) -> None:
+        """Between two tries of a publish: raise if the transport closed or the time is up,
+        else pause a little (longer after each try)."""
+        if self._closed:
+            raise TransportClosed(str(self.url))
+        if time.monotonic() >= deadline:
+            raise TransportUnavailable(
+                str(self.url), what, f"{lost} ({self._masked(self._last_error)})"
+            )
+        await asyncio.sleep(min(0.01 * attempt, 0.2))
+
+    def _message_properties(self, message_id: str, expiration: str | None = None) -> Any:
+        """The AMQP properties of every message anker sends (oslo.messaging's)."""
+        return self._properties(
+            content_type=CONTENT_TYPE,
+            content_encoding=CONTENT_ENCODING,
+            headers={},
+            delivery_mode=PERSISTENT,
+            priority=0,
+            expiration=expiration,
+            message_id=message_id,
+        )
 
     async def _publish_once(
         self,
@@ -239,14 +247,7 @@ class Publishing(Supervised):
                     body,
                     exchange="",
                     routing_key=reply_queue,
-                    properties=self._properties(
-                        content_type=CONTENT_TYPE,
-                        content_encoding=CONTENT_ENCODING,
-                        headers={},
-                        delivery_mode=PERSISTENT,
-                        priority=0,
-                        message_id=message_id,
-                    ),
+                    properties=self._message_properties(message_id),
                     wait=False,  # type: ignore[call-arg]  # aiormq.Channel has it
                     timeout=max(deadline - time.monotonic(), 0.001),
                 )
@@ -256,16 +257,8 @@ class Publishing(Supervised):
                 raise
             except (errors.AMQPError, ConnectionError, RuntimeError, TimeoutError) as exc:
                 self._last_error = describe(exc)
-            if self._closed:
-                raise TransportClosed(str(self.url))
-            if time.monotonic() >= deadline:
-                raise TransportUnavailable(
-                    str(self.url),
-                    what,
-                    f"the connection was lost ({self._masked(self._last_error)})",
-                )
             attempt += 1
-            await asyncio.sleep(min(0.01 * attempt, 0.2))
+            await self._before_retry(deadline, what, attempt, "the connection was lost")
 
     async def _open_replier(self, link: Link) -> AbstractChannel:
         async with link.lock:
