@@ -214,6 +214,10 @@ class RawConsumer:
                     continue
                 assert isinstance(message, RawMessage)
                 if message._outcome is None and not await self._refused(message):
+                    if RAW_SIGNATURE_HEADER in message.headers:
+                        message.headers = MappingProxyType(
+                            {k: v for k, v in message.headers.items() if k != RAW_SIGNATURE_HEADER}
+                        )
                     return message
 
     async def _refused(self, message: RawMessage) -> bool:
@@ -229,9 +233,6 @@ class RawConsumer:
             allow_unsigned=self.allow_unsigned,
         )
         if problem is None:
-            message.headers = MappingProxyType(
-                {k: v for k, v in message.headers.items() if k != RAW_SIGNATURE_HEADER}
-            )
             return False
         self._refusals.refused(problem, message.queue, repr(message.key))
         await message.ack()

@@ -66,7 +66,9 @@ from anker.messaging._transport import (
     ReplyHandler,
     Subscription,
 )
+from anker.messaging._raw import RawHandler
 from anker.messaging.transports.nats import _names as names
+from anker.messaging.transports.nats import _raw as raw
 from anker.messaging.transports.nats._core import Budget, CoreConsumer
 from anker.messaging.transports.nats._link import (
     MSG_ID_HEADER,
@@ -121,6 +123,7 @@ class NatsTransport(Connected):
         self._reply_subject = ""
         self._bounces = ""  # where NATS says a reply found no caller (made on first reply)
         self._gone: dict[str, float] = {}
+        self._raw_queues = raw.RawQueues()
 
     async def aclose(self) -> None:
         if self._closed:
@@ -376,3 +379,31 @@ class NatsTransport(Connected):
                 await nc.flush()
         self._reply_queue, self._reply_subject = name, subject
         return name
+
+    # -- raw messages (see _raw) ----------------------------------------------------------
+
+    async def publish_raw(
+        self,
+        exchange: str,
+        key: str,
+        body: bytes,
+        headers: dict[str, str],
+        ttl: float | None,
+    ) -> None:
+        await raw.publish(self, self._raw_queues, exchange, key, body, headers, ttl)
+
+    async def subscribe_raw(
+        self,
+        exchange: str,
+        queue: str,
+        bindings: Sequence[str],
+        handler: RawHandler,
+        *,
+        prefetch: int,
+        durable: bool,
+    ) -> Subscription:
+        part = await raw.consumer(self, exchange, queue, bindings, handler, prefetch=prefetch)
+        self._raw_queues.known.setdefault(exchange, {})[names.raw_consumer(queue)] = tuple(
+            bindings
+        )
+        return await self._start([part], f"consuming queue {queue} of exchange {exchange}")

@@ -95,9 +95,12 @@ class Publishing(Supervised):
         expiration: str | None = None,
         mandatory: bool = False,
         queue: QueueSpec | None = None,
+        headers: dict[str, str] | None = None,
+        raw: bool = False,
     ) -> bool:
         """Publish and wait for the confirm, again on the next connection if this one drops;
-        False if the broker returned the (mandatory) message as unroutable."""
+        False if the broker returned the (mandatory) message as unroutable. A ``raw``
+        message has no content type (its publisher's bytes) and the given ``headers``."""
         deadline = time.monotonic() + self.settings.timeout
         attempt = 0
         while True:
@@ -108,9 +111,9 @@ class Publishing(Supervised):
             try:
                 await self._prepare(link, exchange, queue, what)
                 properties = self._properties(
-                    content_type=CONTENT_TYPE,
-                    content_encoding=CONTENT_ENCODING,
-                    headers={},
+                    content_type=None if raw else CONTENT_TYPE,
+                    content_encoding=None if raw else CONTENT_ENCODING,
+                    headers=headers or {},
                     delivery_mode=PERSISTENT,
                     priority=0,
                     expiration=expiration,
