@@ -214,10 +214,6 @@ class RawConsumer:
                     continue
                 assert isinstance(message, RawMessage)
                 if message._outcome is None and not await self._refused(message):
-                    if RAW_SIGNATURE_HEADER in message.headers:
-                        message.headers = MappingProxyType(
-                            {k: v for k, v in message.headers.items() if k != RAW_SIGNATURE_HEADER}
-                        )
                     return message
 
     async def _refused(self, message: RawMessage) -> bool:
@@ -232,7 +228,9 @@ class RawConsumer:
             redelivered=message.redelivered,
             allow_unsigned=self.allow_unsigned,
         )
-        if problem is None:
+        if problem is None:  # checked: the signature is the transport's, not the publisher's
+            headers = {k: v for k, v in message.headers.items() if k != RAW_SIGNATURE_HEADER}
+            message.headers = MappingProxyType(headers)
             return False
         self._refusals.refused(problem, message.queue, repr(message.key))
         await message.ack()
