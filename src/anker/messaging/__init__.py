@@ -62,8 +62,8 @@ from anker.messaging._listener import (
     NotificationResult,
 )
 from anker.messaging._notifier import Notifier
-from anker.messaging._raw import RawConsumer, RawMessage
 from anker.messaging._options import MessagingOptions, Transports, open_transports
+from anker.messaging._raw import RawConsumer, RawMessage
 from anker.messaging._serializer import JsonSerializer, RichSerializer, Serializer
 from anker.messaging._server import RPCServer
 from anker.messaging._signing import Signing

@@ -193,7 +193,7 @@ class RawConsumer:
     def _on_message(self, message: RawMessage) -> None:
         if self._state == "closed":  # arrived while the subscription was being cancelled
             message._outcome = "requeue"
-            task = asyncio.get_running_loop().create_task(message._settle("requeue"))
+            task = asyncio.ensure_future(message._settle("requeue"))
             self._late.add(task)
             task.add_done_callback(self._late.discard)
             return

@@ -19,8 +19,8 @@ from collections.abc import Callable, Mapping, Sequence
 from typing import Final
 
 __all__ = [
-    "check_body",
     "check_bindings",
+    "check_body",
     "check_headers",
     "check_key",
     "check_name",
@@ -185,7 +185,7 @@ def matcher(pattern: str) -> Callable[[str], bool]:
 
 def _fixed(words: list[str], size: int, key: str) -> bool:
     parts = key.split(".")
-    return len(parts) == size and all(w == "*" or w == p for w, p in zip(words, parts, strict=True))
+    return len(parts) == size and all(w in ("*", p) for w, p in zip(words, parts, strict=True))
 
 
 def _matches(words: list[str], parts: list[str]) -> bool:

@@ -428,7 +428,6 @@ class Transport(Driver):
         raise NotImplementedError(f"{type(self).__qualname__} does not carry raw messages")
 
 
-
 async def connect(
     url: str | BackendURL, *, signing: Signing | None = None, **options: Any
 ) -> Transport:

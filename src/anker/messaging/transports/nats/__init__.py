@@ -61,12 +61,12 @@ from anker._drivers import DriverSettings
 from anker.errors import InvalidOption
 from anker.messaging import _wire
 from anker.messaging._errors import MessageTooLarge, TransportClosed
+from anker.messaging._raw import RawHandler
 from anker.messaging._transport import (
     Handler,
     ReplyHandler,
     Subscription,
 )
-from anker.messaging._raw import RawHandler
 from anker.messaging.transports.nats import _names as names
 from anker.messaging.transports.nats import _raw as raw
 from anker.messaging.transports.nats._core import Budget, CoreConsumer
@@ -390,7 +390,9 @@ class NatsTransport(Connected):
         headers: dict[str, str],
         ttl: float | None,
     ) -> None:
-        await raw.publish(self, self._raw_queues, exchange, key, body, headers, ttl)
+        await raw.publish(
+            self, self._raw_queues, exchange=exchange, key=key, body=body, headers=headers, ttl=ttl
+        )
 
     async def subscribe_raw(
         self,
@@ -403,7 +405,5 @@ class NatsTransport(Connected):
         durable: bool,
     ) -> Subscription:
         part = await raw.consumer(self, exchange, queue, bindings, handler, prefetch=prefetch)
-        self._raw_queues.known.setdefault(exchange, {})[names.raw_consumer(queue)] = tuple(
-            bindings
-        )
+        self._raw_queues.known.setdefault(exchange, {})[names.raw_consumer(queue)] = tuple(bindings)
         return await self._start([part], f"consuming queue {queue} of exchange {exchange}")

@@ -92,6 +92,7 @@ class RawQueues:
 async def publish(
     transport: Connected,
     queues: RawQueues,
+    *,
     exchange: str,
     key: str,
     body: bytes,
@@ -248,4 +249,3 @@ async def consumer(
         prefetch=prefetch,
         remake=remake,
     )
-
