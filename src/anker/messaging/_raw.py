@@ -189,6 +189,7 @@ class RawConsumer:
             durable=self.durable,
         )
         self._state = "open"
+        self.transport._raw_consumers.add(self)
 
     def _on_message(self, message: RawMessage) -> None:
         if self._state == "closed":  # arrived while the subscription was being cancelled
@@ -252,6 +253,7 @@ class RawConsumer:
         if self._state == "closed":
             return
         self._state = "closed"
+        self.transport._raw_consumers.discard(self)
         subscription, self._subscription = self._subscription, None
         try:
             if subscription is not None:

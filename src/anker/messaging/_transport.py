@@ -219,6 +219,8 @@ class Transport(Driver):
         self._reply_router: PendingCalls | None = None
         #: the keys messages are signed and checked with (``connect(url, signing=...)``)
         self.signing: Signing | None = None
+        #: the raw consumers started and not closed (closed first by ``aclose``)
+        self._raw_consumers: set[RawConsumer] = set()
 
     @property
     def exchange(self) -> str:
@@ -400,6 +402,15 @@ class Transport(Driver):
             durable=self.settings.durable if durable is None else bool(durable),
             allow_unsigned=allow_unsigned,
         )
+
+    async def close_raw_consumers(self) -> None:
+        """For drivers, first thing in ``aclose``: close the raw consumers still open (what
+        they hold goes back to the queues; their readers stop)."""
+        for consumer in list(self._raw_consumers):
+            try:
+                await consumer.close()
+            except Exception as exc:
+                log.debug("closing %r with its transport: %s", consumer, exc)
 
     async def publish_raw(
         self,

@@ -267,6 +267,29 @@ async def test_iterating_ends_when_the_consumer_closes(raw: Raw) -> None:
     assert seen == [b"1"]
 
 
+async def test_closing_the_transport_closes_its_consumers(raw: Raw) -> None:
+    transport, other = await raw.open(), await raw.open()
+    queue = raw.queue("q")
+    consumer = transport.consume(raw.exchange, queue, ["k"])
+    got = asyncio.Event()
+
+    async def read() -> None:
+        async for _ in consumer:
+            got.set()  # and never settled
+
+    async with consumer:
+        reader = asyncio.create_task(read())
+        await other.publish(raw.exchange, "k", b"unfinished")
+        await asyncio.wait_for(got.wait(), 10)
+        await transport.aclose()
+        await asyncio.wait_for(reader, 5)  # the loop ended
+    async with other.consume(raw.exchange, queue, ["k"]) as second:
+        [again] = await _take(second, 1)
+        assert again.body == b"unfinished"
+        assert again.redelivered
+        await again.ack()
+
+
 async def test_a_publish_no_queue_takes_fails_naming_the_exchange_and_key(raw: Raw) -> None:
     transport = await raw.open()
     with pytest.raises(DeliveryFailure, match=rf"'nobody\.home' to exchange '{raw.exchange}'"):

@@ -294,6 +294,7 @@ class MemoryTransport(Transport):
         if self._closed or self._broker is None:
             self._closed = True
             return
+        await self.close_raw_consumers()
         self.fail_waiting_calls(TransportClosed(str(self.url)))
         for subscription in list(self._subscriptions):
             self._drop(subscription)

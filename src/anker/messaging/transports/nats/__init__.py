@@ -128,6 +128,7 @@ class NatsTransport(Connected):
     async def aclose(self) -> None:
         if self._closed:
             return
+        await self.close_raw_consumers()
         self.fail_waiting_calls(TransportClosed(str(self.url)))
         for group in list(self._subscriptions):
             await group.cancel()  # held requests go back to the other servers first

@@ -14,6 +14,7 @@ asks the server for the stream's consumers again before refusing.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import json
 from collections.abc import Awaitable, Callable, Sequence
@@ -26,7 +27,7 @@ from anker.messaging._transport import Incoming
 from anker.messaging.transports.nats import _names as names
 from anker.messaging.transports.nats._core import Budget
 from anker.messaging.transports.nats._link import MSG_ID_HEADER, TTL_HEADER
-from anker.messaging.transports.nats._stream import StreamConsumer
+from anker.messaging.transports.nats._stream import PULL_EXPIRES, StreamConsumer
 
 if TYPE_CHECKING:
     from nats.aio.msg import Msg
@@ -193,6 +194,16 @@ class RawStreamConsumer(StreamConsumer):
         self.exchange = exchange
         self.matchers = [_topics.matcher(pattern) for pattern in bindings]
         self.raw = raw
+
+    async def cancel(self) -> None:
+        """Stop pulling; with messages to requeue, wait until the pull under way ended
+        (within ``PULL_EXPIRES``), so that they go to another consumer's pull and not to a
+        pull request of this one that JetStream still holds (and a closing connection would
+        lose, until ``ack_wait``)."""
+        await super().cancel()
+        task = self._task
+        if self.unsettled and task is not None and not task.done():
+            await asyncio.wait([task], timeout=2 * PULL_EXPIRES)
 
     async def _deliver(self, msg: Msg) -> None:
         key = names.raw_key(msg.subject)

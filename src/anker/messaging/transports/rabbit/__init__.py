@@ -145,6 +145,7 @@ class RabbitTransport(Publishing):
     async def aclose(self) -> None:
         if self._closed:
             return
+        await self.close_raw_consumers()
         self._closed = True
         self.fail_waiting_calls(TransportClosed(str(self.url)))
         if self._ready is not None:
