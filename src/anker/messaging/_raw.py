@@ -10,6 +10,7 @@ bodies and headers are done before a driver is reached (``_topics``).
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import logging
 from collections.abc import AsyncIterator, Awaitable, Callable, Mapping, Sequence
 from types import MappingProxyType, TracebackType
@@ -17,6 +18,7 @@ from typing import TYPE_CHECKING, Final, Self
 
 from anker.messaging._errors import AlreadySettled, TransportClosed
 from anker.messaging._signing import RAW_SIGNATURE_HEADER, Refusals, raw_route
+from anker.messaging._tracing import consumer_span
 
 if TYPE_CHECKING:
     from anker.messaging._transport import Subscription, Transport
@@ -89,6 +91,16 @@ class RawMessage:
             f"<RawMessage {self.key!r} on {self.exchange!r} from queue {self.queue!r}, "
             f"{len(self.body)} bytes, {state}>"
         )
+
+    def span(self) -> contextlib.AbstractContextManager[None]:
+        """A context in which handling the message is an OpenTelemetry consumer span, the
+        child of its publisher's (from the ``traceparent`` header) where the process set up
+        OpenTelemetry; else a context that does nothing::
+
+            with message.span():
+                handle(message.body)
+        """
+        return consumer_span(f"process {self.key}", "consumer", self.headers)
 
     @property
     def settled(self) -> bool:
@@ -205,17 +217,24 @@ class RawConsumer:
     async def get(self, timeout: float | None = None) -> RawMessage:
         """The next message (waiting up to ``timeout`` seconds: then ``TimeoutError``).
         Raises :class:`~anker.messaging.TransportClosed` once the consumer is closed."""
+        if timeout is None:
+            return await self._next()
         async with asyncio.timeout(timeout):
-            while True:
-                if self._state == "closed":
-                    raise TransportClosed(f"{self.transport.url} (consumer of {self.queue})")
+            return await self._next()
+
+    async def _next(self) -> RawMessage:
+        while True:
+            if self._state == "closed":
+                raise TransportClosed(f"{self.transport.url} (consumer of {self.queue})")
+            message = self._delivered.get_nowait() if self._delivered.qsize() else None
+            if message is None:
                 message = await self._delivered.get()
-                if message is _CLOSED:
-                    self._delivered.put_nowait(_CLOSED)  # for the next reader too
-                    continue
-                assert isinstance(message, RawMessage)
-                if message._outcome is None and not await self._refused(message):
-                    return message
+            if message is _CLOSED:
+                self._delivered.put_nowait(_CLOSED)  # for the next reader too
+                continue
+            assert isinstance(message, RawMessage)
+            if message._outcome is None and not await self._refused(message):
+                return message
 
     async def _refused(self, message: RawMessage) -> bool:
         signing = self.transport.signing

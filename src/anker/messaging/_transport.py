@@ -29,7 +29,7 @@ from anker._drivers import Driver, DriverSettings, Seconds, setting
 from anker._url import BackendURL
 from anker.config import ByteSize
 from anker.errors import InvalidOption
-from anker.messaging import _topics, _wire
+from anker.messaging import _topics, _tracing, _wire
 from anker.messaging._errors import DeliveryFailure, TransportUnavailable
 from anker.messaging._raw import RawConsumer, RawHandler
 from anker.messaging._signing import RAW_SIGNATURE_HEADER, raw_route
@@ -344,7 +344,10 @@ class Transport(Driver):
         exchange and key when no queue is bound with a pattern that matches the key (the
         message would be lost), ``MessageTooLarge`` over ``max_message_size``, ``TypeError``
         or ``ValueError`` for a bad argument. With a signing transport the message is signed
-        (the ``Anker-Signature`` header) for its exchange and key.
+        (the ``Anker-Signature`` header) for its exchange and key. Where the process set up
+        OpenTelemetry, the publish is a producer span whose W3C trace context travels in the
+        ``traceparent`` and ``tracestate`` headers (see :meth:`RawMessage.span
+        <anker.messaging.RawMessage.span>`).
 
         .. versionadded:: 0.2
         """
@@ -355,11 +358,17 @@ class Transport(Driver):
         checked = _topics.check_headers(headers, where)
         ttl = _topics.check_ttl(ttl, where)
         raw = _topics.check_body(body, self.settings.max_message_size, where)
-        if self.signing is not None:
-            checked[RAW_SIGNATURE_HEADER] = self.signing.sign_raw(
-                raw, checked, raw_route(exchange, key)
-            )
-        await self.publish_raw(exchange, key, raw, checked, ttl)
+        context: dict[str, Any] = {}
+        with _tracing.producer_span(f"publish {key}", "producer", context):
+            for name in _tracing.KEYS:  # W3C trace context, unless the publisher gave one
+                value = context.get(f"_context_{name}")
+                if isinstance(value, str) and name not in checked:
+                    checked[name] = value
+            if self.signing is not None:
+                checked[RAW_SIGNATURE_HEADER] = self.signing.sign_raw(
+                    raw, checked, raw_route(exchange, key)
+                )
+            await self.publish_raw(exchange, key, raw, checked, ttl)
 
     def consume(
         self,

@@ -61,12 +61,19 @@ async def main(url: str) -> None:
     ):
         tracer = trace.get_tracer("test")
         client = RPCClient(transport, Target(topic=topic), timeout=10)
+        raw = transport.consume(f"{topic}-raw", f"{topic}-raw", ["orders.*"])
+        await raw.start()
         with tracer.start_as_current_span("request"):
             assert await client.call(RequestContext(user_id="u1"), "echo", value=1) == 1
             await client.cast(None, "poke")
             await Notifier(transport, "svc", topics=[topic]).info(None, "thing.done", {})
+            await transport.publish(f"{topic}-raw", "orders.new", b"{}")
         await asyncio.wait_for(echo.cast_done.wait(), 10)
         await asyncio.wait_for(sink.done.wait(), 10)
+        message = await raw.get(timeout=10)
+        with message.span():
+            await message.ack()
+        await raw.close()
         await asyncio.sleep(0.1)  # the handlers' spans end as they return
     for span in exporter.get_finished_spans():
         parent = span.parent

@@ -145,12 +145,14 @@ def raw_stream(exchange: str) -> tuple[str, str]:
     return short(f"anker-raw-{token(exchange)}"), f"{PREFIX}.raw.{token(exchange)}.>"
 
 
+@functools.lru_cache(maxsize=4096)  # every publish names its subject
 def raw_subject(exchange: str, key: str) -> str:
     """Where a raw message with routing key ``key`` (checked: no empty word) goes."""
     words = ".".join(token(word) for word in key.split("."))
     return f"{PREFIX}.raw.{token(exchange)}.{words}.{END}"
 
 
+@functools.lru_cache(maxsize=4096)  # every delivery reads its key
 def raw_key(subject: str) -> str | None:
     """The routing key of a raw subject (None: not one)."""
     parts = subject.split(".")

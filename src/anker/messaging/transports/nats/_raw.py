@@ -59,13 +59,27 @@ class RawQueues:
 
     def __init__(self) -> None:
         self.known: dict[str, dict[str, tuple[str, ...]]] = {}
+        #: (exchange, key) found routed since the queues were last learnt: a hot path
+        self._routed: set[tuple[str, str]] = set()
+
+    def learn(self, exchange: str, queues: dict[str, tuple[str, ...]]) -> None:
+        self.known[exchange] = queues
+        self._routed.clear()
+
+    def add(self, exchange: str, queue: str, bindings: tuple[str, ...]) -> None:
+        self.known.setdefault(exchange, {})[queue] = bindings
 
     def routed(self, exchange: str, key: str) -> bool:
-        return any(
+        if (exchange, key) in self._routed:
+            return True
+        found = any(
             _topics.matcher(pattern)(key)
             for patterns in self.known.get(exchange, {}).values()
             for pattern in patterns
         )
+        if found and len(self._routed) < 4096:
+            self._routed.add((exchange, key))
+        return found
 
     async def refresh(self, transport: Connected, exchange: str) -> None:
         """Ask the server for the exchange's queues (the consumers of its stream)."""
@@ -87,7 +101,7 @@ class RawQueues:
             except not_found:
                 return {}
 
-        self.known[exchange] = await transport._retrying(listing, f"listing the queues of {stream}")
+        self.learn(exchange, await transport._retrying(listing, f"listing the queues of {stream}"))
 
 
 async def publish(
