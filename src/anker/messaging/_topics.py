@@ -130,7 +130,7 @@ def check_body(value: object, limit: int, where: str) -> bytes:
 
 def check_headers(value: object, where: str) -> dict[str, str]:
     """Headers: a mapping of names (HTTP tokens, not ``Anker-`` or ``Nats-``) to strings
-    without line breaks."""
+    without line breaks, nor whitespace at either end."""
     if value is None:
         return {}
     if not isinstance(value, Mapping):
@@ -153,6 +153,11 @@ def check_headers(value: object, where: str) -> dict[str, str]:
             )
         if "\r" in text or "\n" in text or "\x00" in text:
             raise ValueError(f"{where}: header {name!r}: the value holds a line break or NUL")
+        if text != text.strip(" \t"):
+            raise ValueError(
+                f"{where}: header {name!r}: the value starts or ends with whitespace "
+                "(NATS drops it: the value would not arrive as sent)"
+            )
         headers[name] = text
     return headers
 

@@ -100,12 +100,11 @@ async def test_a_message_arrives_with_its_body_headers_and_key(raw: Raw) -> None
     transport = await raw.open()
     queue = raw.queue("orders")
     async with transport.consume(raw.exchange, queue, ["orders.*"]) as consumer:
-        await transport.publish(
-            raw.exchange, "orders.created", b"\x00\xffbinary", headers={"Trace": "t-1"}
-        )
+        headers = {"Trace": "t-1", "empty": "", "Text": "é ü\tx"}
+        await transport.publish(raw.exchange, "orders.created", b"\x00\xffbinary", headers=headers)
         [message] = await _take(consumer, 1)
         assert message.body == b"\x00\xffbinary"
-        assert dict(message.headers) == {"Trace": "t-1"}
+        assert dict(message.headers) == headers
         assert (message.exchange, message.key, message.queue) == (
             raw.exchange,
             "orders.created",
@@ -417,6 +416,7 @@ async def test_bad_input_is_refused_naming_what_and_where(raw: Raw) -> None:
         ({"headers": {"A:B": "1"}}, ValueError, "bad header name"),
         ({"headers": {"nats-msg-id": "1"}}, ValueError, "reserved"),
         ({"headers": {"A": "1\r\nB: 2"}}, ValueError, "line break"),
+        ({"headers": {"A": " padded"}}, ValueError, "whitespace"),
         ({"headers": [("A", "1")]}, TypeError, "mapping"),
         ({"ttl": -1}, ValueError, "positive"),
         ({"ttl": "5"}, TypeError, "ttl"),
