@@ -7,6 +7,7 @@ from __future__ import annotations
 
 import asyncio
 import contextlib
+import time
 import uuid
 from collections.abc import AsyncIterator
 
@@ -14,7 +15,7 @@ import nats
 import pytest
 
 from anker._url import parse_url
-from anker.messaging import connect
+from anker.messaging import DeliveryFailure, connect
 from anker.messaging.transports.nats import _names
 from tcp_proxy import TCPProxy, through
 
@@ -137,3 +138,42 @@ async def test_plain_nats_clients_read_the_subjects(nats_url: str, exchange: str
     finally:
         await client.close()
         await transport.aclose()
+
+
+async def test_the_first_queue_decides_where_the_stream_is_kept(
+    nats_url: str, exchange: str
+) -> None:
+    transport = await connect(nats_url)  # durable=false: the default
+    client = await nats.connect(nats_url)
+    try:
+        async with (
+            transport.consume(exchange, "kept", ["#"], durable=True),
+            transport.consume(exchange, "quick", ["#"]),  # no conflict with the first
+        ):
+            info = await client.jetstream().stream_info(_names.raw_stream(exchange)[0])
+            assert info.config.storage == "file"
+    finally:
+        await client.close()
+        await transport.aclose()
+
+
+async def test_a_publish_whose_stream_was_deleted_fails_at_once(
+    nats_url: str, exchange: str
+) -> None:
+    publisher = await connect(nats_url, timeout=10)
+    consuming = await connect(nats_url)
+    client = await nats.connect(nats_url)
+    try:
+        async with consuming.consume(exchange, "q", ["k"]):
+            await publisher.publish(exchange, "k", b"1")  # the publisher knows the queue
+        await client.jetstream().delete_stream(_names.raw_stream(exchange)[0])
+        began = time.monotonic()
+        with pytest.raises(DeliveryFailure, match="stream is gone"):
+            await publisher.publish(exchange, "k", b"2")
+        assert time.monotonic() - began < 5  # not after timeout
+        with pytest.raises(DeliveryFailure, match="unroutable"):
+            await publisher.publish(exchange, "k", b"3")
+    finally:
+        await client.close()
+        await consuming.aclose()
+        await publisher.aclose()

@@ -95,7 +95,7 @@ async def test_programs_that_are_not_anker_share_the_exchange(
     connection = await aio_pika.connect(amqp_url(rabbit_url))
     async with connection, transport.consume(exchange, queue, ["from.pika"]) as consumer:
         channel = await connection.channel()
-        topic = await channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC)
+        topic = await channel.declare_exchange(exchange, aio_pika.ExchangeType.TOPIC, durable=True)
         theirs = await channel.declare_queue(f"{names}-pika")
         await theirs.bind(topic, "from.anker")
         await topic.publish(

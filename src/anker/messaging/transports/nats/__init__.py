@@ -405,6 +405,8 @@ class NatsTransport(Connected):
         prefetch: int,
         durable: bool,
     ) -> Subscription:
-        part = await raw.consumer(self, exchange, queue, bindings, handler, prefetch=prefetch)
+        part = await raw.consumer(
+            self, exchange, queue, bindings, handler, prefetch=prefetch, durable=durable
+        )
         self._raw_queues.known.setdefault(exchange, {})[names.raw_consumer(queue)] = tuple(bindings)
         return await self._start([part], f"consuming queue {queue} of exchange {exchange}")

@@ -126,31 +126,79 @@ async def publish(
                 "no queue is bound to the exchange with a pattern matching the key "
                 "(unroutable: no consumer of its stream wants it)",
             )
-    sent = {**headers, MSG_ID_HEADER: _wire.new_id()}
+    sent = {**headers, MSG_ID_HEADER: _wire.new_id()}  # retries are stored once
     if ttl is not None:
         sent[TTL_HEADER] = str(max(int(ttl * 1000), 1))
-    stream = names.raw_stream(exchange)
-    await transport.publish_kept(
-        names.raw_subject(exchange, key), body, sent, what, lambda: transport.stream(*stream)
+    assert transport._nats is not None
+    no_stream = transport._nats.js.errors.NoStreamResponseError
+    js = transport.jetstream
+    subject = names.raw_subject(exchange, key)
+
+    async def attempt() -> None:
+        try:
+            await js.publish(subject, body, headers=sent)
+        except no_stream:
+            raise _StreamGone from None
+
+    try:
+        await transport._retrying(attempt, what)
+    except _StreamGone:
+        queues.learn(exchange, {})
+        raise DeliveryFailure(
+            what, "the exchange's stream is gone, and with it its queues (unroutable)"
+        ) from None
+
+
+class _StreamGone(Exception):
+    """No stream takes a raw subject any more: it was deleted, or a server lost its store."""
+
+
+async def _stream(transport: Connected, exchange: str, durable: bool) -> None:
+    """Make the exchange's stream if it does not exist (on disk if ``durable``): the first
+    queue decides, and queues made later with other durability take it as it is."""
+    assert transport._nats is not None
+    api = transport._nats.js.api
+    not_found = transport._nats.js.errors.NotFoundError
+    name, subjects = names.raw_stream(exchange)
+    js = transport.jetstream
+    config = api.StreamConfig(
+        name=name,
+        subjects=[subjects],
+        retention=api.RetentionPolicy.INTEREST,
+        storage=api.StorageType.FILE if durable else api.StorageType.MEMORY,
+        max_msg_size=transport.settings.max_message_size,
     )
+
+    async def make() -> None:
+        try:
+            await js.stream_info(name)
+        except not_found:
+            await js.add_stream(config)
+
+    await transport._once(("stream", name), make, f"making stream {name}")
 
 
 async def make_queue(
-    transport: Connected, exchange: str, queue: str, bindings: tuple[str, ...]
+    transport: Connected,
+    exchange: str,
+    queue: str,
+    bindings: tuple[str, ...],
+    *,
+    durable: bool,
 ) -> None:
     """Make the exchange's stream and the queue's consumer; a queue made before with other
     patterns is refused (a consumer's filter cannot change before JetStream 2.10)."""
     assert transport._nats is not None
     api = transport._nats.js.api
     not_found = transport._nats.js.errors.NotFoundError
-    stream, subjects = names.raw_stream(exchange)
-    durable = names.raw_consumer(queue)
-    await transport.stream(stream, subjects)
+    stream = names.raw_stream(exchange)[0]
+    consumer_name = names.raw_consumer(queue)
+    await _stream(transport, exchange, durable)
     dead_stream, dead_subjects = names.dead_letter_stream(exchange)
     await transport.stream(dead_stream, dead_subjects, dead_letters=True)
     js = transport.jetstream
     config = api.ConsumerConfig(
-        durable_name=durable,
+        durable_name=consumer_name,
         description=DESCRIPTION + json.dumps(sorted(bindings)),
         filter_subject=names.raw_cover(exchange, bindings),
         ack_policy=api.AckPolicy.EXPLICIT,
@@ -160,7 +208,7 @@ async def make_queue(
 
     async def make() -> None:
         try:
-            info = await js.consumer_info(stream, durable)
+            info = await js.consumer_info(stream, consumer_name)
         except not_found:
             await js.add_consumer(stream, config)
             return
@@ -258,11 +306,12 @@ async def consumer(
     handler: RawHandler,
     *,
     prefetch: int,
+    durable: bool,
 ) -> RawStreamConsumer:
     patterns = tuple(bindings)
 
     async def remake() -> None:
-        await make_queue(transport, exchange, queue, patterns)
+        await make_queue(transport, exchange, queue, patterns, durable=durable)
 
     await remake()  # JetStream's refusals are TransportUnavailable, other bindings ValueError
     return RawStreamConsumer(

@@ -346,7 +346,9 @@ class RabbitTransport(Publishing):
     # -- raw messages ---------------------------------------------------------------------
 
     def _raw_exchange(self, name: str) -> Exchange:
-        return Exchange(name, "topic", self.durable, False)
+        # always durable (an exchange holds no messages): processes with other ``durable``
+        # options never disagree on its declaration
+        return Exchange(name, "topic", True, False)
 
     async def publish_raw(
         self,
