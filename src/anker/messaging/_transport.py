@@ -14,6 +14,13 @@ queues, so that drivers for different brokers mean the same thing:
 Delivery is at least once: a consumer settles every :class:`Incoming` with ``ack``,
 ``requeue`` or ``reject``; what it never settles goes back to the queue when the
 subscription or the connection ends.
+
+Raw messages (bytes with headers, on an exchange with a routing key, consumed from queues
+bound with AMQP topic patterns) are the low-level API: :meth:`Transport.publish` and
+:meth:`Transport.consume` check the arguments (``_topics``) and sign, then call the driver's
+:meth:`Transport.publish_raw` and :meth:`Transport.subscribe_raw`, which deliver
+:class:`~anker.messaging.RawMessage` objects. A driver without them raises
+``NotImplementedError``.
 """
 
 from __future__ import annotations
