@@ -15,6 +15,11 @@ Transports, by URL scheme: ``memory://`` (in-process, the embedded default), ``r
 request/reply, casts and notifications on JetStream). See ``docs/messaging.md`` for the
 delivery guarantees of each pattern and for choosing a broker.
 
+Raw messages, the low-level API, for what RPC and notifications do not cover: bytes with
+headers published to an exchange with a routing key (:meth:`Transport.publish`), consumed
+from a queue bound with AMQP topic patterns (:meth:`Transport.consume`, a
+:class:`RawConsumer` of :class:`RawMessage`), acknowledged explicitly.
+
 The interface transports implement (for driver authors) is in
 ``anker.messaging.transports``.
 
@@ -31,6 +36,7 @@ from anker.messaging._blocking import (
 from anker.messaging._client import RPCClient, VersionCapError
 from anker.messaging._context import RequestContext, current_context
 from anker.messaging._errors import (
+    AlreadySettled,
     DeliveryFailure,
     InvalidMessage,
     InvalidTarget,
@@ -57,6 +63,7 @@ from anker.messaging._listener import (
 )
 from anker.messaging._notifier import Notifier
 from anker.messaging._options import MessagingOptions, Transports, open_transports
+from anker.messaging._raw import RawConsumer, RawMessage
 from anker.messaging._serializer import JsonSerializer, RichSerializer, Serializer
 from anker.messaging._server import RPCServer
 from anker.messaging._signing import Signing
@@ -64,6 +71,7 @@ from anker.messaging._target import Target
 from anker.messaging._transport import Transport, connect
 
 __all__ = [
+    "AlreadySettled",
     "BatchNotificationListener",
     "BlockingNotifier",
     "BlockingRPCClient",
@@ -87,6 +95,8 @@ __all__ = [
     "Notifier",
     "RPCClient",
     "RPCServer",
+    "RawConsumer",
+    "RawMessage",
     "RemoteError",
     "RequestContext",
     "RichSerializer",

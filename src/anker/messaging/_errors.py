@@ -16,7 +16,8 @@
      ├── RemoteError                               the remote method raised an exception
      ├── NoSuchMethod          (also AttributeError) no endpoint has the method (raised remotely)
      ├── UnsupportedVersion                        no endpoint serves the requested version
-     └── ServerStopped         (also RuntimeError) a stopped server was asked to serve again
+     ├── ServerStopped         (also RuntimeError) a stopped server was asked to serve again
+ └── AlreadySettled        (also RuntimeError) a raw message was acknowledged or refused twice
 """
 
 from __future__ import annotations
@@ -26,6 +27,7 @@ from collections.abc import Sequence
 from anker.errors import AnkerError, Unavailable
 
 __all__ = [
+    "AlreadySettled",
     "DeliveryFailure",
     "InvalidMessage",
     "InvalidTarget",
@@ -204,3 +206,18 @@ class UnsupportedVersion(MessagingError):
 
 class ServerStopped(MessagingError, RuntimeError):
     """A server that was stopped cannot be started again: make a new one."""
+
+
+class AlreadySettled(MessagingError, RuntimeError):
+    """A :class:`~anker.messaging.RawMessage` was settled (``ack``, ``nack`` or ``reject``)
+    already, or went back to its queue when its consumer closed; ``outcome`` says how.
+
+    .. versionadded:: 0.2
+    """
+
+    def __init__(self, where: str, outcome: str, attempted: str) -> None:
+        self.where = where
+        self.outcome = outcome
+        super().__init__(
+            f"cannot {attempted} a message from {where}: it was settled already ({outcome})"
+        )

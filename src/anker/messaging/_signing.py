@@ -43,6 +43,8 @@ __all__ = ["SIGNATURE_KEY", "Signing"]
 log = logging.getLogger("anker.messaging")
 
 SIGNATURE_KEY = "_anker_signature"
+#: the header carrying a raw message's signature
+RAW_SIGNATURE_HEADER = "Anker-Signature"
 _DOMAIN = b"anker.messaging.signature.v1\n"
 #: the most nonces remembered for replay detection (the oldest are forgotten first)
 MAX_NONCES = 200_000
@@ -60,6 +62,12 @@ def _canonical(message: Mapping[str, Any], *, decoded: bool = True) -> bytes:
     except TypeError:  # integers past 64 bits: the standard library writes them
         text = json.dumps(unsigned, sort_keys=True, separators=(",", ":"), ensure_ascii=False)
         return text.encode()
+
+
+def _raw_canonical(body: bytes, headers: Mapping[str, str]) -> bytes:
+    """A raw message's headers (but its signature; sorted) and body, as one byte string."""
+    named = sorted((k, v) for k, v in headers.items() if k != RAW_SIGNATURE_HEADER)
+    return orjson.dumps(named) + b"\n" + body
 
 
 class Signing:
@@ -145,21 +153,67 @@ class Signing:
         stamp = message.get(SIGNATURE_KEY)
         if stamp is None:
             return None if allow_unsigned else "unsigned"
-        problem = self._check(stamp, message)
+        problem = self._check(stamp, _canonical(message) if isinstance(stamp, dict) else b"")
         if problem is not None:
             return problem
         if stamp["route"] not in set(routes):
             return "misrouted"
-        now = time.time()
-        self._forget_old(now)
-        if stamp["n"] in self._nonces:
+        return self._fresh(stamp["n"], float(stamp["ts"]), again=False)
+
+    def _fresh(self, nonce: str, ts: float, *, again: bool) -> str | None:
+        """``replayed`` if ``nonce`` was seen within the window (unless the broker says it
+        delivers the message ``again``); else remember it."""
+        self._forget_old(time.time())
+        if nonce in self._nonces and not again:
             return "replayed"
-        self._nonces[stamp["n"]] = float(stamp["ts"])
+        self._nonces[nonce] = ts
         if len(self._nonces) > MAX_NONCES:
             self._nonces.popitem(last=False)
         return None
 
-    def _check(self, stamp: object, message: Mapping[str, Any]) -> str | None:
+    # -- raw messages (Transport.publish and consume) ---------------------------------------
+
+    def sign_raw(self, body: bytes, headers: Mapping[str, str], route: str) -> str:
+        """The value of the ``Anker-Signature`` header of a raw message: a signature over
+        its body, its headers and its ``route`` (the exchange and routing key)."""
+        stamp: dict[str, Any] = {
+            "v": 1,
+            "kid": self.signer,
+            "ts": round(time.time(), 3),
+            "n": secrets.token_urlsafe(12),
+            "route": route,
+        }
+        stamp["mac"] = self._mac(self._keys[self.signer], stamp, _raw_canonical(body, headers))
+        return orjson.dumps(stamp).decode()
+
+    def raw_problem(
+        self,
+        body: bytes,
+        headers: Mapping[str, str],
+        route: str,
+        *,
+        queue: str,
+        redelivered: bool,
+        allow_unsigned: bool,
+    ) -> str | None:
+        """Why the raw message must be refused (as :meth:`problem`), or None. Nonces are
+        remembered per ``queue`` (each queue bound to a key gets its own copy), and a
+        message the broker delivers again (``redelivered``) is no replay."""
+        text = headers.get(RAW_SIGNATURE_HEADER)
+        if text is None:
+            return None if allow_unsigned else "unsigned"
+        try:
+            stamp = orjson.loads(text)
+        except orjson.JSONDecodeError:
+            return "malformed"
+        problem = self._check(stamp, _raw_canonical(body, headers))
+        if problem is not None:
+            return problem
+        if stamp["route"] != route:
+            return "misrouted"
+        return self._fresh(f"{queue}\n{stamp['n']}", float(stamp["ts"]), again=redelivered)
+
+    def _check(self, stamp: object, canonical: bytes) -> str | None:
         """What is wrong with the signature itself: its form, key, MAC or time."""
         if not isinstance(stamp, dict) or stamp.get("v") != 1:
             return "malformed"
@@ -171,7 +225,7 @@ class Signing:
         key = self._keys.get(stamp["kid"])
         if key is None:
             return "unknown key"
-        if not hmac.compare_digest(self._mac(key, stamp, _canonical(message)), stamp["mac"]):
+        if not hmac.compare_digest(self._mac(key, stamp, canonical), stamp["mac"]):
             return "tampered"
         if abs(time.time() - float(stamp["ts"])) > self.window:
             return "expired"
@@ -224,6 +278,11 @@ def request_route(exchange: str, topic: str, server: str | None, fanout: bool) -
 
 def notification_route(exchange: str, topic: str, priority: str) -> str:
     return f"notify:{exchange}:{topic}.{priority}"
+
+
+def raw_route(exchange: str, key: str) -> str:
+    """Where a raw message was published: ``raw:<exchange>:<routing key>``."""
+    return f"raw:{exchange}:{key}"
 
 
 def reply_route(msg_id: str) -> str:

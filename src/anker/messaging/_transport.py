@@ -14,6 +14,13 @@ queues, so that drivers for different brokers mean the same thing:
 Delivery is at least once: a consumer settles every :class:`Incoming` with ``ack``,
 ``requeue`` or ``reject``; what it never settles goes back to the queue when the
 subscription or the connection ends.
+
+Raw messages (bytes with headers, on an exchange with a routing key, consumed from queues
+bound with AMQP topic patterns) are the low-level API: :meth:`Transport.publish` and
+:meth:`Transport.consume` check the arguments (``_topics``) and sign, then call the driver's
+:meth:`Transport.publish_raw` and :meth:`Transport.subscribe_raw`, which deliver
+:class:`~anker.messaging.RawMessage` objects. A driver without them raises
+``NotImplementedError``.
 """
 
 from __future__ import annotations
@@ -29,8 +36,10 @@ from anker._drivers import Driver, DriverSettings, Seconds, setting
 from anker._url import BackendURL
 from anker.config import ByteSize
 from anker.errors import InvalidOption
-from anker.messaging import _wire
+from anker.messaging import _topics, _tracing, _wire
 from anker.messaging._errors import DeliveryFailure, TransportUnavailable
+from anker.messaging._raw import RawConsumer, RawHandler
+from anker.messaging._signing import RAW_SIGNATURE_HEADER, raw_route
 from anker.messaging._target import Target
 
 if TYPE_CHECKING:
@@ -41,6 +50,7 @@ __all__ = [
     "Handler",
     "Incoming",
     "PendingCalls",
+    "RawHandler",
     "ReplyHandler",
     "Subscription",
     "Transport",
@@ -216,6 +226,8 @@ class Transport(Driver):
         self._reply_router: PendingCalls | None = None
         #: the keys messages are signed and checked with (``connect(url, signing=...)``)
         self.signing: Signing | None = None
+        #: the raw consumers started and not closed (closed first by ``aclose``)
+        self._raw_consumers: set[RawConsumer] = set()
 
     @property
     def exchange(self) -> str:
@@ -318,6 +330,129 @@ class Transport(Driver):
 
         Called once per transport, by the first RPC call.
         """
+
+    # -- raw messages: the low-level API ---------------------------------------------------
+
+    async def publish(
+        self,
+        exchange: str,
+        key: str,
+        body: bytes,
+        *,
+        headers: Mapping[str, str] | None = None,
+        ttl: float | None = None,
+    ) -> None:
+        """Publish ``body`` (bytes, sent as they are) to ``exchange`` with the routing key
+        ``key`` (words joined by dots), with ``headers`` (str to str) and, if given, a time
+        to live in seconds after which the broker drops it unconsumed.
+
+        Returns once the broker took the message (RabbitMQ's publisher confirm, JetStream's
+        acknowledgement). Raises :class:`~anker.messaging.DeliveryFailure` naming the
+        exchange and key when no queue is bound with a pattern that matches the key (the
+        message would be lost), ``MessageTooLarge`` over ``max_message_size``, ``TypeError``
+        or ``ValueError`` for a bad argument. With a signing transport the message is signed
+        (the ``Anker-Signature`` header) for its exchange and key. Where the process set up
+        OpenTelemetry, the publish is a producer span whose W3C trace context travels in the
+        ``traceparent`` and ``tracestate`` headers (see :meth:`RawMessage.span
+        <anker.messaging.RawMessage.span>`).
+
+        .. versionadded:: 0.2
+        """
+        where = f"publishing to exchange {exchange!r}"
+        _topics.check_name(exchange, "exchange", where)
+        where = f"publishing {key!r} to exchange {exchange!r}"
+        _topics.check_key(key, where)
+        checked = _topics.check_headers(headers, where)
+        ttl = _topics.check_ttl(ttl, where)
+        raw = _topics.check_body(body, self.settings.max_message_size, where)
+        context: dict[str, Any] = {}
+        with _tracing.producer_span(f"publish {key}", "producer", context):
+            for name in _tracing.KEYS:  # W3C trace context, unless the publisher gave one
+                value = context.get(f"_context_{name}")
+                if isinstance(value, str) and name not in checked:
+                    checked[name] = value
+            if self.signing is not None:
+                checked[RAW_SIGNATURE_HEADER] = self.signing.sign_raw(
+                    raw, checked, raw_route(exchange, key)
+                )
+            await self.publish_raw(exchange, key, raw, checked, ttl)
+
+    def consume(
+        self,
+        exchange: str,
+        queue: str,
+        bindings: Sequence[str],
+        *,
+        prefetch: int | None = None,
+        durable: bool | None = None,
+        allow_unsigned: bool = False,
+    ) -> RawConsumer:
+        """The messages of ``queue``, bound to ``exchange`` with each of the ``bindings``
+        (AMQP topic patterns: ``*`` is one word, ``#`` zero or more): a
+        :class:`~anker.messaging.RawConsumer` to use with ``async with`` and ``async for``.
+
+        The queue and its bindings are made when the consumer starts, if they do not exist
+        (on RabbitMQ bindings add up; on NATS a queue keeps the bindings it was made with).
+        Consumers of one queue share its messages (each goes to one of them); each queue
+        bound to a key gets its own copy. ``prefetch`` bounds the messages delivered and
+        not settled (the transport's ``prefetch`` by default); ``durable`` makes the queue
+        survive a broker restart (the transport's ``durable`` by default).
+        ``allow_unsigned`` takes unsigned messages on a signing transport.
+
+        .. versionadded:: 0.2
+        """
+        where = f"consuming queue {queue!r} of exchange {exchange!r}"
+        _topics.check_name(exchange, "exchange", where)
+        _topics.check_name(queue, "queue", where)
+        patterns = _topics.check_bindings(bindings, where)
+        if prefetch is not None and (
+            isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 1
+        ):
+            raise ValueError(f"{where}: prefetch must be a whole number >= 1, not {prefetch!r}")
+        return RawConsumer(
+            self,
+            exchange,
+            queue,
+            patterns,
+            prefetch=prefetch or self.settings.prefetch,
+            durable=self.settings.durable if durable is None else bool(durable),
+            allow_unsigned=allow_unsigned,
+        )
+
+    async def close_raw_consumers(self) -> None:
+        """For drivers, first thing in ``aclose``: close the raw consumers still open (what
+        they hold goes back to the queues; their readers stop)."""
+        for consumer in list(self._raw_consumers):
+            try:
+                await consumer.close()
+            except Exception as exc:
+                log.debug("closing %r with its transport: %s", consumer, exc)
+
+    async def publish_raw(
+        self,
+        exchange: str,
+        key: str,
+        body: bytes,
+        headers: dict[str, str],
+        ttl: float | None,
+    ) -> None:
+        """For drivers: publish a raw message whose arguments :meth:`publish` checked (and
+        signed); raise ``DeliveryFailure`` if no queue takes it."""
+        raise NotImplementedError(f"{type(self).__qualname__} does not carry raw messages")
+
+    async def subscribe_raw(
+        self,
+        exchange: str,
+        queue: str,
+        bindings: Sequence[str],
+        handler: RawHandler,
+        *,
+        prefetch: int,
+        durable: bool,
+    ) -> Subscription:
+        """For drivers: declare ``queue`` with its ``bindings`` (checked patterns) and hand
+        each message to ``handler`` as a :class:`~anker.messaging.RawMessage`."""
+        raise NotImplementedError(f"{type(self).__qualname__} does not carry raw messages")
 
 
 async def connect(

@@ -1,6 +1,7 @@
-"""OpenTelemetry across messages: the server's span of a call, a cast and a notification is
-the child of the sender's, on memory://, RabbitMQ and NATS (W3C trace context in the message's
-context, as ``_context_traceparent``)."""
+"""OpenTelemetry across messages: the server's span of a call, a cast and a notification (and
+a raw message's consumer's) is the child of the sender's, on memory://, RabbitMQ and NATS (W3C
+trace context in the message's context, as ``_context_traceparent``; a raw message's in its
+``traceparent`` header)."""
 
 from __future__ import annotations
 
@@ -38,6 +39,7 @@ def check(found: dict[str, dict[str, Any]]) -> None:
         ("call echo", "handle echo", ("CLIENT", "SERVER")),
         ("cast poke", "handle poke", ("PRODUCER", "SERVER")),
         ("notify thing.done", "handle info", ("PRODUCER", "CONSUMER")),
+        ("publish orders.new", "process orders.new", ("PRODUCER", "CONSUMER")),
     ):
         assert found[sent]["parent"] == request["id"], sent
         assert found[handled]["parent"] == found[sent]["id"], handled

@@ -51,6 +51,27 @@ class Sink:
         self.done.set()
 
 
+async def forget_raw(url: str, name: str) -> None:
+    """Delete the raw exchange and queue (RabbitMQ) or streams (NATS) named ``name``."""
+    if url.startswith("rabbit"):
+        import aiormq
+
+        connection = await aiormq.connect(url.replace("rabbit://", "amqp://", 1))
+        channel = await connection.channel()
+        await channel.queue_delete(name)
+        await channel.exchange_delete(name)
+        await connection.close()
+    elif url.startswith("nats"):
+        import nats
+
+        from anker.messaging.transports.nats import _names
+
+        client = await nats.connect(url)
+        for stream in (_names.raw_stream(name)[0], _names.dead_letter_stream(name)[0]):
+            await client.jetstream().delete_stream(stream)
+        await client.close()
+
+
 async def main(url: str) -> None:
     topic = f"t{uuid.uuid4().hex[:10]}"
     echo, sink = Echo(), Sink()
@@ -61,13 +82,21 @@ async def main(url: str) -> None:
     ):
         tracer = trace.get_tracer("test")
         client = RPCClient(transport, Target(topic=topic), timeout=10)
+        raw = transport.consume(f"{topic}-raw", f"{topic}-raw", ["orders.*"])
+        await raw.start()
         with tracer.start_as_current_span("request"):
             assert await client.call(RequestContext(user_id="u1"), "echo", value=1) == 1
             await client.cast(None, "poke")
             await Notifier(transport, "svc", topics=[topic]).info(None, "thing.done", {})
+            await transport.publish(f"{topic}-raw", "orders.new", b"{}")
         await asyncio.wait_for(echo.cast_done.wait(), 10)
         await asyncio.wait_for(sink.done.wait(), 10)
+        message = await raw.get(timeout=10)
+        with message.span():
+            await message.ack()
+        await raw.close()
         await asyncio.sleep(0.1)  # the handlers' spans end as they return
+    await forget_raw(url, f"{topic}-raw")
     for span in exporter.get_finished_spans():
         parent = span.parent
         print(

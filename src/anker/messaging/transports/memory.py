@@ -22,8 +22,9 @@ from typing import Any
 
 from anker._drivers import DriverSettings
 from anker._url import BackendURL
-from anker.messaging import _wire
-from anker.messaging._errors import InvalidMessage, TransportClosed
+from anker.messaging import _topics, _wire
+from anker.messaging._errors import DeliveryFailure, InvalidMessage, TransportClosed
+from anker.messaging._raw import RawHandler, RawMessage
 from anker.messaging._target import Target
 from anker.messaging._transport import (
     Handler,
@@ -43,6 +44,8 @@ class _Stored:
     body: bytes
     deadline: float | None  # monotonic
     redelivered: bool = False
+    raw: tuple[str, str, dict[str, str]] | None = None  # a raw message's exchange, key, headers
+    deliveries: int = 0
 
 
 class _Queue:
@@ -74,8 +77,15 @@ class _Queue:
 
 
 class _Consumer:
-    def __init__(self, handler: Handler, prefetch: int, loop: asyncio.AbstractEventLoop) -> None:
+    def __init__(
+        self,
+        handler: Handler,
+        prefetch: int,
+        loop: asyncio.AbstractEventLoop,
+        raw: RawHandler | None = None,
+    ) -> None:
         self.handler = handler
+        self.raw = raw
         self.prefetch = prefetch
         self.loop = loop
         self.unsettled: set[_MemoryIncoming] = set()
@@ -86,6 +96,10 @@ class _Consumer:
         return self.active and len(self.unsettled) < self.prefetch
 
     def take(self, queue: _Queue, stored: _Stored, now: float) -> None:
+        stored.deliveries += 1
+        if self.raw is not None:
+            self._take_raw(queue, stored)
+            return
         try:
             message = _wire.unwrap(stored.body, queue.name)
         except InvalidMessage as exc:
@@ -98,6 +112,29 @@ class _Consumer:
         incoming = _MemoryIncoming(self, queue, stored, message, ttl)
         self.unsettled.add(incoming)
         self.loop.call_soon(self._hand_over, incoming)
+
+    def _take_raw(self, queue: _Queue, stored: _Stored) -> None:
+        exchange, key, headers = stored.raw or ("", queue.name, {})  # an oslo message
+        incoming = _MemoryIncoming(self, queue, stored, {}, None)
+        self.unsettled.add(incoming)
+        raw = RawMessage(
+            stored.body,
+            headers=headers,
+            exchange=exchange,
+            key=key,
+            queue=queue.name,
+            redelivered=stored.redelivered,
+            delivery_count=stored.deliveries,
+            settle=incoming.settle,
+        )
+        self.loop.call_soon(self._hand_over_raw, incoming, raw)
+
+    def _hand_over_raw(self, incoming: _MemoryIncoming, raw: RawMessage) -> None:
+        if not self.active:
+            incoming.give_back()
+            return
+        assert self.raw is not None
+        self.raw(raw)
 
     def _hand_over(self, incoming: _MemoryIncoming) -> None:
         if not self.active:  # cancelled after the message was taken: it goes back
@@ -135,6 +172,10 @@ class _MemoryIncoming(Incoming):
         if not self._settle():
             self._back()
 
+    async def settle(self, how: str) -> None:
+        """Settle as a raw message's driver does: ``ack``, ``requeue`` or ``reject``."""
+        await {"ack": self.ack, "requeue": self.requeue, "reject": self.reject}[how]()
+
     def _back(self) -> None:
         self._stored.redelivered = True
         self._consumer.settled(self)
@@ -159,6 +200,16 @@ class _Broker:
         # (exchange, routing key) -> queue names; fanout exchange name -> queue names
         self.bindings: dict[tuple[str, str], set[str]] = {}
         self.fanouts: dict[str, set[str]] = {}
+        # raw exchange -> queue name -> binding patterns (AMQP topic matching)
+        self.raw: dict[str, dict[str, set[str]]] = {}
+
+    def raw_routed(self, exchange: str, key: str) -> list[str]:
+        bound = self.raw.get(exchange, {})
+        return [
+            name
+            for name, patterns in bound.items()
+            if any(_topics.matcher(pattern)(key) for pattern in patterns)
+        ]
 
     def declare(self, name: str) -> _Queue:
         queue = self.queues.get(name)
@@ -170,12 +221,18 @@ class _Broker:
         self.bindings.setdefault((exchange, key), set()).add(name)
         return self.declare(name)
 
-    def publish(self, names: Iterable[str], body: bytes, ttl: float | None) -> None:
+    def publish(
+        self,
+        names: Iterable[str],
+        body: bytes,
+        ttl: float | None,
+        raw: tuple[str, str, dict[str, str]] | None = None,
+    ) -> None:
         deadline = None if ttl is None else time.monotonic() + ttl
         for name in sorted(set(names)):
             queue = self.queues.get(name)
             if queue is not None:
-                queue.put(_Stored(body, deadline))
+                queue.put(_Stored(body, deadline, raw=raw))
 
     def routed(self, exchange: str, key: str) -> set[str]:
         return self.bindings.get((exchange, key), set())
@@ -184,6 +241,8 @@ class _Broker:
         self.queues.pop(name, None)
         for names in [*self.bindings.values(), *self.fanouts.values()]:
             names.discard(name)
+        for bound in self.raw.values():
+            bound.pop(name, None)
 
 
 _BROKERS: weakref.WeakValueDictionary[str, _Broker] = weakref.WeakValueDictionary()
@@ -235,6 +294,7 @@ class MemoryTransport(Transport):
         if self._closed or self._broker is None:
             self._closed = True
             return
+        await self.close_raw_consumers()
         self.fail_waiting_calls(TransportClosed(str(self.url)))
         for subscription in list(self._subscriptions):
             self._drop(subscription)
@@ -257,10 +317,15 @@ class MemoryTransport(Transport):
             self._subscriptions.remove(subscription)
 
     def _subscribe(
-        self, queues: Sequence[_Queue], handler: Handler, prefetch: int | None, owned: list[str]
+        self,
+        queues: Sequence[_Queue],
+        handler: Handler,
+        prefetch: int | None,
+        owned: list[str],
+        raw: RawHandler | None = None,
     ) -> _MemorySubscription:
         consumer = _Consumer(
-            handler, prefetch or self.settings.prefetch, asyncio.get_running_loop()
+            handler, prefetch or self.settings.prefetch, asyncio.get_running_loop(), raw
         )
         consumer.queues = list(queues)
         subscription = _MemorySubscription(self, consumer, owned)
@@ -357,3 +422,40 @@ class MemoryTransport(Transport):
         # replies are consumed without a prefetch bound: the caller is waiting for them
         self._subscribe([queue], on_reply, 1 << 30, [])
         return name
+
+    # -- raw messages -------------------------------------------------------------------
+
+    async def publish_raw(
+        self,
+        exchange: str,
+        key: str,
+        body: bytes,
+        headers: dict[str, str],
+        ttl: float | None,
+    ) -> None:
+        broker = self.broker
+        names = broker.raw_routed(exchange, key)
+        if not names:
+            raise DeliveryFailure(
+                f"message {key!r} to exchange {exchange!r}",
+                "no queue is bound to the exchange with a pattern matching the key (unroutable)",
+            )
+        broker.publish(names, body, ttl, (exchange, key, dict(headers)))
+
+    async def subscribe_raw(
+        self,
+        exchange: str,
+        queue: str,
+        bindings: Sequence[str],
+        handler: RawHandler,
+        *,
+        prefetch: int,
+        durable: bool,
+    ) -> Subscription:
+        broker = self.broker
+        broker.raw.setdefault(exchange, {}).setdefault(queue, set()).update(bindings)
+        return self._subscribe([broker.declare(queue)], _no_handler, prefetch, [], raw=handler)
+
+
+def _no_handler(incoming: Incoming) -> None:  # a raw consumer's messages go to its RawHandler
+    raise AssertionError("raw consumers take raw messages only")

@@ -61,12 +61,14 @@ from anker._drivers import DriverSettings
 from anker.errors import InvalidOption
 from anker.messaging import _wire
 from anker.messaging._errors import MessageTooLarge, TransportClosed
+from anker.messaging._raw import RawHandler
 from anker.messaging._transport import (
     Handler,
     ReplyHandler,
     Subscription,
 )
 from anker.messaging.transports.nats import _names as names
+from anker.messaging.transports.nats import _raw as raw
 from anker.messaging.transports.nats._core import Budget, CoreConsumer
 from anker.messaging.transports.nats._link import (
     MSG_ID_HEADER,
@@ -121,10 +123,12 @@ class NatsTransport(Connected):
         self._reply_subject = ""
         self._bounces = ""  # where NATS says a reply found no caller (made on first reply)
         self._gone: dict[str, float] = {}
+        self._raw_queues = raw.RawQueues()
 
     async def aclose(self) -> None:
         if self._closed:
             return
+        await self.close_raw_consumers()
         self.fail_waiting_calls(TransportClosed(str(self.url)))
         for group in list(self._subscriptions):
             await group.cancel()  # held requests go back to the other servers first
@@ -376,3 +380,33 @@ class NatsTransport(Connected):
                 await nc.flush()
         self._reply_queue, self._reply_subject = name, subject
         return name
+
+    # -- raw messages (see _raw) ----------------------------------------------------------
+
+    async def publish_raw(
+        self,
+        exchange: str,
+        key: str,
+        body: bytes,
+        headers: dict[str, str],
+        ttl: float | None,
+    ) -> None:
+        await raw.publish(
+            self, self._raw_queues, exchange=exchange, key=key, body=body, headers=headers, ttl=ttl
+        )
+
+    async def subscribe_raw(
+        self,
+        exchange: str,
+        queue: str,
+        bindings: Sequence[str],
+        handler: RawHandler,
+        *,
+        prefetch: int,
+        durable: bool,
+    ) -> Subscription:
+        part = await raw.consumer(
+            self, exchange, queue, bindings, handler, prefetch=prefetch, durable=durable
+        )
+        self._raw_queues.known.setdefault(exchange, {})[names.raw_consumer(queue)] = tuple(bindings)
+        return await self._start([part], f"consuming queue {queue} of exchange {exchange}")

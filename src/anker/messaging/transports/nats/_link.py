@@ -293,6 +293,9 @@ class Connected(Transport):
         """Make the stream ``name`` holding ``subjects`` (interest retention: a message is
         kept until every consumer that wants it acknowledged it; limits retention for
         dead letters, which wait for an operator). File storage with ``durable``."""
+        made = self._made.get(("stream", name))
+        if made is not None and made.done() and not made.cancelled() and not made.exception():
+            return  # every publish asks: no new config for a stream made already
         api = self._nats.js.api if self._nats is not None else None
         assert api is not None
         config = api.StreamConfig(

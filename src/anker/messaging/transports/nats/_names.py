@@ -128,3 +128,79 @@ def dead_letter_subject(exchange: str, consumer: str) -> str:
     """Where a message the consumer ``consumer`` (a name made here: already one token)
     rejected for good, or gave up on, is kept."""
     return f"{PREFIX}.dlq.{token(exchange)}.{consumer}"
+
+
+# -- raw messages (JetStream) --------------------------------------------------------------
+#
+# A routing key's words become one token each, and a last token ``~`` (which no word
+# becomes) ends every subject, so that AMQP's ``a.#`` ("a", then zero or more words) is the
+# one NATS filter ``...a.>``; ``*`` stays ``*``.
+
+#: the token ending every raw subject
+END: Final = "~"
+
+
+def raw_stream(exchange: str) -> tuple[str, str]:
+    """The raw exchange's stream: its name and the subjects it holds."""
+    return short(f"anker-raw-{token(exchange)}"), f"{PREFIX}.raw.{token(exchange)}.>"
+
+
+@functools.lru_cache(maxsize=4096)  # every publish names its subject
+def raw_subject(exchange: str, key: str) -> str:
+    """Where a raw message with routing key ``key`` (checked: no empty word) goes."""
+    words = ".".join(token(word) for word in key.split("."))
+    return f"{PREFIX}.raw.{token(exchange)}.{words}.{END}"
+
+
+@functools.lru_cache(maxsize=4096)  # every delivery reads its key
+def raw_key(subject: str) -> str | None:
+    """The routing key of a raw subject (None: not one)."""
+    parts = subject.split(".")
+    if len(parts) < 5 or parts[-1] != END:
+        return None
+    return ".".join(untoken(part) for part in parts[3:-1])
+
+
+def raw_filter(exchange: str, pattern: str) -> str | None:
+    """The NATS filter subject matching exactly the keys AMQP's ``pattern`` matches, or None
+    where NATS cannot say it (a ``#`` before the last word)."""
+    words: list[str] = []
+    for word in pattern.split("."):
+        if not (word == "#" and words and words[-1] == "#"):
+            words.append(word)
+    if "#" in words[:-1]:
+        return None
+    tokens = [word if word in ("*", "#") else token(word) for word in words]
+    if tokens[-1] == "#":
+        tokens[-1] = ">"
+    else:
+        tokens.append(END)
+    return f"{PREFIX}.raw.{token(exchange)}.{'.'.join(tokens)}"
+
+
+def raw_cover(exchange: str, patterns: tuple[str, ...]) -> str:
+    """One filter subject matching every key the patterns match (and maybe more: the
+    consumer checks each key): JetStream before 2.10 takes one filter per consumer."""
+    base = f"{PREFIX}.raw.{token(exchange)}"
+    everything = f"{base}.>"
+    filters = [raw_filter(exchange, pattern) for pattern in patterns]
+    if any(found is None for found in filters):
+        return everything
+    split = [found[len(base) + 1 :].split(".") for found in filters if found is not None]
+    shortest = min(len(tokens) for tokens in split)
+    cover: list[str] = []
+    for index in range(shortest):
+        column = {tokens[index] for tokens in split}
+        if ">" in column:
+            cover.append(">")
+            break
+        cover.append(column.pop() if len(column) == 1 else "*")
+    else:
+        if any(len(tokens) != shortest for tokens in split):
+            cover[shortest - 1 :] = [">"]
+    return f"{base}.{'.'.join(cover)}"
+
+
+def raw_consumer(queue: str) -> str:
+    """The durable consumer that is the raw queue ``queue`` (in its exchange's stream)."""
+    return short(f"raw-{token(queue)}")

@@ -148,12 +148,14 @@ class StreamConsumer(Subscription):
         """Whether deliveries go on (a method: ``cancel`` may change it at any await)."""
         return self.active
 
-    async def _deliver(self, msg: Msg) -> None:
+    async def _admit(self, msg: Msg) -> tuple[int, float | None] | None:
+        """How many times ``msg`` was delivered and the time it has left to live; or None
+        when it is not delivered: over ``delivery_limit`` (dead-lettered) or expired (gone)."""
         metadata = msg.metadata
         delivered = metadata.num_delivered or 1
         if self.delivery_limit is not None and delivered > self.delivery_limit:
             await self._dead(msg, f"delivered {delivered} times (delivery_limit)")
-            return
+            return None
         ttl = ttl_of(msg.headers)
         if ttl is not None and metadata.timestamp is not None:
             ttl -= time.time() - metadata.timestamp.timestamp()
@@ -161,7 +163,14 @@ class StreamConsumer(Subscription):
                 log.debug("dropped a message from %s that expired in the stream", self.where)
                 with contextlib.suppress(Exception):
                     await msg.ack()
-                return
+                return None
+        return delivered, ttl
+
+    async def _deliver(self, msg: Msg) -> None:
+        admitted = await self._admit(msg)
+        if admitted is None:
+            return
+        delivered, ttl = admitted
         try:
             message = _wire.unwrap(msg.data, self.where)
         except InvalidMessage as exc:

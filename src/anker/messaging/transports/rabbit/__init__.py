@@ -86,7 +86,8 @@ from typing import TYPE_CHECKING, Any, ClassVar, Final
 
 from anker._drivers import DriverSettings, setting
 from anker.messaging import _wire
-from anker.messaging._errors import TransportClosed, TransportUnavailable
+from anker.messaging._errors import DeliveryFailure, TransportClosed, TransportUnavailable
+from anker.messaging._raw import RawHandler
 from anker.messaging._transport import Handler, ReplyHandler, Subscription, TransportSettings
 from anker.messaging.transports.rabbit._consumer import Consumer
 from anker.messaging.transports.rabbit._link import Link, describe, log
@@ -152,6 +153,7 @@ class RabbitTransport(Publishing):
     async def aclose(self) -> None:
         if self._closed:
             return
+        await self.close_raw_consumers()
         self._closed = True
         self.fail_waiting_calls(TransportClosed(str(self.url)))
         if self._ready is not None:
@@ -345,3 +347,57 @@ class RabbitTransport(Publishing):
             raise
         self._consumers.discard(consumer)  # kept in _replies, attached first on reconnection
         return name
+
+    # -- raw messages ---------------------------------------------------------------------
+
+    def _raw_exchange(self, name: str) -> Exchange:
+        # always durable (an exchange holds no messages): processes with other ``durable``
+        # options never disagree on its declaration
+        return Exchange(name, "topic", True, False)
+
+    async def publish_raw(
+        self,
+        exchange: str,
+        key: str,
+        body: bytes,
+        headers: dict[str, str],
+        ttl: float | None,
+    ) -> None:
+        what = f"message {key!r} to exchange {exchange!r}"
+        routed = await self._publish(
+            self._raw_exchange(exchange),
+            key,
+            body,
+            what=what,
+            message_id=_wire.new_id(),
+            expiration=None if ttl is None else str(ms(ttl)),
+            mandatory=True,
+            headers=headers,
+            raw=True,
+        )
+        if not routed:
+            raise DeliveryFailure(
+                what,
+                "no queue is bound to the exchange with a pattern matching the key "
+                "(unroutable: the broker returned it)",
+            )
+
+    async def subscribe_raw(
+        self,
+        exchange: str,
+        queue: str,
+        bindings: Sequence[str],
+        handler: RawHandler,
+        *,
+        prefetch: int,
+        durable: bool,
+    ) -> Subscription:
+        bound = self._raw_exchange(exchange)
+        spec = shared_queue(
+            queue,
+            tuple((bound, pattern) for pattern in bindings),
+            options=self.settings,
+            durable=durable or self.settings.quorum,
+        )
+        consumer = Consumer(self, [spec], raw=handler, prefetch=prefetch)
+        return await self._subscribe(consumer, f"consuming queue {queue} of exchange {exchange}")

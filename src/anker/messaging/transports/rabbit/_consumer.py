@@ -12,6 +12,7 @@ from typing import TYPE_CHECKING, Any
 
 from anker.messaging import _wire
 from anker.messaging._errors import InvalidMessage
+from anker.messaging._raw import RawHandler, RawMessage
 from anker.messaging._transport import Handler, Incoming, ReplyHandler, Subscription
 from anker.messaging.transports.rabbit._link import describe, log
 from anker.messaging.transports.rabbit._topology import QueueSpec, declare_queue
@@ -50,6 +51,10 @@ class RabbitIncoming(Incoming):
     async def _reject(self) -> None:
         await self._consumer.settle(self, "reject")
 
+    async def settle(self, how: str) -> None:
+        """Settle as a raw message's driver does: ``ack``, ``requeue`` or ``reject``."""
+        await {"ack": self.ack, "requeue": self.requeue, "reject": self.reject}[how]()
+
 
 class Consumer(Subscription):
     """A subscription: one channel consuming its queues, re-created on every connection."""
@@ -61,12 +66,14 @@ class Consumer(Subscription):
         *,
         handler: Handler | None = None,
         replies: ReplyHandler | None = None,
+        raw: RawHandler | None = None,
         prefetch: int = 0,
     ) -> None:
         self.transport = transport
         self.queues = list(queues)
         self.handler = handler
         self.replies = replies
+        self.raw = raw
         self.prefetch = prefetch
         self.channel: AbstractChannel | None = None
         self.tags: list[str] = []
@@ -162,6 +169,9 @@ class Consumer(Subscription):
             # cancelled (or replaced) since the broker sent it: it goes back to the queue
             await _quietly(channel.basic_nack(tag, requeue=True, wait=False), "requeue", where)
             return
+        if self.raw is not None:
+            self._take_raw(where, channel, message, tag)
+            return
         try:
             inner = _wire.unwrap(message.body, where)
         except InvalidMessage as exc:
@@ -189,6 +199,39 @@ class Consumer(Subscription):
         except Exception:
             log.exception("a message handler raised; the message goes back to its queue")
             await incoming.requeue()
+
+    def _take_raw(
+        self, where: str, channel: AbstractChannel, message: DeliveredMessage, tag: int
+    ) -> None:
+        delivery: Any = message.delivery
+        incoming = RabbitIncoming(
+            {},
+            where=where,
+            redelivered=bool(delivery.redelivered),
+            ttl=None,
+            consumer=self,
+            channel=channel,
+            tag=tag,
+        )
+        headers = {
+            str(name): value.decode("utf-8", "replace") if isinstance(value, bytes) else str(value)
+            for name, value in (message.header.properties.headers or {}).items()
+        }
+        count = headers.get("x-delivery-count")  # quorum queues: deliveries before this one
+        self.unsettled += 1
+        assert self.raw is not None
+        self.raw(
+            RawMessage(
+                message.body,
+                headers=headers,
+                exchange=str(delivery.exchange),
+                key=str(delivery.routing_key),
+                queue=where,
+                redelivered=incoming.redelivered,
+                delivery_count=int(count) + 1 if count and count.isdigit() else None,
+                settle=incoming.settle,
+            )
+        )
 
     async def settle(self, incoming: RabbitIncoming, how: str) -> None:
         channel = incoming._channel

@@ -105,9 +105,12 @@ class Publishing(Supervised):
         expiration: str | None = None,
         mandatory: bool = False,
         queue: QueueSpec | None = None,
+        headers: dict[str, str] | None = None,
+        raw: bool = False,
     ) -> bool:
         """Publish and wait for the confirm, again on the next connection if this one drops;
-        False if the broker returned the (mandatory) message as unroutable."""
+        False if the broker returned the (mandatory) message as unroutable. A ``raw``
+        message has no content type (its publisher's bytes) and the given ``headers``."""
         deadline = time.monotonic() + self.settings.timeout
         attempt = 0
         while True:
@@ -117,7 +120,9 @@ class Publishing(Supervised):
             channel = link.publisher
             try:
                 await self._prepare(link, exchange, queue, what)
-                properties = self._message_properties(message_id, expiration)
+                properties = self._message_properties(
+                    message_id, expiration, headers=headers, raw=raw
+                )
                 return await self._publish_once(
                     link,
                     channel,
@@ -150,12 +155,20 @@ class Publishing(Supervised):
             )
         await asyncio.sleep(min(0.01 * attempt, 0.2))
 
-    def _message_properties(self, message_id: str, expiration: str | None = None) -> Any:
-        """The AMQP properties of every message anker sends (oslo.messaging's)."""
+    def _message_properties(
+        self,
+        message_id: str,
+        expiration: str | None = None,
+        *,
+        headers: dict[str, str] | None = None,
+        raw: bool = False,
+    ) -> Any:
+        """The AMQP properties of a message: oslo.messaging's, or for a ``raw`` one (its
+        publisher's bytes) no content type and the given ``headers``."""
         return self._properties(
-            content_type=CONTENT_TYPE,
-            content_encoding=CONTENT_ENCODING,
-            headers={},
+            content_type=None if raw else CONTENT_TYPE,
+            content_encoding=None if raw else CONTENT_ENCODING,
+            headers=headers or {},
             delivery_mode=PERSISTENT,
             priority=0,
             expiration=expiration,
