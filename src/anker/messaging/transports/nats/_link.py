@@ -212,13 +212,17 @@ class Connected(Transport):
             await nc.flush()
 
     async def _disconnect(self) -> None:
-        for task in list(self._tasks):
+        current = asyncio.current_task()
+        tasks = [task for task in self._tasks if task is not current]
+        for task in tasks:
             task.cancel()
         nc, self._nc, self._js = self._nc, None, None
         if nc is not None and not nc.is_closed:
             with contextlib.suppress(Exception):
                 async with asyncio.timeout(self.settings.timeout):
                     await nc.close()
+        if tasks:  # ended, not left pending for the loop to destroy
+            await asyncio.wait(tasks, timeout=self.settings.timeout)
 
     def _spawn(self, coroutine: Awaitable[Any]) -> asyncio.Task[Any]:
         task = asyncio.ensure_future(coroutine)
