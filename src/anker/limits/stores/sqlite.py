@@ -17,6 +17,7 @@ tables once with ``anker quota --url sqlite:///path/to/limits.db upgrade`` (or
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
 from collections.abc import Mapping
 from dataclasses import dataclass
@@ -124,7 +125,10 @@ class SQLiteStore(SQLStore):
         def work(connection: Connection) -> list[ClaimInfo | LimitsError]:
             raw = connection.connection.dbapi_connection
             assert raw is not None
-            return self._claim_batch(raw, batch)
+            try:
+                return self._claim_batch(raw, batch)
+            except sqlite3.Error as exc:  # the driver's own: anker.db never saw it
+                raise self.unavailable(str(self.url), "claim", str(exc)) from exc
 
         return await self._write("claim", work)
 
