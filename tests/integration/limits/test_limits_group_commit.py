@@ -218,3 +218,42 @@ async def test_a_claimer_cancelled_while_its_batch_is_on_its_way_leaves_nothing_
     assert {claim.id for claim in await quota.claims()} == kept
     usage = {(u.project, u.resource): (u.used, u.reserved) for u in await quota.usage()}
     assert usage[("other", "cores")] == (2, 2)
+
+
+@pytest.fixture
+def postgres_url() -> Iterator[str]:
+    yield from fresh_postgres(require_server("postgresql"))
+
+
+@pytest.mark.integration
+async def test_a_batch_whose_session_is_killed_is_run_again_and_applied_once(
+    postgres_url: str,
+) -> None:
+    """PostgreSQL ends the session of a batch waiting for its counters' locks: the statement
+    died with its session, so nothing of it was applied; the store runs the batch again on
+    a new connection, and every claim of it is granted exactly once."""
+    import psycopg
+
+    url = postgres_url
+    async with await Quota.open(url, upgrade=True) as quota:
+        await quota.set_default("cores", 10)
+        await quota.set_project("p")
+        await quota.release((await quota.claim("p", {"cores": 1})).id)
+        sizes = batch_sizes(quota)
+        with psycopg.connect(url, autocommit=True) as watcher, store_held(url):
+            tasks = [asyncio.create_task(quota.claim("p", {"cores": 1})) for _ in range(3)]
+            waiting = None
+            async with asyncio.timeout(10):
+                while waiting is None:
+                    await asyncio.sleep(0.05)
+                    waiting = watcher.execute(
+                        "SELECT pid FROM pg_stat_activity WHERE wait_event_type = 'Lock'"
+                        " AND query LIKE '%anker_limits_claims%'"
+                    ).fetchone()
+            watcher.execute("SELECT pg_terminate_backend(%s)", (waiting[0],))
+        claims = await asyncio.gather(*tasks)
+        assert sizes == [3]
+        assert len({claim.id for claim in claims}) == 3
+        assert {claim.id for claim in await quota.claims()} == {c.id for c in claims}
+        usage = {(u.project, u.resource): (u.used, u.reserved) for u in await quota.usage()}
+        assert usage[("p", "cores")] == (3, 3)
