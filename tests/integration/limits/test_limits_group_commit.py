@@ -257,3 +257,25 @@ async def test_a_batch_whose_session_is_killed_is_run_again_and_applied_once(
         assert {claim.id for claim in await quota.claims()} == {c.id for c in claims}
         usage = {(u.project, u.resource): (u.used, u.reserved) for u in await quota.usage()}
         assert usage[("p", "cores")] == (3, 3)
+
+
+async def test_a_flat_batch_checks_each_project_alone(sql_url: str) -> None:
+    async with await Quota.open(sql_url, upgrade=True, model="flat") as quota:
+        await quota.set_default("cores", -1)
+        await quota.set_project("domain")
+        await quota.set_project("leaf", "domain")
+        await quota.set_limit("domain", "cores", 2)
+        await quota.set_limit("leaf", "cores", 4)
+        outcomes = await asyncio.gather(
+            outcome(quota, "leaf", {"cores": 3}),  # the domain's 2 does not bind under flat
+            outcome(quota, "leaf", {"cores": 2}),  # leaf: 3 + 2 > 4
+            outcome(quota, "domain", {"cores": 2}),  # its own usage: 0 + 2 <= 2
+            outcome(quota, "domain", {"cores": 1}),  # 2 + 1 > 2
+            outcome(quota, "leaf", {"cores": 1}),
+        )
+        refused = [o for o in outcomes if isinstance(o, OverQuota)]
+        assert [outcomes.index(o) for o in refused] == [1, 3]
+        assert [(o.binding, o.used, o.limit) for o in refused] == [("leaf", 3, 4), ("domain", 2, 2)]
+        usage = {(u.project, u.resource): (u.used, u.subtree) for u in await quota.usage()}
+        assert usage[("leaf", "cores")] == (4, 4)
+        assert usage[("domain", "cores")] == (2, 6)

@@ -41,6 +41,14 @@ DECLARE
     v_last text;
     v_path text[];
     v_names text[];
+    v_names_now text[];
+    v_fresh boolean;
+    v_depth int;
+    v_path_json jsonb;
+    v_path_text text;
+    v_idx int[];
+    v_unknown jsonb;
+    v_expires_at double precision;
     v_last_resources jsonb;
     v_name text;
     v_amount bigint;
@@ -96,46 +104,63 @@ BEGIN
         v_changed := v_changed || false;
     END LOOP;
     FOR v_claim IN SELECT c FROM jsonb_array_elements(p_claims) c LOOP
+        v_fresh := false;
         IF v_claim->>'project' IS DISTINCT FROM v_last THEN
             v_last := v_claim->>'project';
             v_path := ARRAY(SELECT jsonb_array_elements_text(v_paths->v_last));
+            v_depth := cardinality(v_path);
+            v_path_json := to_jsonb(v_path);
+            v_path_text := v_path_json::text;
+            v_fresh := true;
         END IF;
-        IF cardinality(v_path) = 0 THEN
+        IF v_depth = 0 THEN
             v_outcomes := v_outcomes
                 || jsonb_build_object('error', 'unknown-project', 'project', v_last);
             CONTINUE;
         END IF;
         IF v_claim->'resources' IS DISTINCT FROM v_last_resources THEN
             v_last_resources := v_claim->'resources';
-            v_names := ARRAY(SELECT jsonb_object_keys(v_last_resources) ORDER BY 1);
+            v_names_now := ARRAY(SELECT jsonb_object_keys(v_last_resources) ORDER BY 1);
+            IF v_names_now IS DISTINCT FROM v_names THEN
+                v_names := v_names_now;
+                v_fresh := true;
+            END IF;
         END IF;
-        v_refusal := NULL;
-        -- an unknown resource first (first by name, nearest level), then a limit
-        <<unknown>>
-        FOREACH v_name IN ARRAY v_names LOOP
-            FOR i IN 1..CASE WHEN v_flat THEN 1 ELSE cardinality(v_path) END LOOP
-                v_at := array_position(v_keys, length(v_path[i]) || ':' || v_path[i] || v_name);
-                IF v_at IS NULL OR v_limit[v_at] IS NULL THEN
-                    v_refusal := jsonb_build_object(
-                        'error', 'unknown-resource', 'resource', v_name, 'project', v_path[i]
-                    );
-                    EXIT unknown;
-                END IF;
-            END LOOP;
-        END LOOP;
-        IF v_refusal IS NULL THEN
-            <<over>>
+        IF v_fresh THEN
+            -- the counter of resource k (by name) on level i of the path, at
+            -- v_idx[(k - 1) * depth + i], and the refusal of an unknown resource (the first
+            -- by name, on the nearest level the model involves), found once per path and
+            -- set of resources
+            v_idx := '{}';
+            v_unknown := NULL;
             FOREACH v_name IN ARRAY v_names LOOP
-                v_amount := (v_last_resources->>v_name)::bigint;
-                CONTINUE WHEN v_amount = 0;
-                FOR i IN 1..CASE WHEN v_flat THEN 1 ELSE cardinality(v_path) END LOOP
+                FOR i IN 1..v_depth LOOP
                     v_at := array_position(
                         v_keys, length(v_path[i]) || ':' || v_path[i] || v_name
                     );
+                    v_idx := v_idx || v_at;
+                    IF v_unknown IS NULL AND (i = 1 OR NOT v_flat)
+                            AND (v_at IS NULL OR v_limit[v_at] IS NULL) THEN
+                        v_unknown := jsonb_build_object(
+                            'error', 'unknown-resource', 'resource', v_name,
+                            'project', v_path[i]
+                        );
+                    END IF;
+                END LOOP;
+            END LOOP;
+        END IF;
+        v_refusal := v_unknown;
+        IF v_refusal IS NULL THEN
+            <<over>>
+            FOR k IN 1..cardinality(v_names) LOOP
+                v_amount := (v_last_resources->>v_names[k])::bigint;
+                CONTINUE WHEN v_amount = 0;
+                FOR i IN 1..CASE WHEN v_flat THEN 1 ELSE v_depth END LOOP
+                    v_at := v_idx[(k - 1) * v_depth + i];
                     v_current := CASE WHEN v_flat THEN v_used[v_at] ELSE v_subtree[v_at] END;
                     IF v_limit[v_at] <> -1 AND v_current + v_amount > v_limit[v_at] THEN
                         v_refusal := jsonb_build_object(
-                            'error', 'over', 'resource', v_name, 'requested', v_amount,
+                            'error', 'over', 'resource', v_names[k], 'requested', v_amount,
                             'used', v_current, 'limit', v_limit[v_at], 'binding', v_path[i]
                         );
                         EXIT over;
@@ -147,11 +172,11 @@ BEGIN
             v_outcomes := v_outcomes || v_refusal;
             CONTINUE;
         END IF;
-        FOREACH v_name IN ARRAY v_names LOOP
-            v_amount := (v_last_resources->>v_name)::bigint;
+        FOR k IN 1..cardinality(v_names) LOOP
+            v_amount := (v_last_resources->>v_names[k])::bigint;
             CONTINUE WHEN v_amount = 0;
-            FOR i IN 1..cardinality(v_path) LOOP
-                v_at := array_position(v_keys, length(v_path[i]) || ':' || v_path[i] || v_name);
+            FOR i IN 1..v_depth LOOP
+                v_at := v_idx[(k - 1) * v_depth + i];
                 CONTINUE WHEN v_at IS NULL;
                 v_subtree[v_at] := v_subtree[v_at] + v_amount;
                 IF i = 1 THEN
@@ -161,15 +186,15 @@ BEGIN
                 v_changed[v_at] := true;
             END LOOP;
         END LOOP;
+        v_expires_at := v_now + (v_claim->>'lease')::double precision;
         v_ids := v_ids || (v_claim->>'id');
         v_owners := v_owners || v_last;
-        v_path_texts := v_path_texts || to_jsonb(v_path)::text;
+        v_path_texts := v_path_texts || v_path_text;
         v_amount_texts := v_amount_texts || v_last_resources::text;
-        v_expires := v_expires || (v_now + (v_claim->>'lease')::double precision);
+        v_expires := v_expires || v_expires_at;
         v_notes := v_notes || (v_claim->>'note');
         v_outcomes := v_outcomes || jsonb_build_object(
-            'path', to_jsonb(v_path), 'created', v_now,
-            'expires', v_now + (v_claim->>'lease')::double precision
+            'path', v_path_json, 'created', v_now, 'expires', v_expires_at
         );
     END LOOP;
     UPDATE anker_limits_usage u SET
