@@ -279,3 +279,39 @@ async def test_a_flat_batch_checks_each_project_alone(sql_url: str) -> None:
         usage = {(u.project, u.resource): (u.used, u.subtree) for u in await quota.usage()}
         assert usage[("leaf", "cores")] == (4, 4)
         assert usage[("domain", "cores")] == (2, 6)
+
+
+@pytest.mark.integration
+async def test_a_batch_sent_again_after_its_commit_is_answered_not_applied_twice(
+    postgres_url: str,
+) -> None:
+    """The reply to a committed batch can be lost with its connection; the store then sends
+    the batch again: its granted claims come back as granted, and nothing is added twice."""
+    import json
+
+    import psycopg
+
+    async with await Quota.open(postgres_url, upgrade=True) as quota:
+        await quota.set_default("cores", 3)
+        await quota.set_project("p")
+    batch = json.dumps(
+        [
+            {"id": f"c{n}", "project": "p", "resources": {"cores": 1}, "lease": 60, "note": ""}
+            for n in range(5)
+        ]
+    )
+    call = "SELECT anker_limits_claims(CAST(%s AS jsonb), 'hierarchical', %s)"
+    with psycopg.connect(postgres_url, autocommit=True) as connection:
+        first = connection.execute(call, (batch, False)).fetchone()
+        again = connection.execute(call, (batch, True)).fetchone()
+        usage = connection.execute(
+            "SELECT used, reserved, subtree FROM anker_limits_usage WHERE project = 'p'"
+        ).fetchone()
+        held = connection.execute("SELECT count(*) FROM anker_limits_claims").fetchone()
+    assert first is not None
+    assert again is not None
+    assert [o.get("error") for o in first[0]] == [None, None, None, "over", "over"]
+    assert again[0][:3] == first[0][:3]  # the same claims, stamped as before
+    assert [o["used"] for o in again[0][3:]] == [3, 3]  # still refused, against the same 3
+    assert usage == (3, 3, 3)
+    assert held == (3,)

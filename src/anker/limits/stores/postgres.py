@@ -40,8 +40,9 @@ if TYPE_CHECKING:
 __all__ = ["PostgresStore", "PostgresStoreSettings"]
 
 #: a batch of claims (the group commit of _combine.py): one call of migration limits0003's
-#: function, one statement, autocommitted
-_CLAIMS = sa.text("SELECT anker_limits_claims(CAST(:claims AS jsonb), :model)")
+#: function, one statement, autocommitted; ``again`` when it is sent again after a lost
+#: connection (its claims may have been granted by the commit whose answer was lost)
+_CLAIMS = sa.text("SELECT anker_limits_claims(CAST(:claims AS jsonb), :model, :again)")
 
 
 @dataclass(frozen=True)
@@ -141,15 +142,17 @@ class PostgresStore(SQLStore):
                 for request in batch
             ]
         )
-        parameters = {"claims": claims, "model": self.settings.model}
+        parameters = {"claims": claims, "model": self.settings.model, "again": False}
 
         def work() -> list[dict[str, Any]]:
-            # one statement in autocommit: one round trip, the row locks held inside it only
+            # one statement in autocommit: one round trip, the row locks held inside it only;
+            # a retry after a lost connection (the store's calls are retried) says so, and
+            # gets the claims its lost commit granted answered, not applied twice
             with self.engine.connect() as connection:
                 autocommit = connection.execution_options(isolation_level="AUTOCOMMIT")
-                outcomes: list[dict[str, Any]] = autocommit.execute(
-                    _CLAIMS, parameters
-                ).scalar_one()
+                sent = dict(parameters)
+                parameters["again"] = True
+                outcomes: list[dict[str, Any]] = autocommit.execute(_CLAIMS, sent).scalar_one()
                 return outcomes
 
         return await self._run("claim", work)

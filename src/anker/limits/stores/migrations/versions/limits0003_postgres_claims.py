@@ -16,11 +16,15 @@ depends_on = None
 #: in one statement: the counters of every path of the batch are created where missing and
 #: locked in the one sorted order every claim locks in (anker_limits_claim's), read with their
 #: limits, then each claim is checked in order against the counters as the earlier granted
-#: ones left them; the granted ones are applied with one UPDATE and one INSERT. Returns a JSON
-#: array with one object per claim, as anker_limits_claim returns them. Counters are keyed
-#: by length(project) || ':' || project || resource, which no two pairs share.
+#: ones left them; the granted ones are applied with one UPDATE and one INSERT. With p_again
+#: (the batch sent again after its connection was lost, perhaps at the commit), a claim whose
+#: row is there already is answered as it was granted. Returns a JSON array with one object
+#: per claim, as anker_limits_claim returns them. Counters are keyed by
+#: length(project) || ':' || project || resource, which no two pairs share.
 CLAIMS = """
-CREATE OR REPLACE FUNCTION anker_limits_claims(p_claims jsonb, p_model text)
+CREATE OR REPLACE FUNCTION anker_limits_claims(
+    p_claims jsonb, p_model text, p_again boolean DEFAULT false
+)
 RETURNS jsonb LANGUAGE plpgsql AS $$
 DECLARE
     v_now double precision := extract(epoch FROM clock_timestamp());
@@ -49,6 +53,7 @@ DECLARE
     v_idx int[];
     v_unknown jsonb;
     v_expires_at double precision;
+    v_done jsonb := '{}';
     v_last_resources jsonb;
     v_name text;
     v_amount bigint;
@@ -63,6 +68,28 @@ DECLARE
     v_expires double precision[] := '{}';
     v_notes text[] := '{}';
 BEGIN
+    -- p_again: the batch is sent again because its connection was lost (perhaps while it
+    -- committed): the claims it granted may be there already; they are answered as granted
+    -- again, not applied twice (an id taken by a claim of another project or amounts is an
+    -- error, and nothing is applied)
+    IF p_again THEN
+        FOR v_row IN
+            SELECT c.id, c.project, c.resources, c.path, c.created, c.expires
+            FROM anker_limits_claims c
+            WHERE c.id = ANY(ARRAY(SELECT b->>'id' FROM jsonb_array_elements(p_claims) b))
+        LOOP
+            SELECT b INTO v_claim FROM jsonb_array_elements(p_claims) b
+            WHERE b->>'id' = v_row.id LIMIT 1;
+            IF v_row.project <> v_claim->>'project'
+                    OR v_row.resources::jsonb <> v_claim->'resources' THEN
+                RAISE EXCEPTION 'claim id % is taken by another claim', v_row.id
+                    USING ERRCODE = 'unique_violation';
+            END IF;
+            v_done := v_done || jsonb_build_object(v_row.id, jsonb_build_object(
+                'path', v_row.path::jsonb, 'created', v_row.created, 'expires', v_row.expires
+            ));
+        END LOOP;
+    END IF;
     WITH RECURSIVE up(start, id, parent, depth) AS (
         SELECT id, id, parent, 0 FROM anker_limits_projects
         WHERE id IN (SELECT c->>'project' FROM jsonb_array_elements(p_claims) c)
@@ -104,6 +131,10 @@ BEGIN
         v_changed := v_changed || false;
     END LOOP;
     FOR v_claim IN SELECT c FROM jsonb_array_elements(p_claims) c LOOP
+        IF v_done ? (v_claim->>'id') THEN
+            v_outcomes := v_outcomes || (v_done -> (v_claim->>'id'));
+            CONTINUE;
+        END IF;
         v_fresh := false;
         IF v_claim->>'project' IS DISTINCT FROM v_last THEN
             v_last := v_claim->>'project';
@@ -220,4 +251,4 @@ def upgrade() -> None:
 
 def downgrade() -> None:
     if op.get_bind().dialect.name == "postgresql":
-        op.execute("DROP FUNCTION IF EXISTS anker_limits_claims(jsonb, text)")
+        op.execute("DROP FUNCTION IF EXISTS anker_limits_claims(jsonb, text, boolean)")
