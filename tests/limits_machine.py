@@ -20,7 +20,7 @@ from hypothesis.stateful import (
     rule,
 )
 
-from anker.limits import ClaimNotFound, OverQuota, Quota
+from anker.limits import Claim, ClaimNotFound, OverQuota, Quota
 
 TREE = {"domain": None, "a": "domain", "b": "domain", "a1": "a"}
 LIMITS = {"domain": 6, "a": 4, "b": -1, "a1": 3}
@@ -38,6 +38,9 @@ class ClaimsMachine(RuleBasedStateMachine):
 
     claims = Bundle("claims")
     gone = Bundle("gone")
+    #: whether claims sent at once are granted in the order they were sent (the SQL stores'
+    #: group commit) rather than in the order they reach the store
+    in_order = True
 
     def store(self) -> contextlib.AbstractContextManager[str]:
         """An empty store's URL for one run, removed afterwards (each store's subclass)."""
@@ -94,6 +97,43 @@ class ClaimsMachine(RuleBasedStateMachine):
         assert expected, "granted a claim over a limit"
         self.live[claim.id] = (project, amount, False)
         return claim.id
+
+    @rule(
+        target=claims,
+        together=st.lists(
+            st.tuples(st.sampled_from(sorted(TREE)), st.integers(0, 4)), min_size=2, max_size=6
+        ),
+    )
+    def claim_together(self, together: list[tuple[str, int]]) -> object:
+        """Claims sent at once: a store that batches them (group commit) checks each against
+        what the earlier ones took, in the order they came (``in_order``); any store grants
+        only what fits and names a real binding level."""
+        assert self.quota is not None
+        quota = self.quota
+
+        async def one(project: str, amount: int) -> object:
+            try:
+                return await quota.claim(project, {"cores": amount})
+            except OverQuota as error:
+                return error
+
+        async def all_at_once() -> list[object]:
+            return await asyncio.gather(*(one(p, a) for p, a in together))
+
+        outcomes = self.run(all_at_once())
+        granted = []
+        for (project, amount), outcome in zip(together, outcomes, strict=True):
+            if self.in_order:
+                assert isinstance(outcome, OverQuota) != self.fits(project, amount), outcome
+            if isinstance(outcome, OverQuota):
+                assert outcome.binding in path(project)
+                assert outcome.used + outcome.requested > outcome.limit
+                assert outcome.limit == LIMITS[outcome.binding]
+                continue
+            assert isinstance(outcome, Claim)
+            self.live[outcome.id] = (project, amount, False)
+            granted.append(outcome.id)
+        return multiple(*granted)
 
     @rule(claim_id=claims)
     def commit(self, claim_id: str) -> None:

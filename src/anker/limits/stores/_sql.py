@@ -8,16 +8,17 @@ Tables are created only by this package's Alembic migrations (``migrations/``, v
 A claim here is one write transaction (SQLite takes its write lock up front with ``BEGIN
 IMMEDIATE``): one read of the path, its limits and counters, one ``UPDATE ... RETURNING`` per
 resource adding the amounts to the project's and its ancestors' counters, the check of the new
-values against the limits (a refusal rolls the transaction, or its savepoint, back), and the
-insert of the claim. PostgreSQL replaces it with one server-side function (see
-``postgres.py``). Expired claims are given back in a transaction of their own, when a claim
-would otherwise be refused. Engine calls are synchronous SQLAlchemy, run in worker threads.
+values against the limits (a refusal rolls the transaction back), and the insert of the
+claim. The SQLite and PostgreSQL stores replace it with a batch of the claims that wait
+together (group commit, :mod:`._combine`): SQLite checks them in Python inside one ``BEGIN
+IMMEDIATE`` transaction, PostgreSQL in one call of a server-side function. Expired claims
+are given back in a transaction of their own, when a claim would otherwise be refused.
+Engine calls are synchronous SQLAlchemy, run in worker threads.
 """
 
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import dataclasses
 import json
 import time
@@ -34,13 +35,13 @@ from anker.db._store_tables import StoreTables
 from anker.limits._errors import (
     ClaimNotFound,
     InvalidTree,
-    LimitsError,
     OverQuota,
     UnknownProject,
     UnknownResource,
 )
 from anker.limits._model import ClaimInfo, Usage
 from anker.limits._store import Store, StoreSettings
+from anker.limits.stores._combine import Combiner
 from anker.limits.stores._sql_rows import (
     _add,
     _info,
@@ -69,8 +70,6 @@ T = TypeVar("T")
 
 MIGRATIONS = "anker.limits.stores:migrations"
 VERSION_TABLE = "anker_limits_version"
-#: claims at most in one transaction of SQLite's group commit
-CLAIM_BATCH = 64
 #: expired claims given back per sweep (the rest at the next one)
 SWEEP_BATCH = 500
 
@@ -107,12 +106,14 @@ class SQLStore(StoreTables, Store):
         # SQLite has one writer at a time: this process's writers queue here, on the event
         # loop, instead of in SQLite's busy handler (which sleeps up to 100 ms per wait)
         self._writes = None if self.row_locks else asyncio.Lock()
-        self._flushes: set[asyncio.Task[None]] = set()
-        self._queued: list[tuple[Callable[[Connection], ClaimInfo], asyncio.Future[ClaimInfo]]] = []
+        #: the group commit of claims, where the store has one
+        self.combiner: Combiner[Any] | None = None
 
     # -- plumbing -------------------------------------------------------------------------
 
     async def aclose(self) -> None:
+        if self.combiner is not None:
+            await self.combiner.wait()
         await self.close_tables()
 
     async def _write(self, operation: str, work: Callable[[Connection], T]) -> T:
@@ -322,62 +323,9 @@ class SQLStore(StoreTables, Store):
     async def _claim_once(
         self, claim_id: str, project: str, resources: Mapping[str, int], lease: float, note: str
     ) -> ClaimInfo:
-        work = self._claim_work(claim_id, project, resources, lease, note)
-        if self._writes is None:
-            return await self._write("claim", work)
-        # one writer at a time: the claims waiting meanwhile go in one transaction (group
-        # commit), each in a savepoint of its own, so a refused one leaves the others be
-        future: asyncio.Future[ClaimInfo] = asyncio.get_running_loop().create_future()
-        self._queued.append((work, future))
-        if len(self._queued) == 1:
-            self._spawn_flush()
-        return await future
-
-    def _spawn_flush(self) -> None:
-        task = asyncio.get_running_loop().create_task(self._flush())
-        self._flushes.add(task)  # held until done: the loop keeps only weak references
-        task.add_done_callback(self._flushes.discard)
-
-    async def _flush(self) -> None:
-        async with self._writes or contextlib.nullcontext():
-            batch, self._queued = self._queued[:CLAIM_BATCH], self._queued[CLAIM_BATCH:]
-            if self._queued:
-                self._spawn_flush()
-            batch = [(work, future) for work, future in batch if not future.cancelled()]
-            if not batch:
-                return
-
-            def each(connection: Connection) -> list[ClaimInfo | Exception]:
-                # SQLite's own savepoints, on the driver's connection (this runs on SQLite only)
-                raw = connection.connection.dbapi_connection
-                assert raw is not None
-                outcomes: list[ClaimInfo | Exception] = []
-                for work, _ in batch:
-                    raw.execute("SAVEPOINT claim")
-                    try:
-                        outcomes.append(work(connection))
-                    except LimitsError as refused:
-                        raw.execute("ROLLBACK TO claim")
-                        outcomes.append(refused)
-                    raw.execute("RELEASE claim")
-                return outcomes
-
-            try:
-                outcomes = await self._run("claim", self._transaction(each))
-            except BaseException as exc:
-                for _, future in batch:
-                    if not future.done():
-                        future.set_exception(exc)
-                if not isinstance(exc, Exception):
-                    raise
-                return
-            for (_, future), outcome in zip(batch, outcomes, strict=True):
-                if future.done():
-                    continue
-                if isinstance(outcome, Exception):
-                    future.set_exception(outcome)
-                else:
-                    future.set_result(outcome)
+        return await self._write(
+            "claim", self._claim_work(claim_id, project, resources, lease, note)
+        )
 
     def _claim_work(
         self, claim_id: str, project: str, resources: Mapping[str, int], lease: float, note: str

@@ -2,10 +2,14 @@
 
 Every process on the host that opens the file shares the quotas. A claim takes SQLite's write
 lock up front (``BEGIN IMMEDIATE``), so checking and reserving is one step against every other
-process; readers are never blocked (write-ahead logging). Lease expiry uses the host's wall
-clock. With ``?synchronous=normal`` (the default) a commit is synced to disk at the next
-checkpoint: a crash of the service loses nothing, a power loss may forget the last claims (a
-recount repairs that); ``?synchronous=full`` syncs every claim (one fsync each). Create the
+process; readers are never blocked (write-ahead logging). The claims of one process that
+wait while another transaction of it holds the lock go together in the next one (group
+commit, :mod:`._combine`): one read of each project's path, limits and counters, the checks
+in Python in the order the claims came, one upsert of the counters and one insert of the
+granted claims. Lease expiry uses the host's wall clock. With ``?synchronous=normal`` (the
+default) a commit is synced to disk at the next checkpoint: a crash of the service loses
+nothing, a power loss may forget the last claims (a recount repairs that);
+``?synchronous=full`` syncs every transaction (one fsync per batch of claims). Create the
 tables once with ``anker quota --url sqlite:///path/to/limits.db upgrade`` (or
 ``Quota.open(url, upgrade=True)``).
 """
@@ -13,24 +17,30 @@ tables once with ``anker quota --url sqlite:///path/to/limits.db upgrade`` (or
 from __future__ import annotations
 
 import json
+import sqlite3
 import time
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any, ClassVar
 
 import sqlalchemy as sa
 
 from anker._drivers import DriverSettings, setting
-from anker.limits._errors import UnknownResource
+from anker.limits._errors import LimitsError, UnknownProject
 from anker.limits._model import ClaimInfo
-from anker.limits.stores._sql import SQLSettings, SQLStore, check_added, read_lookup
+from anker.limits.stores._combine import Batch, Combiner, Request, claim_info
+from anker.limits.stores._sql import SQLSettings, SQLStore
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection, Engine
 
+    from anker._url import BackendURL
+
 __all__ = ["SQLiteStore", "SQLiteStoreSettings"]
 
-# The claim's statements in SQLite's own dialect (see _sql.py for what each does).
+# A batch of claims in SQLite's own dialect: one read per project of the batch (its path, the
+# limits on it, the registered defaults and the counters of the batch's resources), one upsert
+# of every counter the granted claims change, one insert of their rows.
 _LOOKUP = """
 WITH RECURSIVE path(id, parent, depth) AS (
     SELECT id, parent, 0 FROM anker_limits_projects WHERE id = ?
@@ -38,28 +48,24 @@ WITH RECURSIVE path(id, parent, depth) AS (
     SELECT p.id, p.parent, path.depth + 1
     FROM anker_limits_projects p JOIN path ON p.id = path.parent
 )
-SELECT 'p', id, NULL, depth FROM path
+SELECT 'p', id, NULL, depth, NULL FROM path
 UNION ALL
-SELECT 'l', l.project, l.resource, l.hard_limit
+SELECT 'l', l.project, l.resource, l.hard_limit, NULL
 FROM anker_limits_limits l JOIN path ON l.project = path.id WHERE l.resource IN ({marks})
 UNION ALL
-SELECT 'd', NULL, d.resource, d.hard_limit FROM anker_limits_defaults d
+SELECT 'd', NULL, d.resource, d.hard_limit, NULL FROM anker_limits_defaults d
 WHERE d.resource IN ({marks})
 UNION ALL
-SELECT 'u', u.project, u.resource, 0
+SELECT 'u', u.project, u.resource, u.used, u.subtree
 FROM anker_limits_usage u JOIN path ON u.project = path.id WHERE u.resource IN ({marks})
 """
-_INSERT_MISSING = """
-INSERT INTO anker_limits_usage (project, resource, used, reserved, subtree)
-VALUES (?, ?, 0, 0, 0) ON CONFLICT DO NOTHING
-"""
 _ADD = """
-UPDATE anker_limits_usage SET
-    used = used + CASE WHEN project = ? THEN ? ELSE 0 END,
-    reserved = reserved + CASE WHEN project = ? THEN ? ELSE 0 END,
-    subtree = subtree + ?
-WHERE resource = ? AND project IN ({marks})
-RETURNING project, used, subtree
+INSERT INTO anker_limits_usage (project, resource, used, reserved, subtree)
+VALUES (?, ?, ?, ?, ?)
+ON CONFLICT (project, resource) DO UPDATE SET
+    used = used + excluded.used,
+    reserved = reserved + excluded.reserved,
+    subtree = subtree + excluded.subtree
 """
 _INSERT_CLAIM = """
 INSERT INTO anker_limits_claims
@@ -98,67 +104,100 @@ class SQLiteStore(SQLStore):
 
         sa.event.listen(engine, "connect", on_connect)
 
-    def _claim_work(
-        self, claim_id: str, project: str, resources: Mapping[str, int], lease: float, note: str
-    ) -> Callable[[Connection], ClaimInfo]:
-        # the same steps as the SQL stores' claim, on the driver's connection: at SQLite's
-        # speed, SQLAlchemy's statement handling would cost as much as the work itself
-        model = self.settings.model
-        wanted = sorted(resources)
+    def __init__(self, url: BackendURL, settings: DriverSettings) -> None:
+        super().__init__(url, settings)
+        self._claims: Combiner[ClaimInfo | LimitsError] = Combiner(
+            self._send, _granted, self.release
+        )
+        self.combiner = self._claims
 
-        def work(connection: Connection) -> ClaimInfo:
+    async def _claim_once(
+        self, claim_id: str, project: str, resources: Mapping[str, int], lease: float, note: str
+    ) -> ClaimInfo:
+        outcome = await self._claims.submit(claim_id, project, resources, lease, note)
+        if isinstance(outcome, LimitsError):
+            raise outcome
+        return outcome
+
+    async def _send(
+        self, batch: list[Request[ClaimInfo | LimitsError]]
+    ) -> list[ClaimInfo | LimitsError]:
+        def work(connection: Connection) -> list[ClaimInfo | LimitsError]:
             raw = connection.connection.dbapi_connection
             assert raw is not None
-            marks = ", ".join("?" * len(wanted))
-            rows = raw.execute(_LOOKUP.format(marks=marks), (project, *wanted, *wanted, *wanted))
-            path, own, registered, existing = read_lookup(project, rows)
-            involved = path[:1] if model == "flat" else path
-            for resource in wanted:
-                for level in involved:
-                    if (level, resource) not in own and resource not in registered:
-                        raise UnknownResource(resource, level)
-            missing = [(p, r) for p in path for r in wanted if (p, r) not in existing]
-            if missing:
-                raw.executemany(_INSERT_MISSING, missing)
-            levels_marks = ", ".join("?" * len(path))
-            for resource in wanted:
-                amount = resources[resource]
-                if not amount:
-                    continue
-                counters = {
-                    level: (used, subtree)
-                    for level, used, subtree in raw.execute(
-                        _ADD.format(marks=levels_marks),
-                        (project, amount, project, amount, amount, resource, *path),
-                    )
-                }
-                check_added(
-                    model,
-                    project,
-                    resource,
-                    amount,
-                    counters=counters,
-                    own=own,
-                    registered=registered,
-                )
-            now = time.time()
-            raw.execute(
-                _INSERT_CLAIM,
-                (
-                    claim_id,
-                    project,
-                    json.dumps(path),
-                    json.dumps(dict(resources), sort_keys=True),
-                    now,
-                    now + lease,
-                    note,
-                ),
-            )
-            return ClaimInfo(
-                claim_id, project, tuple(path), dict(resources), False, now, now + lease, note
-            )
+            try:
+                return self._claim_batch(raw, batch)
+            except sqlite3.Error as exc:  # the driver's own: anker.db never saw it
+                raise self.unavailable(str(self.url), "claim", str(exc)) from exc
 
-        return work
+        return await self._write("claim", work)
+
+    def _claim_batch(
+        self, raw: Any, batch: list[Request[ClaimInfo | LimitsError]]
+    ) -> list[ClaimInfo | LimitsError]:
+        """Check the claims of ``batch`` in order and apply the granted ones, on the driver's
+        connection inside the write transaction (at SQLite's speed, SQLAlchemy's statement
+        handling would cost as much as the work itself)."""
+        checks = self._read_batch(raw, batch)
+        paths = checks.paths
+        outcomes: list[ClaimInfo | LimitsError] = []
+        rows = []
+        now = time.time()
+        texts: dict[object, str] = {}  # the JSON of each path and each set of amounts
+        for request in batch:
+            project = request.project
+            if project not in paths:
+                outcomes.append(UnknownProject(project))
+                continue
+            refused = checks.refusal(project, request.resources)
+            if refused is not None:
+                outcomes.append(refused)
+                continue
+            checks.add(project, request.resources)
+            info = claim_info(request, paths[project], now)
+            amounts = tuple(info.resources.items())
+            if (path_text := texts.get(project)) is None:
+                path_text = texts[project] = json.dumps(paths[project])
+            if (amounts_text := texts.get(amounts)) is None:
+                amounts_text = texts[amounts] = json.dumps(info.resources, sort_keys=True)
+            rows.append((info.id, project, path_text, amounts_text, now, info.expires, info.note))
+            outcomes.append(info)
+        changes = checks.changes
+        if changes:
+            raw.executemany(_ADD, [(*key, *change) for key, change in sorted(changes.items())])
+        if rows:
+            raw.executemany(_INSERT_CLAIM, rows)
+        return outcomes
+
+    def _read_batch(self, raw: Any, batch: list[Request[ClaimInfo | LimitsError]]) -> Batch:
+        """One read per project of ``batch``: its path, the limits on it, the defaults and
+        the counters of the batch's resources."""
+        wanted = sorted({resource for request in batch for resource in request.resources})
+        lookup = _LOOKUP.format(marks=", ".join("?" * len(wanted)))
+        paths: dict[str, list[str]] = {}
+        own: dict[tuple[str, str], int] = {}
+        registered: dict[str, int] = {}
+        counters: dict[tuple[str, str], list[int]] = {}
+        for project in dict.fromkeys(request.project for request in batch):
+            rank: dict[str, int] = {}
+            for kind, level, resource, value, subtree in raw.execute(
+                lookup, (project, *wanted, *wanted, *wanted)
+            ):
+                if kind == "p":
+                    rank[level] = value
+                elif kind == "l":
+                    own[(level, resource)] = value
+                elif kind == "d":
+                    registered[resource] = value
+                else:
+                    counters[(level, resource)] = [value, subtree]
+            if rank:
+                paths[project] = sorted(rank, key=rank.__getitem__)
+        return Batch(self.settings.model, paths, own, registered, counters)
 
     def begin_write(self, connection: Connection) -> None:
         connection.exec_driver_sql("BEGIN IMMEDIATE")
+
+
+def _granted(outcome: ClaimInfo | LimitsError) -> bool:
+    return isinstance(outcome, ClaimInfo)
