@@ -20,7 +20,6 @@ from __future__ import annotations
 
 import asyncio
 import dataclasses
-import json
 import time
 from collections.abc import Callable, Mapping
 from dataclasses import dataclass
@@ -37,18 +36,14 @@ from anker.limits._errors import (
     InvalidTree,
     OverQuota,
     UnknownProject,
-    UnknownResource,
 )
 from anker.limits._model import ClaimInfo, Usage
 from anker.limits._store import Store, StoreSettings
 from anker.limits.stores._combine import Combiner
 from anker.limits.stores._sql_rows import (
-    _add,
     _info,
-    _lookup,
     _minus,
     _zero,
-    check_added,
     claims,
     defaults,
     give_back,
@@ -64,7 +59,7 @@ if TYPE_CHECKING:
     from anker._drivers import DriverSettings
     from anker._url import BackendURL
 
-__all__ = ["MIGRATIONS", "VERSION_TABLE", "SQLSettings", "SQLStore", "check_added", "read_lookup"]
+__all__ = ["MIGRATIONS", "VERSION_TABLE", "SQLSettings", "SQLStore", "read_lookup"]
 
 T = TypeVar("T")
 
@@ -323,63 +318,8 @@ class SQLStore(StoreTables, Store):
     async def _claim_once(
         self, claim_id: str, project: str, resources: Mapping[str, int], lease: float, note: str
     ) -> ClaimInfo:
-        return await self._write(
-            "claim", self._claim_work(claim_id, project, resources, lease, note)
-        )
-
-    def _claim_work(
-        self, claim_id: str, project: str, resources: Mapping[str, int], lease: float, note: str
-    ) -> Callable[[Connection], ClaimInfo]:
-        model = self.settings.model
-        wanted = sorted(resources)
-
-        def work(connection: Connection) -> ClaimInfo:
-            path, own, registered, existing = _lookup(connection, project, wanted)
-            involved = path[:1] if model == "flat" else path
-            for resource in wanted:
-                for level in involved:
-                    if (level, resource) not in own and resource not in registered:
-                        raise UnknownResource(resource, level)
-            missing = [
-                _zero(level, resource)
-                for level in path
-                for resource in wanted
-                if (level, resource) not in existing
-            ]
-            if missing:
-                self._insert_missing(connection, usage, missing)
-            amounts = {r: resources[r] for r in wanted if resources[r]}
-            if amounts:
-                after = _add(connection, project, path, amounts)
-                for resource, amount in amounts.items():
-                    counters = {level: after[(level, resource)] for level in involved}
-                    check_added(
-                        model,
-                        project,
-                        resource,
-                        amount,
-                        counters=counters,
-                        own=own,
-                        registered=registered,
-                    )
-            created, expires = connection.execute(
-                self.insert_claim,
-                {
-                    "id": claim_id,
-                    "project": project,
-                    "path": json.dumps(path),
-                    "resources": json.dumps(dict(resources), sort_keys=True),
-                    "committed": False,
-                    "now": time.time(),
-                    "lease": lease,
-                    "note": note,
-                },
-            ).one()
-            return ClaimInfo(
-                claim_id, project, tuple(path), dict(resources), False, created, expires, note
-            )
-
-        return work
+        """One try of a claim (each store checks and reserves in its own way)."""
+        raise NotImplementedError
 
     def _path(self, connection: Connection, project: str) -> list[str]:
         """``project`` and its ancestors, leaf first."""

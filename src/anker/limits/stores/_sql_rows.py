@@ -7,14 +7,14 @@ The tables are created only by this package's migrations; :mod:`._sql` drives th
 from __future__ import annotations
 
 import json
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any
 
 import sqlalchemy as sa
 
-from anker.limits._errors import OverQuota, UnknownProject
-from anker.limits._model import ClaimInfo, Level, binding_level
+from anker.limits._errors import UnknownProject
+from anker.limits._model import ClaimInfo
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -61,45 +61,6 @@ claims = sa.Table(
     sa.Column("expires", sa.Float),
     sa.Column("note", sa.Text),
 )
-
-
-#: a claim's one read: the project's path (kind p, with its depth), the limits on the path (l),
-#: the registered defaults (d) and the usage counters that exist (u) of the wanted resources
-_LOOKUP = sa.text(
-    """
-    WITH RECURSIVE path(id, parent, depth) AS (
-        SELECT id, parent, 0 FROM anker_limits_projects WHERE id = :project
-        UNION ALL
-        SELECT p.id, p.parent, path.depth + 1
-        FROM anker_limits_projects p JOIN path ON p.id = path.parent
-    )
-    SELECT 'p', id, CAST(NULL AS VARCHAR(255)), CAST(depth AS BIGINT) FROM path
-    UNION ALL
-    SELECT 'l', l.project, l.resource, l.hard_limit
-    FROM anker_limits_limits l JOIN path ON l.project = path.id
-    WHERE l.resource IN :resources
-    UNION ALL
-    SELECT 'd', CAST(NULL AS VARCHAR(255)), d.resource, d.hard_limit
-    FROM anker_limits_defaults d WHERE d.resource IN :resources
-    UNION ALL
-    SELECT 'u', u.project, u.resource, CAST(0 AS BIGINT)
-    FROM anker_limits_usage u JOIN path ON u.project = path.id
-    WHERE u.resource IN :resources
-    """
-).bindparams(sa.bindparam("resources", expanding=True))
-
-
-#: add a claim's amount of one resource to its project's counters and its path's subtrees
-_ADD = sa.text(
-    """
-    UPDATE anker_limits_usage SET
-        used = used + CASE WHEN project = :project THEN :amount ELSE 0 END,
-        reserved = reserved + CASE WHEN project = :project THEN :amount ELSE 0 END,
-        subtree = subtree + :amount
-    WHERE resource = :resource AND project IN :path
-    RETURNING project, used, subtree
-    """
-).bindparams(sa.bindparam("path", expanding=True))
 
 
 def _minus(column: sa.ColumnElement[int], amount: int) -> sa.ColumnElement[int]:
@@ -157,46 +118,6 @@ def given_back(info: ClaimInfo, resource: str, used: int, reserved: int) -> tupl
     return min(amount, used), min(amount, reserved)
 
 
-def check_added(
-    model: str,
-    project: str,
-    resource: str,
-    amount: int,
-    *,
-    counters: Mapping[str, tuple[int, int]],
-    own: Mapping[tuple[str, str], int],
-    registered: Mapping[str, int],
-) -> None:
-    """Raise :class:`OverQuota` if ``amount`` of ``resource``, just added, took a level of
-    ``counters`` (level -> its new used and subtree, leaf first) over its limit."""
-    levels = []
-    for level, (used, subtree) in counters.items():
-        limit = own.get((level, resource), registered.get(resource, 0))
-        before_used = used - (amount if level == project else 0)
-        levels.append(Level(level, before_used, subtree - amount, limit))
-    refused = binding_level(model, levels, amount)
-    if refused is not None:
-        binding, current = refused
-        raise OverQuota(
-            project,
-            resource,
-            requested=amount,
-            used=current,
-            limit=binding.limit,
-            binding=binding.project,
-        )
-
-
-def _lookup(
-    connection: Connection, project: str, wanted: list[str]
-) -> tuple[list[str], dict[tuple[str, str], int], dict[str, int], set[tuple[str, str]]]:
-    """One read, no locks: ``project``'s path (leaf first), the limits on it and the
-    registered defaults of ``wanted``, and which of their usage counters exist."""
-    return read_lookup(
-        project, connection.execute(_LOOKUP, {"project": project, "resources": wanted})
-    )
-
-
 def read_lookup(
     project: str, rows: Iterable[Any]
 ) -> tuple[list[str], dict[tuple[str, str], int], dict[str, int], set[tuple[str, str]]]:
@@ -218,26 +139,6 @@ def read_lookup(
     if not rank:
         raise UnknownProject(project)
     return sorted(rank, key=rank.__getitem__), own, registered, existing
-
-
-def _add(
-    connection: Connection, project: str, path: list[str], amounts: Mapping[str, int]
-) -> dict[tuple[str, str], tuple[int, int]]:
-    """Add ``amounts`` to the counters of ``project`` and its path, one statement per
-    resource in sorted order; the new (used, subtree) of each. The UPDATE locks the rows until
-    the transaction ends, so the caller's check sees what every earlier claim left, and a
-    refusal rolls it all back."""
-    after = {}
-    for resource in sorted(amounts):
-        parameters = {
-            "project": project,
-            "resource": resource,
-            "amount": amounts[resource],
-            "path": path,
-        }
-        for row in connection.execute(_ADD, parameters):
-            after[(row.project, resource)] = (row.used, row.subtree)
-    return after
 
 
 def _zero(project: str, resource: str) -> dict[str, Any]:
