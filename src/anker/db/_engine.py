@@ -144,8 +144,10 @@ def _engine_arguments(plan: Target, *, asynchronous: bool) -> dict[str, Any]:
 
 def _install(engine: Engine, plan: Target) -> None:
     """The engine's event handlers: error translation, a check of each pooled connection at
-    checkout (not SQLite's: no server closes them), and per-connection setup."""
+    checkout (not SQLite's: no server closes them), and per-connection setup; none of them
+    costs a statement a Python call while no error happens."""
     from anker.db._pool import configure_pool
+    from anker.db._quiet import quiet_statement_hooks
 
     event = require("sqlalchemy.event", extra=_EXTRA, needed_for="anker.db")
     url = _URLS[engine] = plan.url
@@ -179,6 +181,9 @@ def _install(engine: Engine, plan: Target) -> None:
         _install_sqlite(engine, plan, event)
     elif url.scheme in ("mysql", "mariadb") and plan.settings.statement_timeout:
         _install_mysql(engine, plan, event)
+    # handle_error is a dialect event: with it, every statement would walk the dialect's
+    # empty do_execute hooks (two Python calls); quieted, the walk is a loop over a tuple
+    quiet_statement_hooks(engine.dialect)
 
 
 def _install_sqlite(engine: Engine, plan: Target, event: Any) -> None:

@@ -26,7 +26,7 @@ import functools
 import logging
 import select
 from collections.abc import Callable
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, ClassVar
 
 from sqlalchemy import exc
 from sqlalchemy.pool import AsyncAdaptedQueuePool, QueuePool
@@ -65,15 +65,18 @@ class _Translating(QueuePool):
     anker_url = "database"
     #: whether to check connections at checkout (not SQLite's: no server closes them)
     anker_check = False
+    #: the queue pool's own ``_do_get`` (each subclass names its base's)
+    _queue_get: ClassVar[Callable[[QueuePool], ConnectionPoolEntry]]
 
     def _do_get(self) -> ConnectionPoolEntry:
         try:
-            record = super()._do_get()
+            record = self._queue_get()
         except exc.TimeoutError as error:
             raise self._timed_out() from error
         if self.anker_check and record.dbapi_connection is not None:
-            closed = record.info.get(_CHECK)
-            if closed is None:  # the connection's first checkout
+            try:
+                closed = record.info[_CHECK]
+            except KeyError:  # the connection's first checkout
                 closed = record.info[_CHECK] = closed_check(record.driver_connection)
             if closed():
                 record.invalidate(_CLOSED)  # closed now: the checkout connects anew
@@ -106,12 +109,16 @@ class _Translating(QueuePool):
 _CLOSED = exc.DisconnectionError("the server closed the connection while it was pooled")
 
 
+# Each pool's base ``_do_get``, named outright: ``super()`` would make an object at every
+# checkout, where this costs nothing beyond the call itself.
+
+
 class _TranslatingQueuePool(_Translating):
-    pass
+    _queue_get = QueuePool._do_get
 
 
 class _TranslatingAsyncQueuePool(_Translating, AsyncAdaptedQueuePool):
-    pass
+    _queue_get = AsyncAdaptedQueuePool._do_get
 
 
 def pool_class(*, asynchronous: bool) -> type[QueuePool]:

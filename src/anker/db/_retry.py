@@ -120,21 +120,38 @@ def _transient(error: Exception) -> bool:
 
 def _in_transaction(values: Iterable[Any]) -> bool:
     """Whether one of ``values`` is a connection or session in a transaction (its caller's)."""
-    for value in values:
-        in_transaction = getattr(value, "in_transaction", None)
-        if in_transaction is not None and callable(in_transaction) and in_transaction() is True:
-            return True
-    return False
+    return any(value.__class__ not in _PLAIN and _transaction_of(value) for value in values)
+
+
+def _transaction_of(value: object) -> bool:
+    """Whether ``value`` is a connection or session in a transaction."""
+    in_transaction = getattr(value, "in_transaction", None)
+    return in_transaction is not None and callable(in_transaction) and in_transaction() is True
+
+
+#: argument types that are never a connection or session (no attributes of their own): most
+#: arguments of a unit of work, which the check then skips without a call
+_PLAIN = frozenset({int, str, bytes, float, bool, type(None)})
+
+
+# The happy path of a unit of work is kept to what it needs, for every call pays it: the
+# wrapper's own call, the look at its arguments (no call for plain values), and the nesting
+# flag's set and reset; ``token.old_value`` tells whether an outer unit of work set the flag
+# (no ``get``). The retry loop's state costs nothing until the first failure.
 
 
 def _sync_wrapper(work: Callable[P, R], max_retries: int, template: Backoff) -> Callable[P, R]:
     @functools.wraps(work)
     def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        # not nested, nor in the caller's transaction (every call pays this check: kept short)
-        if _RUNNING.get() or _in_transaction(args) or (kwargs and _in_transaction(kwargs.values())):
+        for value in args:  # in the caller's transaction: its own unit of work retries
+            if value.__class__ not in _PLAIN and _transaction_of(value):
+                return work(*args, **kwargs)
+        if kwargs and _in_transaction(kwargs.values()):
             return work(*args, **kwargs)
         token = _RUNNING.set(True)
         try:
+            if token.old_value is True:  # nested: the outer unit of work retries the whole
+                return work(*args, **kwargs)
             retries = 0
             delays: _Delays | None = None  # made on the first failure: most calls never fail
             while True:
@@ -158,10 +175,15 @@ def _async_wrapper(
 ) -> Callable[P, Awaitable[R]]:
     @functools.wraps(work)
     async def run(*args: P.args, **kwargs: P.kwargs) -> R:
-        if _RUNNING.get() or _in_transaction(args) or (kwargs and _in_transaction(kwargs.values())):
+        for value in args:
+            if value.__class__ not in _PLAIN and _transaction_of(value):
+                return await work(*args, **kwargs)
+        if kwargs and _in_transaction(kwargs.values()):
             return await work(*args, **kwargs)
         token = _RUNNING.set(True)
         try:
+            if token.old_value is True:
+                return await work(*args, **kwargs)
             retries = 0
             delays: _Delays | None = None  # made on the first failure: most calls never fail
             while True:
