@@ -42,39 +42,42 @@ _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP token, as N
 
 def check_name(value: object, kind: str, where: str) -> str:
     """An exchange or queue name: a non-empty string, no wildcards, whitespace or ``amq.``."""
-    if not isinstance(value, str):
-        raise TypeError(f"{where}: the {kind} name must be a str, not {type(value).__name__}")
+    text = _text(value, f"{kind} name", where, MAX_NAME)
     problem = None
-    if not value:
-        problem = "it is empty"
-    elif len(value.encode("utf-8", "surrogatepass")) > MAX_NAME:
-        problem = f"it is over {MAX_NAME} bytes"
-    elif _BAD_CHARS.search(value):
-        problem = "it holds whitespace or a control character"
-    elif _WILD.search(value):
+    if _WILD.search(text):
         problem = "it holds a wildcard (*, # or >)"
-    elif value.startswith("amq."):
+    elif text.startswith("amq."):
         problem = "names starting with 'amq.' are reserved by the broker"
     if problem is not None:
-        raise ValueError(f"{where}: bad {kind} name {value!r}: {problem}")
-    return value
+        raise ValueError(f"{where}: bad {kind} name {text!r}: {problem}")
+    return text
 
 
-def _words(value: object, kind: str, where: str) -> list[str]:
+def _text(value: object, kind: str, where: str, limit: int) -> str:
+    """``value`` if it is a non-empty str of at most ``limit`` bytes without whitespace or
+    control characters; else an error naming ``kind`` and ``where``."""
     if not isinstance(value, str):
         raise TypeError(f"{where}: the {kind} must be a str, not {type(value).__name__}")
     problem = None
     if not value:
         problem = "it is empty"
-    elif len(value.encode("utf-8", "surrogatepass")) > MAX_KEY:
-        problem = f"it is over {MAX_KEY} bytes"
+    elif len(value.encode("utf-8", "surrogatepass")) > limit:
+        problem = f"it is over {limit} bytes"
     elif _BAD_CHARS.search(value):
         problem = "it holds whitespace or a control character"
-    elif "" in value.split("."):
-        problem = "it has an empty word (two dots in a row, or a dot at an end)"
     if problem is not None:
         raise ValueError(f"{where}: bad {kind} {value!r}: {problem}")
-    return value.split(".")
+    return value
+
+
+def _words(value: object, kind: str, where: str) -> list[str]:
+    words = _text(value, kind, where, MAX_KEY).split(".")
+    if "" in words:
+        raise ValueError(
+            f"{where}: bad {kind} {value!r}: it has an empty word (two dots in a row, or a dot "
+            "at an end)"
+        )
+    return words
 
 
 def check_key(value: object, where: str) -> str:

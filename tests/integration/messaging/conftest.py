@@ -3,5 +3,6 @@
 from messaging_support import (  # noqa: F401 (fixtures, found by pytest through this import)
     names,
     open_transport,
+    refused,
     transport_url,
 )

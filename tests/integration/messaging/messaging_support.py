@@ -7,11 +7,12 @@ Each test gets its own control exchange and topic names, so tests can share a br
 from __future__ import annotations
 
 import uuid
-from collections.abc import AsyncIterator, Awaitable, Callable
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import Any
 
 import pytest
 
+from anker._observe import listen
 from anker.messaging import Transport, connect
 from servers import forget_nats_streams, require_server
 
@@ -58,3 +59,17 @@ async def open_transport(transport_url: str, names: str) -> AsyncIterator[OpenTr
         await transport.aclose()
     if transport_url.startswith("nats"):
         await forget_nats_streams(transport_url, f"{names}-x")
+
+
+@pytest.fixture
+def refused() -> Iterator[list[str]]:
+    """The causes of the messages refused (signing) while a test runs, as metrics see them."""
+    causes: list[str] = []
+
+    def hear(name: str, value: float, labels: dict[str, str]) -> None:
+        if name == "messaging.refused":
+            causes.append(labels["cause"])
+
+    stop = listen(hear)
+    yield causes
+    stop()

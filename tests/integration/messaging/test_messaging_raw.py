@@ -12,13 +12,12 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import os
-from collections.abc import AsyncIterator, Iterator
+from collections.abc import AsyncIterator
 from dataclasses import dataclass, field
 from typing import Any
 
 import pytest
 
-from anker._observe import listen
 from anker.messaging import (
     AlreadySettled,
     DeliveryFailure,
@@ -323,19 +322,6 @@ async def test_an_expired_message_is_never_delivered(raw: Raw) -> None:
         assert message.body == b"lasting"
         await message.ack()
         await _nothing(consumer, 0.3)
-
-
-@pytest.fixture
-def refused() -> Iterator[list[str]]:
-    causes: list[str] = []
-
-    def hear(name: str, value: float, labels: dict[str, str]) -> None:
-        if name == "messaging.refused":
-            causes.append(labels["cause"])
-
-    stop = listen(hear)
-    yield causes
-    stop()
 
 
 async def test_raw_messages_are_signed_and_unsigned_ones_refused(

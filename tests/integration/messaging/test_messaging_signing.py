@@ -5,12 +5,8 @@ and the queue goes on."""
 from __future__ import annotations
 
 import os
-from collections.abc import Iterator
 from typing import Any
 
-import pytest
-
-from anker._observe import listen
 from anker.messaging import (
     NotificationListener,
     Notifier,
@@ -34,19 +30,6 @@ class Counter:
     async def record(self, context: RequestContext, value: Any) -> Any:
         self.values.append(value)
         return value
-
-
-@pytest.fixture
-def refused() -> Iterator[list[str]]:
-    causes: list[str] = []
-
-    def hear(name: str, value: float, labels: dict[str, str]) -> None:
-        if name == "messaging.refused":
-            causes.append(labels["cause"])
-
-    stop = listen(hear)
-    yield causes
-    stop()
 
 
 async def test_signed_messages_are_served_and_forged_ones_refused(
