@@ -284,7 +284,9 @@ async def test_closing_the_transport_closes_its_consumers(raw: Raw) -> None:
     async with other.consume(raw.exchange, queue, ["k"]) as second:
         [again] = await _take(second, 1)
         assert again.body == b"unfinished"
-        assert again.redelivered
+        # nats-server takes back the count of a delivery to a pull request nobody listens to
+        # any more (the closing consumer's), so on NATS the flag may be unset (documented)
+        assert again.redelivered or raw.url.startswith("nats")
         await again.ack()
 
 
