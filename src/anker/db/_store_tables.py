@@ -11,6 +11,7 @@ from __future__ import annotations
 import asyncio
 import dataclasses
 from collections.abc import Callable
+from functools import partial
 from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, ClassVar, TypeVar
 
@@ -118,25 +119,37 @@ class StoreTables:
         except DBError as exc:
             raise self._unavailable(str(self.url), "probe", _reason(exc)) from exc
 
-    async def close_tables(self) -> None:
-        """Wait (a while) for the calls still running, then close the engine's connections."""
+    async def wait_threads(self) -> None:
+        """Wait (a while) for the calls still running in their threads."""
         if self._threads:
             await asyncio.wait(self._threads, timeout=self.settings.timeout * 3)
+
+    async def close_tables(self) -> None:
+        """Wait (a while) for the calls still running, then close the engine's connections."""
+        await self.wait_threads()
         if self._engine is not None:
             engine, self._engine = self._engine, None
             await asyncio.to_thread(engine.dispose)
 
-    async def _run(self, operation: str, work: Callable[[], T]) -> T:
+    async def _run(
+        self, operation: str, work: Callable[[], T], *, late: Callable[[T], object] | None = None
+    ) -> T:
         """``work`` in a thread, a refused connection retried for twice the store's timeout,
-        the whole bounded by three times it; database errors become ``unavailable``."""
+        the whole bounded by three times it; database errors become ``unavailable``.
+
+        A thread cannot be stopped: work that outlives the bound may still finish, after its
+        caller was told it failed. ``late`` is then called (on the event loop) with what it
+        returned, so the caller can undo what nobody was told of."""
         timeout = float(self.settings.timeout)
+        future = asyncio.ensure_future(asyncio.to_thread(within(timeout * 2, work)))
+        self._threads.add(future)
+        future.add_done_callback(self._threads.discard)
         try:
-            future = asyncio.ensure_future(asyncio.to_thread(within(timeout * 2, work)))
-            self._threads.add(future)
-            future.add_done_callback(self._threads.discard)
             async with asyncio.timeout(timeout * 3):
                 return await asyncio.shield(future)
         except TimeoutError as exc:
+            if late is not None:
+                future.add_done_callback(partial(_finished_late, late))
             raise self._unavailable(
                 str(self.url), operation, f"no answer within {timeout * 3:g} s"
             ) from exc
@@ -144,6 +157,11 @@ class StoreTables:
             raise
         except DBError as exc:
             raise self._unavailable(str(self.url), operation, _reason(exc)) from exc
+
+
+def _finished_late(late: Callable[[T], object], future: asyncio.Future[T]) -> None:
+    if not future.cancelled() and future.exception() is None:
+        late(future.result())
 
 
 def _reason(exc: DBError) -> str:

@@ -7,6 +7,7 @@ from __future__ import annotations
 import asyncio
 import contextlib
 import sqlite3
+import time
 from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import Any
@@ -315,3 +316,45 @@ async def test_a_batch_sent_again_after_its_commit_is_answered_not_applied_twice
     assert [o["used"] for o in again[0][3:]] == [3, 3]  # still refused, against the same 3
     assert usage == (3, 3, 3)
     assert held == (3,)
+
+
+async def test_a_batch_that_commits_after_its_claimers_were_told_it_failed_is_given_back(
+    sql_url: str,
+) -> None:
+    """A store call cannot stop its thread: a claim transaction that outlives the store's
+    timeout fails its claimers, then commits. Its claims must not stay reserved without an
+    owner until their lease ends: they are given back as soon as the commit is seen."""
+    import sqlalchemy as sa
+
+    async with await Quota.open(sql_url, upgrade=True, timeout=0.2, lease=3600) as quota:
+        await quota.set_default("cores", 10)
+        await quota.set_project("p")
+        store: Any = quota.store
+        slowed: list[str] = []
+
+        def slow(*event_args: object) -> None:
+            # the claim batch's commit (SQLite) or its one autocommitted statement
+            # (PostgreSQL, whose statement is the event's third argument) is held past the
+            # store's bound of 3 x 0.2 s, once
+            statement = str(event_args[2]) if len(event_args) > 2 else "commit"
+            if not slowed and (statement == "commit" or "anker_limits_claims" in statement):
+                slowed.append("claim")
+                time.sleep(1.2)
+
+        event = "commit" if sql_url.startswith("sqlite") else "after_cursor_execute"
+        sa.event.listen(store.engine, event, slow)
+        claims = [asyncio.create_task(quota.claim("p", {"cores": 2})) for _ in range(3)]
+        failed = await asyncio.gather(*claims, return_exceptions=True)
+        assert all(isinstance(error, StoreUnavailable) for error in failed), failed
+        assert "no answer within 0.6 s" in str(failed[0])
+        # the batch's thread ends, its commit gone through (the store's own wait is bounded)
+        await asyncio.wait_for(asyncio.wait(set(store._threads)), timeout=10)
+        await store.combiner.wait()  # and what it granted is given back
+        sa.event.remove(store.engine, event, slow)
+        assert slowed == ["claim"]
+        assert await quota.claims() == []
+        usage = {(u.project, u.resource): (u.used, u.reserved) for u in await quota.usage()}
+        assert usage.get(("p", "cores"), (0, 0)) == (0, 0)
+        # and the store goes on as before
+        claim = await quota.claim("p", {"cores": 10})
+        assert [c.id for c in await quota.claims()] == [claim.id]

@@ -14,7 +14,9 @@ whole batches, so a batch is as atomic as a single claim.
 If the batch's transaction fails (the connection dies, a constraint refuses a row), nothing
 of it is applied and every claim in it raises the error. A claimer cancelled before its
 batch left is dropped from it; one cancelled while its batch was on its way has its claim
-released as soon as the batch is granted, so no reservation is left without an owner.
+released as soon as the batch is granted, so no reservation is left without an owner; and
+so is every claim of a batch whose transaction outlived the store's timeout in its thread
+and committed after its claimers were told it failed (:meth:`Combiner.undo_late`).
 """
 
 from __future__ import annotations
@@ -118,11 +120,24 @@ class Combiner(Generic[Outcome]):
                 request.future.set_result(outcome)
             elif self._granted(outcome):
                 # its claimer was cancelled while the batch was on its way: give it back
-                task: asyncio.Task[object] = asyncio.get_running_loop().create_task(
-                    self._release(request.id)
-                )
-                self._tasks.add(task)
-                task.add_done_callback(self._tasks.discard)
+                self._give_back(request.id)
+
+    def undo_late(self, batch: list[Request[Outcome]]) -> Callable[[list[Outcome]], None]:
+        """What to do with the outcomes of ``batch`` if its transaction commits after its
+        claimers were told it failed (it outlived the store's timeout in its thread): give
+        back every claim it granted, so none is held without an owner until its lease ends."""
+
+        def undo(outcomes: list[Outcome]) -> None:
+            for request, outcome in zip(batch, outcomes, strict=True):
+                if self._granted(outcome):
+                    self._give_back(request.id)
+
+        return undo
+
+    def _give_back(self, claim_id: str) -> None:
+        task: asyncio.Task[object] = asyncio.get_running_loop().create_task(self._release(claim_id))
+        self._tasks.add(task)
+        task.add_done_callback(self._tasks.discard)
 
     async def wait(self) -> None:
         """Wait for the batch on its way and the releases still running (before closing)."""

@@ -109,14 +109,24 @@ class SQLStore(StoreTables, Store):
     async def aclose(self) -> None:
         if self.combiner is not None:
             await self.combiner.wait()
+            # a claim batch still in its thread may commit late, and be given back then
+            await self.wait_threads()
+            await self.combiner.wait()
         await self.close_tables()
 
-    async def _write(self, operation: str, work: Callable[[Connection], T]) -> T:
-        """``work`` in one write transaction (one at a time in this process, on SQLite)."""
+    async def _write(
+        self,
+        operation: str,
+        work: Callable[[Connection], T],
+        *,
+        late: Callable[[T], object] | None = None,
+    ) -> T:
+        """``work`` in one write transaction (one at a time in this process, on SQLite);
+        ``late`` as :meth:`_run` takes it."""
         if self._writes is None:
-            return await self._run(operation, self._transaction(work))
+            return await self._run(operation, self._transaction(work), late=late)
         async with self._writes:
-            return await self._run(operation, self._transaction(work))
+            return await self._run(operation, self._transaction(work), late=late)
 
     def _transaction(self, work: Callable[[Connection], T]) -> Callable[[], T]:
         """``work`` in one write transaction, committed unless it raises."""

@@ -155,7 +155,7 @@ class PostgresStore(SQLStore):
                 outcomes: list[dict[str, Any]] = autocommit.execute(_CLAIMS, sent).scalar_one()
                 return outcomes
 
-        return await self._run("claim", work)
+        return await self._run("claim", work, late=self._claims.undo_late(batch))
 
     def now_expression(self) -> sa.ColumnElement[float]:
         return sa.cast(sa.func.extract("epoch", sa.func.clock_timestamp()), sa.Float)

@@ -130,7 +130,7 @@ class SQLiteStore(SQLStore):
             except sqlite3.Error as exc:  # the driver's own: anker.db never saw it
                 raise self.unavailable(str(self.url), "claim", str(exc)) from exc
 
-        return await self._write("claim", work)
+        return await self._write("claim", work, late=self._claims.undo_late(batch))
 
     def _claim_batch(
         self, raw: Any, batch: list[Request[ClaimInfo | LimitsError]]
