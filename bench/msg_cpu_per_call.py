@@ -6,8 +6,11 @@ Caller and server share one process and one event loop, and the figure is
 ``time.process_time()`` per call, which the machine's load barely moves (unlike wall-clock
 rates on a shared machine): it tells what anker's RPC layer costs (memory://, no broker), what
 the NATS transport adds, and what a bare nats-py round trip costs, one call at a time and with
-16 in flight. Prints the median of ``--runs`` runs of each. Uses the NATS server of the
-integration tests (``ANKER_TEST_NATS_URL``, default ``nats://127.0.0.1:4222``).
+16 in flight; and a floor: the least work any RPC layer over nats-py does (an envelope each
+way as JSON, a method found by name), with and without a task per request. Prints the
+median of ``--runs`` runs of each, and raw nats-py's CPU per call over each side's. Uses the
+NATS server of the integration tests (``ANKER_TEST_NATS_URL``, default
+``nats://127.0.0.1:4222``).
 """
 
 from __future__ import annotations
@@ -76,6 +79,69 @@ async def raw_nats(url: str, count: int, in_flight: int) -> float:
         await client.close()
 
 
+async def floor(url: str, count: int, in_flight: int, *, task_per_request: bool) -> float:
+    """The least any RPC layer over nats-py does: raw nats-py request/reply plus a request
+    envelope (method, args, context, version, message id) written and read as JSON, a method
+    found by name and awaited, and a reply envelope (result or failure) written and read.
+    ``task_per_request``: each request runs in a task of its own, as a server must run them
+    to serve a slow method's neighbours (nats-py's callbacks run one at a time)."""
+    import itertools
+
+    import nats
+    import orjson
+
+    server, client = await nats.connect(url), await nats.connect(url)
+    subject = f"cpu.{uuid.uuid4().hex[:8]}"
+
+    async def echo(context: dict[str, Any], x: int) -> dict[str, int]:
+        return {"x": x}
+
+    methods = {"echo": echo}
+    loop = asyncio.get_running_loop()
+
+    async def handle(msg: Any) -> None:
+        request = orjson.loads(msg.data)
+        try:
+            result = await methods[request["method"]](request["context"], **request["args"])
+            reply = orjson.dumps({"result": result, "failure": None})
+        except Exception as exc:
+            reply = orjson.dumps({"result": None, "failure": repr(exc)})
+        await msg.respond(reply)
+
+    async def respond(msg: Any) -> None:
+        if task_per_request:
+            loop.create_task(handle(msg))  # noqa: RUF006 (done within the call it answers)
+        else:
+            await handle(msg)
+
+    ids = itertools.count()
+    prefix = uuid.uuid4().hex
+    context = {"user": None, "project": None, "request_id": f"req-{prefix}"}
+
+    async def call() -> Any:
+        body = orjson.dumps(
+            {
+                "method": "echo",
+                "args": {"x": 1},
+                "context": context,
+                "version": "1.0",
+                "msg_id": f"{prefix}{next(ids)}",
+            }
+        )
+        answer = orjson.loads((await client.request(subject, body, timeout=60)).data)
+        if answer["failure"] is not None:
+            raise RuntimeError(answer["failure"])
+        return answer["result"]
+
+    try:
+        await server.subscribe(subject, queue="cpu", cb=respond)
+        await server.flush()
+        return await _cpu_per_call(call, count, in_flight)
+    finally:
+        await server.close()
+        await client.close()
+
+
 async def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--runs", type=int, default=5)
@@ -86,6 +152,8 @@ async def main() -> None:
         "anker over memory://": lambda n: anker("memory://cpu", args.count, n),
         "anker over NATS": lambda n: anker(url, args.count, n),
         "raw nats-py request/reply": lambda n: raw_nats(url, args.count, n),
+        "floor: least RPC layer": lambda n: floor(url, args.count, n, task_per_request=False),
+        "floor, a task per request": lambda n: floor(url, args.count, n, task_per_request=True),
     }
     for in_flight in (1, CONCURRENCY):
         samples: dict[str, list[float]] = {name: [] for name in sides}
@@ -93,8 +161,10 @@ async def main() -> None:
             for name, side in sides.items():
                 samples[name].append(await side(in_flight))
         print(f"CPU µs per call, {in_flight} in flight (median of {args.runs} runs):")
+        raw = statistics.median(samples["raw nats-py request/reply"])
         for name, values in samples.items():
-            print(f"  {name:28} {statistics.median(values):7.0f}")
+            median = statistics.median(values)
+            print(f"  {name:28} {median:7.0f}   raw nats-py / this: {raw / median:4.2f}")
 
 
 if __name__ == "__main__":
