@@ -450,6 +450,22 @@ async def test_an_unreachable_broker_fails_within_the_timeout_without_the_passwo
     assert "s3cr3t-pw" not in str(raised.value)
     assert "127.0.0.1:1" in str(raised.value)
     assert "s3cr3t-pw" not in caplog.text
+    # the error says it all: aiormq's own line per attempt is not repeated in the log
+    assert "error when creating transport" not in caplog.text
+
+
+async def test_a_virtual_host_the_broker_refuses_is_named_in_the_error(rabbit_url: str) -> None:
+    from anker._url import parse_url
+
+    good = parse_url(rabbit_url).endpoints[0]
+    userinfo = f"{good.username or 'guest'}:{good.password.reveal() if good.password else 'guest'}"
+    url = f"rabbit://{userinfo}@{good.host}:{good.port or 5672}/no-such-vhost-{uuid.uuid4().hex}"
+    with pytest.raises(TransportUnavailable) as raised:
+        await connect(url, timeout=1)
+    assert "the broker refused the virtual host 'no-such-vhost-" in str(raised.value)
+    # (the user is named, but masked here: the test broker's password is the user's name)
+    assert "it does not exist, or the user " in str(raised.value)
+    assert "has no permission on it" in str(raised.value)
 
 
 async def test_a_wrong_password_fails_without_the_password(

@@ -67,6 +67,25 @@ def describe(exc: BaseException) -> str:
     return text
 
 
+def _refused_vhost(exc: BaseException) -> bool:
+    """Whether aiormq's ``exc`` is the broker closing the connection in answer to opening
+    the virtual host (RabbitMQ's 530 NOT_ALLOWED, whose text aiormq drops there)."""
+    text = str(exc)
+    return "Connection.OpenOk" in text and "Connection.Close" in text
+
+
+class _ReportedByAnker(logging.Filter):
+    """aiormq logs every failed connection attempt at ERROR ("error when creating
+    transport"); the transport reports its own failures (with every host it tried and why),
+    so those records would only repeat them, once per attempt of every reconnection."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        return not str(record.msg).startswith("error when creating transport")
+
+
+_QUIET: Final = _ReportedByAnker()
+
+
 class Supervised(Transport):
     """The connection side of :class:`~anker.messaging.transports.rabbit.RabbitTransport`:
     the current :class:`Link`, the supervisor task keeping one up, and the consumers it
@@ -130,9 +149,17 @@ class Supervised(Transport):
         try:
             async with asyncio.timeout(timeout):
                 await connection.connect()
-        except BaseException:
+        except BaseException as exc:
             with contextlib.suppress(Exception):
                 await asyncio.shield(connection.close())
+            if _refused_vhost(exc):
+                user = endpoint.username or next(
+                    (e.username for e in self.url.endpoints or () if e.username), "guest"
+                )
+                raise ConnectionRefusedError(
+                    f"the broker refused the virtual host {self.vhost!r}: it does not exist, "
+                    f"or the user {user!r} has no permission on it"
+                ) from None
             raise
         return connection
 
@@ -186,6 +213,9 @@ class Supervised(Transport):
     async def connect(self) -> None:
         self._tls = tls_context(self.settings, self.describe(self.url))
         self._aiormq = require("aiormq", extra="rabbit", needed_for=NEEDED_FOR)
+        logging.getLogger("aiormq.connection").addFilter(
+            _QUIET
+        )  # a filter already there is not added again
         self._errors = require("aiormq.exceptions", extra="rabbit", needed_for=NEEDED_FOR)
         self._properties = require(
             "pamqp.commands", extra="rabbit", needed_for=NEEDED_FOR
