@@ -66,7 +66,7 @@ class MessageTooLarge(MessagingError, ValueError):
         self.size = size
         self.limit = limit
         super().__init__(
-            f"{what} is {size} bytes encoded, over the limit of {limit} bytes "
+            f"{what} is {size} bytes encoded, over the limit of {int(limit)} bytes "
             "(max_message_size); send a reference to the data instead",
         )
 

@@ -128,6 +128,13 @@ def test_size_limit() -> None:
     assert error.value.size > 2000
 
 
+def test_a_message_too_large_names_its_limit_in_bytes_whatever_the_option_was_written_as() -> None:
+    from anker.config._units import ByteSize
+
+    error = MessageTooLarge("request to compute", 20_000_000, ByteSize(16 * 1024 * 1024))
+    assert "over the limit of 16777216 bytes (max_message_size)" in str(error)
+
+
 def test_values_json_cannot_carry_are_named() -> None:
     with pytest.raises(SerializationError, match="object"):
         _wire.wrap({"args": {"x": object()}}, what="request")
