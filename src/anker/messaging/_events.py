@@ -1,10 +1,11 @@
-"""Notifications delivered to users as Server-Sent Events: an ASGI app a dashboard subscribes
-to (``new EventSource(url)``) instead of polling.
+"""Notifications delivered to users as Server-Sent Events or over a WebSocket: an ASGI app a
+dashboard subscribes to (``new EventSource(url)``, ``new WebSocket(url)``) instead of polling.
 
 Each caller is authorized by a callable of the service's (headers and query in, a project id
 out, or a refusal); a caller only ever receives the notifications of that project. Events are
-numbered; a client that reconnects with ``Last-Event-ID`` (browsers do it on their own) gets
-what it missed from a bounded replay buffer, or a ``gap`` event saying it cannot.
+numbered; a client that reconnects with ``Last-Event-ID`` (browsers do it on their own for
+Server-Sent Events; ``?last_event_id=`` on a WebSocket) gets what it missed from a bounded
+replay buffer, or a ``gap`` event saying it cannot.
 
 .. versionadded:: 0.1
 """
@@ -80,12 +81,23 @@ class _Subscription:
         return not self.types or any(fnmatch.fnmatchcase(event.event_type, t) for t in self.types)
 
     def offer(self, event: _Event) -> None:
+        if self.overflowed:
+            return  # it is being disconnected
         try:
             self.queue.put_nowait(event)
         except asyncio.QueueFull:
             # a client that cannot keep up is disconnected; it resumes from the buffer
             self.overflowed = True
-            with contextlib.suppress(asyncio.QueueEmpty):
+            self.end()
+
+    def end(self) -> None:
+        """End the stream after the events queued for it, or, if its queue is full, at once:
+        what is dropped then comes after the last event the client got, so it is what a
+        resume from that event's id replays (or reports as a gap)."""
+        try:
+            self.queue.put_nowait(None)
+        except asyncio.QueueFull:
+            while not self.queue.empty():
                 self.queue.get_nowait()
             self.queue.put_nowait(None)
 
@@ -123,7 +135,7 @@ def _project_of(context: Any, payload: Any) -> str | None:
 
 class EventStream:
     """An ASGI app streaming the notifications on ``targets`` to authorized callers, each
-    receiving its own project's only, as Server-Sent Events::
+    receiving its own project's only, as Server-Sent Events or over a WebSocket::
 
         async def authorize(subscriber: Subscriber) -> str:
             token = subscriber.headers.get("x-auth-token", "")
@@ -139,6 +151,8 @@ class EventStream:
     a JSON object (``event_type``, ``publisher_id``, ``priority``, ``payload``,
     ``timestamp``, ``message_id``). A client reconnecting with ``Last-Event-ID`` first gets
     what it missed, if the last ``replay`` events still hold it, else a ``gap`` event.
+    A WebSocket handshake on the same URL gets the same events as JSON text messages
+    (see :mod:`anker.messaging._event_socket`; needs ``pip install 'anker[events]'``).
 
     ``project_of(context, payload)`` says which project a notification belongs to (default:
     the context's ``project_id``, else the payload's ``project_id`` or ``tenant_id``); one
@@ -193,8 +207,7 @@ class EventStream:
         """Stop listening and end every stream (clients reconnect to another instance)."""
         self._closing.set()
         for subscription in list(self._subscribers):
-            with contextlib.suppress(asyncio.QueueFull):
-                subscription.queue.put_nowait(None)
+            subscription.end()
         await self.listener.stop(deadline)
 
     def in_flight(self) -> list[str]:
@@ -236,24 +249,25 @@ class EventStream:
     # -- the ASGI app: streaming ----------------------------------------------------------
 
     async def __call__(self, scope: Any, receive: Any, send: Any) -> None:
+        if scope["type"] == "websocket":
+            from anker.messaging._event_socket import serve_websocket  # it imports this module
+
+            await serve_websocket(self, scope, receive, send)
+            return
         if scope["type"] != "http":
             return
         if scope["method"] not in ("GET", "HEAD"):
             await _answer(send, 405, "use GET\n", [(b"allow", b"GET")])
             return
-        headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
-        query = _query(scope.get("query_string", b""))
+        headers, query = _request_of(scope)
         try:
-            project = await self._authorized(Subscriber(headers, query))
-            types = _types(query.get("types", ""))
+            project, types = await self.admit(headers, query)
         except SubscriptionRefused as refused:
             await _answer(send, refused.status, f"{refused}\n")
             return
-        if self._closing.is_set():
-            await _answer(send, 503, "the event stream is stopping; reconnect\n")
-            return
-        subscription = _Subscription(project, types, self.queue_size)
-        self._subscribers.add(subscription)
+        subscription = self.subscribe(project, types)
+        # what it missed is read as it subscribes: an event from now on is in its queue instead
+        backlog = self.missed(subscription, headers.get("last-event-id", ""))
         try:
             await send(
                 {
@@ -269,9 +283,30 @@ class EventStream:
             if scope["method"] == "HEAD":
                 await send({"type": "http.response.body", "body": b""})
                 return
-            await self._stream(subscription, headers.get("last-event-id", ""), receive, send)
+            await self._stream(subscription, backlog, receive, send)
         finally:
-            self._subscribers.discard(subscription)
+            self.unsubscribe(subscription)
+
+    async def admit(
+        self, headers: Mapping[str, str], query: Mapping[str, str]
+    ) -> tuple[str, tuple[str, ...]]:
+        """The project and event-type patterns of a caller; :class:`SubscriptionRefused`
+        (with its HTTP status) if it may not subscribe, asks for a bad filter, or the stream
+        is stopping."""
+        project = await self._authorized(Subscriber(headers, query))
+        types = _types(query.get("types", ""))
+        if self._closing.is_set():
+            raise SubscriptionRefused("the event stream is stopping; reconnect", 503)
+        return project, types
+
+    def subscribe(self, project: str, types: tuple[str, ...]) -> _Subscription:
+        """A new subscriber's queue, offered every event it wants until :meth:`unsubscribe`."""
+        subscription = _Subscription(project, types, self.queue_size)
+        self._subscribers.add(subscription)
+        return subscription
+
+    def unsubscribe(self, subscription: _Subscription) -> None:
+        self._subscribers.discard(subscription)
 
     async def _authorized(self, subscriber: Subscriber) -> str:
         try:
@@ -287,9 +322,8 @@ class EventStream:
         return project
 
     async def _stream(
-        self, subscription: _Subscription, last: str, receive: Any, send: Any
+        self, subscription: _Subscription, backlog: list[_Event], receive: Any, send: Any
     ) -> None:
-        backlog = self._missed(subscription, last)
         body = b"retry: 2000\n\n" + b"".join(self._frame(event) for event in backlog)
         await send({"type": "http.response.body", "body": body, "more_body": True})
         disconnected = asyncio.ensure_future(_disconnect(receive))
@@ -317,7 +351,7 @@ class EventStream:
         with contextlib.suppress(OSError, RuntimeError):
             await send({"type": "http.response.body", "body": b"", "more_body": False})
 
-    def _missed(self, subscription: _Subscription, last: str) -> list[_Event]:
+    def missed(self, subscription: _Subscription, last: str) -> list[_Event]:
         """The buffered events after ``last`` (an event id this client saw) it wants."""
         if not last:
             return []
@@ -334,6 +368,9 @@ class EventStream:
     def _gap(self, subscription: _Subscription, why: str) -> _Event:
         data = orjson.dumps({"reason": f"events may have been missed: {why}"})
         return _Event(self._seq, subscription.project, "gap", data)
+
+    def event_id(self, event: _Event) -> str:
+        return f"{self.token}-{event.seq}"
 
     def _frame(self, event: _Event) -> bytes:
         kind = event.event_type.replace("\n", " ").replace("\r", " ")
@@ -362,6 +399,12 @@ async def _answer(
         }
     )
     await send({"type": "http.response.body", "body": text.encode()})
+
+
+def _request_of(scope: Any) -> tuple[dict[str, str], dict[str, str]]:
+    """A request's headers (lower-case names) and query."""
+    headers = {k.decode("latin-1").lower(): v.decode("latin-1") for k, v in scope["headers"]}
+    return headers, _query(scope.get("query_string", b""))
 
 
 def _query(raw: bytes) -> dict[str, str]:

@@ -160,3 +160,32 @@ async def test_refusals_say_why_and_send_no_event(
     assert "keystone is down" not in answer.text  # the authorizer's error stays in the log
     async with httpx.AsyncClient(base_url=url, timeout=30) as client:
         assert (await client.post("/", headers={"x-auth-token": "token-a"})).status_code == 405
+
+
+async def test_a_client_that_falls_behind_is_ended_and_resumes_without_a_loss() -> None:
+    async with await connect(f"memory://behind-{uuid.uuid4().hex[:8]}") as transport:
+        stream = EventStream(transport, authorize, replay=5, queue=3)
+        server = ASGIServer(stream, port=0, name="events")
+        async with stream, httpx.AsyncClient(timeout=30) as client:
+            await server.start()
+            url = f"http://127.0.0.1:{server.port}/?token=token-a"
+            try:
+                async with client.stream("GET", url) as behind:
+                    await eventually(lambda: len(stream._subscribers) == 1)
+                    context = RequestContext(project_id="project-a")
+                    for n in range(5):  # a burst in one turn of the loop, past its queue of 3
+                        step = stream._receive(
+                            "INFO", (context, "host", "compute.burst", {"n": n}, {})
+                        )
+                        with pytest.raises(StopIteration):
+                            step.send(None)
+                    # the stream ends at once: nothing queued after the overflow is sent
+                    assert "event:" not in (await behind.aread()).decode()
+                resumed = {"last-event-id": f"{stream.token}-0"}
+                async with client.stream("GET", url, headers=resumed) as again:
+                    events = Events(again)
+                    got = [(await events.next())["data"]["payload"]["n"] for _ in range(5)]
+                assert got == [0, 1, 2, 3, 4]
+            finally:
+                await server.drain(1)
+                await server.stop()
