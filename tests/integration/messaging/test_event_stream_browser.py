@@ -1,5 +1,5 @@
-"""An EventStream read by a real browser: headless Chromium's EventSource on a page served
-beside the stream receives its user's events, and never another project's."""
+"""An EventStream read by a real browser: headless Chromium's EventSource, and its WebSocket,
+on a page served beside the stream receive their user's events, and never another project's."""
 
 from __future__ import annotations
 
@@ -41,6 +41,21 @@ for (const type of ["compute.instance.create.end", "compute.instance.delete.end"
 </script></body></html>"""
 
 
+#: the same dashboard over a WebSocket: one JSON message per event
+SOCKET_PAGE = b"""<!doctype html>
+<html><body><ul id="events"></ul><script>
+const seen = document.getElementById("events");
+const socket = new WebSocket("ws://" + location.host + "/events?token=token-a");
+socket.onmessage = (message) => {
+  const event = JSON.parse(message.data);
+  const item = document.createElement("li");
+  item.textContent = event.event + " " + JSON.stringify(event.data.payload);
+  seen.appendChild(item);
+  if (seen.children.length >= 2) { socket.close(); document.title = "done"; }
+};
+</script></body></html>"""
+
+
 async def authorize(subscriber: Subscriber) -> str:
     # a browser's EventSource cannot set headers: the token comes in the query (or a cookie)
     projects = {"token-a": "project-a", "token-b": "project-b"}
@@ -50,7 +65,8 @@ async def authorize(subscriber: Subscriber) -> str:
     return projects[token]
 
 
-async def test_a_browser_dashboard_gets_its_projects_events(tmp_path: Path) -> None:
+@pytest.mark.parametrize("page", [PAGE, SOCKET_PAGE], ids=["event-source", "websocket"])
+async def test_a_browser_dashboard_gets_its_projects_events(tmp_path: Path, page: bytes) -> None:
     chromium = shutil.which("chromium")
     if chromium is None:
         pytest.skip("chromium is not installed (Debian's chromium; scripts/services installs it)")
@@ -58,10 +74,10 @@ async def test_a_browser_dashboard_gets_its_projects_events(tmp_path: Path) -> N
         stream = EventStream(transport, authorize)
 
         async def app(scope: Any, receive: Any, send: Any) -> None:
-            if scope["type"] != "http":
-                return
             if scope["path"].startswith("/events"):
                 await stream(scope, receive, send)
+                return
+            if scope["type"] != "http":
                 return
             found = scope["path"] == "/"
             await send(
@@ -71,7 +87,7 @@ async def test_a_browser_dashboard_gets_its_projects_events(tmp_path: Path) -> N
                     "headers": [(b"content-type", b"text/html" if found else b"text/plain")],
                 }
             )
-            await send({"type": "http.response.body", "body": PAGE if found else b""})
+            await send({"type": "http.response.body", "body": page if found else b""})
 
         server = ASGIServer(app, port=0, name="dashboard")
         async with stream:
@@ -105,8 +121,8 @@ async def test_a_browser_dashboard_gets_its_projects_events(tmp_path: Path) -> N
             finally:
                 await server.drain(1)
                 await server.stop()
-    page = dom.decode()
-    assert "<title>done</title>" in page, page
-    assert '<li>compute.instance.create.end {"id":1}</li>' in page
-    assert '<li>compute.instance.delete.end {"id":1}</li>' in page
-    assert "theirs" not in page.split("<script>")[0]
+    shown = dom.decode()
+    assert "<title>done</title>" in shown, shown
+    assert '<li>compute.instance.create.end {"id":1}</li>' in shown
+    assert '<li>compute.instance.delete.end {"id":1}</li>' in shown
+    assert "theirs" not in shown.split("<script>")[0]
