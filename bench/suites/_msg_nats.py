@@ -26,11 +26,13 @@ NATS_DEFAULT = "nats://127.0.0.1:4222"
 SIDES = {
     "anker-nats": ("anker", "nats", "anker over NATS (async)"),
     "raw-nats": ("raw-nats", "nats", "raw nats-py request/reply (floor)"),
+    "thin-rpc-nats": ("thin-rpc-nats", "nats", "thinnest RPC layer over nats-py"),
     "anker-rabbit": ("anker", "rabbit", "anker over RabbitMQ (async)"),
 }
 REQUIRES = {
     "anker-nats": ("anker", "nats"),
     "raw-nats": ("nats",),
+    "thin-rpc-nats": ("nats",),
     "anker-rabbit": ("anker", "aio_pika"),
 }
 

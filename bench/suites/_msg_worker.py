@@ -273,11 +273,14 @@ async def raw_main(spec: dict[str, Any]) -> None:
 
 async def raw_nats_main(spec: dict[str, Any]) -> None:
     """The NATS floor: nats-py request/reply, JSON in and out, nothing else (no envelope,
-    context, TTL or heartbeats). The server answers in a queue group, as anker's do."""
+    context, TTL or heartbeats). The server answers in a queue group, as anker's do.
+
+    ``thin-rpc-nats``: the same with the least any RPC layer adds (``thin_rpc_*``)."""
     import nats
     import orjson
 
     url, topic, roles = spec["url"], spec["topic"], spec["roles"]
+    thin = spec["lib"] == "thin-rpc-nats"
     subject = f"bench.{topic}"
     connections = []
     client: dict[str, Callable[[], Awaitable[Any]]] = {}
@@ -289,7 +292,8 @@ async def raw_nats_main(spec: dict[str, Any]) -> None:
                 args = orjson.loads(msg.data)
                 await msg.respond(orjson.dumps({"x": args["x"]}))
 
-            await server_nc.subscribe(subject, queue="bench", cb=on_request)
+            handler = thin_rpc_server() if thin else on_request
+            await server_nc.subscribe(subject, queue="bench", cb=handler)
             await server_nc.flush()
         if "client" in roles:
             connections.append(client_nc := await nats.connect(url))
@@ -299,12 +303,70 @@ async def raw_nats_main(spec: dict[str, Any]) -> None:
                 reply = await client_nc.request(subject, body, timeout=60)
                 return orjson.loads(reply.data)
 
-            client = {"call": call}
+            client = {"call": thin_rpc_call(client_nc, subject, topic) if thin else call}
         say("ready")
         await async_orders(client, Counter())
     finally:
         for connection in connections:
             await connection.close()
+
+
+def thin_rpc_server() -> Callable[[Any], Awaitable[None]]:
+    """The server side of the thinnest RPC layer: a request envelope (method, args, context)
+    read as JSON, the method found by name and awaited, a reply envelope (result or failure)
+    written as JSON; each request in a task of its own, as a server must run them so that a
+    slow method does not hold up the others (nats-py runs a subscription's callbacks one at
+    a time)."""
+    import orjson
+
+    async def echo(context: dict[str, Any], x: int) -> dict[str, int]:
+        return {"x": x}
+
+    methods = {"echo": echo}
+    running: set[asyncio.Task[None]] = set()
+
+    async def answer(msg: Any) -> None:
+        request = orjson.loads(msg.data)
+        try:
+            result = await methods[request["method"]](request["context"], **request["args"])
+            reply = orjson.dumps({"result": result, "failure": None})
+        except Exception as exc:
+            reply = orjson.dumps({"result": None, "failure": repr(exc)})
+        await msg.respond(reply)
+
+    async def on_request(msg: Any) -> None:
+        task = asyncio.get_running_loop().create_task(answer(msg))
+        running.add(task)
+        task.add_done_callback(running.discard)
+
+    return on_request
+
+
+def thin_rpc_call(nc: Any, subject: str, topic: str) -> Callable[[], Awaitable[Any]]:
+    """The client side of the thinnest RPC layer: the request envelope (method, args, a
+    context, version, message id) and the reply's result or failure, as JSON."""
+    import itertools
+
+    import orjson
+
+    ids = itertools.count()
+    context = {"user": None, "project": None, "request_id": f"req-{topic}"}
+
+    async def call() -> Any:
+        request = {
+            "method": "echo",
+            "args": PAYLOAD,
+            "context": context,
+            "version": "1.0",
+            "msg_id": f"{topic}{next(ids)}",
+        }
+        reply = await nc.request(subject, orjson.dumps(request), timeout=60)
+        answer = orjson.loads(reply.data)
+        if answer["failure"] is not None:
+            raise RuntimeError(answer["failure"])
+        return answer["result"]
+
+    return call
 
 
 # ---------------------------------------------------------------------- oslo.messaging
@@ -450,7 +512,12 @@ def main() -> None:
         if spec["lib"] == "oslo":
             oslo_main(spec)
         else:
-            mains = {"anker": anker_main, "raw": raw_main, "raw-nats": raw_nats_main}
+            mains = {
+                "anker": anker_main,
+                "raw": raw_main,
+                "raw-nats": raw_nats_main,
+                "thin-rpc-nats": raw_nats_main,
+            }
             asyncio.run(mains[spec["lib"]](spec))
             say("left", queues=[])  # their reply queues go with their connections
     except Exception as exc:

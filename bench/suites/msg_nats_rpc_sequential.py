@@ -13,6 +13,10 @@ Sides:
 * raw nats-py, the floor: ``client.request`` of ``{"x": 1}`` as JSON; the server (a queue
   group subscription) decodes it and ``respond``s with the JSON reply. No envelope, context,
   TTL or no-responders bookkeeping.
+* the thinnest RPC layer over nats-py: raw nats-py plus the least any RPC layer adds (a
+  request envelope with method, args, context, version and message id, and a reply envelope
+  with result or failure, as JSON; the method found by name; each request in a task of its
+  own): how close to the floor an RPC layer can come at all.
 * anker over RabbitMQ, the same calls on ``rabbit://`` (as ``msg-rpc-sequential``), for
   choosing a broker.
 """
