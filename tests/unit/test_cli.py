@@ -88,3 +88,10 @@ def test_the_console_script_runs_and_help_imports_no_command_module() -> None:
     ).stdout
     assert "Usage: anker" in output
     assert output.rstrip().endswith("LAZY"), "--help must not import the command modules"
+
+
+def test_python_dash_m_anker_runs_the_command() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "anker", "--version"], capture_output=True, text=True, check=False
+    )
+    assert (done.returncode, done.stdout) == (0, f"anker {anker.__version__}\n"), done.stderr
