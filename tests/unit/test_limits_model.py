@@ -48,9 +48,10 @@ async def quota(tmp_path: Path) -> AsyncIterator[Quota]:
     ("resources", "message"),
     [
         ({}, "at least one resource"),
-        ({"cores": -1}, "not a whole number >= 0"),
-        ({"cores": 1.5}, "not a whole number >= 0"),
-        ({"cores": True}, "not a whole number >= 0"),
+        ({"cores": -1}, "not a whole number from 0 to"),
+        ({"cores": 1.5}, "not a whole number from 0 to"),
+        ({"cores": True}, "not a whole number from 0 to"),
+        ({"cores": 2**53}, "not a whole number from 0 to 9007199254740991"),
         ({"": 1}, "resource name ''"),
         ({"x" * 256: 1}, "at most 255"),
     ],
@@ -67,6 +68,14 @@ async def test_bad_limits_leases_and_names_are_named(quota: Quota) -> None:
         await quota.set_default("cores", "10")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="lease"):
         await quota.claim("p", {"cores": 1}, lease=0)
+    # past 2**53 - 1 a store cannot hold it exactly (Redis) or at all (SQLite overflowed)
+    with pytest.raises(ValueError, match="from 0 to 9007199254740991"):
+        await quota.set_limit("p", "cores", 2**63)
+    with pytest.raises(ValueError, match="from 0 to 9007199254740991"):
+        await quota.set_default("cores", 2**53)
+    await quota.set_limit("p", "cores", 2**53 - 1)
+    with pytest.raises(ValueError, match="recount of 'cores' in 'p'"):
+        await quota.recount(lambda project, resources: {"cores": 2**53})
     with pytest.raises(ValueError, match="project name ' p'"):
         await quota.set_project(" p")
 

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 __all__ = [
+    "MAX_AMOUNT",
     "MODELS",
     "UNLIMITED",
     "ClaimInfo",
@@ -30,6 +31,9 @@ UNLIMITED = -1
 #: the enforcement models: each project alone; Keystone's two levels; any depth
 MODELS = ("flat", "strict-two-level", "hierarchical")
 MAX_NAME = 255
+#: the largest limit, amount or count: 2**53 - 1, which every store holds exactly (Redis's
+#: Lua numbers are doubles; SQLite and PostgreSQL take up to 2**63 - 1)
+MAX_AMOUNT = 2**53 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,16 +133,20 @@ def check_amounts(resources: Mapping[str, int]) -> dict[str, int]:
     checked: dict[str, int] = {}
     for resource, amount in resources.items():
         check_name("resource", resource)
-        if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
-            raise ValueError(f"amount of {resource!r}: {amount!r} is not a whole number >= 0")
+        if isinstance(amount, bool) or not isinstance(amount, int) or not 0 <= amount <= MAX_AMOUNT:
+            raise ValueError(
+                f"amount of {resource!r}: {amount!r} is not a whole number from 0 to {MAX_AMOUNT}"
+            )
         checked[resource] = amount
     return checked
 
 
 def check_limit(resource: str, limit: object) -> int:
-    """A limit: a whole number of 0 or more, or -1 for unlimited."""
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < UNLIMITED:
-        raise ValueError(f"limit of {resource!r}: {limit!r} is not -1 (unlimited) or >= 0")
+    """A limit: a whole number from 0 to :data:`MAX_AMOUNT`, or -1 for unlimited."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not -1 <= limit <= MAX_AMOUNT:
+        raise ValueError(
+            f"limit of {resource!r}: {limit!r} is not -1 (unlimited) or from 0 to {MAX_AMOUNT}"
+        )
     return limit
 
 

@@ -15,6 +15,7 @@ from anker._observe import report
 from anker.limits._claim import Claim
 from anker.limits._errors import InvalidTree, OverQuota, UnknownProject
 from anker.limits._model import (
+    MAX_AMOUNT,
     UNLIMITED,
     ClaimInfo,
     Usage,
@@ -324,8 +325,11 @@ class Quota:
             counted = await result if inspect.isawaitable(result) else result
             for entry in entries:
                 actual = int(counted.get(entry.resource, 0))
-                if actual < 0:
-                    raise ValueError(f"recount of {entry.resource!r} in {project!r}: {actual} < 0")
+                if not 0 <= actual <= MAX_AMOUNT:
+                    raise ValueError(
+                        f"recount of {entry.resource!r} in {project!r}: {actual} is not from 0 "
+                        f"to {MAX_AMOUNT}"
+                    )
                 if actual == entry.committed:
                     continue
                 if repair:
