@@ -67,7 +67,8 @@ async def import_keystone(
     ``service_id`` and ``region_id`` keep only the limits of one service (and region), as
     oslo.limit selects them by its endpoint. Projects are added parents first; a project
     whose parent is missing from ``data`` is a :class:`~anker.limits.InvalidTree`. Every
-    entry is checked (names, whole-number limits, the tree) before anything is written.
+    entry is checked (names, whole-number limits, the tree) before anything is written; only
+    the rules of ``strict-two-level`` are checked as each project and limit is set.
     """
     # every entry is checked before anything is written: a bad file changes nothing
     parents = _tree(data)
