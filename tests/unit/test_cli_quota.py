@@ -123,7 +123,10 @@ def test_keystone_export_and_import_round_trip(url: str, tmp_path: Path) -> None
         (("set", "leaf", "--root", "--parent", "domain"), "not both"),
         (("set", "domain", "--parent", "leaf"), "a cycle"),
         (("set", " spaced", "--root"), "without surrounding spaces"),
+        (("set", "leaf", "cores=²"), "'²' is not a whole number"),  # was an int() ValueError
+        (("set", "leaf", "cores=9007199254740992"), "from 0 to 9007199254740991"),
         (("usage", "nope"), "no project 'nope'"),
+        (("claims", "nope"), "no project 'nope'"),  # was "(none)"
         (("show", "nope"), "no project 'nope'"),
         (("recount", "missing.json"), "missing.json"),
         (("import", "missing.json"), "missing.json"),
@@ -139,6 +142,23 @@ def test_bad_files_and_urls_are_one_line(url: str, tmp_path: Path) -> None:
     assert "not JSON" in one_line_error(run(url, "recount", str(bad)))
     bad.write_text('{"leaf": {"cores": -1}}')
     assert "whole counts" in one_line_error(run(url, "recount", str(bad)))
+    bad.write_text('{"leaf": {"cores": true}}')  # was counted as 1
+    assert "whole counts" in one_line_error(run(url, "recount", str(bad)))
+    bad.write_text('{"leaf": {"cores": 99999999999999999999}}')  # was reported as drift
+    assert "whole counts from 0 to" in one_line_error(run(url, "recount", str(bad)))
+    # a misspelt name in COUNTS is an error, not "no drift"
+    bad.write_text('{"lef": {"cores": 1}}')
+    assert "no project 'lef'" in one_line_error(run(url, "recount", str(bad)))
+    bad.write_text('{"leaf": {"coers": 1}}')
+    assert "resource 'coers'" in one_line_error(run(url, "recount", str(bad)))
+    # not UTF-8, and nested past what the parser takes: were UnicodeDecodeError and
+    # RecursionError, exit 70
+    bad.write_bytes(b'{"leaf\xff": {}}')
+    assert "not JSON" in one_line_error(run(url, "recount", str(bad)))
+    bad.write_text("[" * 100_000)
+    assert "nested too deeply" in one_line_error(run(url, "recount", str(bad)))
+    assert "nested too deeply" in one_line_error(run(url, "import", str(bad)))
+    assert "nested too deeply" in one_line_error(run(url, "recount", "-", stdin="[" * 100_000))
     bad.write_text('{"projects": [{"id": "a", "parent_id": "ghost"}]}')
     assert "unknown parent 'ghost'" in one_line_error(run(url, "import", str(bad)))
     assert "lease" in one_line_error(run(f"{url}?lease=abc", "usage"))

@@ -21,7 +21,7 @@ from anker.cli._options import (
 )
 
 if TYPE_CHECKING:
-    from anker.limits import Quota, Usage
+    from anker.limits import ClaimInfo, Drift, Quota, Usage
 
 __all__ = ["quota"]
 
@@ -52,6 +52,18 @@ def _run(ctx: click.Context, use: Callable[[Quota], Awaitable[T]], *, create: bo
             raise click.ClickException(str(exc)) from exc
 
 
+def _read_json(path: Path) -> Any:
+    """The JSON document in the file ``path`` (``-``: standard input)."""
+    with reported_errors():
+        raw = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
+    try:
+        return json.loads(raw)
+    except ValueError as exc:  # not JSON, or not UTF-8 text (UnicodeDecodeError)
+        raise click.ClickException(f"{path}: not JSON: {exc}") from None
+    except RecursionError:
+        raise click.ClickException(f"{path}: not JSON anker reads: nested too deeply") from None
+
+
 def _limit_text(limit: int) -> str:
     return "unlimited" if limit == -1 else str(limit)
 
@@ -71,7 +83,7 @@ def _parse_limits(pairs: tuple[str, ...]) -> dict[str, int | None]:
             found[resource] = -1
         elif word == "default":
             found[resource] = None
-        elif word.isdigit():
+        elif word.isascii() and word.isdigit():
             found[resource] = int(word)
         else:
             raise click.BadParameter(
@@ -289,7 +301,15 @@ def tree(ctx: click.Context, output_format: str) -> None:
 @click.pass_context
 def claims(ctx: click.Context, project: str | None, output_format: str) -> None:
     """The live claims: committed ones and reservations with their expiry."""
-    found = _run(ctx, lambda opened: opened.claims(project))
+
+    async def use(opened: Quota) -> list[ClaimInfo]:
+        if project is not None and project not in await opened.projects():
+            from anker.limits import UnknownProject
+
+            raise UnknownProject(project)  # as usage and show do, not "(none)"
+        return await opened.claims(project)
+
+    found = _run(ctx, use)
 
     def when(timestamp: float | None) -> str | None:
         if timestamp is None:
@@ -324,27 +344,40 @@ def recount(ctx: click.Context, counts: Path, repair: bool, output_format: str) 
     """Compare the committed usage with COUNTS, a JSON file of what the service really uses
     (``{"project": {"cores": 4}}``, ``-`` for stdin); report the drift, and with ``--repair``
     fix it. Projects missing from COUNTS are not checked."""
-    with reported_errors():
-        text = sys.stdin.read() if str(counts) == "-" else counts.read_text()
-    try:
-        counted = json.loads(text)
-    except ValueError as exc:
-        raise click.ClickException(f"{counts}: not JSON: {exc}") from None
+    from anker.limits._model import MAX_AMOUNT
+
+    counted = _read_json(counts)
     if not isinstance(counted, dict) or not all(
-        isinstance(v, dict) and all(isinstance(n, int) and n >= 0 for n in v.values())
+        isinstance(v, dict)
+        and all(
+            isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= MAX_AMOUNT
+            for n in v.values()
+        )
         for v in counted.values()
     ):
         raise click.ClickException(
             f'{counts}: expected {{"project": {{"resource": count, ...}}, ...}} with whole '
-            f"counts >= 0"
+            f"counts from 0 to {MAX_AMOUNT}"
         )
 
     def counter(project: str, resources: list[str]) -> dict[str, int]:
         return {resource: counted[project].get(resource, 0) for resource in resources}
 
-    drifts = _run(
-        ctx, lambda opened: opened.recount(counter, projects=list(counted), repair=repair)
-    )
+    async def use(opened: Quota) -> list[Drift]:
+        from anker.limits import UnknownProject, UnknownResource
+
+        # a name COUNTS misspells is an error, not "no drift"
+        tree = await opened.projects()
+        known = {(e.project, e.resource) for e in await opened.usage()}
+        for project, resources in counted.items():
+            if project not in tree:
+                raise UnknownProject(project)
+            for resource in resources:
+                if (project, resource) not in known:
+                    raise UnknownResource(resource, project)
+        return await opened.recount(counter, projects=list(counted), repair=repair)
+
+    drifts = _run(ctx, use)
     rows = [
         {
             "project": d.project,
@@ -376,12 +409,7 @@ def import_(
     domains, as Keystone's API returns them)."""
     from anker.limits import import_keystone
 
-    with reported_errors():
-        text = source.read_text()
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise click.ClickException(f"{source}: not JSON: {exc}") from None
+    data = _read_json(source)
     if not isinstance(data, dict):
         raise click.ClickException(f"{source}: expected a JSON object")
     done = _run(
