@@ -176,3 +176,19 @@ def test_a_store_without_its_tables_names_the_upgrade_command(tmp_path: Path) ->
     line = one_line_error(run(f"sqlite://{tmp_path}/empty.db", "usage"))
     assert "run `anker quota --url" in line
     assert "upgrade`" in line
+
+
+def test_sqlite_urls_a_service_uses_work_and_bad_paths_are_named(url: str, tmp_path: Path) -> None:
+    # a service's URL may say ?create=true: reading still creates nothing, and no command
+    # fails with "given twice" over an option the user did not give twice
+    missing = f"sqlite://{tmp_path}/missing.db?create=true"
+    assert "no database at" in one_line_error(run(missing, "show"))
+    assert not (tmp_path / "missing.db").exists()
+    assert run(f"{url}?create=true", "set", "leaf", "cores=2").exit_code == 0
+    assert run(f"{url}?create=true", "usage", "leaf").exit_code == 0
+    # a folder, and no path at all, are named as such (were "no database at ...: create it")
+    for command in ("show", "upgrade"):
+        assert "is a folder, not a database file" in one_line_error(
+            run(f"sqlite://{tmp_path}", command)
+        )
+    assert "needs a path" in one_line_error(run("sqlite://", "show"))

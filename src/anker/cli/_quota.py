@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -36,12 +38,19 @@ def _run(ctx: click.Context, use: Callable[[Quota], Awaitable[T]], *, create: bo
         raise click.UsageError("name the store with --url URL or ANKER_LIMITS_URL")
 
     async def main() -> T:
+        from anker._url import parse_url
+
         options: dict[str, Any] = {"timeout": timeout}
         if model:
             options["model"] = model
-        if url.startswith("sqlite:") and not create:
-            options["create"] = False  # reading never creates a database
-        quota = await Quota.open(url, upgrade=create, **options)
+        target = parse_url(url)
+        if target.scheme == "sqlite" and not create:
+            # reading never creates a database, whatever the URL's ?create= says (a
+            # service's URL may say true: that is no conflict of the user's making)
+            query = {k: v for k, v in target.query.items() if k != "create"}
+            target = dataclasses.replace(target, query=MappingProxyType(query))
+            options["create"] = False
+        quota = await Quota.open(target, upgrade=create, **options)
         async with quota:
             return await use(quota)
 

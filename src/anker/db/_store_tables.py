@@ -88,8 +88,17 @@ class StoreTables:
         return Migrations(self.engine, self.migrations_at, version_table=self.version_table)
 
     async def connect(self) -> None:
-        if self.url.scheme == "sqlite" and not getattr(self.settings, "create", True):
+        # (a URL without a path is left to the engine, which names what is missing)
+        if (
+            self.url.scheme == "sqlite"
+            and self.url.path.strip("/")
+            and not getattr(self.settings, "create", True)
+        ):
             path = file_path(self.url.path)
+            if await asyncio.to_thread(path.is_dir):
+                raise self._unavailable(
+                    str(self.url), "connect", f"{path} is a folder, not a database file"
+                )
             if not await asyncio.to_thread(path.is_file):
                 raise self._unavailable(
                     str(self.url),
