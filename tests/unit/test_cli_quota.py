@@ -4,6 +4,7 @@ from __future__ import annotations
 
 import asyncio
 import json
+import time
 from pathlib import Path
 
 import pytest
@@ -11,6 +12,7 @@ from click.testing import CliRunner, Result
 
 from anker.cli import cli
 from anker.limits import Quota
+from waiting import eventually
 
 
 def one_line_error(result: Result) -> str:
@@ -192,3 +194,31 @@ def test_sqlite_urls_a_service_uses_work_and_bad_paths_are_named(url: str, tmp_p
             run(f"sqlite://{tmp_path}", command)
         )
     assert "needs a path" in one_line_error(run("sqlite://", "show"))
+
+
+def test_reading_commands_give_back_expired_reservations_without_writing(url: str) -> None:
+    async def expire() -> str:
+        async with await Quota.open(url) as quota:
+            claim = await quota.claim("leaf", {"cores": 2}, lease=0.01)
+            expires = claim.info.expires
+            assert expires is not None
+            await eventually(lambda: time.time() > expires, what="the lease ran out")
+            return claim.id
+
+    gone = asyncio.run(expire())
+    usage = json.loads(run(url, "usage", "leaf", "--format", "json").output)
+    assert [
+        (r["used"], r["reserved"], r["subtree"]) for r in usage if r["resource"] == "cores"
+    ] == [(3, 0, 3)]
+    tree = json.loads(run(url, "tree", "--format", "json").output)
+    assert tree["tree"][0]["usage"]["cores"] == {"used": 4, "limit": 10}
+    claims = json.loads(run(url, "claims", "--format", "json").output)
+    assert gone not in {c["id"] for c in claims}
+
+    async def still_held() -> list[str]:
+        async with await Quota.open(url) as quota:
+            return [c.id for c in await quota.store.claims()]  # the store's rows, unswept
+
+    # the commands only read (a store they may not write, such as a read-only replica or a
+    # file of another user, used to fail with "sweep failed: readonly database")
+    assert gone in asyncio.run(still_held())

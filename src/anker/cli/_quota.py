@@ -7,6 +7,7 @@ import dataclasses
 import datetime as dt
 import json
 import sys
+import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -71,6 +72,35 @@ def _read_json(path: Path) -> Any:
         raise click.ClickException(f"{path}: not JSON: {exc}") from None
     except RecursionError:
         raise click.ClickException(f"{path}: not JSON anker reads: nested too deeply") from None
+
+
+async def _as_of_now(opened: Quota) -> tuple[list[Usage], list[ClaimInfo]]:
+    """The usage and the live claims as the next claim will find them (expired reservations
+    given back), read without writing: ``Quota.usage`` and ``claims`` sweep first, which a
+    store this command may only read refuses."""
+    from anker.limits.stores._sql_rows import given_back
+
+    found, held = await opened.store.usage(), await opened.store.claims()
+    now = time.time()
+    expired = [c for c in held if c.expires is not None and c.expires < now]
+    counters = {(e.project, e.resource): [e.used, e.reserved, e.subtree] for e in found}
+    for gone in expired:
+        for resource in gone.resources:
+            own = counters.get((gone.project, resource))
+            if own is None:
+                continue
+            taken, unreserved = given_back(gone, resource, own[0], own[1])
+            own[0], own[1] = own[0] - taken, own[1] - unreserved
+            for level in gone.path:
+                if (counter := counters.get((level, resource))) is not None:
+                    counter[2] = max(0, counter[2] - taken)
+    usage = [
+        dataclasses.replace(e, used=c[0], reserved=c[1], subtree=c[2])
+        for e in found
+        for c in [counters[(e.project, e.resource)]]
+    ]
+    gone_ids = {c.id for c in expired}
+    return usage, [c for c in held if c.id not in gone_ids]
 
 
 def _limit_text(limit: int) -> str:
@@ -237,7 +267,16 @@ def _usage_rows(found: list[Usage]) -> list[dict[str, Any]]:
 @click.pass_context
 def usage(ctx: click.Context, project: str | None, output_format: str) -> None:
     """Usage per project and resource: own (of it not yet committed: reserved), subtree."""
-    rows = _usage_rows(_run(ctx, lambda opened: opened.usage(project)))
+
+    async def use(opened: Quota) -> list[Usage]:
+        if project is not None and project not in await opened.projects():
+            from anker.limits import UnknownProject
+
+            raise UnknownProject(project)
+        found, _ = await _as_of_now(opened)
+        return [e for e in found if project is None or e.project == project]
+
+    rows = _usage_rows(_run(ctx, use))
     if output_format == "text":
         rows = [{**row, "limit": _limit_text(row["limit"])} for row in rows]
     emit_rows(output_format, rows, ["project", "resource", "used", "reserved", "subtree", "limit"])
@@ -251,7 +290,7 @@ def tree(ctx: click.Context, output_format: str) -> None:
     usage, or the project's own under the flat model)."""
 
     async def use(opened: Quota) -> tuple[str, dict[str, str | None], list[Usage]]:
-        return opened.model, await opened.projects(), await opened.usage()
+        return opened.model, await opened.projects(), (await _as_of_now(opened))[0]
 
     model, parents, found = _run(ctx, use)
     by_project: dict[str, list[Usage]] = {}
@@ -316,7 +355,8 @@ def claims(ctx: click.Context, project: str | None, output_format: str) -> None:
             from anker.limits import UnknownProject
 
             raise UnknownProject(project)  # as usage and show do, not "(none)"
-        return await opened.claims(project)
+        _, live = await _as_of_now(opened)
+        return [c for c in live if project is None or c.project == project]
 
     found = _run(ctx, use)
 
