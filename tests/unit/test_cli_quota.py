@@ -214,6 +214,7 @@ def test_reading_commands_give_back_expired_reservations_without_writing(url: st
     assert tree["tree"][0]["usage"]["cores"] == {"used": 4, "limit": 10}
     claims = json.loads(run(url, "claims", "--format", "json").output)
     assert gone not in {c["id"] for c in claims}
+    assert run(url, "recount", "-", stdin='{"leaf": {"cores": 3}}').output.strip() == "no drift"
 
     async def still_held() -> list[str]:
         async with await Quota.open(url) as quota:

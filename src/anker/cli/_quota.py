@@ -417,7 +417,7 @@ def recount(ctx: click.Context, counts: Path, repair: bool, output_format: str) 
 
         # a name COUNTS misspells is an error, not "no drift"
         tree = await opened.projects()
-        known = {(e.project, e.resource) for e in await opened.usage()}
+        known = {(e.project, e.resource) for e in await opened.store.usage()}  # no sweep
         for project, resources in counted.items():
             if project not in tree:
                 raise UnknownProject(project)
