@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
 import time
 from pathlib import Path
 
@@ -223,3 +225,23 @@ def test_reading_commands_give_back_expired_reservations_without_writing(url: st
     # the commands only read (a store they may not write, such as a read-only replica or a
     # file of another user, used to fail with "sweep failed: readonly database")
     assert gone in asyncio.run(still_held())
+
+
+def test_a_dead_server_is_one_line_and_no_traceback() -> None:
+    # the call's bound runs out while its thread still retries the refused connection; what
+    # that thread raises later was printed as "Task exception was never retrieved" and a
+    # traceback (and libpq's hint made the refusal itself two lines)
+    done = subprocess.run(
+        [
+            sys.executable,
+            *("-m", "anker", "quota", "--url", "postgresql://nobody@127.0.0.1:1/x"),
+            *("--timeout", "0.1", "show"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    [line] = done.stderr.splitlines()
+    assert line.startswith("Error: limits store postgresql://nobody@127.0.0.1:1/x: connect failed")
