@@ -13,6 +13,7 @@ import pytest
 from click.testing import CliRunner, Result
 
 from anker.cli import cli
+from anker.cli._quota import quota as quota_group
 from anker.limits import Quota
 from waiting import eventually
 
@@ -245,3 +246,10 @@ def test_a_dead_server_is_one_line_and_no_traceback() -> None:
     assert done.returncode == 1
     [line] = done.stderr.splitlines()
     assert line.startswith("Error: limits store postgresql://nobody@127.0.0.1:1/x: connect failed")
+
+
+@pytest.mark.parametrize("command", sorted(quota_group.commands))
+def test_help_is_plain_text(command: str) -> None:
+    result = CliRunner().invoke(cli, ["quota", command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "``" not in result.output  # reStructuredText quoting showed as is

@@ -179,8 +179,9 @@ def set_(
     root: bool,
     as_default: bool,
 ) -> None:
-    """Set limits: ``set PROJECT cores=8 ram=unlimited`` (``=default`` removes one),
-    ``set --default cores=4``; ``--parent``/``--root`` add or move PROJECT in the tree."""
+    """Set limits: 'set PROJECT cores=8 ram=unlimited' ('=default' removes one),
+    'set --default cores=4'; --parent or --root add PROJECT to the tree (a new project needs
+    one) or move it."""
     if as_default:
         pairs = ((project,) if project else ()) + limits
         if parent or root:
@@ -391,8 +392,8 @@ def claims(ctx: click.Context, project: str | None, output_format: str) -> None:
 @click.pass_context
 def recount(ctx: click.Context, counts: Path, repair: bool, output_format: str) -> None:
     """Compare the committed usage with COUNTS, a JSON file of what the service really uses
-    (``{"project": {"cores": 4}}``, ``-`` for stdin); report the drift, and with ``--repair``
-    fix it. Projects missing from COUNTS are not checked."""
+    ('{"project": {"cores": 4}}', '-' for stdin); report the drift, and with --repair fix it.
+    Projects missing from COUNTS are not checked; names the store does not know are errors."""
     from anker.limits._model import MAX_AMOUNT
 
     counted = _read_json(counts)
@@ -455,7 +456,8 @@ def import_(
     ctx: click.Context, source: Path, service_id: str | None, region_id: str | None
 ) -> None:
     """Load Keystone unified limits from SOURCE (JSON: registered_limits, limits, projects,
-    domains, as Keystone's API returns them)."""
+    domains, as Keystone's API returns them; '-' for stdin). Every entry is checked first: a
+    malformed file changes nothing."""
     from anker.limits import import_keystone
 
     data = _read_json(source)
