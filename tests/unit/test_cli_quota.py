@@ -253,3 +253,19 @@ def test_help_is_plain_text(command: str) -> None:
     result = CliRunner().invoke(cli, ["quota", command, "--help"])
     assert result.exit_code == 0, result.output
     assert "``" not in result.output  # reStructuredText quoting showed as is
+
+
+def test_recount_checks_only_the_resources_counts_lists(url: str) -> None:
+    async def use_instances() -> None:
+        async with await Quota.open(url) as quota:
+            await (await quota.claim("leaf", {"instances": 2})).commit()
+
+    asyncio.run(use_instances())
+    # COUNTS lists cores only: instances were not counted, and --repair leaves them (it set
+    # them to 0)
+    result = run(
+        url, "recount", "-", "--repair", "--format", "json", stdin='{"leaf": {"cores": 5}}'
+    )
+    assert [(d["resource"], d["counted"]) for d in json.loads(result.output)] == [("cores", 5)]
+    usage = json.loads(run(url, "usage", "leaf", "--format", "json").output)
+    assert {r["resource"]: r["used"] for r in usage} == {"cores": 5, "instances": 2}

@@ -117,3 +117,14 @@ async def test_claims_from_many_tasks_never_overshoot_and_repr_is_readable(
 
     assert sum(await asyncio.gather(*(one() for _ in range(12)))) == 4
     assert "model=hierarchical" in repr(quota)
+
+
+async def test_a_counter_that_gives_none_leaves_the_resource_alone(tmp_path: Path) -> None:
+    async with await Quota.open(f"sqlite://{tmp_path}/l.db", upgrade=True) as quota:
+        await quota.set_default("cores", 9)
+        await quota.set_default("ram", 9)
+        await quota.set_project("p")
+        await (await quota.claim("p", {"cores": 1, "ram": 2})).commit()
+        drifts = await quota.recount(lambda p, r: {"cores": None}, repair=True)
+        assert [(d.resource, d.counted) for d in drifts] == [("ram", 0)]  # left out: 0
+        assert {u.resource: u.used for u in await quota.usage("p")} == {"cores": 1, "ram": 0}

@@ -393,7 +393,8 @@ def claims(ctx: click.Context, project: str | None, output_format: str) -> None:
 def recount(ctx: click.Context, counts: Path, repair: bool, output_format: str) -> None:
     """Compare the committed usage with COUNTS, a JSON file of what the service really uses
     ('{"project": {"cores": 4}}', '-' for stdin); report the drift, and with --repair fix it.
-    Projects missing from COUNTS are not checked; names the store does not know are errors."""
+    Projects and resources missing from COUNTS are not checked; names the store does not
+    know are errors."""
     from anker.limits._model import MAX_AMOUNT
 
     counted = _read_json(counts)
@@ -410,8 +411,10 @@ def recount(ctx: click.Context, counts: Path, repair: bool, output_format: str) 
             f"counts from 0 to {MAX_AMOUNT}"
         )
 
-    def counter(project: str, resources: list[str]) -> dict[str, int]:
-        return {resource: counted[project].get(resource, 0) for resource in resources}
+    def counter(project: str, resources: list[str]) -> dict[str, int | None]:
+        # a resource COUNTS does not list for its project was not counted: left alone
+        # (counting it 0 would have --repair wipe the usage of every resource not listed)
+        return {resource: counted[project].get(resource) for resource in resources}
 
     async def use(opened: Quota) -> list[Drift]:
         from anker.limits import UnknownProject, UnknownResource

@@ -33,8 +33,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Counter", "Drift", "Quota"]
 
-#: ``counter(project, resources)``: what the service really uses, by resource
-Counter = Callable[[str, list[str]], Mapping[str, int] | Awaitable[Mapping[str, int]]]
+#: ``counter(project, resources)``: what the service really uses, by resource (a resource
+#: left out counts 0; one given as None was not counted and is left as it is)
+Counter = Callable[[str, list[str]], Mapping[str, int | None] | Awaitable[Mapping[str, int | None]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -309,9 +310,10 @@ class Quota:
 
         ``counter(project, resources)`` (a function or coroutine function, oslo.limit's
         usage callback) returns the usage of ``resources`` in ``project`` from the service's
-        own source of truth. Returns one :class:`Drift` per (project, resource) that differs;
-        with ``repair=True`` the store's committed usage is set to the counted one
-        (reservations of pending claims stay as they are).
+        own source of truth: a resource it leaves out counts 0, one it gives as None was not
+        counted and is neither checked nor repaired. Returns one :class:`Drift` per (project,
+        resource) that differs; with ``repair=True`` the store's committed usage is set to the
+        counted one (reservations of pending claims stay as they are).
         """
         usage = await self.store.usage()
         wanted = set(projects) if projects is not None else None
@@ -324,7 +326,10 @@ class Quota:
             result = counter(project, [entry.resource for entry in entries])
             counted = await result if inspect.isawaitable(result) else result
             for entry in entries:
-                actual = int(counted.get(entry.resource, 0))
+                value = counted.get(entry.resource, 0)
+                if value is None:  # not counted: left as it is
+                    continue
+                actual = int(value)
                 if not 0 <= actual <= MAX_AMOUNT:
                     raise ValueError(
                         f"recount of {entry.resource!r} in {project!r}: {actual} is not from 0 "
