@@ -191,6 +191,7 @@ def test_sqlite_urls_a_service_uses_work_and_bad_paths_are_named(url: str, tmp_p
     assert not (tmp_path / "missing.db").exists()
     assert run(f"{url}?create=true", "set", "leaf", "cores=2").exit_code == 0
     assert run(f"{url}?create=true", "usage", "leaf").exit_code == 0
+    assert "expected a boolean" in one_line_error(run(f"{url}?create=maybe", "usage"))
     # a folder, and no path at all, are named as such (were "no database at ...: create it")
     for command in ("show", "upgrade"):
         assert "is a folder, not a database file" in one_line_error(

@@ -29,6 +29,8 @@ if TYPE_CHECKING:
 __all__ = ["quota"]
 
 T = TypeVar("T")
+#: what an option of type boolean takes (anything else is left for the store to refuse)
+_BOOLEAN_WORDS = {"true", "false", "yes", "no", "on", "off", "1", "0"}
 
 
 def _run(ctx: click.Context, use: Callable[[Quota], Awaitable[T]], *, create: bool = False) -> T:
@@ -48,8 +50,10 @@ def _run(ctx: click.Context, use: Callable[[Quota], Awaitable[T]], *, create: bo
         if target.scheme == "sqlite" and not create:
             # reading never creates a database, whatever the URL's ?create= says (a
             # service's URL may say true: that is no conflict of the user's making)
-            query = {k: v for k, v in target.query.items() if k != "create"}
-            target = dataclasses.replace(target, query=MappingProxyType(query))
+            given = target.query.get("create", ())
+            if all(v.lower() in _BOOLEAN_WORDS for v in given):  # else the store names it
+                query = {k: v for k, v in target.query.items() if k != "create"}
+                target = dataclasses.replace(target, query=MappingProxyType(query))
             options["create"] = False
         quota = await Quota.open(target, upgrade=create, **options)
         async with quota:
