@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -95,3 +96,20 @@ def test_python_dash_m_anker_runs_the_command() -> None:
         [sys.executable, "-m", "anker", "--version"], capture_output=True, text=True, check=False
     )
     assert (done.returncode, done.stdout) == (0, f"anker {anker.__version__}\n"), done.stderr
+
+
+def test_a_reader_that_went_away_stops_the_command_quietly() -> None:
+    # `anker ... | head`: the reader closed its end before the command wrote
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "anker", "info"],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+    finally:
+        os.close(write)
+    assert (done.returncode, done.stderr) == (1, "")  # as click does for --help
