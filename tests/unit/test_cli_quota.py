@@ -270,3 +270,18 @@ def test_recount_checks_only_the_resources_counts_lists(url: str) -> None:
     assert [(d["resource"], d["counted"]) for d in json.loads(result.output)] == [("cores", 5)]
     usage = json.loads(run(url, "usage", "leaf", "--format", "json").output)
     assert {r["resource"]: r["used"] for r in usage} == {"cores": 5, "instances": 2}
+
+
+def test_a_tree_deeper_than_python_recurses_imports_and_is_refused_in_one_line(
+    tmp_path: Path,
+) -> None:
+    # past the interpreter's recursion limit (1000): the import and the drawing recursed
+    chain = [{"id": "c0"}] + [{"id": f"c{i}", "parent_id": f"c{i - 1}"} for i in range(1, 1100)]
+    source = tmp_path / "chain.json"
+    source.write_text(json.dumps({"projects": chain[::-1]}))  # leaves first
+    url = f"sqlite://{tmp_path}/deep.db"
+    assert run(url, "upgrade").exit_code == 0
+    result = run(url, "import", str(source))
+    assert result.output.strip() == "imported 1100 projects, 0 defaults, 0 limits", result.output
+    for output_format in ("text", "json"):
+        assert "too deep to draw" in one_line_error(run(url, "tree", "--format", output_format))

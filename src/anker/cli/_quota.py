@@ -315,13 +315,24 @@ def tree(ctx: click.Context, output_format: str) -> None:
             "children": [node(child) for child in children.get(name, [])],
         }
 
-    roots = [node(name) for name in children.get(None, [])]
-    if output_format in MACHINE_FORMATS:
-        click.echo(dump(output_format, {"model": model, "tree": roots}))
-        return
+    try:  # a node per level, drawn or nested: a chain deeper than Python recurses is refused
+        roots = [node(name) for name in children.get(None, [])]
+        if output_format in MACHINE_FORMATS:
+            text = dump(output_format, {"model": model, "tree": roots})
+        else:
+            text = _drawn(model, roots)
+    except RecursionError:
+        raise click.ClickException(
+            f"the tree of {len(parents)} projects is too deep to draw: "
+            f"`anker quota usage` lists every project"
+        ) from None
+    click.echo(text)
+
+
+def _drawn(model: str, roots: list[dict[str, Any]]) -> str:
+    """The tree as text: a line per project, with usage/limit columns aligned."""
     if not roots:
-        click.echo("(no projects)")
-        return
+        return "(no projects)"
     lines: list[tuple[str, dict[str, str]]] = []
 
     def draw(entry: Mapping[str, Any], lead: str, branch: str) -> None:
@@ -342,10 +353,11 @@ def tree(ctx: click.Context, output_format: str) -> None:
     resources = sorted({resource for _, cells in lines for resource in cells})
     # one column per resource, aligned down the tree
     widths = {r: max(len(cells.get(r, "")) for _, cells in lines) for r in resources}
-    click.echo(f"model: {model}")
+    drawn = [f"model: {model}"]
     for name, cells in lines:
         row = "  ".join(cells.get(r, "").ljust(widths[r]) for r in resources)
-        click.echo(f"{name.ljust(width)}  {row}".rstrip())
+        drawn.append(f"{name.ljust(width)}  {row}".rstrip())
+    return "\n".join(drawn)
 
 
 @quota.command("claims")

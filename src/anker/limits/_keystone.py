@@ -116,19 +116,17 @@ def _tree(data: Mapping[str, Any]) -> dict[str, str | None]:
         if parent is not None and parent not in parents:
             raise InvalidTree(f"keystone limits: project {ident!r} has unknown parent {parent!r}")
     order: dict[str, str | None] = {}
-
-    def place(ident: str, trail: tuple[str, ...] = ()) -> None:
-        if ident in order:
-            return
-        if ident in trail:
-            raise InvalidTree(f"keystone limits: a cycle through {ident!r}")
-        parent = parents[ident]
-        if parent is not None:
-            place(parent, (*trail, ident))
-        order[ident] = parent
-
     for ident in parents:
-        place(ident)
+        # up to the first project already placed (a loop: a tree may be thousands deep)
+        trail: list[str] = []
+        at: str | None = ident
+        while at is not None and at not in order:
+            if at in trail:
+                raise InvalidTree(f"keystone limits: a cycle through {at!r}")
+            trail.append(at)
+            at = parents[at]
+        for placed in reversed(trail):
+            order[placed] = parents[placed]
     return order
 
 
