@@ -7,7 +7,6 @@ import dataclasses
 import datetime as dt
 import json
 import sys
-import time
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
 from types import MappingProxyType
@@ -79,14 +78,12 @@ def _read_json(path: Path) -> Any:
 
 
 async def _as_of_now(opened: Quota) -> tuple[list[Usage], list[ClaimInfo]]:
-    """The usage and the live claims as the next claim will find them (expired reservations
-    given back), read without writing: ``Quota.usage`` and ``claims`` sweep first, which a
-    store this command may only read refuses."""
+    """The usage as the next claim will find it (expired reservations given back), and the
+    expired claims, read without writing: ``Quota.usage`` and ``claims`` sweep first, which
+    a store this command may only read refuses."""
     from anker.limits.stores._sql_rows import given_back
 
-    found, held = await opened.store.usage(), await opened.store.claims()
-    now = time.time()
-    expired = [c for c in held if c.expires is not None and c.expires < now]
+    found, expired = await opened.store.usage(), await opened.store.expired()
     counters = {(e.project, e.resource): [e.used, e.reserved, e.subtree] for e in found}
     for gone in expired:
         for resource in gone.resources:
@@ -103,8 +100,7 @@ async def _as_of_now(opened: Quota) -> tuple[list[Usage], list[ClaimInfo]]:
         for e in found
         for c in [counters[(e.project, e.resource)]]
     ]
-    gone_ids = {c.id for c in expired}
-    return usage, [c for c in held if c.id not in gone_ids]
+    return usage, expired
 
 
 def _limit_text(limit: int) -> str:
@@ -372,8 +368,9 @@ def claims(ctx: click.Context, project: str | None, output_format: str) -> None:
             from anker.limits import UnknownProject
 
             raise UnknownProject(project)  # as usage and show do, not "(none)"
-        _, live = await _as_of_now(opened)
-        return [c for c in live if project is None or c.project == project]
+        held, expired = await opened.store.claims(project), await opened.store.expired()
+        gone = {c.id for c in expired}
+        return [c for c in held if c.id not in gone]
 
     found = _run(ctx, use)
 
