@@ -42,10 +42,18 @@ def _run(ctx: click.Context, use: Callable[[Quota], Awaitable[T]], *, create: bo
     async def main() -> T:
         from anker._url import parse_url
 
-        options: dict[str, Any] = {"timeout": timeout}
-        if model:
-            options["model"] = model
+        options: dict[str, Any] = {}
         target = parse_url(url)
+        if model:
+            if target.param("model", model) != model:
+                raise click.UsageError(
+                    f"--model {model} contradicts the URL's ?model={target.param('model')}"
+                )
+            options["model"] = model
+        if timeout is not None:
+            if target.param("timeout") is not None:
+                raise click.UsageError("give --timeout or the URL's ?timeout=, not both")
+            options["timeout"] = timeout
         if target.scheme == "sqlite" and not create:
             # reading never creates a database, whatever the URL's ?create= says (a
             # service's URL may say true: that is no conflict of the user's making)
@@ -145,9 +153,13 @@ def _parse_limits(pairs: tuple[str, ...]) -> dict[str, int | None]:
     type=click.Choice(["flat", "strict-two-level", "hierarchical"]),
     help="The enforcement model the services use (default: the URL's, or hierarchical).",
 )
-@click.option("--timeout", default=5.0, show_default=True, help="Seconds per store call.")
+@click.option(
+    "--timeout",
+    type=float,
+    help="Seconds per store call (default: the URL's ?timeout=, or 5).",
+)
 @click.pass_context
-def quota(ctx: click.Context, url: str | None, model: str | None, timeout: float) -> None:
+def quota(ctx: click.Context, url: str | None, model: str | None, timeout: float | None) -> None:
     """Limits, usage, claims and the project tree of a limits store."""
     ctx.obj = (url, model, timeout)
 
