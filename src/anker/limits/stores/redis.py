@@ -210,8 +210,9 @@ class RedisStore(Store):
         found = []
         for claim_id in (_text(i) for i in ids):
             fields = await self._call("expired", "hgetall", self._key("claim", claim_id))
-            if fields:
-                found.append(_info(claim_id, [x for pair in fields.items() for x in pair]))
+            info = _info(claim_id, [x for pair in fields.items() for x in pair]) if fields else None
+            if info is not None and info.expires is not None and info.expires < at:
+                found.append(info)  # (not committed or released since the index was read)
         return found
 
     # -- usage ----------------------------------------------------------------------------
