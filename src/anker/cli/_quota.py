@@ -89,7 +89,7 @@ async def _as_of_now(opened: Quota) -> tuple[list[Usage], list[ClaimInfo]]:
     """The usage as the next claim will find it (expired reservations given back), and the
     expired claims, read without writing: ``Quota.usage`` and ``claims`` sweep first, which
     a store this command may only read refuses."""
-    from anker.limits.stores._sql_rows import given_back
+    from anker.limits._model import given_back
 
     found, expired = await opened.store.usage(), await opened.store.expired()
     counters = {(e.project, e.resource): [e.used, e.reserved, e.subtree] for e in found}

@@ -24,6 +24,7 @@ __all__ = [
     "binding_level",
     "check_amounts",
     "check_name",
+    "given_back",
 ]
 
 #: a limit of -1: no limit
@@ -148,6 +149,16 @@ def check_limit(resource: str, limit: object) -> int:
             f"limit of {resource!r}: {limit!r} is not -1 (unlimited) or from 0 to {MAX_AMOUNT}"
         )
     return limit
+
+
+def given_back(info: ClaimInfo, resource: str, used: int, reserved: int) -> tuple[int, int]:
+    """What releasing ``info`` takes off its project's ``used`` and ``reserved`` counters of
+    ``resource``: never more than is there, and a committed claim never eats into the
+    reservations of pending ones."""
+    amount = info.resources[resource]
+    if info.committed:
+        return min(amount, max(0, used - reserved)), 0
+    return min(amount, used), min(amount, reserved)
 
 
 def finite(value: float) -> float | None:
