@@ -87,7 +87,7 @@ class Quota:
         reservation (default 60 s) and ``timeout`` how long one call may take; each may be
         given in the URL's query instead (``?model=flat&lease=30s``). A SQL store's tables are
         created by its migrations, run only when asked: ``upgrade=True`` here, or
-        ``anker quota upgrade URL``; without them opening raises
+        ``anker quota --url URL upgrade``; without them opening raises
         :class:`~anker.db.SchemaNotCurrent`.
         """
         from anker._drivers import open_driver
