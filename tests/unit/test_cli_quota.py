@@ -302,3 +302,12 @@ def test_the_url_s_timeout_and_model_are_used_and_a_contradiction_is_named(url: 
     )
     assert result.exit_code == 2
     assert "--model hierarchical contradicts the URL's ?model=flat" in result.stderr
+
+
+def test_a_bad_pair_sets_none_of_the_others(url: str) -> None:
+    result = run(url, "set", "leaf", "cores=1", "ram=9007199254740992")
+    assert result.exit_code == 2
+    assert "from 0 to 9007199254740991" in result.stderr
+    assert "' ram'" in run(url, "set", "leaf", "cores=1", " ram=3").stderr
+    shown = json.loads(run(url, "show", "leaf", "--format", "json").output)
+    assert {r["resource"]: r["source"] for r in shown}["cores"] == "default"  # cores=1 was not set

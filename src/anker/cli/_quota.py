@@ -207,6 +207,15 @@ def set_(
     parsed = _parse_limits(pairs)
     if not parsed and not (parent or root):
         raise click.UsageError("nothing to set: give RESOURCE=LIMIT pairs, --parent or --root")
+    from anker.limits._model import check_limit, check_name
+
+    try:  # every pair before anything is set: a bad one sets none of them
+        for resource, value in parsed.items():
+            check_name("resource", resource)
+            if value is not None:
+                check_limit(resource, value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="LIMITS") from None
 
     async def use(opened: Quota) -> None:
         if as_default:
