@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import json
+import os
 import subprocess
 import sys
 
@@ -88,3 +89,27 @@ def test_the_console_script_runs_and_help_imports_no_command_module() -> None:
     ).stdout
     assert "Usage: anker" in output
     assert output.rstrip().endswith("LAZY"), "--help must not import the command modules"
+
+
+def test_python_dash_m_anker_runs_the_command() -> None:
+    done = subprocess.run(
+        [sys.executable, "-m", "anker", "--version"], capture_output=True, text=True, check=False
+    )
+    assert (done.returncode, done.stdout) == (0, f"anker {anker.__version__}\n"), done.stderr
+
+
+def test_a_reader_that_went_away_stops_the_command_quietly() -> None:
+    # `anker ... | head`: the reader closed its end before the command wrote
+    read, write = os.pipe()
+    os.close(read)
+    try:
+        done = subprocess.run(
+            [sys.executable, "-m", "anker", "info"],
+            stdout=write,
+            stderr=subprocess.PIPE,
+            text=True,
+            check=False,
+        )
+    finally:
+        os.close(write)
+    assert (done.returncode, done.stderr) == (1, "")  # as click does for --help

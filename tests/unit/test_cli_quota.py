@@ -4,13 +4,18 @@ from __future__ import annotations
 
 import asyncio
 import json
+import subprocess
+import sys
+import time
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
 from anker.cli import cli
+from anker.cli._quota import quota as quota_group
 from anker.limits import Quota
+from waiting import eventually
 
 
 def one_line_error(result: Result) -> str:
@@ -123,7 +128,10 @@ def test_keystone_export_and_import_round_trip(url: str, tmp_path: Path) -> None
         (("set", "leaf", "--root", "--parent", "domain"), "not both"),
         (("set", "domain", "--parent", "leaf"), "a cycle"),
         (("set", " spaced", "--root"), "without surrounding spaces"),
+        (("set", "leaf", "cores=²"), "'²' is not a whole number"),  # was an int() ValueError
+        (("set", "leaf", "cores=9007199254740992"), "from 0 to 9007199254740991"),
         (("usage", "nope"), "no project 'nope'"),
+        (("claims", "nope"), "no project 'nope'"),  # was "(none)"
         (("show", "nope"), "no project 'nope'"),
         (("recount", "missing.json"), "missing.json"),
         (("import", "missing.json"), "missing.json"),
@@ -139,6 +147,23 @@ def test_bad_files_and_urls_are_one_line(url: str, tmp_path: Path) -> None:
     assert "not JSON" in one_line_error(run(url, "recount", str(bad)))
     bad.write_text('{"leaf": {"cores": -1}}')
     assert "whole counts" in one_line_error(run(url, "recount", str(bad)))
+    bad.write_text('{"leaf": {"cores": true}}')  # was counted as 1
+    assert "whole counts" in one_line_error(run(url, "recount", str(bad)))
+    bad.write_text('{"leaf": {"cores": 99999999999999999999}}')  # was reported as drift
+    assert "whole counts from 0 to" in one_line_error(run(url, "recount", str(bad)))
+    # a misspelt name in COUNTS is an error, not "no drift"
+    bad.write_text('{"lef": {"cores": 1}}')
+    assert "no project 'lef'" in one_line_error(run(url, "recount", str(bad)))
+    bad.write_text('{"leaf": {"coers": 1}}')
+    assert "resource 'coers'" in one_line_error(run(url, "recount", str(bad)))
+    # not UTF-8, and nested past what the parser takes: were UnicodeDecodeError and
+    # RecursionError, exit 70
+    bad.write_bytes(b'{"leaf\xff": {}}')
+    assert "not JSON" in one_line_error(run(url, "recount", str(bad)))
+    bad.write_text("[" * 100_000)
+    assert "nested too deeply" in one_line_error(run(url, "recount", str(bad)))
+    assert "nested too deeply" in one_line_error(run(url, "import", str(bad)))
+    assert "nested too deeply" in one_line_error(run(url, "recount", "-", stdin="[" * 100_000))
     bad.write_text('{"projects": [{"id": "a", "parent_id": "ghost"}]}')
     assert "unknown parent 'ghost'" in one_line_error(run(url, "import", str(bad)))
     assert "lease" in one_line_error(run(f"{url}?lease=abc", "usage"))
@@ -156,3 +181,133 @@ def test_a_store_without_its_tables_names_the_upgrade_command(tmp_path: Path) ->
     line = one_line_error(run(f"sqlite://{tmp_path}/empty.db", "usage"))
     assert "run `anker quota --url" in line
     assert "upgrade`" in line
+
+
+def test_sqlite_urls_a_service_uses_work_and_bad_paths_are_named(url: str, tmp_path: Path) -> None:
+    # a service's URL may say ?create=true: reading still creates nothing, and no command
+    # fails with "given twice" over an option the user did not give twice
+    missing = f"sqlite://{tmp_path}/missing.db?create=true"
+    assert "no database at" in one_line_error(run(missing, "show"))
+    assert not (tmp_path / "missing.db").exists()
+    assert run(f"{url}?create=true", "set", "leaf", "cores=2").exit_code == 0
+    assert run(f"{url}?create=true", "usage", "leaf").exit_code == 0
+    assert "expected a boolean" in one_line_error(run(f"{url}?create=maybe", "usage"))
+    # a folder, and no path at all, are named as such (were "no database at ...: create it")
+    for command in ("show", "upgrade"):
+        assert "is a folder, not a database file" in one_line_error(
+            run(f"sqlite://{tmp_path}", command)
+        )
+    assert "needs a path" in one_line_error(run("sqlite://", "show"))
+
+
+def test_reading_commands_give_back_expired_reservations_without_writing(url: str) -> None:
+    async def expire() -> str:
+        async with await Quota.open(url) as quota:
+            claim = await quota.claim("leaf", {"cores": 2}, lease=0.01)
+            expires = claim.info.expires
+            assert expires is not None
+            await eventually(lambda: time.time() > expires, what="the lease ran out")
+            return claim.id
+
+    gone = asyncio.run(expire())
+    usage = json.loads(run(url, "usage", "leaf", "--format", "json").output)
+    assert [
+        (r["used"], r["reserved"], r["subtree"]) for r in usage if r["resource"] == "cores"
+    ] == [(3, 0, 3)]
+    tree = json.loads(run(url, "tree", "--format", "json").output)
+    assert tree["tree"][0]["usage"]["cores"] == {"used": 4, "limit": 10}
+    claims = json.loads(run(url, "claims", "--format", "json").output)
+    assert gone not in {c["id"] for c in claims}
+    assert run(url, "recount", "-", stdin='{"leaf": {"cores": 3}}').output.strip() == "no drift"
+
+    async def still_held() -> list[str]:
+        async with await Quota.open(url) as quota:
+            return [c.id for c in await quota.store.claims()]  # the store's rows, unswept
+
+    # the commands only read (a store they may not write, such as a read-only replica or a
+    # file of another user, used to fail with "sweep failed: readonly database")
+    assert gone in asyncio.run(still_held())
+
+
+def test_a_dead_server_is_one_line_and_no_traceback() -> None:
+    # the call's bound runs out while its thread still retries the refused connection; what
+    # that thread raises later was printed as "Task exception was never retrieved" and a
+    # traceback (and libpq's hint made the refusal itself two lines)
+    done = subprocess.run(
+        [
+            sys.executable,
+            *("-m", "anker", "quota", "--url", "postgresql://nobody@127.0.0.1:1/x"),
+            *("--timeout", "0.1", "show"),
+        ],
+        capture_output=True,
+        text=True,
+        timeout=60,
+        check=False,
+    )
+    assert done.returncode == 1
+    [line] = done.stderr.splitlines()
+    assert line.startswith("Error: limits store postgresql://nobody@127.0.0.1:1/x: connect failed")
+
+
+@pytest.mark.parametrize("command", sorted(quota_group.commands))
+def test_help_is_plain_text(command: str) -> None:
+    result = CliRunner().invoke(cli, ["quota", command, "--help"])
+    assert result.exit_code == 0, result.output
+    assert "``" not in result.output  # reStructuredText quoting showed as is
+
+
+def test_recount_checks_only_the_resources_counts_lists(url: str) -> None:
+    async def use_instances() -> None:
+        async with await Quota.open(url) as quota:
+            await (await quota.claim("leaf", {"instances": 2})).commit()
+
+    asyncio.run(use_instances())
+    # COUNTS lists cores only: instances were not counted, and --repair leaves them (it set
+    # them to 0)
+    result = run(
+        url, "recount", "-", "--repair", "--format", "json", stdin='{"leaf": {"cores": 5}}'
+    )
+    assert [(d["resource"], d["counted"]) for d in json.loads(result.output)] == [("cores", 5)]
+    usage = json.loads(run(url, "usage", "leaf", "--format", "json").output)
+    assert {r["resource"]: r["used"] for r in usage} == {"cores": 5, "instances": 2}
+
+
+def test_a_tree_deeper_than_python_recurses_imports_and_is_refused_in_one_line(
+    tmp_path: Path,
+) -> None:
+    # past the interpreter's recursion limit (1000): the import and the drawing recursed
+    chain = [{"id": "c0"}] + [{"id": f"c{i}", "parent_id": f"c{i - 1}"} for i in range(1, 1100)]
+    source = tmp_path / "chain.json"
+    source.write_text(json.dumps({"projects": chain[::-1]}))  # leaves first
+    url = f"sqlite://{tmp_path}/deep.db"
+    assert run(url, "upgrade").exit_code == 0
+    result = run(url, "import", str(source))
+    assert result.output.strip() == "imported 1100 projects, 0 defaults, 0 limits", result.output
+    for output_format in ("text", "json"):
+        assert "too deep to draw" in one_line_error(run(url, "tree", "--format", output_format))
+
+
+def test_the_url_s_timeout_and_model_are_used_and_a_contradiction_is_named(url: str) -> None:
+    # the store options the docs list: ?timeout= failed every command ("given twice (in the
+    # URL and as a keyword)") because --timeout always passed its default of 5
+    assert run(f"{url}?timeout=10s", "usage").exit_code == 0
+    assert run(f"{url}?model=flat", "tree").output.startswith("model: flat")
+    result = CliRunner().invoke(
+        cli, ["quota", "--url", f"{url}?timeout=10s", "--timeout", "3", "tree"]
+    )
+    assert result.exit_code == 2
+    assert "give --timeout or the URL's ?timeout=, not both" in result.stderr
+    result = CliRunner().invoke(
+        cli, ["quota", "--url", f"{url}?model=flat", "--model", "hierarchical", "tree"]
+    )
+    assert result.exit_code == 2
+    assert "--model hierarchical contradicts the URL's ?model=flat" in result.stderr
+
+
+def test_a_bad_pair_sets_none_of_the_others(url: str) -> None:
+    result = run(url, "set", "leaf", "cores=1", "ram=9007199254740992")
+    assert result.exit_code == 2
+    assert "from 0 to 9007199254740991" in result.stderr
+    assert "' ram'" in run(url, "set", "leaf", "cores=1", " ram=3").stderr
+    shown = json.loads(run(url, "show", "leaf", "--format", "json").output)
+    assert {r["resource"]: r["source"] for r in shown}["cores"] == "default"  # cores=1 was not set

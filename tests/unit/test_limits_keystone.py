@@ -7,7 +7,14 @@ from pathlib import Path
 
 import pytest
 
-from anker.limits import InvalidTree, OverQuota, Quota, export_keystone, import_keystone
+from anker.limits import (
+    InvalidTree,
+    OverQuota,
+    Quota,
+    UnknownProject,
+    export_keystone,
+    import_keystone,
+)
 
 #: as GET /v3/domains, /v3/projects, /v3/registered_limits and /v3/limits return them (trimmed)
 KEYSTONE = {
@@ -96,6 +103,13 @@ async def test_export_writes_keystone_s_shape_and_imports_back(
     await other.aclose()
 
 
+#: a project and a default, written before the bad entries below if an import were not checked
+GOOD = {
+    "projects": [{"id": "p"}],
+    "registered_limits": [{"resource_name": "cores", "default_limit": 4}],
+}
+
+
 @pytest.mark.parametrize(
     ("data", "message"),
     [
@@ -107,8 +121,45 @@ async def test_export_writes_keystone_s_shape_and_imports_back(
             {"projects": [{"id": "a", "parent_id": "b"}, {"id": "b", "parent_id": "a"}]},
             "cycle",
         ),
+        (
+            {
+                **GOOD,
+                "limits": [{"project_id": "p", "resource_name": "cores", "resource_limit": "x"}],
+            },
+            r"resource_limit of 'cores' is not a whole number: 'x'",
+        ),
+        (
+            {
+                **GOOD,
+                "limits": [{"project_id": "p", "resource_name": "cores", "resource_limit": 1.5}],
+            },
+            "not a whole number: 1.5",  # was cut to 1
+        ),
+        (
+            {
+                "projects": [{"id": "p"}],
+                "registered_limits": [{"resource_name": "ram", "default_limit": True}],
+            },
+            "not a whole number: True",  # was taken as 1
+        ),
+        (
+            {
+                "projects": [{"id": "p"}],
+                "registered_limits": [{"resource_name": "ram", "default_limit": 10**30}],
+            },
+            "keystone limits: limit of 'ram'",
+        ),
+        (
+            {
+                **GOOD,
+                "limits": [{"project_id": "ghost", "resource_name": "cores", "resource_limit": 1}],
+            },
+            "no project 'ghost'",
+        ),
     ],
 )
 async def test_bad_keystone_data_is_named(quota: Quota, data: dict, message: str) -> None:
-    with pytest.raises((ValueError, InvalidTree), match=message):
+    with pytest.raises((ValueError, InvalidTree, UnknownProject), match=message):
         await import_keystone(quota, data)
+    # what came before the bad entry was not written either
+    assert (await quota.projects(), await quota.defaults()) == ({}, {})

@@ -48,9 +48,10 @@ async def quota(tmp_path: Path) -> AsyncIterator[Quota]:
     ("resources", "message"),
     [
         ({}, "at least one resource"),
-        ({"cores": -1}, "not a whole number >= 0"),
-        ({"cores": 1.5}, "not a whole number >= 0"),
-        ({"cores": True}, "not a whole number >= 0"),
+        ({"cores": -1}, "not a whole number from 0 to"),
+        ({"cores": 1.5}, "not a whole number from 0 to"),
+        ({"cores": True}, "not a whole number from 0 to"),
+        ({"cores": 2**53}, "not a whole number from 0 to 9007199254740991"),
         ({"": 1}, "resource name ''"),
         ({"x" * 256: 1}, "at most 255"),
     ],
@@ -67,6 +68,14 @@ async def test_bad_limits_leases_and_names_are_named(quota: Quota) -> None:
         await quota.set_default("cores", "10")  # type: ignore[arg-type]
     with pytest.raises(ValueError, match="lease"):
         await quota.claim("p", {"cores": 1}, lease=0)
+    # past 2**53 - 1 a store cannot hold it exactly (Redis) or at all (SQLite overflowed)
+    with pytest.raises(ValueError, match="from 0 to 9007199254740991"):
+        await quota.set_limit("p", "cores", 2**63)
+    with pytest.raises(ValueError, match="from 0 to 9007199254740991"):
+        await quota.set_default("cores", 2**53)
+    await quota.set_limit("p", "cores", 2**53 - 1)
+    with pytest.raises(ValueError, match="recount of 'cores' in 'p'"):
+        await quota.recount(lambda project, resources: {"cores": 2**53})
     with pytest.raises(ValueError, match="project name ' p'"):
         await quota.set_project(" p")
 
@@ -108,3 +117,14 @@ async def test_claims_from_many_tasks_never_overshoot_and_repr_is_readable(
 
     assert sum(await asyncio.gather(*(one() for _ in range(12)))) == 4
     assert "model=hierarchical" in repr(quota)
+
+
+async def test_a_counter_that_gives_none_leaves_the_resource_alone(tmp_path: Path) -> None:
+    async with await Quota.open(f"sqlite://{tmp_path}/l.db", upgrade=True) as quota:
+        await quota.set_default("cores", 9)
+        await quota.set_default("ram", 9)
+        await quota.set_project("p")
+        await (await quota.claim("p", {"cores": 1, "ram": 2})).commit()
+        drifts = await quota.recount(lambda p, r: {"cores": None}, repair=True)
+        assert [(d.resource, d.counted) for d in drifts] == [("ram", 0)]  # left out: 0
+        assert {u.resource: u.used for u in await quota.usage("p")} == {"cores": 1, "ram": 0}

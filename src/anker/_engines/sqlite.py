@@ -29,6 +29,8 @@ def prepare_file(path: Path, *, create: bool) -> None:
     a missing folder. Raises :class:`DatabaseMissing` otherwise."""
     if not path.parent.is_dir():
         raise DatabaseMissing(f"no folder {path.parent} for the database {path.name}")
+    if path.is_dir():
+        raise DatabaseMissing(f"{path} is a folder, not a database file")
     if create:
         with contextlib.suppress(FileExistsError):
             os.close(os.open(path, os.O_CREAT | os.O_EXCL | os.O_WRONLY, 0o600))

@@ -74,6 +74,9 @@ class RootGroup(LazyGroup):
             return super().invoke(ctx)
         except (click.ClickException, click.exceptions.Exit, click.Abort):
             raise
+        except BrokenPipeError:
+            # the reader of the output went away (``anker ... | head``): click stops quietly
+            raise
         except Exception as error:
             if ctx.params.get("debug"):
                 raise

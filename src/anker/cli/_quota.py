@@ -3,11 +3,13 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -21,11 +23,13 @@ from anker.cli._options import (
 )
 
 if TYPE_CHECKING:
-    from anker.limits import Quota, Usage
+    from anker.limits import ClaimInfo, Drift, Quota, Usage
 
 __all__ = ["quota"]
 
 T = TypeVar("T")
+#: what an option of type boolean takes (anything else is left for the store to refuse)
+_BOOLEAN_WORDS = {"true", "false", "yes", "no", "on", "off", "1", "0"}
 
 
 def _run(ctx: click.Context, use: Callable[[Quota], Awaitable[T]], *, create: bool = False) -> T:
@@ -36,12 +40,29 @@ def _run(ctx: click.Context, use: Callable[[Quota], Awaitable[T]], *, create: bo
         raise click.UsageError("name the store with --url URL or ANKER_LIMITS_URL")
 
     async def main() -> T:
-        options: dict[str, Any] = {"timeout": timeout}
+        from anker._url import parse_url
+
+        options: dict[str, Any] = {}
+        target = parse_url(url)
         if model:
+            if target.param("model", model) != model:
+                raise click.UsageError(
+                    f"--model {model} contradicts the URL's ?model={target.param('model')}"
+                )
             options["model"] = model
-        if url.startswith("sqlite:") and not create:
-            options["create"] = False  # reading never creates a database
-        quota = await Quota.open(url, upgrade=create, **options)
+        if timeout is not None:
+            if target.param("timeout") is not None:
+                raise click.UsageError("give --timeout or the URL's ?timeout=, not both")
+            options["timeout"] = timeout
+        if target.scheme == "sqlite" and not create:
+            # reading never creates a database, whatever the URL's ?create= says (a
+            # service's URL may say true: that is no conflict of the user's making)
+            given = target.query.get("create", ())
+            if all(v.lower() in _BOOLEAN_WORDS for v in given):  # else the store names it
+                query = {k: v for k, v in target.query.items() if k != "create"}
+                target = dataclasses.replace(target, query=MappingProxyType(query))
+            options["create"] = False
+        quota = await Quota.open(target, upgrade=create, **options)
         async with quota:
             return await use(quota)
 
@@ -50,6 +71,44 @@ def _run(ctx: click.Context, use: Callable[[Quota], Awaitable[T]], *, create: bo
             return asyncio.run(main())
         except ValueError as exc:  # a bad --url option, name or number, named by the library
             raise click.ClickException(str(exc)) from exc
+
+
+def _read_json(path: Path) -> Any:
+    """The JSON document in the file ``path`` (``-``: standard input)."""
+    with reported_errors():
+        raw = sys.stdin.buffer.read() if str(path) == "-" else path.read_bytes()
+    try:
+        return json.loads(raw)
+    except ValueError as exc:  # not JSON, or not UTF-8 text (UnicodeDecodeError)
+        raise click.ClickException(f"{path}: not JSON: {exc}") from None
+    except RecursionError:
+        raise click.ClickException(f"{path}: not JSON anker reads: nested too deeply") from None
+
+
+async def _as_of_now(opened: Quota) -> tuple[list[Usage], list[ClaimInfo]]:
+    """The usage as the next claim will find it (expired reservations given back), and the
+    expired claims, read without writing: ``Quota.usage`` and ``claims`` sweep first, which
+    a store this command may only read refuses."""
+    from anker.limits._model import given_back
+
+    found, expired = await opened.store.usage(), await opened.store.expired()
+    counters = {(e.project, e.resource): [e.used, e.reserved, e.subtree] for e in found}
+    for gone in expired:
+        for resource in gone.resources:
+            own = counters.get((gone.project, resource))
+            if own is None:
+                continue
+            taken, unreserved = given_back(gone, resource, own[0], own[1])
+            own[0], own[1] = own[0] - taken, own[1] - unreserved
+            for level in gone.path:
+                if (counter := counters.get((level, resource))) is not None:
+                    counter[2] = max(0, counter[2] - taken)
+    usage = [
+        dataclasses.replace(e, used=c[0], reserved=c[1], subtree=c[2])
+        for e in found
+        for c in [counters[(e.project, e.resource)]]
+    ]
+    return usage, expired
 
 
 def _limit_text(limit: int) -> str:
@@ -71,7 +130,7 @@ def _parse_limits(pairs: tuple[str, ...]) -> dict[str, int | None]:
             found[resource] = -1
         elif word == "default":
             found[resource] = None
-        elif word.isdigit():
+        elif word.isascii() and word.isdigit():
             found[resource] = int(word)
         else:
             raise click.BadParameter(
@@ -94,9 +153,13 @@ def _parse_limits(pairs: tuple[str, ...]) -> dict[str, int | None]:
     type=click.Choice(["flat", "strict-two-level", "hierarchical"]),
     help="The enforcement model the services use (default: the URL's, or hierarchical).",
 )
-@click.option("--timeout", default=5.0, show_default=True, help="Seconds per store call.")
+@click.option(
+    "--timeout",
+    type=float,
+    help="Seconds per store call (default: the URL's ?timeout=, or 5).",
+)
 @click.pass_context
-def quota(ctx: click.Context, url: str | None, model: str | None, timeout: float) -> None:
+def quota(ctx: click.Context, url: str | None, model: str | None, timeout: float | None) -> None:
     """Limits, usage, claims and the project tree of a limits store."""
     ctx.obj = (url, model, timeout)
 
@@ -128,8 +191,9 @@ def set_(
     root: bool,
     as_default: bool,
 ) -> None:
-    """Set limits: ``set PROJECT cores=8 ram=unlimited`` (``=default`` removes one),
-    ``set --default cores=4``; ``--parent``/``--root`` add or move PROJECT in the tree."""
+    """Set limits: 'set PROJECT cores=8 ram=unlimited' ('=default' removes one),
+    'set --default cores=4'; --parent or --root add PROJECT to the tree (a new project needs
+    one) or move it."""
     if as_default:
         pairs = ((project,) if project else ()) + limits
         if parent or root:
@@ -143,6 +207,15 @@ def set_(
     parsed = _parse_limits(pairs)
     if not parsed and not (parent or root):
         raise click.UsageError("nothing to set: give RESOURCE=LIMIT pairs, --parent or --root")
+    from anker.limits._model import check_limit, check_name
+
+    try:  # every pair before anything is set: a bad one sets none of them
+        for resource, value in parsed.items():
+            check_name("resource", resource)
+            if value is not None:
+                check_limit(resource, value)
+    except ValueError as exc:
+        raise click.BadParameter(str(exc), param_hint="LIMITS") from None
 
     async def use(opened: Quota) -> None:
         if as_default:
@@ -216,7 +289,16 @@ def _usage_rows(found: list[Usage]) -> list[dict[str, Any]]:
 @click.pass_context
 def usage(ctx: click.Context, project: str | None, output_format: str) -> None:
     """Usage per project and resource: own (of it not yet committed: reserved), subtree."""
-    rows = _usage_rows(_run(ctx, lambda opened: opened.usage(project)))
+
+    async def use(opened: Quota) -> list[Usage]:
+        if project is not None and project not in await opened.projects():
+            from anker.limits import UnknownProject
+
+            raise UnknownProject(project)
+        found, _ = await _as_of_now(opened)
+        return [e for e in found if project is None or e.project == project]
+
+    rows = _usage_rows(_run(ctx, use))
     if output_format == "text":
         rows = [{**row, "limit": _limit_text(row["limit"])} for row in rows]
     emit_rows(output_format, rows, ["project", "resource", "used", "reserved", "subtree", "limit"])
@@ -230,7 +312,7 @@ def tree(ctx: click.Context, output_format: str) -> None:
     usage, or the project's own under the flat model)."""
 
     async def use(opened: Quota) -> tuple[str, dict[str, str | None], list[Usage]]:
-        return opened.model, await opened.projects(), await opened.usage()
+        return opened.model, await opened.projects(), (await _as_of_now(opened))[0]
 
     model, parents, found = _run(ctx, use)
     by_project: dict[str, list[Usage]] = {}
@@ -250,13 +332,24 @@ def tree(ctx: click.Context, output_format: str) -> None:
             "children": [node(child) for child in children.get(name, [])],
         }
 
-    roots = [node(name) for name in children.get(None, [])]
-    if output_format in MACHINE_FORMATS:
-        click.echo(dump(output_format, {"model": model, "tree": roots}))
-        return
+    try:  # a node per level, drawn or nested: a chain deeper than Python recurses is refused
+        roots = [node(name) for name in children.get(None, [])]
+        if output_format in MACHINE_FORMATS:
+            text = dump(output_format, {"model": model, "tree": roots})
+        else:
+            text = _drawn(model, roots)
+    except RecursionError:
+        raise click.ClickException(
+            f"the tree of {len(parents)} projects is too deep to draw: "
+            f"`anker quota usage` lists every project"
+        ) from None
+    click.echo(text)
+
+
+def _drawn(model: str, roots: list[dict[str, Any]]) -> str:
+    """The tree as text: a line per project, with usage/limit columns aligned."""
     if not roots:
-        click.echo("(no projects)")
-        return
+        return "(no projects)"
     lines: list[tuple[str, dict[str, str]]] = []
 
     def draw(entry: Mapping[str, Any], lead: str, branch: str) -> None:
@@ -277,10 +370,11 @@ def tree(ctx: click.Context, output_format: str) -> None:
     resources = sorted({resource for _, cells in lines for resource in cells})
     # one column per resource, aligned down the tree
     widths = {r: max(len(cells.get(r, "")) for _, cells in lines) for r in resources}
-    click.echo(f"model: {model}")
+    drawn = [f"model: {model}"]
     for name, cells in lines:
         row = "  ".join(cells.get(r, "").ljust(widths[r]) for r in resources)
-        click.echo(f"{name.ljust(width)}  {row}".rstrip())
+        drawn.append(f"{name.ljust(width)}  {row}".rstrip())
+    return "\n".join(drawn)
 
 
 @quota.command("claims")
@@ -289,7 +383,17 @@ def tree(ctx: click.Context, output_format: str) -> None:
 @click.pass_context
 def claims(ctx: click.Context, project: str | None, output_format: str) -> None:
     """The live claims: committed ones and reservations with their expiry."""
-    found = _run(ctx, lambda opened: opened.claims(project))
+
+    async def use(opened: Quota) -> list[ClaimInfo]:
+        if project is not None and project not in await opened.projects():
+            from anker.limits import UnknownProject
+
+            raise UnknownProject(project)  # as usage and show do, not "(none)"
+        held, expired = await opened.store.claims(project), await opened.store.expired()
+        gone = {c.id for c in expired}
+        return [c for c in held if c.id not in gone]
+
+    found = _run(ctx, use)
 
     def when(timestamp: float | None) -> str | None:
         if timestamp is None:
@@ -322,29 +426,45 @@ def claims(ctx: click.Context, project: str | None, output_format: str) -> None:
 @click.pass_context
 def recount(ctx: click.Context, counts: Path, repair: bool, output_format: str) -> None:
     """Compare the committed usage with COUNTS, a JSON file of what the service really uses
-    (``{"project": {"cores": 4}}``, ``-`` for stdin); report the drift, and with ``--repair``
-    fix it. Projects missing from COUNTS are not checked."""
-    with reported_errors():
-        text = sys.stdin.read() if str(counts) == "-" else counts.read_text()
-    try:
-        counted = json.loads(text)
-    except ValueError as exc:
-        raise click.ClickException(f"{counts}: not JSON: {exc}") from None
+    ('{"project": {"cores": 4}}', '-' for stdin); report the drift, and with --repair fix it.
+    Projects and resources missing from COUNTS are not checked; names the store does not
+    know are errors."""
+    from anker.limits._model import MAX_AMOUNT
+
+    counted = _read_json(counts)
     if not isinstance(counted, dict) or not all(
-        isinstance(v, dict) and all(isinstance(n, int) and n >= 0 for n in v.values())
+        isinstance(v, dict)
+        and all(
+            isinstance(n, int) and not isinstance(n, bool) and 0 <= n <= MAX_AMOUNT
+            for n in v.values()
+        )
         for v in counted.values()
     ):
         raise click.ClickException(
             f'{counts}: expected {{"project": {{"resource": count, ...}}, ...}} with whole '
-            f"counts >= 0"
+            f"counts from 0 to {MAX_AMOUNT}"
         )
 
-    def counter(project: str, resources: list[str]) -> dict[str, int]:
-        return {resource: counted[project].get(resource, 0) for resource in resources}
+    def counter(project: str, resources: list[str]) -> dict[str, int | None]:
+        # a resource COUNTS does not list for its project was not counted: left alone
+        # (counting it 0 would have --repair wipe the usage of every resource not listed)
+        return {resource: counted[project].get(resource) for resource in resources}
 
-    drifts = _run(
-        ctx, lambda opened: opened.recount(counter, projects=list(counted), repair=repair)
-    )
+    async def use(opened: Quota) -> list[Drift]:
+        from anker.limits import UnknownProject, UnknownResource
+
+        # a name COUNTS misspells is an error, not "no drift"
+        tree = await opened.projects()
+        known = {(e.project, e.resource) for e in await opened.store.usage()}  # no sweep
+        for project, resources in counted.items():
+            if project not in tree:
+                raise UnknownProject(project)
+            for resource in resources:
+                if (project, resource) not in known:
+                    raise UnknownResource(resource, project)
+        return await opened.recount(counter, projects=list(counted), repair=repair)
+
+    drifts = _run(ctx, use)
     rows = [
         {
             "project": d.project,
@@ -373,15 +493,11 @@ def import_(
     ctx: click.Context, source: Path, service_id: str | None, region_id: str | None
 ) -> None:
     """Load Keystone unified limits from SOURCE (JSON: registered_limits, limits, projects,
-    domains, as Keystone's API returns them)."""
+    domains, as Keystone's API returns them; '-' for stdin). Every entry is checked first: a
+    malformed file changes nothing."""
     from anker.limits import import_keystone
 
-    with reported_errors():
-        text = source.read_text()
-    try:
-        data = json.loads(text)
-    except ValueError as exc:
-        raise click.ClickException(f"{source}: not JSON: {exc}") from None
+    data = _read_json(source)
     if not isinstance(data, dict):
         raise click.ClickException(f"{source}: expected a JSON object")
     done = _run(

@@ -88,8 +88,17 @@ class StoreTables:
         return Migrations(self.engine, self.migrations_at, version_table=self.version_table)
 
     async def connect(self) -> None:
-        if self.url.scheme == "sqlite" and not getattr(self.settings, "create", True):
+        # (a URL without a path is left to the engine, which names what is missing)
+        if (
+            self.url.scheme == "sqlite"
+            and self.url.path.strip("/")
+            and not getattr(self.settings, "create", True)
+        ):
             path = file_path(self.url.path)
+            if await asyncio.to_thread(path.is_dir):
+                raise self._unavailable(
+                    str(self.url), "connect", f"{path} is a folder, not a database file"
+                )
             if not await asyncio.to_thread(path.is_file):
                 raise self._unavailable(
                     str(self.url),
@@ -148,8 +157,7 @@ class StoreTables:
             async with asyncio.timeout(timeout * 3):
                 return await asyncio.shield(future)
         except TimeoutError as exc:
-            if late is not None:
-                future.add_done_callback(partial(_finished_late, late))
+            future.add_done_callback(partial(_finished_late, late))
             raise self._unavailable(
                 str(self.url), operation, f"no answer within {timeout * 3:g} s"
             ) from exc
@@ -159,10 +167,14 @@ class StoreTables:
             raise self._unavailable(str(self.url), operation, _reason(exc)) from exc
 
 
-def _finished_late(late: Callable[[T], object], future: asyncio.Future[T]) -> None:
-    if not future.cancelled() and future.exception() is None:
+def _finished_late(late: Callable[[T], object] | None, future: asyncio.Future[T]) -> None:
+    # the caller was told the call failed: an error the work raised since is retrieved here
+    # (else asyncio logs "Task exception was never retrieved" with its traceback)
+    if not future.cancelled() and future.exception() is None and late is not None:
         late(future.result())
 
 
 def _reason(exc: DBError) -> str:
-    return exc.reason if isinstance(exc, Unavailable) else str(exc)
+    reason = exc.reason if isinstance(exc, Unavailable) else str(exc)
+    # one line: libpq adds a hint on a line of its own ("\n\tIs the server running ...")
+    return " ".join(reason.split())

@@ -18,7 +18,8 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import TYPE_CHECKING, Any
 
-from anker.limits._errors import InvalidTree
+from anker.limits._errors import InvalidTree, UnknownProject
+from anker.limits._model import check_limit, check_name
 
 if TYPE_CHECKING:
     from anker.limits._quota import Quota
@@ -65,8 +66,41 @@ async def import_keystone(
 
     ``service_id`` and ``region_id`` keep only the limits of one service (and region), as
     oslo.limit selects them by its endpoint. Projects are added parents first; a project
-    whose parent is missing from ``data`` is a :class:`~anker.limits.InvalidTree`.
+    whose parent is missing from ``data`` is a :class:`~anker.limits.InvalidTree`. Every
+    entry is checked (names, whole-number limits, the tree) before anything is written; only
+    the rules of ``strict-two-level`` are checked as each project and limit is set.
     """
+    # every entry is checked before anything is written: a bad file changes nothing
+    parents = _tree(data)
+    registered: list[tuple[str, int]] = []
+    for entry in _entries(data, "registered_limits"):
+        if _selected(entry, service_id, region_id):
+            name = _field(entry, "resource_name", "a registered limit")
+            resource = check_name("resource", str(name))
+            registered.append((resource, _limit(entry, "default_limit", resource)))
+    own: list[tuple[str, str, int]] = []
+    existing = await quota.projects()
+    for entry in _entries(data, "limits"):
+        if _selected(entry, service_id, region_id):
+            resource = check_name("resource", str(_field(entry, "resource_name", "a limit")))
+            owner = entry.get("project_id") or entry.get("domain_id")
+            if owner is None:
+                raise ValueError(f"keystone limits: limit of {resource!r} names no project")
+            if str(owner) not in parents and str(owner) not in existing:
+                raise UnknownProject(str(owner))
+            own.append((str(owner), resource, _limit(entry, "resource_limit", resource)))
+    for ident in parents:
+        if existing.get(ident, ...) != parents[ident]:
+            await quota.set_project(ident, parents[ident])
+    for resource, limit in registered:
+        await quota.set_default(resource, limit)
+    for owner, resource, limit in own:
+        await quota.set_limit(owner, resource, limit)
+    return KeystoneImport(len(parents), len(registered), len(own))
+
+
+def _tree(data: Mapping[str, Any]) -> dict[str, str | None]:
+    """Every project of ``data`` with its parent, parents first."""
     parents: dict[str, str | None] = {}
     for domain in _entries(data, "domains"):
         parents[str(_field(domain, "id", "a domain"))] = None
@@ -78,43 +112,34 @@ async def import_keystone(
         parent = project.get("parent_id") or project.get("domain_id")
         parents[ident] = None if parent is None else str(parent)
     for ident, parent in parents.items():
+        check_name("project", ident)
         if parent is not None and parent not in parents:
             raise InvalidTree(f"keystone limits: project {ident!r} has unknown parent {parent!r}")
-    existing = await quota.projects()
-    added: set[str] = set()
-
-    async def add(ident: str, trail: tuple[str, ...] = ()) -> None:
-        if ident in added:
-            return
-        if ident in trail:
-            raise InvalidTree(f"keystone limits: a cycle through {ident!r}")
-        parent = parents[ident]
-        if parent is not None:
-            await add(parent, (*trail, ident))
-        if existing.get(ident, ...) != parent:
-            await quota.set_project(ident, parent)
-        added.add(ident)
-
+    order: dict[str, str | None] = {}
     for ident in parents:
-        await add(ident)
-    defaults = 0
-    for entry in _entries(data, "registered_limits"):
-        if _selected(entry, service_id, region_id):
-            resource = str(_field(entry, "resource_name", "a registered limit"))
-            await quota.set_default(resource, int(_field(entry, "default_limit", resource)))
-            defaults += 1
-    limits = 0
-    for entry in _entries(data, "limits"):
-        if _selected(entry, service_id, region_id):
-            resource = str(_field(entry, "resource_name", "a limit"))
-            owner = entry.get("project_id") or entry.get("domain_id")
-            if owner is None:
-                raise ValueError(f"keystone limits: limit of {resource!r} names no project")
-            await quota.set_limit(
-                str(owner), resource, int(_field(entry, "resource_limit", resource))
-            )
-            limits += 1
-    return KeystoneImport(len(added), defaults, limits)
+        # up to the first project already placed (a loop: a tree may be thousands deep)
+        trail: list[str] = []
+        at: str | None = ident
+        while at is not None and at not in order:
+            if at in trail:
+                raise InvalidTree(f"keystone limits: a cycle through {at!r}")
+            trail.append(at)
+            at = parents[at]
+        for placed in reversed(trail):
+            order[placed] = parents[placed]
+    return order
+
+
+def _limit(entry: Mapping[str, Any], name: str, resource: str) -> int:
+    value = _field(entry, name, resource)
+    if isinstance(value, bool) or not isinstance(value, int):
+        raise ValueError(
+            f"keystone limits: {name} of {resource!r} is not a whole number: {value!r}"
+        )
+    try:
+        return check_limit(resource, value)
+    except ValueError as exc:
+        raise ValueError(f"keystone limits: {exc}") from None
 
 
 async def export_keystone(

@@ -15,6 +15,7 @@ from collections.abc import Mapping, Sequence
 from dataclasses import dataclass, field
 
 __all__ = [
+    "MAX_AMOUNT",
     "MODELS",
     "UNLIMITED",
     "ClaimInfo",
@@ -23,6 +24,7 @@ __all__ = [
     "binding_level",
     "check_amounts",
     "check_name",
+    "given_back",
 ]
 
 #: a limit of -1: no limit
@@ -30,6 +32,9 @@ UNLIMITED = -1
 #: the enforcement models: each project alone; Keystone's two levels; any depth
 MODELS = ("flat", "strict-two-level", "hierarchical")
 MAX_NAME = 255
+#: the largest limit, amount or count: 2**53 - 1, which every store holds exactly (Redis's
+#: Lua numbers are doubles; SQLite and PostgreSQL take up to 2**63 - 1)
+MAX_AMOUNT = 2**53 - 1
 
 
 @dataclass(frozen=True, slots=True)
@@ -129,17 +134,31 @@ def check_amounts(resources: Mapping[str, int]) -> dict[str, int]:
     checked: dict[str, int] = {}
     for resource, amount in resources.items():
         check_name("resource", resource)
-        if isinstance(amount, bool) or not isinstance(amount, int) or amount < 0:
-            raise ValueError(f"amount of {resource!r}: {amount!r} is not a whole number >= 0")
+        if isinstance(amount, bool) or not isinstance(amount, int) or not 0 <= amount <= MAX_AMOUNT:
+            raise ValueError(
+                f"amount of {resource!r}: {amount!r} is not a whole number from 0 to {MAX_AMOUNT}"
+            )
         checked[resource] = amount
     return checked
 
 
 def check_limit(resource: str, limit: object) -> int:
-    """A limit: a whole number of 0 or more, or -1 for unlimited."""
-    if isinstance(limit, bool) or not isinstance(limit, int) or limit < UNLIMITED:
-        raise ValueError(f"limit of {resource!r}: {limit!r} is not -1 (unlimited) or >= 0")
+    """A limit: a whole number from 0 to :data:`MAX_AMOUNT`, or -1 for unlimited."""
+    if isinstance(limit, bool) or not isinstance(limit, int) or not -1 <= limit <= MAX_AMOUNT:
+        raise ValueError(
+            f"limit of {resource!r}: {limit!r} is not -1 (unlimited) or from 0 to {MAX_AMOUNT}"
+        )
     return limit
+
+
+def given_back(info: ClaimInfo, resource: str, used: int, reserved: int) -> tuple[int, int]:
+    """What releasing ``info`` takes off its project's ``used`` and ``reserved`` counters of
+    ``resource``: never more than is there, and a committed claim never eats into the
+    reservations of pending ones."""
+    amount = info.resources[resource]
+    if info.committed:
+        return min(amount, max(0, used - reserved)), 0
+    return min(amount, used), min(amount, reserved)
 
 
 def finite(value: float) -> float | None:

@@ -15,6 +15,7 @@ from anker._observe import report
 from anker.limits._claim import Claim
 from anker.limits._errors import InvalidTree, OverQuota, UnknownProject
 from anker.limits._model import (
+    MAX_AMOUNT,
     UNLIMITED,
     ClaimInfo,
     Usage,
@@ -32,8 +33,9 @@ if TYPE_CHECKING:
 
 __all__ = ["Counter", "Drift", "Quota"]
 
-#: ``counter(project, resources)``: what the service really uses, by resource
-Counter = Callable[[str, list[str]], Mapping[str, int] | Awaitable[Mapping[str, int]]]
+#: ``counter(project, resources)``: what the service really uses, by resource (a resource
+#: left out counts 0; one given as None was not counted and is left as it is)
+Counter = Callable[[str, list[str]], Mapping[str, int | None] | Awaitable[Mapping[str, int | None]]]
 
 
 @dataclass(frozen=True, slots=True)
@@ -85,7 +87,7 @@ class Quota:
         reservation (default 60 s) and ``timeout`` how long one call may take; each may be
         given in the URL's query instead (``?model=flat&lease=30s``). A SQL store's tables are
         created by its migrations, run only when asked: ``upgrade=True`` here, or
-        ``anker quota upgrade URL``; without them opening raises
+        ``anker quota --url URL upgrade``; without them opening raises
         :class:`~anker.db.SchemaNotCurrent`.
         """
         from anker._drivers import open_driver
@@ -308,9 +310,10 @@ class Quota:
 
         ``counter(project, resources)`` (a function or coroutine function, oslo.limit's
         usage callback) returns the usage of ``resources`` in ``project`` from the service's
-        own source of truth. Returns one :class:`Drift` per (project, resource) that differs;
-        with ``repair=True`` the store's committed usage is set to the counted one
-        (reservations of pending claims stay as they are).
+        own source of truth: a resource it leaves out counts 0, one it gives as None was not
+        counted and is neither checked nor repaired. Returns one :class:`Drift` per (project,
+        resource) that differs; with ``repair=True`` the store's committed usage is set to the
+        counted one (reservations of pending claims stay as they are).
         """
         usage = await self.store.usage()
         wanted = set(projects) if projects is not None else None
@@ -323,9 +326,15 @@ class Quota:
             result = counter(project, [entry.resource for entry in entries])
             counted = await result if inspect.isawaitable(result) else result
             for entry in entries:
-                actual = int(counted.get(entry.resource, 0))
-                if actual < 0:
-                    raise ValueError(f"recount of {entry.resource!r} in {project!r}: {actual} < 0")
+                value = counted.get(entry.resource, 0)
+                if value is None:  # not counted: left as it is
+                    continue
+                actual = int(value)
+                if not 0 <= actual <= MAX_AMOUNT:
+                    raise ValueError(
+                        f"recount of {entry.resource!r} in {project!r}: {actual} is not from 0 "
+                        f"to {MAX_AMOUNT}"
+                    )
                 if actual == entry.committed:
                     continue
                 if repair:

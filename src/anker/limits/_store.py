@@ -17,6 +17,7 @@ the errors of :mod:`anker.limits` where this module says so and their ``unavaila
 from __future__ import annotations
 
 import abc
+import time
 from collections.abc import Mapping
 from dataclasses import dataclass
 from typing import ClassVar
@@ -131,6 +132,12 @@ class Store(Driver):
     @abc.abstractmethod
     async def sweep(self) -> int:
         """Give back the reservations of uncommitted claims whose lease ran out; how many."""
+
+    async def expired(self) -> list[ClaimInfo]:
+        """The uncommitted claims whose lease ran out and that no sweep gave back yet (what
+        :meth:`sweep` would give back), read without writing; by the store's clock."""
+        now = time.time()
+        return [c for c in await self.claims() if c.expires is not None and c.expires < now]
 
     # -- usage ----------------------------------------------------------------------------
 

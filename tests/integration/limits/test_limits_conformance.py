@@ -223,6 +223,24 @@ async def test_an_uncommitted_claim_expires_after_its_lease(open_quota: OpenQuot
     assert [used(usage, name)[2] for name in ("leaf", "project", "domain")] == [2, 2, 2]
 
 
+async def test_expired_claims_are_listed_without_being_given_back(
+    open_quota: OpenQuota,
+) -> None:
+    # what `anker quota usage` reads on a store it may not write
+    quota = await open_quota()
+    await three_levels(quota, top=5)
+    await (await quota.claim("leaf", {"cores": 1})).commit()
+    await quota.claim("leaf", {"cores": 1}, lease=60)
+    short = await quota.claim("leaf", {"cores": 2}, lease=0.05)
+
+    async def listed() -> bool:
+        return [c.id for c in await quota.store.expired()] == [short.id]
+
+    await eventually(listed, what="the short claim's lease ran out")
+    assert short.id in {c.id for c in await quota.store.claims()}  # still there
+    assert used(await quota.store.usage(), "leaf") == (4, 3, 4)
+
+
 async def test_committing_an_expired_and_swept_claim_is_refused(open_quota: OpenQuota) -> None:
     quota = await open_quota()
     await three_levels(quota, top=5)

@@ -386,6 +386,17 @@ class SQLStore(StoreTables, Store):
 
         return await self._run("claims", self._read(work))
 
+    async def expired(self) -> list[ClaimInfo]:
+        def work(connection: Connection) -> list[ClaimInfo]:
+            query = (
+                sa.select(claims)
+                .where(claims.c.expires.is_not(None), claims.c.expires < self.now_expression())
+                .order_by(claims.c.expires)
+            )
+            return [_info(row) for row in connection.execute(query)]
+
+        return await self._run("expired", self._read(work))
+
     async def sweep(self) -> int:
         def expired(connection: Connection) -> bool:
             return (

@@ -14,7 +14,7 @@ from typing import TYPE_CHECKING, Any
 import sqlalchemy as sa
 
 from anker.limits._errors import UnknownProject
-from anker.limits._model import ClaimInfo
+from anker.limits._model import ClaimInfo, given_back
 
 if TYPE_CHECKING:
     from sqlalchemy.engine import Connection
@@ -106,16 +106,6 @@ def give_back(
                     .where(usage.c.project.in_(info.path), usage.c.resource == resource)
                     .values(subtree=_minus(usage.c.subtree, taken))
                 )
-
-
-def given_back(info: ClaimInfo, resource: str, used: int, reserved: int) -> tuple[int, int]:
-    """What releasing ``info`` takes off its project's ``used`` and ``reserved`` counters of
-    ``resource``: never more than is there, and a committed claim never eats into the
-    reservations of pending ones."""
-    amount = info.resources[resource]
-    if info.committed:
-        return min(amount, max(0, used - reserved)), 0
-    return min(amount, used), min(amount, reserved)
 
 
 def read_lookup(

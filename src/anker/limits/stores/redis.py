@@ -202,6 +202,19 @@ class RedisStore(Store):
     async def sweep(self) -> int:
         return int(await self._script("sweep", "SWEEP"))
 
+    async def expired(self) -> list[ClaimInfo]:
+        seconds, micros = await self._call("expired", "time")
+        at = int(seconds) + int(micros) / 1_000_000  # the server's clock, as the sweep's
+        key = self._key("expiry")
+        ids = await self._call("expired", "zrangebyscore", key, "-inf", f"({at!r}")
+        found = []
+        for claim_id in (_text(i) for i in ids):
+            fields = await self._call("expired", "hgetall", self._key("claim", claim_id))
+            info = _info(claim_id, [x for pair in fields.items() for x in pair]) if fields else None
+            if info is not None and info.expires is not None and info.expires < at:
+                found.append(info)  # (not committed or released since the index was read)
+        return found
+
     # -- usage ----------------------------------------------------------------------------
 
     async def usage(self) -> list[Usage]:
