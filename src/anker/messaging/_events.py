@@ -306,6 +306,7 @@ class EventStream:
         return subscription
 
     def unsubscribe(self, subscription: _Subscription) -> None:
+        """Stop offering events to ``subscription`` (its client left)."""
         self._subscribers.discard(subscription)
 
     async def _authorized(self, subscriber: Subscriber) -> str:
@@ -370,6 +371,8 @@ class EventStream:
         return _Event(self._seq, subscription.project, "gap", data)
 
     def event_id(self, event: _Event) -> str:
+        """The id a client sees for ``event`` (and resumes after): this instance's token
+        and the event's number."""
         return f"{self.token}-{event.seq}"
 
     def _frame(self, event: _Event) -> bytes:
