@@ -168,6 +168,9 @@ def test_bad_files_and_urls_are_one_line(url: str, tmp_path: Path) -> None:
     assert "unknown parent 'ghost'" in one_line_error(run(url, "import", str(bad)))
     assert "lease" in one_line_error(run(f"{url}?lease=abc", "usage"))
     assert "no anker.limits.stores driver" in one_line_error(run("mongo://x", "usage"))
+    # SQLAlchemy's in-memory spelling would be a file ':memory:' at the root here
+    assert "name a database file" in one_line_error(run("sqlite:///:memory:", "usage"))
+    assert not Path("/:memory:").exists()
     missing = f"sqlite://{tmp_path}/missing.db"
     assert "anker quota --url" in one_line_error(run(missing, "tree"))
     assert not (tmp_path / "missing.db").exists()  # reading created nothing

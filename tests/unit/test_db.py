@@ -74,6 +74,9 @@ def test_the_sqlalchemy_url_never_holds_the_password() -> None:
         ("oracle://db/app", "anker.db knows mariadb://, mysql://, postgresql://, sqlite://"),
         ("sqlite://host/app.db", "takes a path only"),
         ("sqlite://", "needs a path"),
+        # SQLAlchemy's in-memory spelling: here a file called ':memory:' at the root
+        ("sqlite:///:memory:", "name a database file"),
+        ("sqlite:////:memory:", "name a database file"),
         ("mysql://db1,db2/app", "takes one host"),
     ],
 )

@@ -15,10 +15,23 @@ class DatabaseMissing(FileNotFoundError):
     """The database file (or the folder it would be created in) does not exist."""
 
 
-def file_path(url_path: str) -> Path:
+def file_path(url_path: str, url: str = "") -> Path:
     """The file a ``sqlite:///path`` (or ``file:///path``) URL's path names, with one leading
     slash: ``sqlite:////var/lib/app.db``, as SQLAlchemy writes an absolute path, is the same
-    file (pathlib keeps a leading ``//``, which SQLite's URI form reads as a host)."""
+    file (pathlib keeps a leading ``//``, which SQLite's URI form reads as a host).
+
+    ``sqlite:///:memory:`` is an :class:`~anker.errors.InvalidURL` naming ``url``: anker's
+    SQLite URLs name a file, and SQLAlchemy's spelling of an in-memory database would
+    otherwise be a file called ``:memory:`` at the root."""
+    if url_path.strip("/") == ":memory:":
+        from anker.errors import InvalidURL
+
+        raise InvalidURL(
+            url or f"sqlite://{url_path}",
+            "anker's SQLite URLs name a database file (sqlite:///var/lib/app.db), and an "
+            "in-memory database is not shared between connections: use a file (in a "
+            "temporary folder, for tests)",
+        )
     return Path("/" + url_path.lstrip("/"))
 
 

@@ -193,7 +193,7 @@ def _sqlite(url: BackendURL, settings: EngineSettings, drivername: str) -> Targe
         )
     if not url.path or url.path == "/":
         raise InvalidURL(str(url), "sqlite:// needs a path, e.g. sqlite:///var/lib/app.db")
-    path = file_path(url.path)
+    path = file_path(url.path, str(url))
     # mode=rw: SQLite never creates the file itself (anker does, private, in a folder that
     # must exist); uri=true makes both drivers read the name as a URI
     database = f"file:{quote(str(path))}"

@@ -94,7 +94,7 @@ class StoreTables:
             and self.url.path.strip("/")
             and not getattr(self.settings, "create", True)
         ):
-            path = file_path(self.url.path)
+            path = file_path(self.url.path, str(self.url))
             if await asyncio.to_thread(path.is_dir):
                 raise self._unavailable(
                     str(self.url), "connect", f"{path} is a folder, not a database file"

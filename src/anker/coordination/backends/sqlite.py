@@ -109,7 +109,7 @@ class SQLiteBackend(Backend):
             raise InvalidURL(
                 str(url), f"{url.scheme}:// needs a path, e.g. {url.scheme}:///var/lib/svc"
             )
-        path = file_path(url.path)
+        path = file_path(url.path, str(url))
         self.path = path / "coordination.db" if url.scheme == "file" else path
         self.poll = self.settings.poll
         self._db: sqlite3.Connection | None = None
