@@ -37,6 +37,19 @@ REDELIVERED_HEADER: Final = "Anker-Redelivered"
 MSG_ID_HEADER: Final = "Nats-Msg-Id"
 
 
+_PLAIN: Final = (
+    "ssl=true, but the server does not require TLS, and nats-py speaks TLS only to servers"
+    " that do: refused rather than talk in plain text (turn TLS on in the server)"
+)
+
+
+def _sealed(nc: Client) -> bool:
+    """Whether nats-py upgraded the connection to TLS: it does iff the server's INFO said
+    ``tls_required`` (a server with TLS merely available is spoken to in plain text)."""
+    info: dict[str, Any] = getattr(nc, "_server_info", None) or {}
+    return bool(info.get("tls_required"))
+
+
 def describe(exc: BaseException) -> str:
     if isinstance(exc, TimeoutError):
         return "timed out"
@@ -129,6 +142,10 @@ class Connected(Transport):
             # each is made again (an idempotent request) on its next use
             self._made.clear()
             nc = self._nc
+            if tls is not None and nc is not None and not _sealed(nc):
+                log.error("%s: %s; closing the connection", self.url, _PLAIN)
+                await nc.close()
+                return
             where = self._masked(str(nc.connected_url.netloc)) if nc and nc.connected_url else "?"
             log.info("reconnected to %s", where.rsplit("@", 1)[-1])
 
@@ -149,6 +166,10 @@ class Connected(Transport):
         except Exception as exc:
             reason = errors[-1] if errors else self._masked(describe(exc))
             raise TransportUnavailable(str(self.url), "connecting", reason) from exc
+        if tls is not None and not _sealed(self._nc):
+            await self._nc.close()
+            self._nc = None
+            raise TransportUnavailable(str(self.url), "connecting", _PLAIN)
         self._js = self._nc.jetstream(timeout=self.settings.timeout)
 
     @property
