@@ -409,13 +409,16 @@ class Transport(Driver):
             isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 1
         ):
             raise ValueError(f"{where}: prefetch must be a whole number >= 1, not {prefetch!r}")
+        for name, flag in (("durable", durable), ("allow_unsigned", allow_unsigned)):
+            if flag is not None and not isinstance(flag, bool):  # "false" would be true
+                raise TypeError(f"{where}: {name} must be True or False, not {flag!r}")
         return RawConsumer(
             self,
             exchange,
             queue,
             patterns,
             prefetch=prefetch or self.settings.prefetch,
-            durable=self.settings.durable if durable is None else bool(durable),
+            durable=self.settings.durable if durable is None else durable,
             allow_unsigned=allow_unsigned,
         )
 
