@@ -99,7 +99,7 @@ class Signing:
                 raise TypeError(f"signing key id {key_id!r}: a str, not {type(key_id).__name__}")
             if not key_id or len(key_id) > 200:
                 raise ValueError(f"signing key id {key_id!r}: 1 to 200 characters")
-            raw = value.reveal() if isinstance(value, Secret) else value
+            raw: object = value.reveal() if isinstance(value, Secret) else value
             if isinstance(raw, bytearray | memoryview):
                 raw = bytes(raw)
             if not isinstance(raw, bytes):  # a str could be hex, base64 or a passphrase
