@@ -127,7 +127,14 @@ class Signing:
         versions before it still verify (``kid`` is ``<id>:<version>``). After ``anker
         secrets rotate NAME``, restart (or reopen) senders last: receivers first learn the
         new version, then senders use it."""
+        if isinstance(previous, bool) or not isinstance(previous, int) or previous < 0:
+            raise ValueError(f"Signing.from_key_manager: previous must be >= 0, not {previous!r}")
         newest = await keys.find(name)
+        if newest.kind != "symmetric":  # a public key would let anyone who has it sign
+            raise ValueError(
+                f"Signing.from_key_manager: {name!r} is a {newest.kind} secret, not a symmetric"
+                " (HMAC) key: make one with `anker secrets create-key --algorithm HMAC`"
+            )
         found: dict[str, Secret[bytes]] = {}
         for version in range(newest.version, max(0, newest.version - previous - 1), -1):
             obj = await keys.get(newest.id, version=version)

@@ -238,6 +238,15 @@ async def test_keys_from_the_key_manager_follow_its_rotations(tmp_path: Any) -> 
         await keys.rotate(key_id)
         after = await Signing.from_key_manager(keys, "messaging-hmac")
     assert after.signer == f"{key_id}:2"
+    # a key pair's public half (or any other kind of secret) was taken as the HMAC key:
+    # whoever holds the public key could then sign
+    async with await KeyManager.open(store) as keys:
+        await keys.create_key_pair(name="messaging-rsa")
+        for name in ("messaging-rsa", "messaging-rsa.pub"):
+            with pytest.raises(ValueError, match="secret, not a symmetric"):
+                await Signing.from_key_manager(keys, name)
+        with pytest.raises(ValueError, match="previous must be >= 0"):
+            await Signing.from_key_manager(keys, "messaging-hmac", previous=-1)
     old_message = signed(before)
     assert after.problem(old_message, ROUTES, allow_unsigned=False) is None  # still verifies
     assert before.problem(signed(after), ROUTES, allow_unsigned=False) == "unknown key"
