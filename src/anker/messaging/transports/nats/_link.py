@@ -17,7 +17,12 @@ from urllib.parse import quote
 from anker._drivers import DriverSettings, Seconds, require, setting
 from anker._url import mask_secrets
 from anker.errors import InvalidOption
-from anker.messaging._errors import MessagingError, TransportClosed, TransportUnavailable
+from anker.messaging._errors import (
+    MessageTooLarge,
+    MessagingError,
+    TransportClosed,
+    TransportUnavailable,
+)
 from anker.messaging._transport import Transport, TransportSettings
 from anker.messaging.transports.rabbit._tls import tls_context
 
@@ -194,6 +199,12 @@ class Connected(Transport):
         nc = self._nc
         server = nc.max_payload if nc is not None and nc.max_payload else None
         return min(self.settings.max_message_size, server or self.settings.max_message_size)
+
+    def too_large(self, what: str, size: int) -> MessageTooLarge:
+        """The error for a message of ``size`` bytes over :attr:`limit`, naming the limit."""
+        mine = self.limit >= self.settings.max_message_size
+        setting = "max_message_size" if mine else "the server's max_payload"
+        return MessageTooLarge(what, size, self.limit, setting=setting)
 
     @contextlib.asynccontextmanager
     async def translated(self, what: str) -> AsyncIterator[None]:
