@@ -30,7 +30,7 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from anker._drivers import Driver, DriverSettings, Seconds, setting
 from anker._url import BackendURL
@@ -39,11 +39,8 @@ from anker.errors import InvalidOption
 from anker.messaging import _topics, _tracing, _wire
 from anker.messaging._errors import DeliveryFailure, TransportUnavailable
 from anker.messaging._raw import RawConsumer, RawHandler
-from anker.messaging._signing import RAW_SIGNATURE_HEADER, raw_route
+from anker.messaging._signing import RAW_SIGNATURE_HEADER, Signing, raw_route
 from anker.messaging._target import Target
-
-if TYPE_CHECKING:
-    from anker.messaging._signing import Signing
 
 __all__ = [
     "TRANSPORT_GROUP",
@@ -474,6 +471,11 @@ async def connect(
     """
     from anker._drivers import open_driver
 
+    if signing is not None and not isinstance(signing, Signing):  # before connecting
+        raise TypeError(
+            "connect(signing=...) takes a Signing, such as Signing({key_id: key_bytes}),"
+            f" not {type(signing).__name__}"
+        )
     transport = await open_driver(TRANSPORT_GROUP, url, Transport, options)
     transport.signing = signing
     return transport

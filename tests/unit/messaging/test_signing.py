@@ -199,6 +199,14 @@ def test_keys_must_be_keys() -> None:
     with pytest.raises(TypeError, match="window must be seconds"):
         Signing({"k": NEW}, window="300")  # type: ignore[arg-type]
     assert Signing({"k": bytearray(NEW)}).signer == "k"
+
+
+async def test_connect_takes_a_signing_not_its_keys() -> None:
+    # the keys themselves were taken, and the first message sent failed deep inside with
+    # "AttributeError: 'dict' object has no attribute 'sign'"
+    for keys in ({"k": NEW}, NEW):
+        with pytest.raises(TypeError, match=r"takes a Signing, such as Signing\(\{key_id"):
+            await connect("memory://signing-keys", signing=keys)  # type: ignore[arg-type]
     assert "k1" in repr(Signing({"k1": NEW}))
     assert NEW.hex() not in repr(Signing({"k1": NEW}))
 
