@@ -55,6 +55,7 @@ class InvalidTarget(MessagingError, ValueError):
 
     def __init__(self, target: object, reason: str) -> None:
         self.target = target
+        self.reason = reason
         super().__init__(f"invalid target {target}: {reason}")
 
 

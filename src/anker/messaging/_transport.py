@@ -37,7 +37,7 @@ from anker._url import BackendURL
 from anker.config import ByteSize
 from anker.errors import InvalidOption
 from anker.messaging import _topics, _tracing, _wire
-from anker.messaging._errors import DeliveryFailure, TransportUnavailable
+from anker.messaging._errors import DeliveryFailure, InvalidTarget, TransportUnavailable
 from anker.messaging._raw import RawConsumer, RawHandler
 from anker.messaging._signing import RAW_SIGNATURE_HEADER, Signing, raw_route
 from anker.messaging._target import Target
@@ -218,6 +218,10 @@ class Transport(Driver):
             raise TypeError(f"{type(self).__qualname__} needs TransportSettings")
         if not settings.exchange:
             raise InvalidOption("exchange", self.describe(url), "expected a name, got ''")
+        try:
+            Target(exchange=settings.exchange)
+        except InvalidTarget as exc:
+            raise InvalidOption("exchange", self.describe(url), exc.reason) from None
         super().__init__(url, settings)
         #: the RPC layer's pending calls, registered by the first call
         self._reply_router: PendingCalls | None = None
