@@ -523,6 +523,20 @@ async def test_the_control_exchange_is_checked_as_a_targets() -> None:
             await connect("memory://control-exchange", exchange=bad)
 
 
+async def test_a_listener_pool_is_checked_as_a_topic() -> None:
+    from anker.messaging import NotificationListener, connect
+
+    class Endpoint:
+        async def info(self, *args: object) -> None:
+            pass
+
+    async with await connect("memory://pools") as transport:
+        for bad in ("café", "a b", "amq.pool"):  # a queue's name on RabbitMQ
+            with pytest.raises(ValueError, match=f"listener's pool '{bad}'"):
+                NotificationListener(transport, [Target(topic="n")], [Endpoint()], pool=bad)
+        NotificationListener(transport, [Target(topic="n")], [Endpoint()], pool="billing-1")
+
+
 def test_a_prepared_target_is_checked_too() -> None:
     with pytest.raises(InvalidTarget, match="topic '#'"):
         Target(topic="compute").but(topic="#")
