@@ -14,6 +14,8 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 from urllib.parse import quote
 
+import orjson
+
 from anker._drivers import DriverSettings, Seconds, require, setting
 from anker._url import mask_secrets
 from anker.errors import InvalidOption
@@ -126,10 +128,36 @@ class Connected(Transport):
             urls.append(f"nats://{userinfo}{host}:{endpoint.port or DEFAULT_PORT}")
         return urls
 
+    async def _plain_servers(self) -> list[str]:
+        """The URL's servers that answer and do not require TLS, read from the INFO line a
+        NATS server sends first: before any credential is sent to them."""
+        plain = []
+        for endpoint in self.url.endpoints or ():
+            where = (endpoint.host, endpoint.port or DEFAULT_PORT)
+            try:
+                async with asyncio.timeout(self.settings.timeout):
+                    reader, writer = await asyncio.open_connection(*where)
+                    try:
+                        line = await reader.readline()
+                    finally:
+                        writer.close()
+            except (OSError, TimeoutError):
+                continue  # down: connecting says so, or takes another server
+            try:
+                info = orjson.loads(line[5:]) if line.startswith(b"INFO ") else None
+            except orjson.JSONDecodeError:
+                info = None  # not a NATS server: connecting says so
+            if isinstance(info, dict) and not info.get("tls_required"):
+                plain.append("{}:{}".format(*where))
+        return plain
+
     async def connect(self) -> None:
         tls = tls_context(self.settings, self.describe(self.url))
         self._nats = require("nats", extra="nats", needed_for=NEEDED_FOR)
         servers = self._server_urls()
+        if tls is not None and (plain := await self._plain_servers()):
+            reason = f"{_PLAIN} ({', '.join(plain)})"
+            raise TransportUnavailable(str(self.url), "connecting", reason)
         reconnect_wait = float(self.settings.reconnect_wait)
         errors: list[str] = []
 
