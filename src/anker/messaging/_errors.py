@@ -55,19 +55,23 @@ class InvalidTarget(MessagingError, ValueError):
 
     def __init__(self, target: object, reason: str) -> None:
         self.target = target
+        self.reason = reason
         super().__init__(f"invalid target {target}: {reason}")
 
 
 class MessageTooLarge(MessagingError, ValueError):
-    """An encoded message is larger than the transport's ``max_message_size``."""
+    """An encoded message is larger than the transport's ``max_message_size`` (or what the
+    broker takes, if less: ``setting`` says which)."""
 
-    def __init__(self, what: str, size: int, limit: int) -> None:
+    def __init__(
+        self, what: str, size: int, limit: int, *, setting: str = "max_message_size"
+    ) -> None:
         self.what = what
         self.size = size
         self.limit = limit
         super().__init__(
             f"{what} is {size} bytes encoded, over the limit of {int(limit)} bytes "
-            "(max_message_size); send a reference to the data instead",
+            f"({setting}); send a reference to the data instead",
         )
 
 

@@ -136,6 +136,12 @@ class _ListenerBase(Consumer):
         for target in targets:
             if target.topic is None:
                 raise InvalidTarget(target, "a notification listener needs a topic")
+        if pool is not None:  # a queue's name on RabbitMQ: checked as a topic is
+            try:
+                Target(topic=pool)
+            except InvalidTarget as exc:
+                reason = exc.reason.replace("topic", "pool", 1)
+                raise ValueError(f"a notification listener's {reason}") from None
         self.targets = list(targets)
         self.endpoints = list(endpoints)
         self.priorities = _listened_priorities(self.endpoints)

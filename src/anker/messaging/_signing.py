@@ -83,17 +83,34 @@ class Signing:
     """
 
     def __init__(self, keys: Mapping[str, bytes | Secret[bytes]], *, window: float = 300.0) -> None:
+        if not isinstance(keys, Mapping):
+            raise TypeError(
+                f"Signing takes a mapping of key ids to secret bytes, not {type(keys).__name__}"
+            )
         if not keys:
             raise ValueError("Signing needs at least one key")
-        if window <= 0:
+        if isinstance(window, bool) or not isinstance(window, int | float):
+            raise TypeError(f"Signing: window must be seconds (a number), not {window!r}")
+        if not window > 0:
             raise ValueError(f"Signing: window must be > 0 seconds, not {window}")
         self._keys: dict[str, bytes] = {}
         for key_id, value in keys.items():
-            raw = value.reveal() if isinstance(value, Secret) else value
-            if not isinstance(raw, bytes) or len(raw) < 16:
-                raise ValueError(f"signing key {key_id!r}: use at least 16 random bytes")
+            if not isinstance(key_id, str):
+                raise TypeError(f"signing key id {key_id!r}: a str, not {type(key_id).__name__}")
             if not key_id or len(key_id) > 200:
                 raise ValueError(f"signing key id {key_id!r}: 1 to 200 characters")
+            raw: object = value.reveal() if isinstance(value, Secret) else value
+            if isinstance(raw, bytearray | memoryview):
+                raw = bytes(raw)
+            if not isinstance(raw, bytes):  # a str could be hex, base64 or a passphrase
+                raise TypeError(
+                    f"signing key {key_id!r}: bytes, not {type(raw).__name__} (decode a hex"
+                    " or base64 text yourself, or take the key from anker.secrets)"
+                )
+            if len(raw) < 16:
+                raise ValueError(
+                    f"signing key {key_id!r} has {len(raw)} bytes: use at least 16 random bytes"
+                )
             self._keys[key_id] = raw
         self.signer = next(iter(self._keys))
         self.window = window
@@ -110,7 +127,14 @@ class Signing:
         versions before it still verify (``kid`` is ``<id>:<version>``). After ``anker
         secrets rotate NAME``, restart (or reopen) senders last: receivers first learn the
         new version, then senders use it."""
+        if isinstance(previous, bool) or not isinstance(previous, int) or previous < 0:
+            raise ValueError(f"Signing.from_key_manager: previous must be >= 0, not {previous!r}")
         newest = await keys.find(name)
+        if newest.kind != "symmetric":  # a public key would let anyone who has it sign
+            raise ValueError(
+                f"Signing.from_key_manager: {name!r} is a {newest.kind} secret, not a symmetric"
+                " (HMAC) key: make one with `anker secrets create-key --algorithm HMAC`"
+            )
         found: dict[str, Secret[bytes]] = {}
         for version in range(newest.version, max(0, newest.version - previous - 1), -1):
             obj = await keys.get(newest.id, version=version)
@@ -256,11 +280,11 @@ class Refusals:
     def refused(self, cause: str, where: str, what: object) -> None:
         report("messaging.refused", 1, cause=cause)
         if cause in self.logged:
-            log.debug("%s refused a %s message on %s: %s", self.owner, cause, where, what)
+            log.debug("%s refused a message (%s) on %s: %s", self.owner, cause, where, what)
             return
         self.logged.add(cause)
         log.warning(
-            "%s refused a %s message on %s (%s); further ones are counted in"
+            "%s refused a message (%s) on %s: %s; further ones are counted in"
             " anker_messages_refused_total{cause=%r}, not logged",
             self.owner,
             cause,

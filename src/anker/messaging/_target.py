@@ -24,6 +24,9 @@ _MAX_NAME = 120
 # on the exchange. OpenStack names never hold them (cinder strips its "#pool" from server
 # names); dots stay allowed, as neutron's "<topic>.<host>" topics and FQDN servers use them.
 _WILDCARDS = frozenset("#*")
+# What RabbitMQ's client (pamqp) takes in queue and exchange names, but for the wildcard "#"
+# and the space: anything else failed on rabbit:// only, when a server started listening.
+_AMQP_NAME = re.compile(r"[A-Za-z0-9_.:@,/+-]+")
 # The broker refuses to create queues and exchanges whose names start with "amq."
 _RESERVED_PREFIX = "amq."
 _ROUTED = ("exchange", "topic", "server")
@@ -102,6 +105,12 @@ class Target:
                 if name != "server" and value.startswith(_RESERVED_PREFIX):
                     raise InvalidTarget(
                         self, f"{name} {value!r} must not start with 'amq.' (reserved by AMQP)"
+                    )
+                if not _AMQP_NAME.fullmatch(value):
+                    raise InvalidTarget(
+                        self,
+                        f"{name} {value!r} may hold ASCII letters, digits and _.:@,/+- only"
+                        " (what AMQP clients take)",
                     )
         if self.version is not None:
             try:

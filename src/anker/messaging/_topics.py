@@ -31,23 +31,32 @@ __all__ = [
 
 #: the longest routing key or pattern, in UTF-8 bytes (AMQP's short string)
 MAX_KEY: Final = 255
-#: the longest exchange or queue name, in UTF-8 bytes
-MAX_NAME: Final = 200
+#: the longest exchange or queue name (RabbitMQ's client library refuses longer exchanges)
+MAX_NAME: Final = 127
+#: the most header bytes a raw message may carry (names, values and a separator each): NATS
+#: refuses more than 64 KiB with its own headers, RabbitMQ a header frame over ``frame_max``
+MAX_HEADERS: Final = 32 * 1024
 #: header name prefixes the transports keep for themselves (case-insensitive)
 RESERVED_HEADERS: Final = ("anker-", "nats-")
 _BAD_CHARS = re.compile(r"[\s\x00-\x1f\x7f]")
 _WILD = re.compile(r"[*#>]")
+#: what an AMQP exchange or queue name may hold (aio-pika's pamqp refuses the rest), but
+#: the wildcard ``#`` and the space
+_NAME = re.compile(r"[A-Za-z0-9_.:@,/+-]+")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP token, as NATS wants
 
 
 def check_name(value: object, kind: str, where: str) -> str:
-    """An exchange or queue name: a non-empty string, no wildcards, whitespace or ``amq.``."""
+    """An exchange or queue name: 1 to 127 of ASCII letters, digits and ``_.:@,/+-``, not
+    ``amq.``."""
     text = _text(value, f"{kind} name", where, MAX_NAME)
     problem = None
     if _WILD.search(text):
         problem = "it holds a wildcard (*, # or >)"
     elif text.startswith("amq."):
         problem = "names starting with 'amq.' are reserved by the broker"
+    elif not _NAME.fullmatch(text):
+        problem = "ASCII letters, digits and _.:@,/+- only (what AMQP takes)"
     if problem is not None:
         raise ValueError(f"{where}: bad {kind} name {text!r}: {problem}")
     return text
@@ -162,6 +171,12 @@ def check_headers(value: object, where: str) -> dict[str, str]:
                 "(NATS drops it: the value would not arrive as sent)"
             )
         headers[name] = text
+    size = sum(len(f"{name}: {text}\r\n".encode()) for name, text in headers.items())
+    if size > MAX_HEADERS:
+        raise ValueError(
+            f"{where}: the headers take {size} bytes, over the limit of {MAX_HEADERS}"
+            " (NATS refuses large header blocks): put large values in the body"
+        )
     return headers
 
 

@@ -30,20 +30,17 @@ import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, ClassVar
+from typing import Any, ClassVar
 
 from anker._drivers import Driver, DriverSettings, Seconds, setting
 from anker._url import BackendURL
 from anker.config import ByteSize
 from anker.errors import InvalidOption
 from anker.messaging import _topics, _tracing, _wire
-from anker.messaging._errors import DeliveryFailure, TransportUnavailable
+from anker.messaging._errors import DeliveryFailure, InvalidTarget, TransportUnavailable
 from anker.messaging._raw import RawConsumer, RawHandler
-from anker.messaging._signing import RAW_SIGNATURE_HEADER, raw_route
+from anker.messaging._signing import RAW_SIGNATURE_HEADER, Signing, raw_route
 from anker.messaging._target import Target
-
-if TYPE_CHECKING:
-    from anker.messaging._signing import Signing
 
 __all__ = [
     "TRANSPORT_GROUP",
@@ -221,6 +218,10 @@ class Transport(Driver):
             raise TypeError(f"{type(self).__qualname__} needs TransportSettings")
         if not settings.exchange:
             raise InvalidOption("exchange", self.describe(url), "expected a name, got ''")
+        try:
+            Target(exchange=settings.exchange)
+        except InvalidTarget as exc:
+            raise InvalidOption("exchange", self.describe(url), exc.reason) from None
         super().__init__(url, settings)
         #: the RPC layer's pending calls, registered by the first call
         self._reply_router: PendingCalls | None = None
@@ -409,13 +410,16 @@ class Transport(Driver):
             isinstance(prefetch, bool) or not isinstance(prefetch, int) or prefetch < 1
         ):
             raise ValueError(f"{where}: prefetch must be a whole number >= 1, not {prefetch!r}")
+        for name, flag in (("durable", durable), ("allow_unsigned", allow_unsigned)):
+            if flag is not None and not isinstance(flag, bool):  # "false" would be true
+                raise TypeError(f"{where}: {name} must be True or False, not {flag!r}")
         return RawConsumer(
             self,
             exchange,
             queue,
             patterns,
             prefetch=prefetch or self.settings.prefetch,
-            durable=self.settings.durable if durable is None else bool(durable),
+            durable=self.settings.durable if durable is None else durable,
             allow_unsigned=allow_unsigned,
         )
 
@@ -471,6 +475,11 @@ async def connect(
     """
     from anker._drivers import open_driver
 
+    if signing is not None and not isinstance(signing, Signing):  # before connecting
+        raise TypeError(
+            "connect(signing=...) takes a Signing, such as Signing({key_id: key_bytes}),"
+            f" not {type(signing).__name__}"
+        )
     transport = await open_driver(TRANSPORT_GROUP, url, Transport, options)
     transport.signing = signing
     return transport

@@ -394,6 +394,10 @@ async def test_bad_input_is_refused_naming_what_and_where(raw: Raw) -> None:
         ({"exchange": ""}, ValueError, "exchange name '': it is empty"),
         ({"exchange": "amq.topic"}, ValueError, "reserved"),
         ({"exchange": 7}, TypeError, "exchange name must be a str"),
+        ({"exchange": "café"}, ValueError, "ASCII letters"),  # RabbitMQ's client refused
+        ({"exchange": "a\\b"}, ValueError, "ASCII letters"),  # them as the broker's refusal
+        ({"exchange": "e" * 128}, ValueError, "over 127 bytes"),
+        ({"headers": {"A": "v" * 40_000}}, ValueError, "headers take"),  # NATS refused it
         ({"key": ""}, ValueError, "routing key '': it is empty"),
         ({"key": "a..b"}, ValueError, "empty word"),
         ({"key": "a.*"}, ValueError, "wildcard"),
@@ -423,12 +427,30 @@ async def test_bad_input_is_refused_naming_what_and_where(raw: Raw) -> None:
         ({"bindings": ["a.>"]}, ValueError, "mixes a wildcard"),
         ({"bindings": ["a..b"]}, ValueError, "empty word"),
         ({"prefetch": 0}, ValueError, "prefetch"),
+        ({"queue": "file-ü"}, ValueError, "ASCII letters"),
+        ({"durable": "false"}, TypeError, "durable must be True or False"),
+        ({"allow_unsigned": 1}, TypeError, "allow_unsigned must be True or False"),
     ]
     for change, error, text in bad_consumers:
         arguments = {"queue": "q", "bindings": ["k"], **change}
         with pytest.raises(error, match=text) as raised:
             transport.consume(x, arguments.pop("queue"), arguments.pop("bindings"), **arguments)
         assert x in str(raised.value) or "exchange" in str(raised.value)
+
+
+async def test_names_with_every_character_allowed_work_everywhere(raw: Raw) -> None:
+    transport: Transport = await raw.open()
+    exchange = f"{raw.exchange}-_.:@,/+"
+    queue = f"{exchange}-q"
+    try:
+        async with transport.consume(exchange, queue, ["a.#"]) as consumer:
+            await transport.publish(exchange, "a.b", b"x", headers={"Big": "v" * 30_000})
+            [message] = await _take(consumer, 1)
+            assert (message.exchange, message.queue, message.body) == (exchange, queue, b"x")
+            assert len(message.headers["Big"]) == 30_000
+            await message.ack()
+    finally:
+        await _forget(raw.url, exchange, {queue})
 
 
 async def test_consuming_a_queue_again_with_other_bindings(raw: Raw) -> None:

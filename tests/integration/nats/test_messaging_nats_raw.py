@@ -15,7 +15,7 @@ import nats
 import pytest
 
 from anker._url import parse_url
-from anker.messaging import DeliveryFailure, connect
+from anker.messaging import DeliveryFailure, MessageTooLarge, RPCClient, Target, connect
 from anker.messaging.transports.nats import _names
 from tcp_proxy import TCPProxy, through
 
@@ -177,3 +177,26 @@ async def test_a_publish_whose_stream_was_deleted_fails_at_once(
         await client.close()
         await consuming.aclose()
         await publisher.aclose()
+
+
+async def test_a_message_over_the_servers_max_payload_names_that_limit(
+    nats_url: str, exchange: str
+) -> None:
+    # the shared server takes 1 MiB, less than max_message_size's 16 MiB: the error named
+    # max_message_size, which a user would raise to no effect
+    transport = await connect(nats_url)
+    small = await connect(nats_url, max_message_size=1000)
+    try:
+        async with transport.consume(exchange, "q", ["k"]):
+            with pytest.raises(MessageTooLarge, match="the server's max_payload") as error:
+                await transport.publish(exchange, "k", b"x" * (3 * 2**19))
+            assert error.value.limit == 2**20
+            with pytest.raises(MessageTooLarge, match="the server's max_payload"):
+                await RPCClient(transport, Target(topic=exchange)).cast(
+                    None, "m", blob="x" * (3 * 2**19)
+                )
+            with pytest.raises(MessageTooLarge, match=r"\(max_message_size\)"):
+                await small.publish(exchange, "k", b"x" * 2000)
+    finally:
+        await small.aclose()
+        await transport.aclose()

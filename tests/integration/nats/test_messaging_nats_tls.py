@@ -72,3 +72,12 @@ async def test_bad_tls_options_name_the_option_before_connecting(tmp_path: Any) 
         await connect(f"nats://127.0.0.1:4222?ssl_ca_file={tmp_path}/ca.pem")  # no ssl=true
     with pytest.raises(InvalidOption, match="ssl_ca_file"):
         await connect(f"nats://127.0.0.1:4222?ssl=true&ssl_ca_file={tmp_path}/missing.pem")
+
+
+async def test_ssl_true_refuses_a_server_without_tls(private_nats: PrivateNats) -> None:
+    # nats-py upgrades only when the server requires TLS: without the check, ssl=true talked
+    # (password included) in plain text to a server with no TLS, and said nothing
+    url = f"nats://alice:s3cret-pw@127.0.0.1:{private_nats.port}?timeout=3s&ssl=true"
+    with pytest.raises(TransportUnavailable, match="does not require TLS") as error:
+        await connect(url)
+    assert "s3cret-pw" not in str(error.value)

@@ -4,6 +4,7 @@ and the shared broker) and from a restart of a private RabbitMQ node (never the 
 from __future__ import annotations
 
 import asyncio
+import logging
 import time
 import uuid
 from collections.abc import Iterator
@@ -57,9 +58,11 @@ class Worker:
 
 
 async def test_a_cut_connection_is_restored_with_its_consumers_and_reply_queue(
-    rabbit_url: str, names: str, transports: list[Transport]
+    rabbit_url: str, names: str, transports: list[Transport], caplog: pytest.LogCaptureFixture
 ) -> None:
     from anker._url import parse_url
+
+    caplog.set_level(logging.DEBUG)
 
     endpoint = parse_url(rabbit_url).endpoints[0]
     proxy = TCPProxy((endpoint.host, endpoint.port or 5672))
@@ -89,6 +92,10 @@ async def test_a_cut_connection_is_restored_with_its_consumers_and_reply_queue(
             assert await client.call({}, "echo", value=3) == 3
     finally:
         await proxy.aclose()
+    # the loss is told once, by the transport, without aiormq's traceback of it
+    assert "was lost" in caplog.text
+    assert "reader exited abnormally" not in caplog.text
+    assert not [r for r in caplog.records if r.name.startswith(("aiormq", "anker")) and r.exc_info]
 
 
 async def test_casts_calls_and_consumers_survive_a_broker_restart(

@@ -484,6 +484,11 @@ def test_oslo_unsupported_version_without_a_method_becomes_ankers() -> None:
         ({"topic": "t\x00"}, "topic"),
         ({"topic": "t", "server": "a\nb"}, "server"),
         ({"topic": "é" * 61}, "topic"),  # 61 characters, 122 bytes
+        # RabbitMQ's client refuses these in queue and exchange names: they worked on
+        # memory:// and NATS, and failed on rabbit:// only once a server listened
+        ({"topic": "café"}, "topic"),
+        ({"topic": "t", "server": "host~1"}, "server"),
+        ({"topic": "t", "exchange": "a=b"}, "exchange"),
     ],
 )
 def test_targets_refuse_what_breaks_routing(fields: dict[str, str], named: str) -> None:
@@ -507,6 +512,29 @@ def test_targets_refuse_what_breaks_routing(fields: dict[str, str], named: str) 
 def test_openstack_names_are_valid_targets(fields: dict[str, str]) -> None:
     target = Target(**fields)  # type: ignore[arg-type]
     assert target.but(fanout=True).topic == fields["topic"]
+
+
+async def test_the_control_exchange_is_checked_as_a_targets() -> None:
+    from anker.errors import InvalidOption
+    from anker.messaging import connect
+
+    for bad in ("café", "my exchange", "amq.topic"):
+        with pytest.raises(InvalidOption, match=f"option 'exchange'.*exchange '{bad}'"):
+            await connect("memory://control-exchange", exchange=bad)
+
+
+async def test_a_listener_pool_is_checked_as_a_topic() -> None:
+    from anker.messaging import NotificationListener, connect
+
+    class Endpoint:
+        async def info(self, *args: object) -> None:
+            pass
+
+    async with await connect("memory://pools") as transport:
+        for bad in ("café", "a b", "amq.pool"):  # a queue's name on RabbitMQ
+            with pytest.raises(ValueError, match=f"listener's pool '{bad}'"):
+                NotificationListener(transport, [Target(topic="n")], [Endpoint()], pool=bad)
+        NotificationListener(transport, [Target(topic="n")], [Endpoint()], pool="billing-1")
 
 
 def test_a_prepared_target_is_checked_too() -> None:

@@ -106,8 +106,8 @@ async def test_unsigned_or_wrongly_signed_requests_are_refused_before_dispatch(
         assert echo.calls == 0
         assert refused == ["unsigned", "unsigned", "unknown key"]
         warnings = [r.getMessage() for r in caplog.records if r.levelno == logging.WARNING]
-        assert sum("refused a unsigned message" in w for w in warnings) == 1  # once per cause
-        assert sum("refused a unknown key message" in w for w in warnings) == 1
+        assert sum("refused a message (unsigned)" in w for w in warnings) == 1  # once per cause
+        assert sum("refused a message (unknown key)" in w for w in warnings) == 1
 
 
 async def test_oslo_peers_are_served_where_unsigned_messages_are_allowed(url: str) -> None:
@@ -187,8 +187,26 @@ def _canonical_of(message: dict[str, Any]) -> bytes:
 def test_keys_must_be_keys() -> None:
     with pytest.raises(ValueError, match="at least one key"):
         Signing({})
-    with pytest.raises(ValueError, match="at least 16 random bytes"):
+    with pytest.raises(ValueError, match="'k' has 5 bytes: use at least 16 random bytes"):
         Signing({"k": b"short"})
+    # a key read from a file or an environment variable as text is not 16 "bytes too few"
+    with pytest.raises(TypeError, match="signing key 'k': bytes, not str"):
+        Signing({"k": NEW.hex()})
+    with pytest.raises(TypeError, match="signing key id 1: a str, not int"):
+        Signing({1: NEW})  # type: ignore[dict-item]
+    with pytest.raises(TypeError, match="mapping of key ids"):
+        Signing([("k", NEW)])  # type: ignore[arg-type]
+    with pytest.raises(TypeError, match="window must be seconds"):
+        Signing({"k": NEW}, window="300")  # type: ignore[arg-type]
+    assert Signing({"k": bytearray(NEW)}).signer == "k"
+
+
+async def test_connect_takes_a_signing_not_its_keys() -> None:
+    # the keys themselves were taken, and the first message sent failed deep inside with
+    # "AttributeError: 'dict' object has no attribute 'sign'"
+    for keys in ({"k": NEW}, NEW):
+        with pytest.raises(TypeError, match=r"takes a Signing, such as Signing\(\{key_id"):
+            await connect("memory://signing-keys", signing=keys)  # type: ignore[arg-type]
     assert "k1" in repr(Signing({"k1": NEW}))
     assert NEW.hex() not in repr(Signing({"k1": NEW}))
 
@@ -228,6 +246,15 @@ async def test_keys_from_the_key_manager_follow_its_rotations(tmp_path: Any) -> 
         await keys.rotate(key_id)
         after = await Signing.from_key_manager(keys, "messaging-hmac")
     assert after.signer == f"{key_id}:2"
+    # a key pair's public half (or any other kind of secret) was taken as the HMAC key:
+    # whoever holds the public key could then sign
+    async with await KeyManager.open(store) as keys:
+        await keys.create_key_pair(name="messaging-rsa")
+        for name in ("messaging-rsa", "messaging-rsa.pub"):
+            with pytest.raises(ValueError, match="secret, not a symmetric"):
+                await Signing.from_key_manager(keys, name)
+        with pytest.raises(ValueError, match="previous must be >= 0"):
+            await Signing.from_key_manager(keys, "messaging-hmac", previous=-1)
     old_message = signed(before)
     assert after.problem(old_message, ROUTES, allow_unsigned=False) is None  # still verifies
     assert before.problem(signed(after), ROUTES, allow_unsigned=False) == "unknown key"

@@ -60,7 +60,7 @@ from typing import TYPE_CHECKING, Any
 from anker._drivers import DriverSettings
 from anker.errors import InvalidOption
 from anker.messaging import _wire
-from anker.messaging._errors import MessageTooLarge, TransportClosed
+from anker.messaging._errors import TransportClosed
 from anker.messaging._raw import RawHandler
 from anker.messaging._transport import (
     Handler,
@@ -138,7 +138,10 @@ class NatsTransport(Connected):
     # -- sending --------------------------------------------------------------------------
 
     def _wrap(self, message: Mapping[str, Any], what: str) -> bytes:
-        return _wire.wrap(message, what=what, limit=self.limit)
+        body = _wire.wrap(message, what=what)
+        if len(body) > self.limit:
+            raise self.too_large(what, len(body))
+        return body
 
     async def send(
         self, target: Target, message: Mapping[str, Any], *, ttl: float | None = None
@@ -227,7 +230,7 @@ class NatsTransport(Connected):
     ) -> None:
         key, what, body = self.notification(target, priority, message, envelope=envelope)
         if len(body) > self.limit:
-            raise MessageTooLarge(what, len(body), self.limit)
+            raise self.too_large(what, len(body))
         exchange = self.exchange_of(target)
         stream, subjects = names.notify_stream(exchange)
         subject = names.notify_subject(exchange, key)

@@ -14,10 +14,17 @@ from types import ModuleType
 from typing import TYPE_CHECKING, Any, ClassVar, Final
 from urllib.parse import quote
 
+import orjson
+
 from anker._drivers import DriverSettings, Seconds, require, setting
 from anker._url import mask_secrets
 from anker.errors import InvalidOption
-from anker.messaging._errors import MessagingError, TransportClosed, TransportUnavailable
+from anker.messaging._errors import (
+    MessageTooLarge,
+    MessagingError,
+    TransportClosed,
+    TransportUnavailable,
+)
 from anker.messaging._transport import Transport, TransportSettings
 from anker.messaging.transports.rabbit._tls import tls_context
 
@@ -35,6 +42,19 @@ DEFAULT_PORT: Final = 4222
 TTL_HEADER: Final = "Anker-TTL"
 REDELIVERED_HEADER: Final = "Anker-Redelivered"
 MSG_ID_HEADER: Final = "Nats-Msg-Id"
+
+
+_PLAIN: Final = (
+    "ssl=true, but the server does not require TLS, and nats-py speaks TLS only to servers"
+    " that do: refused rather than talk in plain text (turn TLS on in the server)"
+)
+
+
+def _sealed(nc: Client) -> bool:
+    """Whether nats-py upgraded the connection to TLS: it does iff the server's INFO said
+    ``tls_required`` (a server with TLS merely available is spoken to in plain text)."""
+    info: dict[str, Any] = getattr(nc, "_server_info", None) or {}
+    return bool(info.get("tls_required"))
 
 
 def describe(exc: BaseException) -> str:
@@ -108,10 +128,36 @@ class Connected(Transport):
             urls.append(f"nats://{userinfo}{host}:{endpoint.port or DEFAULT_PORT}")
         return urls
 
+    async def _plain_servers(self) -> list[str]:
+        """The URL's servers that answer and do not require TLS, read from the INFO line a
+        NATS server sends first: before any credential is sent to them."""
+        plain = []
+        for endpoint in self.url.endpoints or ():
+            where = (endpoint.host, endpoint.port or DEFAULT_PORT)
+            try:
+                async with asyncio.timeout(self.settings.timeout):
+                    reader, writer = await asyncio.open_connection(*where)
+                    try:
+                        line = await reader.readline()
+                    finally:
+                        writer.close()
+            except (OSError, TimeoutError):
+                continue  # down: connecting says so, or takes another server
+            try:
+                info = orjson.loads(line[5:]) if line.startswith(b"INFO ") else None
+            except orjson.JSONDecodeError:
+                info = None  # not a NATS server: connecting says so
+            if isinstance(info, dict) and not info.get("tls_required"):
+                plain.append("{}:{}".format(*where))
+        return plain
+
     async def connect(self) -> None:
         tls = tls_context(self.settings, self.describe(self.url))
         self._nats = require("nats", extra="nats", needed_for=NEEDED_FOR)
         servers = self._server_urls()
+        if tls is not None and (plain := await self._plain_servers()):
+            reason = f"{_PLAIN} ({', '.join(plain)})"
+            raise TransportUnavailable(str(self.url), "connecting", reason)
         reconnect_wait = float(self.settings.reconnect_wait)
         errors: list[str] = []
 
@@ -129,6 +175,10 @@ class Connected(Transport):
             # each is made again (an idempotent request) on its next use
             self._made.clear()
             nc = self._nc
+            if tls is not None and nc is not None and not _sealed(nc):
+                log.error("%s: %s; closing the connection", self.url, _PLAIN)
+                await nc.close()
+                return
             where = self._masked(str(nc.connected_url.netloc)) if nc and nc.connected_url else "?"
             log.info("reconnected to %s", where.rsplit("@", 1)[-1])
 
@@ -149,6 +199,10 @@ class Connected(Transport):
         except Exception as exc:
             reason = errors[-1] if errors else self._masked(describe(exc))
             raise TransportUnavailable(str(self.url), "connecting", reason) from exc
+        if tls is not None and not _sealed(self._nc):
+            await self._nc.close()
+            self._nc = None
+            raise TransportUnavailable(str(self.url), "connecting", _PLAIN)
         self._js = self._nc.jetstream(timeout=self.settings.timeout)
 
     @property
@@ -173,6 +227,12 @@ class Connected(Transport):
         nc = self._nc
         server = nc.max_payload if nc is not None and nc.max_payload else None
         return min(self.settings.max_message_size, server or self.settings.max_message_size)
+
+    def too_large(self, what: str, size: int) -> MessageTooLarge:
+        """The error for a message of ``size`` bytes over :attr:`limit`, naming the limit."""
+        mine = self.limit >= self.settings.max_message_size
+        setting = "max_message_size" if mine else "the server's max_payload"
+        return MessageTooLarge(what, size, self.limit, setting=setting)
 
     @contextlib.asynccontextmanager
     async def translated(self, what: str) -> AsyncIterator[None]:

@@ -21,7 +21,7 @@ from collections.abc import Awaitable, Callable, Sequence
 from typing import TYPE_CHECKING, Final
 
 from anker.messaging import _topics, _wire
-from anker.messaging._errors import DeliveryFailure, MessageTooLarge
+from anker.messaging._errors import DeliveryFailure
 from anker.messaging._raw import RawHandler, RawMessage
 from anker.messaging._transport import Incoming
 from anker.messaging.transports.nats import _names as names
@@ -117,7 +117,7 @@ async def publish(
     what = f"message {key!r} to exchange {exchange!r}"
     size = len(body) + sum(len(k) + len(v) + 4 for k, v in headers.items())
     if size > transport.limit:
-        raise MessageTooLarge(what, size, transport.limit)
+        raise transport.too_large(what, size)
     if not queues.routed(exchange, key):
         await queues.refresh(transport, exchange)
         if not queues.routed(exchange, key):

@@ -76,11 +76,21 @@ def _refused_vhost(exc: BaseException) -> bool:
 
 class _ReportedByAnker(logging.Filter):
     """aiormq logs every failed connection attempt at ERROR ("error when creating
-    transport"); the transport reports its own failures (with every host it tried and why),
-    so those records would only repeat them, once per attempt of every reconnection."""
+    transport"), and every lost connection at WARNING with its traceback ("Cancelling cause
+    reader exited abnormally"); the transport reports its own failures (with every host it
+    tried and why) and losses, so those records would only repeat them, once per attempt of
+    every reconnection. A reader that failed for another reason (a malformed frame) is
+    still logged."""
 
     def filter(self, record: logging.LogRecord) -> bool:
-        return not str(record.msg).startswith("error when creating transport")
+        text = str(record.msg)
+        if text.startswith("error when creating transport"):
+            return False
+        if text.startswith("Cancelling cause reader exited abnormally") and record.exc_info:
+            exc = record.exc_info[1]
+            lost = (ConnectionError, asyncio.IncompleteReadError)
+            return not (isinstance(exc, lost) or isinstance(exc and exc.__cause__, lost))
+        return True
 
 
 _QUIET: Final = _ReportedByAnker()
