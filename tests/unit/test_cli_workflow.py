@@ -194,3 +194,23 @@ def test_resume_retry_and_cancel(stored: tuple[str, str]) -> None:
     shown = json.loads(run(url, "show", retried["id"], "--format", "json").output)
     assert shown["retry_of"] == run_id
     assert run(url, "cancel", retried["id"]).output.strip() == f"{retried['id']}: CANCELLED"
+
+
+def test_cancelling_an_ended_run_says_there_is_nothing_to_cancel(stored: tuple[str, str]) -> None:
+    url, failed = stored
+    error = one_line_error(run(url, "cancel", failed))
+    assert "has ended FAILED: nothing to cancel (`resume`" in error
+    done = Workflow("done", Task("only", ok), inputs=())
+
+    async def succeed() -> str:
+        async with await Engine.open(url, [done]) as engine:
+            return (await engine.run(done)).id
+
+    succeeded = asyncio.run(succeed())
+    assert "has ended SUCCEEDED: nothing to cancel" in one_line_error(run(url, "cancel", succeeded))
+    shown = json.loads(run(url, "show", succeeded, "--format", "json").output)
+    assert shown["state"] == "SUCCEEDED"
+    # a cancelled run cancelled again is what was asked: no error
+    pending = json.loads(run(url, "retry", succeeded, "--format", "json").output)["id"]
+    assert run(url, "cancel", pending).output.strip() == f"{pending}: CANCELLED"
+    assert run(url, "cancel", pending).output.strip() == f"{pending}: CANCELLED"

@@ -364,8 +364,20 @@ def _act(
 @click.pass_context
 def cancel(ctx: click.Context, run_id: str, output_format: str) -> None:
     """Cancel a run: its engine reverts its succeeded tasks; a run no engine holds yet that
-    never started ends CANCELLED at once."""
-    _act(ctx, output_format, lambda store: store.request_cancel(run_id))
+    never started ends CANCELLED at once. A run that ended otherwise is an error."""
+    from anker.workflow import State, WorkflowError
+
+    async def use(store: Store) -> RunInfo:
+        run = await store.request_cancel(run_id)
+        if run.state in (State.SUCCEEDED, State.REVERTED, State.FAILED):
+            # the store leaves an ended run as it is: say so rather than look like it worked
+            hint = " (`resume` tries its failed revert again)" if run.state is State.FAILED else ""
+            raise WorkflowError(
+                f"workflow run {run_id} has ended {run.state.value}: nothing to cancel{hint}"
+            )
+        return run
+
+    _act(ctx, output_format, use)
 
 
 @workflow.command("resume")
