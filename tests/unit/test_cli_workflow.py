@@ -214,3 +214,13 @@ def test_cancelling_an_ended_run_says_there_is_nothing_to_cancel(stored: tuple[s
     pending = json.loads(run(url, "retry", succeeded, "--format", "json").output)["id"]
     assert run(url, "cancel", pending).output.strip() == f"{pending}: CANCELLED"
     assert run(url, "cancel", pending).output.strip() == f"{pending}: CANCELLED"
+
+
+def test_a_refused_connection_is_one_line() -> None:
+    url = "postgresql://postgres@127.0.0.1:1/app"
+    result = CliRunner().invoke(cli, ["workflow", "--url", url, "--timeout", "1", "list"])
+    line = one_line_error(result)
+    # libpq's text has a second, tab-indented line ("Is the server running on that host...")
+    assert result.stderr.splitlines() == [line], result.stderr
+    assert f"{url}: connect failed" in line
+    assert "Connection refused Is the server running" in line
