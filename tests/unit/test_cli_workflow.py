@@ -224,3 +224,23 @@ def test_a_refused_connection_is_one_line() -> None:
     assert result.stderr.splitlines() == [line], result.stderr
     assert f"{url}: connect failed" in line
     assert "Connection refused Is the server running" in line
+
+
+def test_a_services_url_with_its_own_timeout_and_create_options_works(
+    stored: tuple[str, str], tmp_path: Path
+) -> None:
+    url, run_id = stored
+    # a URL copied from a service's configuration: its options are no conflict with the
+    # command's (they said 'given twice (in the URL and as a keyword)')
+    for options in ("?timeout=10", "?create=true", "?create=false&timeout=2"):
+        listed = json.loads(run(url + options, "list", "--format", "json").output)
+        assert [r["id"] for r in listed] == [run_id]
+    # reading still creates nothing, whatever ?create= says
+    missing = f"sqlite://{tmp_path}/missing.db?create=true"
+    assert "no database at" in one_line_error(run(missing, "list"))
+    assert not (tmp_path / "missing.db").exists()
+    # both the URL and --timeout: the user's own conflict, named
+    both = CliRunner().invoke(
+        cli, ["workflow", "--url", url + "?timeout=10", "--timeout", "3", "list"]
+    )
+    assert "given twice" in one_line_error(both)

@@ -5,12 +5,14 @@ file or a table."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -42,16 +44,23 @@ def _run(ctx: click.Context, use: Callable[[Store], Awaitable[T]], *, create: bo
         raise click.UsageError("name the store with --url URL or ANKER_WORKFLOW_URL")
 
     async def main() -> T:
-        options: dict[str, Any] = {"timeout": timeout}
-        if url.startswith("sqlite:") and not create:
-            options["create"] = False  # reading never creates a database
+        from anker._url import parse_url
+
+        # --timeout only when given: a URL's own ?timeout= (a service's URL) is no conflict
+        options: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+        target = parse_url(url)
+        if target.scheme == "sqlite" and not create:
+            # reading never creates a database, whatever the URL's ?create= says
+            query = {k: v for k, v in target.query.items() if k != "create"}
+            target = dataclasses.replace(target, query=MappingProxyType(query))
+            options["create"] = False
 
         async def start(store: Store) -> None:
             if create:
                 await store.upgrade()
             await store.connect()
 
-        store = await open_driver(STORE_GROUP, url, Store, options, start=start)
+        store = await open_driver(STORE_GROUP, target, Store, options, start=start)
         async with store:
             return await use(store)
 
@@ -88,9 +97,13 @@ def _run_row(run: RunInfo) -> dict[str, Any]:
     metavar="URL",
     help="The store, e.g. sqlite:///var/lib/svc/workflows.db (default: $ANKER_WORKFLOW_URL).",
 )
-@click.option("--timeout", default=5.0, show_default=True, help="Seconds per store call.")
+@click.option(
+    "--timeout",
+    type=float,
+    help="Seconds per store call (default: the URL's ?timeout=, else 5).",
+)
 @click.pass_context
-def workflow(ctx: click.Context, url: str | None, timeout: float) -> None:
+def workflow(ctx: click.Context, url: str | None, timeout: float | None) -> None:
     """Workflow runs in a store: list, show, history; cancel, resume, retry; drift."""
     ctx.obj = (url, timeout)
 
