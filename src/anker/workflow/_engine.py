@@ -304,7 +304,9 @@ class Engine:
 
     async def cancel(self, run_id: str) -> RunInfo:
         """Cancel a run: its running tasks finish, then its succeeded tasks are reverted and it
-        ends CANCELLED (a run no task of which started ends CANCELLED at once)."""
+        ends CANCELLED (a run no task of which started ends CANCELLED at once; one whose last
+        tasks were running, with none left to start, ends SUCCEEDED). A run that has ended is
+        left as it is."""
         info = await self.store.request_cancel(run_id)
         self._wake.set()
         return info

@@ -242,6 +242,30 @@ async def test_cancelling_a_run_reverts_its_succeeded_tasks(store_url: str) -> N
     assert rec.ran("revert") == ["a"]
 
 
+async def test_a_cancel_while_the_last_task_runs_stops_nothing(store_url: str) -> None:
+    # docs/workflow.md: with no task left to start, the running one finishes and the run
+    # ends SUCCEEDED, nothing reverted
+    rec = Recorder()
+    gate = asyncio.Event()
+
+    async def blocked(ctx: TaskContext) -> None:
+        await gate.wait()
+
+    flow = Workflow("late-cancel", sequence(rec.step("a"), Task("last", blocked)))
+    async with await Engine.open(store_url, [flow], upgrade=True) as engine:
+        run_id = await engine.start(flow)
+
+        async def waiting() -> bool:
+            return (await engine.get(run_id)).tasks["last"].state is State.RUNNING
+
+        await eventually(waiting, timeout=30)
+        assert (await engine.cancel(run_id)).cancel_requested
+        gate.set()
+        info = await engine.wait(run_id, timeout=60)
+    assert info.state is State.SUCCEEDED
+    assert rec.ran("revert") == []
+
+
 async def test_a_run_past_its_deadline_is_cancelled(store_url: str) -> None:
     rec = Recorder()
 
