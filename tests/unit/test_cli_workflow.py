@@ -4,8 +4,10 @@ one line, and reading commands that never create a file."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
+import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
@@ -244,3 +246,21 @@ def test_a_services_url_with_its_own_timeout_and_create_options_works(
         cli, ["workflow", "--url", url + "?timeout=10", "--timeout", "3", "list"]
     )
     assert "given twice" in one_line_error(both)
+
+
+def test_commands_leave_a_file_that_is_no_store_unchanged(tmp_path: Path) -> None:
+    other = tmp_path / "other.db"  # another application's database, not in WAL mode
+    with contextlib.closing(sqlite3.connect(other)) as connection:
+        connection.execute("CREATE TABLE t (x)")
+        connection.commit()
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    for path in (other, empty):
+        before = path.read_bytes()
+        url = f"sqlite://{path}"
+        for args in (("list",), ("show", "x"), ("history", "x"), ("drift",), ("cancel", "x")):
+            assert "is at no revision" in one_line_error(run(url, *args))
+        # (they switched it to write-ahead logging: its header rewritten, the empty file
+        # given one of 4096 bytes)
+        assert path.read_bytes() == before
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.db", "other.db"]

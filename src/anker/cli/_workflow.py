@@ -38,6 +38,7 @@ def _run(ctx: click.Context, use: Callable[[Store], Awaitable[T]], *, create: bo
     from anker._drivers import open_driver
     from anker.workflow._store import STORE_GROUP
     from anker.workflow.stores import Store
+    from anker.workflow.stores.sqlite import SQLiteStore
 
     url, timeout = ctx.obj
     if not url:
@@ -58,6 +59,8 @@ def _run(ctx: click.Context, use: Callable[[Store], Awaitable[T]], *, create: bo
         async def start(store: Store) -> None:
             if create:
                 await store.upgrade()
+            elif isinstance(store, SQLiteStore):
+                store.keep_journal_mode = True  # a file that is no store is left unchanged
             await store.connect()
 
         store = await open_driver(STORE_GROUP, target, Store, options, start=start)
