@@ -476,8 +476,7 @@ def drift(ctx: click.Context, show_all: bool, output_format: str) -> None:
             row | {"expected": json.dumps(row["expected"]), "observed": json.dumps(row["observed"])}
             for row in rows
         ]
-    emit_rows(
-        output_format,
-        rows,
-        ["resource", "expected", "observed", "checked", "repair_run", "repair_state"],
-    )
+    columns = ["resource", "expected", "observed", "checked", "repair_run", "repair_state"]
+    if show_all:  # which of them drifted
+        columns.insert(1, "drifted")
+    emit_rows(output_format, rows, columns)
