@@ -229,7 +229,11 @@ class Engine:
         missing = sorted(set(definition.inputs) - set(given))
         if missing:
             raise InvalidWorkflow(name, f"a run needs the inputs {', '.join(missing)}")
-        json.dumps(given)  # refused here, not in the store, when not JSON
+        for key, value in given.items():  # refused here, not in the store, when not JSON
+            try:
+                json.dumps(value)
+            except (TypeError, ValueError) as exc:
+                raise InvalidWorkflow(name, f"input {key!r} is not JSON: {exc}") from exc
         run_id = run_id or uuid.uuid4().hex
         now = time.time()
         info = RunInfo(

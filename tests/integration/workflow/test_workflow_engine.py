@@ -4,6 +4,7 @@ cancellation, deadlines, versioning; every transition persisted with its time.""
 from __future__ import annotations
 
 import asyncio
+import datetime
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from anker.db import SchemaNotCurrent
 from anker.workflow import (
     Engine,
+    InvalidWorkflow,
     Retry,
     State,
     Task,
@@ -72,6 +74,17 @@ class Recorder:
 async def test_a_store_without_its_tables_is_refused_naming_the_command(store_url: str) -> None:
     with pytest.raises(SchemaNotCurrent, match=r"anker workflow --url .* upgrade"):
         await Engine.open(store_url, [])
+
+
+async def test_inputs_missing_or_not_json_are_refused_naming_them(store_url: str) -> None:
+    flow = Workflow("inputs", Task("a", Recorder().step("a").execute), inputs=("when", "size"))
+    async with await Engine.open(store_url, [flow], upgrade=True) as engine:
+        with pytest.raises(InvalidWorkflow, match="a run needs the inputs size, when"):
+            await engine.start(flow)
+        # was a bare TypeError from json naming neither the input nor the workflow
+        with pytest.raises(InvalidWorkflow, match="'inputs': input 'when' is not JSON: Object"):
+            await engine.start(flow, {"size": 1, "when": datetime.datetime.now(datetime.UTC)})
+        assert await engine.store.runs() == []
 
 
 async def test_a_sequence_runs_in_order_passing_data_and_records_every_transition(
