@@ -467,6 +467,14 @@ class Engine:
         try:
             while True:
                 reason = reason or run.stopped()
+                if reason is not None and candidates is None:
+                    # taken over already stopped: what the engine that died left running
+                    # ends FAILED instead of RUNNING for ever in an ended run
+                    batch.extend(
+                        run.not_run(run.plan[name][0], interrupted=True)
+                        for name, task in run.tasks.items()
+                        if task.state is State.RUNNING
+                    )
                 ready = [] if reason is not None else run.ready(started, candidates)
                 candidates = set()
                 batch.extend(run.starting(task) for task in ready)

@@ -294,6 +294,31 @@ async def test_a_run_past_its_deadline_is_cancelled(store_url: str) -> None:
     assert info.tasks["slow"].attempts == 1
 
 
+async def test_a_cancelled_run_taken_over_ends_the_task_left_running(store_url: str) -> None:
+    rec = Recorder()
+    started = asyncio.Event()
+
+    async def blocked(ctx: TaskContext) -> None:
+        started.set()
+        await asyncio.sleep(3600)
+
+    flow = Workflow("orphan", sequence(rec.step("a"), Task("wait", blocked), rec.step("c")))
+    async with await Engine.open(store_url, [flow], upgrade=True) as engine:
+        run_id = await engine.start(flow)
+        await asyncio.wait_for(started.wait(), 30)
+    # its engine gone (as after a crash) with "wait" RUNNING; then the run is cancelled
+    async with await Engine.open(store_url, [], recover=False) as other:
+        assert (await other.cancel(run_id)).cancel_requested
+    async with await Engine.open(store_url, [flow], poll=0.05) as engine:
+        info = await engine.wait(run_id, timeout=60)
+    assert info.state is State.CANCELLED
+    assert rec.ran("revert") == ["a"]
+    # it stayed RUNNING in an ended run, for ever
+    assert info.tasks["wait"].state is State.FAILED
+    assert info.tasks["wait"].error == "interrupted: the run was cancelled"
+    assert info.tasks["c"].state is State.PENDING
+
+
 async def test_cancelling_a_pending_run_nobody_holds_ends_it_at_once(store_url: str) -> None:
     flow = Workflow("idle", Task("a", Recorder().step("a").execute))
     async with await Engine.open(store_url, [flow], upgrade=True, recover=False) as engine:
