@@ -264,3 +264,12 @@ def test_commands_leave_a_file_that_is_no_store_unchanged(tmp_path: Path) -> Non
         # given one of 4096 bytes)
         assert path.read_bytes() == before
         assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.db", "other.db"]
+
+
+def test_a_run_id_that_is_not_text_is_a_usage_error(stored: tuple[str, str]) -> None:
+    url, _ = stored
+    not_text = b"\xff\xfe".decode("utf-8", "surrogateescape")  # as bytes in argv arrive
+    for command in ("show", "watch", "history", "cancel", "resume", "retry"):
+        result = run(url, command, not_text)
+        assert result.exit_code == 2, result.output  # was 1: "'utf-8' codec can't encode ..."
+        assert "is not UTF-8 text: no run has such an id" in result.stderr

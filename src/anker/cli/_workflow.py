@@ -74,6 +74,16 @@ def _run(ctx: click.Context, use: Callable[[Store], Awaitable[T]], *, create: bo
             raise click.ClickException(str(exc)) from exc
 
 
+def _run_id(ctx: click.Context, param: click.Parameter, value: str) -> str:
+    """A run id as given, refused if it is not text (bytes no UTF-8 decodes, which the store
+    could not even look up: its error named neither the id nor the store)."""
+    try:
+        value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise click.BadParameter(f"{value!r} is not UTF-8 text: no run has such an id") from None
+    return value
+
+
 def _when(timestamp: float | None) -> str | None:
     if timestamp is None:
         return None
@@ -233,7 +243,7 @@ def _svg(dot_text: str) -> str:
 
 
 @workflow.command("show")
-@click.argument("run_id")
+@click.argument("run_id", callback=_run_id)
 @output_format_option("text", "json", "mermaid", "dot", "svg")
 @click.pass_context
 def show(ctx: click.Context, run_id: str, output_format: str) -> None:
@@ -271,7 +281,7 @@ def show(ctx: click.Context, run_id: str, output_format: str) -> None:
 
 
 @workflow.command("watch")
-@click.argument("run_id")
+@click.argument("run_id", callback=_run_id)
 @click.option(
     "--interval", default=0.5, show_default=True, type=click.FloatRange(0.05), help="Seconds."
 )
@@ -332,7 +342,7 @@ def _draw(
 
 
 @workflow.command("history")
-@click.argument("run_id")
+@click.argument("run_id", callback=_run_id)
 @output_format_option("text", "json")
 @click.pass_context
 def history(ctx: click.Context, run_id: str, output_format: str) -> None:
@@ -375,7 +385,7 @@ def _act(
 
 
 @workflow.command("cancel")
-@click.argument("run_id")
+@click.argument("run_id", callback=_run_id)
 @output_format_option("text", "json")
 @click.pass_context
 def cancel(ctx: click.Context, run_id: str, output_format: str) -> None:
@@ -397,7 +407,7 @@ def cancel(ctx: click.Context, run_id: str, output_format: str) -> None:
 
 
 @workflow.command("resume")
-@click.argument("run_id")
+@click.argument("run_id", callback=_run_id)
 @output_format_option("text", "json")
 @click.pass_context
 def resume(ctx: click.Context, run_id: str, output_format: str) -> None:
@@ -407,7 +417,7 @@ def resume(ctx: click.Context, run_id: str, output_format: str) -> None:
 
 
 @workflow.command("retry")
-@click.argument("run_id")
+@click.argument("run_id", callback=_run_id)
 @output_format_option("text", "json")
 @click.pass_context
 def retry(ctx: click.Context, run_id: str, output_format: str) -> None:
