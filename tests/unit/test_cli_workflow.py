@@ -273,3 +273,7 @@ def test_a_run_id_that_is_not_text_is_a_usage_error(stored: tuple[str, str]) -> 
         result = run(url, command, not_text)
         assert result.exit_code == 2, result.output  # was 1: "'utf-8' codec can't encode ..."
         assert "is not UTF-8 text: no run has such an id" in result.stderr
+    result = run(url.replace("wf.db", f"{not_text}.db"), "list")
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--url'" in result.stderr
+    assert "is not UTF-8 text: name the store in text" in result.stderr

@@ -74,13 +74,16 @@ def _run(ctx: click.Context, use: Callable[[Store], Awaitable[T]], *, create: bo
             raise click.ClickException(str(exc)) from exc
 
 
-def _run_id(ctx: click.Context, param: click.Parameter, value: str) -> str:
-    """A run id as given, refused if it is not text (bytes no UTF-8 decodes, which the store
-    could not even look up: its error named neither the id nor the store)."""
+def _text(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A run id (or the store's URL) as given, refused if it is not text: bytes no UTF-8
+    decodes, which the store could not even look up (its error named neither them nor the
+    store)."""
     try:
-        value.encode("utf-8")
+        if value is not None:
+            value.encode("utf-8")
     except UnicodeEncodeError:
-        raise click.BadParameter(f"{value!r} is not UTF-8 text: no run has such an id") from None
+        what = "no run has such an id" if param.name == "run_id" else "name the store in text"
+        raise click.BadParameter(f"{value!r} is not UTF-8 text: {what}") from None
     return value
 
 
@@ -108,6 +111,7 @@ def _run_row(run: RunInfo) -> dict[str, Any]:
     "--url",
     envvar="ANKER_WORKFLOW_URL",
     metavar="URL",
+    callback=_text,
     help="The store, e.g. sqlite:///var/lib/svc/workflows.db (default: $ANKER_WORKFLOW_URL).",
 )
 @click.option(
@@ -243,7 +247,7 @@ def _svg(dot_text: str) -> str:
 
 
 @workflow.command("show")
-@click.argument("run_id", callback=_run_id)
+@click.argument("run_id", callback=_text)
 @output_format_option("text", "json", "mermaid", "dot", "svg")
 @click.pass_context
 def show(ctx: click.Context, run_id: str, output_format: str) -> None:
@@ -281,7 +285,7 @@ def show(ctx: click.Context, run_id: str, output_format: str) -> None:
 
 
 @workflow.command("watch")
-@click.argument("run_id", callback=_run_id)
+@click.argument("run_id", callback=_text)
 @click.option(
     "--interval", default=0.5, show_default=True, type=click.FloatRange(0.05), help="Seconds."
 )
@@ -342,7 +346,7 @@ def _draw(
 
 
 @workflow.command("history")
-@click.argument("run_id", callback=_run_id)
+@click.argument("run_id", callback=_text)
 @output_format_option("text", "json")
 @click.pass_context
 def history(ctx: click.Context, run_id: str, output_format: str) -> None:
@@ -385,7 +389,7 @@ def _act(
 
 
 @workflow.command("cancel")
-@click.argument("run_id", callback=_run_id)
+@click.argument("run_id", callback=_text)
 @output_format_option("text", "json")
 @click.pass_context
 def cancel(ctx: click.Context, run_id: str, output_format: str) -> None:
@@ -407,7 +411,7 @@ def cancel(ctx: click.Context, run_id: str, output_format: str) -> None:
 
 
 @workflow.command("resume")
-@click.argument("run_id", callback=_run_id)
+@click.argument("run_id", callback=_text)
 @output_format_option("text", "json")
 @click.pass_context
 def resume(ctx: click.Context, run_id: str, output_format: str) -> None:
@@ -417,7 +421,7 @@ def resume(ctx: click.Context, run_id: str, output_format: str) -> None:
 
 
 @workflow.command("retry")
-@click.argument("run_id", callback=_run_id)
+@click.argument("run_id", callback=_text)
 @output_format_option("text", "json")
 @click.pass_context
 def retry(ctx: click.Context, run_id: str, output_format: str) -> None:
