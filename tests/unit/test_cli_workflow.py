@@ -4,8 +4,10 @@ one line, and reading commands that never create a file."""
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import json
 import shutil
+import sqlite3
 import threading
 from pathlib import Path
 from typing import Any
@@ -194,3 +196,84 @@ def test_resume_retry_and_cancel(stored: tuple[str, str]) -> None:
     shown = json.loads(run(url, "show", retried["id"], "--format", "json").output)
     assert shown["retry_of"] == run_id
     assert run(url, "cancel", retried["id"]).output.strip() == f"{retried['id']}: CANCELLED"
+
+
+def test_cancelling_an_ended_run_says_there_is_nothing_to_cancel(stored: tuple[str, str]) -> None:
+    url, failed = stored
+    error = one_line_error(run(url, "cancel", failed))
+    assert "has ended FAILED: nothing to cancel (`resume`" in error
+    done = Workflow("done", Task("only", ok), inputs=())
+
+    async def succeed() -> str:
+        async with await Engine.open(url, [done]) as engine:
+            return (await engine.run(done)).id
+
+    succeeded = asyncio.run(succeed())
+    assert "has ended SUCCEEDED: nothing to cancel" in one_line_error(run(url, "cancel", succeeded))
+    shown = json.loads(run(url, "show", succeeded, "--format", "json").output)
+    assert shown["state"] == "SUCCEEDED"
+    # a cancelled run cancelled again is what was asked: no error
+    pending = json.loads(run(url, "retry", succeeded, "--format", "json").output)["id"]
+    assert run(url, "cancel", pending).output.strip() == f"{pending}: CANCELLED"
+    assert run(url, "cancel", pending).output.strip() == f"{pending}: CANCELLED"
+
+
+def test_a_refused_connection_is_one_line() -> None:
+    url = "postgresql://postgres@127.0.0.1:1/app"
+    result = CliRunner().invoke(cli, ["workflow", "--url", url, "--timeout", "1", "list"])
+    line = one_line_error(result)
+    # libpq's text has a second, tab-indented line ("Is the server running on that host...")
+    assert result.stderr.splitlines() == [line], result.stderr
+    assert f"{url}: connect failed" in line
+    assert "Connection refused Is the server running" in line
+
+
+def test_a_services_url_with_its_own_timeout_and_create_options_works(
+    stored: tuple[str, str], tmp_path: Path
+) -> None:
+    url, run_id = stored
+    # a URL copied from a service's configuration: its options are no conflict with the
+    # command's (they said 'given twice (in the URL and as a keyword)')
+    for options in ("?timeout=10", "?create=true", "?create=false&timeout=2"):
+        listed = json.loads(run(url + options, "list", "--format", "json").output)
+        assert [r["id"] for r in listed] == [run_id]
+    # reading still creates nothing, whatever ?create= says
+    missing = f"sqlite://{tmp_path}/missing.db?create=true"
+    assert "no database at" in one_line_error(run(missing, "list"))
+    assert not (tmp_path / "missing.db").exists()
+    # both the URL and --timeout: the user's own conflict, named
+    both = CliRunner().invoke(
+        cli, ["workflow", "--url", url + "?timeout=10", "--timeout", "3", "list"]
+    )
+    assert "given twice" in one_line_error(both)
+
+
+def test_commands_leave_a_file_that_is_no_store_unchanged(tmp_path: Path) -> None:
+    other = tmp_path / "other.db"  # another application's database, not in WAL mode
+    with contextlib.closing(sqlite3.connect(other)) as connection:
+        connection.execute("CREATE TABLE t (x)")
+        connection.commit()
+    empty = tmp_path / "empty.db"
+    empty.touch()
+    for path in (other, empty):
+        before = path.read_bytes()
+        url = f"sqlite://{path}"
+        for args in (("list",), ("show", "x"), ("history", "x"), ("drift",), ("cancel", "x")):
+            assert "is at no revision" in one_line_error(run(url, *args))
+        # (they switched it to write-ahead logging: its header rewritten, the empty file
+        # given one of 4096 bytes)
+        assert path.read_bytes() == before
+        assert sorted(p.name for p in tmp_path.iterdir()) == ["empty.db", "other.db"]
+
+
+def test_a_run_id_that_is_not_text_is_a_usage_error(stored: tuple[str, str]) -> None:
+    url, _ = stored
+    not_text = b"\xff\xfe".decode("utf-8", "surrogateescape")  # as bytes in argv arrive
+    for command in ("show", "watch", "history", "cancel", "resume", "retry"):
+        result = run(url, command, not_text)
+        assert result.exit_code == 2, result.output  # was 1: "'utf-8' codec can't encode ..."
+        assert "is not UTF-8 text: no run has such an id" in result.stderr
+    result = run(url.replace("wf.db", f"{not_text}.db"), "list")
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--url'" in result.stderr
+    assert "is not UTF-8 text: name the store in text" in result.stderr

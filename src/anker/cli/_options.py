@@ -11,7 +11,7 @@ import click
 
 from anker.errors import AnkerError
 
-__all__ = ["emit_rows", "output_format_option", "reported_errors"]
+__all__ = ["emit_rows", "one_line", "output_format_option", "reported_errors"]
 
 
 @contextmanager
@@ -20,10 +20,16 @@ def reported_errors() -> Iterator[None]:
     try:
         yield
     except AnkerError as exc:
-        raise click.ClickException(str(exc)) from exc
+        raise click.ClickException(one_line(str(exc))) from exc
     except OSError as exc:  # a file named on the command line
         where = f"{exc.filename}: " if exc.filename else ""
-        raise click.ClickException(f"{where}{exc.strerror or exc}") from exc
+        raise click.ClickException(one_line(f"{where}{exc.strerror or exc}")) from exc
+
+
+def one_line(message: str) -> str:
+    """``message`` on one line: a driver's text may span several (libpq's "connection
+    refused" adds a tab-indented hint on a second line)."""
+    return " ".join(part.strip() for part in message.splitlines() if part.strip())
 
 
 #: the formats for programs: one document on standard output (YAML wherever JSON is offered)

@@ -5,12 +5,14 @@ file or a table."""
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -36,22 +38,32 @@ def _run(ctx: click.Context, use: Callable[[Store], Awaitable[T]], *, create: bo
     from anker._drivers import open_driver
     from anker.workflow._store import STORE_GROUP
     from anker.workflow.stores import Store
+    from anker.workflow.stores.sqlite import SQLiteStore
 
     url, timeout = ctx.obj
     if not url:
         raise click.UsageError("name the store with --url URL or ANKER_WORKFLOW_URL")
 
     async def main() -> T:
-        options: dict[str, Any] = {"timeout": timeout}
-        if url.startswith("sqlite:") and not create:
-            options["create"] = False  # reading never creates a database
+        from anker._url import parse_url
+
+        # --timeout only when given: a URL's own ?timeout= (a service's URL) is no conflict
+        options: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
+        target = parse_url(url)
+        if target.scheme == "sqlite" and not create:
+            # reading never creates a database, whatever the URL's ?create= says
+            query = {k: v for k, v in target.query.items() if k != "create"}
+            target = dataclasses.replace(target, query=MappingProxyType(query))
+            options["create"] = False
 
         async def start(store: Store) -> None:
             if create:
                 await store.upgrade()
+            elif isinstance(store, SQLiteStore):
+                store.keep_journal_mode = True  # a file that is no store is left unchanged
             await store.connect()
 
-        store = await open_driver(STORE_GROUP, url, Store, options, start=start)
+        store = await open_driver(STORE_GROUP, target, Store, options, start=start)
         async with store:
             return await use(store)
 
@@ -60,6 +72,19 @@ def _run(ctx: click.Context, use: Callable[[Store], Awaitable[T]], *, create: bo
             return asyncio.run(main())
         except ValueError as exc:  # a bad --url option, named by the library
             raise click.ClickException(str(exc)) from exc
+
+
+def _text(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """A run id (or the store's URL) as given, refused if it is not text: bytes no UTF-8
+    decodes, which the store could not even look up (its error named neither them nor the
+    store)."""
+    try:
+        if value is not None:
+            value.encode("utf-8")
+    except UnicodeEncodeError:
+        what = "no run has such an id" if param.name == "run_id" else "name the store in text"
+        raise click.BadParameter(f"{value!r} is not UTF-8 text: {what}") from None
+    return value
 
 
 def _when(timestamp: float | None) -> str | None:
@@ -86,11 +111,16 @@ def _run_row(run: RunInfo) -> dict[str, Any]:
     "--url",
     envvar="ANKER_WORKFLOW_URL",
     metavar="URL",
+    callback=_text,
     help="The store, e.g. sqlite:///var/lib/svc/workflows.db (default: $ANKER_WORKFLOW_URL).",
 )
-@click.option("--timeout", default=5.0, show_default=True, help="Seconds per store call.")
+@click.option(
+    "--timeout",
+    type=float,
+    help="Seconds per store call (default: the URL's ?timeout=, else 5).",
+)
 @click.pass_context
-def workflow(ctx: click.Context, url: str | None, timeout: float) -> None:
+def workflow(ctx: click.Context, url: str | None, timeout: float | None) -> None:
     """Workflow runs in a store: list, show, history; cancel, resume, retry; drift."""
     ctx.obj = (url, timeout)
 
@@ -217,7 +247,7 @@ def _svg(dot_text: str) -> str:
 
 
 @workflow.command("show")
-@click.argument("run_id")
+@click.argument("run_id", callback=_text)
 @output_format_option("text", "json", "mermaid", "dot", "svg")
 @click.pass_context
 def show(ctx: click.Context, run_id: str, output_format: str) -> None:
@@ -255,7 +285,7 @@ def show(ctx: click.Context, run_id: str, output_format: str) -> None:
 
 
 @workflow.command("watch")
-@click.argument("run_id")
+@click.argument("run_id", callback=_text)
 @click.option(
     "--interval", default=0.5, show_default=True, type=click.FloatRange(0.05), help="Seconds."
 )
@@ -316,7 +346,7 @@ def _draw(
 
 
 @workflow.command("history")
-@click.argument("run_id")
+@click.argument("run_id", callback=_text)
 @output_format_option("text", "json")
 @click.pass_context
 def history(ctx: click.Context, run_id: str, output_format: str) -> None:
@@ -359,17 +389,29 @@ def _act(
 
 
 @workflow.command("cancel")
-@click.argument("run_id")
+@click.argument("run_id", callback=_text)
 @output_format_option("text", "json")
 @click.pass_context
 def cancel(ctx: click.Context, run_id: str, output_format: str) -> None:
     """Cancel a run: its engine reverts its succeeded tasks; a run no engine holds yet that
-    never started ends CANCELLED at once."""
-    _act(ctx, output_format, lambda store: store.request_cancel(run_id))
+    never started ends CANCELLED at once. A run that ended otherwise is an error."""
+    from anker.workflow import State, WorkflowError
+
+    async def use(store: Store) -> RunInfo:
+        run = await store.request_cancel(run_id)
+        if run.state in (State.SUCCEEDED, State.REVERTED, State.FAILED):
+            # the store leaves an ended run as it is: say so rather than look like it worked
+            hint = " (`resume` tries its failed revert again)" if run.state is State.FAILED else ""
+            raise WorkflowError(
+                f"workflow run {run_id} has ended {run.state.value}: nothing to cancel{hint}"
+            )
+        return run
+
+    _act(ctx, output_format, use)
 
 
 @workflow.command("resume")
-@click.argument("run_id")
+@click.argument("run_id", callback=_text)
 @output_format_option("text", "json")
 @click.pass_context
 def resume(ctx: click.Context, run_id: str, output_format: str) -> None:
@@ -379,7 +421,7 @@ def resume(ctx: click.Context, run_id: str, output_format: str) -> None:
 
 
 @workflow.command("retry")
-@click.argument("run_id")
+@click.argument("run_id", callback=_text)
 @output_format_option("text", "json")
 @click.pass_context
 def retry(ctx: click.Context, run_id: str, output_format: str) -> None:
@@ -448,8 +490,7 @@ def drift(ctx: click.Context, show_all: bool, output_format: str) -> None:
             row | {"expected": json.dumps(row["expected"]), "observed": json.dumps(row["observed"])}
             for row in rows
         ]
-    emit_rows(
-        output_format,
-        rows,
-        ["resource", "expected", "observed", "checked", "repair_run", "repair_state"],
-    )
+    columns = ["resource", "expected", "observed", "checked", "repair_run", "repair_state"]
+    if show_all:  # which of them drifted
+        columns.insert(1, "drifted")
+    emit_rows(output_format, rows, columns)

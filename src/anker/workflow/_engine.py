@@ -229,7 +229,11 @@ class Engine:
         missing = sorted(set(definition.inputs) - set(given))
         if missing:
             raise InvalidWorkflow(name, f"a run needs the inputs {', '.join(missing)}")
-        json.dumps(given)  # refused here, not in the store, when not JSON
+        for key, value in given.items():  # refused here, not in the store, when not JSON
+            try:
+                json.dumps(value)
+            except (TypeError, ValueError) as exc:
+                raise InvalidWorkflow(name, f"input {key!r} is not JSON: {exc}") from exc
         run_id = run_id or uuid.uuid4().hex
         now = time.time()
         info = RunInfo(
@@ -304,7 +308,9 @@ class Engine:
 
     async def cancel(self, run_id: str) -> RunInfo:
         """Cancel a run: its running tasks finish, then its succeeded tasks are reverted and it
-        ends CANCELLED (a run no task of which started ends CANCELLED at once)."""
+        ends CANCELLED (a run no task of which started ends CANCELLED at once; one whose last
+        tasks were running, with none left to start, ends SUCCEEDED). A run that has ended is
+        left as it is."""
         info = await self.store.request_cancel(run_id)
         self._wake.set()
         return info
@@ -461,6 +467,14 @@ class Engine:
         try:
             while True:
                 reason = reason or run.stopped()
+                if reason is not None and candidates is None:
+                    # taken over already stopped: what the engine that died left running
+                    # ends FAILED instead of RUNNING for ever in an ended run
+                    batch.extend(
+                        run.not_run(run.plan[name][0], interrupted=True)
+                        for name, task in run.tasks.items()
+                        if task.state is State.RUNNING
+                    )
                 ready = [] if reason is not None else run.ready(started, candidates)
                 candidates = set()
                 batch.extend(run.starting(task) for task in ready)

@@ -96,10 +96,12 @@ class Run:
             return "cancelled"
         return "deadline exceeded" if self.late() else None
 
-    def not_run(self, task: Task) -> Change:
-        """A started task the run's cancellation stopped before it ran."""
+    def not_run(self, task: Task, *, interrupted: bool = False) -> Change:
+        """A started task the run's cancellation stopped before it ran (``interrupted``: one
+        the engine that died left running)."""
         info = self.tasks[task.name]
-        error = "not run: the run was cancelled" if self.cancel else "not run: deadline exceeded"
+        why = "the run was cancelled" if self.cancel else "deadline exceeded"
+        error = f"{'interrupted' if interrupted else 'not run'}: {why}"
         self.tasks[task.name] = TaskInfo(
             task.name, State.FAILED, info.key, info.attempts, error=error, started=info.started
         )

@@ -4,6 +4,7 @@ cancellation, deadlines, versioning; every transition persisted with its time.""
 from __future__ import annotations
 
 import asyncio
+import datetime
 from typing import Any
 
 import pytest
@@ -11,6 +12,7 @@ import pytest
 from anker.db import SchemaNotCurrent
 from anker.workflow import (
     Engine,
+    InvalidWorkflow,
     Retry,
     State,
     Task,
@@ -72,6 +74,17 @@ class Recorder:
 async def test_a_store_without_its_tables_is_refused_naming_the_command(store_url: str) -> None:
     with pytest.raises(SchemaNotCurrent, match=r"anker workflow --url .* upgrade"):
         await Engine.open(store_url, [])
+
+
+async def test_inputs_missing_or_not_json_are_refused_naming_them(store_url: str) -> None:
+    flow = Workflow("inputs", Task("a", Recorder().step("a").execute), inputs=("when", "size"))
+    async with await Engine.open(store_url, [flow], upgrade=True) as engine:
+        with pytest.raises(InvalidWorkflow, match="a run needs the inputs size, when"):
+            await engine.start(flow)
+        # was a bare TypeError from json naming neither the input nor the workflow
+        with pytest.raises(InvalidWorkflow, match="'inputs': input 'when' is not JSON: Object"):
+            await engine.start(flow, {"size": 1, "when": datetime.datetime.now(datetime.UTC)})
+        assert await engine.store.runs() == []
 
 
 async def test_a_sequence_runs_in_order_passing_data_and_records_every_transition(
@@ -242,6 +255,30 @@ async def test_cancelling_a_run_reverts_its_succeeded_tasks(store_url: str) -> N
     assert rec.ran("revert") == ["a"]
 
 
+async def test_a_cancel_while_the_last_task_runs_stops_nothing(store_url: str) -> None:
+    # docs/workflow.md: with no task left to start, the running one finishes and the run
+    # ends SUCCEEDED, nothing reverted
+    rec = Recorder()
+    gate = asyncio.Event()
+
+    async def blocked(ctx: TaskContext) -> None:
+        await gate.wait()
+
+    flow = Workflow("late-cancel", sequence(rec.step("a"), Task("last", blocked)))
+    async with await Engine.open(store_url, [flow], upgrade=True) as engine:
+        run_id = await engine.start(flow)
+
+        async def waiting() -> bool:
+            return (await engine.get(run_id)).tasks["last"].state is State.RUNNING
+
+        await eventually(waiting, timeout=30)
+        assert (await engine.cancel(run_id)).cancel_requested
+        gate.set()
+        info = await engine.wait(run_id, timeout=60)
+    assert info.state is State.SUCCEEDED
+    assert rec.ran("revert") == []
+
+
 async def test_a_run_past_its_deadline_is_cancelled(store_url: str) -> None:
     rec = Recorder()
 
@@ -255,6 +292,31 @@ async def test_a_run_past_its_deadline_is_cancelled(store_url: str) -> None:
     assert info.error == "deadline exceeded"
     assert rec.ran("revert") == ["a"]
     assert info.tasks["slow"].attempts == 1
+
+
+async def test_a_cancelled_run_taken_over_ends_the_task_left_running(store_url: str) -> None:
+    rec = Recorder()
+    started = asyncio.Event()
+
+    async def blocked(ctx: TaskContext) -> None:
+        started.set()
+        await asyncio.sleep(3600)
+
+    flow = Workflow("orphan", sequence(rec.step("a"), Task("wait", blocked), rec.step("c")))
+    async with await Engine.open(store_url, [flow], upgrade=True) as engine:
+        run_id = await engine.start(flow)
+        await asyncio.wait_for(started.wait(), 30)
+    # its engine gone (as after a crash) with "wait" RUNNING; then the run is cancelled
+    async with await Engine.open(store_url, [], recover=False) as other:
+        assert (await other.cancel(run_id)).cancel_requested
+    async with await Engine.open(store_url, [flow], poll=0.05) as engine:
+        info = await engine.wait(run_id, timeout=60)
+    assert info.state is State.CANCELLED
+    assert rec.ran("revert") == ["a"]
+    # it stayed RUNNING in an ended run, for ever
+    assert info.tasks["wait"].state is State.FAILED
+    assert info.tasks["wait"].error == "interrupted: the run was cancelled"
+    assert info.tasks["c"].state is State.PENDING
 
 
 async def test_cancelling_a_pending_run_nobody_holds_ends_it_at_once(store_url: str) -> None:

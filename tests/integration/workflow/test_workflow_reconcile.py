@@ -50,6 +50,10 @@ async def test_drift_starts_one_repair_until_it_ends_and_none_once_repaired(
         listed = json.loads(result.output)
         assert [(r["resource"], r["repair_run"]) for r in listed] == [("vm-2", drift.repair_run)]
         assert listed[0]["repair_state"] in ("PENDING", "RUNNING")
+        command = ["workflow", "--url", store_url, "drift", "--all"]
+        table = (await asyncio.to_thread(CliRunner().invoke, cli, command)).output.splitlines()
+        assert table[0].split()[:2] == ["resource", "drifted"]  # which of them drifted
+        assert [line.split()[:2] for line in table[1:]] == [["vm-1", "False"], ["vm-2", "True"]]
 
         release.set()
         assert (await engine.wait(drift.repair_run, timeout=60)).state is State.SUCCEEDED

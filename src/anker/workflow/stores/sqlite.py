@@ -50,9 +50,19 @@ class SQLiteStore(SQLStore):
     row_locks: ClassVar[bool] = False
     now_sql: ClassVar[str] = "((julianday('now') - 2440587.5) * 86400.0)"
     write_sql: ClassVar[tuple[str, str, str]] = (named(FENCE), named(TASK), named(HISTORY))
+    #: set before the first call by a caller that must not change the file (``anker workflow``
+    #: on a store it did not create): the file's journal mode is left as it is, instead of
+    #: being switched to write-ahead logging, which rewrites the header of a file that is not
+    #: a workflow store (another application's database, an empty file); a store the
+    #: migrations made is in that mode already
+    keep_journal_mode: bool = False
 
     def engine_options(self) -> dict[str, object]:
-        return {"sqlite_busy_timeout": self.settings.timeout, "sqlite_create": self.settings.create}
+        return {
+            "sqlite_busy_timeout": self.settings.timeout,
+            "sqlite_create": self.settings.create,
+            "sqlite_wal": not self.keep_journal_mode,
+        }
 
     def prepare_engine(self, engine: Engine) -> None:
         synchronous = self.settings.synchronous.upper()
