@@ -4,6 +4,7 @@ on a page served beside the stream receive their user's events, and never anothe
 from __future__ import annotations
 
 import asyncio
+import contextlib
 import shutil
 import uuid
 from pathlib import Path
@@ -41,9 +42,14 @@ for (const type of ["compute.instance.create.end", "compute.instance.delete.end"
 </script></body></html>"""
 
 
-#: the same dashboard over a WebSocket: one JSON message per event
+#: the same dashboard over a WebSocket: one JSON message per event. With --dump-dom,
+#: Chromium's virtual time runs on while no request is pending, and an open WebSocket is
+#: not one (an EventSource is), so the DOM could be dumped before the events arrive; and
+#: while a request is pending, the page is not given what its socket receives. So the page
+#: keeps /hold pending, which the test answers once the stream has sent the events
 SOCKET_PAGE = b"""<!doctype html>
 <html><body><ul id="events"></ul><script>
+fetch("/hold");
 const seen = document.getElementById("events");
 const socket = new WebSocket("ws://" + location.host + "/events?token=token-a");
 socket.onmessage = (message) => {
@@ -72,6 +78,7 @@ async def test_a_browser_dashboard_gets_its_projects_events(tmp_path: Path, page
         pytest.skip("chromium is not installed (Debian's chromium; scripts/services installs it)")
     async with await connect(f"memory://browser-{uuid.uuid4().hex[:8]}") as transport:
         stream = EventStream(transport, authorize)
+        done = asyncio.Event()
 
         async def app(scope: Any, receive: Any, send: Any) -> None:
             if scope["path"].startswith("/events"):
@@ -79,7 +86,10 @@ async def test_a_browser_dashboard_gets_its_projects_events(tmp_path: Path, page
                 return
             if scope["type"] != "http":
                 return
-            found = scope["path"] == "/"
+            if scope["path"] == "/hold":  # answered once the stream sent the page its events
+                with contextlib.suppress(TimeoutError):
+                    await asyncio.wait_for(done.wait(), 60)
+            found = scope["path"] in ("/", "/hold")
             await send(
                 {
                     "type": "http.response.start",
@@ -117,6 +127,11 @@ async def test_a_browser_dashboard_gets_its_projects_events(tmp_path: Path, page
                 await notifier.info(theirs, "compute.instance.create.end", {"id": "theirs"})
                 await notifier.info(mine, "compute.instance.create.end", {"id": 1})
                 await notifier.info(mine, "compute.instance.delete.end", {"id": 1})
+                # every event handed to the sockets (the page's /hold is answered then)
+                await eventually(lambda: stream._seq == 3)
+                await eventually(lambda: all(s.queue.empty() for s in stream._subscribers))
+                await asyncio.sleep(0.2)
+                done.set()
                 dom, _ = await asyncio.wait_for(browser.communicate(), 120)
             finally:
                 await server.drain(1)
