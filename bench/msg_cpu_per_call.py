@@ -80,63 +80,20 @@ async def raw_nats(url: str, count: int, in_flight: int) -> float:
 
 
 async def floor(url: str, count: int, in_flight: int, *, task_per_request: bool) -> float:
-    """The least any RPC layer over nats-py does: raw nats-py request/reply plus a request
-    envelope (method, args, context, version, message id) written and read as JSON, a method
-    found by name and awaited, and a reply envelope (result or failure) written and read.
-    ``task_per_request``: each request runs in a task of its own, as a server must run them
-    to serve a slow method's neighbours (nats-py's callbacks run one at a time)."""
-    import itertools
-
+    """The least any RPC layer over nats-py does (the thinnest RPC layer of the NATS
+    benchmarks: ``thin_rpc_server`` and ``thin_rpc_call``), with or without a task per
+    request."""
     import nats
-    import orjson
+
+    from bench.suites._msg_worker import thin_rpc_call, thin_rpc_server
 
     server, client = await nats.connect(url), await nats.connect(url)
     subject = f"cpu.{uuid.uuid4().hex[:8]}"
-
-    async def echo(context: dict[str, Any], x: int) -> dict[str, int]:
-        return {"x": x}
-
-    methods = {"echo": echo}
-    loop = asyncio.get_running_loop()
-
-    async def handle(msg: Any) -> None:
-        request = orjson.loads(msg.data)
-        try:
-            result = await methods[request["method"]](request["context"], **request["args"])
-            reply = orjson.dumps({"result": result, "failure": None})
-        except Exception as exc:
-            reply = orjson.dumps({"result": None, "failure": repr(exc)})
-        await msg.respond(reply)
-
-    async def respond(msg: Any) -> None:
-        if task_per_request:
-            loop.create_task(handle(msg))  # noqa: RUF006 (done within the call it answers)
-        else:
-            await handle(msg)
-
-    ids = itertools.count()
-    prefix = uuid.uuid4().hex
-    context = {"user": None, "project": None, "request_id": f"req-{prefix}"}
-
-    async def call() -> Any:
-        body = orjson.dumps(
-            {
-                "method": "echo",
-                "args": {"x": 1},
-                "context": context,
-                "version": "1.0",
-                "msg_id": f"{prefix}{next(ids)}",
-            }
-        )
-        answer = orjson.loads((await client.request(subject, body, timeout=60)).data)
-        if answer["failure"] is not None:
-            raise RuntimeError(answer["failure"])
-        return answer["result"]
-
     try:
-        await server.subscribe(subject, queue="cpu", cb=respond)
+        handler = thin_rpc_server(task_per_request=task_per_request)
+        await server.subscribe(subject, queue="cpu", cb=handler)
         await server.flush()
-        return await _cpu_per_call(call, count, in_flight)
+        return await _cpu_per_call(thin_rpc_call(client, subject, "cpu"), count, in_flight)
     finally:
         await server.close()
         await client.close()

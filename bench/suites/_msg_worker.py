@@ -311,12 +311,12 @@ async def raw_nats_main(spec: dict[str, Any]) -> None:
             await connection.close()
 
 
-def thin_rpc_server() -> Callable[[Any], Awaitable[None]]:
+def thin_rpc_server(*, task_per_request: bool = True) -> Callable[[Any], Awaitable[None]]:
     """The server side of the thinnest RPC layer: a request envelope (method, args, context)
     read as JSON, the method found by name and awaited, a reply envelope (result or failure)
     written as JSON; each request in a task of its own, as a server must run them so that a
     slow method does not hold up the others (nats-py runs a subscription's callbacks one at
-    a time)."""
+    a time), unless ``task_per_request`` is false (to measure what the task costs)."""
     import orjson
 
     async def echo(context: dict[str, Any], x: int) -> dict[str, int]:
@@ -339,7 +339,7 @@ def thin_rpc_server() -> Callable[[Any], Awaitable[None]]:
         running.add(task)
         task.add_done_callback(running.discard)
 
-    return on_request
+    return on_request if task_per_request else answer
 
 
 def thin_rpc_call(nc: Any, subject: str, topic: str) -> Callable[[], Awaitable[Any]]:

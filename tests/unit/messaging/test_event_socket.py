@@ -11,6 +11,7 @@ from collections.abc import AsyncIterator
 from typing import Any
 
 import pytest
+from event_support import authorize
 from websockets.asyncio.client import ClientConnection
 from websockets.asyncio.client import connect as ws_connect
 from websockets.exceptions import ConnectionClosed, InvalidStatus
@@ -19,26 +20,11 @@ from anker.messaging import (
     EventStream,
     Notifier,
     RequestContext,
-    Subscriber,
-    SubscriptionRefused,
     Transport,
     connect,
 )
 from anker.service import ASGIServer
 from waiting import eventually
-
-TOKENS = {"token-a": "project-a", "token-b": "project-b"}
-
-
-async def authorize(subscriber: Subscriber) -> str:
-    token = subscriber.headers.get("x-auth-token") or subscriber.query.get("token", "")
-    if token == "broken":
-        raise RuntimeError("keystone is down")
-    if token == "nobody":
-        raise SubscriptionRefused("not allowed to watch", 403)
-    if token not in TOKENS:
-        raise SubscriptionRefused("unknown token")
-    return TOKENS[token]
 
 
 @pytest.fixture

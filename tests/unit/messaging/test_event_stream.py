@@ -11,29 +11,17 @@ from typing import Any
 
 import httpx
 import pytest
+from event_support import authorize
 
 from anker.messaging import (
     EventStream,
     Notifier,
     RequestContext,
-    Subscriber,
-    SubscriptionRefused,
     Transport,
     connect,
 )
 from anker.service import ASGIServer
 from waiting import eventually
-
-TOKENS = {"token-a": "project-a", "token-b": "project-b"}
-
-
-async def authorize(subscriber: Subscriber) -> str:
-    token = subscriber.headers.get("x-auth-token") or subscriber.query.get("token", "")
-    if token == "broken":
-        raise RuntimeError("keystone is down")
-    if token not in TOKENS:
-        raise SubscriptionRefused("unknown token")
-    return TOKENS[token]
 
 
 class Events:
