@@ -151,8 +151,11 @@ class EventStream:
     a JSON object (``event_type``, ``publisher_id``, ``priority``, ``payload``,
     ``timestamp``, ``message_id``). A client reconnecting with ``Last-Event-ID`` first gets
     what it missed, if the last ``replay`` events still hold it, else a ``gap`` event.
-    A WebSocket handshake on the same URL gets the same events as JSON text messages
-    (see :mod:`anker.messaging._event_socket`; needs ``pip install 'anker[events]'``).
+    A WebSocket handshake on the same URL gets the same events, each a JSON text message
+    ``{"id": ..., "event": ..., "data": {...}}``, resumed with ``?last_event_id=``; a refused
+    handshake gets the refusal's HTTP status; the socket closes with 1012 when the stream
+    drains and 1013 when the client fell ``queue`` events behind (needs
+    ``pip install 'anker[events]'``).
 
     ``project_of(context, payload)`` says which project a notification belongs to (default:
     the context's ``project_id``, else the payload's ``project_id`` or ``tenant_id``); one
