@@ -24,9 +24,10 @@ _MAX_NAME = 120
 # on the exchange. OpenStack names never hold them (cinder strips its "#pool" from server
 # names); dots stay allowed, as neutron's "<topic>.<host>" topics and FQDN servers use them.
 _WILDCARDS = frozenset("#*")
-# What RabbitMQ's client (pamqp) takes in queue and exchange names, but for the wildcard "#"
-# and the space: anything else failed on rabbit:// only, when a server started listening.
-_AMQP_NAME = re.compile(r"[A-Za-z0-9_.:@,/+-]+")
+#: What RabbitMQ's client (pamqp) takes in queue and exchange names, but for the wildcard
+#: "#" and the space: anything else failed on rabbit:// only, when a server started
+#: listening (raw exchange and queue names are held to it too, in ``_topics``)
+AMQP_NAME = re.compile(r"[A-Za-z0-9_.:@,/+-]+")
 # The broker refuses to create queues and exchanges whose names start with "amq."
 _RESERVED_PREFIX = "amq."
 _ROUTED = ("exchange", "topic", "server")
@@ -106,7 +107,7 @@ class Target:
                     raise InvalidTarget(
                         self, f"{name} {value!r} must not start with 'amq.' (reserved by AMQP)"
                     )
-                if not _AMQP_NAME.fullmatch(value):
+                if not AMQP_NAME.fullmatch(value):
                     raise InvalidTarget(
                         self,
                         f"{name} {value!r} may hold ASCII letters, digits and _.:@,/+- only"

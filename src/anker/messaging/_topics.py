@@ -18,6 +18,8 @@ import re
 from collections.abc import Callable, Mapping, Sequence
 from typing import Final
 
+from anker.messaging._target import AMQP_NAME
+
 __all__ = [
     "check_bindings",
     "check_body",
@@ -40,9 +42,6 @@ MAX_HEADERS: Final = 32 * 1024
 RESERVED_HEADERS: Final = ("anker-", "nats-")
 _BAD_CHARS = re.compile(r"[\s\x00-\x1f\x7f]")
 _WILD = re.compile(r"[*#>]")
-#: what an AMQP exchange or queue name may hold (aio-pika's pamqp refuses the rest), but
-#: the wildcard ``#`` and the space
-_NAME = re.compile(r"[A-Za-z0-9_.:@,/+-]+")
 _HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")  # an HTTP token, as NATS wants
 
 
@@ -55,7 +54,7 @@ def check_name(value: object, kind: str, where: str) -> str:
         problem = "it holds a wildcard (*, # or >)"
     elif text.startswith("amq."):
         problem = "names starting with 'amq.' are reserved by the broker"
-    elif not _NAME.fullmatch(text):
+    elif not AMQP_NAME.fullmatch(text):
         problem = "ASCII letters, digits and _.:@,/+- only (what AMQP takes)"
     if problem is not None:
         raise ValueError(f"{where}: bad {kind} name {text!r}: {problem}")

@@ -388,30 +388,26 @@ class SQLStore(StoreTables, Store):
 
     async def expired(self) -> list[ClaimInfo]:
         def work(connection: Connection) -> list[ClaimInfo]:
-            query = (
-                sa.select(claims)
-                .where(claims.c.expires.is_not(None), claims.c.expires < self.now_expression())
-                .order_by(claims.c.expires)
-            )
+            query = sa.select(claims).where(*self._lapsed()).order_by(claims.c.expires)
             return [_info(row) for row in connection.execute(query)]
 
         return await self._run("expired", self._read(work))
 
+    def _lapsed(self) -> tuple[sa.ColumnElement[bool], ...]:
+        """The conditions of a claim whose lease ran out, by the database's clock."""
+        return claims.c.expires.is_not(None), claims.c.expires < self.now_expression()
+
     async def sweep(self) -> int:
         def expired(connection: Connection) -> bool:
             return (
-                connection.execute(
-                    sa.select(claims.c.id)
-                    .where(claims.c.expires.is_not(None), claims.c.expires < self.now_expression())
-                    .limit(1)
-                ).first()
+                connection.execute(sa.select(claims.c.id).where(*self._lapsed()).limit(1)).first()
                 is not None
             )
 
         def work(connection: Connection) -> int:
             query = (
                 sa.select(claims)
-                .where(claims.c.expires.is_not(None), claims.c.expires < self.now_expression())
+                .where(*self._lapsed())
                 .order_by(claims.c.expires)
                 .limit(SWEEP_BATCH)
             )

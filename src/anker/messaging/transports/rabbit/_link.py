@@ -131,14 +131,18 @@ class Supervised(Transport):
         """``text`` with every credential of the URL masked (errors from below may echo)."""
         return mask_secrets(text, self.url)
 
-    def _amqp_url(self, endpoint: Endpoint) -> Any:
-        yarl = require("yarl", extra="rabbit", needed_for=NEEDED_FOR)
-        username, password = endpoint.username, endpoint.password
-        if username is None and password is None:
+    def _credentials(self, endpoint: Endpoint) -> tuple[str | None, Any]:
+        """The user and password for ``endpoint``: its own, else the first the URL gives
+        (``rabbit://user:pw@mq1,mq2``), else none (the broker's ``guest``)."""
+        if endpoint.username is None and endpoint.password is None:
             for other in self.url.endpoints:
                 if other.username is not None or other.password is not None:
-                    username, password = other.username, other.password
-                    break
+                    return other.username, other.password
+        return endpoint.username, endpoint.password
+
+    def _amqp_url(self, endpoint: Endpoint) -> Any:
+        yarl = require("yarl", extra="rabbit", needed_for=NEEDED_FOR)
+        username, password = self._credentials(endpoint)
         return yarl.URL.build(
             scheme="amqp" if self._tls is None else "amqps",
             user=username if username is not None else "guest",
@@ -163,9 +167,7 @@ class Supervised(Transport):
             with contextlib.suppress(Exception):
                 await asyncio.shield(connection.close())
             if _refused_vhost(exc):
-                user = endpoint.username or next(
-                    (e.username for e in self.url.endpoints or () if e.username), "guest"
-                )
+                user = self._credentials(endpoint)[0] or "guest"
                 raise ConnectionRefusedError(
                     f"the broker refused the virtual host {self.vhost!r}: it does not exist, "
                     f"or the user {user!r} has no permission on it"
