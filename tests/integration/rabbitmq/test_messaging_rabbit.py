@@ -480,3 +480,40 @@ async def test_a_wrong_password_fails_without_the_password(
         await connect(url, timeout=2)
     assert "n0t-the-pw" not in str(raised.value)
     assert "n0t-the-pw" not in caplog.text
+
+
+async def test_a_password_the_broker_refuses_is_said_and_not_shown(rabbit_url: str) -> None:
+    from anker._url import parse_url
+
+    good = parse_url(rabbit_url).endpoints[0]
+    url = f"rabbit://{good.username or 'guest'}:s3cr3t-wrong@{good.host}:{good.port or 5672}/"
+    with pytest.raises(TransportUnavailable) as raised:
+        await connect(url, timeout=1)
+    assert "ACCESS_REFUSED" in str(raised.value)
+    assert "s3cr3t-wrong" not in str(raised.value)
+
+
+async def test_a_last_try_cut_short_by_the_timeout_does_not_hide_why_the_others_failed(
+    rabbit_url: str, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    # what CI saw under load: the broker refused the vhost, and the last try, started with
+    # little time left, timed out; the error said only "timed out"
+    from anker.messaging.transports.rabbit._link import Supervised
+
+    tries = 0
+
+    async def refused_then_slow(self: Supervised, endpoint: object, timeout: float) -> object:
+        nonlocal tries
+        tries += 1
+        if tries == 1:
+            raise ConnectionRefusedError("the broker refused the virtual host 'x'")
+        async with asyncio.timeout(timeout):
+            await asyncio.Event().wait()
+        raise AssertionError("not reached")
+
+    monkeypatch.setattr(Supervised, "_connect_one", refused_then_slow)
+    with pytest.raises(TransportUnavailable) as raised:
+        await connect(rabbit_url, timeout=1)
+    assert tries >= 2
+    assert "timed out" in str(raised.value)
+    assert "the broker refused the virtual host 'x'" in str(raised.value)

@@ -38,7 +38,14 @@ BACKOFF_MAX: Final = 2.0
 
 
 class Lost(Exception):
-    """The connection (or the channel in use) went away: try again on the next one."""
+    """The connection (or the channel in use) went away: try again on the next one.
+
+    ``answered``: some host answered (refused, reset, closed) rather than only timing out.
+    """
+
+    def __init__(self, reason: str, *, answered: bool = True) -> None:
+        super().__init__(reason)
+        self.answered = answered
 
 
 @dataclass(eq=False, slots=True)
@@ -182,6 +189,7 @@ class Supervised(Transport):
         if not endpoints:
             raise Lost("the URL names no host")
         errors: list[str] = []
+        answered = False
         for index, endpoint in enumerate(endpoints):
             remaining = deadline - time.monotonic()
             if remaining <= 0:
@@ -191,6 +199,7 @@ class Supervised(Transport):
                 connection = await self._connect_one(endpoint, remaining / (len(endpoints) - index))
             except Exception as exc:
                 errors.append(f"{endpoint.render()}: {self._masked(describe(exc))}")
+                answered = answered or not isinstance(exc, TimeoutError)
                 continue
             try:
                 return await self._set_up(connection, endpoint, deadline)
@@ -200,7 +209,8 @@ class Supervised(Transport):
                 if not isinstance(exc, Exception):
                     raise
                 errors.append(f"{endpoint.render()}: {self._masked(describe(exc))}")
-        raise Lost("; ".join(errors))
+                answered = answered or not isinstance(exc, TimeoutError)
+        raise Lost("; ".join(errors), answered=answered)
 
     async def _set_up(
         self, connection: AbstractConnection, endpoint: Endpoint, deadline: float
@@ -235,12 +245,16 @@ class Supervised(Transport):
         self._ready = asyncio.Event()
         deadline = time.monotonic() + self.settings.timeout
         backoff = _backoff()
+        answer: str | None = None  # the last round in which a host answered
         while True:
             try:
                 self._link = await self._establish(deadline - time.monotonic())
                 break
             except Lost as exc:
-                self._last_error = str(exc)
+                if exc.answered:
+                    answer = self._last_error = str(exc)
+                else:  # a round cut short by the deadline must not hide why the others failed
+                    self._last_error = str(exc) + (f" (the try before: {answer})" if answer else "")
             delay = backoff.next_delay()
             if time.monotonic() + delay >= deadline:
                 raise TransportUnavailable(str(self.url), "connecting", self._last_error)
