@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import asyncio
-import contextlib
 import logging
 import time
 from collections.abc import Iterable, Mapping
@@ -89,6 +88,12 @@ class ReplyRouter(PendingCalls):
         return router
 
     _ready: asyncio.Future[None]
+
+    @property
+    def ready(self) -> bool:
+        """Whether the reply queue is consumed (set up, and not failed)."""
+        ready = self._ready
+        return ready.done() and not ready.cancelled() and ready.exception() is None
 
     def on_reply(self, message: dict[str, Any]) -> None:
         msg_id = str(message.get("_msg_id"))
@@ -247,6 +252,8 @@ class RPCClient:
             raise VersionCapError(
                 target, f"version {target.version} is over the version cap {self.version_cap}"
             )
+        if type(self.serializer) is JsonSerializer:  # leaves every value as it is
+            return kwargs
         return serialize_kwargs(self.serializer, kwargs)
 
     async def cast(
@@ -274,7 +281,9 @@ class RPCClient:
         if self.target.fanout:
             raise InvalidTarget(self.target, "a call cannot be fanned out; cast instead")
         args = self._arguments(method, kwargs)
-        router = await ReplyRouter.of(self.transport)
+        router = self.transport._reply_router
+        if not isinstance(router, ReplyRouter) or not router.ready:
+            router = await ReplyRouter.of(self.transport)
         msg_id = _wire.new_id()
         entries = _context_entries(context)
         with producer_span(f"call {method}", "client", entries):
@@ -305,21 +314,25 @@ class RPCClient:
                 raise _wire.exception_from_failure(failure, self.allowed_remote_exmods)
         return self.serializer.deserialize(result)
 
+    def _time_out(self, future: asyncio.Future[Any], method: str) -> None:
+        if not future.done():
+            future.set_exception(MessagingTimeout(method, describe(self.target), self.timeout))
+
     async def _wait(self, pending: _Pending, method: str, start: float) -> tuple[Any, str | None]:
         deadline = start + self.timeout
         monitor = self.call_monitor_timeout
         if monitor is None:
             # No heartbeats to watch: await the reply itself (asyncio.wait would cost every
-            # call another turn of the event loop between the reply and the caller).
-            remaining = deadline - time.monotonic()
-            if remaining > 0:
-                with contextlib.suppress(TimeoutError):
-                    async with asyncio.timeout(remaining):
-                        return await pending.future
-            # the reply may have come in the same turn as the timeout
-            if pending.future.done() and not pending.future.cancelled():
-                return pending.future.result()
-            raise MessagingTimeout(method, describe(self.target), self.timeout)
+            # call another turn of the event loop between the reply and the caller), ended
+            # by a timer at the deadline (cheaper than asyncio.timeout, on every call)
+            future = pending.future
+            timer = asyncio.get_running_loop().call_later(
+                deadline - time.monotonic(), self._time_out, future, method
+            )
+            try:
+                return await future
+            finally:
+                timer.cancel()
         while True:
             now = time.monotonic()
             limit = deadline if monitor is None else min(deadline, pending.last_seen + monitor)

@@ -17,6 +17,7 @@ from typing import TYPE_CHECKING, Any
 
 from anker._secret import Secret
 from anker.config._kinds import BadValue, BoolKind
+from anker.messaging._signing import SIGNATURE_KEY
 from anker.messaging._wire import new_uuid
 
 __all__ = [
@@ -148,7 +149,7 @@ class RequestContext:
     def from_dict(cls, values: Mapping[str, Any]) -> RequestContext:
         """Read a context from oslo.context's dict form (or anker's); unknown keys go to
         ``extras``."""
-        return cls(**_read(values, "", _RESOLVE))
+        return cls(**_read(values, _BARE))
 
     def to_message(self) -> dict[str, Any]:
         """The ``_context_<key>`` entries for a message."""
@@ -157,63 +158,66 @@ class RequestContext:
     @classmethod
     def from_message(cls, message: Mapping[str, Any]) -> RequestContext:
         """The context carried in a message's ``_context_<key>`` entries."""
-        return cls(**_read(message, CONTEXT_PREFIX, _RESOLVE_PREFIXED))
+        return cls(**_read(message, _PREFIXED))
 
 
-def _read(values: Mapping[str, Any], prefix: str, resolve: dict[str, str]) -> dict[str, Any]:
-    """The keyword arguments of a context from the entries of ``values`` whose keys start
-    with ``prefix`` (``resolve``: such a key to its field), in one pass: a server reads one
-    from every request."""
-    start = len(prefix)
+@dataclass(frozen=True, slots=True)
+class _Keys:
+    """How to find a context's fields in a mapping whose context keys start with
+    ``prefix``: each field's keys, the first that is not null wins (oslo.context's own
+    spelling first, then anker's field name, then older aliases), and every key that is not
+    an extra (the fields', ``user_identity``, and a message's own entries)."""
+
+    prefix: str
+    fields: tuple[tuple[str, tuple[str, ...]], ...]
+    known: frozenset[str]
+
+
+def _read(values: Mapping[str, Any], keys: _Keys) -> dict[str, Any]:
+    """The keyword arguments of a context from ``values``: a server reads one from every
+    request, so the fields are looked up by key and the extras found by a set difference,
+    rather than every entry of the message visited."""
+    get = values.get
     kwargs: dict[str, Any] = {}
+    for name, spellings in keys.fields:
+        for key in spellings:
+            value = get(key)
+            if value is not None:  # a null is an unset field: the next spelling may say
+                kwargs[name] = value
+                break
     extras: dict[str, Any] = {}
-    for key, value in values.items():
-        name = resolve.get(key)
-        if name is None:
-            if prefix and not key.startswith(prefix):
-                continue  # not a context entry of the message
-            bare = key[start:]
-            alias = _ALIASES.get(bare)
-            if alias is None:
-                if bare != "user_identity":  # derived from the ids: written, never read
-                    extras[bare] = value
-                continue
-            # an alias only fills a field the canonical key did not
-            if values.get(prefix + _WIRE_NAMES.get(alias, "")) is not None:
-                continue
-            name = alias
-        if value is None and name in kwargs:
-            continue
-        kwargs[name] = value
-    if kwargs.get("request_id") is None:
-        kwargs.pop("request_id", None)
-    kwargs = _checked(kwargs)
+    known = keys.known
+    if not known.issuperset(values):
+        prefix, start = keys.prefix, len(keys.prefix)
+        for key, value in values.items():  # in the order they came
+            if key not in known and key.startswith(prefix):
+                extras[key[start:]] = value
+    _check(kwargs)
     kwargs["extras"] = extras
     return kwargs
 
 
-def _checked(kwargs: dict[str, Any]) -> dict[str, Any]:
-    """A peer's context values, checked: a value of the wrong kind is an error naming its
-    key, never a guess (a list read as ``is_admin=True``, a dict as a user id)."""
-    for name in _TEXT_FIELDS:
-        value = kwargs.get(name)
-        if value is not None and not isinstance(value, str):
-            if not isinstance(value, int) or isinstance(value, bool):
-                raise _bad_key(name, "a string", value)
-            kwargs[name] = str(value)  # numeric ids, as some peers write them
-    token = kwargs.get("auth_token")
-    if token is not None and not isinstance(token, (str, Secret)):
-        raise _bad_key("auth_token", "a string", token)
-    roles = kwargs.get("roles") or ()
-    if isinstance(roles, str):  # "admin,member", as some peers write it
-        roles = [role.strip() for role in roles.split(",") if role.strip()]
-    if not isinstance(roles, (list, tuple)) or not all(isinstance(r, str) for r in roles):
-        raise _bad_key("roles", "a list of strings", roles)
-    kwargs["roles"] = tuple(roles)
-    for flag in ("is_admin", "read_only", "show_deleted"):
-        value = kwargs.get(flag)
-        kwargs[flag] = value if value is True or value is False else _flag(flag, value)
-    return kwargs
+def _check(kwargs: dict[str, Any]) -> None:
+    """A peer's context values, checked in place: a value of the wrong kind is an error
+    naming its key, never a guess (a list read as ``is_admin=True``, a dict as a user id)."""
+    for name, value in kwargs.items():
+        if name in _TEXT_FIELDS:
+            if not isinstance(value, str):
+                if not isinstance(value, int) or isinstance(value, bool):
+                    raise _bad_key(name, "a string", value)
+                kwargs[name] = str(value)  # numeric ids, as some peers write them
+        elif name == "roles":
+            roles = value
+            if isinstance(roles, str):  # "admin,member", as some peers write it
+                roles = [role.strip() for role in roles.split(",") if role.strip()]
+            if not isinstance(roles, (list, tuple)) or not all(isinstance(r, str) for r in roles):
+                raise _bad_key("roles", "a list of strings", roles)
+            kwargs[name] = tuple(roles)
+        elif name in _FLAGS:
+            if value is not True and value is not False:
+                kwargs[name] = _flag(name, value)
+        elif name == "auth_token" and not isinstance(value, (str, Secret)):
+            raise _bad_key("auth_token", "a string", value)
 
 
 def _bad_key(name: str, expected: str, value: object) -> ValueError:
@@ -255,14 +259,34 @@ def context_entries(context: RequestContext | Mapping[str, Any]) -> dict[str, An
 _FIELDS: tuple[tuple[str, str], ...] = tuple(
     (f.name, _WIRE_NAMES.get(f.name, f.name)) for f in fields(RequestContext) if f.name != "extras"
 )
-_KNOWN: frozenset[str] = frozenset(name for name, _ in _FIELDS)
-_TEXT_FIELDS: tuple[str, ...] = tuple(
+_TEXT_FIELDS: frozenset[str] = frozenset(
     f.name for f in fields(RequestContext) if f.type in ("str", "str | None")
 )
-_WIRE_TO_FIELD: dict[str, str] = {wire: name for name, wire in _WIRE_NAMES.items()}
-#: every key naming a field (its wire name, or the field's own), bare and as a message has it
-_RESOLVE: dict[str, str] = {**{name: name for name in _KNOWN}, **_WIRE_TO_FIELD}
-_RESOLVE_PREFIXED: dict[str, str] = {CONTEXT_PREFIX + key: name for key, name in _RESOLVE.items()}
+_FLAGS: frozenset[str] = frozenset(("is_admin", "read_only", "show_deleted"))
+#: a message's own entries (requests, replies, notifications): never context extras
+_MESSAGE_KEYS: frozenset[str] = frozenset(
+    (
+        "method", "args", "version", "namespace", "_unique_id", "_msg_id", "_reply_q",
+        "_timeout", "message_id", "publisher_id", "event_type", "priority", "payload",
+        "timestamp", SIGNATURE_KEY,
+    )
+)  # fmt: skip
+
+
+def _keys(prefix: str, others: frozenset[str]) -> _Keys:
+    aliases = {
+        name: [key for key, field in _ALIASES.items() if field == name] for name, _ in _FIELDS
+    }
+    found = tuple(
+        (name, tuple(dict.fromkeys(prefix + key for key in (wire, name, *aliases[name]))))
+        for name, wire in _FIELDS
+    )
+    known = {key for _, spellings in found for key in spellings} | {prefix + "user_identity"}
+    return _Keys(prefix, found, frozenset(known | others))
+
+
+_BARE = _keys("", frozenset())
+_PREFIXED = _keys(CONTEXT_PREFIX, _MESSAGE_KEYS)
 _EMPTY_ENTRIES: dict[str, Any] = RequestContext(request_id="").to_message()
 
 

@@ -38,6 +38,8 @@ DEDUP_SECONDS: Final = 300.0
 DEDUP_ENTRIES: Final = 10_000
 #: The largest reply (encoded bytes) kept for answering a redelivery.
 MAX_KEPT_REPLY: Final = 64 * 1024
+#: The most (method, namespace, version) lookups remembered per server.
+MAX_CACHED_METHODS: Final = 1024
 #: How long a reply queue found gone is not logged as gone again (replies are still sent).
 GONE_SECONDS: Final = 60.0
 
@@ -201,8 +203,8 @@ def _small(reply: dict[str, Any]) -> bool:
         return True
     if isinstance(result, str):
         return len(result) <= MAX_KEPT_REPLY
-    try:
-        return len(_wire.encode(result)) <= MAX_KEPT_REPLY
+    try:  # the size as sent, give or take how a NaN is spelled: one encode, not a second send
+        return len(_wire.encode_for_size(result)) <= MAX_KEPT_REPLY
     except SerializationError:
         return False
 
@@ -261,6 +263,9 @@ class RPCServer(Consumer):
         self.endpoints = list(endpoints)
         self.serializer: Serializer = serializer or JsonSerializer()
         self._dedup = _Dedup()
+        #: the endpoint method of each (method, namespace, version) asked for: the endpoints
+        #: are fixed once given, and every request would search them again
+        self._methods: dict[tuple[str, str | None, str], Any] = {}
         self._gone: dict[str, float] = {}
         #: the key each call being handled was signed with, by its ``_msg_id``
         self._reply_keys: dict[str, str] = {}
@@ -391,7 +396,12 @@ class RPCServer(Consumer):
                 log.error("the reply to %s could not be sent in any form; dropped", _shown(method))
 
     async def _run(self, request: Request) -> Any:
-        function = find_method(self.endpoints, request.method, request.namespace, request.version)
+        key = (request.method, request.namespace, request.version)
+        function = self._methods.get(key)
+        if function is None:
+            function = find_method(self.endpoints, *key)
+            if len(self._methods) < MAX_CACHED_METHODS:  # peers choose what they ask for
+                self._methods[key] = function
         kwargs = {name: self.serializer.deserialize(value) for name, value in request.args.items()}
         result = await self._invoke(function, request.context, **kwargs)
         return self.serializer.serialize(result)

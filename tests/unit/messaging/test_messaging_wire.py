@@ -91,6 +91,26 @@ def test_wrap_and_unwrap_round_trip(value: Any) -> None:
     assert _wire.unwrap(_wire.wrap(message, what="x"), "q") == message
 
 
+# integers past 64 bits too: Python peers send them, and orjson alone would read them as floats
+wide_json_values = st.recursive(
+    st.none() | st.booleans() | st.integers() | st.text() | st.floats(),
+    lambda inner: (
+        st.lists(inner, max_size=4) | st.dictionaries(st.text(max_size=8), inner, max_size=4)
+    ),
+    max_leaves=20,
+)
+
+
+@given(wide_json_values, st.booleans())
+def test_any_value_comes_back_exactly_in_the_envelope_and_bare(value: Any, envelope: bool) -> None:
+    # bare: oslo's version 1 notifications, which the envelope's fast reading must not misread
+    message = {"event_type": "e", "payload": {"value": value}}
+    body = _wire.wrap(message, what="x", envelope=envelope)
+    back = _wire.unwrap(body, "q")
+    # compared as Python's JSON text: NaN is not equal to itself, and 2**64 is not 2.0**64
+    assert json.dumps(back, sort_keys=True) == json.dumps(message, sort_keys=True)
+
+
 @given(st.binary(max_size=200))
 def test_unwrap_of_any_bytes_gives_a_dict_or_a_clear_error(data: bytes) -> None:
     result = unwrap_or_error(data)
@@ -410,6 +430,30 @@ def test_a_secret_token_given_to_from_dict_is_kept() -> None:
 def test_a_peers_context_of_the_wrong_kind_is_named(key: str, value: Any) -> None:
     with pytest.raises(ValueError, match=f"context key '{key}'"):
         RequestContext.from_dict({key: value})
+
+
+@pytest.mark.parametrize("canonical_first", [True, False])
+def test_a_field_written_two_ways_is_read_the_same_whatever_their_order(
+    canonical_first: bool,
+) -> None:
+    # oslo.context writes both "user" and "user_id"; should a peer write them differently,
+    # oslo.context's own spelling wins, wherever it stands in the message
+    pairs = [("_context_user", "theirs"), ("_context_user_id", "other")]
+    message = dict(pairs if canonical_first else pairs[::-1])
+    assert RequestContext.from_message(message).user_id == "theirs"
+    # a null is an unset field: the other spelling, or an older alias, fills it
+    message = {"_context_project": None, "_context_tenant": "t1", "_context_user_id": "u"}
+    context = RequestContext.from_message(message)
+    assert (context.project_id, context.user_id) == ("t1", "u")
+
+
+def test_a_messages_own_entries_are_not_context_extras_and_extras_keep_their_order() -> None:
+    message = _wire.request(
+        "m", {"a": 1}, {"_context_zeta": 1, "_context_alpha": 2}, msg_id="i", reply_q="r"
+    )
+    message["_context_user_identity"] = "u p - - -"  # derived: written, never read back
+    context = RequestContext.from_message(message)
+    assert list(context.extras.items()) == [("zeta", 1), ("alpha", 2)]
 
 
 def test_context_values_peers_write_are_read() -> None:
