@@ -230,7 +230,8 @@ class RPCServer(Consumer):
     this server finished already is answered from memory, not run again; across servers,
     methods should be idempotent. With a signing transport, requests without a valid
     signature for this target are refused before dispatch (``allow_unsigned=True`` takes
-    unsigned ones: callers on oslo.messaging), and replies are signed.
+    unsigned ones: callers on oslo.messaging), and replies are signed. The method a request
+    names is looked up once and remembered, until ``endpoints`` is given new ones.
 
     .. versionadded:: 0.1
     """
@@ -260,12 +261,13 @@ class RPCServer(Consumer):
         if target.fanout:
             raise InvalidTarget(target, "a server listens on a topic (and server), not a fanout")
         self.target = target
-        self.endpoints = list(endpoints)
+        self.endpoints: tuple[object, ...] = tuple(endpoints)
         self.serializer: Serializer = serializer or JsonSerializer()
         self._dedup = _Dedup()
         #: the endpoint method of each (method, namespace, version) asked for: the endpoints
         #: are fixed once given, and every request would search them again
         self._methods: dict[tuple[str, str | None, str], Any] = {}
+        self._methods_of = self.endpoints
         self._gone: dict[str, float] = {}
         #: the key each call being handled was signed with, by its ``_msg_id``
         self._reply_keys: dict[str, str] = {}
@@ -397,6 +399,8 @@ class RPCServer(Consumer):
 
     async def _run(self, request: Request) -> Any:
         key = (request.method, request.namespace, request.version)
+        if self._methods_of is not self.endpoints:  # given new ones: look up again
+            self._methods, self._methods_of = {}, self.endpoints
         function = self._methods.get(key)
         if function is None:
             function = find_method(self.endpoints, *key)

@@ -126,3 +126,33 @@ async def test_blocking_wrappers_refuse_to_block_an_event_loop() -> None:
             client.cast(None, "echo", value=1)
     finally:
         await asyncio.to_thread(transport.close)
+
+
+async def test_a_server_given_new_endpoints_serves_with_them() -> None:
+    class Old:
+        target = Target(version="1.1")
+
+        async def which(self, context: RequestContext) -> str:
+            return "old"
+
+    class New:
+        target = Target(version="1.1")
+
+        async def which(self, context: RequestContext) -> str:
+            return "new"
+
+    class Other:
+        target = Target(version="2.0")
+
+        async def which(self, context: RequestContext) -> str:
+            return "other major"
+
+    async with await connect(memory_url()) as transport:
+        server = RPCServer(transport, Target(topic="t", server="s"), [Old(), Other()])
+        async with server:
+            client = RPCClient(transport, Target(topic="t"), timeout=5)
+            # the method is looked up per version: a 2.0 call does not reuse the 1.0 answer
+            assert await client.prepare(version="1.0").call(None, "which") == "old"
+            assert await client.prepare(version="2.0").call(None, "which") == "other major"
+            server.endpoints = (New(),)
+            assert await client.prepare(version="1.0").call(None, "which") == "new"
