@@ -314,3 +314,20 @@ def test_a_bad_pair_sets_none_of_the_others(url: str) -> None:
     assert "' ram'" in run(url, "set", "leaf", "cores=1", " ram=3").stderr
     shown = json.loads(run(url, "show", "leaf", "--format", "json").output)
     assert {r["resource"]: r["source"] for r in shown}["cores"] == "default"  # cores=1 was not set
+
+
+def test_setting_back_to_default_a_resource_no_limit_names_is_refused(url: str) -> None:
+    # `set --default nosuch=default` removed nothing and said nothing (exit 0): a misspelt
+    # resource looked like a default removed
+    for args in (("set", "--default", "coers=default"), ("set", "leaf", "coers=default")):
+        line = one_line_error(run(url, *args))
+        assert "coers=default: no default or limit names resource 'coers'" in line
+        assert "(resources with limits: cores, instances)" in line
+    # nothing before the bad pair was set either
+    one_line_error(run(url, "set", "--default", "cores=5", "coers=default"))
+    assert json.loads(run(url, "show", "--format", "json").output)[0]["limit"] == 20
+    # a resource that is named is removed (by the project, then the registered default)
+    assert run(url, "set", "project", "cores=default").exit_code == 0
+    assert run(url, "set", "--default", "instances=default").exit_code == 0
+    shown = json.loads(run(url, "show", "project", "--format", "json").output)
+    assert [(r["resource"], r["limit"], r["source"]) for r in shown] == [("cores", 20, "default")]

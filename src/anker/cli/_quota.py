@@ -191,9 +191,11 @@ def set_(
     root: bool,
     as_default: bool,
 ) -> None:
-    """Set limits: 'set PROJECT cores=8 ram=unlimited' ('=default' removes one),
-    'set --default cores=4'; --parent or --root add PROJECT to the tree (a new project needs
-    one) or move it."""
+    """Set limits: 'set PROJECT cores=8 ram=unlimited' ('=default' removes one: the
+    registered default applies again), 'set --default cores=4' ('--default cores=default'
+    unregisters cores: claims of it are then refused where no limit of a project's own
+    applies); --parent or --root add PROJECT to the tree (a new project needs one) or move
+    it."""
     if as_default:
         pairs = ((project,) if project else ()) + limits
         if parent or root:
@@ -218,6 +220,7 @@ def set_(
         raise click.BadParameter(str(exc), param_hint="LIMITS") from None
 
     async def use(opened: Quota) -> None:
+        await _removable(opened, [r for r, value in parsed.items() if value is None])
         if as_default:
             for resource, value in parsed.items():
                 await opened.set_default(resource, value)
@@ -229,6 +232,22 @@ def set_(
             await opened.set_limit(project, resource, value)
 
     _run(ctx, use)
+
+
+async def _removable(opened: Quota, resources: list[str]) -> None:
+    """Refuse '=default' for a resource no limit names: a misspelt name, which would
+    otherwise remove nothing and succeed."""
+    if not resources:
+        return
+    registered, own = await opened.defaults(), await opened.limits()
+    named = set(registered).union(*own.values())
+    for resource in resources:
+        if resource not in named:
+            known = ", ".join(sorted(named)) or "none"
+            raise click.ClickException(
+                f"{resource}=default: no default or limit names resource {resource!r}, so "
+                f"there is nothing to remove (resources with limits: {known})"
+            )
 
 
 @quota.command("show")
