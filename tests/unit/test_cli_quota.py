@@ -14,7 +14,7 @@ from click.testing import CliRunner, Result
 
 from anker.cli import cli
 from anker.cli._quota import quota as quota_group
-from anker.limits import Quota
+from anker.limits import Quota, UnknownResource
 from waiting import eventually
 
 
@@ -183,7 +183,7 @@ def test_a_store_without_its_tables_names_the_upgrade_command(tmp_path: Path) ->
     (tmp_path / "empty.db").touch()
     line = one_line_error(run(f"sqlite://{tmp_path}/empty.db", "usage"))
     assert "run `anker quota --url" in line
-    assert "upgrade`" in line
+    assert line.endswith("upgrade` once")  # not "(or open it with upgrade=True)": code's way
 
 
 def test_sqlite_urls_a_service_uses_work_and_bad_paths_are_named(url: str, tmp_path: Path) -> None:
@@ -331,3 +331,24 @@ def test_setting_back_to_default_a_resource_no_limit_names_is_refused(url: str) 
     assert run(url, "set", "--default", "instances=default").exit_code == 0
     shown = json.loads(run(url, "show", "project", "--format", "json").output)
     assert [(r["resource"], r["limit"], r["source"]) for r in shown] == [("cores", 20, "default")]
+
+
+def test_errors_name_the_command_and_the_library_s_name_the_method(url: str) -> None:
+    # the command said "register one with set_default": a Python method, not what to type
+    line = one_line_error(run(url, "recount", "-", stdin='{"leaf": {"gpus": 1}}'))
+    assert line.endswith(
+        "resource 'gpus' has no limit for project 'leaf' and no registered default "
+        "(register one with `anker quota set --default gpus=LIMIT`)"
+    )
+    line = one_line_error(run(url, "set", "new project", "--parent", "no where"))
+    assert line.endswith(
+        "no project 'no where' in the tree (add it with `anker quota set 'no where' --root` "
+        "or `anker quota set 'no where' --parent PARENT`)"
+    )
+
+    async def in_code() -> None:
+        async with await Quota.open(url) as quota:
+            with pytest.raises(UnknownResource, match=r"register one with set_default\)$"):
+                await quota.limit("leaf", "gpus")
+
+    asyncio.run(in_code())

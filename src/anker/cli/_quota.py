@@ -6,6 +6,7 @@ import asyncio
 import dataclasses
 import datetime as dt
 import json
+import shlex
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
@@ -33,6 +34,7 @@ _BOOLEAN_WORDS = {"true", "false", "yes", "no", "on", "off", "1", "0"}
 
 
 def _run(ctx: click.Context, use: Callable[[Quota], Awaitable[T]], *, create: bool = False) -> T:
+    from anker.db import SchemaNotCurrent
     from anker.limits import Quota
 
     url, model, timeout = ctx.obj
@@ -69,8 +71,36 @@ def _run(ctx: click.Context, use: Callable[[Quota], Awaitable[T]], *, create: bo
     with reported_errors():
         try:
             return asyncio.run(main())
+        except (LookupError, SchemaNotCurrent) as exc:
+            said = _in_cli_terms(exc)
+            if said is None:
+                raise
+            raise click.ClickException(said) from exc
         except ValueError as exc:  # a bad --url option, name or number, named by the library
             raise click.ClickException(str(exc)) from exc
+
+
+def _in_cli_terms(exc: Exception) -> str | None:
+    """The library's error whose hint names a Python method, with the command instead."""
+    from anker.db import SchemaNotCurrent
+    from anker.db._store_tables import UPGRADE_IN_CODE
+    from anker.limits import UnknownProject, UnknownResource
+
+    if isinstance(exc, UnknownProject):
+        name = shlex.quote(exc.project)
+        return (
+            f"no project {exc.project!r} in the tree (add it with `anker quota set {name} "
+            f"--root` or `anker quota set {name} --parent PARENT`)"
+        )
+    if isinstance(exc, UnknownResource):
+        return (
+            f"resource {exc.resource!r} has no limit for project {exc.project!r} and no "
+            f"registered default (register one with `anker quota set --default "
+            f"{shlex.quote(exc.resource + '=LIMIT')}`)"
+        )
+    if isinstance(exc, SchemaNotCurrent):
+        return str(exc).removesuffix(UPGRADE_IN_CODE)
+    return None
 
 
 def _read_json(path: Path) -> Any:
