@@ -352,3 +352,17 @@ def test_errors_name_the_command_and_the_library_s_name_the_method(url: str) -> 
                 await quota.limit("leaf", "gpus")
 
     asyncio.run(in_code())
+
+
+def test_a_strict_two_level_refusal_sets_nothing_of_the_command(url: str) -> None:
+    strict = f"{url}?model=strict-two-level"
+    assert run(strict, "set", "team", "--root", "cores=4", "instances=4").exit_code == 0
+    # the project was added and its cores=2 set before instances=8 was refused
+    line = one_line_error(run(strict, "set", "dev", "--parent", "team", "cores=2", "instances=8"))
+    assert "limit 8 of 'instances' for 'dev' exceeds its parent 'team''s limit 4" in line
+    assert "no project 'dev'" in one_line_error(run(strict, "show", "dev"))
+    assert run(strict, "set", "dev", "--parent", "team", "cores=2").exit_code == 0
+    line = one_line_error(run(strict, "set", "team", "instances=1", "cores=1"))
+    assert "limit 1 of 'cores' for 'team' is below its child 'dev''s limit 2" in line
+    shown = json.loads(run(strict, "show", "team", "--format", "json").output)
+    assert {r["resource"]: r["limit"] for r in shown} == {"cores": 4, "instances": 4}

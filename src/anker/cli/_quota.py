@@ -10,7 +10,7 @@ import shlex
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from types import MappingProxyType
+from types import EllipsisType, MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -256,12 +256,32 @@ def set_(
                 await opened.set_default(resource, value)
             return
         assert project is not None
+        if opened.model == "strict-two-level":
+            await _two_level_first(opened, project, parent if parent or root else ..., parsed)
         if parent or root:
             await opened.set_project(project, parent)
         for resource, value in parsed.items():
             await opened.set_limit(project, resource, value)
 
     _run(ctx, use)
+
+
+async def _two_level_first(
+    opened: Quota, project: str, parent: str | EllipsisType | None, limits: dict[str, int | None]
+) -> None:
+    """Check strict-two-level's rules for the whole command before setting anything (a
+    limit refused after the project was added or moved, or after the pairs before it were
+    set, left them set); ``parent`` is ``...`` when the project stays where it is."""
+    from anker.limits._two_level import TwoLevel
+
+    rules = TwoLevel(await opened.projects(), await opened.limits(), await opened.defaults())
+    if parent is not ...:
+        rules.check_project(project, parent)
+        rules.set_project(project, parent)
+    for resource, value in limits.items():
+        if value is not None:
+            rules.check_limit(project, resource, value)
+        rules.set_limit(project, resource, value)
 
 
 async def _removable(opened: Quota, resources: list[str]) -> None:
