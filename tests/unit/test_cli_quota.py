@@ -14,7 +14,7 @@ from click.testing import CliRunner, Result
 
 from anker.cli import cli
 from anker.cli._quota import quota as quota_group
-from anker.limits import Quota
+from anker.limits import Quota, UnknownResource
 from waiting import eventually
 
 
@@ -183,7 +183,7 @@ def test_a_store_without_its_tables_names_the_upgrade_command(tmp_path: Path) ->
     (tmp_path / "empty.db").touch()
     line = one_line_error(run(f"sqlite://{tmp_path}/empty.db", "usage"))
     assert "run `anker quota --url" in line
-    assert "upgrade`" in line
+    assert line.endswith("upgrade` once")  # not "(or open it with upgrade=True)": code's way
 
 
 def test_sqlite_urls_a_service_uses_work_and_bad_paths_are_named(url: str, tmp_path: Path) -> None:
@@ -314,3 +314,55 @@ def test_a_bad_pair_sets_none_of_the_others(url: str) -> None:
     assert "' ram'" in run(url, "set", "leaf", "cores=1", " ram=3").stderr
     shown = json.loads(run(url, "show", "leaf", "--format", "json").output)
     assert {r["resource"]: r["source"] for r in shown}["cores"] == "default"  # cores=1 was not set
+
+
+def test_setting_back_to_default_a_resource_no_limit_names_is_refused(url: str) -> None:
+    # `set --default nosuch=default` removed nothing and said nothing (exit 0): a misspelt
+    # resource looked like a default removed
+    for args in (("set", "--default", "coers=default"), ("set", "leaf", "coers=default")):
+        line = one_line_error(run(url, *args))
+        assert "coers=default: no default or limit names resource 'coers'" in line
+        assert "(resources with limits: cores, instances)" in line
+    # nothing before the bad pair was set either
+    one_line_error(run(url, "set", "--default", "cores=5", "coers=default"))
+    assert json.loads(run(url, "show", "--format", "json").output)[0]["limit"] == 20
+    # a resource that is named is removed (by the project, then the registered default)
+    assert run(url, "set", "project", "cores=default").exit_code == 0
+    assert run(url, "set", "--default", "instances=default").exit_code == 0
+    shown = json.loads(run(url, "show", "project", "--format", "json").output)
+    assert [(r["resource"], r["limit"], r["source"]) for r in shown] == [("cores", 20, "default")]
+
+
+def test_errors_name_the_command_and_the_library_s_name_the_method(url: str) -> None:
+    # the command said "register one with set_default": a Python method, not what to type
+    line = one_line_error(run(url, "recount", "-", stdin='{"leaf": {"gpus": 1}}'))
+    assert line.endswith(
+        "resource 'gpus' has no limit for project 'leaf' and no registered default "
+        "(register one with `anker quota set --default gpus=LIMIT`)"
+    )
+    line = one_line_error(run(url, "set", "new project", "--parent", "no where"))
+    assert line.endswith(
+        "no project 'no where' in the tree (add it with `anker quota set 'no where' --root` "
+        "or `anker quota set 'no where' --parent PARENT`)"
+    )
+
+    async def in_code() -> None:
+        async with await Quota.open(url) as quota:
+            with pytest.raises(UnknownResource, match=r"register one with set_default\)$"):
+                await quota.limit("leaf", "gpus")
+
+    asyncio.run(in_code())
+
+
+def test_a_strict_two_level_refusal_sets_nothing_of_the_command(url: str) -> None:
+    strict = f"{url}?model=strict-two-level"
+    assert run(strict, "set", "team", "--root", "cores=4", "instances=4").exit_code == 0
+    # the project was added and its cores=2 set before instances=8 was refused
+    line = one_line_error(run(strict, "set", "dev", "--parent", "team", "cores=2", "instances=8"))
+    assert "limit 8 of 'instances' for 'dev' exceeds its parent 'team''s limit 4" in line
+    assert "no project 'dev'" in one_line_error(run(strict, "show", "dev"))
+    assert run(strict, "set", "dev", "--parent", "team", "cores=2").exit_code == 0
+    line = one_line_error(run(strict, "set", "team", "instances=1", "cores=1"))
+    assert "limit 1 of 'cores' for 'team' is below its child 'dev''s limit 2" in line
+    shown = json.loads(run(strict, "show", "team", "--format", "json").output)
+    assert {r["resource"]: r["limit"] for r in shown} == {"cores": 4, "instances": 4}

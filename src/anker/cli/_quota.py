@@ -6,10 +6,11 @@ import asyncio
 import dataclasses
 import datetime as dt
 import json
+import shlex
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from types import MappingProxyType
+from types import EllipsisType, MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -33,6 +34,7 @@ _BOOLEAN_WORDS = {"true", "false", "yes", "no", "on", "off", "1", "0"}
 
 
 def _run(ctx: click.Context, use: Callable[[Quota], Awaitable[T]], *, create: bool = False) -> T:
+    from anker.db import SchemaNotCurrent
     from anker.limits import Quota
 
     url, model, timeout = ctx.obj
@@ -69,8 +71,36 @@ def _run(ctx: click.Context, use: Callable[[Quota], Awaitable[T]], *, create: bo
     with reported_errors():
         try:
             return asyncio.run(main())
+        except (LookupError, SchemaNotCurrent) as exc:
+            said = _in_cli_terms(exc)
+            if said is None:
+                raise
+            raise click.ClickException(said) from exc
         except ValueError as exc:  # a bad --url option, name or number, named by the library
             raise click.ClickException(str(exc)) from exc
+
+
+def _in_cli_terms(exc: Exception) -> str | None:
+    """The library's error whose hint names a Python method, with the command instead."""
+    from anker.db import SchemaNotCurrent
+    from anker.db._store_tables import UPGRADE_IN_CODE
+    from anker.limits import UnknownProject, UnknownResource
+
+    if isinstance(exc, UnknownProject):
+        name = shlex.quote(exc.project)
+        return (
+            f"no project {exc.project!r} in the tree (add it with `anker quota set {name} "
+            f"--root` or `anker quota set {name} --parent PARENT`)"
+        )
+    if isinstance(exc, UnknownResource):
+        return (
+            f"resource {exc.resource!r} has no limit for project {exc.project!r} and no "
+            f"registered default (register one with `anker quota set --default "
+            f"{shlex.quote(exc.resource + '=LIMIT')}`)"
+        )
+    if isinstance(exc, SchemaNotCurrent):
+        return str(exc).removesuffix(UPGRADE_IN_CODE)
+    return None
 
 
 def _read_json(path: Path) -> Any:
@@ -191,9 +221,11 @@ def set_(
     root: bool,
     as_default: bool,
 ) -> None:
-    """Set limits: 'set PROJECT cores=8 ram=unlimited' ('=default' removes one),
-    'set --default cores=4'; --parent or --root add PROJECT to the tree (a new project needs
-    one) or move it."""
+    """Set limits: 'set PROJECT cores=8 ram=unlimited' ('=default' removes one: the
+    registered default applies again), 'set --default cores=4' ('--default cores=default'
+    unregisters cores: claims of it are then refused where no limit of a project's own
+    applies); --parent or --root add PROJECT to the tree (a new project needs one) or move
+    it."""
     if as_default:
         pairs = ((project,) if project else ()) + limits
         if parent or root:
@@ -218,17 +250,54 @@ def set_(
         raise click.BadParameter(str(exc), param_hint="LIMITS") from None
 
     async def use(opened: Quota) -> None:
+        await _removable(opened, [r for r, value in parsed.items() if value is None])
         if as_default:
             for resource, value in parsed.items():
                 await opened.set_default(resource, value)
             return
         assert project is not None
+        if opened.model == "strict-two-level":
+            await _two_level_first(opened, project, parent if parent or root else ..., parsed)
         if parent or root:
             await opened.set_project(project, parent)
         for resource, value in parsed.items():
             await opened.set_limit(project, resource, value)
 
     _run(ctx, use)
+
+
+async def _two_level_first(
+    opened: Quota, project: str, parent: str | EllipsisType | None, limits: dict[str, int | None]
+) -> None:
+    """Check strict-two-level's rules for the whole command before setting anything (a
+    limit refused after the project was added or moved, or after the pairs before it were
+    set, left them set); ``parent`` is ``...`` when the project stays where it is."""
+    from anker.limits._two_level import TwoLevel
+
+    rules = TwoLevel(await opened.projects(), await opened.limits(), await opened.defaults())
+    if parent is not ...:
+        rules.check_project(project, parent)
+        rules.set_project(project, parent)
+    for resource, value in limits.items():
+        if value is not None:
+            rules.check_limit(project, resource, value)
+        rules.set_limit(project, resource, value)
+
+
+async def _removable(opened: Quota, resources: list[str]) -> None:
+    """Refuse '=default' for a resource no limit names: a misspelt name, which would
+    otherwise remove nothing and succeed."""
+    if not resources:
+        return
+    registered, own = await opened.defaults(), await opened.limits()
+    named = set(registered).union(*own.values())
+    for resource in resources:
+        if resource not in named:
+            known = ", ".join(sorted(named)) or "none"
+            raise click.ClickException(
+                f"{resource}=default: no default or limit names resource {resource!r}, so "
+                f"there is nothing to remove (resources with limits: {known})"
+            )
 
 
 @quota.command("show")

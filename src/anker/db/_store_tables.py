@@ -29,9 +29,11 @@ if TYPE_CHECKING:
 
     from anker._url import BackendURL
 
-__all__ = ["StoreTables"]
+__all__ = ["UPGRADE_IN_CODE", "StoreTables"]
 
 T = TypeVar("T")
+#: how code runs a store's migrations, after the command that does (a CLI leaves it out)
+UPGRADE_IN_CODE = " (or open it with upgrade=True)"
 
 
 class StoreTables:
@@ -114,7 +116,7 @@ class StoreTables:
             error.args = (
                 f"the {self._unavailable.what} {self.url} is at {at}; its schema is at "
                 f"{', '.join(exc.heads)}: run `{self.upgrade_command} --url '{self.url}' "
-                "upgrade` once (or open it with upgrade=True)",
+                f"upgrade` once{UPGRADE_IN_CODE}",
             )
             raise error from None
 

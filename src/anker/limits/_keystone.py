@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any
 
 from anker.limits._errors import InvalidTree, UnknownProject
 from anker.limits._model import check_limit, check_name
+from anker.limits._two_level import TwoLevel
 
 if TYPE_CHECKING:
     from anker.limits._quota import Quota
@@ -89,14 +90,41 @@ async def import_keystone(
             if str(owner) not in parents and str(owner) not in existing:
                 raise UnknownProject(str(owner))
             own.append((str(owner), resource, _limit(entry, "resource_limit", resource)))
-    for ident in parents:
-        if existing.get(ident, ...) != parents[ident]:
-            await quota.set_project(ident, parents[ident])
-    for resource, limit in registered:
-        await quota.set_default(resource, limit)
-    for owner, resource, limit in own:
-        await quota.set_limit(owner, resource, limit)
+    await _write(quota, existing, parents, registered, own)
     return KeystoneImport(len(parents), len(registered), len(own))
+
+
+async def _write(
+    quota: Quota,
+    existing: Mapping[str, str | None],
+    parents: Mapping[str, str | None],
+    registered: list[tuple[str, int]],
+    own: list[tuple[str, str, int]],
+) -> None:
+    """Set the checked entries: projects (parents first), defaults, limits."""
+    # strict-two-level's rules as Quota.set_project and set_limit check them, on one read
+    # of the store kept up to date (a read of the whole tree per entry was quadratic)
+    rules = None
+    if quota.model == "strict-two-level":
+        rules = TwoLevel(existing, await quota.limits(), await quota.defaults())
+    store = quota.store  # names and limits are checked above
+    for ident, parent in parents.items():
+        if existing.get(ident, ...) != parent:
+            if rules is not None:
+                rules.check_project(ident, parent)
+            await store.set_project(ident, parent)
+            if rules is not None:
+                rules.set_project(ident, parent)
+    for resource, limit in registered:
+        await store.set_default(resource, limit)
+        if rules is not None:
+            rules.set_default(resource, limit)
+    for owner, resource, limit in own:
+        if rules is not None:
+            rules.check_limit(owner, resource, limit)
+        await store.set_limit(owner, resource, limit)
+        if rules is not None:
+            rules.set_limit(owner, resource, limit)
 
 
 def _tree(data: Mapping[str, Any]) -> dict[str, str | None]:

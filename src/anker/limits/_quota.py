@@ -13,10 +13,9 @@ from typing import TYPE_CHECKING, Self
 
 from anker._observe import report
 from anker.limits._claim import Claim
-from anker.limits._errors import InvalidTree, OverQuota, UnknownProject
+from anker.limits._errors import OverQuota, UnknownProject
 from anker.limits._model import (
     MAX_AMOUNT,
-    UNLIMITED,
     ClaimInfo,
     Usage,
     check_amounts,
@@ -24,6 +23,7 @@ from anker.limits._model import (
     check_name,
 )
 from anker.limits._store import STORE_GROUP, Store
+from anker.limits._two_level import TwoLevel
 
 if TYPE_CHECKING:
     from types import TracebackType
@@ -137,16 +137,7 @@ class Quota:
         if parent is not None:
             check_name("project", parent)
         if self.model == "strict-two-level" and parent is not None:
-            tree = await self.store.projects()
-            if tree.get(parent) is not None:
-                raise InvalidTree(
-                    f"project {project!r} under {parent!r}: strict-two-level allows two levels "
-                    f"and {parent!r} is already under {tree[parent]!r}"
-                )
-            if any(up == project for up in tree.values()):
-                raise InvalidTree(
-                    f"project {project!r} has children: under strict-two-level it stays a root"
-                )
+            TwoLevel(await self.store.projects()).check_project(project, parent)
         await self.store.set_project(project, parent)
 
     async def delete_project(self, project: str) -> None:
@@ -188,29 +179,7 @@ class Quota:
         tree, own, registered = await asyncio.gather(
             self.store.projects(), self.store.limits(), self.store.defaults()
         )
-        if project not in tree:
-            raise UnknownProject(project)
-
-        def limit_of(name: str) -> int | None:
-            return own.get(name, {}).get(resource, registered.get(resource))
-
-        parent = tree[project]
-        if parent is not None:
-            bound = limit_of(parent)
-            if bound is not None and bound != UNLIMITED and (limit == UNLIMITED or limit > bound):
-                raise InvalidTree(
-                    f"limit {limit} of {resource!r} for {project!r} exceeds its parent "
-                    f"{parent!r}'s limit {bound} (strict-two-level)"
-                )
-        if limit != UNLIMITED:
-            # children's own limits only: one left at the default is bounded by the parent
-            for child in sorted(c for c, up in tree.items() if up == project):
-                below = own.get(child, {}).get(resource)
-                if below is not None and (below == UNLIMITED or below > limit):
-                    raise InvalidTree(
-                        f"limit {limit} of {resource!r} for {project!r} is below its child "
-                        f"{child!r}'s limit {below} (strict-two-level)"
-                    )
+        TwoLevel(tree, own, registered).check_limit(project, resource, limit)
 
     async def limits(self) -> dict[str, dict[str, int]]:
         """Every project's own limits, by project and resource."""

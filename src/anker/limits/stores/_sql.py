@@ -177,6 +177,14 @@ class SQLStore(StoreTables, Store):
 
     async def set_project(self, project: str, parent: str | None) -> None:
         def work(connection: Connection) -> None:
+            if not self._known(connection, project):
+                # a new project: its parent must exist, and no cycle can pass through a
+                # project with no children; one row read, not the tree (an import of
+                # thousands of projects read the whole tree for every one of them)
+                if parent is not None and not self._known(connection, parent):
+                    raise UnknownProject(parent)
+                connection.execute(projects.insert().values(id=project, parent=parent))
+                return
             tree = self._tree(connection)
             if parent is not None:
                 if parent not in tree:
@@ -186,26 +194,23 @@ class SQLStore(StoreTables, Store):
                     if ancestor == project:
                         raise InvalidTree(f"project {project!r} under {parent!r}: a cycle")
                     ancestor = tree[ancestor]
-            if project in tree:
-                if tree[project] == parent:
-                    return
-                subtree = self._descendants(tree, project) | {project}
-                busy = connection.execute(
-                    sa.select(sa.func.count())
-                    .select_from(usage)
-                    .where(usage.c.project.in_(subtree), usage.c.used > 0)
-                ).scalar_one()
-                if busy:
-                    raise InvalidTree(
-                        f"project {project!r} has usage in its subtree: release it before "
-                        f"moving the project"
-                    )
-                connection.execute(
-                    projects.update().where(projects.c.id == project).values(parent=parent)
+            if tree[project] == parent:
+                return
+            subtree = self._descendants(tree, project) | {project}
+            busy = connection.execute(
+                sa.select(sa.func.count())
+                .select_from(usage)
+                .where(usage.c.project.in_(subtree), usage.c.used > 0)
+            ).scalar_one()
+            if busy:
+                raise InvalidTree(
+                    f"project {project!r} has usage in its subtree: release it before "
+                    f"moving the project"
                 )
-                self._rebuild_subtree(connection)
-            else:
-                connection.execute(projects.insert().values(id=project, parent=parent))
+            connection.execute(
+                projects.update().where(projects.c.id == project).values(parent=parent)
+            )
+            self._rebuild_subtree(connection)
 
         await self._write("set_project", work)
 
@@ -242,6 +247,12 @@ class SQLStore(StoreTables, Store):
                 return work(connection)
 
         return run
+
+    @staticmethod
+    def _known(connection: Connection, project: str) -> bool:
+        """Whether the tree has ``project`` (one row read, not the tree)."""
+        found = connection.execute(sa.select(projects.c.id).where(projects.c.id == project))
+        return found.first() is not None
 
     @staticmethod
     def _tree(connection: Connection) -> dict[str, str | None]:
@@ -291,7 +302,7 @@ class SQLStore(StoreTables, Store):
 
     async def set_limit(self, project: str, resource: str, limit: int | None) -> None:
         def work(connection: Connection) -> None:
-            if project not in self._tree(connection):
+            if not self._known(connection, project):  # one row, not the tree
                 raise UnknownProject(project)
             connection.execute(
                 limits.delete().where(limits.c.project == project, limits.c.resource == resource)
