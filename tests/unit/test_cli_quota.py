@@ -366,3 +366,15 @@ def test_a_strict_two_level_refusal_sets_nothing_of_the_command(url: str) -> Non
     assert "limit 1 of 'cores' for 'team' is below its child 'dev''s limit 2" in line
     shown = json.loads(run(strict, "show", "team", "--format", "json").output)
     assert {r["resource"]: r["limit"] for r in shown} == {"cores": 4, "instances": 4}
+
+
+def test_timeout_takes_a_duration_and_refuses_what_is_none(url: str) -> None:
+    # '--timeout 30s' was "not a valid float", while '--timeout -1' failed saying "expected a
+    # duration such as 30s": the error suggested what the option then refused
+    for given in ("30s", "2m", "1.5", "250ms", "1h30m"):
+        result = CliRunner().invoke(cli, ["quota", "--url", url, "--timeout", given, "usage"])
+        assert result.exit_code == 0, result.output
+    for given in ("-1", "nan", "inf", "0.05", "soon"):
+        result = CliRunner().invoke(cli, ["quota", "--url", url, "--timeout", given, "usage"])
+        assert result.exit_code == 2, result.output  # a usage error, naming the option
+        assert "Invalid value for '--timeout': expected a duration such as 30s" in result.stderr

@@ -277,3 +277,17 @@ def test_a_run_id_that_is_not_text_is_a_usage_error(stored: tuple[str, str]) -> 
     assert result.exit_code == 2, result.output
     assert "Invalid value for '--url'" in result.stderr
     assert "is not UTF-8 text: name the store in text" in result.stderr
+
+
+def test_timeout_takes_a_duration_and_refuses_what_is_none(stored: tuple[str, str]) -> None:
+    # '--timeout 30s' was "not a valid float", while '--timeout -1' failed saying "expected a
+    # duration such as 30s": the error suggested what the option then refused
+    url, run_id = stored
+    for given in ("30s", "2m", "1.5", "250ms", "1h30m"):
+        result = CliRunner().invoke(cli, ["workflow", "--url", url, "--timeout", given, "list"])
+        assert result.exit_code == 0, result.output
+        assert run_id in result.output
+    for given in ("-1", "nan", "inf", "0.05", "soon"):
+        result = CliRunner().invoke(cli, ["workflow", "--url", url, "--timeout", given, "list"])
+        assert result.exit_code == 2, result.output  # a usage error, naming the option
+        assert "Invalid value for '--timeout': expected a duration such as 30s" in result.stderr

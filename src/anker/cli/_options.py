@@ -11,7 +11,14 @@ import click
 
 from anker.errors import AnkerError
 
-__all__ = ["emit_rows", "one_line", "output_format_option", "reported_errors"]
+__all__ = [
+    "Duration",
+    "emit_rows",
+    "one_line",
+    "output_format_option",
+    "reported_errors",
+    "store_timeout_option",
+]
 
 
 @contextmanager
@@ -30,6 +37,43 @@ def one_line(message: str) -> str:
     """``message`` on one line: a driver's text may span several (libpq's "connection
     refused" adds a tab-indented hint on a second line)."""
     return " ".join(part.strip() for part in message.splitlines() if part.strip())
+
+
+class Duration(click.ParamType[float]):
+    """A duration as anker's configuration reads one (``30s``, ``250ms``, ``2m``, ``1h30m``; a
+    bare number such as ``1.5`` is seconds), as float seconds of at least ``minimum``."""
+
+    name = "duration"
+
+    def __init__(self, minimum: float = 0.0) -> None:
+        self.minimum = minimum
+
+    def convert(
+        self, value: Any, param: click.Parameter | None, ctx: click.Context | None
+    ) -> float:
+        """Seconds in ``value``; a value that is no duration, or below the minimum (a
+        negative one, ``nan``), fails naming the option."""
+        from datetime import timedelta
+
+        from anker.config._kinds import BadValue
+        from anker.config._units import DurationKind
+
+        low = timedelta(seconds=self.minimum) if self.minimum else None
+        try:
+            found = DurationKind(low, None).convert(value)
+        except BadValue as exc:
+            self.fail(str(exc), param, ctx)
+        assert isinstance(found, timedelta)
+        return found.total_seconds()
+
+
+#: ``--timeout`` of the commands that open a store (``anker quota``, ``anker workflow``): at
+#: least 100ms, as the stores' own ``?timeout=`` (which refuses less)
+store_timeout_option = click.option(
+    "--timeout",
+    type=Duration(minimum=0.1),
+    help="Per store call, e.g. 30s, 2m or 1.5 (seconds); default: the URL's ?timeout=, else 5s.",
+)
 
 
 #: the formats for programs: one document on standard output (YAML wherever JSON is offered)

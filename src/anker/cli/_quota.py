@@ -21,6 +21,7 @@ from anker.cli._options import (
     emit_rows,
     output_format_option,
     reported_errors,
+    store_timeout_option,
 )
 
 if TYPE_CHECKING:
@@ -183,11 +184,7 @@ def _parse_limits(pairs: tuple[str, ...]) -> dict[str, int | None]:
     type=click.Choice(["flat", "strict-two-level", "hierarchical"]),
     help="The enforcement model the services use (default: the URL's, or hierarchical).",
 )
-@click.option(
-    "--timeout",
-    type=float,
-    help="Seconds per store call (default: the URL's ?timeout=, or 5).",
-)
+@store_timeout_option
 @click.pass_context
 def quota(ctx: click.Context, url: str | None, model: str | None, timeout: float | None) -> None:
     """Limits, usage, claims and the project tree of a limits store."""

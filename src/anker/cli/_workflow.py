@@ -23,6 +23,7 @@ from anker.cli._options import (
     emit_rows,
     output_format_option,
     reported_errors,
+    store_timeout_option,
 )
 
 if TYPE_CHECKING:
@@ -114,11 +115,7 @@ def _run_row(run: RunInfo) -> dict[str, Any]:
     callback=_text,
     help="The store, e.g. sqlite:///var/lib/svc/workflows.db (default: $ANKER_WORKFLOW_URL).",
 )
-@click.option(
-    "--timeout",
-    type=float,
-    help="Seconds per store call (default: the URL's ?timeout=, else 5).",
-)
+@store_timeout_option
 @click.pass_context
 def workflow(ctx: click.Context, url: str | None, timeout: float | None) -> None:
     """Workflow runs in a store: list, show, history; cancel, resume, retry; drift."""
