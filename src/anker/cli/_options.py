@@ -2,14 +2,19 @@
 
 from __future__ import annotations
 
+import dataclasses
 import json
 from collections.abc import Callable, Iterator
 from contextlib import contextmanager
-from typing import Any
+from types import MappingProxyType
+from typing import TYPE_CHECKING, Any
 
 import click
 
 from anker.errors import AnkerError
+
+if TYPE_CHECKING:
+    from anker._url import BackendURL
 
 __all__ = [
     "Duration",
@@ -17,8 +22,13 @@ __all__ = [
     "one_line",
     "output_format_option",
     "reported_errors",
+    "store_target",
     "store_timeout_option",
+    "store_url_option",
 ]
+
+#: what a boolean URL option takes (anything else is left for the store to refuse)
+_BOOLEAN_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "1", "0"})
 
 
 @contextmanager
@@ -72,8 +82,61 @@ class Duration(click.ParamType[float]):
 store_timeout_option = click.option(
     "--timeout",
     type=Duration(minimum=0.1),
-    help="Per store call, e.g. 30s, 2m or 1.5 (seconds); default: the URL's ?timeout=, else 5s.",
+    help="Per store call, e.g. 30s, 2m or 1.5 (seconds); replaces the URL's ?timeout= "
+    "(default: the URL's, else 5s).",
 )
+
+
+def _url_text(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """The URL as given, refused if it is not text: bytes no UTF-8 decodes (as argv brings
+    them), which the store could not even open (its error named neither them nor the store)."""
+    try:
+        if value is not None:
+            value.encode("utf-8")
+    except UnicodeEncodeError:
+        raise click.BadParameter(f"{value!r} is not UTF-8 text: name the store in text") from None
+    return value
+
+
+def store_url_option(envvar: str, example: str) -> Callable[[Callable[..., Any]], Any]:
+    """``--url`` of a command group that opens a store, from ``envvar`` by default; ``example``
+    is a URL for its help."""
+    return click.option(
+        "--url",
+        envvar=envvar,
+        metavar="URL",
+        callback=_url_text,
+        help=f"The store, e.g. {example} (default: ${envvar}).",
+    )
+
+
+def store_target(
+    url: str, timeout: float | None, *, create: bool
+) -> tuple[BackendURL, dict[str, Any]]:
+    """The store's URL and the options to open it with, by one rule for every store command.
+
+    The URL may be a service's own, options included. ``--timeout``, when given, replaces the
+    URL's ``?timeout=`` (the user's word on this command line, not a conflict); unless
+    ``create``, a SQLite store is opened with ``create=False`` whatever the URL's ``?create=``
+    says, so that reading never creates a file (a value no boolean is stays, for the store to
+    name).
+    """
+    from anker._url import parse_url
+
+    target = parse_url(url)
+    options: dict[str, Any] = {}
+    dropped: set[str] = set()
+    if timeout is not None:
+        dropped.add("timeout")
+        options["timeout"] = timeout
+    if target.scheme == "sqlite" and not create:
+        if all(v.lower() in _BOOLEAN_WORDS for v in target.query.get("create", ())):
+            dropped.add("create")
+        options["create"] = False
+    if dropped:
+        query = {k: v for k, v in target.query.items() if k not in dropped}
+        target = dataclasses.replace(target, query=MappingProxyType(query))
+    return target, options
 
 
 #: the formats for programs: one document on standard output (YAML wherever JSON is offered)

@@ -10,7 +10,7 @@ import shlex
 import sys
 from collections.abc import Awaitable, Callable, Mapping
 from pathlib import Path
-from types import EllipsisType, MappingProxyType
+from types import EllipsisType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -21,7 +21,9 @@ from anker.cli._options import (
     emit_rows,
     output_format_option,
     reported_errors,
+    store_target,
     store_timeout_option,
+    store_url_option,
 )
 
 if TYPE_CHECKING:
@@ -30,8 +32,6 @@ if TYPE_CHECKING:
 __all__ = ["quota"]
 
 T = TypeVar("T")
-#: what an option of type boolean takes (anything else is left for the store to refuse)
-_BOOLEAN_WORDS = {"true", "false", "yes", "no", "on", "off", "1", "0"}
 
 
 def _run(ctx: click.Context, use: Callable[[Quota], Awaitable[T]], *, create: bool = False) -> T:
@@ -43,28 +43,13 @@ def _run(ctx: click.Context, use: Callable[[Quota], Awaitable[T]], *, create: bo
         raise click.UsageError("name the store with --url URL or ANKER_LIMITS_URL")
 
     async def main() -> T:
-        from anker._url import parse_url
-
-        options: dict[str, Any] = {}
-        target = parse_url(url)
+        target, options = store_target(url, timeout, create=create)
         if model:
             if target.param("model", model) != model:
                 raise click.UsageError(
                     f"--model {model} contradicts the URL's ?model={target.param('model')}"
                 )
             options["model"] = model
-        if timeout is not None:
-            if target.param("timeout") is not None:
-                raise click.UsageError("give --timeout or the URL's ?timeout=, not both")
-            options["timeout"] = timeout
-        if target.scheme == "sqlite" and not create:
-            # reading never creates a database, whatever the URL's ?create= says (a
-            # service's URL may say true: that is no conflict of the user's making)
-            given = target.query.get("create", ())
-            if all(v.lower() in _BOOLEAN_WORDS for v in given):  # else the store names it
-                query = {k: v for k, v in target.query.items() if k != "create"}
-                target = dataclasses.replace(target, query=MappingProxyType(query))
-            options["create"] = False
         quota = await Quota.open(target, upgrade=create, **options)
         async with quota:
             return await use(quota)
@@ -173,12 +158,7 @@ def _parse_limits(pairs: tuple[str, ...]) -> dict[str, int | None]:
 
 
 @click.group()
-@click.option(
-    "--url",
-    envvar="ANKER_LIMITS_URL",
-    metavar="URL",
-    help="The store, e.g. sqlite:///var/lib/svc/limits.db (default: $ANKER_LIMITS_URL).",
-)
+@store_url_option("ANKER_LIMITS_URL", "sqlite:///var/lib/svc/limits.db")
 @click.option(
     "--model",
     type=click.Choice(["flat", "strict-two-level", "hierarchical"]),

@@ -5,14 +5,12 @@ file or a table."""
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
 import json
 import sys
 import time
 import uuid
 from collections.abc import Awaitable, Callable
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -23,7 +21,9 @@ from anker.cli._options import (
     emit_rows,
     output_format_option,
     reported_errors,
+    store_target,
     store_timeout_option,
+    store_url_option,
 )
 
 if TYPE_CHECKING:
@@ -46,16 +46,7 @@ def _run(ctx: click.Context, use: Callable[[Store], Awaitable[T]], *, create: bo
         raise click.UsageError("name the store with --url URL or ANKER_WORKFLOW_URL")
 
     async def main() -> T:
-        from anker._url import parse_url
-
-        # --timeout only when given: a URL's own ?timeout= (a service's URL) is no conflict
-        options: dict[str, Any] = {} if timeout is None else {"timeout": timeout}
-        target = parse_url(url)
-        if target.scheme == "sqlite" and not create:
-            # reading never creates a database, whatever the URL's ?create= says
-            query = {k: v for k, v in target.query.items() if k != "create"}
-            target = dataclasses.replace(target, query=MappingProxyType(query))
-            options["create"] = False
+        target, options = store_target(url, timeout, create=create)
 
         async def start(store: Store) -> None:
             if create:
@@ -76,15 +67,13 @@ def _run(ctx: click.Context, use: Callable[[Store], Awaitable[T]], *, create: bo
 
 
 def _text(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """A run id (or the store's URL) as given, refused if it is not text: bytes no UTF-8
-    decodes, which the store could not even look up (its error named neither them nor the
-    store)."""
+    """A run id as given, refused if it is not text: bytes no UTF-8 decodes, which the store
+    could not even look up (its error named neither them nor the store)."""
     try:
         if value is not None:
             value.encode("utf-8")
     except UnicodeEncodeError:
-        what = "no run has such an id" if param.name == "run_id" else "name the store in text"
-        raise click.BadParameter(f"{value!r} is not UTF-8 text: {what}") from None
+        raise click.BadParameter(f"{value!r} is not UTF-8 text: no run has such an id") from None
     return value
 
 
@@ -108,13 +97,7 @@ def _run_row(run: RunInfo) -> dict[str, Any]:
 
 
 @click.group()
-@click.option(
-    "--url",
-    envvar="ANKER_WORKFLOW_URL",
-    metavar="URL",
-    callback=_text,
-    help="The store, e.g. sqlite:///var/lib/svc/workflows.db (default: $ANKER_WORKFLOW_URL).",
-)
+@store_url_option("ANKER_WORKFLOW_URL", "sqlite:///var/lib/svc/workflows.db")
 @store_timeout_option
 @click.pass_context
 def workflow(ctx: click.Context, url: str | None, timeout: float | None) -> None:
