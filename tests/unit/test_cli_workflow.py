@@ -263,7 +263,10 @@ def test_commands_leave_a_file_that_is_no_store_unchanged(tmp_path: Path) -> Non
         before = path.read_bytes()
         url = f"sqlite://{path}"
         for args in (("list",), ("show", "x"), ("history", "x"), ("drift",), ("cancel", "x")):
-            assert "is at no revision" in one_line_error(run(url, *args))
+            line = one_line_error(run(url, *args))
+            assert "is at no revision" in line
+            # the command to run, not code's way ("or open it with upgrade=True"), as quota
+            assert line.endswith(f"run `anker workflow --url '{url}' upgrade` once"), line
         # (they switched it to write-ahead logging: its header rewritten, the empty file
         # given one of 4096 bytes)
         assert path.read_bytes() == before

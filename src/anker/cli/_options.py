@@ -2,12 +2,14 @@
 
 from __future__ import annotations
 
+import asyncio
 import dataclasses
 import json
-from collections.abc import Callable, Iterator
+import sys
+from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
 from types import MappingProxyType
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
@@ -22,10 +24,13 @@ __all__ = [
     "one_line",
     "output_format_option",
     "reported_errors",
+    "run_store",
     "store_target",
     "store_timeout_option",
     "store_url_option",
 ]
+
+T = TypeVar("T")
 
 #: what a boolean URL option takes (anything else is left for the store to refuse)
 _BOOLEAN_WORDS = frozenset({"true", "false", "yes", "no", "on", "off", "1", "0"})
@@ -137,6 +142,38 @@ def store_target(
         query = {k: v for k, v in target.query.items() if k not in dropped}
         target = dataclasses.replace(target, query=MappingProxyType(query))
     return target, options
+
+
+def run_store(
+    main: Callable[[], Coroutine[Any, Any, T]],
+    in_cli_terms: Callable[[Exception], str | None] = lambda exc: None,
+) -> T:
+    """Run a store command's ``main``, its errors one line: ``in_cli_terms`` may say one
+    (a library error naming a Python method) as the command line would; a store without its
+    tables is told to run its ``upgrade`` command, without the advice of code
+    ("or open it with upgrade=True"); a bad URL option or value is named as the library does."""
+    with reported_errors():
+        try:
+            return asyncio.run(main())
+        except Exception as exc:
+            said = in_cli_terms(exc)
+            if said is None:
+                said = _without_advice_to_code(exc)
+            if said is not None:
+                raise click.ClickException(said) from exc
+            if isinstance(exc, ValueError) and not isinstance(exc, AnkerError):
+                raise click.ClickException(one_line(str(exc))) from exc
+            raise
+
+
+def _without_advice_to_code(exc: Exception) -> str | None:
+    # (loaded only if a store opened SQL tables: a store on Redis needs no SQLAlchemy)
+    tables = sys.modules.get("anker.db._store_tables")
+    migrations = sys.modules.get("anker.db._migrations")
+    if tables is None or migrations is None or not isinstance(exc, migrations.SchemaNotCurrent):
+        return None
+    advice: str = tables.UPGRADE_IN_CODE
+    return one_line(str(exc)).removesuffix(advice)
 
 
 #: the formats for programs: one document on standard output (YAML wherever JSON is offered)

@@ -2,7 +2,6 @@
 
 from __future__ import annotations
 
-import asyncio
 import dataclasses
 import datetime as dt
 import json
@@ -21,6 +20,7 @@ from anker.cli._options import (
     emit_rows,
     output_format_option,
     reported_errors,
+    run_store,
     store_target,
     store_timeout_option,
     store_url_option,
@@ -35,7 +35,6 @@ T = TypeVar("T")
 
 
 def _run(ctx: click.Context, use: Callable[[Quota], Awaitable[T]], *, create: bool = False) -> T:
-    from anker.db import SchemaNotCurrent
     from anker.limits import Quota
 
     url, model, timeout = ctx.obj
@@ -54,22 +53,11 @@ def _run(ctx: click.Context, use: Callable[[Quota], Awaitable[T]], *, create: bo
         async with quota:
             return await use(quota)
 
-    with reported_errors():
-        try:
-            return asyncio.run(main())
-        except (LookupError, SchemaNotCurrent) as exc:
-            said = _in_cli_terms(exc)
-            if said is None:
-                raise
-            raise click.ClickException(said) from exc
-        except ValueError as exc:  # a bad --url option, name or number, named by the library
-            raise click.ClickException(str(exc)) from exc
+    return run_store(main, _in_cli_terms)
 
 
 def _in_cli_terms(exc: Exception) -> str | None:
     """The library's error whose hint names a Python method, with the command instead."""
-    from anker.db import SchemaNotCurrent
-    from anker.db._store_tables import UPGRADE_IN_CODE
     from anker.limits import UnknownProject, UnknownResource
 
     if isinstance(exc, UnknownProject):
@@ -84,8 +72,6 @@ def _in_cli_terms(exc: Exception) -> str | None:
             f"registered default (register one with `anker quota set --default "
             f"{shlex.quote(exc.resource + '=LIMIT')}`)"
         )
-    if isinstance(exc, SchemaNotCurrent):
-        return str(exc).removesuffix(UPGRADE_IN_CODE)
     return None
 
 

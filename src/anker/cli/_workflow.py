@@ -20,7 +20,7 @@ from anker.cli._options import (
     dump,
     emit_rows,
     output_format_option,
-    reported_errors,
+    run_store,
     store_target,
     store_timeout_option,
     store_url_option,
@@ -59,11 +59,7 @@ def _run(ctx: click.Context, use: Callable[[Store], Awaitable[T]], *, create: bo
         async with store:
             return await use(store)
 
-    with reported_errors():
-        try:
-            return asyncio.run(main())
-        except ValueError as exc:  # a bad --url option, named by the library
-            raise click.ClickException(str(exc)) from exc
+    return run_store(main)
 
 
 def _text(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
