@@ -387,3 +387,20 @@ def test_a_url_that_is_not_text_is_a_usage_error(tmp_path: Path) -> None:
     result = run(f"sqlite://{tmp_path}/{not_text}.db", "show")
     assert result.exit_code == 2, result.output
     assert "is not UTF-8 text: name the store in text" in result.stderr
+
+
+def test_a_resource_given_twice_is_refused_and_sets_nothing(url: str) -> None:
+    # 'set leaf cores=5 cores=6' set cores=6 without a word: the last one won
+    for args in (
+        ("set", "leaf", "cores=5", "cores=6"),
+        ("set", "leaf", "cores=5", "instances=2", "cores=5"),
+        ("set", "--default", "cores=1", "cores=default"),
+    ):
+        result = run(url, *args)
+        assert result.exit_code == 2, result.output  # as a malformed pair
+        assert "resource 'cores' is given twice" in result.stderr
+    shown = json.loads(run(url, "show", "leaf", "--format", "json").output)
+    assert {r["resource"]: (r["limit"], r["source"]) for r in shown} == {
+        "cores": (20, "default"),
+        "instances": (-1, "default"),
+    }

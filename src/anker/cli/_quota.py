@@ -118,8 +118,10 @@ def _limit_text(limit: int) -> str:
 
 
 def _parse_limits(pairs: tuple[str, ...]) -> dict[str, int | None]:
-    """``cores=4 ram=unlimited gpus=default``: -1 for unlimited, None for the default."""
+    """``cores=4 ram=unlimited gpus=default``: -1 for unlimited, None for the default; a
+    resource at most once."""
     found: dict[str, int | None] = {}
+    given: dict[str, str] = {}
     for pair in pairs:
         resource, equals, value = pair.partition("=")
         if not equals or not resource:
@@ -127,6 +129,13 @@ def _parse_limits(pairs: tuple[str, ...]) -> dict[str, int | None]:
                 f"{pair!r}: write RESOURCE=LIMIT, e.g. cores=8 (or =unlimited, =default)",
                 param_hint="LIMITS",
             )
+        if resource in found:  # the last one won, without a word
+            raise click.BadParameter(
+                f"resource {resource!r} is given twice ({pair!r} after "
+                f"{given[resource]!r}): give each resource once",
+                param_hint="LIMITS",
+            )
+        given[resource] = pair
         word = value.strip().lower()
         if word in ("unlimited", "-1"):
             found[resource] = -1
