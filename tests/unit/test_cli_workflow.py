@@ -171,6 +171,18 @@ def test_watch_exits_1_for_a_run_that_did_not_succeed(stored: tuple[str, str]) -
     assert f" run {run_id} FAILED" in watched.output.splitlines()[-1]
 
 
+def test_watch_takes_durations_as_the_store_timeout_does(stored: tuple[str, str]) -> None:
+    # '--interval 1s' and '--timeout 5m' were "not a valid float range"
+    url, run_id = stored
+    watched = run(url, "watch", run_id, "--interval", "50ms", "--timeout", "5m")
+    assert watched.exit_code == 1, watched.output  # the run FAILED: watched to its end
+    assert f" run {run_id} FAILED" in watched.output.splitlines()[-1]
+    for option, given in (("--interval", "10ms"), ("--timeout", "-1s"), ("--timeout", "soon")):
+        result = run(url, "watch", run_id, option, given)
+        assert result.exit_code == 2, result.output
+        assert f"Invalid value for '{option}': expected a duration" in result.stderr
+
+
 def test_unknown_runs_are_one_line_errors(stored: tuple[str, str]) -> None:
     url, _ = stored
     for command in ("show", "history", "cancel", "resume", "retry"):

@@ -17,6 +17,7 @@ import click
 
 from anker.cli._options import (
     MACHINE_FORMATS,
+    Duration,
     dump,
     emit_rows,
     output_format_option,
@@ -263,9 +264,15 @@ def show(ctx: click.Context, run_id: str, output_format: str) -> None:
 @workflow.command("watch")
 @click.argument("run_id", callback=_text)
 @click.option(
-    "--interval", default=0.5, show_default=True, type=click.FloatRange(0.05), help="Seconds."
+    "--interval",
+    default="500ms",
+    show_default=True,
+    type=Duration(minimum=0.05),
+    help="Between reads, e.g. 2s or 0.5 (seconds).",
 )
-@click.option("--timeout", "limit", type=click.FloatRange(0), help="Give up after this long.")
+@click.option(
+    "--timeout", "limit", type=Duration(), help="Give up after this long, e.g. 10m or 90 (seconds)."
+)
 @click.pass_context
 def watch(ctx: click.Context, run_id: str, interval: float, limit: float | None) -> None:
     """Follow a run until it ends: on a terminal, its tasks redrawn as they change with a
