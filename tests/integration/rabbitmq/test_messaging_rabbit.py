@@ -461,7 +461,7 @@ async def test_a_virtual_host_the_broker_refuses_is_named_in_the_error(rabbit_ur
     userinfo = f"{good.username or 'guest'}:{good.password.reveal() if good.password else 'guest'}"
     url = f"rabbit://{userinfo}@{good.host}:{good.port or 5672}/no-such-vhost-{uuid.uuid4().hex}"
     with pytest.raises(TransportUnavailable) as raised:
-        await connect(url, timeout=1)
+        await connect(url, timeout=3)
     assert "the broker refused the virtual host 'no-such-vhost-" in str(raised.value)
     # (the user is named, but masked here: the test broker's password is the user's name)
     assert "it does not exist, or the user " in str(raised.value)
@@ -477,20 +477,10 @@ async def test_a_wrong_password_fails_without_the_password(
     good = parse_url(rabbit_url).endpoints[0]
     url = f"rabbit://{good.username or 'guest'}:n0t-the-pw@{good.host}:{good.port or 5672}/"
     with pytest.raises(TransportUnavailable) as raised:
-        await connect(url, timeout=2)
+        await connect(url, timeout=3)
+    assert "ACCESS_REFUSED" in str(raised.value)  # the broker's answer, not only "timed out"
     assert "n0t-the-pw" not in str(raised.value)
     assert "n0t-the-pw" not in caplog.text
-
-
-async def test_a_password_the_broker_refuses_is_said_and_not_shown(rabbit_url: str) -> None:
-    from anker._url import parse_url
-
-    good = parse_url(rabbit_url).endpoints[0]
-    url = f"rabbit://{good.username or 'guest'}:s3cr3t-wrong@{good.host}:{good.port or 5672}/"
-    with pytest.raises(TransportUnavailable) as raised:
-        await connect(url, timeout=1)
-    assert "ACCESS_REFUSED" in str(raised.value)
-    assert "s3cr3t-wrong" not in str(raised.value)
 
 
 async def test_a_last_try_cut_short_by_the_timeout_does_not_hide_why_the_others_failed(
