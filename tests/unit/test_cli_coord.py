@@ -2,12 +2,26 @@
 
 from __future__ import annotations
 
+import asyncio
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner, Result
 
 from anker.cli import cli
+
+
+@pytest.fixture
+def made(tmp_path: Path) -> str:
+    """The URL of a file:// backend that exists (the commands never make one)."""
+    from anker.coordination import Coordinator
+
+    async def make() -> None:
+        async with await Coordinator.connect(f"file://{tmp_path}"):
+            pass
+
+    asyncio.run(make())
+    return f"file://{tmp_path}"
 
 
 def one_line_error(result: Result) -> str:
@@ -30,10 +44,29 @@ def test_an_unknown_url_option_is_one_line(scheme: str, tmp_path: Path) -> None:
 
 
 @pytest.mark.parametrize("command", ["locks", "groups", "leaders"])
-def test_a_negative_timeout_is_one_line(command: str, tmp_path: Path) -> None:
-    url = f"file://{tmp_path}"
-    result = CliRunner().invoke(cli, ["coord", "--url", url, "--timeout", "-1", command])
-    assert "timeout" in one_line_error(result)
+def test_timeout_takes_a_duration_and_refuses_what_is_none(command: str, made: str) -> None:
+    # '--timeout 2s' was "not a valid float", while '--timeout -1' failed saying "expected a
+    # duration such as 30s": the error suggested what the option then refused
+    url = made
+    for given in ("30s", "2m", "1.5", "250ms"):
+        result = CliRunner().invoke(cli, ["coord", "--url", url, "--timeout", given, command])
+        assert result.exit_code == 0, result.output
+    for given in ("-1", "nan", "inf", "0.05", "soon"):
+        result = CliRunner().invoke(cli, ["coord", "--url", url, "--timeout", given, command])
+        assert result.exit_code == 2, result.output  # a usage error, naming the option
+        assert "Invalid value for '--timeout': expected a duration such as 30s" in result.stderr
+
+
+def test_the_url_s_timeout_is_used_and_timeout_replaces_it(made: str) -> None:
+    # a service's own URL with ?timeout= failed every command ("given twice (in the URL and
+    # as a keyword)"), because --timeout always passed its default of 5
+    result = CliRunner().invoke(cli, ["coord", "--url", f"{made}?timeout=10s", "locks"])
+    assert result.exit_code == 0, result.output
+    # the URL's own is used when --timeout is not given, and --timeout replaces it
+    url = f"{made}?timeout=1ms"
+    assert "got '1ms'" in one_line_error(CliRunner().invoke(cli, ["coord", "--url", url, "locks"]))
+    result = CliRunner().invoke(cli, ["coord", "--url", url, "--timeout", "3", "locks"])
+    assert result.exit_code == 0, result.output
 
 
 @pytest.mark.parametrize("command", ["locks", "groups", "leaders"])
