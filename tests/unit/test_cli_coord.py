@@ -77,3 +77,22 @@ def test_listing_a_mistyped_path_creates_nothing(command: str, where: str, tmp_p
     result = CliRunner().invoke(cli, ["coord", "--url", f"file://{tmp_path}/{where}", command])
     one_line_error(result)
     assert list(tmp_path.iterdir()) == []
+
+
+@pytest.mark.parametrize("scheme", ["sqlite", "file"])
+@pytest.mark.parametrize("create", ["true", "false", "1"])
+def test_a_url_s_create_is_no_conflict_and_creates_nothing(
+    scheme: str, create: str, tmp_path: Path
+) -> None:
+    # a service's URL with ?create=true failed every command ("given twice (in the URL and as
+    # a keyword)"); these commands still never create a database, whatever the URL says
+    where = f"{tmp_path}/coord.db" if scheme == "sqlite" else str(tmp_path)
+    result = CliRunner().invoke(
+        cli, ["coord", "--url", f"{scheme}://{where}?create={create}", "locks"]
+    )
+    assert "no database at" in one_line_error(result)
+    assert list(tmp_path.iterdir()) == []
+    result = CliRunner().invoke(
+        cli, ["coord", "--url", f"{scheme}://{where}?create=maybe", "locks"]
+    )
+    assert "create" in one_line_error(result)

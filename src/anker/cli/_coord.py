@@ -12,7 +12,13 @@ from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from anker.cli._options import Duration, emit_rows, output_format_option, reported_errors
+from anker.cli._options import (
+    _BOOLEAN_WORDS,
+    Duration,
+    emit_rows,
+    output_format_option,
+    reported_errors,
+)
 
 if TYPE_CHECKING:
     from anker._url import BackendURL
@@ -31,11 +37,9 @@ def _run(ctx: click.Context, use: Callable[[Coordinator], Awaitable[T]]) -> T:
         raise click.UsageError("name the backend with --url URL or ANKER_COORDINATION_URL")
 
     async def main() -> T:
-        target, options = _target(url, timeout)
+        target, options = _target(url, timeout, create=_can_create(url))
         if prefix:
             options["prefix"] = prefix
-        if _can_create(url):
-            options["create"] = "false"  # these commands only read: never create a database
         coordinator = await Coordinator.connect(target, member_id="anker-cli", **options)
         async with coordinator:
             return await use(coordinator)
@@ -47,16 +51,27 @@ def _run(ctx: click.Context, use: Callable[[Coordinator], Awaitable[T]]) -> T:
             raise click.ClickException(str(exc)) from exc
 
 
-def _target(url: str, timeout: float | None) -> tuple[BackendURL, dict[str, Any]]:
+def _target(url: str, timeout: float | None, *, create: bool) -> tuple[BackendURL, dict[str, Any]]:
     """The URL to connect to and the options to connect with: ``--timeout``, when given,
-    replaces the URL's ``?timeout=`` (the user's word on this command line, not a conflict)."""
+    replaces the URL's ``?timeout=`` (the user's word on this command line, not a conflict);
+    a backend that can ``create`` its storage is told not to, whatever the URL's ``?create=``
+    says, as these commands only read (a value no boolean is stays, for the backend to name)."""
     from anker._url import parse_url
 
     target = parse_url(url)
-    if timeout is None:
-        return target, {}
-    query = {k: v for k, v in target.query.items() if k != "timeout"}
-    return dataclasses.replace(target, query=MappingProxyType(query)), {"timeout": timeout}
+    options: dict[str, Any] = {}
+    dropped: set[str] = set()
+    if timeout is not None:
+        dropped.add("timeout")
+        options["timeout"] = timeout
+    if create:
+        if all(v.lower() in _BOOLEAN_WORDS for v in target.query.get("create", ())):
+            dropped.add("create")
+        options["create"] = "false"
+    if dropped:
+        query = {k: v for k, v in target.query.items() if k not in dropped}
+        target = dataclasses.replace(target, query=MappingProxyType(query))
+    return target, options
 
 
 def _can_create(url: str) -> bool:
