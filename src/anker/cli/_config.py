@@ -422,6 +422,11 @@ def migrate(
         raise click.UsageError("--schema or --namespace is required")
     if in_place and file == "-":
         raise click.UsageError("--in-place needs a FILE, not - (stdin)")
+    if file.endswith(".toml"):
+        raise click.ClickException(
+            f"{file}: anker config migrate rewrites INI files, not TOML: rename the deprecated"
+            " options that validate reports by hand; nothing changed"
+        )
     schema = declared.schema
     name = STDIN if file == "-" else file
     holder = IniFile(name)

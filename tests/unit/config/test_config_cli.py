@@ -284,3 +284,39 @@ def test_dash_is_stdin_and_stdout() -> None:
     )
     assert result.exit_code == 0
     assert result.stdout.startswith("[DEFAULT]")
+
+
+def test_migrate_refuses_toml_and_only_ini_files_are_sent_to_it(tmp_path: Path) -> None:
+    # validate advised "anker config migrate rewrites it" for a deprecated name in a TOML
+    # file, and migrate then printed the file unchanged: "0 change(s), 0 left for a human"
+    path = tmp_path / "svc.toml"
+    written = 'sql_connection = "sqlite://"\n'
+    path.write_text(written)
+    code, out, err = run("config", "validate", "--schema", SCHEMA, str(path))
+    assert code == 0
+    assert "is deprecated; use [database] connection instead\n" in out
+    assert "config migrate" not in out
+    code, out, err = run("config", "migrate", "--schema", SCHEMA, str(path), "--in-place")
+    assert code == 1
+    assert out == ""
+    assert err == (
+        f"Error: {path}: anker config migrate rewrites INI files, not TOML: rename the"
+        " deprecated options that validate reports by hand; nothing changed\n"
+    )
+    assert path.read_text() == written
+    ini = tmp_path / "svc.conf"
+    ini.write_text("[DEFAULT]\nsql_connection = sqlite://\n")
+    code, out, _ = run("config", "validate", "--schema", SCHEMA, str(ini))
+    assert "instead (anker config migrate rewrites it)" in out
+
+
+def test_a_deprecated_name_outside_a_file_is_not_sent_to_migrate() -> None:
+    from config_schemas import ServiceConfig
+
+    loaded = ServiceConfig.load(
+        env_prefix="SVC", environ={"SVC_DEFAULT__SQL_CONNECTION": "sqlite://"}
+    )
+    assert [str(w) for w in loaded.warnings] == [
+        "environment variable SVC_DEFAULT__SQL_CONNECTION: warning: [DEFAULT] sql_connection is"
+        " deprecated; use [database] connection instead"
+    ]
