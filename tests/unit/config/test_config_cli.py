@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -320,3 +322,35 @@ def test_a_deprecated_name_outside_a_file_is_not_sent_to_migrate() -> None:
         "environment variable SVC_DEFAULT__SQL_CONNECTION: warning: [DEFAULT] sql_connection is"
         " deprecated; use [database] connection instead"
     ]
+
+
+class _Zeros(io.RawIOBase):
+    """Standard input that gives ``size`` zero bytes (think of /dev/zero), counting them."""
+
+    def __init__(self, size: int) -> None:
+        self.left, self.given = size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        count = min(len(buffer), self.left)
+        buffer[:count] = bytes(count)
+        self.left -= count
+        self.given += count
+        return count
+
+
+@pytest.mark.parametrize("command", ["validate", "migrate"])
+def test_stdin_is_read_no_further_than_a_file_is(command: str) -> None:
+    # '- < /dev/zero' read standard input to its end: a MemoryError (exit 70) after filling
+    # the memory, where a file of that size is refused after 16 MiB
+    from anker.config._ini import MAX_FILE_BYTES
+
+    zeros = _Zeros(3 * MAX_FILE_BYTES)
+    args = ["--config-file", "-"] if command == "validate" else ["--schema", SCHEMA, "-"]
+    result = CliRunner().invoke(cli, ["config", command, *args], input=io.BufferedReader(zeros))
+    assert result.exit_code == 1, result.output
+    assert "<stdin>: " in result.output
+    assert "is larger than 16 MiB" in result.output
+    assert zeros.given < 2 * MAX_FILE_BYTES
