@@ -153,10 +153,31 @@ def test_cli_misuse_is_an_error_message_not_a_traceback(store: Path) -> None:
     assert json.loads(out)["version"] == 1
 
 
-def test_a_binary_passphrase_is_revealed_as_base64(store: Path) -> None:
+def test_a_binary_passphrase_is_refused_and_one_made_elsewhere_revealed_as_base64(
+    store: Path,
+) -> None:
+    import asyncio
+
+    from anker.secrets import KeyManager
+    from anker.secrets._objects import ManagedObject, new_id
+
     path = store / "binary"
     path.write_bytes(b"\xff\xfe")
-    run("put", "passphrase", "--name", "bin", "--file", str(path))
+    code, out, err = run("put", "passphrase", "--name", "bin", "--file", str(path))
+    assert (code, out) == (1, "")
+    assert err == (
+        "Error: a passphrase must be UTF-8 text; byte 0xff at offset 0 is not (store binary"
+        " data as opaque)\n"
+    )
+
+    async def made_by_another_client() -> None:  # one that does not check
+        async with await KeyManager.open(os.environ["ANKER_SECRETS_URL"]) as manager:
+            value = Secret(b"\xff\xfe")
+            await manager.driver.create(
+                ManagedObject(id=new_id(), kind="passphrase", value=value, name="bin")
+            )
+
+    asyncio.run(made_by_another_client())
     code, out, _ = run("get", "bin", "--reveal", "--format", "json")
     assert code == 0
     shown = json.loads(out)
