@@ -289,6 +289,22 @@ def test_decrypt_and_encrypt_never_replace_a_file_without_force(store: Path) -> 
     assert plain.read_bytes() == b"the data"
 
 
+def test_an_output_in_a_missing_directory_is_named_not_a_temporary_file(store: Path) -> None:
+    # the error named the temporary file ('.../.x.ake.59adf2be.tmp: No such file or directory')
+    run("create-key", "--name", "k")
+    plain = store / "doc"
+    plain.write_bytes(b"the data")
+    assert run("encrypt", str(plain), "--key", "k")[0] == 0
+    for command in (
+        ["encrypt", str(plain), "--key", "k", "-o", f"{store}/missing/x.ake"],
+        ["decrypt", f"{plain}.ake", "-o", f"{store}/missing/x"],
+    ):
+        code, out, err = run(*command)
+        assert (code, out) == (1, "")
+        assert err == f"Error: {command[-1]}: No such file or directory\n"
+    assert not (store / "missing").exists()
+
+
 def test_the_envelope_file_helpers_do_not_replace_a_target_unless_asked(tmp_path: Path) -> None:
     from anker.secrets.envelope import EnvelopeError, decrypt_file, encrypt_file
 
