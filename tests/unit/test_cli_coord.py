@@ -96,3 +96,17 @@ def test_a_url_s_create_is_no_conflict_and_creates_nothing(
         cli, ["coord", "--url", f"{scheme}://{where}?create=maybe", "locks"]
     )
     assert "create" in one_line_error(result)
+
+
+def test_a_prefix_that_contradicts_the_url_s_is_named_as_the_command_line_gave_it(
+    made: str,
+) -> None:
+    # it was "option 'prefix' ...: given twice (in the URL and as a keyword)": no keyword
+    # was given, and no option was named as the user wrote it
+    url = f"{made}?prefix=svc"
+    for prefix in ("", "svc"):
+        result = CliRunner().invoke(cli, ["coord", "--url", url, "--prefix", prefix, "locks"])
+        assert result.exit_code == 0, result.output
+    result = CliRunner().invoke(cli, ["coord", "--url", url, "--prefix", "other", "locks"])
+    assert result.exit_code == 2
+    assert result.stderr.endswith("\nError: --prefix other contradicts the URL's ?prefix=svc\n")

@@ -39,6 +39,10 @@ def _run(ctx: click.Context, use: Callable[[Coordinator], Awaitable[T]]) -> T:
     async def main() -> T:
         target, options = _target(url, timeout, create=_can_create(url))
         if prefix:
+            if target.param("prefix", prefix) != prefix:
+                raise click.UsageError(
+                    f"--prefix {prefix} contradicts the URL's ?prefix={target.param('prefix')}"
+                )
             options["prefix"] = prefix
         coordinator = await Coordinator.connect(target, member_id="anker-cli", **options)
         async with coordinator:
