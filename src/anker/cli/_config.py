@@ -16,7 +16,7 @@ import click
 from anker._typing import TYPE_CHECKING
 from anker.cli._options import MACHINE_FORMATS, dump, output_format_option
 from anker.config import Config, ConfigError, Problem
-from anker.config._ini import IniFile, decode_config, read_config_bytes
+from anker.config._ini import MAX_FILE_BYTES, IniFile, decode_config, read_config_bytes
 from anker.config._sample import FORMATS, render_sample
 from anker.config._schema import Schema, schema_of
 from anker.config._sources import expand_paths, read_file
@@ -333,7 +333,7 @@ def _stdin_copy(files: tuple[str, ...]) -> Iterator[tuple[tuple[str, ...], str |
     if "-" not in files:
         yield files, None
         return
-    data = sys.stdin.buffer.read()
+    data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)  # the load says if it is too large
     handle, copy = tempfile.mkstemp(prefix=".anker-stdin-", suffix=".conf")
     try:
         with os.fdopen(handle, "wb") as out:  # mode 0600: it may hold secrets
@@ -422,17 +422,14 @@ def migrate(
         raise click.UsageError("--schema or --namespace is required")
     if in_place and file == "-":
         raise click.UsageError("--in-place needs a FILE, not - (stdin)")
+    if file.endswith(".toml"):
+        raise click.ClickException(
+            f"{file}: anker config migrate rewrites INI files, not TOML: rename the deprecated"
+            " options that validate reports by hand; nothing changed"
+        )
     schema = declared.schema
     name = STDIN if file == "-" else file
-    holder = IniFile(name)
-    if file == "-":
-        text = decode_config(sys.stdin.buffer.read(), name, holder)
-    else:
-        text = read_config_bytes(file, name, holder)
-    if text is None:
-        problem = holder.problems[0]
-        raise click.ClickException(f"{problem.location}: {problem.message}; nothing changed")
-    result = migrate_text(text, schema, name, undeclared=declared.oslo)
+    result = migrate_text(_text_to_migrate(file, name), schema, name, undeclared=declared.oslo)
     if in_place and result.changed:
         _write_atomically(file, result.text)
     if output_format in MACHINE_FORMATS:
@@ -454,6 +451,25 @@ def migrate(
     for line in result.manual:
         report(f"needs a human: {line}")
     report(f"{len(result.changed)} change(s), {len(result.manual)} left for a human")
+
+
+def _text_to_migrate(file: str, name: str) -> str:
+    """The text of ``file`` (``-``: stdin, read no further than a file would be), or a
+    one-line error saying why it cannot be read."""
+    holder = IniFile(name)
+    if file == "-":
+        data = sys.stdin.buffer.read(MAX_FILE_BYTES + 1)
+        if len(data) > MAX_FILE_BYTES:
+            raise click.ClickException(
+                f"{name}: is larger than {MAX_FILE_BYTES >> 20} MiB; nothing changed"
+            )
+        text = decode_config(data, name, holder)
+    else:
+        text = read_config_bytes(file, name, holder)
+    if text is None:
+        problem = holder.problems[0]
+        raise click.ClickException(f"{problem.location}: {problem.message}; nothing changed")
+    return text
 
 
 def _secret_resolver(url: str | None) -> Callable[[str], str] | None:

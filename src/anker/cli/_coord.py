@@ -3,16 +3,25 @@
 from __future__ import annotations
 
 import asyncio
+import dataclasses
 import datetime as dt
 import json
 from collections.abc import Awaitable, Callable
+from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
-from anker.cli._options import emit_rows, output_format_option, reported_errors
+from anker.cli._options import (
+    _BOOLEAN_WORDS,
+    Duration,
+    emit_rows,
+    output_format_option,
+    reported_errors,
+)
 
 if TYPE_CHECKING:
+    from anker._url import BackendURL
     from anker.coordination import Coordinator
 
 __all__ = ["coord"]
@@ -28,12 +37,14 @@ def _run(ctx: click.Context, use: Callable[[Coordinator], Awaitable[T]]) -> T:
         raise click.UsageError("name the backend with --url URL or ANKER_COORDINATION_URL")
 
     async def main() -> T:
-        options: dict[str, Any] = {"prefix": prefix} if prefix else {}
-        if _can_create(url):
-            options["create"] = "false"  # these commands only read: never create a database
-        coordinator = await Coordinator.connect(
-            url, member_id="anker-cli", timeout=timeout, **options
-        )
+        target, options = _target(url, timeout, create=_can_create(url))
+        if prefix:
+            if target.param("prefix", prefix) != prefix:
+                raise click.UsageError(
+                    f"--prefix {prefix} contradicts the URL's ?prefix={target.param('prefix')}"
+                )
+            options["prefix"] = prefix
+        coordinator = await Coordinator.connect(target, member_id="anker-cli", **options)
         async with coordinator:
             return await use(coordinator)
 
@@ -42,6 +53,29 @@ def _run(ctx: click.Context, use: Callable[[Coordinator], Awaitable[T]]) -> T:
             return asyncio.run(main())
         except ValueError as exc:  # a bad --url query option or --timeout, named by the backend
             raise click.ClickException(str(exc)) from exc
+
+
+def _target(url: str, timeout: float | None, *, create: bool) -> tuple[BackendURL, dict[str, Any]]:
+    """The URL to connect to and the options to connect with: ``--timeout``, when given,
+    replaces the URL's ``?timeout=`` (the user's word on this command line, not a conflict);
+    a backend that can ``create`` its storage is told not to, whatever the URL's ``?create=``
+    says, as these commands only read (a value no boolean is stays, for the backend to name)."""
+    from anker._url import parse_url
+
+    target = parse_url(url)
+    options: dict[str, Any] = {}
+    dropped: set[str] = set()
+    if timeout is not None:
+        dropped.add("timeout")
+        options["timeout"] = timeout
+    if create:
+        if all(v.lower() in _BOOLEAN_WORDS for v in target.query.get("create", ())):
+            dropped.add("create")
+        options["create"] = "false"
+    if dropped:
+        query = {k: v for k, v in target.query.items() if k not in dropped}
+        target = dataclasses.replace(target, query=MappingProxyType(query))
+    return target, options
 
 
 def _can_create(url: str) -> bool:
@@ -71,7 +105,10 @@ def backend_options(command: Callable[..., Any]) -> Callable[..., Any]:
             ),
             click.option("--prefix", default="", help="The prefix the services use, if any."),
             click.option(
-                "--timeout", default=5.0, show_default=True, help="Seconds per backend call."
+                "--timeout",
+                type=Duration(minimum=0.1),
+                help="Per backend call, e.g. 10s, 500ms or 1.5 (seconds); replaces the URL's "
+                "?timeout= (default: the URL's, else 5s).",
             ),
         )
     ):
@@ -82,7 +119,7 @@ def backend_options(command: Callable[..., Any]) -> Callable[..., Any]:
 @click.group()
 @backend_options
 @click.pass_context
-def coord(ctx: click.Context, url: str | None, prefix: str, timeout: float) -> None:
+def coord(ctx: click.Context, url: str | None, prefix: str, timeout: float | None) -> None:
     """Locks, groups and leaders held on a coordination backend."""
     ctx.obj = (url, prefix, timeout)
 

@@ -454,7 +454,9 @@ def _deprecated_name(option: Option, origin: Origin, *, also_set: bool) -> Probl
             f"{old} is a deprecated name of {new}, which is also set: the value of {new} is used"
         )
     else:
-        message = f"{old} is deprecated; use {new} instead (anker config migrate rewrites it)"
+        message = f"{old} is deprecated; use {new} instead"
+        if origin.file is not None and not origin.file.endswith(".toml"):
+            message += " (anker config migrate rewrites it)"  # INI files only
     return origin.problem(
         "deprecated-name",
         message,

@@ -173,6 +173,8 @@ class KeyManager:
         self._check_size(data)
         if kind == "certificate":
             _check_certificate(data)
+        if kind == "passphrase":
+            _check_passphrase(data)
         if kind == "symmetric":
             algorithm = algorithm or "AES"
             if bit_length is not None and bit_length != len(data) * 8:
@@ -274,6 +276,8 @@ class KeyManager:
                 )
             if current.kind == "certificate":
                 _check_certificate(new_value)
+            if current.kind == "passphrase":
+                _check_passphrase(new_value)
         return await self.driver.add_version(object_id, new_value, utcnow())
 
     async def delete(self, object_id: str, *, force: bool = False) -> None:
@@ -483,3 +487,15 @@ def _check_certificate(data: bytes) -> None:
         x509.load_der_x509_certificate(data)
     except ValueError as exc:
         raise SecretsError(f"a certificate must be X.509 in DER: {exc}") from None
+
+
+def _check_passphrase(data: bytes) -> None:
+    """A passphrase is text (``${secret:NAME}`` reads it as such): UTF-8, or refused now rather
+    than when it is first used."""
+    try:
+        data.decode("utf-8")
+    except UnicodeDecodeError as exc:
+        raise SecretsError(
+            f"a passphrase must be UTF-8 text; byte {data[exc.start]:#04x} at offset {exc.start}"
+            " is not (store binary data as opaque)"
+        ) from None

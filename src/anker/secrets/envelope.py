@@ -338,7 +338,10 @@ def _atomically(
     if not overwrite and os.path.lexists(target):
         raise _exists(target)
     try:
-        handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        try:
+            handle = os.open(temporary, os.O_WRONLY | os.O_CREAT | os.O_EXCL, mode)
+        except OSError as exc:  # a missing or read-only directory: name the target
+            raise OSError(exc.errno, exc.strerror, target) from None
         with os.fdopen(handle, "wb") as out:
             header = write(out)
             out.flush()

@@ -3,12 +3,14 @@
 from __future__ import annotations
 
 import contextlib
+import io
 import json
 import os
 import subprocess
 import sys
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import pytest
 from click.testing import CliRunner
@@ -284,3 +286,71 @@ def test_dash_is_stdin_and_stdout() -> None:
     )
     assert result.exit_code == 0
     assert result.stdout.startswith("[DEFAULT]")
+
+
+def test_migrate_refuses_toml_and_only_ini_files_are_sent_to_it(tmp_path: Path) -> None:
+    # validate advised "anker config migrate rewrites it" for a deprecated name in a TOML
+    # file, and migrate then printed the file unchanged: "0 change(s), 0 left for a human"
+    path = tmp_path / "svc.toml"
+    written = 'sql_connection = "sqlite://"\n'
+    path.write_text(written)
+    code, out, err = run("config", "validate", "--schema", SCHEMA, str(path))
+    assert code == 0
+    assert "is deprecated; use [database] connection instead\n" in out
+    assert "config migrate" not in out
+    code, out, err = run("config", "migrate", "--schema", SCHEMA, str(path), "--in-place")
+    assert code == 1
+    assert out == ""
+    assert err == (
+        f"Error: {path}: anker config migrate rewrites INI files, not TOML: rename the"
+        " deprecated options that validate reports by hand; nothing changed\n"
+    )
+    assert path.read_text() == written
+    ini = tmp_path / "svc.conf"
+    ini.write_text("[DEFAULT]\nsql_connection = sqlite://\n")
+    code, out, _ = run("config", "validate", "--schema", SCHEMA, str(ini))
+    assert "instead (anker config migrate rewrites it)" in out
+
+
+def test_a_deprecated_name_outside_a_file_is_not_sent_to_migrate() -> None:
+    from config_schemas import ServiceConfig
+
+    loaded = ServiceConfig.load(
+        env_prefix="SVC", environ={"SVC_DEFAULT__SQL_CONNECTION": "sqlite://"}
+    )
+    assert [str(w) for w in loaded.warnings] == [
+        "environment variable SVC_DEFAULT__SQL_CONNECTION: warning: [DEFAULT] sql_connection is"
+        " deprecated; use [database] connection instead"
+    ]
+
+
+class _Zeros(io.RawIOBase):
+    """Standard input that gives ``size`` zero bytes (think of /dev/zero), counting them."""
+
+    def __init__(self, size: int) -> None:
+        self.left, self.given = size, 0
+
+    def readable(self) -> bool:
+        return True
+
+    def readinto(self, buffer: Any) -> int:
+        count = min(len(buffer), self.left)
+        buffer[:count] = bytes(count)
+        self.left -= count
+        self.given += count
+        return count
+
+
+@pytest.mark.parametrize("command", ["validate", "migrate"])
+def test_stdin_is_read_no_further_than_a_file_is(command: str) -> None:
+    # '- < /dev/zero' read standard input to its end: a MemoryError (exit 70) after filling
+    # the memory, where a file of that size is refused after 16 MiB
+    from anker.config._ini import MAX_FILE_BYTES
+
+    zeros = _Zeros(3 * MAX_FILE_BYTES)
+    args = ["--config-file", "-"] if command == "validate" else ["--schema", SCHEMA, "-"]
+    result = CliRunner().invoke(cli, ["config", command, *args], input=io.BufferedReader(zeros))
+    assert result.exit_code == 1, result.output
+    assert "<stdin>: " in result.output
+    assert "is larger than 16 MiB" in result.output
+    assert zeros.given < 2 * MAX_FILE_BYTES

@@ -139,6 +139,18 @@ async def test_passphrases_opaque_data_and_certificates(manager: KeyManager) -> 
         await manager.store("token", b"x")  # type: ignore[arg-type]
 
 
+async def test_a_passphrase_that_is_not_text_is_refused(manager: KeyManager) -> None:
+    # a passphrase is UTF-8 text (as the docs say and ${secret:NAME} reads it): binary data
+    # was stored, and failed only when a configuration first used it
+    with pytest.raises(SecretsError, match=r"byte 0xff at offset 3 is not \(store binary data as"):
+        await manager.store("passphrase", b"abc\xff", name="binary")
+    assert await manager.list() == []
+    password_id = await manager.store("passphrase", "pässwört")
+    with pytest.raises(SecretsError, match="a passphrase must be UTF-8 text"):
+        await manager.rotate(password_id, b"\xe9t\xe9")
+    assert (await manager.get(password_id)).versions == (1,)
+
+
 async def test_metadata_only_and_listing(manager: KeyManager) -> None:
     key_id = await manager.create_key(name="a")
     await manager.store("passphrase", "p", name="b")

@@ -153,10 +153,31 @@ def test_cli_misuse_is_an_error_message_not_a_traceback(store: Path) -> None:
     assert json.loads(out)["version"] == 1
 
 
-def test_a_binary_passphrase_is_revealed_as_base64(store: Path) -> None:
+def test_a_binary_passphrase_is_refused_and_one_made_elsewhere_revealed_as_base64(
+    store: Path,
+) -> None:
+    import asyncio
+
+    from anker.secrets import KeyManager
+    from anker.secrets._objects import ManagedObject, new_id
+
     path = store / "binary"
     path.write_bytes(b"\xff\xfe")
-    run("put", "passphrase", "--name", "bin", "--file", str(path))
+    code, out, err = run("put", "passphrase", "--name", "bin", "--file", str(path))
+    assert (code, out) == (1, "")
+    assert err == (
+        "Error: a passphrase must be UTF-8 text; byte 0xff at offset 0 is not (store binary"
+        " data as opaque)\n"
+    )
+
+    async def made_by_another_client() -> None:  # one that does not check
+        async with await KeyManager.open(os.environ["ANKER_SECRETS_URL"]) as manager:
+            value = Secret(b"\xff\xfe")
+            await manager.driver.create(
+                ManagedObject(id=new_id(), kind="passphrase", value=value, name="bin")
+            )
+
+    asyncio.run(made_by_another_client())
     code, out, _ = run("get", "bin", "--reveal", "--format", "json")
     assert code == 0
     shown = json.loads(out)
@@ -266,6 +287,22 @@ def test_decrypt_and_encrypt_never_replace_a_file_without_force(store: Path) -> 
     code, _, err = run("decrypt", f"{plain}.ake", "--force")
     assert code == 0, err
     assert plain.read_bytes() == b"the data"
+
+
+def test_an_output_in_a_missing_directory_is_named_not_a_temporary_file(store: Path) -> None:
+    # the error named the temporary file ('.../.x.ake.59adf2be.tmp: No such file or directory')
+    run("create-key", "--name", "k")
+    plain = store / "doc"
+    plain.write_bytes(b"the data")
+    assert run("encrypt", str(plain), "--key", "k")[0] == 0
+    for command in (
+        ["encrypt", str(plain), "--key", "k", "-o", f"{store}/missing/x.ake"],
+        ["decrypt", f"{plain}.ake", "-o", f"{store}/missing/x"],
+    ):
+        code, out, err = run(*command)
+        assert (code, out) == (1, "")
+        assert err == f"Error: {command[-1]}: No such file or directory\n"
+    assert not (store / "missing").exists()
 
 
 def test_the_envelope_file_helpers_do_not_replace_a_target_unless_asked(tmp_path: Path) -> None:
