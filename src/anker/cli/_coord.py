@@ -3,21 +3,19 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import datetime as dt
 import json
 from collections.abc import Awaitable, Callable
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
 
 from anker.cli._options import (
-    _BOOLEAN_WORDS,
     Duration,
     emit_rows,
     output_format_option,
     reported_errors,
+    store_target,
 )
 
 if TYPE_CHECKING:
@@ -37,7 +35,7 @@ def _run(ctx: click.Context, use: Callable[[Coordinator], Awaitable[T]]) -> T:
         raise click.UsageError("name the backend with --url URL or ANKER_COORDINATION_URL")
 
     async def main() -> T:
-        target, options = _target(url, timeout, create=_can_create(url))
+        target, options = store_target(url, timeout, create=False, takes_create=_can_create)
         if prefix:
             if target.param("prefix", prefix) != prefix:
                 raise click.UsageError(
@@ -55,30 +53,7 @@ def _run(ctx: click.Context, use: Callable[[Coordinator], Awaitable[T]]) -> T:
             raise click.ClickException(str(exc)) from exc
 
 
-def _target(url: str, timeout: float | None, *, create: bool) -> tuple[BackendURL, dict[str, Any]]:
-    """The URL to connect to and the options to connect with: ``--timeout``, when given,
-    replaces the URL's ``?timeout=`` (the user's word on this command line, not a conflict);
-    a backend that can ``create`` its storage is told not to, whatever the URL's ``?create=``
-    says, as these commands only read (a value no boolean is stays, for the backend to name)."""
-    from anker._url import parse_url
-
-    target = parse_url(url)
-    options: dict[str, Any] = {}
-    dropped: set[str] = set()
-    if timeout is not None:
-        dropped.add("timeout")
-        options["timeout"] = timeout
-    if create:
-        if all(v.lower() in _BOOLEAN_WORDS for v in target.query.get("create", ())):
-            dropped.add("create")
-        options["create"] = "false"
-    if dropped:
-        query = {k: v for k, v in target.query.items() if k not in dropped}
-        target = dataclasses.replace(target, query=MappingProxyType(query))
-    return target, options
-
-
-def _can_create(url: str) -> bool:
+def _can_create(url: BackendURL) -> bool:
     """Whether the backend creates its storage when missing (and so takes ``create``)."""
     from anker._drivers import load_driver, option_names
     from anker.coordination._backend import Backend

@@ -116,15 +116,21 @@ def store_url_option(envvar: str, example: str) -> Callable[[Callable[..., Any]]
 
 
 def store_target(
-    url: str, timeout: float | None, *, create: bool
+    url: str,
+    timeout: float | None,
+    *,
+    create: bool,
+    takes_create: Callable[[BackendURL], bool] = lambda target: target.scheme == "sqlite",
 ) -> tuple[BackendURL, dict[str, Any]]:
-    """The store's URL and the options to open it with, by one rule for every store command.
+    """The backend's URL and the options to open it with, by one rule for every command that
+    opens a store or backend (``anker quota``, ``anker workflow``, ``anker coord``).
 
     The URL may be a service's own, options included. ``--timeout``, when given, replaces the
-    URL's ``?timeout=`` (the user's word on this command line, not a conflict); unless
-    ``create``, a SQLite store is opened with ``create=False`` whatever the URL's ``?create=``
-    says, so that reading never creates a file (a value no boolean is stays, for the store to
-    name).
+    URL's ``?timeout=`` (the user's word on this command line, not a conflict). Unless
+    ``create`` (the command may create the storage: ``upgrade``), a backend that
+    ``takes_create`` (it creates its storage when missing) is opened with ``create=False``
+    whatever the URL's ``?create=`` says, so that reading never creates a file (a value no
+    boolean is stays, for the backend to name).
     """
     from anker._url import parse_url
 
@@ -134,7 +140,7 @@ def store_target(
     if timeout is not None:
         dropped.add("timeout")
         options["timeout"] = timeout
-    if target.scheme == "sqlite" and not create:
+    if not create and takes_create(target):
         if all(v.lower() in _BOOLEAN_WORDS for v in target.query.get("create", ())):
             dropped.add("create")
         options["create"] = False
