@@ -570,6 +570,8 @@ def _run_here(service: Service | ServiceFactory, configured: bool) -> int:
                 made = service()
             if isinstance(made, Awaitable):
                 made = await made
+            if not isinstance(made, Service):
+                raise TypeError(f"the factory returned {made!r}, not an anker.service.Service")
         except Exception as exc:
             if not configured:
                 from anker.service._logging import configure_logging
@@ -578,8 +580,6 @@ def _run_here(service: Service | ServiceFactory, configured: bool) -> int:
             log.error("the service could not be made: %s: %s", type(exc).__name__, exc)
             log.debug("the factory's error", exc_info=True)
             return int(ExitCode.FAILED)
-        if not isinstance(made, Service):
-            raise TypeError(f"the factory returned {made!r}, not an anker.service.Service")
         if not configured:
             from anker.service._logging import configure_logging
 

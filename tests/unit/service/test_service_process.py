@@ -230,6 +230,15 @@ def test_a_target_whose_import_fails_is_a_usage_error_saying_why(tmp_path: Path)
         assert "unexpected" not in ran.stderr
 
 
+def test_a_factory_that_returns_no_service_exits_1_saying_so(
+    spawn: type[ServiceProcess],
+) -> None:
+    service = spawn("sample_service:make_nothing")
+    assert service.exit_code() == 1
+    assert "the factory returned 42, not an anker.service.Service" in service.output
+    assert "Traceback" not in service.output
+
+
 def worker_pids(service: ServiceProcess, start: int = 0) -> dict[int, int]:
     """Worker index -> pid, from the supervisor's log."""
     found: dict[int, int] = {}
