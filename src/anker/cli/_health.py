@@ -45,7 +45,7 @@ def check(url: str, token: str | None, timeout: float, output_format: str) -> No
             dump(
                 output_format,
                 {
-                    "service": url,
+                    "service": seen.url,
                     "status": seen.status,
                     "failing": seen.failing,
                     "warning": seen.warning,
@@ -54,7 +54,7 @@ def check(url: str, token: str | None, timeout: float, output_format: str) -> No
             )
         )
     else:
-        click.echo(f"{url}: {seen.status}" + (f" ({seen.error})" if seen.error else ""))
+        click.echo(f"{seen.url}: {seen.status}" + (f" ({seen.error})" if seen.error else ""))
         for name, output in seen.failing.items():
             click.echo(f"  [-] {name}: {output or 'failed'}")
         for name, output in seen.warning.items():

@@ -126,6 +126,23 @@ def test_check_one_endpoint(fleet: list[Service]) -> None:
     assert json.loads(result.output)["status"] == "pass"
 
 
+def test_a_password_or_token_in_an_endpoint_url_is_printed_masked(fleet: list[Service]) -> None:
+    port = fleet[1].server.port
+    with_password = f"http://ops:hunter2@127.0.0.1:{port}/healthz"
+    with_token = f"http://127.0.0.1:{port}/healthz?token=hunter2"
+    dead = f"http://ops:hunter2@127.0.0.1:{free_port()}/healthz"
+    for args in (
+        ["check", with_password],
+        ["check", with_token, "--format", "json"],
+        ["check", dead],
+        ["fleet", with_password, with_token, dead],
+        ["fleet", with_password, dead, "--format", "json"],
+    ):
+        result = CliRunner().invoke(cli, ["health", *args])
+        assert "hunter2" not in result.output, result.output
+        assert "ops:****@127.0.0.1" in result.output or "token=****" in result.output
+
+
 def test_fleet_needs_endpoints() -> None:
     result = CliRunner().invoke(cli, ["health", "fleet"])
     assert result.exit_code == 2
