@@ -74,12 +74,15 @@ async def _observe(client: Any, url: str) -> Observation:
     shown = mask_urls(url)  # the URL is printed: its password or token is not
     try:
         answer = await client.get(url)
-        body = answer.json()
     except Exception as exc:  # any failure to get an answer is "unreachable"
         return Observation(shown, "unreachable", error=mask_urls(f"{type(exc).__name__}: {exc}"))
+    try:
+        body = answer.json()
+    except ValueError:  # it answered, but not JSON (a 404 page, a proxy's error page)
+        body = None
     if not isinstance(body, dict) or body.get("status") not in ("pass", "warn", "fail"):
         return Observation(
-            shown, "unreachable", error=f"not a health response ({answer.status_code})"
+            shown, "unreachable", error=f"not a health response (HTTP {answer.status_code})"
         )
     failing: dict[str, str] = {}
     warning: dict[str, str] = {}

@@ -143,6 +143,15 @@ def test_a_password_or_token_in_an_endpoint_url_is_printed_masked(fleet: list[Se
         assert "ops:****@127.0.0.1" in result.output or "token=****" in result.output
 
 
+def test_an_answer_that_is_not_a_health_response_says_its_http_status(
+    fleet: list[Service],
+) -> None:
+    url = f"http://127.0.0.1:{fleet[1].server.port}/no-such-page"
+    result = CliRunner().invoke(cli, ["health", "check", url])
+    assert result.exit_code == 1
+    assert result.output == f"{url}: unreachable (not a health response (HTTP 404))\n"
+
+
 def test_fleet_needs_endpoints() -> None:
     result = CliRunner().invoke(cli, ["health", "fleet"])
     assert result.exit_code == 2
