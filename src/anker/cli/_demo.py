@@ -105,12 +105,15 @@ async def _scenario(setup: object, began: float) -> bool:
 
 
 async def _serve(setup: object) -> None:
-    from anker.demo._process import CloudProcess
+    from anker.demo._process import CloudDied, CloudProcess
     from anker.demo._setup import Setup
 
     assert isinstance(setup, Setup)
     cloud = CloudProcess(setup)
-    api = await cloud.start()
+    try:
+        api = await cloud.start()
+    except CloudDied as died:  # a dead backend, a bad configuration: said, exit status 1
+        raise click.ClickException(str(died)) from None
     token = setup.admin_token
     click.echo(
         f"""The demo cloud runs at {api} (pid {cloud.pid}; log: {cloud.log_path}).

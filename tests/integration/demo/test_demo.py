@@ -89,6 +89,17 @@ def test_demo_with_a_dead_server_says_which(tmp_path: Path) -> None:
     assert "Traceback" not in result.stdout + result.stderr
 
 
+def test_demo_serve_with_a_dead_server_says_which_and_exits_1() -> None:
+    result = run_demo(
+        "--serve", "--backends", "real", "--rabbit", "rabbit://guest:secret@127.0.0.1:9/"
+    )
+    assert result.returncode == 1, result.stderr
+    assert "TransportUnavailable" in result.stderr
+    assert "rabbit://guest:****@127.0.0.1:9/" in result.stderr
+    assert "unexpected" not in result.stderr
+    assert "secret" not in result.stdout + result.stderr
+
+
 def test_demo_serve_answers_curl_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     process = subprocess.Popen(
         [*ANKER, "demo", "--serve", "--dir", str(tmp_path / "cloud")],
