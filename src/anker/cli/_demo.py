@@ -114,6 +114,10 @@ async def _serve(setup: object) -> None:
         api = await cloud.start()
     except CloudDied as died:  # a dead backend, a bad configuration: said, exit status 1
         raise click.ClickException(str(died)) from None
+    except BaseException:  # Ctrl-C while it starts: the cloud, in a session of its own, stops too
+        if cloud.running:
+            await cloud.stop()
+        raise
     token = setup.admin_token
     click.echo(
         f"""The demo cloud runs at {api} (pid {cloud.pid}; log: {cloud.log_path}).

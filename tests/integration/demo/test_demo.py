@@ -100,6 +100,59 @@ def test_demo_serve_with_a_dead_server_says_which_and_exits_1() -> None:
     assert "secret" not in result.stdout + result.stderr
 
 
+def children_of(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_ctrl_c_while_the_served_cloud_starts_stops_the_cloud_too(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [*ANKER, "demo", "--serve", "--dir", str(tmp_path / "cloud")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    clouds: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while not clouds and process.poll() is None and time.monotonic() < deadline:
+            clouds = children_of(process.pid)  # the cloud is spawned: it is starting now
+            time.sleep(0.01)
+        assert clouds, "the cloud was never started"
+        process.send_signal(signal.SIGINT)
+        out, _ = process.communicate(timeout=60)
+        assert "runs at" not in out  # the signal came while it started
+        assert process.returncode != 0
+        deadline = time.monotonic() + 60
+        while not all(gone(pid) for pid in clouds) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert all(gone(pid) for pid in clouds), "the cloud was left running"
+    finally:
+        for pid in clouds:
+            if not gone(pid):
+                os.kill(pid, signal.SIGKILL)
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
 def test_demo_serve_answers_curl_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     process = subprocess.Popen(
         [*ANKER, "demo", "--serve", "--dir", str(tmp_path / "cloud")],
