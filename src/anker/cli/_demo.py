@@ -145,8 +145,10 @@ Press Ctrl-C to stop it."""
     ended = asyncio.create_task(cloud.process.wait())
     await asyncio.wait({waiter, ended}, return_when=asyncio.FIRST_COMPLETED)
     waiter.cancel()
-    if ended.done():
-        click.echo(f"the cloud exited with status {ended.result()}; log: {cloud.log_path}")
-        return
+    if ended.done():  # it died while serving: a failure, with what it logged last
+        raise click.ClickException(
+            f"the cloud exited with status {ended.result()}; its last log lines:\n"
+            + cloud.log_tail()
+        )
     status = await cloud.stop()
     click.echo(f"stopped (exit status {status})")

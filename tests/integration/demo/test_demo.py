@@ -153,6 +153,29 @@ def test_ctrl_c_while_the_served_cloud_starts_stops_the_cloud_too(tmp_path: Path
             process.communicate()
 
 
+def test_demo_serve_exits_1_when_the_cloud_dies(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [*ANKER, "demo", "--serve", "--dir", str(tmp_path / "cloud")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    try:
+        assert process.stdout is not None
+        match = re.search(r"\(pid (\d+);", process.stdout.readline())
+        assert match
+        os.kill(int(match.group(1)), signal.SIGKILL)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 1, out + err
+    assert "the cloud exited with status -9; its last log lines:" in err
+    assert "ready (" in err
+
+
 def test_demo_serve_answers_curl_and_stops_on_ctrl_c(tmp_path: Path) -> None:
     process = subprocess.Popen(
         [*ANKER, "demo", "--serve", "--dir", str(tmp_path / "cloud")],
