@@ -78,14 +78,14 @@ def demo(backends: str, serve: bool, directory: Path | None, **urls: str) -> Non
         if serve:
             asyncio.run(_serve(setup))
             return
-        ok = asyncio.run(_scenario(setup, began))
+        ok = asyncio.run(_scenario(setup, began, kept=directory is not None))
     finally:
         if directory is None:
             shutil.rmtree(workdir, ignore_errors=True)
     sys.exit(0 if ok else 1)
 
 
-async def _scenario(setup: object, began: float) -> bool:
+async def _scenario(setup: object, began: float, *, kept: bool) -> bool:
     from anker.demo._scenario import Scenario
     from anker.demo._setup import Setup
 
@@ -99,7 +99,10 @@ async def _scenario(setup: object, began: float) -> bool:
     results = await scenario.run()
     show.summary(results, time.monotonic() - began)
     if not all(result.ok for result in results):
-        show.line(f"the cloud's log: {scenario.cloud.log_path} (last lines below)")
+        if kept:
+            show.line(f"the cloud's log: {scenario.cloud.log_path} (last lines below)")
+        else:  # the temporary directory goes at the end: no path that will not be there
+            show.line("the cloud's last log lines (--dir DIR keeps its files and whole log):")
         show.line(scenario.cloud.log_tail())
     return all(result.ok for result in results)
 

@@ -87,6 +87,10 @@ def test_demo_with_a_dead_server_says_which(tmp_path: Path) -> None:
     assert "rabbit://guest:****@127.0.0.1:9/" in result.stdout
     assert "secret" not in result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
+    # the log's lines are shown; no path is named that the temporary directory took away
+    assert "the cloud's last log lines" in result.stdout
+    for path in re.findall(r"(/\S+/cloud\.log)", result.stdout):
+        assert Path(path).exists(), path
 
 
 def test_demo_serve_with_a_dead_server_says_which_and_exits_1() -> None:
