@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import httpx
 import pytest
 
 ANKER = [sys.executable, "-c", "from anker.cli import main; main()"]
@@ -214,6 +215,11 @@ def test_demo_serve_answers_curl_and_stops_on_ctrl_c(tmp_path: Path) -> None:
             urllib.request.urlopen(f"{api}/v1/servers", data=b"{", timeout=30)
         assert refused.value.code == 400
         assert json.load(refused.value)["error"] == "the body is not JSON"
+        # the printed `curl -s API/metrics` follows no redirect: /metrics itself answers
+        assert any(line.strip() == f"curl -s {api}/metrics" for line in lines), lines
+        metrics = httpx.get(f"{api}/metrics", timeout=30, follow_redirects=False)
+        assert metrics.status_code == 200
+        assert 'anker_service_state{state="running"} 1.0' in metrics.text
     finally:
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=60)
