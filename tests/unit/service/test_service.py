@@ -408,6 +408,27 @@ async def test_an_asgi_app_drains_its_requests_in_progress_and_metrics_are_serve
             await client.get(f"http://127.0.0.1:{web.port}/slow")
 
 
+async def test_a_port_in_use_is_named_in_the_start_error() -> None:
+    from anker.service import ASGIServer
+
+    async def app(scope: dict[str, object], receive: object, send: Any) -> None:
+        return None
+
+    running = Service("running")
+    first = ASGIServer(app, port=0, name="api")
+    running.add(first)
+    await running.start()
+    try:
+        service = Service("web")
+        service.add(ASGIServer(app, port=first.port, name="admin-api"))
+        with pytest.raises(OSError, match="in use") as taken:
+            await service.start()
+        assert f"admin-api cannot listen on 127.0.0.1:{first.port}" in str(taken.value)
+        assert service.state is State.STOPPED
+    finally:
+        await running.stop()
+
+
 async def test_an_rpc_server_finishes_its_calls_in_flight_or_names_them_at_the_deadline(
     caplog: pytest.LogCaptureFixture,
 ) -> None:
