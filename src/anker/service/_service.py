@@ -246,8 +246,11 @@ class Service:
             log.debug("%s: starting %s", self.name, component.name)
             try:
                 await component.start()
-            except BaseException:
-                log.error("%s: component %s failed to start", self.name, component.name)
+            except BaseException as exc:
+                if isinstance(exc, asyncio.CancelledError):  # a stop signal came: no failure
+                    log.info("%s: start of %s interrupted", self.name, component.name)
+                else:
+                    log.error("%s: component %s failed to start", self.name, component.name)
                 self._set_state(State.DRAINING)
                 await self._stop_all()
                 raise

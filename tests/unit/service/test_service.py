@@ -6,6 +6,8 @@ import asyncio
 import io
 import json
 import logging
+import os
+import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -105,6 +107,30 @@ async def test_a_failed_start_stops_what_started_in_reverse() -> None:
         await service.start()
     assert journal == ["start a", "start b", "stop b", "stop a"]
     assert service.state is State.STOPPED
+
+
+async def test_a_signal_during_start_is_no_failure_to_start(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    journal: list[str] = []
+    starting = asyncio.Event()
+
+    class Slow(Recorder):
+        async def start(self) -> None:
+            starting.set()
+            await asyncio.sleep(60)
+
+    service = Service("slow")
+    service.add(Recorder("a", journal))
+    service.add(Slow("b", journal))
+    serving = asyncio.ensure_future(service.serve())
+    await starting.wait()
+    caplog.set_level(logging.INFO, logger="anker.service")
+    os.kill(os.getpid(), signal.SIGTERM)  # serve()'s handler takes it, as anker run's does
+    assert await serving is ExitCode.OK
+    assert journal == ["start a", "stop a"]
+    assert "slow: start of b interrupted" in caplog.messages
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 async def test_the_drain_deadline_abandons_and_names_the_work(
