@@ -24,7 +24,11 @@ token_option = click.option(
     help="The [health] details_token, to see each check (or ANKER_HEALTH_TOKEN).",
 )
 timeout_option = click.option(
-    "--timeout", type=float, default=5.0, show_default=True, help="Seconds to wait per endpoint."
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=5.0,
+    show_default=True,
+    help="Seconds to wait per endpoint.",
 )
 
 

@@ -152,6 +152,16 @@ def test_an_answer_that_is_not_a_health_response_says_its_http_status(
     assert result.output == f"{url}: unreachable (not a health response (HTTP 404))\n"
 
 
+@pytest.mark.parametrize("command", ["check", "fleet"])
+@pytest.mark.parametrize("timeout", ["0", "-1"])
+def test_a_timeout_that_cannot_be_waited_is_a_usage_error(
+    fleet: list[Service], command: str, timeout: str
+) -> None:
+    result = CliRunner().invoke(cli, ["health", command, fleet[1].url, "--timeout", timeout])
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--timeout'" in result.output
+
+
 def test_fleet_needs_endpoints() -> None:
     result = CliRunner().invoke(cli, ["health", "fleet"])
     assert result.exit_code == 2
