@@ -78,14 +78,14 @@ def demo(backends: str, serve: bool, directory: Path | None, **urls: str) -> Non
         if serve:
             asyncio.run(_serve(setup))
             return
-        ok = asyncio.run(_scenario(setup, began))
+        ok = asyncio.run(_scenario(setup, began, kept=directory is not None))
     finally:
         if directory is None:
             shutil.rmtree(workdir, ignore_errors=True)
     sys.exit(0 if ok else 1)
 
 
-async def _scenario(setup: object, began: float) -> bool:
+async def _scenario(setup: object, began: float, *, kept: bool) -> bool:
     from anker.demo._scenario import Scenario
     from anker.demo._setup import Setup
 
@@ -99,18 +99,28 @@ async def _scenario(setup: object, began: float) -> bool:
     results = await scenario.run()
     show.summary(results, time.monotonic() - began)
     if not all(result.ok for result in results):
-        show.line(f"the cloud's log: {scenario.cloud.log_path} (last lines below)")
+        if kept:
+            show.line(f"the cloud's log: {scenario.cloud.log_path} (last lines below)")
+        else:  # the temporary directory goes at the end: no path that will not be there
+            show.line("the cloud's last log lines (--dir DIR keeps its files and whole log):")
         show.line(scenario.cloud.log_tail())
     return all(result.ok for result in results)
 
 
 async def _serve(setup: object) -> None:
-    from anker.demo._process import CloudProcess
+    from anker.demo._process import CloudDied, CloudProcess
     from anker.demo._setup import Setup
 
     assert isinstance(setup, Setup)
     cloud = CloudProcess(setup)
-    api = await cloud.start()
+    try:
+        api = await cloud.start()
+    except CloudDied as died:  # a dead backend, a bad configuration: said, exit status 1
+        raise click.ClickException(str(died)) from None
+    except BaseException:  # Ctrl-C while it starts: the cloud, in a session of its own, stops too
+        if cloud.running:
+            await cloud.stop()
+        raise
     token = setup.admin_token
     click.echo(
         f"""The demo cloud runs at {api} (pid {cloud.pid}; log: {cloud.log_path}).
@@ -138,8 +148,10 @@ Press Ctrl-C to stop it."""
     ended = asyncio.create_task(cloud.process.wait())
     await asyncio.wait({waiter, ended}, return_when=asyncio.FIRST_COMPLETED)
     waiter.cancel()
-    if ended.done():
-        click.echo(f"the cloud exited with status {ended.result()}; log: {cloud.log_path}")
-        return
+    if ended.done():  # it died while serving: a failure, with what it logged last
+        raise click.ClickException(
+            f"the cloud exited with status {ended.result()}; its last log lines:\n"
+            + cloud.log_tail()
+        )
     status = await cloud.stop()
     click.echo(f"stopped (exit status {status})")

@@ -24,7 +24,11 @@ token_option = click.option(
     help="The [health] details_token, to see each check (or ANKER_HEALTH_TOKEN).",
 )
 timeout_option = click.option(
-    "--timeout", type=float, default=5.0, show_default=True, help="Seconds to wait per endpoint."
+    "--timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=5.0,
+    show_default=True,
+    help="Seconds to wait per endpoint.",
 )
 
 
@@ -45,7 +49,7 @@ def check(url: str, token: str | None, timeout: float, output_format: str) -> No
             dump(
                 output_format,
                 {
-                    "service": url,
+                    "service": seen.url,
                     "status": seen.status,
                     "failing": seen.failing,
                     "warning": seen.warning,
@@ -54,7 +58,7 @@ def check(url: str, token: str | None, timeout: float, output_format: str) -> No
             )
         )
     else:
-        click.echo(f"{url}: {seen.status}" + (f" ({seen.error})" if seen.error else ""))
+        click.echo(f"{seen.url}: {seen.status}" + (f" ({seen.error})" if seen.error else ""))
         for name, output in seen.failing.items():
             click.echo(f"  [-] {name}: {output or 'failed'}")
         for name, output in seen.warning.items():

@@ -59,6 +59,17 @@ def run(target: str, workers: int, addresses: tuple[str, ...]) -> None:
         module = importlib.import_module(module_name)
     except ImportError as exc:
         raise click.UsageError(f"cannot import {module_name}: {exc}") from None
+    except Exception as exc:
+        # the module ran and raised (a configuration loaded at import, a syntax error): the
+        # target cannot be loaded, which is exit status 2, not a bug of anker's (70)
+        if click.get_current_context().find_root().params.get("debug"):
+            raise
+        from anker._url import mask_urls
+
+        raise click.UsageError(
+            f"cannot import {module_name}: {type(exc).__name__}: {mask_urls(str(exc))}"
+            " (anker --debug run ... shows the traceback)"
+        ) from None
     try:
         found = getattr(module, attribute)
     except AttributeError:

@@ -11,8 +11,8 @@ from typing import TYPE_CHECKING, Any
 
 from starlette.applications import Starlette
 from starlette.requests import Request
-from starlette.responses import JSONResponse
-from starlette.routing import Mount, Route
+from starlette.responses import JSONResponse, Response
+from starlette.routing import Route
 
 from anker.limits import OverQuota
 from anker.messaging import MessagingError, RequestContext
@@ -190,6 +190,14 @@ def build_app(cloud: Cloud) -> Starlette:
             return _error(401, "this needs the admin token (header X-Admin-Token)")
         return JSONResponse(await cloud.schedulers.rolling_restart())
 
+    async def metrics(request: Request) -> Response:
+        # a route, not a Mount of the metrics app: a Mount answers /metrics with a redirect
+        # to /metrics/, and the `curl -s .../metrics` anker demo --serve prints shows nothing
+        return Response(
+            cloud.service.metrics.exposition(),
+            media_type="text/plain; version=0.0.4; charset=utf-8",
+        )
+
     return Starlette(
         routes=[
             Route("/v1/servers", list_servers, methods=["GET"]),
@@ -201,6 +209,6 @@ def build_app(cloud: Cloud) -> Starlette:
             Route("/v1/events", events, methods=["GET"]),
             Route("/v1/info", info, methods=["GET"]),
             Route("/v1/admin/rolling-restart", rolling_restart, methods=["POST"]),
-            Mount("/metrics", app=cloud.service.metrics.asgi_app()),
+            Route("/metrics", metrics, methods=["GET"]),
         ]
     )

@@ -71,14 +71,18 @@ async def observe(
 
 
 async def _observe(client: Any, url: str) -> Observation:
+    shown = mask_urls(url)  # the URL is printed: its password or token is not
     try:
         answer = await client.get(url)
-        body = answer.json()
     except Exception as exc:  # any failure to get an answer is "unreachable"
-        return Observation(url, "unreachable", error=mask_urls(f"{type(exc).__name__}: {exc}"))
+        return Observation(shown, "unreachable", error=mask_urls(f"{type(exc).__name__}: {exc}"))
+    try:
+        body = answer.json()
+    except ValueError:  # it answered, but not JSON (a 404 page, a proxy's error page)
+        body = None
     if not isinstance(body, dict) or body.get("status") not in ("pass", "warn", "fail"):
         return Observation(
-            url, "unreachable", error=f"not a health response ({answer.status_code})"
+            shown, "unreachable", error=f"not a health response (HTTP {answer.status_code})"
         )
     failing: dict[str, str] = {}
     warning: dict[str, str] = {}
@@ -90,7 +94,7 @@ async def _observe(client: Any, url: str) -> Observation:
                 target = {"fail": failing, "warn": warning}.get(str(status))
                 if target is not None:
                     target[name] = str(entry.get("output", ""))
-    return Observation(url, body["status"], failing, warning, details=isinstance(checks, dict))
+    return Observation(shown, body["status"], failing, warning, details=isinstance(checks, dict))
 
 
 def summarize(observations: Iterable[Observation]) -> Fleet:

@@ -113,7 +113,12 @@ async def start_uvicorn(
         server_header=False,  # no server name and version in responses
         date_header=False,
     )
-    listener = _listen(host, port)
+    try:
+        listener = _listen(host, port)
+    except OSError as failed:  # a port in use: say which server and which address
+        raise OSError(
+            failed.errno, f"{what} cannot listen on {host}:{port}: {failed.strerror or failed}"
+        ) from failed
     server = _quiet_server(config)
     task = asyncio.get_running_loop().create_task(server.serve(sockets=[listener]), name=task_name)
     started = asyncio.ensure_future(server.ready.wait())

@@ -246,8 +246,11 @@ class Service:
             log.debug("%s: starting %s", self.name, component.name)
             try:
                 await component.start()
-            except BaseException:
-                log.error("%s: component %s failed to start", self.name, component.name)
+            except BaseException as exc:
+                if isinstance(exc, asyncio.CancelledError):  # a stop signal came: no failure
+                    log.info("%s: start of %s interrupted", self.name, component.name)
+                else:
+                    log.error("%s: component %s failed to start", self.name, component.name)
                 self._set_state(State.DRAINING)
                 await self._stop_all()
                 raise
@@ -570,6 +573,8 @@ def _run_here(service: Service | ServiceFactory, configured: bool) -> int:
                 made = service()
             if isinstance(made, Awaitable):
                 made = await made
+            if not isinstance(made, Service):
+                raise TypeError(f"the factory returned {made!r}, not an anker.service.Service")
         except Exception as exc:
             if not configured:
                 from anker.service._logging import configure_logging
@@ -578,8 +583,6 @@ def _run_here(service: Service | ServiceFactory, configured: bool) -> int:
             log.error("the service could not be made: %s: %s", type(exc).__name__, exc)
             log.debug("the factory's error", exc_info=True)
             return int(ExitCode.FAILED)
-        if not isinstance(made, Service):
-            raise TypeError(f"the factory returned {made!r}, not an anker.service.Service")
         if not configured:
             from anker.service._logging import configure_logging
 

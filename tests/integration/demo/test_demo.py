@@ -14,6 +14,7 @@ import urllib.error
 import urllib.request
 from pathlib import Path
 
+import httpx
 import pytest
 
 ANKER = [sys.executable, "-c", "from anker.cli import main; main()"]
@@ -87,6 +88,97 @@ def test_demo_with_a_dead_server_says_which(tmp_path: Path) -> None:
     assert "rabbit://guest:****@127.0.0.1:9/" in result.stdout
     assert "secret" not in result.stdout + result.stderr
     assert "Traceback" not in result.stdout + result.stderr
+    # the log's lines are shown; no path is named that the temporary directory took away
+    assert "the cloud's last log lines" in result.stdout
+    for path in re.findall(r"(/\S+/cloud\.log)", result.stdout):
+        assert Path(path).exists(), path
+
+
+def test_demo_serve_with_a_dead_server_says_which_and_exits_1() -> None:
+    result = run_demo(
+        "--serve", "--backends", "real", "--rabbit", "rabbit://guest:secret@127.0.0.1:9/"
+    )
+    assert result.returncode == 1, result.stderr
+    assert "TransportUnavailable" in result.stderr
+    assert "rabbit://guest:****@127.0.0.1:9/" in result.stderr
+    assert "unexpected" not in result.stderr
+    assert "secret" not in result.stdout + result.stderr
+
+
+def children_of(pid: int) -> list[int]:
+    """The processes whose parent is ``pid`` (from /proc)."""
+    found = []
+    for stat in Path("/proc").glob("[0-9]*/stat"):
+        try:
+            fields = stat.read_text().rsplit(")", 1)[1].split()
+        except OSError:
+            continue
+        if int(fields[1]) == pid:
+            found.append(int(stat.parent.name))
+    return found
+
+
+def gone(pid: int) -> bool:
+    try:
+        os.kill(pid, 0)
+    except ProcessLookupError:
+        return True
+    return False
+
+
+def test_ctrl_c_while_the_served_cloud_starts_stops_the_cloud_too(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [*ANKER, "demo", "--serve", "--dir", str(tmp_path / "cloud")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    clouds: list[int] = []
+    try:
+        deadline = time.monotonic() + 60
+        while not clouds and process.poll() is None and time.monotonic() < deadline:
+            clouds = children_of(process.pid)  # the cloud is spawned: it is starting now
+            time.sleep(0.01)
+        assert clouds, "the cloud was never started"
+        process.send_signal(signal.SIGINT)
+        out, _ = process.communicate(timeout=60)
+        assert "runs at" not in out  # the signal came while it started
+        assert process.returncode != 0
+        deadline = time.monotonic() + 60
+        while not all(gone(pid) for pid in clouds) and time.monotonic() < deadline:
+            time.sleep(0.05)
+        assert all(gone(pid) for pid in clouds), "the cloud was left running"
+    finally:
+        for pid in clouds:
+            if not gone(pid):
+                os.kill(pid, signal.SIGKILL)
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+
+
+def test_demo_serve_exits_1_when_the_cloud_dies(tmp_path: Path) -> None:
+    process = subprocess.Popen(
+        [*ANKER, "demo", "--serve", "--dir", str(tmp_path / "cloud")],
+        stdout=subprocess.PIPE,
+        stderr=subprocess.PIPE,
+        text=True,
+        env={**os.environ, "NO_COLOR": "1"},
+    )
+    try:
+        assert process.stdout is not None
+        match = re.search(r"\(pid (\d+);", process.stdout.readline())
+        assert match
+        os.kill(int(match.group(1)), signal.SIGKILL)
+        out, err = process.communicate(timeout=60)
+    finally:
+        if process.poll() is None:
+            process.kill()
+            process.communicate()
+    assert process.returncode == 1, out + err
+    assert "the cloud exited with status -9; its last log lines:" in err
+    assert "ready (" in err
 
 
 def test_demo_serve_answers_curl_and_stops_on_ctrl_c(tmp_path: Path) -> None:
@@ -123,6 +215,11 @@ def test_demo_serve_answers_curl_and_stops_on_ctrl_c(tmp_path: Path) -> None:
             urllib.request.urlopen(f"{api}/v1/servers", data=b"{", timeout=30)
         assert refused.value.code == 400
         assert json.load(refused.value)["error"] == "the body is not JSON"
+        # the printed `curl -s API/metrics` follows no redirect: /metrics itself answers
+        assert any(line.strip() == f"curl -s {api}/metrics" for line in lines), lines
+        metrics = httpx.get(f"{api}/metrics", timeout=30, follow_redirects=False)
+        assert metrics.status_code == 200
+        assert 'anker_service_state{state="running"} 1.0' in metrics.text
     finally:
         process.send_signal(signal.SIGINT)
         out, err = process.communicate(timeout=60)

@@ -126,6 +126,42 @@ def test_check_one_endpoint(fleet: list[Service]) -> None:
     assert json.loads(result.output)["status"] == "pass"
 
 
+def test_a_password_or_token_in_an_endpoint_url_is_printed_masked(fleet: list[Service]) -> None:
+    port = fleet[1].server.port
+    with_password = f"http://ops:hunter2@127.0.0.1:{port}/healthz"
+    with_token = f"http://127.0.0.1:{port}/healthz?token=hunter2"
+    dead = f"http://ops:hunter2@127.0.0.1:{free_port()}/healthz"
+    for args in (
+        ["check", with_password],
+        ["check", with_token, "--format", "json"],
+        ["check", dead],
+        ["fleet", with_password, with_token, dead],
+        ["fleet", with_password, dead, "--format", "json"],
+    ):
+        result = CliRunner().invoke(cli, ["health", *args])
+        assert "hunter2" not in result.output, result.output
+        assert "ops:****@127.0.0.1" in result.output or "token=****" in result.output
+
+
+def test_an_answer_that_is_not_a_health_response_says_its_http_status(
+    fleet: list[Service],
+) -> None:
+    url = f"http://127.0.0.1:{fleet[1].server.port}/no-such-page"
+    result = CliRunner().invoke(cli, ["health", "check", url])
+    assert result.exit_code == 1
+    assert result.output == f"{url}: unreachable (not a health response (HTTP 404))\n"
+
+
+@pytest.mark.parametrize("command", ["check", "fleet"])
+@pytest.mark.parametrize("timeout", ["0", "-1"])
+def test_a_timeout_that_cannot_be_waited_is_a_usage_error(
+    fleet: list[Service], command: str, timeout: str
+) -> None:
+    result = CliRunner().invoke(cli, ["health", command, fleet[1].url, "--timeout", timeout])
+    assert result.exit_code == 2, result.output
+    assert "Invalid value for '--timeout'" in result.output
+
+
 def test_fleet_needs_endpoints() -> None:
     result = CliRunner().invoke(cli, ["health", "fleet"])
     assert result.exit_code == 2

@@ -4,6 +4,7 @@
 from __future__ import annotations
 
 import asyncio
+import errno
 import os
 import threading
 import warnings
@@ -238,8 +239,11 @@ async def test_standalone_endpoint_on_uvicorn(standalone: HealthServer, switch: 
 
 async def test_standalone_endpoint_reports_a_taken_port(switch: Switch) -> None:
     async with registry(switch) as health, HealthServer(health, port=0) as first:
-        with pytest.raises(OSError, match="in use"):
+        with pytest.raises(OSError, match="in use") as taken:
             await HealthServer(health, port=first.port).start()
+        # which server, on which address: a service has several
+        assert f"the health endpoint cannot listen on 127.0.0.1:{first.port}" in str(taken.value)
+        assert taken.value.errno == errno.EADDRINUSE
         await asyncio.sleep(0)
 
 

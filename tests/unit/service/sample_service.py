@@ -149,3 +149,8 @@ async def make_leader() -> Service:
 def make_broken() -> Service:
     """A factory that fails: its configuration file says a port is not a number."""
     raise ValueError("[app] port: 'x' is not an integer")
+
+
+def make_nothing() -> object:
+    """A factory that returns something other than a service."""
+    return 42

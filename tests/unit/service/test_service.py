@@ -6,6 +6,8 @@ import asyncio
 import io
 import json
 import logging
+import os
+import signal
 import time
 import uuid
 from collections.abc import Iterator
@@ -105,6 +107,30 @@ async def test_a_failed_start_stops_what_started_in_reverse() -> None:
         await service.start()
     assert journal == ["start a", "start b", "stop b", "stop a"]
     assert service.state is State.STOPPED
+
+
+async def test_a_signal_during_start_is_no_failure_to_start(
+    caplog: pytest.LogCaptureFixture,
+) -> None:
+    journal: list[str] = []
+    starting = asyncio.Event()
+
+    class Slow(Recorder):
+        async def start(self) -> None:
+            starting.set()
+            await asyncio.sleep(60)
+
+    service = Service("slow")
+    service.add(Recorder("a", journal))
+    service.add(Slow("b", journal))
+    serving = asyncio.ensure_future(service.serve())
+    await starting.wait()
+    caplog.set_level(logging.INFO, logger="anker.service")
+    os.kill(os.getpid(), signal.SIGTERM)  # serve()'s handler takes it, as anker run's does
+    assert await serving is ExitCode.OK
+    assert journal == ["start a", "stop a"]
+    assert "slow: start of b interrupted" in caplog.messages
+    assert [r.getMessage() for r in caplog.records if r.levelno >= logging.ERROR] == []
 
 
 async def test_the_drain_deadline_abandons_and_names_the_work(
@@ -406,6 +432,27 @@ async def test_an_asgi_app_drains_its_requests_in_progress_and_metrics_are_serve
         assert (response.status_code, response.text) == (200, "done")
         with pytest.raises(httpx.ConnectError):
             await client.get(f"http://127.0.0.1:{web.port}/slow")
+
+
+async def test_a_port_in_use_is_named_in_the_start_error() -> None:
+    from anker.service import ASGIServer
+
+    async def app(scope: dict[str, object], receive: object, send: Any) -> None:
+        return None
+
+    running = Service("running")
+    first = ASGIServer(app, port=0, name="api")
+    running.add(first)
+    await running.start()
+    try:
+        service = Service("web")
+        service.add(ASGIServer(app, port=first.port, name="admin-api"))
+        with pytest.raises(OSError, match="in use") as taken:
+            await service.start()
+        assert f"admin-api cannot listen on 127.0.0.1:{first.port}" in str(taken.value)
+        assert service.state is State.STOPPED
+    finally:
+        await running.stop()
 
 
 async def test_an_rpc_server_finishes_its_calls_in_flight_or_names_them_at_the_deadline(

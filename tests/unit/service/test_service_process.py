@@ -7,13 +7,14 @@ import os
 import re
 import signal
 import socket
+import subprocess
 import tempfile
 import time
 from pathlib import Path
 
 import httpx
 import pytest
-from process import ServiceProcess
+from process import ANKER, ServiceProcess
 
 
 def health_port(service: ServiceProcess) -> int:
@@ -200,6 +201,42 @@ def test_a_factory_that_fails_exits_1_without_a_traceback(spawn: type[ServicePro
 def test_a_target_that_cannot_be_loaded_is_a_usage_error(spawn: type[ServiceProcess]) -> None:
     assert spawn("sample_service:nothing_here").exit_code() == 2
     assert spawn("no_such_module:make").exit_code() == 2
+
+
+def test_a_target_whose_import_fails_is_a_usage_error_saying_why(tmp_path: Path) -> None:
+    # a configuration loaded at import (as the tutorial's tiny.py does) with an error in it
+    (tmp_path / "svc.conf").write_text("[service]\ndrain_deadline = soon\n")
+    (tmp_path / "configured.py").write_text(
+        "from anker.config import Config\n"
+        "from anker.service import ServiceOptions\n\n\n"
+        "class Conf(Config):\n    service: ServiceOptions\n\n\n"
+        "conf = Conf.load(files=['svc.conf'])\n"
+    )
+    (tmp_path / "unfinished.py").write_text("make = (\n")
+    for target, says in (
+        ("configured:make", "svc.conf:2: error: [service] drain_deadline"),
+        ("unfinished:make", "cannot import unfinished: SyntaxError"),
+    ):
+        ran = subprocess.run(
+            [ANKER, "run", target],
+            cwd=tmp_path,
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert ran.returncode == 2, ran.stderr
+        assert says in ran.stderr
+        assert "unexpected" not in ran.stderr
+
+
+def test_a_factory_that_returns_no_service_exits_1_saying_so(
+    spawn: type[ServiceProcess],
+) -> None:
+    service = spawn("sample_service:make_nothing")
+    assert service.exit_code() == 1
+    assert "the factory returned 42, not an anker.service.Service" in service.output
+    assert "Traceback" not in service.output
 
 
 def worker_pids(service: ServiceProcess, start: int = 0) -> dict[int, int]:
