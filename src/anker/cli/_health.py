@@ -8,7 +8,13 @@ from pathlib import Path
 
 import click
 
-from anker.cli._options import MACHINE_FORMATS, dump, output_format_option, reported_errors
+from anker.cli._options import (
+    MACHINE_FORMATS,
+    Duration,
+    dump,
+    output_format_option,
+    reported_errors,
+)
 
 __all__ = ["health"]
 
@@ -25,10 +31,10 @@ token_option = click.option(
 )
 timeout_option = click.option(
     "--timeout",
-    type=click.FloatRange(min=0, min_open=True),
-    default=5.0,
+    type=Duration(minimum=0.001),
+    default="5s",
     show_default=True,
-    help="Seconds to wait per endpoint.",
+    help="How long to wait per endpoint, e.g. 5s, 500ms or 2 (seconds).",
 )
 
 
@@ -77,8 +83,18 @@ def check(url: str, token: str | None, timeout: float, output_format: str) -> No
 )
 @token_option
 @timeout_option
-@click.option("--watch", type=float, default=None, help="Ask again every this many seconds.")
-@click.option("--count", type=int, default=None, help="With --watch: stop after this many rounds.")
+@click.option(
+    "--watch",
+    type=Duration(minimum=0.001),
+    default=None,
+    help="Ask again every this long, e.g. 10s or 1m (seconds if bare).",
+)
+@click.option(
+    "--count",
+    type=click.IntRange(min=1),
+    default=None,
+    help="With --watch: stop after this many rounds.",
+)
 @output_format_option("text", "json")
 def fleet(
     urls: tuple[str, ...],
@@ -101,8 +117,8 @@ def fleet(
         endpoints += [s for line in lines if (s := line.split("#", 1)[0].strip())]
     if not endpoints:
         raise click.UsageError("name endpoints as arguments or with --file")
-    if watch is not None and watch <= 0:
-        raise click.UsageError("--watch takes a number of seconds > 0")
+    if count is not None and watch is None:
+        raise click.UsageError("--count counts the rounds of --watch: give --watch too")
     rounds = 0
     while True:
         started = time.monotonic()
@@ -146,7 +162,11 @@ def maintenance(file: Path, reason: str, off: bool) -> None:
     so its /readyz fails and load balancers drain it while /livez stays up."""
     with reported_errors():
         if off:
-            file.unlink(missing_ok=True)
+            try:
+                file.unlink()
+            except FileNotFoundError:
+                click.echo(f"maintenance off: {file} was not there (maintenance was off)")
+                return
             click.echo(f"maintenance off: {file} removed")
             return
         first_line = reason.splitlines()[0] if reason.strip() else ""

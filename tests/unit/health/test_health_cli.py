@@ -153,13 +153,41 @@ def test_an_answer_that_is_not_a_health_response_says_its_http_status(
 
 
 @pytest.mark.parametrize("command", ["check", "fleet"])
-@pytest.mark.parametrize("timeout", ["0", "-1"])
+@pytest.mark.parametrize("timeout", ["0", "-1", "soon", "nan"])
 def test_a_timeout_that_cannot_be_waited_is_a_usage_error(
     fleet: list[Service], command: str, timeout: str
 ) -> None:
     result = CliRunner().invoke(cli, ["health", command, fleet[1].url, "--timeout", timeout])
     assert result.exit_code == 2, result.output
     assert "Invalid value for '--timeout'" in result.output
+
+
+def test_durations_are_taken_as_the_other_commands_take_them(fleet: list[Service]) -> None:
+    result = CliRunner().invoke(
+        cli,
+        ["health", "fleet", fleet[1].url, "--timeout", "2s", "--watch", "50ms", "--count", "2"],
+    )
+    assert result.exit_code == 0, result.output
+    assert result.output.count("1 of 1 services ready") == 2
+    result = CliRunner().invoke(cli, ["health", "check", fleet[1].url, "--timeout", "1500ms"])
+    assert result.exit_code == 0, result.output
+
+
+@pytest.mark.parametrize(
+    ("args", "said"),
+    [
+        (["--watch", "1s", "--count", "0"], "Invalid value for '--count'"),
+        (["--count", "2"], "--count counts the rounds of --watch: give --watch too"),
+        (["--watch", "0"], "Invalid value for '--watch'"),
+    ],
+)
+def test_rounds_that_cannot_be_counted_are_a_usage_error(
+    fleet: list[Service], args: list[str], said: str
+) -> None:
+    # --count 0 ran one round; --count without --watch was ignored
+    result = CliRunner().invoke(cli, ["health", "fleet", fleet[1].url, *args])
+    assert result.exit_code == 2, result.output
+    assert said in result.output
 
 
 def test_fleet_needs_endpoints() -> None:
@@ -178,7 +206,12 @@ async def test_maintenance_command_switches_readiness(tmp_path: Path) -> None:
     assert (await health.run("live")).status.value == "pass"
     off = CliRunner().invoke(cli, ["health", "maintenance", str(flag), "--off"])
     assert off.exit_code == 0, off.output
+    assert off.output == f"maintenance off: {flag} removed\n"
     assert (await health.run("ready")).status.value == "pass"
+    # ending maintenance that was not on says so, rather than "removed"
+    again = CliRunner().invoke(cli, ["health", "maintenance", str(flag), "--off"])
+    assert again.exit_code == 0, again.output
+    assert again.output == f"maintenance off: {flag} was not there (maintenance was off)\n"
     missing = CliRunner().invoke(cli, ["health", "maintenance", str(tmp_path / "no" / "file")])
     assert missing.exit_code == 1
     assert "No such file or directory" in missing.output
