@@ -177,7 +177,10 @@ class Metrics:
 
     def asgi_app(self) -> Any:
         """An ASGI app answering ``GET /metrics`` (any path) in Prometheus' text format; serve it
-        with :class:`~anker.service.ASGIServer` (``name="metrics"``) or mount it in an app."""
+        with :class:`~anker.service.ASGIServer` (``name="metrics"``). In an app of your own,
+        answer a ``/metrics`` route with :meth:`exposition` instead: Starlette's ``Mount`` at
+        ``/metrics`` answers ``/metrics`` itself with a redirect to ``/metrics/``, which
+        scrapers and ``curl`` without ``-L`` do not follow."""
         prometheus = require("prometheus_client", extra="service", needed_for="metrics")
         return prometheus.make_asgi_app(self.registry)
 
