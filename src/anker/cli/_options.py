@@ -28,6 +28,7 @@ __all__ = [
     "store_target",
     "store_timeout_option",
     "store_url_option",
+    "text_only",
 ]
 
 T = TypeVar("T")
@@ -92,15 +93,22 @@ store_timeout_option = click.option(
 )
 
 
-def _url_text(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """The URL as given, refused if it is not text: bytes no UTF-8 decodes (as argv brings
-    them), which the store could not even open (its error named neither them nor the store)."""
-    try:
-        if value is not None:
-            value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise click.BadParameter(f"{value!r} is not UTF-8 text: name the store in text") from None
-    return value
+def text_only(
+    refused: str,
+) -> Callable[[click.Context, click.Parameter, str | None], str | None]:
+    """A click callback taking a value as given, refused if it is not text: bytes no UTF-8
+    decodes (as argv brings them), which a store could not even use (its error named neither
+    them nor the store); ``refused`` ends the error, saying what it means here."""
+
+    def check(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+        try:
+            if value is not None:
+                value.encode("utf-8")
+        except UnicodeEncodeError:
+            raise click.BadParameter(f"{value!r} is not UTF-8 text: {refused}") from None
+        return value
+
+    return check
 
 
 def store_url_option(envvar: str, example: str) -> Callable[[Callable[..., Any]], Any]:
@@ -110,7 +118,7 @@ def store_url_option(envvar: str, example: str) -> Callable[[Callable[..., Any]]
         "--url",
         envvar=envvar,
         metavar="URL",
-        callback=_url_text,
+        callback=text_only("name the store in text"),
         help=f"The store, e.g. {example} (default: ${envvar}).",
     )
 

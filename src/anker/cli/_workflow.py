@@ -25,6 +25,7 @@ from anker.cli._options import (
     store_target,
     store_timeout_option,
     store_url_option,
+    text_only,
 )
 
 if TYPE_CHECKING:
@@ -63,15 +64,8 @@ def _run(ctx: click.Context, use: Callable[[Store], Awaitable[T]], *, create: bo
     return run_store(main)
 
 
-def _text(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
-    """A run id as given, refused if it is not text: bytes no UTF-8 decodes, which the store
-    could not even look up (its error named neither them nor the store)."""
-    try:
-        if value is not None:
-            value.encode("utf-8")
-    except UnicodeEncodeError:
-        raise click.BadParameter(f"{value!r} is not UTF-8 text: no run has such an id") from None
-    return value
+#: a run id as given: not text (bytes no UTF-8 decodes) is refused, for no run has such an id
+_RUN_ID = text_only("no run has such an id")
 
 
 def _when(timestamp: float | None) -> str | None:
@@ -224,7 +218,7 @@ def _svg(dot_text: str) -> str:
 
 
 @workflow.command("show")
-@click.argument("run_id", callback=_text)
+@click.argument("run_id", callback=_RUN_ID)
 @output_format_option("text", "json", "mermaid", "dot", "svg")
 @click.pass_context
 def show(ctx: click.Context, run_id: str, output_format: str) -> None:
@@ -262,7 +256,7 @@ def show(ctx: click.Context, run_id: str, output_format: str) -> None:
 
 
 @workflow.command("watch")
-@click.argument("run_id", callback=_text)
+@click.argument("run_id", callback=_RUN_ID)
 @click.option(
     "--interval",
     default="500ms",
@@ -329,7 +323,7 @@ def _draw(
 
 
 @workflow.command("history")
-@click.argument("run_id", callback=_text)
+@click.argument("run_id", callback=_RUN_ID)
 @output_format_option("text", "json")
 @click.pass_context
 def history(ctx: click.Context, run_id: str, output_format: str) -> None:
@@ -372,7 +366,7 @@ def _act(
 
 
 @workflow.command("cancel")
-@click.argument("run_id", callback=_text)
+@click.argument("run_id", callback=_RUN_ID)
 @output_format_option("text", "json")
 @click.pass_context
 def cancel(ctx: click.Context, run_id: str, output_format: str) -> None:
@@ -394,7 +388,7 @@ def cancel(ctx: click.Context, run_id: str, output_format: str) -> None:
 
 
 @workflow.command("resume")
-@click.argument("run_id", callback=_text)
+@click.argument("run_id", callback=_RUN_ID)
 @output_format_option("text", "json")
 @click.pass_context
 def resume(ctx: click.Context, run_id: str, output_format: str) -> None:
@@ -404,7 +398,7 @@ def resume(ctx: click.Context, run_id: str, output_format: str) -> None:
 
 
 @workflow.command("retry")
-@click.argument("run_id", callback=_text)
+@click.argument("run_id", callback=_RUN_ID)
 @output_format_option("text", "json")
 @click.pass_context
 def retry(ctx: click.Context, run_id: str, output_format: str) -> None:

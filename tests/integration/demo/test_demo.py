@@ -126,14 +126,19 @@ def gone(pid: int) -> bool:
     return False
 
 
-def test_ctrl_c_while_the_served_cloud_starts_stops_the_cloud_too(tmp_path: Path) -> None:
-    process = subprocess.Popen(
+def serve_demo(tmp_path: Path) -> subprocess.Popen[str]:
+    """``anker demo --serve`` as a user starts it, its cloud's files in ``tmp_path``."""
+    return subprocess.Popen(
         [*ANKER, "demo", "--serve", "--dir", str(tmp_path / "cloud")],
         stdout=subprocess.PIPE,
         stderr=subprocess.PIPE,
         text=True,
         env={**os.environ, "NO_COLOR": "1"},
     )
+
+
+def test_ctrl_c_while_the_served_cloud_starts_stops_the_cloud_too(tmp_path: Path) -> None:
+    process = serve_demo(tmp_path)
     clouds: list[int] = []
     try:
         deadline = time.monotonic() + 60
@@ -159,13 +164,7 @@ def test_ctrl_c_while_the_served_cloud_starts_stops_the_cloud_too(tmp_path: Path
 
 
 def test_demo_serve_exits_1_when_the_cloud_dies(tmp_path: Path) -> None:
-    process = subprocess.Popen(
-        [*ANKER, "demo", "--serve", "--dir", str(tmp_path / "cloud")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "NO_COLOR": "1"},
-    )
+    process = serve_demo(tmp_path)
     try:
         assert process.stdout is not None
         match = re.search(r"\(pid (\d+);", process.stdout.readline())
@@ -182,13 +181,7 @@ def test_demo_serve_exits_1_when_the_cloud_dies(tmp_path: Path) -> None:
 
 
 def test_demo_serve_answers_curl_and_stops_on_ctrl_c(tmp_path: Path) -> None:
-    process = subprocess.Popen(
-        [*ANKER, "demo", "--serve", "--dir", str(tmp_path / "cloud")],
-        stdout=subprocess.PIPE,
-        stderr=subprocess.PIPE,
-        text=True,
-        env={**os.environ, "NO_COLOR": "1"},
-    )
+    process = serve_demo(tmp_path)
     try:
         assert process.stdout is not None
         first = process.stdout.readline()
