@@ -335,3 +335,22 @@ def test_a_reading_command_never_creates_a_sqlite_database(command: str, tmp_pat
     assert "no database at" in result.stderr
     assert not missing.exists()
     assert os.listdir(tmp_path) == []
+
+
+def test_a_database_newer_than_the_scripts_is_not_told_to_upgrade(url: str, scripts: str) -> None:
+    """An older release's scripts lack the database's revision: an upgrade cannot help."""
+    assert run("upgrade", "--url", url, "--migrations", scripts).exit_code == 0
+    (Path(scripts) / "versions" / "0003_email_index.py").unlink()
+    line = one_line_error(run("check", "--url", url, "--migrations", scripts))
+    assert line == (
+        "Error: the database is at 0003 in alembic_version, which these migrations do not "
+        "have (0003: a newer release's?); their head is 0002"
+    )
+    migrations = Migrations(url, scripts)
+    try:
+        with pytest.raises(SchemaNotCurrent) as raised:
+            migrations.check()
+        assert (raised.value.current, raised.value.unknown) == (("0003",), ("0003",))
+        assert "upgrade" not in str(raised.value)
+    finally:
+        migrations.dispose()

@@ -222,6 +222,7 @@ def check(output_format: str, **where: Any) -> None:
     with _migrations(**where, read_only=True) as migrations:
         heads = migrations.heads()
         found = migrations.current()
+        unknown = migrations._unknown(found)
     up_to_date = set(found) == set(heads)
     if output_format in MACHINE_FORMATS:
         click.echo(
@@ -231,7 +232,7 @@ def check(output_format: str, **where: Any) -> None:
         click.echo(f"up to date: at {_revisions(heads)}")
     if not up_to_date:
         if output_format == "text":
-            error = SchemaNotCurrent(found, heads, where["version_table"])
+            error = SchemaNotCurrent(found, heads, where["version_table"], unknown)
             click.echo(f"Error: {error}", err=True)
         sys.exit(1)
 

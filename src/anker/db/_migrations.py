@@ -42,13 +42,27 @@ class MigrationError(AnkerError):
 
 
 class SchemaNotCurrent(MigrationError):
-    """The database is not at the head of its migrations (``current`` and ``heads``)."""
+    """The database is not at the head of its migrations (``current`` and ``heads``);
+    ``unknown``: the current revisions the scripts do not have (a newer release's)."""
 
-    def __init__(self, current: tuple[str, ...], heads: tuple[str, ...], table: str) -> None:
+    def __init__(
+        self,
+        current: tuple[str, ...],
+        heads: tuple[str, ...],
+        table: str,
+        unknown: tuple[str, ...] = (),
+    ) -> None:
         self.current = current
         self.heads = heads
+        self.unknown = unknown
         at = ", ".join(current) or "no revision (empty)"
         head = ", ".join(heads) or "none"
+        if unknown:  # an upgrade cannot help: the database is ahead of these scripts
+            super().__init__(
+                f"the database is at {at} in {table}, which these migrations do not have"
+                f" ({', '.join(unknown)}: a newer release's?); their head is {head}"
+            )
+            return
         super().__init__(
             f"the database is at {at} in {table}; the head is {head} (run anker db upgrade)"
         )
@@ -134,8 +148,14 @@ class Migrations:
         heads = self.heads()
         current = self.current()
         if set(current) != set(heads):
-            raise SchemaNotCurrent(current, heads, self.version_table)
+            raise SchemaNotCurrent(current, heads, self.version_table, self._unknown(current))
         return heads
+
+    def _unknown(self, revisions: Sequence[str]) -> tuple[str, ...]:
+        """Those of ``revisions`` that no script of the directory has."""
+        with _alembic_errors(self.directory):
+            known = {script.revision for script in self._script()[1].walk_revisions()}
+        return tuple(revision for revision in revisions if revision not in known)
 
     # -- the scripts ----------------------------------------------------------------------
 
