@@ -84,6 +84,8 @@ class _QueuedLock:
     """What Lock, Semaphore and the two sides of ReadWriteLock share."""
 
     kind = "lock"
+    #: what "not held" adds, for a lock object that was never acquired
+    _not_held_hint = ""
 
     def __init__(
         self,
@@ -154,7 +156,7 @@ class _QueuedLock:
         if self._lost is not None:
             raise self._lost
         if self._session is None:
-            raise CoordinationError(f"{self.kind} {self.name!r} is not held")
+            raise CoordinationError(f"{self.kind} {self.name!r} is not held{self._not_held_hint}")
 
     async def wait_lost(self) -> LockLost:
         """Wait until the current holding is lost; return the LockLost that says why."""
@@ -415,7 +417,7 @@ class _QueuedLock:
         """
         key, session = self._key, self._session
         if key is None or session is None:
-            raise CoordinationError(f"{self.kind} {self.name!r} is not held")
+            raise CoordinationError(f"{self.kind} {self.name!r} is not held{self._not_held_hint}")
         self._key = self._session = None
         self.coordinator._holds.discard(self)
         report(
@@ -465,6 +467,10 @@ class Semaphore(_QueuedLock):
 
 class _RWSide(_QueuedLock):
     kind = "rwlock"
+    _not_held_hint = (
+        " by this side: each access to .read or .write makes a new side; keep the one"
+        " acquired (side = rw.read) to release it"
+    )
 
 
 class ReadWriteLock:

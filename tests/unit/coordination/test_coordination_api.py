@@ -425,3 +425,17 @@ async def test_a_missing_folder_is_never_created_and_a_new_database_is_private(
         assert os.stat(tmp_path / "dir" / "coordination.db").st_mode & 0o777 == 0o600
     async with await Coordinator.connect(f"sqlite://{tmp_path}/x.db?create=false") as reader:
         assert await reader.locks() == []
+
+
+def test_releasing_a_fresh_rwlock_side_says_each_access_makes_a_new_one(tmp_path: Path) -> None:
+    """``rw.read.acquire()`` then ``rw.read.release()`` touches two sides: the error says so
+    instead of claiming the read lock (which is held) is not held."""
+    with BlockingCoordinator.connect(f"file://{tmp_path}", member_id="a") as coord:
+        rw = coord.rwlock("catalog")
+        side = rw.read
+        assert side.acquire(timeout=0)
+        with pytest.raises(CoordinationError, match=r"each access to \.read or \.write"):
+            rw.read.release()
+        side.release()
+        with pytest.raises(CoordinationError, match=r"^lock 'plain' is not held$"):
+            coord.lock("plain").release()
