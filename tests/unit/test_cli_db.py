@@ -354,3 +354,18 @@ def test_a_database_newer_than_the_scripts_is_not_told_to_upgrade(url: str, scri
         assert "upgrade" not in str(raised.value)
     finally:
         migrations.dispose()
+
+
+def test_a_config_file_without_the_url_names_this_commands_way_to_give_it(tmp_path: Path) -> None:
+    """The service's --database.connection is no option of anker db: the error does not
+    send the user to it."""
+    conf = tmp_path / "svc.conf"
+    conf.write_text("[databse]\nconnection = sqlite:///tmp/x.db\n")  # a misspelt section
+    line = one_line_error(run("current", "--migrations", SHOP, "--config-file", str(conf)))
+    assert "--database.connection" not in line
+    assert line == (
+        f"Error: the configuration is invalid: [database] connection is required but not set "
+        f"in {conf}; set it there (the URL of the database), or give --url instead of "
+        "--config-file"
+    )
+    assert run("current", "--migrations", SHOP, "--database.connection", "x").exit_code == 2

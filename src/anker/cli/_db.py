@@ -113,8 +113,19 @@ def _from_config(files: tuple[str, ...]) -> DatabaseOptions:
     try:
         return service.load(files=list(files)).database  # type: ignore[attr-defined,no-any-return]
     except ConfigError as exc:
-        problems = "; ".join(str(problem) for problem in exc.errors)
+        problems = "; ".join(_problem_text(problem, files) for problem in exc.errors)
         raise click.ClickException(f"the configuration is invalid: {problems}") from exc
+
+
+def _problem_text(problem: Any, files: tuple[str, ...]) -> str:
+    """One problem of the config files, in this command's terms: a missing URL is set in
+    the files or given as --url (the service's --database.connection is no option here)."""
+    if (problem.code, problem.section, problem.option) == ("required", "database", "connection"):
+        return (
+            f"[database] connection is required but not set in {', '.join(files)}; set it"
+            " there (the URL of the database), or give --url instead of --config-file"
+        )
+    return str(problem)
 
 
 def _revisions(revisions: tuple[str, ...]) -> str:
