@@ -5,6 +5,7 @@ The round trips on every database are in tests/integration/db/test_db_migrations
 
 from __future__ import annotations
 
+import contextlib
 import json
 import os
 import shutil
@@ -369,3 +370,25 @@ def test_a_config_file_without_the_url_names_this_commands_way_to_give_it(tmp_pa
         "--config-file"
     )
     assert run("current", "--migrations", SHOP, "--database.connection", "x").exit_code == 2
+
+
+@pytest.mark.parametrize("command", ["current", "check"])
+@pytest.mark.parametrize("query", ["", "?sqlite_wal=true&sqlite_create=true"])
+def test_a_reading_command_leaves_a_sqlite_database_as_it_was(
+    command: str, query: str, tmp_path: Path
+) -> None:
+    """Not even its journal mode changes (WAL, once set, persists in the file)."""
+    import sqlite3
+
+    path = tmp_path / "other.db"
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        connection.execute("CREATE TABLE t (x INTEGER)")
+        connection.commit()
+    before = path.read_bytes()
+    result = run(command, "--url", f"sqlite://{path}{query}", "--migrations", SHOP)
+    assert result.exit_code == (0 if command == "current" else 1), result.output
+    assert "(none)" in result.output or "at no revision (empty)" in result.output
+    assert path.read_bytes() == before
+    assert sorted(os.listdir(tmp_path)) == ["other.db"]
+    with contextlib.closing(sqlite3.connect(path)) as connection:
+        assert connection.execute("PRAGMA journal_mode").fetchone() == ("delete",)

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -13,6 +13,7 @@ import click
 from anker.cli._options import MACHINE_FORMATS, dump, output_format_option, reported_errors
 
 if TYPE_CHECKING:
+    from anker._url import BackendURL
     from anker.db import DatabaseOptions, Migrations
 
 __all__ = ["db"]
@@ -74,7 +75,7 @@ def _migrations(
     if url and config_files:
         raise click.UsageError("give --url or --config-file, not both")
     with _one_line():
-        database: str | DatabaseOptions | None = url or None
+        database: str | BackendURL | DatabaseOptions | None = url or None
         if config_files:
             database = _from_config(config_files)
         if database is None and needs_database:
@@ -82,7 +83,10 @@ def _migrations(
                 "name the database with --url URL, ANKER_DATABASE_URL or --config-file"
             )
         # a command that only reads never creates a database (a mistyped SQLite path)
-        options = {"sqlite_create": False} if read_only else {}
+        # nor turns an existing one to write-ahead logging (which persists in the file)
+        options = {"sqlite_create": False, "sqlite_wal": False} if read_only else {}
+        if options and isinstance(database, str):  # these win over the URL's own
+            database = _without_options(database, options)
         found = Migrations(database, migrations, version_table=version_table, **options)
         try:
             yield found
@@ -126,6 +130,18 @@ def _problem_text(problem: Any, files: tuple[str, ...]) -> str:
             " there (the URL of the database), or give --url instead of --config-file"
         )
     return str(problem)
+
+
+def _without_options(url: str, names: Iterable[str]) -> BackendURL:
+    """``url`` parsed, without the query options ``names``."""
+    import dataclasses
+    from types import MappingProxyType
+
+    from anker._url import parse_url
+
+    parsed = parse_url(url)
+    query = {key: values for key, values in parsed.query.items() if key not in names}
+    return dataclasses.replace(parsed, query=MappingProxyType(query))
 
 
 def _revisions(revisions: tuple[str, ...]) -> str:
