@@ -247,6 +247,9 @@ def _mask_for_error(text: str) -> str:
         ]
         return _mask_for_error(text) + "?" + "&".join(pairs)
     head, sep, rest = text.partition("://")
+    if not sep and "@" in text:  # 'postgresql:/user:pw@host': only what names the scheme stays
+        shown_head = _SCHEME_LIKE.match(text)
+        return f"{shown_head[0] if shown_head else ''}{MASK}@{text.rpartition('@')[2]}"
     credentials, at, after = rest.rpartition("@")
     if not sep or not at:
         return text
@@ -256,6 +259,7 @@ def _mask_for_error(text: str) -> str:
     return f"{head}://{MASK}@{after}"
 
 
+_SCHEME_LIKE = re.compile(r"[A-Za-z][A-Za-z0-9+.\-]*[:/]*")
 _URL_PASSWORD = re.compile(r"((?:://|,)[^:/@,\s'\"]*):[^@\s'\"]*@")
 _QUERY_OPTION = re.compile(r"([?&])([^=&\s'\"]+)=([^&\s'\"]*)")
 

@@ -85,10 +85,20 @@ def test_a_bad_url_says_what_is_wrong(url: str, message: str) -> None:
         create_engine(url)
 
 
-def test_a_bad_url_never_shows_its_password() -> None:
+@pytest.mark.parametrize(
+    ("url", "shown"),
+    [
+        ("postgresx://svc:s3cr3t@db/app", "postgresx://svc:****@db/app"),
+        # a slash or the colon missing: no '://', so no parse, but still no password
+        ("postgresql:/svc:s3cr3t@db/app", "postgresql:/****@db/app"),
+        ("postgresql//svc:s3cr3t@db/app", "postgresql//****@db/app"),
+    ],
+)
+def test_a_bad_url_never_shows_its_password(url: str, shown: str) -> None:
     with pytest.raises(InvalidURL) as raised:
-        create_engine("postgresx://svc:s3cr3t@db/app")
+        create_engine(url)
     assert "s3cr3t" not in str(raised.value)
+    assert f"'{shown}'" in str(raised.value)
 
 
 def test_an_unknown_option_names_the_nearest_one() -> None:
