@@ -111,13 +111,20 @@ class StoreTables:
         try:
             await self._run("connect", lambda: self.migrations().check())
         except SchemaNotCurrent as exc:
-            error = SchemaNotCurrent(exc.current, exc.heads, self.version_table)
+            error = SchemaNotCurrent(exc.current, exc.heads, self.version_table, exc.unknown)
             at = ", ".join(exc.current) or "no revision (an empty database)"
-            error.args = (
-                f"the {self._unavailable.what} {self.url} is at {at}; its schema is at "
-                f"{', '.join(exc.heads)}: run `{self.upgrade_command} --url '{self.url}' "
-                f"upgrade` once{UPGRADE_IN_CODE}",
-            )
+            if exc.unknown:  # written by a newer anker: an upgrade here cannot help
+                error.args = (
+                    f"the {self._unavailable.what} {self.url} is at {at}, which this anker "
+                    f"does not know (its schema is at {', '.join(exc.heads)}): the store was "
+                    f"written by a newer anker; use that release",
+                )
+            else:
+                error.args = (
+                    f"the {self._unavailable.what} {self.url} is at {at}; its schema is at "
+                    f"{', '.join(exc.heads)}: run `{self.upgrade_command} --url '{self.url}' "
+                    f"upgrade` once{UPGRADE_IN_CODE}",
+                )
             raise error from None
 
     async def upgrade(self) -> None:
