@@ -107,6 +107,28 @@ async def test_targets_are_checked_where_they_are_used() -> None:
             await Notifier(transport, "p").notify(None, "e", {}, "loud")
 
 
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"timeout": 0},
+        {"timeout": -1},
+        {"timeout": float("nan")},
+        {"call_monitor_timeout": 0},
+        {"cast_ttl": -1},
+    ],
+)
+async def test_times_are_checked_in_prepare_as_in_the_constructor(changes: dict[str, Any]) -> None:
+    # a call with timeout=0 or call_monitor_timeout=0 used to fail at once with a timeout
+    # error ("no reply ... within -1 s"), far from where the value was set
+    async with await connect(memory_url()) as transport:
+        client = RPCClient(transport, Target(topic="t"))
+        (name,) = changes
+        with pytest.raises(ValueError, match=f"{name} must be more than 0 seconds"):
+            client.prepare(**changes)
+        with pytest.raises(ValueError, match=f"{name} must be more than 0 seconds"):
+            RPCClient(transport, Target(topic="t"), **changes)
+
+
 def test_blocking_wrappers_from_threads() -> None:
     with (
         BlockingTransport.connect(memory_url()) as transport,
