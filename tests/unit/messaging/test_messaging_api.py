@@ -129,6 +129,14 @@ async def test_times_are_checked_in_prepare_as_in_the_constructor(changes: dict[
             RPCClient(transport, Target(topic="t"), **changes)
 
 
+@pytest.mark.parametrize("ttl", [0, -1, float("nan")])
+async def test_a_notifier_ttl_is_checked(ttl: float) -> None:
+    # a notifier with ttl=-1 sent every notification already expired: dropped unseen
+    async with await connect(memory_url()) as transport:
+        with pytest.raises(ValueError, match="ttl must be more than 0 seconds"):
+            Notifier(transport, "p", ttl=ttl)
+
+
 def test_blocking_wrappers_from_threads() -> None:
     with (
         BlockingTransport.connect(memory_url()) as transport,
