@@ -260,6 +260,11 @@ def context_entries(context: RequestContext | Mapping[str, Any]) -> dict[str, An
     """The ``_context_<key>`` entries of a context, or of a plain dict in its form."""
     if isinstance(context, RequestContext):
         return context.to_message()
+    if not isinstance(context, Mapping):  # an oslo.context object: 'has no attribute items'
+        raise TypeError(
+            f"a message's context is an anker.messaging.RequestContext, a dict in its form "
+            f"(oslo.context's to_dict()) or None, not {type(context).__name__}"
+        )
     return {CONTEXT_PREFIX + key: value for key, value in context.items()}
 
 

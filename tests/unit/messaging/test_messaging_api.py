@@ -129,6 +129,17 @@ async def test_times_are_checked_in_prepare_as_in_the_constructor(changes: dict[
             RPCClient(transport, Target(topic="t"), **changes)
 
 
+async def test_a_context_of_another_kind_is_named() -> None:
+    # an oslo.context RequestContext (or a string) failed with "'str' object has no
+    # attribute 'items'"
+    async with await connect(memory_url()) as transport:
+        client = RPCClient(transport, Target(topic="t"))
+        with pytest.raises(TypeError, match=r"context is an anker\.messaging\.RequestContext"):
+            await client.cast("req-1", "echo", value=1)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="not object"):
+            await Notifier(transport, "p").info(object(), "e", {})
+
+
 @pytest.mark.parametrize("ttl", [0, -1, float("nan")])
 async def test_a_notifier_ttl_is_checked(ttl: float) -> None:
     # a notifier with ttl=-1 sent every notification already expired: dropped unseen
