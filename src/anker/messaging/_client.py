@@ -127,6 +127,18 @@ class ReplyRouter(PendingCalls):
                 pending.future.set_exception(error)
 
 
+def _seconds(name: str, value: float) -> float:
+    """A time in seconds, checked where it is given: one that is not more than 0 (or NaN)
+    would fail every call at once, far from where it was set."""
+    if not value > 0:
+        raise ValueError(f"{name} must be more than 0 seconds, got {value!r}")
+    return value
+
+
+def _seconds_or_none(name: str, value: float | None) -> float | None:
+    return None if value is None else _seconds(name, value)
+
+
 def _context_entries(context: RequestContext | Mapping[str, Any] | None) -> dict[str, Any]:
     # a call without a context still carries one: a fresh request id to trace it by
     return fresh_context_entries() if context is None else context_entries(context)
@@ -164,20 +176,14 @@ class RPCClient:
         cast_ttl: float | None = None,
         allow_unsigned_replies: bool = False,
     ) -> None:
-        if not timeout > 0:
-            raise ValueError(f"timeout must be more than 0 seconds, got {timeout!r}")
-        if call_monitor_timeout is not None and not call_monitor_timeout > 0:
-            raise ValueError(
-                f"call_monitor_timeout must be more than 0 seconds, got {call_monitor_timeout!r}"
-            )
         self.transport = transport
         self.target = target
-        self.timeout = float(timeout)
-        self.call_monitor_timeout = call_monitor_timeout
+        self.timeout = float(_seconds("timeout", timeout))
+        self.call_monitor_timeout = _seconds_or_none("call_monitor_timeout", call_monitor_timeout)
         self.version_cap = check_version(version_cap) if version_cap is not None else None
         self.serializer: Serializer = serializer or JsonSerializer()
         self.allowed_remote_exmods = frozenset({"anker.messaging", *allowed_remote_exmods})
-        self.cast_ttl = cast_ttl
+        self.cast_ttl = _seconds_or_none("cast_ttl", cast_ttl)
         self.allow_unsigned_replies = allow_unsigned_replies
 
     def __repr__(self) -> str:
@@ -213,11 +219,13 @@ class RPCClient:
         client.__dict__.update(self.__dict__)
         client.target = replace(self.target, **changes)
         if not isinstance(timeout, _Unset):
-            client.timeout = float(timeout)
+            client.timeout = float(_seconds("timeout", timeout))
         if not isinstance(call_monitor_timeout, _Unset):
-            client.call_monitor_timeout = call_monitor_timeout
+            client.call_monitor_timeout = _seconds_or_none(
+                "call_monitor_timeout", call_monitor_timeout
+            )
         if not isinstance(cast_ttl, _Unset):
-            client.cast_ttl = cast_ttl
+            client.cast_ttl = _seconds_or_none("cast_ttl", cast_ttl)
         return client
 
     def can_send_version(self, version: str) -> bool:

@@ -111,6 +111,14 @@ class RequestContext:
                 f"RequestContext auth_token must be a str or an anker.Secret, not "
                 f"{type(token).__name__}"
             )
+        roles: object = self.roles
+        if isinstance(roles, str) or not all(isinstance(role, str) for role in self.roles):
+            # roles="admin" went out as ["a", "d", "m", "i", "n"]
+            raise TypeError(f"RequestContext roles must be a list of strings, got {roles!r}")
+        for name in ("is_admin", "read_only", "show_deleted"):
+            flag: object = getattr(self, name)
+            if not isinstance(flag, bool):  # is_admin="no" would be true
+                raise TypeError(f"RequestContext {name} must be True or False, got {flag!r}")
         if "auth_token" in self.extras:  # would show in repr(): it belongs in auth_token
             raise ValueError("RequestContext extras must not hold 'auth_token'; pass auth_token=")
 
@@ -252,6 +260,11 @@ def context_entries(context: RequestContext | Mapping[str, Any]) -> dict[str, An
     """The ``_context_<key>`` entries of a context, or of a plain dict in its form."""
     if isinstance(context, RequestContext):
         return context.to_message()
+    if not isinstance(context, Mapping):  # an oslo.context object: 'has no attribute items'
+        raise TypeError(
+            f"a message's context is an anker.messaging.RequestContext, a dict in its form "
+            f"(oslo.context's to_dict()) or None, not {type(context).__name__}"
+        )
     return {CONTEXT_PREFIX + key: value for key, value in context.items()}
 
 

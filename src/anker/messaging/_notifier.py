@@ -55,6 +55,8 @@ class Notifier:
             )
         if not topics:
             raise ValueError("a notifier needs at least one topic")
+        if ttl is not None and not ttl > 0:  # every notification would expire unseen
+            raise ValueError(f"ttl must be more than 0 seconds, got {ttl!r}")
         self.transport = transport
         self.publisher_id = publisher_id
         self.targets = [Target(topic=topic) for topic in topics]

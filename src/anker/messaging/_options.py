@@ -41,7 +41,10 @@ class MessagingOptions(Group):
         "openstack", help="The exchange of targets that name none (oslo's control_exchange)."
     )
     notification_topics: list[str] = option(
-        ["notifications"], help="The topics notifiers send to and listeners read."
+        ["notifications"],
+        help="The topics the service's notifiers send to and its listeners read; the service"
+        " passes them on (Notifier(..., topics=conf.messaging.notification_topics)): a"
+        " Notifier made without topics= sends to 'notifications' whatever this says.",
     )
 
 

@@ -107,6 +107,47 @@ async def test_targets_are_checked_where_they_are_used() -> None:
             await Notifier(transport, "p").notify(None, "e", {}, "loud")
 
 
+@pytest.mark.parametrize(
+    "changes",
+    [
+        {"timeout": 0},
+        {"timeout": -1},
+        {"timeout": float("nan")},
+        {"call_monitor_timeout": 0},
+        {"cast_ttl": -1},
+    ],
+)
+async def test_times_are_checked_in_prepare_as_in_the_constructor(changes: dict[str, Any]) -> None:
+    # a call with timeout=0 or call_monitor_timeout=0 used to fail at once with a timeout
+    # error ("no reply ... within -1 s"), far from where the value was set
+    async with await connect(memory_url()) as transport:
+        client = RPCClient(transport, Target(topic="t"))
+        (name,) = changes
+        with pytest.raises(ValueError, match=f"{name} must be more than 0 seconds"):
+            client.prepare(**changes)
+        with pytest.raises(ValueError, match=f"{name} must be more than 0 seconds"):
+            RPCClient(transport, Target(topic="t"), **changes)
+
+
+async def test_a_context_of_another_kind_is_named() -> None:
+    # an oslo.context RequestContext (or a string) failed with "'str' object has no
+    # attribute 'items'"
+    async with await connect(memory_url()) as transport:
+        client = RPCClient(transport, Target(topic="t"))
+        with pytest.raises(TypeError, match=r"context is an anker\.messaging\.RequestContext"):
+            await client.cast("req-1", "echo", value=1)  # type: ignore[arg-type]
+        with pytest.raises(TypeError, match="not object"):
+            await Notifier(transport, "p").info(object(), "e", {})
+
+
+@pytest.mark.parametrize("ttl", [0, -1, float("nan")])
+async def test_a_notifier_ttl_is_checked(ttl: float) -> None:
+    # a notifier with ttl=-1 sent every notification already expired: dropped unseen
+    async with await connect(memory_url()) as transport:
+        with pytest.raises(ValueError, match="ttl must be more than 0 seconds"):
+            Notifier(transport, "p", ttl=ttl)
+
+
 def test_blocking_wrappers_from_threads() -> None:
     with (
         BlockingTransport.connect(memory_url()) as transport,

@@ -432,6 +432,22 @@ def test_a_peers_context_of_the_wrong_kind_is_named(key: str, value: Any) -> Non
         RequestContext.from_dict({key: value})
 
 
+@pytest.mark.parametrize(
+    ("key", "value"),
+    [
+        ("roles", "admin"),
+        ("roles", [1]),
+        ("is_admin", "no"),
+        ("read_only", 1),
+        ("show_deleted", None),
+    ],
+)
+def test_a_context_of_the_wrong_kind_is_refused_where_it_is_made(key: str, value: Any) -> None:
+    # roles="admin" went out as ["a", "d", "m", "i", "n"]; is_admin="no" was true
+    with pytest.raises(TypeError, match=f"RequestContext {key} must be"):
+        RequestContext(**{key: value})
+
+
 @pytest.mark.parametrize("canonical_first", [True, False])
 def test_a_field_written_two_ways_is_read_the_same_whatever_their_order(
     canonical_first: bool,
