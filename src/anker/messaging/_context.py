@@ -112,13 +112,16 @@ class RequestContext:
                 f"{type(token).__name__}"
             )
         roles: object = self.roles
-        if isinstance(roles, str) or not all(isinstance(role, str) for role in self.roles):
+        if roles and (isinstance(roles, str) or not all(isinstance(r, str) for r in self.roles)):
             # roles="admin" went out as ["a", "d", "m", "i", "n"]
             raise TypeError(f"RequestContext roles must be a list of strings, got {roles!r}")
-        for name in ("is_admin", "read_only", "show_deleted"):
-            flag: object = getattr(self, name)
-            if not isinstance(flag, bool):  # is_admin="no" would be true
-                raise TypeError(f"RequestContext {name} must be True or False, got {flag!r}")
+        # (checked at once, as a server makes a context for every request: one test each)
+        flags: tuple[object, object, object] = (self.is_admin, self.read_only, self.show_deleted)
+        if not (type(flags[0]) is bool and type(flags[1]) is bool and type(flags[2]) is bool):
+            for name in ("is_admin", "read_only", "show_deleted"):
+                flag: object = getattr(self, name)
+                if type(flag) is not bool:  # is_admin="no" would be true
+                    raise TypeError(f"RequestContext {name} must be True or False, got {flag!r}")
         if "auth_token" in self.extras:  # would show in repr(): it belongs in auth_token
             raise ValueError("RequestContext extras must not hold 'auth_token'; pass auth_token=")
 
