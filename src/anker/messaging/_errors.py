@@ -69,10 +69,15 @@ class MessageTooLarge(MessagingError, ValueError):
         self.what = what
         self.size = size
         self.limit = limit
+        self.setting = setting
         super().__init__(
             f"{what} is {size} bytes encoded, over the limit of {int(limit)} bytes "
             f"({setting}); send a reference to the data instead",
         )
+
+    def renamed(self, what: str) -> MessageTooLarge:
+        """The same error about ``what`` (a method's result, not the queue it went to)."""
+        return MessageTooLarge(what, self.size, self.limit, setting=self.setting)
 
 
 class InvalidMessage(MessagingError, ValueError):

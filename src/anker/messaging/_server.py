@@ -388,7 +388,10 @@ class RPCServer(Consumer):
         try:
             await self._send_reply(reply_q, reply, method)
         except (SerializationError, MessageTooLarge) as exc:
-            # the result cannot travel: tell the caller why (the method is not run again)
+            # the result cannot travel: tell the caller why (the method is not run again),
+            # naming the method rather than the transport's reply queue
+            if isinstance(exc, MessageTooLarge):
+                exc = exc.renamed(f"the result of {_shown(method)}")
             failure = _wire.reply(msg_id, failure=_wire.failure_from_exception(exc))
             if unique_id:
                 self._dedup.finished(unique_id, failure)
