@@ -12,7 +12,7 @@ from __future__ import annotations
 
 import re
 from collections.abc import Mapping
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from types import MappingProxyType
 from urllib.parse import quote, unquote
 
@@ -98,6 +98,11 @@ class BackendURL:
         """The last value of query parameter ``name`` (the one that wins), or ``default``."""
         values = self.query.get(name)
         return values[-1] if values else default
+
+    def without(self, *names: str) -> BackendURL:
+        """This URL without the query options ``names`` (a caller that sets them itself)."""
+        query = {key: values for key, values in self.query.items() if key not in names}
+        return replace(self, query=MappingProxyType(query))
 
     def render(self, *, mask: bool = True) -> str:
         """The URL as text; the passwords masked unless ``mask=False``."""

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import re
 import sys
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from typing import TYPE_CHECKING, Any
 
@@ -86,7 +86,9 @@ def _migrations(
         # nor turns an existing one to write-ahead logging (which persists in the file)
         options = {"sqlite_create": False, "sqlite_wal": False} if read_only else {}
         if options and isinstance(database, str):  # these win over the URL's own
-            database = _without_options(database, options)
+            from anker._url import parse_url
+
+            database = parse_url(database).without(*options)
         found = Migrations(database, migrations, version_table=version_table, **options)
         try:
             yield found
@@ -130,18 +132,6 @@ def _problem_text(problem: Any, files: tuple[str, ...]) -> str:
             " there (the URL of the database), or give --url instead of --config-file"
         )
     return str(problem)
-
-
-def _without_options(url: str, names: Iterable[str]) -> BackendURL:
-    """``url`` parsed, without the query options ``names``."""
-    import dataclasses
-    from types import MappingProxyType
-
-    from anker._url import parse_url
-
-    parsed = parse_url(url)
-    query = {key: values for key, values in parsed.query.items() if key not in names}
-    return dataclasses.replace(parsed, query=MappingProxyType(query))
 
 
 def _revisions(revisions: tuple[str, ...]) -> str:
@@ -249,7 +239,7 @@ def check(output_format: str, **where: Any) -> None:
     with _migrations(**where, read_only=True) as migrations:
         heads = migrations.heads()
         found = migrations.current()
-        unknown = migrations._unknown(found)
+        unknown = migrations.unknown(found)
     up_to_date = set(found) == set(heads)
     if output_format in MACHINE_FORMATS:
         click.echo(

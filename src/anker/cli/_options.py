@@ -3,12 +3,10 @@
 from __future__ import annotations
 
 import asyncio
-import dataclasses
 import json
 import sys
 from collections.abc import Callable, Coroutine, Iterator
 from contextlib import contextmanager
-from types import MappingProxyType
 from typing import TYPE_CHECKING, Any, TypeVar
 
 import click
@@ -152,10 +150,7 @@ def store_target(
         if all(v.lower() in _BOOLEAN_WORDS for v in target.query.get("create", ())):
             dropped.add("create")
         options["create"] = False
-    if dropped:
-        query = {k: v for k, v in target.query.items() if k not in dropped}
-        target = dataclasses.replace(target, query=MappingProxyType(query))
-    return target, options
+    return target.without(*dropped), options
 
 
 def run_store(

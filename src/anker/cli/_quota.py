@@ -248,12 +248,9 @@ async def _two_level_first(
 
     rules = TwoLevel(await opened.projects(), await opened.limits(), await opened.defaults())
     if parent is not ...:
-        rules.check_project(project, parent)
-        rules.set_project(project, parent)
+        rules.apply_project(project, parent)
     for resource, value in limits.items():
-        if value is not None:
-            rules.check_limit(project, resource, value)
-        rules.set_limit(project, resource, value)
+        rules.apply_limit(project, resource, value)
 
 
 async def _removable(opened: Quota, resources: list[str]) -> None:

@@ -148,10 +148,10 @@ class Migrations:
         heads = self.heads()
         current = self.current()
         if set(current) != set(heads):
-            raise SchemaNotCurrent(current, heads, self.version_table, self._unknown(current))
+            raise SchemaNotCurrent(current, heads, self.version_table, self.unknown(current))
         return heads
 
-    def _unknown(self, revisions: Sequence[str]) -> tuple[str, ...]:
+    def unknown(self, revisions: Sequence[str]) -> tuple[str, ...]:
         """Those of ``revisions`` that no script of the directory has."""
         with _alembic_errors(self.directory):
             known = {script.revision for script in self._script()[1].walk_revisions()}

@@ -111,20 +111,16 @@ async def _write(
     for ident, parent in parents.items():
         if existing.get(ident, ...) != parent:
             if rules is not None:
-                rules.check_project(ident, parent)
+                rules.apply_project(ident, parent)
             await store.set_project(ident, parent)
-            if rules is not None:
-                rules.set_project(ident, parent)
     for resource, limit in registered:
-        await store.set_default(resource, limit)
         if rules is not None:
             rules.set_default(resource, limit)
+        await store.set_default(resource, limit)
     for owner, resource, limit in own:
         if rules is not None:
-            rules.check_limit(owner, resource, limit)
+            rules.apply_limit(owner, resource, limit)
         await store.set_limit(owner, resource, limit)
-        if rules is not None:
-            rules.set_limit(owner, resource, limit)
 
 
 def _tree(data: Mapping[str, Any]) -> dict[str, str | None]:

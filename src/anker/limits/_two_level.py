@@ -47,6 +47,17 @@ class TwoLevel:
                 f"project {project!r} has children: under strict-two-level it stays a root"
             )
 
+    def apply_project(self, project: str, parent: str | None) -> None:
+        """Check ``project`` under ``parent``, then note it (as the store will have it)."""
+        self.check_project(project, parent)
+        self.set_project(project, parent)
+
+    def apply_limit(self, project: str, resource: str, limit: int | None) -> None:
+        """Check ``project``'s own ``limit`` (None: none, nothing to check), then note it."""
+        if limit is not None:
+            self.check_limit(project, resource, limit)
+        self.set_limit(project, resource, limit)
+
     def set_project(self, project: str, parent: str | None) -> None:
         """Note that the store now has ``project`` under ``parent``."""
         before = self.tree.get(project)

@@ -19,7 +19,7 @@ from anker.messaging._errors import (
 )
 from anker.messaging._serializer import JsonSerializer, Serializer, serialize_kwargs
 from anker.messaging._signing import Refusals, reply_route, request_route
-from anker.messaging._target import Target, check_version, version_is_compatible
+from anker.messaging._target import Target, check_seconds, check_version, version_is_compatible
 from anker.messaging._tracing import producer_span
 from anker.messaging._transport import PendingCalls, Transport, describe
 
@@ -127,18 +127,6 @@ class ReplyRouter(PendingCalls):
                 pending.future.set_exception(error)
 
 
-def _seconds(name: str, value: float) -> float:
-    """A time in seconds, checked where it is given: one that is not more than 0 (or NaN)
-    would fail every call at once, far from where it was set."""
-    if not value > 0:
-        raise ValueError(f"{name} must be more than 0 seconds, got {value!r}")
-    return value
-
-
-def _seconds_or_none(name: str, value: float | None) -> float | None:
-    return None if value is None else _seconds(name, value)
-
-
 def _context_entries(context: RequestContext | Mapping[str, Any] | None) -> dict[str, Any]:
     # a call without a context still carries one: a fresh request id to trace it by
     return fresh_context_entries() if context is None else context_entries(context)
@@ -178,12 +166,13 @@ class RPCClient:
     ) -> None:
         self.transport = transport
         self.target = target
-        self.timeout = float(_seconds("timeout", timeout))
-        self.call_monitor_timeout = _seconds_or_none("call_monitor_timeout", call_monitor_timeout)
+        check_seconds("timeout", timeout)
+        self.timeout = float(timeout)
+        self.call_monitor_timeout = check_seconds("call_monitor_timeout", call_monitor_timeout)
         self.version_cap = check_version(version_cap) if version_cap is not None else None
         self.serializer: Serializer = serializer or JsonSerializer()
         self.allowed_remote_exmods = frozenset({"anker.messaging", *allowed_remote_exmods})
-        self.cast_ttl = _seconds_or_none("cast_ttl", cast_ttl)
+        self.cast_ttl = check_seconds("cast_ttl", cast_ttl)
         self.allow_unsigned_replies = allow_unsigned_replies
 
     def __repr__(self) -> str:
@@ -219,13 +208,14 @@ class RPCClient:
         client.__dict__.update(self.__dict__)
         client.target = replace(self.target, **changes)
         if not isinstance(timeout, _Unset):
-            client.timeout = float(_seconds("timeout", timeout))
+            check_seconds("timeout", timeout)
+            client.timeout = float(timeout)
         if not isinstance(call_monitor_timeout, _Unset):
-            client.call_monitor_timeout = _seconds_or_none(
+            client.call_monitor_timeout = check_seconds(
                 "call_monitor_timeout", call_monitor_timeout
             )
         if not isinstance(cast_ttl, _Unset):
-            client.cast_ttl = _seconds_or_none("cast_ttl", cast_ttl)
+            client.cast_ttl = check_seconds("cast_ttl", cast_ttl)
         return client
 
     def can_send_version(self, version: str) -> bool:

@@ -20,7 +20,7 @@ from anker.messaging._errors import InvalidTarget
 from anker.messaging._serializer import JsonSerializer, Serializer
 from anker.messaging._serving import Consumer
 from anker.messaging._signing import notification_route
-from anker.messaging._target import Target
+from anker.messaging._target import Target, check_seconds
 from anker.messaging._transport import Incoming, Subscription, Transport
 
 __all__ = [
@@ -313,8 +313,7 @@ class BatchNotificationListener(_ListenerBase):
     ) -> None:
         if batch_size < 1:
             raise ValueError(f"batch_size must be at least 1, got {batch_size}")
-        if not batch_timeout > 0:
-            raise ValueError(f"batch_timeout must be more than 0 seconds, got {batch_timeout}")
+        check_seconds("batch_timeout", batch_timeout)
         super().__init__(
             transport,
             targets,

@@ -15,7 +15,7 @@ from anker.messaging import _wire
 from anker.messaging._context import RequestContext, context_entries
 from anker.messaging._serializer import JsonSerializer, Serializer
 from anker.messaging._signing import notification_route
-from anker.messaging._target import Target
+from anker.messaging._target import Target, check_seconds
 from anker.messaging._tracing import producer_span
 from anker.messaging._transport import Transport
 
@@ -55,8 +55,7 @@ class Notifier:
             )
         if not topics:
             raise ValueError("a notifier needs at least one topic")
-        if ttl is not None and not ttl > 0:  # every notification would expire unseen
-            raise ValueError(f"ttl must be more than 0 seconds, got {ttl!r}")
+        check_seconds("ttl", ttl)  # every notification would expire unseen
         self.transport = transport
         self.publisher_id = publisher_id
         self.targets = [Target(topic=topic) for topic in topics]

@@ -261,19 +261,27 @@ class RPCServer(Consumer):
         if target.fanout:
             raise InvalidTarget(target, "a server listens on a topic (and server), not a fanout")
         self.target = target
-        self.endpoints: tuple[object, ...] = tuple(endpoints)
+        self.endpoints = endpoints  # (the setter: the method cache starts empty)
         self.serializer: Serializer = serializer or JsonSerializer()
         self._dedup = _Dedup()
-        #: the endpoint method of each (method, namespace, version) asked for: the endpoints
-        #: are fixed once given, and every request would search them again
-        self._methods: dict[tuple[str, str | None, str], Any] = {}
-        self._methods_of = self.endpoints
         self._gone: dict[str, float] = {}
         #: the key each call being handled was signed with, by its ``_msg_id``
         self._reply_keys: dict[str, str] = {}
 
     def __repr__(self) -> str:
         return f"<RPCServer {self.target} {self._state}>"
+
+    @property
+    def endpoints(self) -> tuple[object, ...]:
+        """The endpoint objects requests are dispatched to."""
+        return self._endpoints
+
+    @endpoints.setter
+    def endpoints(self, endpoints: Sequence[object]) -> None:
+        self._endpoints = tuple(endpoints)
+        #: the endpoint method of each (method, namespace, version) asked for, so that a
+        #: request does not search the endpoints again
+        self._methods: dict[tuple[str, str | None, str], Any] = {}
 
     async def _subscribe(self) -> Subscription:
         return await self.transport.listen(self.target, self._deliver, prefetch=self.prefetch)
@@ -402,8 +410,6 @@ class RPCServer(Consumer):
 
     async def _run(self, request: Request) -> Any:
         key = (request.method, request.namespace, request.version)
-        if self._methods_of is not self.endpoints:  # given new ones: look up again
-            self._methods, self._methods_of = {}, self.endpoints
         function = self._methods.get(key)
         if function is None:
             function = find_method(self.endpoints, *key)

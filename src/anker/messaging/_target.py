@@ -48,6 +48,15 @@ def check_version(version: str) -> str:
     return version
 
 
+def check_seconds(name: str, value: float | None) -> float | None:
+    """``value`` if it is ``None`` or more than 0 seconds, else a ``ValueError`` naming
+    ``name``: a time of 0 or less (or NaN) would fail every call or message at once, far from
+    where it was set."""
+    if value is not None and not value > 0:
+        raise ValueError(f"{name} must be more than 0 seconds, got {value!r}")
+    return value
+
+
 def version_is_compatible(served: str, requested: str) -> bool:
     """Whether an endpoint at version ``served`` can take a request for ``requested``.
 

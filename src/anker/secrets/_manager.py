@@ -171,10 +171,7 @@ class KeyManager:
             raise SecretsError(f"a value is bytes or text, not {type(raw).__name__}")
         data = raw.encode("utf-8") if isinstance(raw, str) else raw
         self._check_size(data)
-        if kind == "certificate":
-            _check_certificate(data)
-        if kind == "passphrase":
-            _check_passphrase(data)
+        _check_content(kind, data)
         if kind == "symmetric":
             algorithm = algorithm or "AES"
             if bit_length is not None and bit_length != len(data) * 8:
@@ -274,10 +271,7 @@ class KeyManager:
                     f"{object_id} is a {size * 8}-bit key; its new version must be too,"
                     f" not {len(new_value) * 8} bits"
                 )
-            if current.kind == "certificate":
-                _check_certificate(new_value)
-            if current.kind == "passphrase":
-                _check_passphrase(new_value)
+            _check_content(current.kind, new_value)
         return await self.driver.add_version(object_id, new_value, utcnow())
 
     async def delete(self, object_id: str, *, force: bool = False) -> None:
@@ -478,6 +472,14 @@ def _check_metadata(metadata: Mapping[str, str] | None) -> None:
             raise SecretsError(f"metadata maps text to text, not {key!r}: {value!r}")
         if key.startswith("anker-"):
             raise SecretsError(f"metadata key {key!r}: keys starting with anker- are anker's own")
+
+
+def _check_content(kind: str, data: bytes) -> None:
+    """Refuse ``data`` that is no ``kind`` (a certificate or a passphrase) when stored."""
+    if kind == "certificate":
+        _check_certificate(data)
+    elif kind == "passphrase":
+        _check_passphrase(data)
 
 
 def _check_certificate(data: bytes) -> None:
